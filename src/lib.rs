@@ -1,0 +1,32 @@
+//! Bulwark's domain: the rules every account input must pass, written once and compiled
+//! both into the browser (WASM, for instant field errors) and into the server (where they
+//! are enforced again, authoritatively).
+//!
+//! Inputs are *parsed*, not validated: [`Email::parse`], [`Username::parse`] and
+//! [`Password::parse`] are the only way to obtain those types, so a value of that type is
+//! proof the rule held. The [`forms`] module combines them into whole-form parses that
+//! report every field's problem at once.
+//!
+//! Behind the `server` feature live the services that need a database or heavy crates:
+//! password hashing ([`hashing`]), strength estimation ([`strength`]), the account
+//! aggregate ([`accounts`]) and the database set-up ([`db`]). The WASM build never links
+//! them.
+
+pub mod email;
+pub mod forms;
+pub mod password;
+pub mod username;
+
+pub use email::{Email, EmailError};
+pub use forms::{Field, FieldErrors, LoginForm, SignupForm};
+pub use password::{Password, PasswordError, PasswordPolicy};
+pub use username::{Username, UsernameError};
+
+#[cfg(feature = "server")]
+pub mod accounts;
+#[cfg(feature = "server")]
+pub mod db;
+#[cfg(feature = "server")]
+pub mod hashing;
+#[cfg(feature = "server")]
+pub mod strength;

@@ -1,0 +1,83 @@
+//! Password strength, estimated with zxcvbn: length alone lets `passwordpassword1` or
+//! one's own username typed five times through, so new passwords must also score at
+//! least 3 ("safely unguessable: moderate protection from offline slow-hash scenarios").
+//! The account's email local part and username are given to zxcvbn as user inputs, so
+//! passwords built from them score low.
+
+use std::fmt;
+
+use zxcvbn::{zxcvbn, Score};
+
+use crate::Password;
+
+/// The lowest zxcvbn score accepted for a new password.
+pub const MIN_SCORE: Score = Score::Three;
+
+/// Why a password was judged guessable, in zxcvbn's plain words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeakPassword {
+    pub warning: Option<String>,
+    pub suggestions: Vec<String>,
+}
+
+impl fmt::Display for WeakPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("This password is too easy to guess.")?;
+        if let Some(warning) = &self.warning {
+            write!(f, " {warning}")?;
+        }
+        for suggestion in &self.suggestions {
+            write!(f, " {suggestion}")?;
+        }
+        if self.warning.is_none() && self.suggestions.is_empty() {
+            f.write_str(" Try a longer phrase of unrelated words.")?;
+        }
+        Ok(())
+    }
+}
+
+/// Accepts `password` if zxcvbn scores it at least [`MIN_SCORE`] given `user_inputs`.
+/// CPU-bound (tens of milliseconds on first use): call it off the async workers.
+pub fn check(password: &Password, user_inputs: &[&str]) -> Result<(), WeakPassword> {
+    let estimate = zxcvbn(password.expose_secret(), user_inputs);
+    if estimate.score() >= MIN_SCORE {
+        return Ok(());
+    }
+    let feedback = estimate.feedback();
+    Err(WeakPassword {
+        warning: feedback.and_then(|f| f.warning()).map(|w| w.to_string()),
+        suggestions: feedback.map(|f| f.suggestions().iter().map(ToString::to_string).collect()).unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PasswordPolicy;
+
+    fn password(raw: &str) -> Password {
+        Password::parse(raw, PasswordPolicy::default()).expect("long enough")
+    }
+
+    #[test]
+    fn a_long_but_common_password_is_refused() {
+        assert!(check(&password("passwordpassword1"), &[]).is_err());
+    }
+
+    #[test]
+    fn the_username_repeated_is_refused_when_given_as_a_user_input() {
+        let weak = check(&password("kittenlover42kittenlover42"), &["kittenlover42"]).expect_err("weak");
+        assert!(!weak.to_string().is_empty());
+    }
+
+    #[test]
+    fn a_random_passphrase_is_accepted() {
+        assert!(check(&password("violet quasar harbour tulip 83"), &["alice", "alice"]).is_ok());
+    }
+
+    #[test]
+    fn keyboard_walks_are_refused_with_a_plain_warning() {
+        let weak = check(&password("qwertyuiopasdfgh"), &[]).expect_err("weak");
+        assert!(weak.to_string().starts_with("This password is too easy to guess."));
+    }
+}

@@ -75,9 +75,11 @@ fn valid_local_part(local: &str) -> bool {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local
-            .chars()
-            .all(|c| c.is_alphanumeric() || SPECIALS.contains(c) || (!c.is_ascii() && !c.is_control() && !c.is_whitespace()))
+        && local.chars().all(|c| {
+            c.is_alphanumeric()
+                || SPECIALS.contains(c)
+                || (!c.is_ascii() && !c.is_control() && !c.is_whitespace())
+        })
 }
 
 /// A host name of at least two labels; each label 1–63 characters of letters, digits and
@@ -139,7 +141,10 @@ mod tests {
         let composed = Email::parse("ren\u{e9}@example.com").expect("valid");
         let decomposed = Email::parse("rene\u{301}@example.com").expect("valid");
         assert_eq!(composed, decomposed);
-        assert_eq!(composed.as_str().chars().count(), "rené@example.com".chars().count());
+        assert_eq!(
+            composed.as_str().chars().count(),
+            "rené@example.com".chars().count()
+        );
     }
 
     #[test]
@@ -150,7 +155,12 @@ mod tests {
 
     #[test]
     fn an_address_of_254_characters_is_accepted_and_255_is_rejected() {
-        let domain = format!("{}.{}.{}.com", "a".repeat(63), "b".repeat(63), "c".repeat(57));
+        let domain = format!(
+            "{}.{}.{}.com",
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(57)
+        );
         let local_254 = "x".repeat(254 - 1 - domain.chars().count());
         assert_eq!(local_254.len(), 64);
         let ok = format!("{local_254}@{domain}");
@@ -186,20 +196,35 @@ mod tests {
             "\"quoted\"@example.com",
             "alice@example.c",
         ] {
-            assert_eq!(Email::parse(bad), Err(EmailError::Invalid), "{bad:?} should be invalid");
+            assert_eq!(
+                Email::parse(bad),
+                Err(EmailError::Invalid),
+                "{bad:?} should be invalid"
+            );
         }
     }
 
     #[test]
     fn common_real_addresses_are_accepted() {
-        for good in ["a@b.co", "first.last+tag@sub.example.org", "o'brien@example.ie", "用户@例子.广告", "x_y-z@mail-server.example.com"] {
+        for good in [
+            "a@b.co",
+            "first.last+tag@sub.example.org",
+            "o'brien@example.ie",
+            "用户@例子.广告",
+            "x_y-z@mail-server.example.com",
+        ] {
             assert!(Email::parse(good).is_ok(), "{good:?} should be valid");
         }
     }
 
     #[test]
     fn the_local_part_is_what_precedes_the_at_sign() {
-        assert_eq!(Email::parse("bob.jones@example.com").expect("valid").local_part(), "bob.jones");
+        assert_eq!(
+            Email::parse("bob.jones@example.com")
+                .expect("valid")
+                .local_part(),
+            "bob.jones"
+        );
     }
 
     #[test]

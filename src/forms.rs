@@ -55,13 +55,22 @@ pub struct SignupForm {
 }
 
 impl SignupForm {
-    pub fn parse(email: &str, username: &str, password: &str, policy: PasswordPolicy) -> Result<Self, FieldErrors> {
+    pub fn parse(
+        email: &str,
+        username: &str,
+        password: &str,
+        policy: PasswordPolicy,
+    ) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::default();
         let email = errors.record(Field::Email, Email::parse(email));
         let username = errors.record(Field::Username, Username::parse(username));
         let password = errors.record(Field::Password, Password::parse(password, policy));
         match (email, username, password) {
-            (Some(email), Some(username), Some(password)) => Ok(Self { email, username, password }),
+            (Some(email), Some(username), Some(password)) => Ok(Self {
+                email,
+                username,
+                password,
+            }),
             _ => Err(errors),
         }
     }
@@ -93,7 +102,8 @@ mod tests {
 
     #[test]
     fn every_invalid_signup_field_is_reported_at_once() {
-        let errors = SignupForm::parse("nope", "a", "short", PasswordPolicy::default()).expect_err("invalid");
+        let errors = SignupForm::parse("nope", "a", "short", PasswordPolicy::default())
+            .expect_err("invalid");
         assert!(errors.get(Field::Email).is_some());
         assert!(errors.get(Field::Username).is_some());
         assert!(errors.get(Field::Password).is_some());
@@ -101,7 +111,13 @@ mod tests {
 
     #[test]
     fn a_valid_signup_parses_into_normalised_values() {
-        let form = SignupForm::parse(" Bob@Example.com ", "Bobby", "a long enough passphrase", PasswordPolicy::default()).expect("valid");
+        let form = SignupForm::parse(
+            " Bob@Example.com ",
+            "Bobby",
+            "a long enough passphrase",
+            PasswordPolicy::default(),
+        )
+        .expect("valid");
         assert_eq!(form.email.as_str(), "bob@example.com");
         assert_eq!(form.username.canonical(), "bobby");
     }
@@ -109,7 +125,10 @@ mod tests {
     #[test]
     fn field_errors_serialise_with_lowercase_field_names() {
         let errors = FieldErrors::single(Field::Email, "bad");
-        assert_eq!(serde_json::to_string(&errors).expect("serialises"), r#"{"email":"bad"}"#);
+        assert_eq!(
+            serde_json::to_string(&errors).expect("serialises"),
+            r#"{"email":"bad"}"#
+        );
     }
 
     #[test]

@@ -15,11 +15,13 @@
 pub mod email;
 pub mod forms;
 pub mod password;
+pub mod role;
 pub mod username;
 
 pub use email::{Email, EmailError};
 pub use forms::{Field, FieldErrors, LoginForm, SignupForm};
 pub use password::{Password, PasswordError, PasswordPolicy};
+pub use role::Role;
 pub use username::{Username, UsernameError};
 
 #[cfg(feature = "server")]

@@ -17,11 +17,41 @@ const MAX_RAW_BYTES: usize = 1024;
 /// Names that would let a user pass as staff or as the system, compared after removing
 /// separators, so `ad.min` and `root_` are refused too.
 const RESERVED: &[&str] = &[
-    "abuse", "account", "accounts", "admin", "administrator", "api", "anonymous", "auth",
-    "bulwark", "help", "helpdesk", "hostmaster", "info", "login", "logout", "me", "mod",
-    "moderator", "noreply", "null", "official", "owner", "postmaster", "root", "security",
-    "signin", "signout", "signup", "staff", "superuser", "support", "sysadmin", "system",
-    "undefined", "webmaster",
+    "abuse",
+    "account",
+    "accounts",
+    "admin",
+    "administrator",
+    "api",
+    "anonymous",
+    "auth",
+    "bulwark",
+    "help",
+    "helpdesk",
+    "hostmaster",
+    "info",
+    "login",
+    "logout",
+    "me",
+    "mod",
+    "moderator",
+    "noreply",
+    "null",
+    "official",
+    "owner",
+    "postmaster",
+    "root",
+    "security",
+    "signin",
+    "signout",
+    "signup",
+    "staff",
+    "superuser",
+    "support",
+    "sysadmin",
+    "system",
+    "undefined",
+    "webmaster",
 ];
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -72,7 +102,10 @@ impl Username {
         if !canonical.starts_with(|c: char| c.is_ascii_alphanumeric()) {
             return Err(UsernameError::BadStart);
         }
-        let squeezed: String = canonical.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        let squeezed: String = canonical
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
         if RESERVED.contains(&squeezed.as_str()) {
             return Err(UsernameError::Reserved);
         }
@@ -116,8 +149,14 @@ mod tests {
 
     #[test]
     fn accented_letters_are_refused_whether_composed_or_decomposed() {
-        assert_eq!(Username::parse("ren\u{e9}"), Err(UsernameError::InvalidCharacters));
-        assert_eq!(Username::parse("rene\u{301}"), Err(UsernameError::InvalidCharacters));
+        assert_eq!(
+            Username::parse("ren\u{e9}"),
+            Err(UsernameError::InvalidCharacters)
+        );
+        assert_eq!(
+            Username::parse("rene\u{301}"),
+            Err(UsernameError::InvalidCharacters)
+        );
     }
 
     #[test]
@@ -125,12 +164,18 @@ mod tests {
         assert_eq!(Username::parse("ab"), Err(UsernameError::TooShort));
         assert!(Username::parse("abc").is_ok());
         assert!(Username::parse(&"a".repeat(32)).is_ok());
-        assert_eq!(Username::parse(&"a".repeat(33)), Err(UsernameError::TooLong));
+        assert_eq!(
+            Username::parse(&"a".repeat(33)),
+            Err(UsernameError::TooLong)
+        );
     }
 
     #[test]
     fn a_ten_kilobyte_input_is_rejected_as_too_long() {
-        assert_eq!(Username::parse(&"a".repeat(10 * 1024)), Err(UsernameError::TooLong));
+        assert_eq!(
+            Username::parse(&"a".repeat(10 * 1024)),
+            Err(UsernameError::TooLong)
+        );
     }
 
     #[test]
@@ -149,14 +194,33 @@ mod tests {
     #[test]
     fn spaces_and_symbols_are_refused() {
         for bad in ["al ice", "alice!", "a@lice", "alice🙂", "al/ice"] {
-            assert_eq!(Username::parse(bad), Err(UsernameError::InvalidCharacters), "{bad:?}");
+            assert_eq!(
+                Username::parse(bad),
+                Err(UsernameError::InvalidCharacters),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn reserved_names_are_refused_in_any_case_or_with_separators() {
-        for bad in ["admin", "Administrator", "ROOT", "system", "support", "security", "bulwark", "ad.min", "root_", "s-u-p-p-o-r-t"] {
-            assert_eq!(Username::parse(bad), Err(UsernameError::Reserved), "{bad:?}");
+        for bad in [
+            "admin",
+            "Administrator",
+            "ROOT",
+            "system",
+            "support",
+            "security",
+            "bulwark",
+            "ad.min",
+            "root_",
+            "s-u-p-p-o-r-t",
+        ] {
+            assert_eq!(
+                Username::parse(bad),
+                Err(UsernameError::Reserved),
+                "{bad:?}"
+            );
         }
         assert!(Username::parse("admiral").is_ok());
     }

@@ -1,0 +1,67 @@
+//! Bulwark's user interface: the HTML shell, the routes, the pages, and the server
+//! functions they call ([`api`]). Compiled twice: with `ssr` into the server (which renders
+//! every page and runs the server functions) and with `hydrate` into the browser's WASM
+//! (which attaches behaviour to the server-rendered HTML). Every form works without
+//! JavaScript too: it is a plain POST to its server function.
+
+pub mod api;
+mod components;
+pub mod error;
+mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Meta, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path,
+};
+
+use crate::pages::{HomePage, LoginPage, NotFoundPage, SignupPage};
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+
+    // Effects only run in the browser, after hydration: this attribute tells tests (and
+    // anyone curious) that event handlers are attached.
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/bulwark.css" />
+        <Title formatter=|page: String| format!("{page} · Bulwark") />
+        <Meta name="color-scheme" content="light dark" />
+        <Router>
+            <components::Header />
+            <main id="main" class="page">
+                <Routes fallback=NotFoundPage>
+                    <Route path=path!("") view=HomePage />
+                    <Route path=path!("signup") view=SignupPage />
+                    <Route path=path!("login") view=LoginPage />
+                </Routes>
+            </main>
+        </Router>
+    }
+}

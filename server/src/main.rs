@@ -1,1 +1,75 @@
-fn main(){}
+//! `server`: run Bulwark (`serve`, the default) or only apply migrations (`migrate`).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use server::config::Config;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "server",
+    version,
+    about = "Bulwark: accounts, sessions and sign-in, done properly"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum Command {
+    /// Migrate the database, then serve HTTP (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let _ = dotenvy::dotenv();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let settings = cli
+        .config
+        .validate()
+        .map_err(|e| format!("configuration refused: {e}"))?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => {
+            server::migrate_only(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!("migrations applied");
+        }
+        Command::Serve => {
+            let addr = settings.site_addr;
+            let state = server::prepare(settings, server::leptos_options(addr))
+                .await
+                .map_err(|e| e.to_string())?;
+            let listener = server::bind(addr).await.map_err(|e| e.to_string())?;
+            tracing::info!("listening on http://{addr}");
+            server::serve(listener, server::router(state), server::shutdown_signal())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}

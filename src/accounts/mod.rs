@@ -13,33 +13,15 @@ mod store;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
-
 pub use self::store::NewUser;
 use crate::{
     db::SqlitePool,
     hashing::{HashError, PasswordHasher},
     strength::{self, WeakPassword},
-    Email, Password, PasswordPolicy, SignupForm,
+    Email, Password, PasswordPolicy, Role, SignupForm,
 };
 
 pub type UserId = i64;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    User,
-    Admin,
-}
-
-impl Role {
-    fn from_db(value: &str) -> Self {
-        match value {
-            "admin" => Self::Admin,
-            _ => Self::User,
-        }
-    }
-}
 
 /// A user as the rest of the application sees it: no hash.
 #[derive(Clone, PartialEq, Eq)]
@@ -55,7 +37,10 @@ pub struct User {
 
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("User").field("id", &self.id).field("role", &self.role).finish_non_exhaustive()
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
     }
 }
 
@@ -110,7 +95,11 @@ pub struct Accounts {
 
 impl Accounts {
     pub fn new(pool: SqlitePool, hasher: PasswordHasher, policy: PasswordPolicy) -> Self {
-        Self { pool, hasher, policy }
+        Self {
+            pool,
+            hasher,
+            policy,
+        }
     }
 
     pub fn policy(&self) -> PasswordPolicy {
@@ -121,8 +110,15 @@ impl Accounts {
     /// strength check and one argon2 hash, so their timing matches.
     #[tracing::instrument(name = "sign_up", skip_all)]
     pub async fn sign_up(&self, form: SignupForm) -> Result<SignupOutcome, AccountError> {
-        let SignupForm { email, username, password } = form;
-        let inputs = [email.local_part().to_owned(), username.canonical().to_owned()];
+        let SignupForm {
+            email,
+            username,
+            password,
+        } = form;
+        let inputs = [
+            email.local_part().to_owned(),
+            username.canonical().to_owned(),
+        ];
         let checked = password.clone();
         tokio::task::spawn_blocking(move || {
             let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
@@ -149,7 +145,11 @@ impl Accounts {
     /// Returns the user if `password` is theirs. Unknown emails cost one dummy
     /// verification and return the same error as a wrong password.
     #[tracing::instrument(name = "verify_credentials", skip_all)]
-    pub async fn verify_credentials(&self, email: &Email, password: &Password) -> Result<User, AccountError> {
+    pub async fn verify_credentials(
+        &self,
+        email: &Email,
+        password: &Password,
+    ) -> Result<User, AccountError> {
         let found = store::find_credentials(&self.pool, email).await?;
         let (user, stored_hash) = match found {
             Some((user, hash)) => (Some(user), Some(hash)),
@@ -168,7 +168,9 @@ impl Accounts {
 }
 
 fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -178,7 +180,9 @@ mod tests {
 
     async fn accounts() -> (Accounts, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let pool = db::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.expect("db");
+        let pool = db::connect(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .expect("db");
         db::migrate(&pool).await.expect("migrate");
         let hasher = PasswordHasher::new(HashParams::default()).expect("hasher");
         (Accounts::new(pool, hasher, PasswordPolicy::default()), dir)
@@ -193,7 +197,10 @@ mod tests {
     #[tokio::test]
     async fn signing_up_twice_with_the_same_email_creates_one_account() {
         let (accounts, _dir) = accounts().await;
-        assert!(matches!(accounts.sign_up(form("a@example.com", "alpha", GOOD)).await, Ok(SignupOutcome::Created(_))));
+        assert!(matches!(
+            accounts.sign_up(form("a@example.com", "alpha", GOOD)).await,
+            Ok(SignupOutcome::Created(_))
+        ));
         assert!(matches!(
             accounts.sign_up(form(" A@Example.com", "beta", GOOD)).await,
             Ok(SignupOutcome::AlreadyRegistered)
@@ -203,7 +210,10 @@ mod tests {
     #[tokio::test]
     async fn a_username_differing_only_in_case_is_taken() {
         let (accounts, _dir) = accounts().await;
-        accounts.sign_up(form("a@example.com", "Alpha", GOOD)).await.expect("created");
+        accounts
+            .sign_up(form("a@example.com", "Alpha", GOOD))
+            .await
+            .expect("created");
         assert!(matches!(
             accounts.sign_up(form("b@example.com", "ALPHA", GOOD)).await,
             Ok(SignupOutcome::AlreadyRegistered)
@@ -213,21 +223,35 @@ mod tests {
     #[tokio::test]
     async fn a_weak_password_is_refused_with_feedback() {
         let (accounts, _dir) = accounts().await;
-        let result = accounts.sign_up(form("kitten@example.com", "kitten", "kittenkittenkitten")).await;
+        let result = accounts
+            .sign_up(form("kitten@example.com", "kitten", "kittenkittenkitten"))
+            .await;
         assert!(matches!(result, Err(AccountError::WeakPassword(_))));
     }
 
     #[tokio::test]
     async fn unknown_email_and_wrong_password_are_the_same_error() {
         let (accounts, _dir) = accounts().await;
-        accounts.sign_up(form("a@example.com", "alpha", GOOD)).await.expect("created");
+        accounts
+            .sign_up(form("a@example.com", "alpha", GOOD))
+            .await
+            .expect("created");
         let wrong = Password::parse_existing("not the password at all").expect("shape");
         let known = Email::parse("a@example.com").expect("email");
         let unknown = Email::parse("nobody@example.com").expect("email");
-        assert!(matches!(accounts.verify_credentials(&known, &wrong).await, Err(AccountError::InvalidCredentials)));
-        assert!(matches!(accounts.verify_credentials(&unknown, &wrong).await, Err(AccountError::InvalidCredentials)));
+        assert!(matches!(
+            accounts.verify_credentials(&known, &wrong).await,
+            Err(AccountError::InvalidCredentials)
+        ));
+        assert!(matches!(
+            accounts.verify_credentials(&unknown, &wrong).await,
+            Err(AccountError::InvalidCredentials)
+        ));
         let right = Password::parse_existing(GOOD).expect("shape");
-        let user = accounts.verify_credentials(&known, &right).await.expect("signs in");
+        let user = accounts
+            .verify_credentials(&known, &right)
+            .await
+            .expect("signs in");
         assert_eq!(user.username, "alpha");
     }
 }

@@ -4,8 +4,8 @@
 
 use sqlx::{Row, SqlitePool};
 
-use super::{Role, User, UserId};
-use crate::Email;
+use super::{User, UserId};
+use crate::{Email, Role};
 
 pub struct NewUser<'a> {
     pub email: &'a str,
@@ -38,17 +38,23 @@ fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<User> {
         id: row.try_get("id")?,
         email: row.try_get("email")?,
         username: row.try_get("display_name")?,
-        role: Role::from_db(row.try_get::<&str, _>("role")?),
+        role: Role::parse_lenient(row.try_get::<&str, _>("role")?),
         session_epoch: row.try_get("session_epoch")?,
     })
 }
 
-pub async fn find_credentials(pool: &SqlitePool, email: &Email) -> sqlx::Result<Option<(User, String)>> {
-    let row = sqlx::query(&format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = ?"))
-        .bind(email.as_str())
-        .fetch_optional(pool)
-        .await?;
-    row.map(|row| Ok((user_from_row(&row)?, row.try_get("password_hash")?))).transpose()
+pub async fn find_credentials(
+    pool: &SqlitePool,
+    email: &Email,
+) -> sqlx::Result<Option<(User, String)>> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = ?"
+    ))
+    .bind(email.as_str())
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| Ok((user_from_row(&row)?, row.try_get("password_hash")?)))
+        .transpose()
 }
 
 pub async fn find_user(pool: &SqlitePool, id: UserId) -> sqlx::Result<Option<User>> {

@@ -1,0 +1,202 @@
+//! Building blocks shared by the pages: the header with the session controls, form
+//! fields that show errors accessibly, and the current-user resource.
+
+use bulwark::PasswordPolicy;
+use leptos::prelude::*;
+use leptos_router::hooks::use_location;
+
+use crate::{
+    api::{me, CurrentUser, Logout},
+    error::ApiError,
+};
+
+/// Who is signed in, re-checked on every navigation and after sign-out, so a session
+/// revoked elsewhere shows as signed out at the next click.
+#[derive(Clone, Copy)]
+pub struct Session {
+    pub user: Resource<Result<CurrentUser, ApiError>>,
+    pub logout: ServerAction<Logout>,
+}
+
+pub fn use_session() -> Session {
+    expect_context::<Session>()
+}
+
+#[component]
+pub fn Header() -> impl IntoView {
+    let logout = ServerAction::<Logout>::new();
+    let location = use_location();
+    let user = Resource::new(
+        move || (location.pathname.get(), logout.version().get()),
+        |_| me(),
+    );
+    provide_context(Session { user, logout });
+
+    view! {
+        <a class="skip-link" href="#main">"Skip to content"</a>
+        <header class="site-header">
+            <a class="brand" href="/">
+                <span class="brand-mark" aria-hidden="true">"◆"</span>
+                " Bulwark"
+            </a>
+            <nav aria-label="Account">
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        match user.await {
+                            Ok(current) => view! {
+                                <span class="whoami">
+                                    "Signed in as " <strong data-testid="header-username">{current.username}</strong>
+                                </span>
+                                <SignOutButton />
+                            }.into_any(),
+                            Err(_) => view! {
+                                <a href="/login">"Sign in"</a>
+                                <a class="button button-small" href="/signup">"Create account"</a>
+                            }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </nav>
+        </header>
+    }
+}
+
+#[component]
+pub fn SignOutButton() -> impl IntoView {
+    let logout = use_session().logout;
+    view! {
+        <ActionForm action=logout attr:class="inline-form">
+            <button type="submit" class="button button-small button-quiet">"Sign out"</button>
+        </ActionForm>
+    }
+}
+
+/// A labelled input whose error text is tied to it with `aria-describedby` and
+/// `aria-invalid`, so screen readers announce it with the field.
+#[component]
+pub fn TextField(
+    id: &'static str,
+    name: &'static str,
+    label: &'static str,
+    #[prop(default = "text")] input_type: &'static str,
+    autocomplete: &'static str,
+    /// The value and whether it was edited, updated on every keystroke.
+    state: FieldState,
+    /// The message to show under the field, if any.
+    #[prop(into)]
+    error: Signal<Option<String>>,
+    /// A standing hint shown under the label.
+    #[prop(optional)]
+    hint: Option<String>,
+) -> impl IntoView {
+    let error_id = format!("{id}-error");
+    let hint_id = format!("{id}-hint");
+    let described_by = match hint {
+        Some(_) => format!("{hint_id} {error_id}"),
+        None => error_id.clone(),
+    };
+    view! {
+        <div class="field" class:field-invalid=move || error.get().is_some()>
+            <label for=id>{label}</label>
+            {hint.map(|text| view! { <p class="field-hint" id=hint_id.clone()>{text}</p> })}
+            <input
+                id=id
+                name=name
+                type=input_type
+                autocomplete=autocomplete
+                required
+                spellcheck="false"
+                autocapitalize="none"
+                aria-invalid=move || if error.get().is_some() { "true" } else { "false" }
+                aria-describedby=described_by
+                on:input=move |ev| {
+                    state.value.set(event_target_value(&ev));
+                    state.edited.set(true);
+                }
+            />
+            <p class="field-error" id=error_id aria-live="polite">{move || error.get()}</p>
+        </div>
+    }
+}
+
+/// The message for the whole form after a failed submission (field errors show at
+/// their fields).
+#[component]
+pub fn FormError(#[prop(into)] error: Signal<Option<ApiError>>) -> impl IntoView {
+    move || {
+        error.get().map(|e| {
+            view! {
+                <div class="form-error" role="alert" data-testid="form-error">{e.to_string()}</div>
+            }
+        })
+    }
+}
+
+/// The password policy in force, read from the server's configuration while rendering and
+/// carried to the browser with the page, so both enforce the same minimum.
+pub fn password_policy() -> PasswordPolicy {
+    let shared = leptos::server::SharedValue::new(|| {
+        #[cfg(feature = "ssr")]
+        {
+            use_context::<bulwark::accounts::Accounts>()
+                .map(|a| a.policy())
+                .unwrap_or_default()
+        }
+        #[cfg(not(feature = "ssr"))]
+        {
+            PasswordPolicy::default()
+        }
+    });
+    shared.into_inner()
+}
+
+/// One form field's client-side state.
+#[derive(Clone, Copy)]
+pub struct FieldState {
+    pub value: RwSignal<String>,
+    /// Typed into since the last submission: live errors replace the server's.
+    pub edited: RwSignal<bool>,
+}
+
+impl FieldState {
+    pub fn new() -> Self {
+        Self {
+            value: RwSignal::new(String::new()),
+            edited: RwSignal::new(false),
+        }
+    }
+
+    /// The error to show: the shared rule's verdict on what is typed now (once the user
+    /// has typed since the last submission), otherwise the server's verdict.
+    pub fn error(
+        self,
+        local: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+        server: impl Fn() -> Option<String> + Send + Sync + 'static,
+    ) -> Signal<Option<String>> {
+        Signal::derive(move || {
+            if self.edited.get() {
+                self.value
+                    .with(|v| if v.is_empty() { None } else { local(v) })
+            } else {
+                server()
+            }
+        })
+    }
+}
+
+/// After each submission, hands the fields back to the server's verdict.
+pub fn reset_on_submit<S>(action: ServerAction<S>, fields: &[FieldState])
+where
+    S: leptos::server_fn::ServerFn + Clone + Send + Sync + 'static,
+    S::Output: Send + Sync + 'static,
+    S::Error: Send + Sync + 'static,
+{
+    let fields = fields.to_vec();
+    Effect::new(move |_| {
+        if action.version().get() > 0 {
+            for field in &fields {
+                field.edited.set(false);
+            }
+        }
+    });
+}

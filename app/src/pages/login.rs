@@ -1,0 +1,62 @@
+//! `/login`: the sign-in form. Live hints check only the shape of what is typed; the
+//! server's answer to any failure is one generic message.
+
+use bulwark::{Email, Password};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::{
+    api::Login,
+    components::{reset_on_submit, FieldState, FormError, TextField},
+};
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let login = ServerAction::<Login>::new();
+    let email = FieldState::new();
+    let password = FieldState::new();
+    reset_on_submit(login, &[email, password]);
+
+    let failure = Signal::derive(move || login.value().get().and_then(Result::err));
+    let signed_up = move || use_query_map().read().get("signed_up").is_some();
+
+    view! {
+        <Title text="Sign in" />
+        <section class="card auth-card" aria-labelledby="login-title">
+            <h1 id="login-title">"Sign in"</h1>
+            <Show when=signed_up>
+                <div class="notice" role="status" data-testid="signup-notice">
+                    <strong>"Thanks for signing up."</strong>
+                    " If that email address and username were not already registered, your "
+                    "account is ready: sign in below."
+                </div>
+            </Show>
+            <ActionForm action=login attr:novalidate=true>
+                <FormError error=failure />
+                <TextField
+                    id="login-email"
+                    name="email"
+                    label="Email"
+                    input_type="email"
+                    autocomplete="username"
+                    state=email
+                    error=email.error(|v| Email::parse(v).err().map(|e| e.to_string()), || None)
+                />
+                <TextField
+                    id="login-password"
+                    name="password"
+                    label="Password"
+                    input_type="password"
+                    autocomplete="current-password"
+                    state=password
+                    error=password.error(|v| Password::parse_existing(v).err().map(|e| e.to_string()), || None)
+                />
+                <button type="submit" class="button button-wide" disabled=move || login.pending().get()>
+                    {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
+                </button>
+            </ActionForm>
+            <p class="aside">"New here? " <a href="/signup">"Create an account"</a></p>
+        </section>
+    }
+}

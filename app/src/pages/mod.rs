@@ -1,0 +1,11 @@
+//! One module per page; each page is named `<Thing>Page`.
+
+mod home;
+mod login;
+mod not_found;
+mod signup;
+
+pub use home::HomePage;
+pub use login::LoginPage;
+pub use not_found::NotFoundPage;
+pub use signup::SignupPage;

@@ -1,0 +1,69 @@
+//! `/signup`: the account form. Each field is checked as it is typed by the same rules
+//! the server applies; the server adds the strength check and has the last word.
+
+use bulwark::{Email, Field, Password, Username};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::{
+    api::Signup,
+    components::{password_policy, reset_on_submit, FieldState, FormError, TextField},
+};
+
+#[component]
+pub fn SignupPage() -> impl IntoView {
+    let signup = ServerAction::<Signup>::new();
+    let policy = password_policy();
+    let email = FieldState::new();
+    let username = FieldState::new();
+    let password = FieldState::new();
+    reset_on_submit(signup, &[email, username, password]);
+
+    let failure = Signal::derive(move || signup.value().get().and_then(Result::err));
+    let server = move |field: Field| move || failure.get().and_then(|e| e.field(field));
+
+    view! {
+        <Title text="Create an account" />
+        <section class="card auth-card" aria-labelledby="signup-title">
+            <h1 id="signup-title">"Create an account"</h1>
+            <ActionForm action=signup attr:novalidate=true>
+                <FormError error=failure />
+                <TextField
+                    id="signup-email"
+                    name="email"
+                    label="Email"
+                    input_type="email"
+                    autocomplete="email"
+                    state=email
+                    error=email.error(|v| Email::parse(v).err().map(|e| e.to_string()), server(Field::Email))
+                />
+                <TextField
+                    id="signup-username"
+                    name="username"
+                    label="Username"
+                    autocomplete="username"
+                    hint="3–32 characters: letters, digits, dots, hyphens, underscores.".to_string()
+                    state=username
+                    error=username.error(|v| Username::parse(v).err().map(|e| e.to_string()), server(Field::Username))
+                />
+                <TextField
+                    id="signup-password"
+                    name="password"
+                    label="Password"
+                    input_type="password"
+                    autocomplete="new-password"
+                    hint=format!(
+                        "At least {} characters. Any characters work, spaces and emoji included; a few unrelated words make a strong, memorable password.",
+                        policy.min_chars(),
+                    )
+                    state=password
+                    error=password.error(move |v| Password::parse(v, policy).err().map(|e| e.to_string()), server(Field::Password))
+                />
+                <button type="submit" class="button button-wide" disabled=move || signup.pending().get()>
+                    {move || if signup.pending().get() { "Creating account…" } else { "Create account" }}
+                </button>
+            </ActionForm>
+            <p class="aside">"Already have an account? " <a href="/login">"Sign in"</a></p>
+        </section>
+    }
+}

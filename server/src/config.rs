@@ -1,0 +1,367 @@
+//! Configuration from the environment (and an optional `.env` file), parsed with clap so
+//! every setting also has a `--flag` and shows up in `server --help`.
+//!
+//! Development defaults let the README's first command work with nothing set. Production
+//! (`BULWARK_ENV=production`) refuses to start unless the settings a real deployment needs
+//! are present, and says exactly which one is missing.
+
+use std::{fmt, net::SocketAddr};
+
+use axum::http::Uri;
+use bulwark::{
+    hashing::HashParams,
+    password::{DEFAULT_MIN_PASSWORD_CHARS, FLOOR_MIN_PASSWORD_CHARS, MAX_PASSWORD_CHARS},
+    PasswordPolicy,
+};
+use clap::{Args, ValueEnum};
+
+pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:3000";
+const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// The raw settings, as given.
+#[derive(Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
+    pub site_addr: SocketAddr,
+    /// Database URL; a SQLite file is created (with its folder) when missing.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/bulwark.db")]
+    pub database_url: String,
+    /// The URL people use to reach this site; links in mail are built from it, never from
+    /// the request's Host header. Defaults to http://localhost:3000 in development.
+    #[arg(long, env = "BULWARK_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Server secret for keyed hashes (at least 32 bytes; required in production).
+    #[arg(long, env = "BULWARK_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// `development` or `production`.
+    #[arg(
+        long = "env",
+        env = "BULWARK_ENV",
+        value_enum,
+        default_value = "development"
+    )]
+    pub environment: Environment,
+    /// Development only: send the session cookie without `Secure` (and so without the
+    /// `__Host-` prefix), for plain-http hosts other than localhost.
+    #[arg(long, env = "BULWARK_INSECURE_COOKIES", default_value_t = false)]
+    pub insecure_cookies: bool,
+    /// Minimum length of new passwords, in characters (never below 8).
+    #[arg(long, env = "BULWARK_PASSWORD_MIN_CHARS", default_value_t = DEFAULT_MIN_PASSWORD_CHARS)]
+    pub password_min_chars: usize,
+    /// argon2id memory cost in KiB (at least 19456).
+    #[arg(long, env = "BULWARK_ARGON2_MEMORY_KIB", default_value_t = HashParams::MINIMUM.memory_kib)]
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations (at least 2).
+    #[arg(long, env = "BULWARK_ARGON2_ITERATIONS", default_value_t = HashParams::MINIMUM.iterations)]
+    pub argon2_iterations: u32,
+    /// argon2id lanes (at least 1).
+    #[arg(long, env = "BULWARK_ARGON2_PARALLELISM", default_value_t = HashParams::MINIMUM.parallelism)]
+    pub argon2_parallelism: u32,
+    /// Sessions end after this many minutes without a request.
+    #[arg(long, env = "BULWARK_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    pub session_idle_minutes: u32,
+}
+
+/// Settings that passed every check.
+#[derive(Clone)]
+pub struct Settings {
+    pub site_addr: SocketAddr,
+    pub database_url: String,
+    pub public_url: Uri,
+    pub secret: Secret,
+    pub environment: Environment,
+    pub cookie: CookieSettings,
+    pub password_policy: PasswordPolicy,
+    pub hash_params: HashParams,
+    pub session_idle_minutes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieSettings {
+    pub name: &'static str,
+    pub secure: bool,
+}
+
+impl CookieSettings {
+    /// `__Host-` binds the cookie to this exact host, path `/`, over HTTPS: browsers refuse
+    /// it without `Secure`. Chromium and Firefox treat http://localhost as secure, so the
+    /// strict form works in local development too.
+    pub const STRICT: Self = Self {
+        name: "__Host-bulwark",
+        secure: true,
+    };
+    pub const INSECURE_DEV: Self = Self {
+        name: "bulwark",
+        secure: false,
+    };
+}
+
+/// The server secret; `Debug` does not print it.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("BULWARK_SECRET must be set in production (at least 32 bytes; e.g. `openssl rand -base64 48`)")]
+    MissingSecret,
+    #[error("BULWARK_SECRET is {0} bytes; it must be at least 32")]
+    ShortSecret(usize),
+    #[error("BULWARK_PUBLIC_URL must be set in production (the https:// address people use)")]
+    MissingPublicUrl,
+    #[error("BULWARK_PUBLIC_URL {0:?} is not an absolute http(s) URL without a path, like https://auth.example.com")]
+    BadPublicUrl(String),
+    #[error("BULWARK_PUBLIC_URL must use https in production")]
+    InsecurePublicUrl,
+    #[error(
+        "BULWARK_INSECURE_COOKIES is for development only; production cookies are always Secure"
+    )]
+    InsecureCookiesInProduction,
+    #[error("BULWARK_PASSWORD_MIN_CHARS is {0}; it must be between 8 and 128")]
+    PasswordMinimum(usize),
+    #[error("argon2 parameters are below the minimum m=19456 KiB, t=2, p=1")]
+    WeakHashing,
+    #[error("BULWARK_SESSION_IDLE_MINUTES must be at least 1")]
+    SessionIdle,
+}
+
+impl Config {
+    /// A fixed, valid secret for tests and tools that build [`Settings`] directly.
+    #[doc(hidden)]
+    pub fn test_secret() -> Secret {
+        Secret(b"test secret, never used outside tests!".to_vec())
+    }
+
+    pub fn validate(self) -> Result<Settings, ConfigError> {
+        let production = self.environment == Environment::Production;
+
+        let public_url = match (&self.public_url, production) {
+            (Some(raw), _) => parse_public_url(raw)?,
+            (None, true) => return Err(ConfigError::MissingPublicUrl),
+            (None, false) => parse_public_url(DEFAULT_PUBLIC_URL)?,
+        };
+        if production && public_url.scheme_str() != Some("https") {
+            return Err(ConfigError::InsecurePublicUrl);
+        }
+
+        let secret = match (self.secret, production) {
+            (Some(s), _) if s.len() >= MIN_SECRET_BYTES => Secret(s.into_bytes()),
+            (Some(s), _) => return Err(ConfigError::ShortSecret(s.len())),
+            (None, true) => return Err(ConfigError::MissingSecret),
+            (None, false) => {
+                tracing::warn!("BULWARK_SECRET is not set; using a random secret for this run (development only)");
+                Secret(random_bytes())
+            }
+        };
+
+        if production && self.insecure_cookies {
+            return Err(ConfigError::InsecureCookiesInProduction);
+        }
+        let cookie = if self.insecure_cookies {
+            CookieSettings::INSECURE_DEV
+        } else {
+            CookieSettings::STRICT
+        };
+
+        if !(FLOOR_MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&self.password_min_chars) {
+            return Err(ConfigError::PasswordMinimum(self.password_min_chars));
+        }
+        let hash_params = HashParams {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
+        }
+        .checked()
+        .map_err(|_| ConfigError::WeakHashing)?;
+        if self.session_idle_minutes == 0 {
+            return Err(ConfigError::SessionIdle);
+        }
+
+        Ok(Settings {
+            site_addr: self.site_addr,
+            database_url: self.database_url,
+            public_url,
+            secret,
+            environment: self.environment,
+            cookie,
+            password_policy: PasswordPolicy::with_min_chars(self.password_min_chars),
+            hash_params,
+            session_idle_minutes: self.session_idle_minutes,
+        })
+    }
+}
+
+fn parse_public_url(raw: &str) -> Result<Uri, ConfigError> {
+    let bad = || ConfigError::BadPublicUrl(raw.to_owned());
+    let uri: Uri = raw.trim_end_matches('/').parse().map_err(|_| bad())?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    let path_ok = matches!(uri.path(), "" | "/") && uri.query().is_none();
+    if !scheme_ok || uri.authority().is_none() || !path_ok {
+        return Err(bad());
+    }
+    Ok(uri)
+}
+
+fn random_bytes() -> Vec<u8> {
+    use rand::RngCore;
+    let mut bytes = vec![0u8; 48];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    /// Parses flags only: the test must not depend on the environment it runs in.
+    fn config(args: &[&str]) -> Config {
+        let mut argv = vec!["server"];
+        argv.extend_from_slice(args);
+        let mut config = Wrapper::parse_from(argv).config;
+        // Flags win over the environment in clap; clear the optional ones not given.
+        if !args.iter().any(|a| a.starts_with("--secret")) {
+            config.secret = None;
+        }
+        if !args.iter().any(|a| a.starts_with("--public-url")) {
+            config.public_url = None;
+        }
+        config
+    }
+
+    const SECRET: &str = "--secret=0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn development_starts_with_nothing_set_and_uses_strict_cookies() {
+        let settings = config(&["--env=development"]).validate().expect("valid");
+        assert_eq!(settings.public_url.to_string(), "http://localhost:3000/");
+        assert_eq!(settings.cookie, CookieSettings::STRICT);
+    }
+
+    #[test]
+    fn production_without_a_secret_is_refused() {
+        let result =
+            config(&["--env=production", "--public-url=https://auth.example.com"]).validate();
+        assert_eq!(result.err(), Some(ConfigError::MissingSecret));
+    }
+
+    #[test]
+    fn a_short_secret_is_refused() {
+        let result = config(&[
+            "--env=production",
+            "--public-url=https://a.example.com",
+            "--secret=short",
+        ])
+        .validate();
+        assert_eq!(result.err(), Some(ConfigError::ShortSecret(5)));
+    }
+
+    #[test]
+    fn production_without_a_public_url_is_refused() {
+        assert_eq!(
+            config(&["--env=production", SECRET]).validate().err(),
+            Some(ConfigError::MissingPublicUrl)
+        );
+    }
+
+    #[test]
+    fn production_over_plain_http_is_refused() {
+        let result = config(&[
+            "--env=production",
+            SECRET,
+            "--public-url=http://auth.example.com",
+        ])
+        .validate();
+        assert_eq!(result.err(), Some(ConfigError::InsecurePublicUrl));
+    }
+
+    #[test]
+    fn production_refuses_insecure_cookies() {
+        let result = config(&[
+            "--env=production",
+            SECRET,
+            "--public-url=https://auth.example.com",
+            "--insecure-cookies",
+        ])
+        .validate();
+        assert_eq!(result.err(), Some(ConfigError::InsecureCookiesInProduction));
+    }
+
+    #[test]
+    fn a_complete_production_config_is_accepted() {
+        let settings = config(&[
+            "--env=production",
+            SECRET,
+            "--public-url=https://auth.example.com",
+        ])
+        .validate()
+        .expect("valid");
+        assert_eq!(settings.cookie, CookieSettings::STRICT);
+    }
+
+    #[test]
+    fn insecure_cookies_in_development_drop_the_host_prefix() {
+        let settings = config(&["--insecure-cookies"]).validate().expect("valid");
+        assert_eq!(settings.cookie, CookieSettings::INSECURE_DEV);
+    }
+
+    #[test]
+    fn a_password_minimum_below_eight_is_refused() {
+        assert_eq!(
+            config(&["--password-min-chars=6"]).validate().err(),
+            Some(ConfigError::PasswordMinimum(6))
+        );
+    }
+
+    #[test]
+    fn weak_argon2_parameters_are_refused() {
+        assert_eq!(
+            config(&["--argon2-memory-kib=1024"]).validate().err(),
+            Some(ConfigError::WeakHashing)
+        );
+    }
+
+    #[test]
+    fn public_urls_with_paths_or_other_schemes_are_refused() {
+        for bad in [
+            "ftp://x.example.com",
+            "https://x.example.com/app",
+            "not a url",
+            "localhost:3000",
+        ] {
+            let arg = format!("--public-url={bad}");
+            assert!(
+                matches!(
+                    config(&[&arg]).validate(),
+                    Err(ConfigError::BadPublicUrl(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+}

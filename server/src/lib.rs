@@ -1,0 +1,184 @@
+//! The Bulwark server: configuration, start-up (database, migrations, services), the HTTP
+//! router with its session layer, and graceful shutdown. `main.rs` only parses the
+//! command line; everything here is also driven by the integration tests.
+
+pub mod config;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use app::{shell, App};
+use axum::{extract::FromRef, serve::ListenerExt, Router};
+use bulwark::{
+    accounts::Accounts,
+    db::{self, DbError, SqlitePool},
+    hashing::{HashError, PasswordHasher},
+};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::SqliteStore;
+
+use crate::config::Settings;
+
+/// Everything a request handler may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub accounts: Accounts,
+    pub pool: SqlitePool,
+    pub sessions: SqliteStore,
+    pub settings: Arc<Settings>,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("could not prepare the session table: {0}")]
+    SessionStore(#[source] sqlx::Error),
+    #[error(transparent)]
+    Hashing(#[from] HashError),
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the server stopped with an error: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Opens and migrates the database and builds the services.
+pub async fn prepare(
+    settings: Settings,
+    leptos_options: LeptosOptions,
+) -> Result<AppState, StartupError> {
+    let pool = db::connect(&settings.database_url).await?;
+    db::migrate(&pool).await?;
+    let sessions = SqliteStore::new(pool.clone());
+    sessions
+        .migrate()
+        .await
+        .map_err(StartupError::SessionStore)?;
+    let hasher = PasswordHasher::new(settings.hash_params)?;
+    let accounts = Accounts::new(pool.clone(), hasher, settings.password_policy);
+    Ok(AppState {
+        leptos_options,
+        accounts,
+        pool,
+        sessions,
+        settings: Arc::new(settings),
+    })
+}
+
+/// Applies pending migrations and exits (`server migrate`).
+pub async fn migrate_only(settings: &Settings) -> Result<(), StartupError> {
+    let pool = db::connect(&settings.database_url).await?;
+    db::migrate(&pool).await?;
+    SqliteStore::new(pool)
+        .migrate()
+        .await
+        .map_err(StartupError::SessionStore)?;
+    Ok(())
+}
+
+/// The whole HTTP surface: pages, server functions under `/api`, static files.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let accounts = state.accounts.clone();
+    let context = move || provide_context(accounts.clone());
+
+    let cookie = &state.settings.cookie;
+    let sessions = SessionManagerLayer::new(state.sessions.clone())
+        .with_name(cookie.name)
+        .with_secure(cookie.secure)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(i64::from(
+            state.settings.session_idle_minutes,
+        ))));
+
+    let leptos_options = state.leptos_options.clone();
+    Router::new()
+        .leptos_routes_with_context(&state, routes, context.clone(), move || {
+            shell(leptos_options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, shell))
+        .layer(sessions)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Leptos' own settings: from the variables cargo-leptos sets when it runs the server,
+/// or the defaults matching this workspace's `Cargo.toml` when run any other way.
+pub fn leptos_options(site_addr: SocketAddr) -> LeptosOptions {
+    let from_cargo_leptos = std::env::var_os("LEPTOS_OUTPUT_NAME").is_some()
+        || option_env!("LEPTOS_OUTPUT_NAME").is_some();
+    let mut options = from_cargo_leptos
+        .then(|| get_configuration(None).ok())
+        .flatten()
+        .map(|conf| conf.leptos_options)
+        .unwrap_or_else(|| LeptosOptions::builder().output_name("bulwark").build());
+    options.site_addr = site_addr;
+    options
+}
+
+/// Binds the listening socket. Nagle's algorithm is switched off on every connection:
+/// with it, small responses wait on delayed ACKs (tens of milliseconds each).
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), StartupError> {
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(StartupError::Serve)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,8 @@
+//! One integration-test binary (each extra binary is another slow link), one module per
+//! feature. Every test drives the real router over HTTP against its own SQLite file.
+
+mod helpers;
+mod login;
+mod logout;
+mod pages;
+mod signup;

@@ -13,10 +13,7 @@ pub enum DbError {
     #[error("DATABASE_URL is not a valid SQLite URL: {0}")]
     BadUrl(#[source] sqlx::Error),
     #[error("could not create the database folder {path}: {source}")]
-    CreateDir {
-        path: String,
-        source: std::io::Error,
-    },
+    CreateDir { path: String, source: std::io::Error },
     #[error("could not open the database: {0}")]
     Open(#[source] sqlx::Error),
     #[error("could not apply migrations: {0}")]
@@ -35,17 +32,11 @@ pub async fn connect(url: &str) -> Result<SqlitePool, DbError> {
     let file = options.get_filename();
     if file != Path::new(":memory:") {
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| DbError::CreateDir {
-                path: dir.display().to_string(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|source| DbError::CreateDir { path: dir.display().to_string(), source })?;
         }
     }
-    SqlitePoolOptions::new()
-        .max_connections(8)
-        .connect_with(options)
-        .await
-        .map_err(DbError::Open)
+    SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(DbError::Open)
 }
 
 /// Applies every migration in `migrations/` that has not run yet.
@@ -65,10 +56,7 @@ mod tests {
         let pool = connect(&url).await.expect("opens");
         migrate(&pool).await.expect("migrates");
         migrate(&pool).await.expect("migrating twice is a no-op");
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&pool)
-            .await
-            .expect("pragma");
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&pool).await.expect("pragma");
         assert_eq!(mode, "wal");
         assert!(dir.path().join("nested/deeper/bulwark.db").exists());
     }

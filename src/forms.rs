@@ -66,11 +66,7 @@ impl SignupForm {
         let username = errors.record(Field::Username, Username::parse(username));
         let password = errors.record(Field::Password, Password::parse(password, policy));
         match (email, username, password) {
-            (Some(email), Some(username), Some(password)) => Ok(Self {
-                email,
-                username,
-                password,
-            }),
+            (Some(email), Some(username), Some(password)) => Ok(Self { email, username, password }),
             _ => Err(errors),
         }
     }
@@ -102,8 +98,7 @@ mod tests {
 
     #[test]
     fn every_invalid_signup_field_is_reported_at_once() {
-        let errors = SignupForm::parse("nope", "a", "short", PasswordPolicy::default())
-            .expect_err("invalid");
+        let errors = SignupForm::parse("nope", "a", "short", PasswordPolicy::default()).expect_err("invalid");
         assert!(errors.get(Field::Email).is_some());
         assert!(errors.get(Field::Username).is_some());
         assert!(errors.get(Field::Password).is_some());
@@ -125,10 +120,7 @@ mod tests {
     #[test]
     fn field_errors_serialise_with_lowercase_field_names() {
         let errors = FieldErrors::single(Field::Email, "bad");
-        assert_eq!(
-            serde_json::to_string(&errors).expect("serialises"),
-            r#"{"email":"bad"}"#
-        );
+        assert_eq!(serde_json::to_string(&errors).expect("serialises"), r#"{"email":"bad"}"#);
     }
 
     #[test]

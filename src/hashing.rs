@@ -12,9 +12,7 @@
 use std::sync::Arc;
 
 use argon2::{
-    password_hash::{
-        rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString,
-    },
+    password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString},
     Algorithm, Argon2, Params, Version,
 };
 use tokio::sync::Semaphore;
@@ -32,11 +30,7 @@ pub struct HashParams {
 
 impl HashParams {
     /// OWASP's minimum for argon2id; nothing weaker is accepted from configuration.
-    pub const MINIMUM: Self = Self {
-        memory_kib: 19_456,
-        iterations: 2,
-        parallelism: 1,
-    };
+    pub const MINIMUM: Self = Self { memory_kib: 19_456, iterations: 2, parallelism: 1 };
 
     /// Refuses parameters below [`HashParams::MINIMUM`].
     pub fn checked(self) -> Result<Self, HashError> {
@@ -87,39 +81,23 @@ impl PasswordHasher {
         let argon2 = Argon2::new(
             Algorithm::Argon2id,
             Version::V0x13,
-            Params::new(
-                params.memory_kib,
-                params.iterations,
-                params.parallelism,
-                None,
-            )
-            .map_err(|e| HashError::Argon2(e.to_string()))?,
+            Params::new(params.memory_kib, params.iterations, params.parallelism, None)
+                .map_err(|e| HashError::Argon2(e.to_string()))?,
         );
         let dummy_hash = hash_blocking(&argon2, "bulwark dummy password for unknown accounts")?;
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        Ok(Self {
-            inner: Arc::new(Inner {
-                argon2,
-                permits: Semaphore::new(cores),
-                dummy_hash,
-            }),
-        })
+        Ok(Self { inner: Arc::new(Inner { argon2, permits: Semaphore::new(cores), dummy_hash }) })
     }
 
     /// Hashes a new password into a PHC string.
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let secret = password.expose_secret().to_owned();
-        self.run(move |argon2, _| hash_blocking(argon2, &secret))
-            .await
+        self.run(move |argon2, _| hash_blocking(argon2, &secret)).await
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when there is no
     /// account (`None`), in which case the answer is always `false`.
-    pub async fn verify(
-        &self,
-        password: &Password,
-        stored: Option<String>,
-    ) -> Result<bool, HashError> {
+    pub async fn verify(&self, password: &Password, stored: Option<String>) -> Result<bool, HashError> {
         let secret = password.expose_secret().to_owned();
         self.run(move |argon2, dummy| {
             let is_real = stored.is_some();
@@ -135,19 +113,12 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce(&Argon2<'static>, &str) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self
-            .inner
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| HashError::Closed)?;
+        let _permit = self.inner.permits.acquire().await.map_err(|_| HashError::Closed)?;
         let inner = Arc::clone(&self.inner);
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            span.in_scope(|| work(&inner.argon2, &inner.dummy_hash))
-        })
-        .instrument(tracing::Span::current())
-        .await?
+        tokio::task::spawn_blocking(move || span.in_scope(|| work(&inner.argon2, &inner.dummy_hash)))
+            .instrument(tracing::Span::current())
+            .await?
     }
 }
 
@@ -171,10 +142,7 @@ mod tests {
     #[tokio::test]
     async fn a_hash_is_argon2id_with_at_least_the_owasp_parameters() {
         let hasher = PasswordHasher::new(HashParams::default()).expect("hasher");
-        let phc = hasher
-            .hash(&password("a perfectly fine passphrase"))
-            .await
-            .expect("hash");
+        let phc = hasher.hash(&password("a perfectly fine passphrase")).await.expect("hash");
         let parsed = PasswordHash::new(&phc).expect("PHC string");
         assert_eq!(parsed.algorithm.as_str(), "argon2id");
         let params = Params::try_from(&parsed).expect("params");
@@ -184,18 +152,12 @@ mod tests {
     #[tokio::test]
     async fn the_right_password_verifies_and_a_wrong_one_does_not() {
         let hasher = PasswordHasher::new(HashParams::default()).expect("hasher");
-        let phc = hasher
-            .hash(&password("a perfectly fine passphrase"))
-            .await
-            .expect("hash");
+        let phc = hasher.hash(&password("a perfectly fine passphrase")).await.expect("hash");
         assert!(hasher
             .verify(&password("a perfectly fine passphrase"), Some(phc.clone()))
             .await
             .expect("verify"));
-        assert!(!hasher
-            .verify(&password("a perfectly fine passphrasE"), Some(phc))
-            .await
-            .expect("verify"));
+        assert!(!hasher.verify(&password("a perfectly fine passphrasE"), Some(phc)).await.expect("verify"));
     }
 
     #[tokio::test]
@@ -207,13 +169,7 @@ mod tests {
 
     #[test]
     fn parameters_below_the_minimum_are_refused() {
-        let weak = HashParams {
-            memory_kib: 4096,
-            ..HashParams::default()
-        };
-        assert!(matches!(
-            PasswordHasher::new(weak),
-            Err(HashError::WeakParams(_))
-        ));
+        let weak = HashParams { memory_kib: 4096, ..HashParams::default() };
+        assert!(matches!(PasswordHasher::new(weak), Err(HashError::WeakParams(_))));
     }
 }

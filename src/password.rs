@@ -29,9 +29,7 @@ impl PasswordPolicy {
     /// A policy with the given minimum, raised to the floor of 8 if set lower and capped
     /// at the maximum length.
     pub fn with_min_chars(min_chars: usize) -> Self {
-        Self {
-            min_chars: min_chars.clamp(FLOOR_MIN_PASSWORD_CHARS, MAX_PASSWORD_CHARS),
-        }
+        Self { min_chars: min_chars.clamp(FLOOR_MIN_PASSWORD_CHARS, MAX_PASSWORD_CHARS) }
     }
 
     pub fn min_chars(&self) -> usize {
@@ -82,18 +80,14 @@ impl Password {
     /// because the minimum may have been raised since the account was created.
     pub fn parse_existing(raw: &str) -> Result<Self, PasswordError> {
         if raw.len() > MAX_RAW_BYTES {
-            return Err(PasswordError::TooLong {
-                max: MAX_PASSWORD_CHARS,
-            });
+            return Err(PasswordError::TooLong { max: MAX_PASSWORD_CHARS });
         }
         if raw.is_empty() {
             return Err(PasswordError::Empty);
         }
         let normalised: String = raw.nfkc().collect();
         if normalised.chars().count() > MAX_PASSWORD_CHARS {
-            return Err(PasswordError::TooLong {
-                max: MAX_PASSWORD_CHARS,
-            });
+            return Err(PasswordError::TooLong { max: MAX_PASSWORD_CHARS });
         }
         Ok(Self(normalised))
     }
@@ -123,10 +117,7 @@ mod tests {
     fn the_default_minimum_is_fifteen() {
         assert_eq!(
             Password::parse(&"x".repeat(14), policy()),
-            Err(PasswordError::TooShort {
-                min: 15,
-                missing: 1
-            })
+            Err(PasswordError::TooShort { min: 15, missing: 1 })
         );
         assert!(Password::parse(&"x".repeat(15), policy()).is_ok());
     }
@@ -149,23 +140,14 @@ mod tests {
     #[test]
     fn one_hundred_twenty_eight_characters_is_the_maximum() {
         assert!(Password::parse(&"a".repeat(128), policy()).is_ok());
-        assert_eq!(
-            Password::parse(&"a".repeat(129), policy()),
-            Err(PasswordError::TooLong { max: 128 })
-        );
+        assert_eq!(Password::parse(&"a".repeat(129), policy()), Err(PasswordError::TooLong { max: 128 }));
     }
 
     #[test]
     fn a_ten_kilobyte_password_is_refused_before_normalisation() {
         let huge = "a".repeat(10 * 1024);
-        assert_eq!(
-            Password::parse(&huge, policy()),
-            Err(PasswordError::TooLong { max: 128 })
-        );
-        assert_eq!(
-            Password::parse_existing(&huge),
-            Err(PasswordError::TooLong { max: 128 })
-        );
+        assert_eq!(Password::parse(&huge, policy()), Err(PasswordError::TooLong { max: 128 }));
+        assert_eq!(Password::parse_existing(&huge), Err(PasswordError::TooLong { max: 128 }));
     }
 
     #[test]
@@ -184,12 +166,7 @@ mod tests {
     #[test]
     fn nothing_is_truncated() {
         let long = "ab".repeat(64);
-        assert_eq!(
-            Password::parse(&long, policy())
-                .expect("valid")
-                .expose_secret(),
-            long
-        );
+        assert_eq!(Password::parse(&long, policy()).expect("valid").expose_secret(), long);
     }
 
     #[test]

@@ -68,25 +68,18 @@ mod tests {
 
     #[test]
     fn the_username_repeated_is_refused_when_given_as_a_user_input() {
-        let weak =
-            check(&password("kittenlover42kittenlover42"), &["kittenlover42"]).expect_err("weak");
+        let weak = check(&password("kittenlover42kittenlover42"), &["kittenlover42"]).expect_err("weak");
         assert!(!weak.to_string().is_empty());
     }
 
     #[test]
     fn a_random_passphrase_is_accepted() {
-        assert!(check(
-            &password("violet quasar harbour tulip 83"),
-            &["alice", "alice"]
-        )
-        .is_ok());
+        assert!(check(&password("violet quasar harbour tulip 83"), &["alice", "alice"]).is_ok());
     }
 
     #[test]
     fn keyboard_walks_are_refused_with_a_plain_warning() {
         let weak = check(&password("qwertyuiopasdfgh"), &[]).expect_err("weak");
-        assert!(weak
-            .to_string()
-            .starts_with("This password is too easy to guess."));
+        assert!(weak.to_string().starts_with("This password is too easy to guess."));
     }
 }

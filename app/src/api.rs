@@ -31,18 +31,15 @@ pub async fn signup(
     use self::ssr::*;
     respond(
         async {
-            let form =
-                bulwark::SignupForm::parse(&email, &username, &password, accounts()?.policy())
-                    .map_err(ApiError::Validation)?;
-            match accounts()?.sign_up(form).await.map_err(account_error)? {
+            let outcome = accounts()?.sign_up(&email, &username, &password).await;
+            match outcome.map_err(account_error)? {
                 SignupOutcome::Created(_) => {
                     tracing::info!(event = "user_created", "account created")
                 }
                 // Logged without the address; a later mail will tell the owner.
-                SignupOutcome::AlreadyRegistered => tracing::info!(
-                    event = "user_signup_duplicate",
-                    "signup for a taken identity"
-                ),
+                SignupOutcome::AlreadyRegistered => {
+                    tracing::info!(event = "user_signup_duplicate", "signup for a taken identity")
+                }
             }
             leptos_axum::redirect(AFTER_SIGNUP);
             Ok(())
@@ -64,16 +61,10 @@ pub async fn login(
             let Ok(form) = bulwark::LoginForm::parse(&email, &password) else {
                 return Err(ApiError::InvalidCredentials);
             };
-            let user = accounts()?
-                .verify_credentials(&form.email, &form.password)
-                .await
-                .map_err(account_error)?;
+            let user =
+                accounts()?.verify_credentials(&form.email, &form.password).await.map_err(account_error)?;
             SessionState::extract().await?.log_in(&user).await?;
-            tracing::info!(
-                event = "authn_login_success",
-                user_id = user.id,
-                "signed in"
-            );
+            tracing::info!(event = "authn_login_success", user_id = user.id, "signed in");
             leptos_axum::redirect("/");
             Ok(())
         }
@@ -95,22 +86,31 @@ pub async fn logout() -> Result<(), ApiError> {
     )
 }
 
-/// The signed-in user, or 401.
+/// The signed-in user, or 401: for API clients.
 #[server(prefix = "/api", endpoint = "me")]
 pub async fn me() -> Result<CurrentUser, ApiError> {
     use self::ssr::*;
-    respond(
-        async {
-            let user = current_user().await?;
-            Ok(CurrentUser {
-                id: user.id,
-                email: user.email,
-                username: user.username,
-                role: user.role,
-            })
-        }
-        .await,
-    )
+    respond(current_user().await.map(CurrentUser::from))
+}
+
+/// The signed-in user if there is one: what the pages ask on every navigation. Being
+/// signed out is an ordinary answer here, not an error, so the browser's console stays
+/// free of 401s.
+#[server(prefix = "/api", endpoint = "session")]
+pub async fn session() -> Result<Option<CurrentUser>, ApiError> {
+    use self::ssr::*;
+    respond(match current_user().await {
+        Ok(user) => Ok(Some(CurrentUser::from(user))),
+        Err(ApiError::Unauthorized) => Ok(None),
+        Err(other) => Err(other),
+    })
+}
+
+#[cfg(feature = "ssr")]
+impl From<bulwark::accounts::User> for CurrentUser {
+    fn from(user: bulwark::accounts::User) -> Self {
+        Self { id: user.id, email: user.email, username: user.username, role: user.role }
+    }
 }
 
 #[cfg(feature = "ssr")]
@@ -134,10 +134,7 @@ pub mod ssr {
     /// Maps service errors to the wire, logging unexpected causes with their chain.
     pub fn account_error(error: AccountError) -> ApiError {
         match error {
-            AccountError::WeakPassword(weak) => ApiError::Validation(bulwark::FieldErrors::single(
-                bulwark::Field::Password,
-                weak.to_string(),
-            )),
+            AccountError::Invalid(errors) => ApiError::Validation(errors),
             AccountError::InvalidCredentials => {
                 tracing::info!(event = "authn_login_fail", "sign-in failed");
                 ApiError::InvalidCredentials
@@ -156,9 +153,7 @@ pub mod ssr {
     pub fn respond<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
         if let Err(error) = &result {
             let parts = use_context::<http::request::Parts>();
-            let is_api_call = parts
-                .as_ref()
-                .is_some_and(|p| p.uri.path().starts_with("/api/"));
+            let is_api_call = parts.as_ref().is_some_and(|p| p.uri.path().starts_with("/api/"));
             let wants_html = parts
                 .as_ref()
                 .and_then(|p| p.headers.get(http::header::ACCEPT))
@@ -183,11 +178,7 @@ pub mod ssr {
         let Some((user_id, epoch)) = session.signed_in().await? else {
             return Err(ApiError::Unauthorized);
         };
-        match accounts()?
-            .find_user(user_id)
-            .await
-            .map_err(account_error)?
-        {
+        match accounts()?.find_user(user_id).await.map_err(account_error)? {
             Some(user) if user.session_epoch == epoch => Ok(user),
             _ => {
                 session.log_out().await?;
@@ -204,41 +195,24 @@ pub mod ssr {
         const EPOCH: &'static str = "session_epoch";
 
         pub async fn extract() -> Result<Self, ApiError> {
-            leptos_axum::extract::<Session>()
-                .await
-                .map(Self)
-                .map_err(|e| {
-                    tracing::error!(error = %e, "no session layer on this request");
-                    ApiError::Internal
-                })
+            leptos_axum::extract::<Session>().await.map(Self).map_err(|e| {
+                tracing::error!(error = %e, "no session layer on this request");
+                ApiError::Internal
+            })
         }
 
         /// Records `user` as signed in, under a fresh session id: whatever id the browser
         /// had before (perhaps planted by an attacker) is worthless afterwards.
         pub async fn log_in(&self, user: &User) -> Result<(), ApiError> {
             self.0.cycle_id().await.map_err(session_error)?;
-            self.0
-                .insert(Self::USER_ID, user.id)
-                .await
-                .map_err(session_error)?;
-            self.0
-                .insert(Self::EPOCH, user.session_epoch)
-                .await
-                .map_err(session_error)?;
+            self.0.insert(Self::USER_ID, user.id).await.map_err(session_error)?;
+            self.0.insert(Self::EPOCH, user.session_epoch).await.map_err(session_error)?;
             Ok(())
         }
 
         pub async fn signed_in(&self) -> Result<Option<(i64, i64)>, ApiError> {
-            let user_id = self
-                .0
-                .get::<i64>(Self::USER_ID)
-                .await
-                .map_err(session_error)?;
-            let epoch = self
-                .0
-                .get::<i64>(Self::EPOCH)
-                .await
-                .map_err(session_error)?;
+            let user_id = self.0.get::<i64>(Self::USER_ID).await.map_err(session_error)?;
+            let epoch = self.0.get::<i64>(Self::EPOCH).await.map_err(session_error)?;
             Ok(user_id.zip(epoch))
         }
 

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 
 use crate::{
-    api::{me, CurrentUser, Logout},
+    api::{session, CurrentUser, Logout},
     error::ApiError,
 };
 
@@ -14,7 +14,7 @@ use crate::{
 /// revoked elsewhere shows as signed out at the next click.
 #[derive(Clone, Copy)]
 pub struct Session {
-    pub user: Resource<Result<CurrentUser, ApiError>>,
+    pub user: Resource<Result<Option<CurrentUser>, ApiError>>,
     pub logout: ServerAction<Logout>,
 }
 
@@ -26,10 +26,7 @@ pub fn use_session() -> Session {
 pub fn Header() -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
     let location = use_location();
-    let user = Resource::new(
-        move || (location.pathname.get(), logout.version().get()),
-        |_| me(),
-    );
+    let user = Resource::new(move || (location.pathname.get(), logout.version().get()), |_| session());
     provide_context(Session { user, logout });
 
     view! {
@@ -43,13 +40,13 @@ pub fn Header() -> impl IntoView {
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
                         match user.await {
-                            Ok(current) => view! {
+                            Ok(Some(current)) => view! {
                                 <span class="whoami">
                                     "Signed in as " <strong data-testid="header-username">{current.username}</strong>
                                 </span>
                                 <SignOutButton />
                             }.into_any(),
-                            Err(_) => view! {
+                            _ => view! {
                                 <a href="/login">"Sign in"</a>
                                 <a class="button button-small" href="/signup">"Create account"</a>
                             }.into_any(),
@@ -138,9 +135,7 @@ pub fn password_policy() -> PasswordPolicy {
     let shared = leptos::server::SharedValue::new(|| {
         #[cfg(feature = "ssr")]
         {
-            use_context::<bulwark::accounts::Accounts>()
-                .map(|a| a.policy())
-                .unwrap_or_default()
+            use_context::<bulwark::accounts::Accounts>().map(|a| a.policy()).unwrap_or_default()
         }
         #[cfg(not(feature = "ssr"))]
         {
@@ -160,10 +155,7 @@ pub struct FieldState {
 
 impl FieldState {
     pub fn new() -> Self {
-        Self {
-            value: RwSignal::new(String::new()),
-            edited: RwSignal::new(false),
-        }
+        Self { value: RwSignal::new(String::new()), edited: RwSignal::new(false) }
     }
 
     /// The error to show: the shared rule's verdict on what is typed now (once the user
@@ -175,8 +167,7 @@ impl FieldState {
     ) -> Signal<Option<String>> {
         Signal::derive(move || {
             if self.edited.get() {
-                self.value
-                    .with(|v| if v.is_empty() { None } else { local(v) })
+                self.value.with(|v| if v.is_empty() { None } else { local(v) })
             } else {
                 server()
             }

@@ -75,10 +75,7 @@ mod tests {
     #[test]
     fn every_credential_failure_shares_one_message_and_status() {
         assert_eq!(ApiError::InvalidCredentials.status(), 401);
-        assert_eq!(
-            ApiError::InvalidCredentials.to_string(),
-            "Incorrect email or password."
-        );
+        assert_eq!(ApiError::InvalidCredentials.to_string(), "Incorrect email or password.");
     }
 
     #[test]

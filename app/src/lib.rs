@@ -53,6 +53,7 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/bulwark.css" />
         <Title formatter=|page: String| format!("{page} · Bulwark") />
         <Meta name="color-scheme" content="light dark" />
+        <leptos_meta::Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />
         <Router>
             <components::Header />
             <main id="main" class="page">

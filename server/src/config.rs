@@ -41,12 +41,7 @@ pub struct Config {
     #[arg(long, env = "BULWARK_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
     /// `development` or `production`.
-    #[arg(
-        long = "env",
-        env = "BULWARK_ENV",
-        value_enum,
-        default_value = "development"
-    )]
+    #[arg(long = "env", env = "BULWARK_ENV", value_enum, default_value = "development")]
     pub environment: Environment,
     /// Development only: send the session cookie without `Secure` (and so without the
     /// `__Host-` prefix), for plain-http hosts other than localhost.
@@ -93,14 +88,8 @@ impl CookieSettings {
     /// `__Host-` binds the cookie to this exact host, path `/`, over HTTPS: browsers refuse
     /// it without `Secure`. Chromium and Firefox treat http://localhost as secure, so the
     /// strict form works in local development too.
-    pub const STRICT: Self = Self {
-        name: "__Host-bulwark",
-        secure: true,
-    };
-    pub const INSECURE_DEV: Self = Self {
-        name: "bulwark",
-        secure: false,
-    };
+    pub const STRICT: Self = Self { name: "__Host-bulwark", secure: true };
+    pub const INSECURE_DEV: Self = Self { name: "bulwark", secure: false };
 }
 
 /// The server secret; `Debug` does not print it.
@@ -131,9 +120,7 @@ pub enum ConfigError {
     BadPublicUrl(String),
     #[error("BULWARK_PUBLIC_URL must use https in production")]
     InsecurePublicUrl,
-    #[error(
-        "BULWARK_INSECURE_COOKIES is for development only; production cookies are always Secure"
-    )]
+    #[error("BULWARK_INSECURE_COOKIES is for development only; production cookies are always Secure")]
     InsecureCookiesInProduction,
     #[error("BULWARK_PASSWORD_MIN_CHARS is {0}; it must be between 8 and 128")]
     PasswordMinimum(usize),
@@ -167,7 +154,9 @@ impl Config {
             (Some(s), _) => return Err(ConfigError::ShortSecret(s.len())),
             (None, true) => return Err(ConfigError::MissingSecret),
             (None, false) => {
-                tracing::warn!("BULWARK_SECRET is not set; using a random secret for this run (development only)");
+                tracing::warn!(
+                    "BULWARK_SECRET is not set; using a random secret for this run (development only)"
+                );
                 Secret(random_bytes())
             }
         };
@@ -175,11 +164,8 @@ impl Config {
         if production && self.insecure_cookies {
             return Err(ConfigError::InsecureCookiesInProduction);
         }
-        let cookie = if self.insecure_cookies {
-            CookieSettings::INSECURE_DEV
-        } else {
-            CookieSettings::STRICT
-        };
+        let cookie =
+            if self.insecure_cookies { CookieSettings::INSECURE_DEV } else { CookieSettings::STRICT };
 
         if !(FLOOR_MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&self.password_min_chars) {
             return Err(ConfigError::PasswordMinimum(self.password_min_chars));
@@ -265,19 +251,14 @@ mod tests {
 
     #[test]
     fn production_without_a_secret_is_refused() {
-        let result =
-            config(&["--env=production", "--public-url=https://auth.example.com"]).validate();
+        let result = config(&["--env=production", "--public-url=https://auth.example.com"]).validate();
         assert_eq!(result.err(), Some(ConfigError::MissingSecret));
     }
 
     #[test]
     fn a_short_secret_is_refused() {
-        let result = config(&[
-            "--env=production",
-            "--public-url=https://a.example.com",
-            "--secret=short",
-        ])
-        .validate();
+        let result =
+            config(&["--env=production", "--public-url=https://a.example.com", "--secret=short"]).validate();
         assert_eq!(result.err(), Some(ConfigError::ShortSecret(5)));
     }
 
@@ -291,12 +272,7 @@ mod tests {
 
     #[test]
     fn production_over_plain_http_is_refused() {
-        let result = config(&[
-            "--env=production",
-            SECRET,
-            "--public-url=http://auth.example.com",
-        ])
-        .validate();
+        let result = config(&["--env=production", SECRET, "--public-url=http://auth.example.com"]).validate();
         assert_eq!(result.err(), Some(ConfigError::InsecurePublicUrl));
     }
 
@@ -314,13 +290,9 @@ mod tests {
 
     #[test]
     fn a_complete_production_config_is_accepted() {
-        let settings = config(&[
-            "--env=production",
-            SECRET,
-            "--public-url=https://auth.example.com",
-        ])
-        .validate()
-        .expect("valid");
+        let settings = config(&["--env=production", SECRET, "--public-url=https://auth.example.com"])
+            .validate()
+            .expect("valid");
         assert_eq!(settings.cookie, CookieSettings::STRICT);
     }
 
@@ -340,28 +312,14 @@ mod tests {
 
     #[test]
     fn weak_argon2_parameters_are_refused() {
-        assert_eq!(
-            config(&["--argon2-memory-kib=1024"]).validate().err(),
-            Some(ConfigError::WeakHashing)
-        );
+        assert_eq!(config(&["--argon2-memory-kib=1024"]).validate().err(), Some(ConfigError::WeakHashing));
     }
 
     #[test]
     fn public_urls_with_paths_or_other_schemes_are_refused() {
-        for bad in [
-            "ftp://x.example.com",
-            "https://x.example.com/app",
-            "not a url",
-            "localhost:3000",
-        ] {
+        for bad in ["ftp://x.example.com", "https://x.example.com/app", "not a url", "localhost:3000"] {
             let arg = format!("--public-url={bad}");
-            assert!(
-                matches!(
-                    config(&[&arg]).validate(),
-                    Err(ConfigError::BadPublicUrl(_))
-                ),
-                "{bad}"
-            );
+            assert!(matches!(config(&[&arg]).validate(), Err(ConfigError::BadPublicUrl(_))), "{bad}");
         }
     }
 }

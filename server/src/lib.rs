@@ -47,45 +47,27 @@ pub enum StartupError {
     #[error(transparent)]
     Hashing(#[from] HashError),
     #[error("could not listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error("the server stopped with an error: {0}")]
     Serve(#[source] std::io::Error),
 }
 
 /// Opens and migrates the database and builds the services.
-pub async fn prepare(
-    settings: Settings,
-    leptos_options: LeptosOptions,
-) -> Result<AppState, StartupError> {
+pub async fn prepare(settings: Settings, leptos_options: LeptosOptions) -> Result<AppState, StartupError> {
     let pool = db::connect(&settings.database_url).await?;
     db::migrate(&pool).await?;
     let sessions = SqliteStore::new(pool.clone());
-    sessions
-        .migrate()
-        .await
-        .map_err(StartupError::SessionStore)?;
+    sessions.migrate().await.map_err(StartupError::SessionStore)?;
     let hasher = PasswordHasher::new(settings.hash_params)?;
     let accounts = Accounts::new(pool.clone(), hasher, settings.password_policy);
-    Ok(AppState {
-        leptos_options,
-        accounts,
-        pool,
-        sessions,
-        settings: Arc::new(settings),
-    })
+    Ok(AppState { leptos_options, accounts, pool, sessions, settings: Arc::new(settings) })
 }
 
 /// Applies pending migrations and exits (`server migrate`).
 pub async fn migrate_only(settings: &Settings) -> Result<(), StartupError> {
     let pool = db::connect(&settings.database_url).await?;
     db::migrate(&pool).await?;
-    SqliteStore::new(pool)
-        .migrate()
-        .await
-        .map_err(StartupError::SessionStore)?;
+    SqliteStore::new(pool).migrate().await.map_err(StartupError::SessionStore)?;
     Ok(())
 }
 
@@ -108,13 +90,8 @@ pub fn router(state: AppState) -> Router {
 
     let leptos_options = state.leptos_options.clone();
     Router::new()
-        .leptos_routes_with_context(&state, routes, context.clone(), move || {
-            shell(leptos_options.clone())
-        })
-        .fallback(leptos_axum::file_and_error_handler_with_context::<
-            AppState,
-            _,
-        >(context, shell))
+        .leptos_routes_with_context(&state, routes, context.clone(), move || shell(leptos_options.clone()))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
         .layer(sessions)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -123,8 +100,8 @@ pub fn router(state: AppState) -> Router {
 /// Leptos' own settings: from the variables cargo-leptos sets when it runs the server,
 /// or the defaults matching this workspace's `Cargo.toml` when run any other way.
 pub fn leptos_options(site_addr: SocketAddr) -> LeptosOptions {
-    let from_cargo_leptos = std::env::var_os("LEPTOS_OUTPUT_NAME").is_some()
-        || option_env!("LEPTOS_OUTPUT_NAME").is_some();
+    let from_cargo_leptos =
+        std::env::var_os("LEPTOS_OUTPUT_NAME").is_some() || option_env!("LEPTOS_OUTPUT_NAME").is_some();
     let mut options = from_cargo_leptos
         .then(|| get_configuration(None).ok())
         .flatten()
@@ -137,9 +114,7 @@ pub fn leptos_options(site_addr: SocketAddr) -> LeptosOptions {
 /// Binds the listening socket. Nagle's algorithm is switched off on every connection:
 /// with it, small responses wait on delayed ACKs (tens of milliseconds each).
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartupError::Bind { addr, source })
+    TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.
@@ -151,13 +126,10 @@ pub async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(StartupError::Serve)
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(StartupError::Serve)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

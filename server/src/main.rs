@@ -7,11 +7,7 @@ use server::config::Config;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(
-    name = "server",
-    version,
-    about = "Bulwark: accounts, sessions and sign-in, done properly"
-)]
+#[command(name = "server", version, about = "Bulwark: accounts, sessions and sign-in, done properly")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -48,22 +44,16 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let settings = cli
-        .config
-        .validate()
-        .map_err(|e| format!("configuration refused: {e}"))?;
+    let settings = cli.config.validate().map_err(|e| format!("configuration refused: {e}"))?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
-            server::migrate_only(&settings)
-                .await
-                .map_err(|e| e.to_string())?;
+            server::migrate_only(&settings).await.map_err(|e| e.to_string())?;
             tracing::info!("migrations applied");
         }
         Command::Serve => {
             let addr = settings.site_addr;
-            let state = server::prepare(settings, server::leptos_options(addr))
-                .await
-                .map_err(|e| e.to_string())?;
+            let state =
+                server::prepare(settings, server::leptos_options(addr)).await.map_err(|e| e.to_string())?;
             let listener = server::bind(addr).await.map_err(|e| e.to_string())?;
             tracing::info!("listening on http://{addr}");
             server::serve(listener, server::router(state), server::shutdown_signal())

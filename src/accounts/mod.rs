@@ -18,7 +18,7 @@ use crate::{
     db::SqlitePool,
     hashing::{HashError, PasswordHasher},
     strength::{self, WeakPassword},
-    Email, Password, PasswordPolicy, Role, SignupForm,
+    Email, Field, FieldErrors, Password, PasswordPolicy, Role, SignupForm,
 };
 
 pub type UserId = i64;
@@ -37,10 +37,7 @@ pub struct User {
 
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("User")
-            .field("id", &self.id)
-            .field("role", &self.role)
-            .finish_non_exhaustive()
+        f.debug_struct("User").field("id", &self.id).field("role", &self.role).finish_non_exhaustive()
     }
 }
 
@@ -53,8 +50,9 @@ pub enum SignupOutcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
-    #[error("{0}")]
-    WeakPassword(WeakPassword),
+    /// The form broke a rule (including a guessable password); messages per field.
+    #[error("invalid input")]
+    Invalid(FieldErrors),
     /// Unknown email, wrong password: deliberately one variant.
     #[error("invalid credentials")]
     InvalidCredentials,
@@ -95,44 +93,51 @@ pub struct Accounts {
 
 impl Accounts {
     pub fn new(pool: SqlitePool, hasher: PasswordHasher, policy: PasswordPolicy) -> Self {
-        Self {
-            pool,
-            hasher,
-            policy,
-        }
+        Self { pool, hasher, policy }
     }
 
     pub fn policy(&self) -> PasswordPolicy {
         self.policy
     }
 
-    /// Creates an account unless the email or username is taken. Both paths run the
-    /// strength check and one argon2 hash, so their timing matches.
+    /// Parses the signup form, checks the password's strength, and creates the account
+    /// unless the email or username is taken. Every field problem is reported at once:
+    /// the strength verdict too, even when another field is wrong. A taken identity runs
+    /// the same strength check and the same argon2 hash as a new one, so timing matches.
     #[tracing::instrument(name = "sign_up", skip_all)]
-    pub async fn sign_up(&self, form: SignupForm) -> Result<SignupOutcome, AccountError> {
-        let SignupForm {
-            email,
-            username,
-            password,
-        } = form;
-        let inputs = [
-            email.local_part().to_owned(),
-            username.canonical().to_owned(),
-        ];
-        let checked = password.clone();
-        tokio::task::spawn_blocking(move || {
-            let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-            strength::check(&checked, &inputs)
-        })
-        .await
-        .map_err(UnexpectedError::from)?
-        .map_err(AccountError::WeakPassword)?;
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<SignupOutcome, AccountError> {
+        let parsed = SignupForm::parse(email, username, password, self.policy);
+        let (mut errors, checked, inputs) = match &parsed {
+            Ok(form) => (
+                FieldErrors::default(),
+                form.password.clone(),
+                vec![form.email.local_part().to_owned(), form.username.canonical().to_owned()],
+            ),
+            Err(errors) => match Password::parse(password, self.policy) {
+                // The password itself is fine by length: judge its strength against
+                // whatever the user typed in the other fields.
+                Ok(password) => (errors.clone(), password, raw_user_inputs(email, username)),
+                Err(_) => return Err(AccountError::Invalid(errors.clone())),
+            },
+        };
+        if let Some(weak) = self.weakness(checked, inputs).await? {
+            errors.insert(Field::Password, weak.to_string());
+        }
+        let form = match parsed {
+            Ok(form) if errors.is_empty() => form,
+            _ => return Err(AccountError::Invalid(errors)),
+        };
 
-        let password_hash = self.hasher.hash(&password).await?;
+        let password_hash = self.hasher.hash(&form.password).await?;
         let new_user = NewUser {
-            email: email.as_str(),
-            username: username.canonical(),
-            display_name: username.display(),
+            email: form.email.as_str(),
+            username: form.username.canonical(),
+            display_name: form.username.display(),
             password_hash: &password_hash,
             created_at: now_unix(),
         };
@@ -142,14 +147,25 @@ impl Accounts {
         })
     }
 
+    /// zxcvbn's verdict, computed off the async workers (it is CPU-bound).
+    async fn weakness(
+        &self,
+        password: Password,
+        inputs: Vec<String>,
+    ) -> Result<Option<WeakPassword>, AccountError> {
+        let verdict = tokio::task::spawn_blocking(move || {
+            let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+            strength::check(&password, &inputs)
+        })
+        .await
+        .map_err(UnexpectedError::from)?;
+        Ok(verdict.err())
+    }
+
     /// Returns the user if `password` is theirs. Unknown emails cost one dummy
     /// verification and return the same error as a wrong password.
     #[tracing::instrument(name = "verify_credentials", skip_all)]
-    pub async fn verify_credentials(
-        &self,
-        email: &Email,
-        password: &Password,
-    ) -> Result<User, AccountError> {
+    pub async fn verify_credentials(&self, email: &Email, password: &Password) -> Result<User, AccountError> {
         let found = store::find_credentials(&self.pool, email).await?;
         let (user, stored_hash) = match found {
             Some((user, hash)) => (Some(user), Some(hash)),
@@ -167,10 +183,15 @@ impl Accounts {
     }
 }
 
+/// The other fields as typed, for the strength check when they did not parse.
+fn raw_user_inputs(email: &str, username: &str) -> Vec<String> {
+    let email = email.trim().to_lowercase();
+    let local = email.rsplit_once('@').map_or(email.as_str(), |(local, _)| local).to_owned();
+    vec![local, username.trim().to_lowercase()]
+}
+
 fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -180,78 +201,69 @@ mod tests {
 
     async fn accounts() -> (Accounts, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let pool = db::connect(&format!("sqlite://{}/t.db", dir.path().display()))
-            .await
-            .expect("db");
+        let pool = db::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.expect("db");
         db::migrate(&pool).await.expect("migrate");
         let hasher = PasswordHasher::new(HashParams::default()).expect("hasher");
         (Accounts::new(pool, hasher, PasswordPolicy::default()), dir)
     }
 
-    fn form(email: &str, username: &str, password: &str) -> SignupForm {
-        SignupForm::parse(email, username, password, PasswordPolicy::default()).expect("valid form")
-    }
-
     const GOOD: &str = "violet quasar harbour tulip 83";
+
+    fn field_errors(result: Result<SignupOutcome, AccountError>) -> FieldErrors {
+        match result {
+            Err(AccountError::Invalid(errors)) => errors,
+            other => panic!("expected field errors, got {other:?}"),
+        }
+    }
 
     #[tokio::test]
     async fn signing_up_twice_with_the_same_email_creates_one_account() {
         let (accounts, _dir) = accounts().await;
-        assert!(matches!(
-            accounts.sign_up(form("a@example.com", "alpha", GOOD)).await,
-            Ok(SignupOutcome::Created(_))
-        ));
-        assert!(matches!(
-            accounts.sign_up(form(" A@Example.com", "beta", GOOD)).await,
-            Ok(SignupOutcome::AlreadyRegistered)
-        ));
+        let first = accounts.sign_up("a@example.com", "alpha", GOOD).await;
+        assert!(matches!(first, Ok(SignupOutcome::Created(_))));
+        let again = accounts.sign_up(" A@Example.com", "beta", GOOD).await;
+        assert!(matches!(again, Ok(SignupOutcome::AlreadyRegistered)));
     }
 
     #[tokio::test]
     async fn a_username_differing_only_in_case_is_taken() {
         let (accounts, _dir) = accounts().await;
-        accounts
-            .sign_up(form("a@example.com", "Alpha", GOOD))
-            .await
-            .expect("created");
-        assert!(matches!(
-            accounts.sign_up(form("b@example.com", "ALPHA", GOOD)).await,
-            Ok(SignupOutcome::AlreadyRegistered)
-        ));
+        accounts.sign_up("a@example.com", "Alpha", GOOD).await.expect("created");
+        let again = accounts.sign_up("b@example.com", "ALPHA", GOOD).await;
+        assert!(matches!(again, Ok(SignupOutcome::AlreadyRegistered)));
     }
 
     #[tokio::test]
     async fn a_weak_password_is_refused_with_feedback() {
         let (accounts, _dir) = accounts().await;
-        let result = accounts
-            .sign_up(form("kitten@example.com", "kitten", "kittenkittenkitten"))
-            .await;
-        assert!(matches!(result, Err(AccountError::WeakPassword(_))));
+        let errors =
+            field_errors(accounts.sign_up("kitten@example.com", "kitten", "kittenkittenkitten").await);
+        let message = errors.get(Field::Password).expect("password message");
+        assert!(message.starts_with("This password is too easy to guess."), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_weak_password_is_reported_even_when_another_field_is_invalid() {
+        let (accounts, _dir) = accounts().await;
+        let errors = field_errors(accounts.sign_up("someone@example.com", "root", "passwordpassword1").await);
+        assert!(errors.get(Field::Username).is_some());
+        assert!(errors.get(Field::Password).is_some());
+        assert!(errors.get(Field::Email).is_none());
     }
 
     #[tokio::test]
     async fn unknown_email_and_wrong_password_are_the_same_error() {
         let (accounts, _dir) = accounts().await;
-        accounts
-            .sign_up(form("a@example.com", "alpha", GOOD))
-            .await
-            .expect("created");
+        accounts.sign_up("a@example.com", "alpha", GOOD).await.expect("created");
         let wrong = Password::parse_existing("not the password at all").expect("shape");
         let known = Email::parse("a@example.com").expect("email");
         let unknown = Email::parse("nobody@example.com").expect("email");
-        assert!(matches!(
-            accounts.verify_credentials(&known, &wrong).await,
-            Err(AccountError::InvalidCredentials)
-        ));
-        assert!(matches!(
-            accounts.verify_credentials(&unknown, &wrong).await,
-            Err(AccountError::InvalidCredentials)
-        ));
+        let wrong_password = accounts.verify_credentials(&known, &wrong).await;
+        let unknown_email = accounts.verify_credentials(&unknown, &wrong).await;
+        assert!(matches!(wrong_password, Err(AccountError::InvalidCredentials)));
+        assert!(matches!(unknown_email, Err(AccountError::InvalidCredentials)));
         let right = Password::parse_existing(GOOD).expect("shape");
-        let user = accounts
-            .verify_credentials(&known, &right)
-            .await
-            .expect("signs in");
+        let user = accounts.verify_credentials(&known, &right).await.expect("signs in");
         assert_eq!(user.username, "alpha");
     }
 }

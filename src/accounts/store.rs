@@ -43,18 +43,12 @@ fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<User> {
     })
 }
 
-pub async fn find_credentials(
-    pool: &SqlitePool,
-    email: &Email,
-) -> sqlx::Result<Option<(User, String)>> {
-    let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = ?"
-    ))
-    .bind(email.as_str())
-    .fetch_optional(pool)
-    .await?;
-    row.map(|row| Ok((user_from_row(&row)?, row.try_get("password_hash")?)))
-        .transpose()
+pub async fn find_credentials(pool: &SqlitePool, email: &Email) -> sqlx::Result<Option<(User, String)>> {
+    let row = sqlx::query(&format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = ?"))
+        .bind(email.as_str())
+        .fetch_optional(pool)
+        .await?;
+    row.map(|row| Ok((user_from_row(&row)?, row.try_get("password_hash")?))).transpose()
 }
 
 pub async fn find_user(pool: &SqlitePool, id: UserId) -> sqlx::Result<Option<User>> {

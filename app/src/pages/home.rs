@@ -13,7 +13,7 @@ pub fn HomePage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match user.await {
-                    Ok(current) => view! {
+                    Ok(Some(current)) => view! {
                         <section class="card" aria-labelledby="welcome">
                             <h1 id="welcome">"Welcome back, " <span data-testid="home-username">{current.username.clone()}</span></h1>
                             <dl class="facts">
@@ -24,7 +24,7 @@ pub fn HomePage() -> impl IntoView {
                             <SignOutButton />
                         </section>
                     }.into_any(),
-                    Err(_) => view! {
+                    _ => view! {
                         <section class="hero" aria-labelledby="hero-title">
                             <h1 id="hero-title">"Accounts, done properly."</h1>
                             <p class="lead">

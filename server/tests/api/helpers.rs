@@ -34,10 +34,7 @@ impl Reply {
         Reply {
             status,
             body,
-            location: headers
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+            location: headers.get("location").and_then(|v| v.to_str().ok()).map(str::to_owned),
             redirect_header: headers.contains_key("serverfnredirect"),
         }
     }
@@ -60,23 +57,11 @@ pub async fn spawn_app() -> TestApp {
     };
     let listener = server::bind(settings.site_addr).await.expect("bind");
     let addr: SocketAddr = listener.local_addr().expect("local addr");
-    let state = server::prepare(settings, server::leptos_options(addr))
-        .await
-        .expect("prepare");
+    let state = server::prepare(settings, server::leptos_options(addr)).await.expect("prepare");
     let pool = state.pool.clone();
-    tokio::spawn(server::serve(
-        listener,
-        server::router(state),
-        std::future::pending(),
-    ));
+    tokio::spawn(server::serve(listener, server::router(state), std::future::pending()));
     let jar = Arc::new(Jar::default());
-    TestApp {
-        address: format!("http://{addr}"),
-        pool,
-        client: client_with(jar.clone()),
-        jar,
-        _dir: dir,
-    }
+    TestApp { address: format!("http://{addr}"), pool, client: client_with(jar.clone()), jar, _dir: dir }
 }
 
 fn test_secret() -> Secret {
@@ -84,11 +69,7 @@ fn test_secret() -> Secret {
 }
 
 pub fn client_with(jar: Arc<Jar>) -> Client {
-    Client::builder()
-        .cookie_provider(jar)
-        .redirect(Policy::none())
-        .build()
-        .expect("client")
+    Client::builder().cookie_provider(jar).redirect(Policy::none()).build().expect("client")
 }
 
 impl TestApp {
@@ -102,12 +83,7 @@ impl TestApp {
         self.post_form_with(&self.client, path, form).await
     }
 
-    pub async fn post_form_with(
-        &self,
-        client: &Client,
-        path: &str,
-        form: &[(&str, &str)],
-    ) -> Reply {
+    pub async fn post_form_with(&self, client: &Client, path: &str, form: &[(&str, &str)]) -> Reply {
         let response = client
             .post(self.url(path))
             .header("accept", "application/json")
@@ -119,20 +95,12 @@ impl TestApp {
     }
 
     pub async fn signup(&self, email: &str, username: &str, password: &str) -> Reply {
-        self.post_form(
-            "/api/signup",
-            &[
-                ("email", email),
-                ("username", username),
-                ("password", password),
-            ],
-        )
-        .await
+        self.post_form("/api/signup", &[("email", email), ("username", username), ("password", password)])
+            .await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Reply {
-        self.post_form("/api/login", &[("email", email), ("password", password)])
-            .await
+        self.post_form("/api/login", &[("email", email), ("password", password)]).await
     }
 
     pub async fn logout(&self) -> Reply {
@@ -147,27 +115,17 @@ impl TestApp {
     pub fn session_cookie(&self) -> Option<String> {
         let url = Url::parse(&self.address).expect("url");
         let header = reqwest::cookie::CookieStore::cookies(self.jar.as_ref(), &url)?;
-        header
-            .to_str()
-            .ok()?
-            .split("; ")
-            .find_map(|pair| pair.strip_prefix("bulwark=").map(str::to_owned))
+        header.to_str().ok()?.split("; ").find_map(|pair| pair.strip_prefix("bulwark=").map(str::to_owned))
     }
 
     pub async fn user_count(&self) -> i64 {
-        sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
-            .await
-            .expect("count")
+        sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await.expect("count")
     }
 }
 
 /// A client that sends exactly `cookie` and nothing else.
 pub fn client_with_cookie(app: &TestApp, cookie: &str) -> Client {
     let jar = Arc::new(Jar::default());
-    jar.add_cookie_str(
-        &format!("bulwark={cookie}; Path=/"),
-        &Url::parse(&app.address).expect("url"),
-    );
+    jar.add_cookie_str(&format!("bulwark={cookie}; Path=/"), &Url::parse(&app.address).expect("url"));
     client_with(jar)
 }

@@ -19,12 +19,8 @@ async fn the_right_password_signs_in_and_me_returns_the_user() {
 async fn unknown_email_and_wrong_password_get_identical_401s() {
     let app = spawn_app().await;
     app.signup("alice@example.com", "alice", PASSWORD).await;
-    let wrong_password = app
-        .login("alice@example.com", "not the right password")
-        .await;
-    let unknown_email = app
-        .login("nobody@example.com", "not the right password")
-        .await;
+    let wrong_password = app.login("alice@example.com", "not the right password").await;
+    let unknown_email = app.login("nobody@example.com", "not the right password").await;
     let malformed = app.login("not an email", "x").await;
     assert_eq!(wrong_password.status, 401);
     assert_eq!(wrong_password, unknown_email);
@@ -35,9 +31,7 @@ async fn unknown_email_and_wrong_password_get_identical_401s() {
 #[tokio::test]
 async fn a_missing_field_is_the_same_generic_401() {
     let app = spawn_app().await;
-    let reply = app
-        .post_form("/api/login", &[("email", "alice@example.com")])
-        .await;
+    let reply = app.post_form("/api/login", &[("email", "alice@example.com")]).await;
     assert_eq!(reply.status, 401);
 }
 
@@ -54,13 +48,9 @@ async fn signing_in_rotates_the_session_id() {
     let app = spawn_app().await;
     app.signup("alice@example.com", "alice", PASSWORD).await;
     app.login("alice@example.com", PASSWORD).await;
-    let first = app
-        .session_cookie()
-        .expect("a session cookie after sign-in");
+    let first = app.session_cookie().expect("a session cookie after sign-in");
     app.login("alice@example.com", PASSWORD).await;
-    let second = app
-        .session_cookie()
-        .expect("a session cookie after the second sign-in");
+    let second = app.session_cookie().expect("a session cookie after the second sign-in");
     assert_ne!(first, second, "the id must change at every sign-in");
     // The pre-rotation id is dead.
     let stale = crate::helpers::client_with_cookie(&app, &first);

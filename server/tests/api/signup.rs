@@ -13,10 +13,8 @@ async fn a_valid_signup_creates_one_account_and_redirects_to_sign_in() {
 async fn the_email_is_stored_trimmed_and_lowercased() {
     let app = spawn_app().await;
     app.signup("  Alice@Example.COM ", "alice", PASSWORD).await;
-    let stored: String = sqlx::query_scalar("SELECT email FROM users")
-        .fetch_one(&app.pool)
-        .await
-        .expect("row");
+    let stored: String =
+        sqlx::query_scalar("SELECT email FROM users").fetch_one(&app.pool).await.expect("row");
     assert_eq!(stored, "alice@example.com");
 }
 
@@ -24,13 +22,7 @@ async fn the_email_is_stored_trimmed_and_lowercased() {
 async fn signing_up_with_a_taken_email_looks_exactly_like_a_new_signup_and_creates_nothing() {
     let app = spawn_app().await;
     let first = app.signup("alice@example.com", "alice", PASSWORD).await;
-    let again = app
-        .signup(
-            " ALICE@example.com",
-            "someone-else",
-            "another fine passphrase 42",
-        )
-        .await;
+    let again = app.signup(" ALICE@example.com", "someone-else", "another fine passphrase 42").await;
     assert_eq!(first, again);
     assert_eq!(app.user_count().await, 1);
 }
@@ -52,9 +44,7 @@ async fn invalid_fields_get_422_with_a_message_for_each_field() {
     let body: serde_json::Value = serde_json::from_str(&reply.body).expect("json");
     let fields = &body["Validation"];
     assert!(
-        fields["email"].is_string()
-            && fields["username"].is_string()
-            && fields["password"].is_string(),
+        fields["email"].is_string() && fields["username"].is_string() && fields["password"].is_string(),
         "{body}"
     );
     assert_eq!(app.user_count().await, 0);
@@ -63,18 +53,11 @@ async fn invalid_fields_get_422_with_a_message_for_each_field() {
 #[tokio::test]
 async fn a_guessable_password_gets_422_on_the_password_field_with_advice() {
     let app = spawn_app().await;
-    let reply = app
-        .signup("kitten@example.com", "kitten", "kittenkittenkitten1")
-        .await;
+    let reply = app.signup("kitten@example.com", "kitten", "kittenkittenkitten1").await;
     assert_eq!(reply.status, 422);
     let body: serde_json::Value = serde_json::from_str(&reply.body).expect("json");
-    let message = body["Validation"]["password"]
-        .as_str()
-        .expect("password message");
-    assert!(
-        message.starts_with("This password is too easy to guess."),
-        "{message}"
-    );
+    let message = body["Validation"]["password"].as_str().expect("password message");
+    assert!(message.starts_with("This password is too easy to guess."), "{message}");
     assert_eq!(app.user_count().await, 0);
 }
 
@@ -84,11 +67,7 @@ async fn a_ten_kilobyte_password_is_refused_as_too_long() {
     let huge = "a".repeat(10 * 1024);
     let reply = app.signup("alice@example.com", "alice", &huge).await;
     assert_eq!(reply.status, 422);
-    assert!(
-        reply.body.contains("at most 128 characters"),
-        "{}",
-        reply.body
-    );
+    assert!(reply.body.contains("at most 128 characters"), "{}", reply.body);
 }
 
 #[tokio::test]
@@ -103,10 +82,8 @@ async fn a_reserved_username_is_refused() {
 async fn the_stored_hash_is_argon2id_with_at_least_owasp_parameters() {
     let app = spawn_app().await;
     app.signup("alice@example.com", "alice", PASSWORD).await;
-    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users")
-        .fetch_one(&app.pool)
-        .await
-        .expect("row");
+    let hash: String =
+        sqlx::query_scalar("SELECT password_hash FROM users").fetch_one(&app.pool).await.expect("row");
     let mut parts = hash.split('$').skip(1);
     assert_eq!(parts.next(), Some("argon2id"));
     assert_eq!(parts.next(), Some("v=19"));
@@ -114,16 +91,9 @@ async fn the_stored_hash_is_argon2id_with_at_least_owasp_parameters() {
         .next()
         .expect("params")
         .split(',')
-        .map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k, v.parse().expect("number")))
-                .expect("k=v")
-        })
+        .map(|kv| kv.split_once('=').map(|(k, v)| (k, v.parse().expect("number"))).expect("k=v"))
         .collect();
-    assert!(
-        params["m"] >= 19_456 && params["t"] >= 2 && params["p"] >= 1,
-        "{hash}"
-    );
+    assert!(params["m"] >= 19_456 && params["t"] >= 2 && params["p"] >= 1, "{hash}");
     assert!(!hash.contains(PASSWORD));
 }
 
@@ -135,18 +105,11 @@ async fn a_plain_form_post_is_redirected_back_to_the_form_with_the_errors() {
         .post(app.url("/api/signup"))
         .header("accept", "text/html")
         .header("referer", app.url("/signup"))
-        .form(&[
-            ("email", "nope"),
-            ("username", "alice"),
-            ("password", PASSWORD),
-        ])
+        .form(&[("email", "nope"), ("username", "alice"), ("password", PASSWORD)])
         .send()
         .await
         .expect("request");
     assert_eq!(response.status().as_u16(), 302);
     let location = response.headers()["location"].to_str().expect("ascii");
-    assert!(
-        location.starts_with(&app.url("/signup?")) && location.contains("__err="),
-        "{location}"
-    );
+    assert!(location.starts_with(&app.url("/signup?")) && location.contains("__err="), "{location}");
 }

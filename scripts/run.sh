@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# README command 1: install what is missing, then build (release) and serve Bulwark on
+# http://localhost:3000 with an embedded SQLite file at data/bulwark.db.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+setup_release
+cd "$ROOT"
+say "building and starting Bulwark on http://localhost:3000 (Ctrl-C stops it)"
+exec cargo leptos serve --release "$@"

@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Meta, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path,
+    path, SsrMode,
 };
 
 use crate::pages::{HomePage, LoginPage, NotFoundPage, SignupPage};
@@ -57,10 +57,13 @@ pub fn App() -> impl IntoView {
         <Router>
             <components::Header />
             <main id="main" class="page">
+                // `Async`: each page is rendered whole before it is sent. Streaming would
+                // leave suspended parts (who is signed in) to JavaScript, and every page
+                // must be complete without it. The pages are small; the cost is nil.
                 <Routes fallback=NotFoundPage>
-                    <Route path=path!("") view=HomePage />
-                    <Route path=path!("signup") view=SignupPage />
-                    <Route path=path!("login") view=LoginPage />
+                    <Route path=path!("") view=HomePage ssr=SsrMode::Async />
+                    <Route path=path!("signup") view=SignupPage ssr=SsrMode::Async />
+                    <Route path=path!("login") view=LoginPage ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

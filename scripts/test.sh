@@ -14,25 +14,42 @@ if [ "${CI:-}" = "true" ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
   mkdir -p "$CARGO_TARGET_DIR"
 fi
 
+# Every step's output is also kept, so the run can end with one total line.
+LOG="$(mktemp)"
+E2E_DIR="$(mktemp -d)"
+trap 'rm -rf "$LOG" "$E2E_DIR"' EXIT
+step() { "$@" 2>&1 | tee -a "$LOG"; }
+
 # Per package, never --workspace: that would unify the app's `ssr` and `hydrate` features.
 say "unit tests: bulwark (shared schemas + services)"
-cargo test -p bulwark --features server
+step cargo test -p bulwark --features server
 say "unit tests: app (browser build of the schemas, then the server build)"
-cargo check -p frontend --target wasm32-unknown-unknown
-cargo test -p app --features ssr
+step cargo check -p frontend --target wasm32-unknown-unknown
+step cargo test -p app --features ssr
 say "server unit and integration tests"
-cargo test -p server
+step cargo test -p server
 say "clippy"
-cargo clippy -p bulwark --features server --all-targets -- -D warnings
-cargo clippy -p server --all-targets -- -D warnings
-cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+step cargo clippy -p bulwark --features server --all-targets -- -D warnings
+step cargo clippy -p server --all-targets -- -D warnings
+step cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 say "browser tests (Playwright + Debian Chromium)"
-E2E_DIR="$(mktemp -d)"
-trap 'rm -rf "$E2E_DIR"' EXIT
 export BULWARK_E2E_PORT="${BULWARK_E2E_PORT:-3005}"
 export LEPTOS_SITE_ADDR="127.0.0.1:$BULWARK_E2E_PORT"
 export BULWARK_PUBLIC_URL="http://localhost:$BULWARK_E2E_PORT"
 export DATABASE_URL="sqlite://$E2E_DIR/e2e.db"
 export RUST_LOG="${RUST_LOG:-info,sqlx=warn,tower_sessions=warn}"
-cargo leptos end-to-end
+export FORCE_COLOR=0
+step cargo leptos end-to-end
+
+# One closing line for every suite: cargo's "test result" lines plus Playwright's total.
+rust=$(grep -aoE 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$LOG" | awk '{p += $4; f += $6} END {print p + 0, f + 0}')
+browser_passed=$(grep -aoE '^ *[0-9]+ passed \(' "$LOG" | tail -n 1 | grep -oE '[0-9]+' || echo 0)
+browser_failed=$(grep -aoE '^ *[0-9]+ failed$' "$LOG" | tail -n 1 | grep -oE '[0-9]+' || echo 0)
+set -- $rust
+if [ "${browser_passed:-0}" -eq 0 ]; then
+  echo "the browser suite ran no test" >&2
+  exit 1
+fi
+echo "rust: $1 passed, $2 failed; browser: ${browser_passed:-0} passed, ${browser_failed:-0} failed"
+echo "$(( $1 + ${browser_passed:-0} )) passed, $(( $2 + ${browser_failed:-0} )) failed"

@@ -137,38 +137,52 @@ impl Config {
         Secret(b"test secret, never used outside tests!".to_vec())
     }
 
-    pub fn validate(self) -> Result<Settings, ConfigError> {
+    /// Checks every setting and reports every problem at once.
+    pub fn validate(self) -> Result<Settings, ConfigErrors> {
         let production = self.environment == Environment::Production;
+        let mut errors = Vec::new();
 
         let public_url = match (&self.public_url, production) {
-            (Some(raw), _) => parse_public_url(raw)?,
-            (None, true) => return Err(ConfigError::MissingPublicUrl),
-            (None, false) => parse_public_url(DEFAULT_PUBLIC_URL)?,
-        };
-        if production && public_url.scheme_str() != Some("https") {
-            return Err(ConfigError::InsecurePublicUrl);
+            (Some(raw), _) => parse_public_url(raw),
+            (None, true) => Err(ConfigError::MissingPublicUrl),
+            (None, false) => parse_public_url(DEFAULT_PUBLIC_URL),
         }
+        .and_then(|url| {
+            if production && url.scheme_str() != Some("https") {
+                Err(ConfigError::InsecurePublicUrl)
+            } else {
+                Ok(url)
+            }
+        })
+        .map_err(|e| errors.push(e))
+        .ok();
 
         let secret = match (self.secret, production) {
-            (Some(s), _) if s.len() >= MIN_SECRET_BYTES => Secret(s.into_bytes()),
-            (Some(s), _) => return Err(ConfigError::ShortSecret(s.len())),
-            (None, true) => return Err(ConfigError::MissingSecret),
+            (Some(s), _) if s.len() >= MIN_SECRET_BYTES => Some(Secret(s.into_bytes())),
+            (Some(s), _) => {
+                errors.push(ConfigError::ShortSecret(s.len()));
+                None
+            }
+            (None, true) => {
+                errors.push(ConfigError::MissingSecret);
+                None
+            }
             (None, false) => {
                 tracing::warn!(
                     "BULWARK_SECRET is not set; using a random secret for this run (development only)"
                 );
-                Secret(random_bytes())
+                Some(Secret(random_bytes()))
             }
         };
 
         if production && self.insecure_cookies {
-            return Err(ConfigError::InsecureCookiesInProduction);
+            errors.push(ConfigError::InsecureCookiesInProduction);
         }
         let cookie =
             if self.insecure_cookies { CookieSettings::INSECURE_DEV } else { CookieSettings::STRICT };
 
         if !(FLOOR_MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&self.password_min_chars) {
-            return Err(ConfigError::PasswordMinimum(self.password_min_chars));
+            errors.push(ConfigError::PasswordMinimum(self.password_min_chars));
         }
         let hash_params = HashParams {
             memory_kib: self.argon2_memory_kib,
@@ -176,24 +190,46 @@ impl Config {
             parallelism: self.argon2_parallelism,
         }
         .checked()
-        .map_err(|_| ConfigError::WeakHashing)?;
+        .map_err(|_| errors.push(ConfigError::WeakHashing))
+        .ok();
         if self.session_idle_minutes == 0 {
-            return Err(ConfigError::SessionIdle);
+            errors.push(ConfigError::SessionIdle);
         }
 
-        Ok(Settings {
-            site_addr: self.site_addr,
-            database_url: self.database_url,
-            public_url,
-            secret,
-            environment: self.environment,
-            cookie,
-            password_policy: PasswordPolicy::with_min_chars(self.password_min_chars),
-            hash_params,
-            session_idle_minutes: self.session_idle_minutes,
-        })
+        match (public_url, secret, hash_params) {
+            (Some(public_url), Some(secret), Some(hash_params)) if errors.is_empty() => Ok(Settings {
+                site_addr: self.site_addr,
+                database_url: self.database_url,
+                public_url,
+                secret,
+                environment: self.environment,
+                cookie,
+                password_policy: PasswordPolicy::with_min_chars(self.password_min_chars),
+                hash_params,
+                session_idle_minutes: self.session_idle_minutes,
+            }),
+            _ => Err(ConfigErrors(errors)),
+        }
     }
 }
+
+/// Every problem found in the configuration, one per line.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "- {error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
 
 fn parse_public_url(raw: &str) -> Result<Uri, ConfigError> {
     let bad = || ConfigError::BadPublicUrl(raw.to_owned());
@@ -252,28 +288,28 @@ mod tests {
     #[test]
     fn production_without_a_secret_is_refused() {
         let result = config(&["--env=production", "--public-url=https://auth.example.com"]).validate();
-        assert_eq!(result.err(), Some(ConfigError::MissingSecret));
+        assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::MissingSecret])));
     }
 
     #[test]
     fn a_short_secret_is_refused() {
         let result =
             config(&["--env=production", "--public-url=https://a.example.com", "--secret=short"]).validate();
-        assert_eq!(result.err(), Some(ConfigError::ShortSecret(5)));
+        assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::ShortSecret(5)])));
     }
 
     #[test]
     fn production_without_a_public_url_is_refused() {
         assert_eq!(
             config(&["--env=production", SECRET]).validate().err(),
-            Some(ConfigError::MissingPublicUrl)
+            Some(ConfigErrors(vec![ConfigError::MissingPublicUrl]))
         );
     }
 
     #[test]
     fn production_over_plain_http_is_refused() {
         let result = config(&["--env=production", SECRET, "--public-url=http://auth.example.com"]).validate();
-        assert_eq!(result.err(), Some(ConfigError::InsecurePublicUrl));
+        assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::InsecurePublicUrl])));
     }
 
     #[test]
@@ -285,7 +321,21 @@ mod tests {
             "--insecure-cookies",
         ])
         .validate();
-        assert_eq!(result.err(), Some(ConfigError::InsecureCookiesInProduction));
+        assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::InsecureCookiesInProduction])));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let errors = config(&["--env=production", "--insecure-cookies", "--password-min-chars=4"]).validate();
+        assert_eq!(
+            errors.err(),
+            Some(ConfigErrors(vec![
+                ConfigError::MissingPublicUrl,
+                ConfigError::MissingSecret,
+                ConfigError::InsecureCookiesInProduction,
+                ConfigError::PasswordMinimum(4),
+            ]))
+        );
     }
 
     #[test]
@@ -306,20 +356,24 @@ mod tests {
     fn a_password_minimum_below_eight_is_refused() {
         assert_eq!(
             config(&["--password-min-chars=6"]).validate().err(),
-            Some(ConfigError::PasswordMinimum(6))
+            Some(ConfigErrors(vec![ConfigError::PasswordMinimum(6)]))
         );
     }
 
     #[test]
     fn weak_argon2_parameters_are_refused() {
-        assert_eq!(config(&["--argon2-memory-kib=1024"]).validate().err(), Some(ConfigError::WeakHashing));
+        assert_eq!(
+            config(&["--argon2-memory-kib=1024"]).validate().err(),
+            Some(ConfigErrors(vec![ConfigError::WeakHashing]))
+        );
     }
 
     #[test]
     fn public_urls_with_paths_or_other_schemes_are_refused() {
         for bad in ["ftp://x.example.com", "https://x.example.com/app", "not a url", "localhost:3000"] {
             let arg = format!("--public-url={bad}");
-            assert!(matches!(config(&[&arg]).validate(), Err(ConfigError::BadPublicUrl(_))), "{bad}");
+            let errors = config(&[&arg]).validate().err().expect(bad).0;
+            assert!(matches!(errors.as_slice(), [ConfigError::BadPublicUrl(_)]), "{bad}");
         }
     }
 }

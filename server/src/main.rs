@@ -36,7 +36,6 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            tracing::error!("{message}");
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
@@ -44,7 +43,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let settings = cli.config.validate().map_err(|e| format!("configuration refused: {e}"))?;
+    let settings = cli.config.validate().map_err(|e| format!("the configuration was refused:\n{e}"))?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
             server::migrate_only(&settings).await.map_err(|e| e.to_string())?;

@@ -116,6 +116,25 @@ pub fn TextField(
     }
 }
 
+/// A full-width submit button that says what is happening while the request is out.
+#[component]
+pub fn SubmitButton(
+    #[prop(into)] pending: Signal<bool>,
+    idle: &'static str,
+    busy: &'static str,
+) -> impl IntoView {
+    view! {
+        <button type="submit" class="button button-wide" disabled=move || pending.get()>
+            {move || if pending.get() { busy } else { idle }}
+        </button>
+    }
+}
+
+/// A shared rule's verdict as the message to show, if it failed.
+pub fn rule_message<T, E: std::fmt::Display>(result: Result<T, E>) -> Option<String> {
+    result.err().map(|e| e.to_string())
+}
+
 /// The message for the whole form after a failed submission (field errors show at
 /// their fields).
 #[component]

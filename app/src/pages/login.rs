@@ -8,7 +8,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::{
     api::Login,
-    components::{reset_on_submit, FieldState, FormError, TextField},
+    components::{reset_on_submit, rule_message, FieldState, FormError, SubmitButton, TextField},
 };
 
 #[component]
@@ -41,7 +41,7 @@ pub fn LoginPage() -> impl IntoView {
                     input_type="email"
                     autocomplete="username"
                     state=email
-                    error=email.error(|v| Email::parse(v).err().map(|e| e.to_string()), || None)
+                    error=email.error(|v| rule_message(Email::parse(v)), || None)
                 />
                 <TextField
                     id="login-password"
@@ -50,11 +50,9 @@ pub fn LoginPage() -> impl IntoView {
                     input_type="password"
                     autocomplete="current-password"
                     state=password
-                    error=password.error(|v| Password::parse_existing(v).err().map(|e| e.to_string()), || None)
+                    error=password.error(|v| rule_message(Password::parse_existing(v)), || None)
                 />
-                <button type="submit" class="button button-wide" disabled=move || login.pending().get()>
-                    {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
-                </button>
+                <SubmitButton pending=login.pending() idle="Sign in" busy="Signing in…" />
             </ActionForm>
             <p class="aside">"New here? " <a href="/signup">"Create an account"</a></p>
         </section>

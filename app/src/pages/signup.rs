@@ -7,7 +7,9 @@ use leptos_meta::Title;
 
 use crate::{
     api::Signup,
-    components::{password_policy, reset_on_submit, FieldState, FormError, TextField},
+    components::{
+        password_policy, reset_on_submit, rule_message, FieldState, FormError, SubmitButton, TextField,
+    },
 };
 
 #[component]
@@ -35,7 +37,7 @@ pub fn SignupPage() -> impl IntoView {
                     input_type="email"
                     autocomplete="email"
                     state=email
-                    error=email.error(|v| Email::parse(v).err().map(|e| e.to_string()), server(Field::Email))
+                    error=email.error(|v| rule_message(Email::parse(v)), server(Field::Email))
                 />
                 <TextField
                     id="signup-username"
@@ -44,7 +46,7 @@ pub fn SignupPage() -> impl IntoView {
                     autocomplete="username"
                     hint="3–32 characters: letters, digits, dots, hyphens, underscores.".to_string()
                     state=username
-                    error=username.error(|v| Username::parse(v).err().map(|e| e.to_string()), server(Field::Username))
+                    error=username.error(|v| rule_message(Username::parse(v)), server(Field::Username))
                 />
                 <TextField
                     id="signup-password"
@@ -57,11 +59,9 @@ pub fn SignupPage() -> impl IntoView {
                         policy.min_chars(),
                     )
                     state=password
-                    error=password.error(move |v| Password::parse(v, policy).err().map(|e| e.to_string()), server(Field::Password))
+                    error=password.error(move |v| rule_message(Password::parse(v, policy)), server(Field::Password))
                 />
-                <button type="submit" class="button button-wide" disabled=move || signup.pending().get()>
-                    {move || if signup.pending().get() { "Creating account…" } else { "Create account" }}
-                </button>
+                <SubmitButton pending=signup.pending() idle="Create account" busy="Creating account…" />
             </ActionForm>
             <p class="aside">"Already have an account? " <a href="/login">"Sign in"</a></p>
         </section>

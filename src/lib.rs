@@ -9,7 +9,8 @@
 //!
 //! Behind the `server` feature live the services that need a database or heavy crates:
 //! password hashing ([`hashing`]), strength estimation ([`strength`]), the account
-//! aggregate ([`accounts`]) and the database set-up ([`db`]). The WASM build never links
+//! aggregate ([`accounts`]), sessions ([`sessions`]), time ([`clock`]) and the database
+//! set-up ([`db`]). The WASM build never links
 //! them.
 
 pub mod email;
@@ -27,8 +28,12 @@ pub use username::{Username, UsernameError};
 #[cfg(feature = "server")]
 pub mod accounts;
 #[cfg(feature = "server")]
+pub mod clock;
+#[cfg(feature = "server")]
 pub mod db;
 #[cfg(feature = "server")]
 pub mod hashing;
+#[cfg(feature = "server")]
+pub mod sessions;
 #[cfg(feature = "server")]
 pub mod strength;

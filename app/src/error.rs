@@ -23,6 +23,9 @@ pub enum ApiError {
     /// 403: signed in, but not allowed.
     #[error("You are not allowed to do that.")]
     Forbidden,
+    /// 404: the thing asked for does not exist (or is not the caller's).
+    #[error("That no longer exists. It may already have been removed.")]
+    NotFound,
     /// 400: the request was not a well-formed call of this endpoint.
     #[error("The request could not be understood. Please reload the page and try again.")]
     BadRequest,
@@ -41,6 +44,7 @@ impl ApiError {
             Self::InvalidCredentials | Self::Unauthorized => 401,
             Self::Forbidden => 403,
             Self::BadRequest => 400,
+            Self::NotFound => 404,
             Self::Internal | Self::Network => 500,
         }
     }

@@ -11,6 +11,7 @@ use axum::http::Uri;
 use bulwark::{
     hashing::HashParams,
     password::{DEFAULT_MIN_PASSWORD_CHARS, FLOOR_MIN_PASSWORD_CHARS, MAX_PASSWORD_CHARS},
+    sessions::Lifetimes,
     PasswordPolicy,
 };
 use clap::{Args, ValueEnum};
@@ -62,6 +63,9 @@ pub struct Config {
     /// Sessions end after this many minutes without a request.
     #[arg(long, env = "BULWARK_SESSION_IDLE_MINUTES", default_value_t = 30)]
     pub session_idle_minutes: u32,
+    /// Sessions end this many hours after sign-in, however active.
+    #[arg(long, env = "BULWARK_SESSION_ABSOLUTE_HOURS", default_value_t = 12)]
+    pub session_absolute_hours: u32,
 }
 
 /// Settings that passed every check.
@@ -75,7 +79,7 @@ pub struct Settings {
     pub cookie: CookieSettings,
     pub password_policy: PasswordPolicy,
     pub hash_params: HashParams,
-    pub session_idle_minutes: u32,
+    pub session_lifetimes: Lifetimes,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,8 +130,8 @@ pub enum ConfigError {
     PasswordMinimum(usize),
     #[error("argon2 parameters are below the minimum m=19456 KiB, t=2, p=1")]
     WeakHashing,
-    #[error("BULWARK_SESSION_IDLE_MINUTES must be at least 1")]
-    SessionIdle,
+    #[error("BULWARK_SESSION_IDLE_MINUTES must be at least 1, and BULWARK_SESSION_ABSOLUTE_HOURS no shorter than it")]
+    SessionLifetimes,
 }
 
 impl Config {
@@ -192,8 +196,12 @@ impl Config {
         .checked()
         .map_err(|_| errors.push(ConfigError::WeakHashing))
         .ok();
-        if self.session_idle_minutes == 0 {
-            errors.push(ConfigError::SessionIdle);
+        let session_lifetimes = Lifetimes {
+            idle_secs: i64::from(self.session_idle_minutes) * 60,
+            absolute_secs: i64::from(self.session_absolute_hours) * 3600,
+        };
+        if session_lifetimes.idle_secs == 0 || session_lifetimes.absolute_secs < session_lifetimes.idle_secs {
+            errors.push(ConfigError::SessionLifetimes);
         }
 
         match (public_url, secret, hash_params) {
@@ -206,7 +214,7 @@ impl Config {
                 cookie,
                 password_policy: PasswordPolicy::with_min_chars(self.password_min_chars),
                 hash_params,
-                session_idle_minutes: self.session_idle_minutes,
+                session_lifetimes,
             }),
             _ => Err(ConfigErrors(errors)),
         }

@@ -4,20 +4,31 @@
 
 pub mod config;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use app::{shell, App};
-use axum::{extract::FromRef, serve::ListenerExt, Router};
+use axum::{
+    extract::{FromRef, Request, State},
+    http::{header, HeaderValue, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    serve::ListenerExt,
+    Router,
+};
 use bulwark::{
     accounts::Accounts,
+    clock::SharedClock,
     db::{self, DbError, SqlitePool},
     hashing::{HashError, PasswordHasher},
+    sessions::{self, HashedStore, SessionRegistry},
 };
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tower_http::trace::TraceLayer;
-use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
+use tower_sessions::{
+    cookie::SameSite, session_store::ExpiredDeletion, Expiry, Session, SessionManagerLayer,
+};
 use tower_sessions_sqlx_store::SqliteStore;
 
 use crate::config::Settings;
@@ -28,8 +39,16 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub accounts: Accounts,
     pub pool: SqlitePool,
-    pub sessions: SqliteStore,
+    /// Session data, keyed by a hash of the cookie's id.
+    pub sessions: HashedStore<SqliteStore>,
+    pub registry: SessionRegistry,
     pub settings: Arc<Settings>,
+}
+
+impl FromRef<AppState> for SessionRegistry {
+    fn from_ref(state: &AppState) -> Self {
+        state.registry.clone()
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -52,15 +71,28 @@ pub enum StartupError {
     Serve(#[source] std::io::Error),
 }
 
-/// Opens and migrates the database and builds the services.
-pub async fn prepare(settings: Settings, leptos_options: LeptosOptions) -> Result<AppState, StartupError> {
+/// Opens and migrates the database and builds the services. `clock` is the system clock
+/// in production and a manual one in tests.
+pub async fn prepare(
+    settings: Settings,
+    leptos_options: LeptosOptions,
+    clock: SharedClock,
+) -> Result<AppState, StartupError> {
     let pool = db::connect(&settings.database_url).await?;
     db::migrate(&pool).await?;
-    let sessions = SqliteStore::new(pool.clone());
-    sessions.migrate().await.map_err(StartupError::SessionStore)?;
+    let store = SqliteStore::new(pool.clone());
+    store.migrate().await.map_err(StartupError::SessionStore)?;
     let hasher = PasswordHasher::new(settings.hash_params)?;
     let accounts = Accounts::new(pool.clone(), hasher, settings.password_policy);
-    Ok(AppState { leptos_options, accounts, pool, sessions, settings: Arc::new(settings) })
+    let registry = SessionRegistry::new(pool.clone(), clock, settings.session_lifetimes);
+    Ok(AppState {
+        leptos_options,
+        accounts,
+        pool,
+        sessions: HashedStore::new(store),
+        registry,
+        settings: Arc::new(settings),
+    })
 }
 
 /// Applies pending migrations and exits (`server migrate`).
@@ -75,7 +107,11 @@ pub async fn migrate_only(settings: &Settings) -> Result<(), StartupError> {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let accounts = state.accounts.clone();
-    let context = move || provide_context(accounts.clone());
+    let registry = state.registry.clone();
+    let context = move || {
+        provide_context(accounts.clone());
+        provide_context(registry.clone());
+    };
 
     let cookie = &state.settings.cookie;
     let sessions = SessionManagerLayer::new(state.sessions.clone())
@@ -84,17 +120,72 @@ pub fn router(state: AppState) -> Router {
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(i64::from(
-            state.settings.session_idle_minutes,
-        ))));
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            state.settings.session_lifetimes.idle_secs,
+        )));
 
     let leptos_options = state.leptos_options.clone();
     Router::new()
         .leptos_routes_with_context(&state, routes, context.clone(), move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        .layer(middleware::from_fn_with_state(state.clone(), session_guard))
         .layer(sessions)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Runs on every request inside the session layer: enforces the session's idle and
+/// absolute lifetimes before anything else sees it, and marks every dynamic response
+/// `Cache-Control: no-store` so no shared or browser cache keeps a signed-in page.
+async fn session_guard(
+    State(registry): State<SessionRegistry>,
+    session: Session,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    let is_asset = path.starts_with("/pkg/") || path == "/favicon.svg";
+    if !is_asset {
+        if let Err(error) = sessions::check(&session, &registry).await {
+            tracing::error!(error = %error, "session check failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    }
+    let mut response = next.run(request).await;
+    if !is_asset {
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Deletes expired sessions (registry rows and stored data) every `every`, until
+/// `shutdown` turns true.
+pub fn spawn_cleanup(
+    state: &AppState,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let registry = state.registry.clone();
+    let store = state.sessions.clone();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    match registry.delete_expired().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(event = "session_expired", count = n, "expired sessions removed"),
+                        Err(error) => tracing::warn!(error = %error, "session clean-up failed"),
+                    }
+                    if let Err(error) = store.delete_expired().await {
+                        tracing::warn!(error = %error, "session store clean-up failed");
+                    }
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
+        tracing::debug!("session clean-up stopped");
+    })
 }
 
 /// Leptos' own settings: from the variables cargo-leptos sets when it runs the server,

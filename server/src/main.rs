@@ -51,13 +51,21 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Serve => {
             let addr = settings.site_addr;
-            let state =
-                server::prepare(settings, server::leptos_options(addr)).await.map_err(|e| e.to_string())?;
-            let listener = server::bind(addr).await.map_err(|e| e.to_string())?;
-            tracing::info!("listening on http://{addr}");
-            server::serve(listener, server::router(state), server::shutdown_signal())
+            let clock = std::sync::Arc::new(bulwark::clock::SystemClock);
+            let state = server::prepare(settings, server::leptos_options(addr), clock)
                 .await
                 .map_err(|e| e.to_string())?;
+            let listener = server::bind(addr).await.map_err(|e| e.to_string())?;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let cleanup = server::spawn_cleanup(&state, std::time::Duration::from_secs(60), stopped);
+            tracing::info!("listening on http://{addr}");
+            let shutdown = async move {
+                server::shutdown_signal().await;
+                let _ = stop.send(true);
+            };
+            server::serve(listener, server::router(state), shutdown).await.map_err(|e| e.to_string())?;
+            // The clean-up task sees the same signal; wait for it to finish its round.
+            let _ = cleanup.await;
         }
     }
     Ok(())

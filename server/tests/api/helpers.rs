@@ -3,6 +3,7 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
+use bulwark::clock::{Clock, ManualClock, SystemClock};
 use reqwest::{cookie::Jar, header::HeaderMap, redirect::Policy, Client, Response, Url};
 use server::config::{CookieSettings, Environment, Secret, Settings};
 use sqlx::SqlitePool;
@@ -11,6 +12,7 @@ pub const PASSWORD: &str = "violet quasar harbour tulip 83";
 
 pub struct TestApp {
     pub address: String,
+    pub clock: ManualClock,
     pub pool: SqlitePool,
     pub jar: Arc<Jar>,
     pub client: Client,
@@ -53,15 +55,27 @@ pub async fn spawn_app() -> TestApp {
         cookie: CookieSettings::INSECURE_DEV,
         password_policy: bulwark::PasswordPolicy::default(),
         hash_params: bulwark::hashing::HashParams::default(),
-        session_idle_minutes: 30,
+        session_lifetimes: bulwark::sessions::Lifetimes::default(),
     };
     let listener = server::bind(settings.site_addr).await.expect("bind");
     let addr: SocketAddr = listener.local_addr().expect("local addr");
-    let state = server::prepare(settings, server::leptos_options(addr)).await.expect("prepare");
+    // Starts at the real time (so the store's own expiry stamps are sensible) and then
+    // moves only when a test advances it.
+    let clock = ManualClock::starting_at(SystemClock.now());
+    let state = server::prepare(settings, server::leptos_options(addr), Arc::new(clock.clone()))
+        .await
+        .expect("prepare");
     let pool = state.pool.clone();
     tokio::spawn(server::serve(listener, server::router(state), std::future::pending()));
     let jar = Arc::new(Jar::default());
-    TestApp { address: format!("http://{addr}"), pool, client: client_with(jar.clone()), jar, _dir: dir }
+    TestApp {
+        address: format!("http://{addr}"),
+        clock,
+        pool,
+        client: client_with(jar.clone()),
+        jar,
+        _dir: dir,
+    }
 }
 
 fn test_secret() -> Secret {
@@ -113,14 +127,45 @@ impl TestApp {
 
     /// The session cookie's value as the client holds it now.
     pub fn session_cookie(&self) -> Option<String> {
-        let url = Url::parse(&self.address).expect("url");
-        let header = reqwest::cookie::CookieStore::cookies(self.jar.as_ref(), &url)?;
-        header.to_str().ok()?.split("; ").find_map(|pair| pair.strip_prefix("bulwark=").map(str::to_owned))
+        cookie_in(&self.jar, &self.address)
+    }
+
+    /// Another browser: its own cookie jar, signed in as `email`.
+    pub async fn browser_signed_in(&self, email: &str, password: &str) -> Browser {
+        let jar = Arc::new(Jar::default());
+        let browser = Browser { client: client_with(jar) };
+        let form = [("email", email), ("password", password)];
+        let reply = self.post_form_with(&browser.client, "/api/login", &form).await;
+        assert_eq!(reply.status, 200, "sign-in failed: {}", reply.body);
+        browser
+    }
+
+    /// A signed-up user, signed in on the main client.
+    pub async fn signed_in_user(&self, email: &str, username: &str) {
+        let reply = self.signup(email, username, PASSWORD).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let reply = self.login(email, PASSWORD).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+
+    pub async fn status_of(&self, client: &Client, path: &str) -> u16 {
+        self.post_form_with(client, path, &[]).await.status
     }
 
     pub async fn user_count(&self) -> i64 {
         sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await.expect("count")
     }
+}
+
+/// A second, independent client (another device).
+pub struct Browser {
+    pub client: Client,
+}
+
+fn cookie_in(jar: &Jar, address: &str) -> Option<String> {
+    let url = Url::parse(address).expect("url");
+    let header = reqwest::cookie::CookieStore::cookies(jar, &url)?;
+    header.to_str().ok()?.split("; ").find_map(|pair| pair.strip_prefix("bulwark=").map(str::to_owned))
 }
 
 /// A client that sends exactly `cookie` and nothing else.

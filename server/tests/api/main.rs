@@ -5,4 +5,5 @@ mod helpers;
 mod login;
 mod logout;
 mod pages;
+mod sessions;
 mod signup;

@@ -1,0 +1,117 @@
+//! "My sessions": list and revoke the signed-in user's sessions. Sessions are named by an
+//! opaque public handle, never by their id; every query is scoped to the caller, so a
+//! handle belonging to someone else behaves exactly like one that does not exist.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// One session as its owner sees it. Times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionView {
+    /// The public handle to revoke it by.
+    pub id: String,
+    pub current: bool,
+    pub device: String,
+    pub ip: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    /// When it ends if unused (idle timeout) or regardless (absolute lifetime),
+    /// whichever comes first.
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionList {
+    /// The server's clock when the list was made, for "5 minutes ago".
+    pub now: i64,
+    pub sessions: Vec<SessionView>,
+}
+
+/// The signed-in user's live sessions, this one first.
+#[server(prefix = "/api", endpoint = "sessions")]
+pub async fn list_sessions() -> Result<SessionList, ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            let (user, session) = current().await?;
+            let registry = registry()?;
+            let current_key = session.key();
+            let rows = registry.list(user.id).await.map_err(session_error)?;
+            let mut sessions: Vec<SessionView> = rows
+                .into_iter()
+                .map(|row| SessionView {
+                    current: current_key.as_deref() == Some(row.store_key.as_str()),
+                    id: row.handle,
+                    device: row.device,
+                    ip: row.ip,
+                    created_at: row.created_at,
+                    last_seen_at: row.last_seen_at,
+                    expires_at: row.idle_expires_at.min(row.absolute_expires_at),
+                })
+                .collect();
+            sessions.sort_by_key(|s| !s.current);
+            Ok(SessionList { now: registry.now(), sessions })
+        }
+        .await,
+    )
+}
+
+/// Ends one of the caller's sessions by its handle. 404 when the caller has no session
+/// with that handle, whoever else might.
+#[server(prefix = "/api", endpoint = "sessions/revoke")]
+pub async fn revoke_session(#[server(default)] id: String) -> Result<(), ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            let (user, _) = current().await?;
+            if registry()?.revoke(user.id, id.trim()).await.map_err(session_error)? {
+                tracing::info!(event = "session_revoked", user_id = user.id, "session revoked by its owner");
+                Ok(())
+            } else {
+                Err(ApiError::NotFound)
+            }
+        }
+        .await,
+    )
+}
+
+/// Ends every session of the caller except this one. Returns how many ended.
+#[server(prefix = "/api", endpoint = "sessions/revoke-others")]
+pub async fn revoke_other_sessions() -> Result<usize, ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            let (user, session) = current().await?;
+            let key = session.key().ok_or(ApiError::Unauthorized)?;
+            let ended = registry()?.revoke_others(user.id, &key).await.map_err(session_error)?;
+            tracing::info!(
+                event = "session_revoked_others",
+                user_id = user.id,
+                ended,
+                "other sessions revoked"
+            );
+            Ok(ended)
+        }
+        .await,
+    )
+}
+
+/// Ends every session of the caller, this one included.
+#[server(prefix = "/api", endpoint = "sessions/revoke-all")]
+pub async fn revoke_all_sessions() -> Result<(), ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            let (user, session) = current().await?;
+            registry()?.revoke_all(user.id).await.map_err(session_error)?;
+            session.log_out().await?;
+            tracing::info!(event = "session_revoked_all", user_id = user.id, "all sessions revoked");
+            clear_site_data();
+            leptos_axum::redirect("/login");
+            Ok(())
+        }
+        .await,
+    )
+}

@@ -1,0 +1,155 @@
+//! Server-side helpers the server functions share: services from context, error mapping,
+//! status codes, and the typed session.
+
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+pub use bulwark::{
+    accounts::{AccountError, Accounts, SignupOutcome, User},
+    sessions::{self, Origin, SessionError, SessionMeta, SessionRegistry},
+};
+use leptos::prelude::*;
+use tower_sessions::Session;
+
+use crate::error::ApiError;
+
+/// The accounts service, provided as context by the server.
+pub fn accounts() -> Result<Accounts, ApiError> {
+    service::<Accounts>("Accounts")
+}
+
+/// The session registry, provided as context by the server.
+pub fn registry() -> Result<SessionRegistry, ApiError> {
+    service::<SessionRegistry>("SessionRegistry")
+}
+
+fn service<T: Clone + 'static>(name: &str) -> Result<T, ApiError> {
+    use_context::<T>().ok_or_else(|| {
+        tracing::error!("the {name} service was not provided as context");
+        ApiError::Internal
+    })
+}
+
+/// Maps service errors to the wire, logging unexpected causes with their chain.
+pub fn account_error(error: AccountError) -> ApiError {
+    match error {
+        AccountError::Invalid(errors) => ApiError::Validation(errors),
+        AccountError::InvalidCredentials => {
+            tracing::info!(event = "authn_login_fail", "sign-in failed");
+            ApiError::InvalidCredentials
+        }
+        AccountError::Unexpected(cause) => {
+            tracing::error!(error = %cause, "account operation failed");
+            ApiError::Internal
+        }
+    }
+}
+
+pub fn session_error(error: impl Into<SessionError>) -> ApiError {
+    tracing::error!(error = %error.into(), "session operation failed");
+    ApiError::Internal
+}
+
+/// Sets the HTTP status that matches the error, but only for API calls: a server
+/// function called while rendering a page must not change the page's status, and a
+/// plain form post (no JavaScript) must keep the redirect that carries the error back
+/// to the form.
+pub fn respond<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
+    if let Err(error) = &result {
+        let parts = use_context::<http::request::Parts>();
+        let is_api_call = parts.as_ref().is_some_and(|p| p.uri.path().starts_with("/api/"));
+        let wants_html = parts
+            .as_ref()
+            .and_then(|p| p.headers.get(http::header::ACCEPT))
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+        if is_api_call && !wants_html {
+            if let (Some(options), Ok(status)) =
+                (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(error.status()))
+            {
+                options.set_status(status);
+            }
+        }
+    }
+    result
+}
+
+/// Tells the browser to drop this site's cookies and storage (sent with sign-out).
+pub fn clear_site_data() {
+    if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+        options.insert_header(
+            http::header::HeaderName::from_static("clear-site-data"),
+            http::HeaderValue::from_static("\"cookies\", \"storage\""),
+        );
+    }
+}
+
+/// The signed-in user behind this request, or `Unauthorized`. A session past its
+/// lifetime, whose user is gone, or whose epoch is older than the user's, is ended on
+/// the spot.
+pub async fn current_user() -> Result<User, ApiError> {
+    current().await.map(|(user, _)| user)
+}
+
+/// [`current_user`] together with the session it came from.
+pub async fn current() -> Result<(User, SessionState), ApiError> {
+    let session = SessionState::extract().await?;
+    let Some(meta) = session.meta().await? else {
+        return Err(ApiError::Unauthorized);
+    };
+    match accounts()?.find_user(meta.user_id).await.map_err(account_error)? {
+        Some(user) if user.session_epoch == meta.epoch => Ok((user, session)),
+        _ => {
+            session.log_out().await?;
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+/// A typed view of the tower-sessions session; the keys and the lifecycle live in
+/// `bulwark::sessions`.
+pub struct SessionState(Session);
+
+impl SessionState {
+    pub async fn extract() -> Result<Self, ApiError> {
+        leptos_axum::extract::<Session>().await.map(Self).map_err(|e| {
+            tracing::error!(error = %e, "no session layer on this request");
+            ApiError::Internal
+        })
+    }
+
+    /// Records `user` as signed in under a fresh session id, with a registry row that
+    /// remembers where the sign-in came from.
+    pub async fn log_in(&self, user: &User) -> Result<(), ApiError> {
+        let origin = request_origin();
+        sessions::begin(&self.0, &registry()?, user, &origin).await.map_err(session_error)?;
+        Ok(())
+    }
+
+    /// The signed-in session's metadata, lifetimes enforced.
+    pub async fn meta(&self) -> Result<Option<SessionMeta>, ApiError> {
+        sessions::check(&self.0, &registry()?).await.map_err(session_error)
+    }
+
+    /// The key this session is registered under.
+    pub fn key(&self) -> Option<String> {
+        sessions::current_key(&self.0)
+    }
+
+    /// Deletes the session record and its registry row, and expires the cookie.
+    pub async fn log_out(self) -> Result<(), ApiError> {
+        sessions::end(&self.0, &registry()?).await.map_err(session_error)
+    }
+}
+
+/// The client's address (the TCP peer) and a readable device summary.
+fn request_origin() -> Origin {
+    let parts = use_context::<http::request::Parts>();
+    let ip = parts
+        .as_ref()
+        .and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>())
+        .map_or_else(|| "unknown".to_owned(), |ConnectInfo(addr)| addr.ip().to_string());
+    let user_agent =
+        parts.as_ref().and_then(|p| p.headers.get(http::header::USER_AGENT)).and_then(|v| v.to_str().ok());
+    Origin { ip, device: sessions::describe_device(user_agent) }
+}

@@ -1,0 +1,215 @@
+//! Revocable, bounded, visible sessions.
+//!
+//! - Session data lives in tower-sessions' store, behind [`HashedStore`]: rows are keyed by
+//!   a hash of the cookie's id.
+//! - Each signed-in session also has a row in the registry (`session_registry`): who,
+//!   since when, last seen, from where, on what device, until when. Listing and revoking
+//!   read and delete registry rows (and the matching store rows) without decoding any
+//!   session blob.
+//! - Lifetimes are enforced on every request by [`Liveness::of`]: an idle timeout that
+//!   activity extends, and an absolute lifetime that nothing extends (OWASP Session
+//!   Management Cheat Sheet, "Session Expiration"). "Last seen" is written at most once a
+//!   minute per session, not on every request.
+
+mod device;
+mod hashed_store;
+mod lifecycle;
+mod store;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::{
+    device::describe_device,
+    hashed_store::{storage_id, storage_key, HashedStore},
+    lifecycle::{begin, check, current_key, end, SessionError, META_KEY},
+    store::SessionRow,
+};
+use crate::{
+    accounts::UserId,
+    clock::{SharedClock, UnixTime},
+    db::SqlitePool,
+};
+
+/// How often "last seen" is written back, at most.
+pub const TOUCH_INTERVAL_SECS: i64 = 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// A session unused for this long ends.
+    pub idle_secs: i64,
+    /// A session ends this long after sign-in, however active.
+    pub absolute_secs: i64,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self { idle_secs: 30 * 60, absolute_secs: 12 * 60 * 60 }
+    }
+}
+
+/// What a signed-in session records about itself, inside the session data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionMeta {
+    pub user_id: UserId,
+    /// The user's session epoch at sign-in; a higher epoch on the user ends this session.
+    pub epoch: i64,
+    pub created_at: UnixTime,
+    pub last_seen_at: UnixTime,
+}
+
+/// A session's state at a given moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// Valid; nothing to write.
+    Alive,
+    /// Valid, and "last seen" is old enough to be written back.
+    Touch,
+    /// Past its idle or absolute limit: end it.
+    Expired,
+}
+
+impl SessionMeta {
+    pub fn new(user_id: UserId, epoch: i64, now: UnixTime) -> Self {
+        Self { user_id, epoch, created_at: now, last_seen_at: now }
+    }
+
+    pub fn idle_expires_at(&self, lifetimes: Lifetimes) -> UnixTime {
+        self.last_seen_at.saturating_add(lifetimes.idle_secs)
+    }
+
+    pub fn absolute_expires_at(&self, lifetimes: Lifetimes) -> UnixTime {
+        self.created_at.saturating_add(lifetimes.absolute_secs)
+    }
+
+    /// The earlier of the two limits: when this session ends if nothing else happens.
+    pub fn expires_at(&self, lifetimes: Lifetimes) -> UnixTime {
+        self.idle_expires_at(lifetimes).min(self.absolute_expires_at(lifetimes))
+    }
+}
+
+impl Liveness {
+    pub fn of(meta: &SessionMeta, now: UnixTime, lifetimes: Lifetimes) -> Self {
+        if now >= meta.expires_at(lifetimes) {
+            Self::Expired
+        } else if now - meta.last_seen_at >= TOUCH_INTERVAL_SECS {
+            Self::Touch
+        } else {
+            Self::Alive
+        }
+    }
+}
+
+/// The per-user session registry. Cheap to clone.
+#[derive(Clone)]
+pub struct SessionRegistry {
+    pool: SqlitePool,
+    clock: SharedClock,
+    lifetimes: Lifetimes,
+}
+
+/// Where a session was started from.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub ip: String,
+    pub device: String,
+}
+
+impl SessionRegistry {
+    pub fn new(pool: SqlitePool, clock: SharedClock, lifetimes: Lifetimes) -> Self {
+        Self { pool, clock, lifetimes }
+    }
+
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+
+    pub fn lifetimes(&self) -> Lifetimes {
+        self.lifetimes
+    }
+
+    /// Registers a new signed-in session under its store key.
+    pub async fn record(&self, store_key: &str, meta: &SessionMeta, origin: &Origin) -> sqlx::Result<()> {
+        store::insert(&self.pool, store_key, &store::new_handle(), meta, self.lifetimes, origin).await
+    }
+
+    /// Writes "last seen" back (call when [`Liveness::Touch`]).
+    pub async fn touch(&self, store_key: &str, meta: &SessionMeta) -> sqlx::Result<()> {
+        store::touch(&self.pool, store_key, meta, self.lifetimes).await
+    }
+
+    /// Removes a session's registry row and its stored data.
+    pub async fn forget(&self, store_key: &str) -> sqlx::Result<()> {
+        store::delete_keys(&self.pool, &[store_key.to_owned()]).await
+    }
+
+    /// The user's live sessions, newest first.
+    pub async fn list(&self, user_id: UserId) -> sqlx::Result<Vec<SessionRow>> {
+        store::list_live(&self.pool, user_id, self.now()).await
+    }
+
+    /// Ends the user's session with this public handle. `false` when the user has no
+    /// such session (including when the handle is someone else's).
+    pub async fn revoke(&self, user_id: UserId, handle: &str) -> sqlx::Result<bool> {
+        let keys = store::keys_where(&self.pool, user_id, store::Which::Handle(handle)).await?;
+        store::delete_keys(&self.pool, &keys).await?;
+        Ok(!keys.is_empty())
+    }
+
+    /// Ends every session of the user except the one with `current_key`.
+    pub async fn revoke_others(&self, user_id: UserId, current_key: &str) -> sqlx::Result<usize> {
+        let keys = store::keys_where(&self.pool, user_id, store::Which::AllBut(current_key)).await?;
+        store::delete_keys(&self.pool, &keys).await?;
+        Ok(keys.len())
+    }
+
+    /// Ends every session of the user.
+    pub async fn revoke_all(&self, user_id: UserId) -> sqlx::Result<usize> {
+        let keys = store::keys_where(&self.pool, user_id, store::Which::All).await?;
+        store::delete_keys(&self.pool, &keys).await?;
+        Ok(keys.len())
+    }
+
+    /// Deletes registry rows (and their stored data) past either limit. Returns how many.
+    pub async fn delete_expired(&self) -> sqlx::Result<usize> {
+        let keys = store::expired_keys(&self.pool, self.now()).await?;
+        store::delete_keys(&self.pool, &keys).await?;
+        Ok(keys.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: Lifetimes = Lifetimes { idle_secs: 30 * 60, absolute_secs: 12 * 60 * 60 };
+
+    #[test]
+    fn a_fresh_session_is_alive_and_touched_only_after_a_minute() {
+        let meta = SessionMeta::new(1, 0, 1_000);
+        assert_eq!(Liveness::of(&meta, 1_000, L), Liveness::Alive);
+        assert_eq!(Liveness::of(&meta, 1_059, L), Liveness::Alive);
+        assert_eq!(Liveness::of(&meta, 1_060, L), Liveness::Touch);
+    }
+
+    #[test]
+    fn an_idle_session_expires_after_the_idle_timeout() {
+        let meta = SessionMeta::new(1, 0, 1_000);
+        assert_eq!(Liveness::of(&meta, 1_000 + 30 * 60 - 1, L), Liveness::Touch);
+        assert_eq!(Liveness::of(&meta, 1_000 + 30 * 60, L), Liveness::Expired);
+    }
+
+    #[test]
+    fn activity_never_extends_the_absolute_lifetime() {
+        let mut meta = SessionMeta::new(1, 0, 0);
+        let mut now = 0;
+        // Active every five minutes, for longer than the absolute limit.
+        while now < L.absolute_secs + 3600 {
+            now += 5 * 60;
+            match Liveness::of(&meta, now, L) {
+                Liveness::Expired => break,
+                _ => meta.last_seen_at = now,
+            }
+        }
+        assert_eq!(now, L.absolute_secs, "the session must die exactly at the absolute limit");
+    }
+}

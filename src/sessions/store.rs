@@ -1,0 +1,155 @@
+//! Every SQL statement about the session registry, and the only place that touches the
+//! session store's table directly (to delete a revoked session's data in the same
+//! transaction as its registry row).
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sqlx::{Row, SqlitePool};
+
+use super::{Lifetimes, Origin, SessionMeta};
+use crate::{accounts::UserId, clock::UnixTime};
+
+/// tower-sessions-sqlx-store's table (its default name).
+const STORE_TABLE: &str = "tower_sessions";
+
+/// One registry row, as listed to its owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRow {
+    pub store_key: String,
+    pub handle: String,
+    pub created_at: UnixTime,
+    pub last_seen_at: UnixTime,
+    pub idle_expires_at: UnixTime,
+    pub absolute_expires_at: UnixTime,
+    pub ip: String,
+    pub device: String,
+}
+
+/// 128 random bits, hex: the public name of a session, unrelated to its id.
+pub fn new_handle() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub async fn insert(
+    pool: &SqlitePool,
+    store_key: &str,
+    handle: &str,
+    meta: &SessionMeta,
+    lifetimes: Lifetimes,
+    origin: &Origin,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO session_registry \
+         (store_key, handle, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, ip, device) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(store_key)
+    .bind(handle)
+    .bind(meta.user_id)
+    .bind(meta.created_at)
+    .bind(meta.last_seen_at)
+    .bind(meta.idle_expires_at(lifetimes))
+    .bind(meta.absolute_expires_at(lifetimes))
+    .bind(&origin.ip)
+    .bind(&origin.device)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn touch(
+    pool: &SqlitePool,
+    store_key: &str,
+    meta: &SessionMeta,
+    lifetimes: Lifetimes,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE session_registry SET last_seen_at = ?, idle_expires_at = ? WHERE store_key = ?")
+        .bind(meta.last_seen_at)
+        .bind(meta.idle_expires_at(lifetimes))
+        .bind(store_key)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+const ROW_COLUMNS: &str =
+    "store_key, handle, created_at, last_seen_at, idle_expires_at, absolute_expires_at, ip, device";
+
+pub async fn list_live(pool: &SqlitePool, user_id: UserId, now: UnixTime) -> sqlx::Result<Vec<SessionRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {ROW_COLUMNS} FROM session_registry \
+         WHERE user_id = ? AND idle_expires_at > ? AND absolute_expires_at > ? \
+         ORDER BY created_at DESC, handle"
+    ))
+    .bind(user_id)
+    .bind(now)
+    .bind(now)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(SessionRow {
+                store_key: row.try_get("store_key")?,
+                handle: row.try_get("handle")?,
+                created_at: row.try_get("created_at")?,
+                last_seen_at: row.try_get("last_seen_at")?,
+                idle_expires_at: row.try_get("idle_expires_at")?,
+                absolute_expires_at: row.try_get("absolute_expires_at")?,
+                ip: row.try_get("ip")?,
+                device: row.try_get("device")?,
+            })
+        })
+        .collect()
+}
+
+pub enum Which<'a> {
+    Handle(&'a str),
+    AllBut(&'a str),
+    All,
+}
+
+/// The store keys of the user's sessions selected by `which`. Always scoped to the user:
+/// a handle belonging to someone else selects nothing.
+pub async fn keys_where(pool: &SqlitePool, user_id: UserId, which: Which<'_>) -> sqlx::Result<Vec<String>> {
+    let query = match which {
+        Which::Handle(handle) => {
+            sqlx::query_scalar("SELECT store_key FROM session_registry WHERE user_id = ? AND handle = ?")
+                .bind(user_id)
+                .bind(handle.to_owned())
+        }
+        Which::AllBut(key) => {
+            sqlx::query_scalar("SELECT store_key FROM session_registry WHERE user_id = ? AND store_key <> ?")
+                .bind(user_id)
+                .bind(key.to_owned())
+        }
+        Which::All => {
+            sqlx::query_scalar("SELECT store_key FROM session_registry WHERE user_id = ?").bind(user_id)
+        }
+    };
+    query.fetch_all(pool).await
+}
+
+pub async fn expired_keys(pool: &SqlitePool, now: UnixTime) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT store_key FROM session_registry WHERE idle_expires_at <= ? OR absolute_expires_at <= ?",
+    )
+    .bind(now)
+    .bind(now)
+    .fetch_all(pool)
+    .await
+}
+
+/// Deletes the registry rows and the stored session data for `keys`, atomically.
+pub async fn delete_keys(pool: &SqlitePool, keys: &[String]) -> sqlx::Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    for key in keys {
+        sqlx::query("DELETE FROM session_registry WHERE store_key = ?").bind(key).execute(&mut *tx).await?;
+        sqlx::query(&format!("DELETE FROM {STORE_TABLE} WHERE id = ?")).bind(key).execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}

@@ -41,6 +41,7 @@ pub fn Header() -> impl IntoView {
                     {move || Suspend::new(async move {
                         match user.await {
                             Ok(Some(current)) => view! {
+                                <a href="/account/sessions">"Sessions"</a>
                                 <span class="whoami">
                                     "Signed in as " <strong data-testid="header-username">{current.username}</strong>
                                 </span>

@@ -16,7 +16,7 @@ use leptos_router::{
     path, SsrMode,
 };
 
-use crate::pages::{HomePage, LoginPage, NotFoundPage, SignupPage};
+use crate::pages::{HomePage, LoginPage, NotFoundPage, SessionsPage, SignupPage};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -64,6 +64,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=HomePage ssr=SsrMode::Async />
                     <Route path=path!("signup") view=SignupPage ssr=SsrMode::Async />
                     <Route path=path!("login") view=LoginPage ssr=SsrMode::Async />
+                    <Route path=path!("account/sessions") view=SessionsPage ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

@@ -13,19 +13,24 @@ export function uniqueUser(prefix = "user") {
 
 type Fixtures = { problems: string[] };
 
+/** Records `page`'s console errors, page errors and 5xx responses into `problems`. */
+export function trackProblems(page: Page, problems: string[]): void {
+  page.on("console", (message) => {
+    if (message.type() !== "error") return;
+    const text = message.text();
+    if (/^Failed to load resource: the server responded with a status of 4\d\d/.test(text)) return;
+    problems.push(`console error: ${text}`);
+  });
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  page.on("response", (response) => {
+    if (response.status() >= 500) problems.push(`HTTP ${response.status()} from ${response.url()}`);
+  });
+}
+
 export const test = base.extend<Fixtures>({
   problems: async ({ page }, use) => {
     const problems: string[] = [];
-    page.on("console", (message) => {
-      if (message.type() !== "error") return;
-      const text = message.text();
-      if (/^Failed to load resource: the server responded with a status of 4\d\d/.test(text)) return;
-      problems.push(`console error: ${text}`);
-    });
-    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-    page.on("response", (response) => {
-      if (response.status() >= 500) problems.push(`HTTP ${response.status()} from ${response.url()}`);
-    });
+    trackProblems(page, problems);
     await use(problems);
     expect(problems, "no console errors, page errors or server errors").toEqual([]);
   },

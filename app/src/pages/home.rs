@@ -21,7 +21,10 @@ pub fn HomePage() -> impl IntoView {
                                 <dt>"Email"</dt><dd>{current.email}</dd>
                                 <dt>"Role"</dt><dd>{current.role.as_str()}</dd>
                             </dl>
-                            <SignOutButton />
+                            <div class="actions actions-start">
+                                <a class="button button-quiet" href="/account/sessions">"Your sessions"</a>
+                                <SignOutButton />
+                            </div>
                         </section>
                     }.into_any(),
                     _ => view! {

@@ -1,0 +1,68 @@
+// "My sessions": two browsers signed in as one user; one sees both and signs the other
+// out, which is signed out at its next navigation. With JavaScript on and off.
+import { test, expect, open, signUp, signIn, trackProblems, uniqueUser, PASSWORD } from "./fixtures";
+import type { Browser } from "@playwright/test";
+
+async function signedInContext(browser: Browser, email: string, javaScript: boolean, problems: string[]) {
+  const context = await browser.newContext({ javaScriptEnabled: javaScript });
+  const page = await context.newPage();
+  trackProblems(page, problems);
+  await open(page, "/login", javaScript);
+  await signIn(page, email, PASSWORD);
+  await expect(page).toHaveURL(/\/$/);
+  return { context, page };
+}
+
+for (const javaScript of [true, false]) {
+  const mode = javaScript ? "with JavaScript" : "without JavaScript";
+
+  test(`revoke another device's session ${mode}`, async ({ page, problems, browser }) => {
+    const user = uniqueUser(javaScript ? "sessjs" : "sessnojs");
+    await signUp(page, user, javaScript);
+    await signIn(page, user.email, PASSWORD);
+    await expect(page).toHaveURL(/\/$/);
+
+    const other = await signedInContext(browser, user.email, javaScript, problems);
+    await open(other.page, "/", javaScript);
+    await expect(other.page.getByTestId("header-username")).toHaveText(user.username);
+
+    await open(page, "/account/sessions", javaScript);
+    const sessions = page.getByTestId("session");
+    await expect(sessions).toHaveCount(2);
+    await expect(sessions.filter({ hasText: "This device" })).toHaveCount(1);
+
+    await sessions.filter({ hasNotText: "This device" }).getByRole("button", { name: /^Sign out the/ }).click();
+    await expect(sessions).toHaveCount(1);
+    await expect(sessions.first()).toContainText("This device");
+
+    // The other browser is signed out at its next navigation.
+    await open(other.page, "/", javaScript);
+    await expect(other.page.getByTestId("header-username")).toHaveCount(0);
+    await expect(other.page.getByRole("banner").getByRole("link", { name: "Sign in" })).toBeVisible();
+    await other.context.close();
+
+    // And this one is still signed in.
+    await open(page, "/", javaScript);
+    await expect(page.getByTestId("header-username")).toHaveText(user.username);
+    expect(problems).toEqual([]);
+  });
+}
+
+test("sign out everywhere ends this session too", async ({ page, problems, browser }) => {
+  const user = uniqueUser("everywhere");
+  await signUp(page, user);
+  await signIn(page, user.email, PASSWORD);
+  await expect(page).toHaveURL(/\/$/);
+  const other = await signedInContext(browser, user.email, true, problems);
+
+  await open(page, "/account/sessions");
+  await expect(page.getByTestId("session")).toHaveCount(2);
+  await page.getByRole("button", { name: "Sign out everywhere" }).click();
+  await expect(page).toHaveURL(/\/login$/);
+  await expect(page.getByRole("banner").getByRole("link", { name: "Sign in" })).toBeVisible();
+
+  await open(other.page, "/account/sessions");
+  await expect(other.page.getByText("to see your sessions")).toBeVisible();
+  await other.context.close();
+  expect(problems).toEqual([]);
+});

@@ -13,6 +13,7 @@ pub const PASSWORD: &str = "violet quasar harbour tulip 83";
 pub struct TestApp {
     pub address: String,
     pub clock: ManualClock,
+    pub state: server::AppState,
     pub pool: SqlitePool,
     pub jar: Arc<Jar>,
     pub client: Client,
@@ -66,11 +67,12 @@ pub async fn spawn_app() -> TestApp {
         .await
         .expect("prepare");
     let pool = state.pool.clone();
-    tokio::spawn(server::serve(listener, server::router(state), std::future::pending()));
+    tokio::spawn(server::serve(listener, server::router(state.clone()), std::future::pending()));
     let jar = Arc::new(Jar::default());
     TestApp {
         address: format!("http://{addr}"),
         clock,
+        state,
         pool,
         client: client_with(jar.clone()),
         jar,

@@ -203,3 +203,31 @@ async fn sign_out_clears_site_data_and_pages_are_not_cached() {
         sqlx::query_scalar("SELECT COUNT(*) FROM session_registry").fetch_one(&app.pool).await.expect("n");
     assert_eq!(registry, 0, "sign-out removes the registry row too");
 }
+
+#[tokio::test]
+async fn the_clean_up_task_removes_expired_sessions_and_stops_on_shutdown() {
+    let app = spawn_app().await;
+    app.signed_in_user(ALICE, "alice").await;
+    let _phone = app.browser_signed_in(ALICE, PASSWORD).await;
+    app.clock.advance(31 * MINUTE);
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = server::spawn_cleanup(&app.state, std::time::Duration::from_millis(10), stopped);
+    let registry_rows = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM session_registry")
+            .fetch_one(&app.pool)
+            .await
+            .expect("n")
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while registry_rows().await > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "expired sessions were not cleaned up");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let stored: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM tower_sessions").fetch_one(&app.pool).await.expect("n");
+    assert_eq!(stored, 0, "their stored data goes with them");
+
+    stop.send(true).expect("signal");
+    tokio::time::timeout(std::time::Duration::from_secs(5), task).await.expect("stops").expect("no panic");
+}

@@ -188,8 +188,9 @@ pub fn spawn_cleanup(
     })
 }
 
-/// Leptos' own settings: from the variables cargo-leptos sets when it runs the server,
-/// or the defaults matching this workspace's `Cargo.toml` when run any other way.
+/// Leptos' own settings: from the variables cargo-leptos sets when it builds and runs the
+/// server, or, for a binary built without it (the test builds), this workspace's layout
+/// with `LEPTOS_SITE_ROOT` still honoured.
 pub fn leptos_options(site_addr: SocketAddr) -> LeptosOptions {
     let from_cargo_leptos =
         std::env::var_os("LEPTOS_OUTPUT_NAME").is_some() || option_env!("LEPTOS_OUTPUT_NAME").is_some();
@@ -197,7 +198,10 @@ pub fn leptos_options(site_addr: SocketAddr) -> LeptosOptions {
         .then(|| get_configuration(None).ok())
         .flatten()
         .map(|conf| conf.leptos_options)
-        .unwrap_or_else(|| LeptosOptions::builder().output_name("bulwark").build());
+        .unwrap_or_else(|| {
+            let site_root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".to_owned());
+            LeptosOptions::builder().output_name("bulwark").site_root(site_root).build()
+        });
     options.site_addr = site_addr;
     options
 }

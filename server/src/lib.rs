@@ -3,6 +3,7 @@
 //! command line; everything here is also driven by the integration tests.
 
 pub mod config;
+pub mod security;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -130,6 +131,15 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
         .layer(middleware::from_fn_with_state(state.clone(), session_guard))
         .layer(sessions)
+        // Outside the session layer: a refused cross-site request never touches a session.
+        .layer(middleware::from_fn_with_state(
+            security::PublicOrigin::from_url(&state.settings.public_url),
+            security::csrf_guard,
+        ))
+        .layer(middleware::from_fn_with_state(
+            security::HeaderPolicy { hsts: state.settings.public_url.scheme_str() == Some("https") },
+            security::security_headers,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -84,8 +84,19 @@ fn test_secret() -> Secret {
     server::config::Config::test_secret()
 }
 
+/// The origin every test request claims, matching the test server's public URL, as a
+/// same-site form or script would (see `security.rs`).
+pub const ORIGIN: &str = "http://localhost:3000";
+
 pub fn client_with(jar: Arc<Jar>) -> Client {
-    Client::builder().cookie_provider(jar).redirect(Policy::none()).build().expect("client")
+    let mut headers = HeaderMap::new();
+    headers.insert("origin", reqwest::header::HeaderValue::from_static(ORIGIN));
+    Client::builder()
+        .cookie_provider(jar)
+        .redirect(Policy::none())
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }
 
 impl TestApp {

@@ -28,3 +28,49 @@ async fn the_home_page_names_the_signed_in_user() {
     assert!(html.contains("AliceInChains"));
     assert!(html.contains("Sign out"));
 }
+
+#[tokio::test]
+async fn a_page_carries_a_nonce_csp_that_matches_its_scripts() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/login")).send().await.expect("request");
+    let csp = response.headers()["content-security-policy"].to_str().expect("ascii").to_owned();
+    let html = response.text().await.expect("body");
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("the policy names a nonce")
+        .to_owned();
+    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "the page's scripts carry the policy's nonce");
+    for directive in ["object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "'wasm-unsafe-eval'"]
+    {
+        assert!(csp.contains(directive), "{directive} missing from {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"));
+
+    let again = app.client.get(app.url("/login")).send().await.expect("request");
+    let csp_again = again.headers()["content-security-policy"].to_str().expect("ascii");
+    assert!(!csp_again.contains(&nonce), "a fresh nonce for every response");
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = spawn_app().await;
+    let page = app.client.get(app.url("/")).send().await.expect("page");
+    let api =
+        app.client.post(app.url("/api/me")).header("accept", "application/json").send().await.expect("api");
+    let missing = app.client.get(app.url("/pkg/nothing-here.js")).send().await.expect("404");
+    for response in [&page, &api, &missing] {
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["referrer-policy"], "same-origin");
+        assert_eq!(headers["cross-origin-opener-policy"], "same-origin");
+        assert!(headers.contains_key("content-security-policy"));
+        assert!(!headers.contains_key("server"), "no Server header");
+        assert!(!headers.contains_key("strict-transport-security"), "no HSTS over plain http");
+    }
+    assert!(api.headers()["content-security-policy"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("default-src 'none'"));
+}

@@ -39,6 +39,11 @@ export LEPTOS_SITE_ADDR="127.0.0.1:$BULWARK_E2E_PORT"
 export BULWARK_PUBLIC_URL="http://localhost:$BULWARK_E2E_PORT"
 export DATABASE_URL="sqlite://$E2E_DIR/e2e.db"
 export RUST_LOG="${RUST_LOG:-info,sqlx=warn,tower_sessions=warn}"
+# Every browser test comes from 127.0.0.1: per-address limits would make the tests depend
+# on each other, so they are raised here (the integration tests cover them). Per-account
+# backoff stays at its defaults and is tested in the browser.
+export BULWARK_THROTTLE_IP_LADDER="1000:60"
+export BULWARK_THROTTLE_SIGNUPS_PER_IP_PER_HOUR=1000
 export FORCE_COLOR=0
 step cargo leptos end-to-end
 

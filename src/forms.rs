@@ -81,6 +81,12 @@ pub struct LoginForm {
 }
 
 impl LoginForm {
+    /// Completes a sign-in form whose email was already parsed; `None` if either part is
+    /// missing or malformed.
+    pub fn parse_parts(email: Option<Email>, password: &str) -> Option<Self> {
+        Some(Self { email: email?, password: Password::parse_existing(password).ok()? })
+    }
+
     pub fn parse(email: &str, password: &str) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::default();
         let email = errors.record(Field::Email, Email::parse(email));

@@ -37,3 +37,5 @@ pub mod hashing;
 pub mod sessions;
 #[cfg(feature = "server")]
 pub mod strength;
+#[cfg(feature = "server")]
+pub mod throttle;

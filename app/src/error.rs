@@ -23,6 +23,9 @@ pub enum ApiError {
     /// 403: signed in, but not allowed.
     #[error("You are not allowed to do that.")]
     Forbidden,
+    /// 429: too many attempts; the same answer whether or not the account exists.
+    #[error("Too many attempts. Please wait {} and try again.", wait_words(*retry_after_secs))]
+    TooManyRequests { retry_after_secs: i64 },
     /// 404: the thing asked for does not exist (or is not the caller's).
     #[error("That no longer exists. It may already have been removed.")]
     NotFound,
@@ -45,6 +48,7 @@ impl ApiError {
             Self::Forbidden => 403,
             Self::BadRequest => 400,
             Self::NotFound => 404,
+            Self::TooManyRequests { .. } => 429,
             Self::Internal | Self::Network => 500,
         }
     }
@@ -55,6 +59,19 @@ impl ApiError {
             Self::Validation(errors) => errors.get(field).map(str::to_owned),
             _ => None,
         }
+    }
+}
+
+/// "30 seconds", "1 minute", "15 minutes": rounded up, so nobody retries too early.
+fn wait_words(secs: i64) -> String {
+    let secs = secs.max(1);
+    if secs < 60 {
+        let plural = if secs == 1 { "" } else { "s" };
+        format!("{secs} second{plural}")
+    } else {
+        let minutes = (secs + 59) / 60;
+        let plural = if minutes == 1 { "" } else { "s" };
+        format!("{minutes} minute{plural}")
     }
 }
 
@@ -80,6 +97,17 @@ mod tests {
     fn every_credential_failure_shares_one_message_and_status() {
         assert_eq!(ApiError::InvalidCredentials.status(), 401);
         assert_eq!(ApiError::InvalidCredentials.to_string(), "Incorrect email or password.");
+    }
+
+    #[test]
+    fn a_throttled_answer_says_when_to_try_again_rounded_up() {
+        let error = ApiError::TooManyRequests { retry_after_secs: 61 };
+        assert_eq!(error.status(), 429);
+        assert_eq!(error.to_string(), "Too many attempts. Please wait 2 minutes and try again.");
+        assert_eq!(
+            ApiError::TooManyRequests { retry_after_secs: 30 }.to_string(),
+            "Too many attempts. Please wait 30 seconds and try again."
+        );
     }
 
     #[test]

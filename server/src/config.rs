@@ -12,6 +12,7 @@ use bulwark::{
     hashing::HashParams,
     password::{DEFAULT_MIN_PASSWORD_CHARS, FLOOR_MIN_PASSWORD_CHARS, MAX_PASSWORD_CHARS},
     sessions::Lifetimes,
+    throttle::{ThrottlePolicy, TrustedProxies},
     PasswordPolicy,
 };
 use clap::{Args, ValueEnum};
@@ -63,6 +64,25 @@ pub struct Config {
     /// Sessions end after this many minutes without a request.
     #[arg(long, env = "BULWARK_SESSION_IDLE_MINUTES", default_value_t = 30)]
     pub session_idle_minutes: u32,
+    /// Proxies whose X-Forwarded-For / Forwarded headers are believed: comma-separated
+    /// addresses or CIDR networks. Empty: the TCP peer is the client.
+    #[arg(long, env = "BULWARK_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+    /// Per-IP sign-in ladder: `failures:block-seconds` pairs.
+    #[arg(long, env = "BULWARK_THROTTLE_IP_LADDER", default_value = "10:60,20:600,50:3600")]
+    pub throttle_ip_ladder: String,
+    /// Each account's failures from this one on (within 15 minutes) start a backoff.
+    #[arg(long, env = "BULWARK_THROTTLE_ACCOUNT_BACKOFF_FROM", default_value_t = 5)]
+    pub throttle_account_backoff_from: u32,
+    /// The longest an account's backoff can be, in seconds.
+    #[arg(long, env = "BULWARK_THROTTLE_ACCOUNT_MAX_DELAY_SECS", default_value_t = 900)]
+    pub throttle_account_max_delay_secs: i64,
+    /// Signups allowed per client IP per hour.
+    #[arg(long, env = "BULWARK_THROTTLE_SIGNUPS_PER_IP_PER_HOUR", default_value_t = 20)]
+    pub throttle_signups_per_ip_per_hour: u32,
+    /// Signups allowed across the site per minute.
+    #[arg(long, env = "BULWARK_THROTTLE_SIGNUPS_PER_MINUTE", default_value_t = 60)]
+    pub throttle_signups_per_minute: u32,
     /// Sessions end this many hours after sign-in, however active.
     #[arg(long, env = "BULWARK_SESSION_ABSOLUTE_HOURS", default_value_t = 12)]
     pub session_absolute_hours: u32,
@@ -80,6 +100,8 @@ pub struct Settings {
     pub password_policy: PasswordPolicy,
     pub hash_params: HashParams,
     pub session_lifetimes: Lifetimes,
+    pub trusted_proxies: TrustedProxies,
+    pub throttle: ThrottlePolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +152,10 @@ pub enum ConfigError {
     PasswordMinimum(usize),
     #[error("argon2 parameters are below the minimum m=19456 KiB, t=2, p=1")]
     WeakHashing,
+    #[error("BULWARK_TRUSTED_PROXIES: {0}")]
+    TrustedProxies(String),
+    #[error("throttle settings: {0}")]
+    Throttle(String),
     #[error("BULWARK_SESSION_IDLE_MINUTES must be at least 1, and BULWARK_SESSION_ABSOLUTE_HOURS no shorter than it")]
     SessionLifetimes,
 }
@@ -204,18 +230,46 @@ impl Config {
             errors.push(ConfigError::SessionLifetimes);
         }
 
-        match (public_url, secret, hash_params) {
-            (Some(public_url), Some(secret), Some(hash_params)) if errors.is_empty() => Ok(Settings {
-                site_addr: self.site_addr,
-                database_url: self.database_url,
-                public_url,
-                secret,
-                environment: self.environment,
-                cookie,
-                password_policy: PasswordPolicy::with_min_chars(self.password_min_chars),
-                hash_params,
-                session_lifetimes,
+        let trusted_proxies = TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| errors.push(ConfigError::TrustedProxies(e)))
+            .ok();
+        let throttle = ThrottlePolicy {
+            ip_ladder: parse_ladder(&self.throttle_ip_ladder).unwrap_or_else(|e| {
+                errors.push(ConfigError::Throttle(e));
+                Vec::new()
             }),
+            account_backoff_from: self.throttle_account_backoff_from,
+            account_max_delay_secs: self.throttle_account_max_delay_secs,
+            signups_per_ip_per_hour: self.throttle_signups_per_ip_per_hour,
+            signups_per_minute: self.throttle_signups_per_minute,
+            ..ThrottlePolicy::default()
+        };
+        if throttle.account_backoff_from == 0
+            || throttle.account_max_delay_secs < throttle.account_base_delay_secs
+        {
+            errors.push(ConfigError::Throttle(
+                "BULWARK_THROTTLE_ACCOUNT_BACKOFF_FROM must be at least 1 and the maximum delay at least 30 s".into(),
+            ));
+        }
+
+        match (public_url, secret, hash_params, trusted_proxies) {
+            (Some(public_url), Some(secret), Some(hash_params), Some(trusted_proxies))
+                if errors.is_empty() =>
+            {
+                Ok(Settings {
+                    site_addr: self.site_addr,
+                    database_url: self.database_url,
+                    public_url,
+                    secret,
+                    environment: self.environment,
+                    cookie,
+                    password_policy: PasswordPolicy::with_min_chars(self.password_min_chars),
+                    hash_params,
+                    session_lifetimes,
+                    trusted_proxies,
+                    throttle,
+                })
+            }
             _ => Err(ConfigErrors(errors)),
         }
     }
@@ -238,6 +292,23 @@ impl fmt::Display for ConfigErrors {
 }
 
 impl std::error::Error for ConfigErrors {}
+
+/// `"10:60,20:600"` → `[(10, 60), (20, 600)]`, strictly ascending.
+fn parse_ladder(text: &str) -> Result<Vec<(u32, i64)>, String> {
+    let bad = || format!("BULWARK_THROTTLE_IP_LADDER {text:?} must look like 10:60,20:600 (ascending)");
+    let steps = text
+        .split(',')
+        .map(|step| {
+            let (failures, secs) = step.trim().split_once(':').ok_or_else(bad)?;
+            Ok((failures.trim().parse().map_err(|_| bad())?, secs.trim().parse().map_err(|_| bad())?))
+        })
+        .collect::<Result<Vec<(u32, i64)>, String>>()?;
+    let ascending = steps.windows(2).all(|w| w[0].0 < w[1].0);
+    if steps.is_empty() || !ascending || steps.iter().any(|&(f, s)| f == 0 || s <= 0) {
+        return Err(bad());
+    }
+    Ok(steps)
+}
 
 fn parse_public_url(raw: &str) -> Result<Uri, ConfigError> {
     let bad = || ConfigError::BadPublicUrl(raw.to_owned());
@@ -344,6 +415,18 @@ mod tests {
                 ConfigError::PasswordMinimum(4),
             ]))
         );
+    }
+
+    #[test]
+    fn throttle_settings_are_parsed_and_checked() {
+        let settings =
+            config(&["--throttle-ip-ladder=5:30, 15:300", "--trusted-proxies=10.0.0.0/8"]).validate();
+        let settings = settings.ok().expect("valid");
+        assert_eq!(settings.throttle.ip_ladder, vec![(5, 30), (15, 300)]);
+        for bad in ["--throttle-ip-ladder=20:60,10:600", "--throttle-ip-ladder=ten", "--trusted-proxies=nope"]
+        {
+            assert!(config(&[bad]).validate().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ use bulwark::{
     db::{self, DbError, SqlitePool},
     hashing::{HashError, PasswordHasher},
     sessions::{self, HashedStore, SessionRegistry},
+    throttle::Throttle,
 };
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -43,6 +44,7 @@ pub struct AppState {
     /// Session data, keyed by a hash of the cookie's id.
     pub sessions: HashedStore<SqliteStore>,
     pub registry: SessionRegistry,
+    pub throttle: Throttle,
     pub settings: Arc<Settings>,
 }
 
@@ -85,13 +87,15 @@ pub async fn prepare(
     store.migrate().await.map_err(StartupError::SessionStore)?;
     let hasher = PasswordHasher::new(settings.hash_params)?;
     let accounts = Accounts::new(pool.clone(), hasher, settings.password_policy);
-    let registry = SessionRegistry::new(pool.clone(), clock, settings.session_lifetimes);
+    let registry = SessionRegistry::new(pool.clone(), clock.clone(), settings.session_lifetimes);
+    let throttle = Throttle::new(pool.clone(), clock, settings.throttle.clone(), settings.secret.expose());
     Ok(AppState {
         leptos_options,
         accounts,
         pool,
         sessions: HashedStore::new(store),
         registry,
+        throttle,
         settings: Arc::new(settings),
     })
 }
@@ -109,9 +113,13 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let accounts = state.accounts.clone();
     let registry = state.registry.clone();
+    let throttle = state.throttle.clone();
+    let proxies = state.settings.trusted_proxies.clone();
     let context = move || {
         provide_context(accounts.clone());
         provide_context(registry.clone());
+        provide_context(throttle.clone());
+        provide_context(proxies.clone());
     };
 
     let cookie = &state.settings.cookie;

@@ -34,6 +34,7 @@ pub async fn signup(
     use self::ssr::*;
     respond(
         async {
+            throttled(throttle()?.signup_attempt(client_ip()?).await)?;
             let outcome = accounts()?.sign_up(&email, &username, &password).await;
             match outcome.map_err(account_error)? {
                 SignupOutcome::Created(_) => {
@@ -61,11 +62,29 @@ pub async fn login(
     use self::ssr::*;
     respond(
         async {
-            let Ok(form) = bulwark::LoginForm::parse(&email, &password) else {
-                return Err(ApiError::InvalidCredentials);
+            // The throttle is consulted first, and a throttled attempt costs no hash. The
+            // account counter is keyed by the email whether or not an account has it.
+            let ip = client_ip()?;
+            let email = bulwark::Email::parse(&email).ok();
+            let throttle = throttle()?;
+            throttled(throttle.check_login(ip, email.as_ref()).await)?;
+            let outcome = match bulwark::LoginForm::parse_parts(email.clone(), &password) {
+                Some(form) => {
+                    accounts()?.verify_credentials(&form.email, &form.password).await.map_err(account_error)
+                }
+                None => Err(ApiError::InvalidCredentials),
             };
-            let user =
-                accounts()?.verify_credentials(&form.email, &form.password).await.map_err(account_error)?;
+            let user = match outcome {
+                Ok(user) => user,
+                Err(ApiError::InvalidCredentials) => {
+                    throttled(throttle.login_failed(ip, email.as_ref()).await.map(Ok))?;
+                    return Err(ApiError::InvalidCredentials);
+                }
+                Err(other) => return Err(other),
+            };
+            if let Some(email) = &email {
+                throttled(throttle.login_succeeded(email).await.map(Ok))?;
+            }
             SessionState::extract().await?.log_in(&user).await?;
             tracing::info!(event = "authn_login_success", user_id = user.id, "signed in");
             leptos_axum::redirect("/");

@@ -1,12 +1,13 @@
 //! Server-side helpers the server functions share: services from context, error mapping,
 //! status codes, and the typed session.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
 pub use bulwark::{
     accounts::{AccountError, Accounts, SignupOutcome, User},
     sessions::{self, Origin, SessionError, SessionMeta, SessionRegistry},
+    throttle::{Throttle, Throttled, TrustedProxies},
 };
 use leptos::prelude::*;
 use tower_sessions::Session;
@@ -16,6 +17,27 @@ use crate::error::ApiError;
 /// The accounts service, provided as context by the server.
 pub fn accounts() -> Result<Accounts, ApiError> {
     service::<Accounts>("Accounts")
+}
+
+/// The throttle, provided as context by the server.
+pub fn throttle() -> Result<Throttle, ApiError> {
+    service::<Throttle>("Throttle")
+}
+
+/// Turns a throttle verdict into the wire error, logging the refusal (without the
+/// identifier).
+pub fn throttled(verdict: sqlx::Result<Result<(), Throttled>>) -> Result<(), ApiError> {
+    match verdict {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(Throttled { retry_after_secs })) => {
+            tracing::warn!(event = "excess_rate_limit_exceeded", retry_after_secs, "request throttled");
+            Err(ApiError::TooManyRequests { retry_after_secs })
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "throttle store failed");
+            Err(ApiError::Internal)
+        }
+    }
 }
 
 /// The session registry, provided as context by the server.
@@ -68,6 +90,10 @@ pub fn respond<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
                 (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(error.status()))
             {
                 options.set_status(status);
+                if let ApiError::TooManyRequests { retry_after_secs } = error {
+                    options
+                        .insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(*retry_after_secs));
+                }
             }
         }
     }
@@ -142,13 +168,22 @@ impl SessionState {
     }
 }
 
-/// The client's address (the TCP peer) and a readable device summary.
+/// The client's address: the TCP peer, or what a trusted proxy says it forwarded for.
+pub fn client_ip() -> Result<IpAddr, ApiError> {
+    let parts = use_context::<http::request::Parts>().ok_or(ApiError::Internal)?;
+    let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+        tracing::error!("no peer address on the request (serve with connect info)");
+        return Err(ApiError::Internal);
+    };
+    let proxies = use_context::<TrustedProxies>().unwrap_or_default();
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    Ok(bulwark::throttle::client_ip(peer.ip(), header("x-forwarded-for"), header("forwarded"), &proxies))
+}
+
+/// The client's address and a readable device summary.
 fn request_origin() -> Origin {
+    let ip = client_ip().map_or_else(|_| "unknown".to_owned(), |ip| ip.to_string());
     let parts = use_context::<http::request::Parts>();
-    let ip = parts
-        .as_ref()
-        .and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>())
-        .map_or_else(|| "unknown".to_owned(), |ConnectInfo(addr)| addr.ip().to_string());
     let user_agent =
         parts.as_ref().and_then(|p| p.headers.get(http::header::USER_AGENT)).and_then(|v| v.to_str().ok());
     Origin { ip, device: sessions::describe_device(user_agent) }

@@ -29,6 +29,11 @@ pub struct Reply {
     pub redirect_header: bool,
 }
 
+/// Reads a whole response into a [`Reply`].
+pub async fn reply(response: Response) -> Reply {
+    Reply::from(response).await
+}
+
 impl Reply {
     async fn from(response: Response) -> Self {
         let status = response.status().as_u16();
@@ -44,8 +49,13 @@ impl Reply {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// [`spawn_app`] with settings adjusted by `configure` first.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
-    let settings = Settings {
+    let mut settings = Settings {
         site_addr: "127.0.0.1:0".parse().expect("addr"),
         database_url: format!("sqlite://{}/test.db", dir.path().display()),
         public_url: "http://localhost:3000".parse().expect("url"),
@@ -57,7 +67,10 @@ pub async fn spawn_app() -> TestApp {
         password_policy: bulwark::PasswordPolicy::default(),
         hash_params: bulwark::hashing::HashParams::default(),
         session_lifetimes: bulwark::sessions::Lifetimes::default(),
+        trusted_proxies: bulwark::throttle::TrustedProxies::default(),
+        throttle: bulwark::throttle::ThrottlePolicy::default(),
     };
+    configure(&mut settings);
     let listener = server::bind(settings.site_addr).await.expect("bind");
     let addr: SocketAddr = listener.local_addr().expect("local addr");
     // Starts at the real time (so the store's own expiry stamps are sensible) and then
@@ -179,6 +192,20 @@ fn cookie_in(jar: &Jar, address: &str) -> Option<String> {
     let url = Url::parse(address).expect("url");
     let header = reqwest::cookie::CookieStore::cookies(jar, &url)?;
     header.to_str().ok()?.split("; ").find_map(|pair| pair.strip_prefix("bulwark=").map(str::to_owned))
+}
+
+/// A client connecting from another loopback address (another machine, as far as the
+/// server can tell).
+pub fn client_from(local: &str) -> Client {
+    let mut headers = HeaderMap::new();
+    headers.insert("origin", reqwest::header::HeaderValue::from_static(ORIGIN));
+    Client::builder()
+        .local_address(local.parse::<std::net::IpAddr>().expect("ip"))
+        .cookie_provider(Arc::new(Jar::default()))
+        .redirect(Policy::none())
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }
 
 /// A client that sends exactly `cookie` and nothing else.

@@ -8,3 +8,4 @@ mod logout;
 mod pages;
 mod sessions;
 mod signup;
+mod throttle;

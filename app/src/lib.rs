@@ -18,25 +18,6 @@ use leptos_router::{
 
 use crate::pages::{HomePage, LoginPage, NotFoundPage, SessionsPage, SignupPage};
 
-/// The page's Content-Security-Policy, keyed to this response's nonce: only scripts the
-/// server put in the page (and what they load, via `'strict-dynamic'`) may run, and the
-/// WASM may be compiled (`'wasm-unsafe-eval'`). An injected `<script>` has no nonce and
-/// does not run.
-#[cfg(feature = "ssr")]
-fn set_content_security_policy() {
-    use leptos::nonce::use_nonce;
-    if let (Some(nonce), Some(options)) = (use_nonce(), use_context::<leptos_axum::ResponseOptions>()) {
-        let policy = format!(
-            "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; \
-             style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
-             base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
-        );
-        if let Ok(value) = http::HeaderValue::from_str(&policy) {
-            options.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
-        }
-    }
-}
-
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -59,8 +40,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    #[cfg(feature = "ssr")]
-    set_content_security_policy();
 
     // Effects only run in the browser, after hydration: this attribute tells tests (and
     // anyone curious) that event handlers are attached.

@@ -421,7 +421,7 @@ mod tests {
     fn throttle_settings_are_parsed_and_checked() {
         let settings =
             config(&["--throttle-ip-ladder=5:30, 15:300", "--trusted-proxies=10.0.0.0/8"]).validate();
-        let settings = settings.ok().expect("valid");
+        let Ok(settings) = settings else { panic!("valid settings refused") };
         assert_eq!(settings.throttle.ip_ladder, vec![(5, 30), (15, 300)]);
         for bad in ["--throttle-ip-ladder=20:60,10:600", "--throttle-ip-ladder=ten", "--trusted-proxies=nope"]
         {

@@ -120,6 +120,14 @@ pub fn router(state: AppState) -> Router {
         provide_context(registry.clone());
         provide_context(throttle.clone());
         provide_context(proxies.clone());
+        // Runs after Leptos has made this render's nonce: hand it to `security_headers`.
+        if let (Some(nonce), Some(parts)) =
+            (leptos::nonce::use_nonce(), use_context::<axum::http::request::Parts>())
+        {
+            if let Some(slot) = parts.extensions.get::<security::NonceSlot>() {
+                slot.fill(&nonce);
+            }
+        }
     };
 
     let cookie = &state.settings.cookie;

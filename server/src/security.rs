@@ -77,17 +77,57 @@ pub struct HeaderPolicy {
 }
 
 /// For responses that are not pages (API answers, files, errors): nothing may load, nothing
-/// may frame them. Pages replace this with their own nonce-based policy (`app::shell`).
+/// may frame them.
 const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-/// Adds the headers every response carries (OWASP Secure Headers Project). Pages have
-/// already set their own Content-Security-Policy; everything else gets [`DEFAULT_CSP`].
+/// A page's policy, keyed to the nonce Leptos put on the page's scripts: only those scripts
+/// (and what they load, via `'strict-dynamic'`) run, and the WASM may be compiled
+/// (`'wasm-unsafe-eval'`). An injected `<script>` has no nonce and does not run.
+fn page_csp(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
+         form-action 'self'"
+    )
+}
+
+/// Where a page render leaves the nonce it used. The middleware puts an empty slot in the
+/// request's extensions; Leptos' per-request context hook fills it (see `server::router`);
+/// the middleware reads it back to write the page's policy. Requests that render no page
+/// leave it empty and get [`DEFAULT_CSP`].
+#[derive(Clone, Default)]
+pub struct NonceSlot(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl NonceSlot {
+    pub fn fill(&self, nonce: &str) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(nonce.to_owned());
+        }
+    }
+
+    fn take(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|mut slot| slot.take())
+    }
+}
+
+/// Adds the headers every response carries (OWASP Secure Headers Project): a nonce-based
+/// Content-Security-Policy on pages and [`DEFAULT_CSP`] on everything else.
 /// `Referrer-Policy: same-origin` keeps full URLs off other sites while still telling this
 /// site where a form was posted from (the no-JavaScript error redirect needs that).
-pub async fn security_headers(State(policy): State<HeaderPolicy>, request: Request, next: Next) -> Response {
+pub async fn security_headers(
+    State(policy): State<HeaderPolicy>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let slot = NonceSlot::default();
+    request.extensions_mut().insert(slot.clone());
     let mut response = next.run(request).await;
+    let csp = match slot.take().map(|nonce| HeaderValue::from_str(&page_csp(&nonce))) {
+        Some(Ok(value)) => value,
+        _ => HeaderValue::from_static(DEFAULT_CSP),
+    };
     let headers = response.headers_mut();
-    headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(DEFAULT_CSP));
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("same-origin"));
     headers.insert(

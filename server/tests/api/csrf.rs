@@ -1,19 +1,33 @@
 //! Cross-site requests are refused before anything happens.
 
-use crate::helpers::{spawn_app, PASSWORD};
+use reqwest::Client;
+
+use crate::helpers::{spawn_app, TestApp, PASSWORD};
+
+/// POSTs `form` to `path` with extra `headers` (on top of `client`'s defaults); the status.
+async fn post(
+    app: &TestApp,
+    client: &Client,
+    path: &str,
+    headers: &[(&str, &str)],
+    form: &[(&str, &str)],
+) -> u16 {
+    let mut request = client.post(app.url(path)).header("accept", "application/json").form(form);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("request").status().as_u16()
+}
+
+const NEW_USER: [(&str, &str); 3] =
+    [("email", "victim@example.com"), ("username", "victim"), ("password", PASSWORD)];
 
 #[tokio::test]
 async fn a_signup_from_a_foreign_origin_is_refused_and_creates_nothing() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .post(app.url("/api/signup"))
-        .header("origin", "https://evil.example")
-        .form(&[("email", "victim@example.com"), ("username", "victim"), ("password", PASSWORD)])
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status().as_u16(), 403);
+    let status =
+        post(&app, &app.client, "/api/signup", &[("origin", "https://evil.example")], &NEW_USER).await;
+    assert_eq!(status, 403);
     assert_eq!(app.user_count().await, 0);
 }
 
@@ -21,16 +35,10 @@ async fn a_signup_from_a_foreign_origin_is_refused_and_creates_nothing() {
 async fn a_cross_site_sign_in_is_refused_and_sets_no_session() {
     let app = spawn_app().await;
     app.signup("alice@example.com", "alice", PASSWORD).await;
-    let response = app
-        .client
-        .post(app.url("/api/login"))
-        .header("sec-fetch-site", "cross-site")
-        .form(&[("email", "alice@example.com"), ("password", PASSWORD)])
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status().as_u16(), 403);
-    assert!(response.headers().get("set-cookie").is_none());
+    let form = [("email", "alice@example.com"), ("password", PASSWORD)];
+    let status = post(&app, &app.client, "/api/login", &[("sec-fetch-site", "cross-site")], &form).await;
+    assert_eq!(status, 403);
+    assert!(app.session_cookie().is_none(), "no session cookie was set");
     assert_eq!(app.me().await.status, 401);
 }
 
@@ -38,43 +46,23 @@ async fn a_cross_site_sign_in_is_refused_and_sets_no_session() {
 async fn a_cross_site_sign_out_leaves_the_session_alone() {
     let app = spawn_app().await;
     app.signed_in_user("alice@example.com", "alice").await;
-    let response = app
-        .client
-        .post(app.url("/api/logout"))
-        .header("sec-fetch-site", "same-site")
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status().as_u16(), 403);
+    let status = post(&app, &app.client, "/api/logout", &[("sec-fetch-site", "same-site")], &[]).await;
+    assert_eq!(status, 403);
     assert_eq!(app.me().await.status, 200);
 }
 
 #[tokio::test]
 async fn a_post_with_no_origin_information_is_refused() {
     let app = spawn_app().await;
-    let bare = reqwest::Client::new();
-    let response = bare
-        .post(app.url("/api/signup"))
-        .form(&[("email", "a@example.com"), ("username", "alice"), ("password", PASSWORD)])
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status().as_u16(), 403);
+    assert_eq!(post(&app, &Client::new(), "/api/signup", &[], &NEW_USER).await, 403);
     assert_eq!(app.user_count().await, 0);
 }
 
 #[tokio::test]
 async fn same_origin_fetch_metadata_is_accepted() {
     let app = spawn_app().await;
-    let bare = reqwest::Client::new();
-    let response = bare
-        .post(app.url("/api/signup"))
-        .header("sec-fetch-site", "same-origin")
-        .header("accept", "application/json")
-        .form(&[("email", "a@example.com"), ("username", "alice"), ("password", PASSWORD)])
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status().as_u16(), 200);
+    let status =
+        post(&app, &Client::new(), "/api/signup", &[("sec-fetch-site", "same-origin")], &NEW_USER).await;
+    assert_eq!(status, 200);
     assert_eq!(app.user_count().await, 1);
 }

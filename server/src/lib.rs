@@ -27,7 +27,10 @@ use bulwark::{
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
-use tower_http::trace::TraceLayer;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    trace::TraceLayer,
+};
 use tower_sessions::{
     cookie::SameSite, session_store::ExpiredDeletion, Expiry, Session, SessionManagerLayer,
 };
@@ -156,7 +159,14 @@ pub fn router(state: AppState) -> Router {
             security::HeaderPolicy { hsts: state.settings.public_url.scheme_str() == Some("https") },
             security::security_headers,
         ))
-        .layer(TraceLayer::new_for_http())
+        // Every log line of a request carries its id (also returned as `x-request-id`), the
+        // method and the path. Never the query string: it can carry tokens.
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            let id = request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
+            tracing::info_span!("request", id = id.unwrap_or("-"), method = %request.method(), path = request.uri().path())
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
 

@@ -50,6 +50,12 @@ impl Throttle {
         format!("account:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
     }
 
+    /// A short keyed hash of the email for log lines that need to correlate attempts on
+    /// one account without naming it.
+    pub fn log_tag(&self, email: &Email) -> String {
+        self.account_key(email).trim_start_matches("account:")[..12].to_owned()
+    }
+
     /// Whether a sign-in from `ip` for `email` may be tried now. Same answer whether or
     /// not the account exists.
     pub async fn check_login(

@@ -77,6 +77,11 @@ pub async fn login(
             let user = match outcome {
                 Ok(user) => user,
                 Err(ApiError::InvalidCredentials) => {
+                    let subject = email.as_ref().map(|e| throttle.log_tag(e));
+                    tracing::info!(
+                        event = "authn_login_fail",
+                        subject = subject.as_deref().unwrap_or("malformed")
+                    );
                     throttled(throttle.login_failed(ip, email.as_ref()).await.map(Ok))?;
                     return Err(ApiError::InvalidCredentials);
                 }

@@ -56,10 +56,8 @@ fn service<T: Clone + 'static>(name: &str) -> Result<T, ApiError> {
 pub fn account_error(error: AccountError) -> ApiError {
     match error {
         AccountError::Invalid(errors) => ApiError::Validation(errors),
-        AccountError::InvalidCredentials => {
-            tracing::info!(event = "authn_login_fail", "sign-in failed");
-            ApiError::InvalidCredentials
-        }
+        // Logged by the caller, which can name the attempt's (hashed) subject.
+        AccountError::InvalidCredentials => ApiError::InvalidCredentials,
         AccountError::Unexpected(cause) => {
             tracing::error!(error = %cause, "account operation failed");
             ApiError::Internal

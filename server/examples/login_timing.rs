@@ -71,7 +71,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let signup = post(
         "/api/signup",
-        vec![("email", "bench@example.com".into()), ("username", "bench".into()), ("password", PASSWORD.into())],
+        vec![
+            ("email", "bench@example.com".into()),
+            ("username", "bench".into()),
+            ("password", PASSWORD.into()),
+        ],
     )
     .await?;
     assert_eq!(signup.0, 200, "signup failed");
@@ -83,11 +87,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let (mut existing, mut unknown) = (Vec::new(), Vec::new());
     for i in 0..args.attempts {
-        let a = post("/api/login", vec![("email", "bench@example.com".into()), ("password", "wrong guess".into())]);
+        let a = post(
+            "/api/login",
+            vec![("email", "bench@example.com".into()), ("password", "wrong guess".into())],
+        );
         let (status, ms) = a.await?;
         assert_eq!(status, 401);
         existing.push(ms);
-        let b = post("/api/login", vec![("email", format!("nobody{i}@example.com")), ("password", "wrong guess".into())]);
+        let b = post(
+            "/api/login",
+            vec![("email", format!("nobody{i}@example.com")), ("password", "wrong guess".into())],
+        );
         let (status, ms) = b.await?;
         assert_eq!(status, 401);
         unknown.push(ms);

@@ -9,11 +9,15 @@
 //! - **No enumeration at sign-in.** Unknown email and wrong password are one error,
 //!   [`AccountError::InvalidCredentials`], and cost the same argon2 verification.
 
+mod sign_in;
 mod store;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use self::store::NewUser;
+pub use self::{
+    sign_in::{sign_in, SignInError},
+    store::NewUser,
+};
 use crate::{
     db::SqlitePool,
     hashing::{HashError, PasswordHasher},

@@ -53,7 +53,8 @@ pub async fn signup(
 }
 
 /// Signs in: on success the session id is rotated and the user recorded in the
-/// server-side session. Every failure is the same 401.
+/// server-side session. Every failure is the same 401; too many failures
+/// for the address or the account, a 429 that is the same whether the account exists.
 #[server(prefix = "/api", endpoint = "login")]
 pub async fn login(
     #[server(default)] email: String,
@@ -62,34 +63,9 @@ pub async fn login(
     use self::ssr::*;
     respond(
         async {
-            // The throttle is consulted first, and a throttled attempt costs no hash. The
-            // account counter is keyed by the email whether or not an account has it.
             let ip = client_ip()?;
-            let email = bulwark::Email::parse(&email).ok();
-            let throttle = throttle()?;
-            throttled(throttle.check_login(ip, email.as_ref()).await)?;
-            let outcome = match bulwark::LoginForm::parse_parts(email.clone(), &password) {
-                Some(form) => {
-                    accounts()?.verify_credentials(&form.email, &form.password).await.map_err(account_error)
-                }
-                None => Err(ApiError::InvalidCredentials),
-            };
-            let user = match outcome {
-                Ok(user) => user,
-                Err(ApiError::InvalidCredentials) => {
-                    let subject = email.as_ref().map(|e| throttle.log_tag(e));
-                    tracing::info!(
-                        event = "authn_login_fail",
-                        subject = subject.as_deref().unwrap_or("malformed")
-                    );
-                    throttled(throttle.login_failed(ip, email.as_ref()).await.map(Ok))?;
-                    return Err(ApiError::InvalidCredentials);
-                }
-                Err(other) => return Err(other),
-            };
-            if let Some(email) = &email {
-                throttled(throttle.login_succeeded(email).await.map(Ok))?;
-            }
+            let user =
+                sign_in(&accounts()?, &throttle()?, ip, &email, &password).await.map_err(sign_in_error)?;
             SessionState::extract().await?.log_in(&user).await?;
             tracing::info!(event = "authn_login_success", user_id = user.id, "signed in");
             leptos_axum::redirect("/");

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
 pub use bulwark::{
-    accounts::{AccountError, Accounts, SignupOutcome, User},
+    accounts::{sign_in, AccountError, Accounts, SignInError, SignupOutcome, User},
     sessions::{self, Origin, SessionError, SessionMeta, SessionRegistry},
     throttle::{Throttle, Throttled, TrustedProxies},
 };
@@ -24,15 +24,16 @@ pub fn throttle() -> Result<Throttle, ApiError> {
     service::<Throttle>("Throttle")
 }
 
-/// Turns a throttle verdict into the wire error, logging the refusal (without the
-/// identifier).
+/// The wire error for a throttled request, logged (without the identifier).
+pub fn too_many(Throttled { retry_after_secs }: Throttled) -> ApiError {
+    tracing::warn!(event = "excess_rate_limit_exceeded", retry_after_secs, "request throttled");
+    ApiError::TooManyRequests { retry_after_secs }
+}
+
+/// Turns a throttle verdict into the wire error.
 pub fn throttled(verdict: sqlx::Result<Result<(), Throttled>>) -> Result<(), ApiError> {
     match verdict {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(Throttled { retry_after_secs })) => {
-            tracing::warn!(event = "excess_rate_limit_exceeded", retry_after_secs, "request throttled");
-            Err(ApiError::TooManyRequests { retry_after_secs })
-        }
+        Ok(verdict) => verdict.map_err(too_many),
         Err(error) => {
             tracing::error!(error = %error, "throttle store failed");
             Err(ApiError::Internal)
@@ -60,6 +61,18 @@ pub fn account_error(error: AccountError) -> ApiError {
         AccountError::InvalidCredentials => ApiError::InvalidCredentials,
         AccountError::Unexpected(cause) => {
             tracing::error!(error = %cause, "account operation failed");
+            ApiError::Internal
+        }
+    }
+}
+
+/// Maps sign-in failures to the wire.
+pub fn sign_in_error(error: SignInError) -> ApiError {
+    match error {
+        SignInError::Throttled(verdict) => too_many(verdict),
+        SignInError::InvalidCredentials => ApiError::InvalidCredentials,
+        SignInError::Unexpected(cause) => {
+            tracing::error!(error = %cause, "sign-in failed unexpectedly");
             ApiError::Internal
         }
     }

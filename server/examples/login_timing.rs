@@ -13,7 +13,7 @@ use std::{sync::Arc, time::Instant};
 
 use bulwark::clock::SystemClock;
 use clap::Parser;
-use server::config::{Config, CookieSettings, Environment, Settings};
+use server::config::Settings;
 
 #[derive(Parser)]
 struct Args {
@@ -33,19 +33,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         account_backoff_from: u32::MAX,
         ..Default::default()
     };
-    let settings = Settings {
-        site_addr: "127.0.0.1:0".parse()?,
-        database_url: format!("sqlite://{}/bench.db", dir.path().display()),
-        public_url: "http://localhost:3000".parse()?,
-        secret: Config::test_secret(),
-        environment: Environment::Development,
-        cookie: CookieSettings::INSECURE_DEV,
-        password_policy: bulwark::PasswordPolicy::default(),
-        hash_params: bulwark::hashing::HashParams::default(),
-        session_lifetimes: bulwark::sessions::Lifetimes::default(),
-        trusted_proxies: bulwark::throttle::TrustedProxies::default(),
-        throttle,
-    };
+    let settings =
+        Settings { throttle, ..Settings::local(format!("sqlite://{}/bench.db", dir.path().display())) };
     let listener = server::bind(settings.site_addr).await?;
     let addr = listener.local_addr()?;
     let state = server::prepare(settings, server::leptos_options(addr), Arc::new(SystemClock)).await?;

@@ -104,6 +104,28 @@ pub struct Settings {
     pub throttle: ThrottlePolicy,
 }
 
+impl Settings {
+    /// A throwaway local instance for tests and benchmarks: a random loopback port, the
+    /// database at `database_url`, defaults everywhere else, and cookies without `Secure`
+    /// (HTTP clients such as reqwest, like curl, only return Secure cookies over https).
+    #[doc(hidden)]
+    pub fn local(database_url: String) -> Self {
+        Self {
+            site_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url,
+            public_url: Uri::from_static(DEFAULT_PUBLIC_URL),
+            secret: Config::test_secret(),
+            environment: Environment::Development,
+            cookie: CookieSettings::INSECURE_DEV,
+            password_policy: PasswordPolicy::default(),
+            hash_params: HashParams::default(),
+            session_lifetimes: Lifetimes::default(),
+            trusted_proxies: TrustedProxies::default(),
+            throttle: ThrottlePolicy::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CookieSettings {
     pub name: &'static str,

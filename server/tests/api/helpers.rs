@@ -5,7 +5,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use bulwark::clock::{Clock, ManualClock, SystemClock};
 use reqwest::{cookie::Jar, header::HeaderMap, redirect::Policy, Client, Response, Url};
-use server::config::{CookieSettings, Environment, Secret, Settings};
+use server::config::Settings;
 use sqlx::SqlitePool;
 
 pub const PASSWORD: &str = "violet quasar harbour tulip 83";
@@ -55,21 +55,7 @@ pub async fn spawn_app() -> TestApp {
 /// [`spawn_app`] with settings adjusted by `configure` first.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut settings = Settings {
-        site_addr: "127.0.0.1:0".parse().expect("addr"),
-        database_url: format!("sqlite://{}/test.db", dir.path().display()),
-        public_url: "http://localhost:3000".parse().expect("url"),
-        secret: test_secret(),
-        environment: Environment::Development,
-        // reqwest's cookie store, like curl's, only returns Secure cookies over https; the
-        // browser suite covers the strict `__Host-` cookie.
-        cookie: CookieSettings::INSECURE_DEV,
-        password_policy: bulwark::PasswordPolicy::default(),
-        hash_params: bulwark::hashing::HashParams::default(),
-        session_lifetimes: bulwark::sessions::Lifetimes::default(),
-        trusted_proxies: bulwark::throttle::TrustedProxies::default(),
-        throttle: bulwark::throttle::ThrottlePolicy::default(),
-    };
+    let mut settings = Settings::local(format!("sqlite://{}/test.db", dir.path().display()));
     configure(&mut settings);
     let listener = server::bind(settings.site_addr).await.expect("bind");
     let addr: SocketAddr = listener.local_addr().expect("local addr");
@@ -91,10 +77,6 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         jar,
         _dir: dir,
     }
-}
-
-fn test_secret() -> Secret {
-    server::config::Config::test_secret()
 }
 
 /// The origin every test request claims, matching the test server's public URL, as a

@@ -75,21 +75,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let (mut existing, mut unknown) = (Vec::new(), Vec::new());
+    // Interleaved, and the order swapped every round, so drift and any first-in-pair
+    // effect fall on both kinds alike.
     for i in 0..args.attempts {
-        let a = post(
-            "/api/login",
-            vec![("email", "bench@example.com".into()), ("password", "wrong guess".into())],
-        );
-        let (status, ms) = a.await?;
-        assert_eq!(status, 401);
-        existing.push(ms);
-        let b = post(
-            "/api/login",
-            vec![("email", format!("nobody{i}@example.com")), ("password", "wrong guess".into())],
-        );
-        let (status, ms) = b.await?;
-        assert_eq!(status, 401);
-        unknown.push(ms);
+        let known = || {
+            post(
+                "/api/login",
+                vec![("email", "bench@example.com".into()), ("password", "wrong guess".into())],
+            )
+        };
+        let unknown_email = format!("nobody{i}@example.com");
+        let stranger =
+            || post("/api/login", vec![("email", unknown_email.clone()), ("password", "wrong guess".into())]);
+        let (a, b) = if i % 2 == 0 {
+            let a = known().await?;
+            (a, stranger().await?)
+        } else {
+            let b = stranger().await?;
+            (known().await?, b)
+        };
+        assert_eq!((a.0, b.0), (401, 401));
+        existing.push(a.1);
+        unknown.push(b.1);
     }
 
     let existing_median = median(&mut existing);

@@ -25,13 +25,14 @@ step() { "$@" 2>&1 | tee -a "$LOG"; }
 # Per package, never --workspace: that would unify the app's `ssr` and `hydrate` features.
 say "unit tests: bulwark (shared schemas + services)"
 step cargo test -p bulwark --features server
-say "unit tests: app (browser build of the schemas, then the server build)"
-step cargo check -p frontend --target wasm32-unknown-unknown
+say "unit tests: app (server build; the browser build is compiled by clippy below)"
 step cargo test -p app --features ssr
 say "server unit and integration tests"
 step cargo test -p server
 say "clippy"
 step cargo clippy -p bulwark --features server --all-targets -- -D warnings
+step cargo clippy -p app --features ssr --all-targets -- -D warnings
+step cargo clippy -p app --features hydrate --target wasm32-unknown-unknown -- -D warnings
 step cargo clippy -p server --all-targets -- -D warnings
 step cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 

@@ -70,7 +70,7 @@ pub struct PasswordHasher {
 
 struct Inner {
     argon2: Argon2<'static>,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     dummy_hash: String,
 }
 
@@ -86,7 +86,7 @@ impl PasswordHasher {
         );
         let dummy_hash = hash_blocking(&argon2, "bulwark dummy password for unknown accounts")?;
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        Ok(Self { inner: Arc::new(Inner { argon2, permits: Semaphore::new(cores), dummy_hash }) })
+        Ok(Self { inner: Arc::new(Inner { argon2, permits: Arc::new(Semaphore::new(cores)), dummy_hash }) })
     }
 
     /// Hashes a new password into a PHC string.
@@ -113,12 +113,17 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce(&Argon2<'static>, &str) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self.inner.permits.acquire().await.map_err(|_| HashError::Closed)?;
+        // The permit travels into the blocking task: if the request is dropped (the client
+        // went away), the hash still runs to the end, and must keep its slot until then.
+        let permit = Arc::clone(&self.inner.permits).acquire_owned().await.map_err(|_| HashError::Closed)?;
         let inner = Arc::clone(&self.inner);
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| work(&inner.argon2, &inner.dummy_hash)))
-            .instrument(tracing::Span::current())
-            .await?
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            span.in_scope(|| work(&inner.argon2, &inner.dummy_hash))
+        })
+        .instrument(tracing::Span::current())
+        .await?
     }
 }
 
@@ -165,6 +170,23 @@ mod tests {
         let hasher = PasswordHasher::new(HashParams::default()).expect("hasher");
         let dummy = password("bulwark dummy password for unknown accounts");
         assert!(!hasher.verify(&dummy, None).await.expect("verify"));
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_hash_keeps_its_slot_until_it_finishes() {
+        let hasher = PasswordHasher::new(HashParams::default()).expect("hasher");
+        let free = hasher.inner.permits.available_permits();
+        let secret = password("a perfectly fine passphrase");
+        // The caller gives up after 1 ms (a client disconnect); the hash runs on (~20 ms).
+        let abandoned = tokio::time::timeout(std::time::Duration::from_millis(1), hasher.hash(&secret)).await;
+        assert!(abandoned.is_err(), "the hash cannot finish in 1 ms");
+        assert_eq!(hasher.inner.permits.available_permits(), free - 1, "its slot is still taken");
+        // Once it has finished, the slot comes back.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while hasher.inner.permits.available_permits() < free {
+            assert!(std::time::Instant::now() < deadline, "the slot never came back");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     #[test]

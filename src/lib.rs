@@ -34,6 +34,10 @@ pub mod db;
 #[cfg(feature = "server")]
 pub mod hashing;
 #[cfg(feature = "server")]
+pub mod mail;
+#[cfg(feature = "server")]
+pub mod registration;
+#[cfg(feature = "server")]
 pub mod sessions;
 #[cfg(feature = "server")]
 pub mod strength;

@@ -29,6 +29,9 @@ pub enum ApiError {
     /// 404: the thing asked for does not exist (or is not the caller's).
     #[error("That no longer exists. It may already have been removed.")]
     NotFound,
+    /// 400: a link from a mail that is unknown, used, expired or superseded (one answer).
+    #[error("This link is invalid, has already been used, or has expired.")]
+    InvalidLink,
     /// 400: the request was not a well-formed call of this endpoint.
     #[error("The request could not be understood. Please reload the page and try again.")]
     BadRequest,
@@ -46,7 +49,7 @@ impl ApiError {
             Self::Validation(_) => 422,
             Self::InvalidCredentials | Self::Unauthorized => 401,
             Self::Forbidden => 403,
-            Self::BadRequest => 400,
+            Self::BadRequest | Self::InvalidLink => 400,
             Self::NotFound => 404,
             Self::TooManyRequests { .. } => 429,
             Self::Internal | Self::Network => 500,

@@ -16,7 +16,10 @@ use leptos_router::{
     path, SsrMode,
 };
 
-use crate::pages::{HomePage, LoginPage, NotFoundPage, SessionsPage, SignupPage};
+use crate::pages::{
+    CheckEmailPage, HomePage, LoginPage, NotFoundPage, ResendVerificationPage, SessionsPage, SignupPage,
+    VerifyEmailPage,
+};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -64,6 +67,13 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=HomePage ssr=SsrMode::Async />
                     <Route path=path!("signup") view=SignupPage ssr=SsrMode::Async />
                     <Route path=path!("login") view=LoginPage ssr=SsrMode::Async />
+                    <Route path=path!("check-email") view=CheckEmailPage ssr=SsrMode::Async />
+                    <Route path=path!("verify-email") view=VerifyEmailPage ssr=SsrMode::Async />
+                    <Route
+                        path=path!("verify-email/resend")
+                        view=ResendVerificationPage
+                        ssr=SsrMode::Async
+                    />
                     <Route path=path!("account/sessions") view=SessionsPage ssr=SsrMode::Async />
                 </Routes>
             </main>

@@ -5,11 +5,12 @@
 //! (`BULWARK_ENV=production`) refuses to start unless the settings a real deployment needs
 //! are present, and says exactly which one is missing.
 
-use std::{fmt, net::SocketAddr};
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
 use axum::http::Uri;
 use bulwark::{
     hashing::HashParams,
+    mail::{SmtpSettings, SmtpTls},
     password::{DEFAULT_MIN_PASSWORD_CHARS, FLOOR_MIN_PASSWORD_CHARS, MAX_PASSWORD_CHARS},
     sessions::Lifetimes,
     throttle::{ThrottlePolicy, TrustedProxies},
@@ -25,6 +26,29 @@ pub enum Environment {
     Development,
     Production,
 }
+
+/// `BULWARK_SMTP_TLS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TlsMode {
+    /// STARTTLS, required (default port 587).
+    Starttls,
+    /// TLS from the first byte (default port 465).
+    Tls,
+    /// No encryption: only for a relay on this host (default port 25).
+    None,
+}
+
+impl From<TlsMode> for SmtpTls {
+    fn from(mode: TlsMode) -> Self {
+        match mode {
+            TlsMode::Starttls => SmtpTls::StartTls,
+            TlsMode::Tls => SmtpTls::Tls,
+            TlsMode::None => SmtpTls::None,
+        }
+    }
+}
+
+const DEV_MAIL_FROM: &str = "Bulwark <no-reply@localhost>";
 
 /// The raw settings, as given.
 #[derive(Clone, Args)]
@@ -86,6 +110,48 @@ pub struct Config {
     /// Sessions end this many hours after sign-in, however active.
     #[arg(long, env = "BULWARK_SESSION_ABSOLUTE_HOURS", default_value_t = 12)]
     pub session_absolute_hours: u32,
+    /// Requests for a mail (a new verification link) allowed per client IP per hour.
+    #[arg(long, env = "BULWARK_THROTTLE_MAIL_REQUESTS_PER_IP_PER_HOUR", default_value_t = 10)]
+    pub throttle_mail_requests_per_ip_per_hour: u32,
+    /// Mails of any kind sent to one address per hour, at most.
+    #[arg(long, env = "BULWARK_THROTTLE_MAILS_PER_ADDRESS_PER_HOUR", default_value_t = 5)]
+    pub throttle_mails_per_address_per_hour: u32,
+    /// SMTP server for outgoing mail. Unset in development: mail is written to
+    /// BULWARK_MAIL_OUTBOX and the log instead. Required in production.
+    #[arg(long, env = "BULWARK_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    /// SMTP port; defaults to 587, 465 or 25 by BULWARK_SMTP_TLS.
+    #[arg(long, env = "BULWARK_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+    /// `starttls` (required STARTTLS), `tls` (implicit TLS) or `none`.
+    #[arg(long, env = "BULWARK_SMTP_TLS", value_enum, default_value = "starttls")]
+    pub smtp_tls: TlsMode,
+    /// SMTP user name, if the server asks for one (with BULWARK_SMTP_PASSWORD).
+    #[arg(long, env = "BULWARK_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+    /// SMTP password.
+    #[arg(long, env = "BULWARK_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+    /// The From of every mail, like `Bulwark <no-reply@example.com>`. Required in production.
+    #[arg(long, env = "BULWARK_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// Development mail folder: one `.eml` file per message when no SMTP host is set.
+    #[arg(long, env = "BULWARK_MAIL_OUTBOX", default_value = "data/outbox")]
+    pub mail_outbox: PathBuf,
+}
+
+/// How mail leaves.
+#[derive(Debug, Clone)]
+pub enum MailDelivery {
+    Smtp(SmtpSettings),
+    /// Development: `.eml` files in this folder, and the log.
+    Folder(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    pub from: lettre::message::Mailbox,
+    pub delivery: MailDelivery,
 }
 
 /// Settings that passed every check.
@@ -102,6 +168,7 @@ pub struct Settings {
     pub session_lifetimes: Lifetimes,
     pub trusted_proxies: TrustedProxies,
     pub throttle: ThrottlePolicy,
+    pub mail: MailSettings,
 }
 
 impl Settings {
@@ -122,6 +189,10 @@ impl Settings {
             session_lifetimes: Lifetimes::default(),
             trusted_proxies: TrustedProxies::default(),
             throttle: ThrottlePolicy::default(),
+            mail: MailSettings {
+                from: DEV_MAIL_FROM.parse().expect("a valid mailbox"),
+                delivery: MailDelivery::Folder(PathBuf::from("data/outbox")),
+            },
         }
     }
 }
@@ -180,6 +251,16 @@ pub enum ConfigError {
     Throttle(String),
     #[error("BULWARK_SESSION_IDLE_MINUTES must be at least 1, and BULWARK_SESSION_ABSOLUTE_HOURS no shorter than it")]
     SessionLifetimes,
+    #[error("BULWARK_SMTP_HOST must be set in production (mail cannot go to a local folder there)")]
+    MissingSmtpHost,
+    #[error("BULWARK_SMTP_TLS=none is only allowed in production for a relay on this host (localhost)")]
+    PlainSmtpInProduction,
+    #[error("BULWARK_SMTP_USERNAME and BULWARK_SMTP_PASSWORD must be set together")]
+    SmtpCredentials,
+    #[error("BULWARK_MAIL_FROM must be set in production, like \"Bulwark <no-reply@example.com>\"")]
+    MissingMailFrom,
+    #[error("BULWARK_MAIL_FROM {0:?} is not a mailbox like \"Bulwark <no-reply@example.com>\"")]
+    BadMailFrom(String),
 }
 
 impl Config {
@@ -209,6 +290,7 @@ impl Config {
         .map_err(|e| errors.push(e))
         .ok();
 
+        let mail = self.mail_settings(production, &mut errors);
         let secret = match (self.secret, production) {
             (Some(s), _) if s.len() >= MIN_SECRET_BYTES => Some(Secret(s.into_bytes())),
             (Some(s), _) => {
@@ -264,6 +346,8 @@ impl Config {
             account_max_delay_secs: self.throttle_account_max_delay_secs,
             signups_per_ip_per_hour: self.throttle_signups_per_ip_per_hour,
             signups_per_minute: self.throttle_signups_per_minute,
+            mail_requests_per_ip_per_hour: self.throttle_mail_requests_per_ip_per_hour,
+            mails_per_address_per_hour: self.throttle_mails_per_address_per_hour,
             ..ThrottlePolicy::default()
         };
         if throttle.account_backoff_from == 0
@@ -274,8 +358,8 @@ impl Config {
             ));
         }
 
-        match (public_url, secret, hash_params, trusted_proxies) {
-            (Some(public_url), Some(secret), Some(hash_params), Some(trusted_proxies))
+        match (public_url, secret, hash_params, trusted_proxies, mail) {
+            (Some(public_url), Some(secret), Some(hash_params), Some(trusted_proxies), Some(mail))
                 if errors.is_empty() =>
             {
                 Ok(Settings {
@@ -290,10 +374,56 @@ impl Config {
                     session_lifetimes,
                     trusted_proxies,
                     throttle,
+                    mail,
                 })
             }
             _ => Err(ConfigErrors(errors)),
         }
+    }
+}
+
+impl Config {
+    fn mail_settings(&self, production: bool, errors: &mut Vec<ConfigError>) -> Option<MailSettings> {
+        let from = match (&self.mail_from, production) {
+            (Some(raw), _) => {
+                raw.parse().map_err(|_| errors.push(ConfigError::BadMailFrom(raw.clone()))).ok()
+            }
+            (None, true) => {
+                errors.push(ConfigError::MissingMailFrom);
+                None
+            }
+            (None, false) => DEV_MAIL_FROM.parse().ok(),
+        };
+        let credentials = match (&self.smtp_username, &self.smtp_password) {
+            (Some(user), Some(password)) => Some((user.clone(), password.clone())),
+            (None, None) => None,
+            _ => {
+                errors.push(ConfigError::SmtpCredentials);
+                None
+            }
+        };
+        let delivery = match &self.smtp_host {
+            Some(host) => {
+                let local = matches!(host.as_str(), "localhost" | "127.0.0.1" | "::1");
+                if production && self.smtp_tls == TlsMode::None && !local {
+                    errors.push(ConfigError::PlainSmtpInProduction);
+                }
+                let tls = SmtpTls::from(self.smtp_tls);
+                MailDelivery::Smtp(SmtpSettings {
+                    host: host.clone(),
+                    port: self.smtp_port.unwrap_or(tls.default_port()),
+                    tls,
+                    credentials,
+                    timeout: Duration::from_secs(30),
+                })
+            }
+            None if production => {
+                errors.push(ConfigError::MissingSmtpHost);
+                return None;
+            }
+            None => MailDelivery::Folder(self.mail_outbox.clone()),
+        };
+        Some(MailSettings { from: from?, delivery })
     }
 }
 
@@ -374,10 +504,30 @@ mod tests {
         if !args.iter().any(|a| a.starts_with("--public-url")) {
             config.public_url = None;
         }
+        for (flag, field) in [
+            ("--smtp-host", &mut config.smtp_host),
+            ("--smtp-username", &mut config.smtp_username),
+            ("--smtp-password", &mut config.smtp_password),
+            ("--mail-from", &mut config.mail_from),
+        ] {
+            if !args.iter().any(|a| a.starts_with(flag)) {
+                *field = None;
+            }
+        }
         config
     }
 
     const SECRET: &str = "--secret=0123456789abcdef0123456789abcdef";
+    /// What production needs besides the secret and public URL.
+    const MAIL: [&str; 2] = ["--smtp-host=smtp.example.com", "--mail-from=Bulwark <no-reply@example.com>"];
+
+    /// `args` plus a working production mail set-up.
+    fn production(args: &[&str]) -> Config {
+        let mut all = vec!["--env=production"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&MAIL);
+        config(&all)
+    }
 
     #[test]
     fn development_starts_with_nothing_set_and_uses_strict_cookies() {
@@ -388,40 +538,34 @@ mod tests {
 
     #[test]
     fn production_without_a_secret_is_refused() {
-        let result = config(&["--env=production", "--public-url=https://auth.example.com"]).validate();
+        let result = production(&["--public-url=https://auth.example.com"]).validate();
         assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::MissingSecret])));
     }
 
     #[test]
     fn a_short_secret_is_refused() {
-        let result =
-            config(&["--env=production", "--public-url=https://a.example.com", "--secret=short"]).validate();
+        let result = production(&["--public-url=https://a.example.com", "--secret=short"]).validate();
         assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::ShortSecret(5)])));
     }
 
     #[test]
     fn production_without_a_public_url_is_refused() {
         assert_eq!(
-            config(&["--env=production", SECRET]).validate().err(),
+            production(&[SECRET]).validate().err(),
             Some(ConfigErrors(vec![ConfigError::MissingPublicUrl]))
         );
     }
 
     #[test]
     fn production_over_plain_http_is_refused() {
-        let result = config(&["--env=production", SECRET, "--public-url=http://auth.example.com"]).validate();
+        let result = production(&[SECRET, "--public-url=http://auth.example.com"]).validate();
         assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::InsecurePublicUrl])));
     }
 
     #[test]
     fn production_refuses_insecure_cookies() {
-        let result = config(&[
-            "--env=production",
-            SECRET,
-            "--public-url=https://auth.example.com",
-            "--insecure-cookies",
-        ])
-        .validate();
+        let result =
+            production(&[SECRET, "--public-url=https://auth.example.com", "--insecure-cookies"]).validate();
         assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::InsecureCookiesInProduction])));
     }
 
@@ -432,6 +576,8 @@ mod tests {
             errors.err(),
             Some(ConfigErrors(vec![
                 ConfigError::MissingPublicUrl,
+                ConfigError::MissingMailFrom,
+                ConfigError::MissingSmtpHost,
                 ConfigError::MissingSecret,
                 ConfigError::InsecureCookiesInProduction,
                 ConfigError::PasswordMinimum(4),
@@ -453,9 +599,8 @@ mod tests {
 
     #[test]
     fn a_complete_production_config_is_accepted() {
-        let settings = config(&["--env=production", SECRET, "--public-url=https://auth.example.com"])
-            .validate()
-            .expect("valid");
+        let settings =
+            production(&[SECRET, "--public-url=https://auth.example.com"]).validate().expect("valid");
         assert_eq!(settings.cookie, CookieSettings::STRICT);
     }
 
@@ -488,5 +633,44 @@ mod tests {
             let errors = config(&[&arg]).validate().err().expect(bad).0;
             assert!(matches!(errors.as_slice(), [ConfigError::BadPublicUrl(_)]), "{bad}");
         }
+    }
+
+    #[test]
+    fn development_without_smtp_writes_mail_to_the_outbox_folder() {
+        let settings = config(&["--mail-outbox=/tmp/mails"]).validate().expect("valid");
+        assert!(
+            matches!(settings.mail.delivery, MailDelivery::Folder(ref dir) if dir == &PathBuf::from("/tmp/mails"))
+        );
+    }
+
+    #[test]
+    fn smtp_settings_are_parsed_with_the_port_following_the_tls_mode() {
+        let settings = production(&[SECRET, "--public-url=https://a.example.com", "--smtp-tls=tls"])
+            .validate()
+            .expect("valid");
+        let MailDelivery::Smtp(smtp) = settings.mail.delivery else { panic!("smtp expected") };
+        assert_eq!((smtp.host.as_str(), smtp.port, smtp.tls), ("smtp.example.com", 465, SmtpTls::Tls));
+        assert_eq!(settings.mail.from.email.to_string(), "no-reply@example.com");
+    }
+
+    #[test]
+    fn production_refuses_plain_smtp_to_another_host_and_half_credentials() {
+        let result = production(&[
+            SECRET,
+            "--public-url=https://a.example.com",
+            "--smtp-tls=none",
+            "--smtp-username=u",
+        ])
+        .validate();
+        assert_eq!(
+            result.err(),
+            Some(ConfigErrors(vec![ConfigError::SmtpCredentials, ConfigError::PlainSmtpInProduction]))
+        );
+    }
+
+    #[test]
+    fn a_malformed_from_address_is_refused() {
+        let result = config(&["--mail-from=not an address"]).validate();
+        assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::BadMailFrom("not an address".into())])));
     }
 }

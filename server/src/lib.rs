@@ -21,6 +21,10 @@ use bulwark::{
     clock::SharedClock,
     db::{self, DbError, SqlitePool},
     hashing::{HashError, PasswordHasher},
+    mail::{
+        self, DevTransport, MailTransport, Outbox, SenderPolicy, SmtpTransport, Templates, TransportError,
+    },
+    registration::Registration,
     sessions::{self, HashedStore, SessionRegistry},
     throttle::Throttle,
 };
@@ -36,7 +40,7 @@ use tower_sessions::{
 };
 use tower_sessions_sqlx_store::SqliteStore;
 
-use crate::config::Settings;
+use crate::config::{MailDelivery, Settings};
 
 /// Everything a request handler may need. Cheap to clone.
 #[derive(Clone)]
@@ -48,6 +52,10 @@ pub struct AppState {
     pub sessions: HashedStore<SqliteStore>,
     pub registry: SessionRegistry,
     pub throttle: Throttle,
+    pub registration: Registration,
+    pub outbox: Outbox,
+    /// Where the mail sender delivers: SMTP, or the development folder.
+    pub mail_transport: Arc<dyn MailTransport>,
     pub settings: Arc<Settings>,
 }
 
@@ -71,6 +79,8 @@ pub enum StartupError {
     SessionStore(#[source] sqlx::Error),
     #[error(transparent)]
     Hashing(#[from] HashError),
+    #[error("could not set up mail delivery: {0}")]
+    Mail(#[from] TransportError),
     #[error("could not listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("the server stopped with an error: {0}")]
@@ -89,9 +99,23 @@ pub async fn prepare(
     let store = SqliteStore::new(pool.clone());
     store.migrate().await.map_err(StartupError::SessionStore)?;
     let hasher = PasswordHasher::new(settings.hash_params)?;
-    let accounts = Accounts::new(pool.clone(), hasher, settings.password_policy);
+    let accounts = Accounts::new(pool.clone(), hasher, settings.password_policy, clock.clone());
     let registry = SessionRegistry::new(pool.clone(), clock.clone(), settings.session_lifetimes);
-    let throttle = Throttle::new(pool.clone(), clock, settings.throttle.clone(), settings.secret.expose());
+    let throttle =
+        Throttle::new(pool.clone(), clock.clone(), settings.throttle.clone(), settings.secret.expose());
+    let outbox = Outbox::new(pool.clone(), clock);
+    let templates = Templates::new(&settings.public_url.to_string());
+    let registration = Registration::new(accounts.clone(), throttle.clone(), outbox.clone(), templates);
+    let mail_transport: Arc<dyn MailTransport> = match &settings.mail.delivery {
+        MailDelivery::Smtp(smtp) => Arc::new(SmtpTransport::new(smtp)?),
+        MailDelivery::Folder(dir) => {
+            tracing::warn!(
+                folder = %dir.display(),
+                "no SMTP host set: mail is written to this folder and the log (development only)"
+            );
+            Arc::new(DevTransport::new(dir))
+        }
+    };
     Ok(AppState {
         leptos_options,
         accounts,
@@ -99,6 +123,9 @@ pub async fn prepare(
         sessions: HashedStore::new(store),
         registry,
         throttle,
+        registration,
+        outbox,
+        mail_transport,
         settings: Arc::new(settings),
     })
 }
@@ -117,9 +144,11 @@ pub fn router(state: AppState) -> Router {
     let accounts = state.accounts.clone();
     let registry = state.registry.clone();
     let throttle = state.throttle.clone();
+    let registration = state.registration.clone();
     let proxies = state.settings.trusted_proxies.clone();
     let context = move || {
         provide_context(accounts.clone());
+        provide_context(registration.clone());
         provide_context(registry.clone());
         provide_context(throttle.clone());
         provide_context(proxies.clone());
@@ -194,8 +223,19 @@ async fn session_guard(
     response
 }
 
-/// Deletes expired sessions (registry rows and stored data) every `every`, until
-/// `shutdown` turns true.
+/// Delivers queued mail in the background until `shutdown` turns true.
+pub fn spawn_mail_sender(state: &AppState, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    mail::spawn_sender(
+        state.outbox.clone(),
+        state.mail_transport.clone(),
+        state.settings.mail.from.clone(),
+        SenderPolicy::default(),
+        shutdown,
+    )
+}
+
+/// Deletes expired sessions (registry rows and stored data) and expired mail tokens every
+/// `every`, until `shutdown` turns true.
 pub fn spawn_cleanup(
     state: &AppState,
     every: Duration,
@@ -203,6 +243,7 @@ pub fn spawn_cleanup(
 ) -> JoinHandle<()> {
     let registry = state.registry.clone();
     let store = state.sessions.clone();
+    let accounts = state.accounts.clone();
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
         loop {
@@ -215,6 +256,9 @@ pub fn spawn_cleanup(
                     }
                     if let Err(error) = store.delete_expired().await {
                         tracing::warn!(error = %error, "session store clean-up failed");
+                    }
+                    if let Err(error) = accounts.delete_expired_tokens().await {
+                        tracing::warn!(error = %error, "token clean-up failed");
                     }
                 }
                 _ = shutdown.changed() => break,

@@ -57,15 +57,17 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             let listener = server::bind(addr).await.map_err(|e| e.to_string())?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
-            let cleanup = server::spawn_cleanup(&state, std::time::Duration::from_secs(60), stopped);
+            let cleanup = server::spawn_cleanup(&state, std::time::Duration::from_secs(60), stopped.clone());
+            let sender = server::spawn_mail_sender(&state, stopped);
             tracing::info!("listening on http://{addr}");
             let shutdown = async move {
                 server::shutdown_signal().await;
                 let _ = stop.send(true);
             };
             server::serve(listener, server::router(state), shutdown).await.map_err(|e| e.to_string())?;
-            // The clean-up task sees the same signal; wait for it to finish its round.
+            // The background tasks see the same signal; wait for them to finish their round.
             let _ = cleanup.await;
+            let _ = sender.await;
         }
     }
     Ok(())

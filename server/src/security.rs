@@ -110,15 +110,21 @@ impl NonceSlot {
     }
 }
 
+/// Pages opened from a link in a mail, with a one-time token in the query string.
+pub const TOKEN_PAGES: &[&str] = &[bulwark::mail::templates::VERIFY_PATH];
+
 /// Adds the headers every response carries (OWASP Secure Headers Project): a nonce-based
 /// Content-Security-Policy on pages and [`DEFAULT_CSP`] on everything else.
 /// `Referrer-Policy: same-origin` keeps full URLs off other sites while still telling this
-/// site where a form was posted from (the no-JavaScript error redirect needs that).
+/// site where a form was posted from (the no-JavaScript error redirect needs that). Pages
+/// whose URL carries a token ([`TOKEN_PAGES`]) send no Referer at all.
 pub async fn security_headers(
     State(policy): State<HeaderPolicy>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let referrer_policy =
+        if TOKEN_PAGES.contains(&request.uri().path()) { "no-referrer" } else { "same-origin" };
     let slot = NonceSlot::default();
     request.extensions_mut().insert(slot.clone());
     let mut response = next.run(request).await;
@@ -129,7 +135,7 @@ pub async fn security_headers(
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("same-origin"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static(referrer_policy));
     headers.insert(
         HeaderName::from_static("cross-origin-opener-policy"),
         HeaderValue::from_static("same-origin"),

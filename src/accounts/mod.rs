@@ -3,22 +3,27 @@
 //! Two properties the audited systems lacked are built in here rather than left to the
 //! callers:
 //! - **No enumeration at signup.** A taken email or username hashes the password exactly
-//!   as a new account would and then changes nothing; the caller gets
-//!   [`SignupOutcome::AlreadyRegistered`] only so that a later mail can tell the real
-//!   owner, and must answer the client exactly as for [`SignupOutcome::Created`].
-//! - **No enumeration at sign-in.** Unknown email and wrong password are one error,
-//!   [`AccountError::InvalidCredentials`], and cost the same argon2 verification.
+//!   as a new account would and then changes nothing; the [`SignupOutcome`] only decides
+//!   which mail the address's owner gets (see `registration`), and the client is answered
+//!   the same way whatever it is.
+//! - **No enumeration at sign-in.** Unknown email, wrong password and an address not yet
+//!   confirmed are one error, [`AccountError::InvalidCredentials`], and cost the same
+//!   argon2 verification.
+//! - **Addresses are proven.** A new account is unconfirmed until the link mailed to it is
+//!   followed ([`Accounts::verify_email`]). A newer signup for an unconfirmed address
+//!   replaces the older one's details and kills its links, so nobody can squat an address
+//!   by signing up with it first (account pre-hijacking).
 
 mod sign_in;
 mod store;
-
-use std::time::{SystemTime, UNIX_EPOCH};
+pub mod token;
 
 pub use self::{
     sign_in::{sign_in, SignInError},
     store::NewUser,
 };
 use crate::{
+    clock::SharedClock,
     db::SqlitePool,
     hashing::{HashError, PasswordHasher},
     strength::{self, WeakPassword},
@@ -37,6 +42,8 @@ pub struct User {
     pub username: String,
     pub role: Role,
     pub session_epoch: i64,
+    /// Whether the owner has followed the verification link.
+    pub email_verified: bool,
 }
 
 impl std::fmt::Debug for User {
@@ -45,11 +52,46 @@ impl std::fmt::Debug for User {
     }
 }
 
+/// What a valid signup did. The client never learns which: only the mail differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignupOutcome {
+    /// A new, unconfirmed account.
     Created(UserId),
-    /// The email or the username already belongs to an account. Nothing was changed.
-    AlreadyRegistered,
+    /// The address had an unconfirmed account; this signup's details replaced its details
+    /// and its older links no longer work.
+    Restarted(UserId),
+    /// The address belongs to a confirmed account. Nothing was changed.
+    EmailTaken,
+    /// The address is free but the username belongs to someone else. Nothing was changed.
+    UsernameTaken,
+}
+
+/// A parsed signup and its outcome: what the follow-up mail needs.
+#[derive(Debug, Clone)]
+pub struct Signup {
+    pub email: Email,
+    /// The username as typed (display form).
+    pub username: String,
+    pub outcome: SignupOutcome,
+}
+
+/// How long a verification link works.
+pub const VERIFY_EMAIL_VALID_SECS: i64 = 24 * 60 * 60;
+
+/// Why a verification link was refused. One variant on purpose: unknown, used, expired
+/// and superseded links all get the same answer.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("invalid, used or expired link")]
+    InvalidLink,
+    #[error(transparent)]
+    Unexpected(#[from] UnexpectedError),
+}
+
+impl From<sqlx::Error> for VerifyError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unexpected(e.into())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,28 +135,25 @@ pub struct Accounts {
     pool: SqlitePool,
     hasher: PasswordHasher,
     policy: PasswordPolicy,
+    clock: SharedClock,
 }
 
 impl Accounts {
-    pub fn new(pool: SqlitePool, hasher: PasswordHasher, policy: PasswordPolicy) -> Self {
-        Self { pool, hasher, policy }
+    pub fn new(pool: SqlitePool, hasher: PasswordHasher, policy: PasswordPolicy, clock: SharedClock) -> Self {
+        Self { pool, hasher, policy, clock }
     }
 
     pub fn policy(&self) -> PasswordPolicy {
         self.policy
     }
 
-    /// Parses the signup form, checks the password's strength, and creates the account
-    /// unless the email or username is taken. Every field problem is reported at once:
-    /// the strength verdict too, even when another field is wrong. A taken identity runs
-    /// the same strength check and the same argon2 hash as a new one, so timing matches.
+    /// Parses the signup form, checks the password's strength, and creates an unconfirmed
+    /// account (or restarts an unconfirmed one) unless the address or username is taken.
+    /// Every field problem is reported at once: the strength verdict too, even when another
+    /// field is wrong. A taken identity runs the same strength check and the same argon2
+    /// hash as a new one, so timing matches.
     #[tracing::instrument(name = "sign_up", skip_all)]
-    pub async fn sign_up(
-        &self,
-        email: &str,
-        username: &str,
-        password: &str,
-    ) -> Result<SignupOutcome, AccountError> {
+    pub async fn sign_up(&self, email: &str, username: &str, password: &str) -> Result<Signup, AccountError> {
         let parsed = SignupForm::parse(email, username, password, self.policy);
         let (mut errors, checked, inputs) = match &parsed {
             Ok(form) => (
@@ -143,12 +182,67 @@ impl Accounts {
             username: form.username.canonical(),
             display_name: form.username.display(),
             password_hash: &password_hash,
-            created_at: now_unix(),
+            created_at: self.clock.now(),
         };
-        Ok(match store::insert_user(&self.pool, &new_user).await? {
+        let outcome = match store::insert_user(&self.pool, &new_user).await? {
             Some(id) => SignupOutcome::Created(id),
-            None => SignupOutcome::AlreadyRegistered,
-        })
+            None => match store::find_signup_state(&self.pool, &form.email).await? {
+                None => SignupOutcome::UsernameTaken,
+                Some((_, true)) => SignupOutcome::EmailTaken,
+                Some((id, false)) => match store::restart_signup(&self.pool, id, &new_user).await? {
+                    store::Restart::Restarted => SignupOutcome::Restarted(id),
+                    store::Restart::AlreadyVerified => SignupOutcome::EmailTaken,
+                    store::Restart::UsernameTaken => SignupOutcome::UsernameTaken,
+                },
+            },
+        };
+        Ok(Signup { email: form.email, username: form.username.display().to_owned(), outcome })
+    }
+
+    /// A fresh verification link token for an unconfirmed account; `None` when the account
+    /// is gone or already confirmed. Earlier links stay valid until they expire.
+    pub async fn issue_verification(&self, user_id: UserId) -> Result<Option<String>, AccountError> {
+        let new = token::generate();
+        let now = self.clock.now();
+        let stored = store::insert_token(
+            &self.pool,
+            &new.hash,
+            user_id,
+            store::VERIFY_EMAIL,
+            now,
+            now + VERIFY_EMAIL_VALID_SECS,
+        )
+        .await?;
+        Ok(stored.then_some(new.token))
+    }
+
+    /// Confirms the address the link was sent to. The token is used up whatever happens
+    /// next; it must be unexpired and made for the account's current signup.
+    #[tracing::instrument(name = "verify_email", skip_all)]
+    pub async fn verify_email(&self, token: &str) -> Result<UserId, VerifyError> {
+        let hash = token::parse(token).ok_or(VerifyError::InvalidLink)?;
+        let (user_id, epoch, expires_at) = store::take_token(&self.pool, &hash, store::VERIFY_EMAIL)
+            .await?
+            .ok_or(VerifyError::InvalidLink)?;
+        let now = self.clock.now();
+        if expires_at <= now || !store::mark_verified(&self.pool, user_id, epoch, now).await? {
+            return Err(VerifyError::InvalidLink);
+        }
+        store::delete_tokens(&self.pool, user_id, store::VERIFY_EMAIL).await?;
+        Ok(user_id)
+    }
+
+    /// The unconfirmed account at `email`, if there is one (for resending its link).
+    pub async fn unconfirmed(&self, email: &Email) -> Result<Option<User>, AccountError> {
+        match store::find_signup_state(&self.pool, email).await? {
+            Some((id, false)) => Ok(store::find_user(&self.pool, id).await?),
+            _ => Ok(None),
+        }
+    }
+
+    /// Deletes expired one-time tokens; returns how many.
+    pub async fn delete_expired_tokens(&self) -> Result<u64, AccountError> {
+        Ok(store::delete_expired_tokens(&self.pool, self.clock.now()).await?)
     }
 
     /// zxcvbn's verdict, computed off the async workers (it is CPU-bound).
@@ -166,8 +260,8 @@ impl Accounts {
         Ok(verdict.err())
     }
 
-    /// Returns the user if `password` is theirs. Unknown emails cost one dummy
-    /// verification and return the same error as a wrong password.
+    /// Returns the user if `password` is theirs and their address is confirmed. Unknown
+    /// emails cost one dummy verification; every failure is the same error.
     #[tracing::instrument(name = "verify_credentials", skip_all)]
     pub async fn verify_credentials(&self, email: &Email, password: &Password) -> Result<User, AccountError> {
         let found = store::find_credentials(&self.pool, email).await?;
@@ -177,7 +271,7 @@ impl Accounts {
         };
         let matches = self.hasher.verify(password, stored_hash).await?;
         match user {
-            Some(user) if matches => Ok(user),
+            Some(user) if matches && user.email_verified => Ok(user),
             _ => Err(AccountError::InvalidCredentials),
         }
     }
@@ -194,52 +288,141 @@ fn raw_user_inputs(email: &str, username: &str) -> Vec<String> {
     vec![local, username.trim().to_lowercase()]
 }
 
-fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::{db, hashing::HashParams};
+    use std::sync::Arc;
 
-    async fn accounts() -> (Accounts, tempfile::TempDir) {
+    use super::*;
+    use crate::{clock::ManualClock, db, hashing::HashParams};
+
+    async fn accounts() -> (Accounts, ManualClock, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
         let pool = db::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.expect("db");
         db::migrate(&pool).await.expect("migrate");
         let hasher = PasswordHasher::new(HashParams::default()).expect("hasher");
-        (Accounts::new(pool, hasher, PasswordPolicy::default()), dir)
+        let clock = ManualClock::starting_at(1_000_000);
+        (Accounts::new(pool, hasher, PasswordPolicy::default(), Arc::new(clock.clone())), clock, dir)
     }
 
     const GOOD: &str = "violet quasar harbour tulip 83";
+    const OTHER: &str = "marble comet lantern fjord 47";
 
-    fn field_errors(result: Result<SignupOutcome, AccountError>) -> FieldErrors {
+    fn field_errors(result: Result<Signup, AccountError>) -> FieldErrors {
         match result {
             Err(AccountError::Invalid(errors)) => errors,
             other => panic!("expected field errors, got {other:?}"),
         }
     }
 
+    async fn outcome(accounts: &Accounts, email: &str, username: &str, password: &str) -> SignupOutcome {
+        accounts.sign_up(email, username, password).await.expect("valid signup").outcome
+    }
+
+    async fn created(accounts: &Accounts, email: &str, username: &str) -> UserId {
+        match outcome(accounts, email, username, GOOD).await {
+            SignupOutcome::Created(id) => id,
+            other => panic!("expected a new account, got {other:?}"),
+        }
+    }
+
+    async fn verified(accounts: &Accounts, email: &str, username: &str) -> UserId {
+        let id = created(accounts, email, username).await;
+        let token = accounts.issue_verification(id).await.expect("db").expect("unconfirmed");
+        accounts.verify_email(&token).await.expect("verified")
+    }
+
+    async fn sign_in(accounts: &Accounts, email: &str, password: &str) -> Result<User, AccountError> {
+        let email = Email::parse(email).expect("email");
+        accounts.verify_credentials(&email, &Password::parse_existing(password).expect("shape")).await
+    }
+
     #[tokio::test]
-    async fn signing_up_twice_with_the_same_email_creates_one_account() {
-        let (accounts, _dir) = accounts().await;
-        let first = accounts.sign_up("a@example.com", "alpha", GOOD).await;
-        assert!(matches!(first, Ok(SignupOutcome::Created(_))));
-        let again = accounts.sign_up(" A@Example.com", "beta", GOOD).await;
-        assert!(matches!(again, Ok(SignupOutcome::AlreadyRegistered)));
+    async fn a_confirmed_address_cannot_be_signed_up_again() {
+        let (accounts, _clock, _dir) = accounts().await;
+        verified(&accounts, "a@example.com", "alpha").await;
+        assert_eq!(outcome(&accounts, " A@Example.com", "beta", OTHER).await, SignupOutcome::EmailTaken);
+        assert!(sign_in(&accounts, "a@example.com", OTHER).await.is_err(), "the password did not change");
+        assert!(sign_in(&accounts, "a@example.com", GOOD).await.is_ok());
     }
 
     #[tokio::test]
     async fn a_username_differing_only_in_case_is_taken() {
-        let (accounts, _dir) = accounts().await;
-        accounts.sign_up("a@example.com", "Alpha", GOOD).await.expect("created");
-        let again = accounts.sign_up("b@example.com", "ALPHA", GOOD).await;
-        assert!(matches!(again, Ok(SignupOutcome::AlreadyRegistered)));
+        let (accounts, _clock, _dir) = accounts().await;
+        created(&accounts, "a@example.com", "Alpha").await;
+        assert_eq!(outcome(&accounts, "b@example.com", "ALPHA", GOOD).await, SignupOutcome::UsernameTaken);
+    }
+
+    #[tokio::test]
+    async fn an_unconfirmed_account_cannot_sign_in_with_the_right_password() {
+        let (accounts, _clock, _dir) = accounts().await;
+        created(&accounts, "a@example.com", "alpha").await;
+        assert!(matches!(
+            sign_in(&accounts, "a@example.com", GOOD).await,
+            Err(AccountError::InvalidCredentials)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_verification_link_works_once() {
+        let (accounts, _clock, _dir) = accounts().await;
+        let id = created(&accounts, "a@example.com", "alpha").await;
+        let token = accounts.issue_verification(id).await.expect("db").expect("token");
+        assert_eq!(accounts.verify_email(&token).await.expect("verified"), id);
+        assert!(matches!(accounts.verify_email(&token).await, Err(VerifyError::InvalidLink)));
+        assert!(sign_in(&accounts, "a@example.com", GOOD).await.is_ok());
+        assert_eq!(
+            accounts.issue_verification(id).await.expect("db"),
+            None,
+            "no links for a confirmed account"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_verification_link_expires_after_24_hours() {
+        let (accounts, clock, _dir) = accounts().await;
+        let id = created(&accounts, "a@example.com", "alpha").await;
+        let token = accounts.issue_verification(id).await.expect("db").expect("token");
+        clock.advance(VERIFY_EMAIL_VALID_SECS);
+        assert!(matches!(accounts.verify_email(&token).await, Err(VerifyError::InvalidLink)));
+        assert!(sign_in(&accounts, "a@example.com", GOOD).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_newer_signup_replaces_an_unconfirmed_one_and_kills_its_links() {
+        // Pre-hijacking: an attacker signs up with the victim's address first. The victim's
+        // own signup must win, and the attacker's link (and password) must be worthless.
+        let (accounts, _clock, _dir) = accounts().await;
+        let id = created(&accounts, "victim@example.com", "squatter").await;
+        let attackers_link = accounts.issue_verification(id).await.expect("db").expect("token");
+        let again = outcome(&accounts, "victim@example.com", "victim", OTHER).await;
+        assert_eq!(again, SignupOutcome::Restarted(id));
+        assert!(matches!(accounts.verify_email(&attackers_link).await, Err(VerifyError::InvalidLink)));
+        let victims_link = accounts.issue_verification(id).await.expect("db").expect("token");
+        accounts.verify_email(&victims_link).await.expect("verified");
+        assert!(sign_in(&accounts, "victim@example.com", GOOD).await.is_err(), "the first password is gone");
+        let user = sign_in(&accounts, "victim@example.com", OTHER).await.expect("signs in");
+        assert_eq!(user.username, "victim");
+    }
+
+    #[tokio::test]
+    async fn a_restarted_signup_cannot_take_another_accounts_username() {
+        let (accounts, _clock, _dir) = accounts().await;
+        created(&accounts, "a@example.com", "alpha").await;
+        created(&accounts, "b@example.com", "beta").await;
+        assert_eq!(outcome(&accounts, "b@example.com", "alpha", GOOD).await, SignupOutcome::UsernameTaken);
+    }
+
+    #[tokio::test]
+    async fn malformed_and_unknown_links_are_refused() {
+        let (accounts, _clock, _dir) = accounts().await;
+        for token in ["", "nope", &"a".repeat(64)] {
+            assert!(matches!(accounts.verify_email(token).await, Err(VerifyError::InvalidLink)), "{token}");
+        }
     }
 
     #[tokio::test]
     async fn a_weak_password_is_refused_with_feedback() {
-        let (accounts, _dir) = accounts().await;
+        let (accounts, _clock, _dir) = accounts().await;
         let errors =
             field_errors(accounts.sign_up("kitten@example.com", "kitten", "kittenkittenkitten").await);
         let message = errors.get(Field::Password).expect("password message");
@@ -248,7 +431,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_weak_password_is_reported_even_when_another_field_is_invalid() {
-        let (accounts, _dir) = accounts().await;
+        let (accounts, _clock, _dir) = accounts().await;
         let errors = field_errors(accounts.sign_up("someone@example.com", "root", "passwordpassword1").await);
         assert!(errors.get(Field::Username).is_some());
         assert!(errors.get(Field::Password).is_some());
@@ -257,17 +440,13 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_email_and_wrong_password_are_the_same_error() {
-        let (accounts, _dir) = accounts().await;
-        accounts.sign_up("a@example.com", "alpha", GOOD).await.expect("created");
-        let wrong = Password::parse_existing("not the password at all").expect("shape");
-        let known = Email::parse("a@example.com").expect("email");
-        let unknown = Email::parse("nobody@example.com").expect("email");
-        let wrong_password = accounts.verify_credentials(&known, &wrong).await;
-        let unknown_email = accounts.verify_credentials(&unknown, &wrong).await;
+        let (accounts, _clock, _dir) = accounts().await;
+        verified(&accounts, "a@example.com", "alpha").await;
+        let wrong_password = sign_in(&accounts, "a@example.com", "not the password at all").await;
+        let unknown_email = sign_in(&accounts, "nobody@example.com", "not the password at all").await;
         assert!(matches!(wrong_password, Err(AccountError::InvalidCredentials)));
         assert!(matches!(unknown_email, Err(AccountError::InvalidCredentials)));
-        let right = Password::parse_existing(GOOD).expect("shape");
-        let user = accounts.verify_credentials(&known, &right).await.expect("signs in");
+        let user = sign_in(&accounts, "a@example.com", GOOD).await.expect("signs in");
         assert_eq!(user.username, "alpha");
     }
 }

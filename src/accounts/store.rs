@@ -31,7 +31,123 @@ pub async fn insert_user(pool: &SqlitePool, user: &NewUser<'_>) -> sqlx::Result<
     .await
 }
 
-const USER_COLUMNS: &str = "id, email, display_name, role, session_epoch";
+/// Replaces the details of a signup that was never confirmed with `user`'s (a newer
+/// signup for the same address wins), bumping the epoch so older links stop working.
+pub async fn restart_signup(pool: &SqlitePool, id: UserId, user: &NewUser<'_>) -> sqlx::Result<Restart> {
+    let result = sqlx::query(
+        "UPDATE users SET username = ?, display_name = ?, password_hash = ?, \
+         session_epoch = session_epoch + 1 WHERE id = ? AND email_verified_at IS NULL",
+    )
+    .bind(user.username)
+    .bind(user.display_name)
+    .bind(user.password_hash)
+    .bind(id)
+    .execute(pool)
+    .await;
+    match result {
+        Ok(done) if done.rows_affected() == 1 => {
+            delete_tokens(pool, id, VERIFY_EMAIL).await?;
+            Ok(Restart::Restarted)
+        }
+        Ok(_) => Ok(Restart::AlreadyVerified),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Restart::UsernameTaken),
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    Restarted,
+    AlreadyVerified,
+    UsernameTaken,
+}
+
+/// The account at `email` and whether its address is confirmed.
+pub async fn find_signup_state(pool: &SqlitePool, email: &Email) -> sqlx::Result<Option<(UserId, bool)>> {
+    let row = sqlx::query("SELECT id, email_verified_at IS NOT NULL AS verified FROM users WHERE email = ?")
+        .bind(email.as_str())
+        .fetch_optional(pool)
+        .await?;
+    row.map(|row| Ok((row.try_get("id")?, row.try_get("verified")?))).transpose()
+}
+
+/// The purpose of verification tokens in `email_tokens`.
+pub const VERIFY_EMAIL: &str = "verify_email";
+
+/// Stores a token for an unconfirmed account, bound to its current epoch. `false` when
+/// the account is gone or already confirmed.
+pub async fn insert_token(
+    pool: &SqlitePool,
+    hash: &str,
+    user_id: UserId,
+    purpose: &str,
+    now: i64,
+    expires_at: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO email_tokens (token_hash, user_id, purpose, epoch, created_at, expires_at) \
+         SELECT ?, id, ?, session_epoch, ?, ? FROM users WHERE id = ? AND email_verified_at IS NULL",
+    )
+    .bind(hash)
+    .bind(purpose)
+    .bind(now)
+    .bind(expires_at)
+    .bind(user_id)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes the token and returns what it was for: `(user, epoch, expires_at)`. Deleting
+/// is what makes it single-use, even for two requests racing with the same link.
+pub async fn take_token(
+    pool: &SqlitePool,
+    hash: &str,
+    purpose: &str,
+) -> sqlx::Result<Option<(UserId, i64, i64)>> {
+    let row = sqlx::query(
+        "DELETE FROM email_tokens WHERE token_hash = ? AND purpose = ? RETURNING user_id, epoch, expires_at",
+    )
+    .bind(hash)
+    .bind(purpose)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| Ok((row.try_get("user_id")?, row.try_get("epoch")?, row.try_get("expires_at")?)))
+        .transpose()
+}
+
+/// Confirms the address if the account is still at `epoch`. `false` otherwise.
+pub async fn mark_verified(pool: &SqlitePool, user_id: UserId, epoch: i64, now: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE users SET email_verified_at = COALESCE(email_verified_at, ?) WHERE id = ? AND session_epoch = ?",
+    )
+    .bind(now)
+    .bind(user_id)
+    .bind(epoch)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn delete_tokens(pool: &SqlitePool, user_id: UserId, purpose: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM email_tokens WHERE user_id = ? AND purpose = ?")
+        .bind(user_id)
+        .bind(purpose)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_expired_tokens(pool: &SqlitePool, now: i64) -> sqlx::Result<u64> {
+    Ok(sqlx::query("DELETE FROM email_tokens WHERE expires_at <= ?")
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected())
+}
+
+const USER_COLUMNS: &str =
+    "id, email, display_name, role, session_epoch, email_verified_at IS NOT NULL AS email_verified";
 
 fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<User> {
     Ok(User {
@@ -40,6 +156,7 @@ fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<User> {
         username: row.try_get("display_name")?,
         role: Role::parse_lenient(row.try_get::<&str, _>("role")?),
         session_epoch: row.try_get("session_epoch")?,
+        email_verified: row.try_get("email_verified")?,
     })
 }
 

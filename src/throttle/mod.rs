@@ -43,17 +43,28 @@ impl Throttle {
     }
 
     fn account_key(&self, email: &Email) -> String {
+        format!("account:{}", self.keyed_hash(email))
+    }
+
+    /// HMAC(secret, email) in hex: what every per-address counter is keyed by.
+    fn keyed_hash(&self, email: &Email) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
         mac.update(b"throttle account\0");
         mac.update(email.as_str().as_bytes());
-        let digest = mac.finalize().into_bytes();
-        format!("account:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    async fn hit(&self, key: &str, window: i64, limit: u32) -> sqlx::Result<Result<(), Throttled>> {
+        let now = self.clock.now();
+        Ok(store::update(&self.pool, key, |c| c.after_hit(now, window, limit))
+            .await?
+            .map_err(|retry_after_secs| Throttled { retry_after_secs }))
     }
 
     /// A short keyed hash of the email for log lines that need to correlate attempts on
     /// one account without naming it.
     pub fn log_tag(&self, email: &Email) -> String {
-        self.account_key(email).trim_start_matches("account:")[..12].to_owned()
+        self.keyed_hash(email)[..12].to_owned()
     }
 
     /// Whether a sign-in from `ip` for `email` may be tried now. Same answer whether or
@@ -95,18 +106,29 @@ impl Throttle {
 
     /// Counts a signup attempt against the IP's hourly and the site's per-minute limits.
     pub async fn signup_attempt(&self, ip: IpAddr) -> sqlx::Result<Result<(), Throttled>> {
-        let now = self.clock.now();
-        let per_ip = self.policy.signups_per_ip_per_hour;
-        let site = self.policy.signups_per_minute;
         let ip_key = format!("signup-ip:{}", ip_bucket(ip));
-        for (key, window, limit) in [(ip_key.as_str(), 3600, per_ip), ("signup-all", 60, site)] {
-            if let Err(retry_after_secs) =
-                store::update(&self.pool, key, |c| c.after_hit(now, window, limit)).await?
-            {
-                return Ok(Err(Throttled { retry_after_secs }));
-            }
+        if let Err(throttled) = self.hit(&ip_key, 3600, self.policy.signups_per_ip_per_hour).await? {
+            return Ok(Err(throttled));
         }
-        Ok(Ok(()))
+        self.hit("signup-all", 60, self.policy.signups_per_minute).await
+    }
+
+    /// Counts a request for a mail (a new verification link) against the client IP and
+    /// the address asked for. The address is counted whether or not it has an account,
+    /// so the answer is the same for both.
+    pub async fn mail_request(&self, ip: IpAddr, email: &Email) -> sqlx::Result<Result<(), Throttled>> {
+        let ip_key = format!("mail-ip:{}", ip_bucket(ip));
+        if let Err(throttled) = self.hit(&ip_key, 3600, self.policy.mail_requests_per_ip_per_hour).await? {
+            return Ok(Err(throttled));
+        }
+        self.mail_to(email).await
+    }
+
+    /// Counts one mail to `email` against its hourly cap; `Err` when the cap is reached
+    /// (the mail must not be sent).
+    pub async fn mail_to(&self, email: &Email) -> sqlx::Result<Result<(), Throttled>> {
+        let key = format!("mail-to:{}", self.keyed_hash(email));
+        self.hit(&key, 3600, self.policy.mails_per_address_per_hour).await
     }
 }
 
@@ -197,5 +219,26 @@ mod tests {
             throttle.signup_attempt(ip("198.51.100.2")).await.expect("db").is_ok(),
             "other IPs unaffected"
         );
+    }
+
+    #[tokio::test]
+    async fn mail_requests_are_capped_per_address_from_any_ip_and_per_ip() {
+        let (throttle, clock, _dir) = throttle().await;
+        let email = Email::parse("victim@example.com").expect("email");
+        for n in 0..5 {
+            assert!(throttle.mail_request(ip(&format!("198.51.100.{n}")), &email).await.expect("db").is_ok());
+        }
+        let verdict = throttle.mail_request(ip("198.51.100.9"), &email).await.expect("db");
+        assert!(verdict.is_err(), "sixth mail to one address in an hour");
+        assert!(throttle.mail_to(&email).await.expect("db").is_err(), "signup mails share the cap");
+        clock.advance(3600);
+        assert!(throttle.mail_to(&email).await.expect("db").is_ok(), "a new hour");
+
+        for n in 0..10 {
+            let other = Email::parse(&format!("p{n}@example.com")).expect("email");
+            assert!(throttle.mail_request(ip("203.0.113.7"), &other).await.expect("db").is_ok());
+        }
+        let other = Email::parse("p99@example.com").expect("email");
+        assert!(throttle.mail_request(ip("203.0.113.7"), &other).await.expect("db").is_err(), "IP cap");
     }
 }

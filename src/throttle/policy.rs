@@ -42,6 +42,12 @@ pub struct ThrottlePolicy {
     pub signups_per_ip_per_hour: u32,
     /// New accounts across the whole site per minute.
     pub signups_per_minute: u32,
+    /// Requests for a mail (verification resend, later password reset) per client IP
+    /// per hour.
+    pub mail_requests_per_ip_per_hour: u32,
+    /// Mails (of any kind) to one address per hour, so nobody can flood a mailbox
+    /// through signup or resend.
+    pub mails_per_address_per_hour: u32,
 }
 
 impl Default for ThrottlePolicy {
@@ -55,6 +61,8 @@ impl Default for ThrottlePolicy {
             account_max_delay_secs: 15 * 60,
             signups_per_ip_per_hour: 20,
             signups_per_minute: 60,
+            mail_requests_per_ip_per_hour: 10,
+            mails_per_address_per_hour: 5,
         }
     }
 }

@@ -20,11 +20,16 @@ pub struct CurrentUser {
     pub role: Role,
 }
 
-/// Where a successful signup sends the browser; the page there explains what happened.
-pub const AFTER_SIGNUP: &str = "/login?signed_up=1";
+/// Where a valid signup or a resend request sends the browser: "check your email".
+pub const CHECK_EMAIL: &str = "/check-email";
+/// Where a confirmed address is sent to sign in.
+pub const AFTER_VERIFY: &str = "/login?verified=1";
+/// Where a form post (no JavaScript) with a dead verification link lands.
+pub const LINK_INVALID: &str = "/verify-email/resend?link=invalid";
 
-/// Creates an account. A taken email or username gets exactly the answer a new account
-/// gets, so this endpoint cannot be used to discover who has an account.
+/// Starts an account. Whatever the address's state (new, unconfirmed, taken, or free
+/// with a taken username) the answer is the same "check your email"; only the mail
+/// that follows differs, and it goes to the address's owner.
 #[server(prefix = "/api", endpoint = "signup")]
 pub async fn signup(
     #[server(default)] email: String,
@@ -34,18 +39,55 @@ pub async fn signup(
     use self::ssr::*;
     respond(
         async {
-            throttled(throttle()?.signup_attempt(client_ip()?).await)?;
-            let outcome = accounts()?.sign_up(&email, &username, &password).await;
-            match outcome.map_err(account_error)? {
-                SignupOutcome::Created(_) => {
-                    tracing::info!(event = "user_created", "account created")
+            let ip = client_ip()?;
+            registration()?.sign_up(ip, &email, &username, &password).await.map_err(registration_error)?;
+            leptos_axum::redirect(CHECK_EMAIL);
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// Follows a verification link: the token from the link's query, posted by the page's
+/// button (never on GET, so mail scanners that open links do not use it up).
+#[server(prefix = "/api", endpoint = "verify-email")]
+pub async fn verify_email(#[server(default)] token: String) -> Result<(), ApiError> {
+    use self::ssr::*;
+    respond(
+        async {
+            match registration()?.verify_email(&token).await {
+                Ok(_) => {
+                    leptos_axum::redirect(AFTER_VERIFY);
+                    Ok(())
                 }
-                // Logged without the address; a later mail will tell the owner.
-                SignupOutcome::AlreadyRegistered => {
-                    tracing::info!(event = "user_signup_duplicate", "signup for a taken identity")
+                Err(VerifyError::InvalidLink) => {
+                    // The page has no Referer to send back to (it carries a token, so its
+                    // policy is no-referrer): a plain form post goes to the resend page.
+                    if is_form_post() {
+                        leptos_axum::redirect(LINK_INVALID);
+                    }
+                    Err(ApiError::InvalidLink)
+                }
+                Err(VerifyError::Unexpected(cause)) => {
+                    tracing::error!(error = %cause, "verification failed unexpectedly");
+                    Err(ApiError::Internal)
                 }
             }
-            leptos_axum::redirect(AFTER_SIGNUP);
+        }
+        .await,
+    )
+}
+
+/// Mails a new verification link if the address has an unconfirmed account. Same answer
+/// for every address; throttled per client IP and per address.
+#[server(prefix = "/api", endpoint = "resend-verification")]
+pub async fn resend_verification(#[server(default)] email: String) -> Result<(), ApiError> {
+    use self::ssr::*;
+    respond(
+        async {
+            let ip = client_ip()?;
+            registration()?.resend_verification(ip, &email).await.map_err(registration_error)?;
+            leptos_axum::redirect(CHECK_EMAIL);
             Ok(())
         }
         .await,

@@ -5,7 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
 pub use bulwark::{
-    accounts::{sign_in, AccountError, Accounts, SignInError, SignupOutcome, User},
+    accounts::{sign_in, AccountError, Accounts, SignInError, User, VerifyError},
+    registration::{Registration, RegistrationError},
     sessions::{self, Origin, SessionError, SessionMeta, SessionRegistry},
     throttle::{Throttle, Throttled, TrustedProxies},
 };
@@ -19,6 +20,23 @@ pub fn accounts() -> Result<Accounts, ApiError> {
     service::<Accounts>("Accounts")
 }
 
+/// Signup, verification and resend, provided as context by the server.
+pub fn registration() -> Result<Registration, ApiError> {
+    service::<Registration>("Registration")
+}
+
+/// Maps registration failures to the wire.
+pub fn registration_error(error: RegistrationError) -> ApiError {
+    match error {
+        RegistrationError::Throttled(verdict) => too_many(verdict),
+        RegistrationError::Invalid(errors) => ApiError::Validation(errors),
+        RegistrationError::Unexpected(cause) => {
+            tracing::error!(error = %cause, "registration failed unexpectedly");
+            ApiError::Internal
+        }
+    }
+}
+
 /// The throttle, provided as context by the server.
 pub fn throttle() -> Result<Throttle, ApiError> {
     service::<Throttle>("Throttle")
@@ -28,17 +46,6 @@ pub fn throttle() -> Result<Throttle, ApiError> {
 pub fn too_many(Throttled { retry_after_secs }: Throttled) -> ApiError {
     tracing::warn!(event = "excess_rate_limit_exceeded", retry_after_secs, "request throttled");
     ApiError::TooManyRequests { retry_after_secs }
-}
-
-/// Turns a throttle verdict into the wire error.
-pub fn throttled(verdict: sqlx::Result<Result<(), Throttled>>) -> Result<(), ApiError> {
-    match verdict {
-        Ok(verdict) => verdict.map_err(too_many),
-        Err(error) => {
-            tracing::error!(error = %error, "throttle store failed");
-            Err(ApiError::Internal)
-        }
-    }
 }
 
 /// The session registry, provided as context by the server.
@@ -91,12 +98,7 @@ pub fn respond<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
     if let Err(error) = &result {
         let parts = use_context::<http::request::Parts>();
         let is_api_call = parts.as_ref().is_some_and(|p| p.uri.path().starts_with("/api/"));
-        let wants_html = parts
-            .as_ref()
-            .and_then(|p| p.headers.get(http::header::ACCEPT))
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"));
-        if is_api_call && !wants_html {
+        if is_api_call && !is_form_post() {
             if let (Some(options), Ok(status)) =
                 (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(error.status()))
             {
@@ -109,6 +111,15 @@ pub fn respond<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
         }
     }
     result
+}
+
+/// Whether this call is a plain HTML form post (JavaScript off), which Leptos answers with
+/// a redirect rather than a status.
+pub fn is_form_post() -> bool {
+    use_context::<http::request::Parts>()
+        .and_then(|p| p.headers.get(http::header::ACCEPT).cloned())
+        .and_then(|v| v.to_str().ok().map(str::to_owned))
+        .is_some_and(|v| v.contains("text/html"))
 }
 
 /// Tells the browser to drop this site's cookies and storage (sent with sign-out).

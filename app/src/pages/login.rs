@@ -19,17 +19,16 @@ pub fn LoginPage() -> impl IntoView {
     reset_on_submit(login, &[email, password]);
 
     let failure = Signal::derive(move || login.value().get().and_then(Result::err));
-    let signed_up = move || use_query_map().read().get("signed_up").is_some();
+    let verified = move || use_query_map().read().get("verified").is_some();
 
     view! {
         <Title text="Sign in" />
         <section class="card auth-card" aria-labelledby="login-title">
             <h1 id="login-title">"Sign in"</h1>
-            <Show when=signed_up>
-                <div class="notice" role="status" data-testid="signup-notice">
-                    <strong>"Thanks for signing up."</strong>
-                    " If that email address and username were not already registered, your "
-                    "account is ready: sign in below."
+            <Show when=verified>
+                <div class="notice" role="status" data-testid="verified-notice">
+                    <strong>"Your email address is confirmed."</strong>
+                    " Sign in below."
                 </div>
             </Show>
             <ActionForm action=login attr:novalidate=true>
@@ -54,6 +53,10 @@ pub fn LoginPage() -> impl IntoView {
                 />
                 <SubmitButton pending=login.pending() idle="Sign in" busy="Signing in…" />
             </ActionForm>
+            <p class="aside">
+                "Just signed up? Confirm your address with the link we mailed you first. "
+                <a href="/verify-email/resend">"Send a new link"</a>
+            </p>
             <p class="aside">"New here? " <a href="/signup">"Create an account"</a></p>
         </section>
     }

@@ -1,13 +1,17 @@
 //! One module per page; each page is named `<Thing>Page`.
 
+mod check_email;
 mod home;
 mod login;
 mod not_found;
 mod sessions;
 mod signup;
+mod verify_email;
 
+pub use check_email::CheckEmailPage;
 pub use home::HomePage;
 pub use login::LoginPage;
 pub use not_found::NotFoundPage;
 pub use sessions::SessionsPage;
 pub use signup::SignupPage;
+pub use verify_email::{ResendVerificationPage, VerifyEmailPage};

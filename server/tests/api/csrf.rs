@@ -34,7 +34,7 @@ async fn a_signup_from_a_foreign_origin_is_refused_and_creates_nothing() {
 #[tokio::test]
 async fn a_cross_site_sign_in_is_refused_and_sets_no_session() {
     let app = spawn_app().await;
-    app.signup("alice@example.com", "alice", PASSWORD).await;
+    app.register("alice@example.com", "alice").await;
     let form = [("email", "alice@example.com"), ("password", PASSWORD)];
     let status = post(&app, &app.client, "/api/login", &[("sec-fetch-site", "cross-site")], &form).await;
     assert_eq!(status, 403);

@@ -1,12 +1,18 @@
 //! `spawn_app()`: the real router on a random port over a fresh SQLite file, plus a
 //! cookie-keeping client with redirects off and typed helpers for each endpoint.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use bulwark::clock::{Clock, ManualClock, SystemClock};
 use reqwest::{cookie::Jar, header::HeaderMap, redirect::Policy, Client, Response, Url};
-use server::config::Settings;
+use server::config::{MailDelivery, Settings};
 use sqlx::SqlitePool;
+use tokio::sync::watch;
 
 pub const PASSWORD: &str = "violet quasar harbour tulip 83";
 
@@ -17,7 +23,33 @@ pub struct TestApp {
     pub pool: SqlitePool,
     pub jar: Arc<Jar>,
     pub client: Client,
+    /// The development mail folder the app's sender writes to.
+    pub outbox: PathBuf,
+    _stop_sender: watch::Sender<bool>,
     _dir: tempfile::TempDir,
+}
+
+/// One mail the app sent, read back from its `.eml` file.
+#[derive(Debug, Clone)]
+pub struct SentMail {
+    pub raw: String,
+}
+
+impl SentMail {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let prefix = format!("{name}: ");
+        self.raw.lines().take_while(|l| !l.is_empty()).find_map(|l| l.strip_prefix(&prefix))
+    }
+
+    pub fn subject(&self) -> &str {
+        self.header("Subject").unwrap_or_default()
+    }
+
+    /// The token in the verification link, if the mail has one.
+    pub fn token(&self) -> Option<String> {
+        let start = self.raw.find("/verify-email?token=")? + "/verify-email?token=".len();
+        Some(self.raw[start..].chars().take_while(char::is_ascii_hexdigit).collect())
+    }
 }
 
 /// The outcome of one call, kept whole so tests can compare responses byte for byte.
@@ -56,6 +88,8 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut settings = Settings::local(format!("sqlite://{}/test.db", dir.path().display()));
+    let outbox = dir.path().join("outbox");
+    settings.mail.delivery = MailDelivery::Folder(outbox.clone());
     configure(&mut settings);
     let listener = server::bind(settings.site_addr).await.expect("bind");
     let addr: SocketAddr = listener.local_addr().expect("local addr");
@@ -66,6 +100,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("prepare");
     let pool = state.pool.clone();
+    let (stop_sender, stopped) = watch::channel(false);
+    server::spawn_mail_sender(&state, stopped);
     tokio::spawn(server::serve(listener, server::router(state.clone()), std::future::pending()));
     let jar = Arc::new(Jar::default());
     TestApp {
@@ -75,6 +111,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         pool,
         client: client_with(jar.clone()),
         jar,
+        outbox,
+        _stop_sender: stop_sender,
         _dir: dir,
     }
 }
@@ -148,10 +186,50 @@ impl TestApp {
         browser
     }
 
-    /// A signed-up user, signed in on the main client.
-    pub async fn signed_in_user(&self, email: &str, username: &str) {
+    pub async fn verify(&self, token: &str) -> Reply {
+        self.post_form("/api/verify-email", &[("token", token)]).await
+    }
+
+    pub async fn resend(&self, email: &str) -> Reply {
+        self.post_form("/api/resend-verification", &[("email", email)]).await
+    }
+
+    /// Every mail sent to `to` so far, oldest first.
+    pub fn mails_to(&self, to: &str) -> Vec<SentMail> {
+        read_mails(&self.outbox).into_iter().filter(|m| m.header("To") == Some(to)).collect()
+    }
+
+    /// Waits (up to 10 s) until `to` has received `count` mails, and returns them.
+    pub async fn wait_for_mails(&self, to: &str, count: usize) -> Vec<SentMail> {
+        for _ in 0..200 {
+            let mails = self.mails_to(to);
+            if mails.len() >= count {
+                return mails;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{to} did not receive {count} mail(s); got {:?}", self.mails_to(to));
+    }
+
+    /// The newest mail to `to` once it has `count`.
+    pub async fn nth_mail(&self, to: &str, count: usize) -> SentMail {
+        self.wait_for_mails(to, count).await.pop().expect("a mail")
+    }
+
+    /// A confirmed account: signs up, follows the link in the mail, and is signed out.
+    pub async fn register(&self, email: &str, username: &str) {
+        let before = self.mails_to(email).len();
         let reply = self.signup(email, username, PASSWORD).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
+        let mail = self.nth_mail(email, before + 1).await;
+        let token = mail.token().expect("a verification link");
+        let reply = self.verify(&token).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+
+    /// A confirmed account, signed in on the main client.
+    pub async fn signed_in_user(&self, email: &str, username: &str) {
+        self.register(email, username).await;
         let reply = self.login(email, PASSWORD).await;
         assert_eq!(reply.status, 200, "{}", reply.body);
     }
@@ -195,4 +273,44 @@ pub fn client_with_cookie(app: &TestApp, cookie: &str) -> Client {
     let jar = Arc::new(Jar::default());
     jar.add_cookie_str(&format!("bulwark={cookie}; Path=/"), &Url::parse(&app.address).expect("url"));
     client_with(jar)
+}
+
+/// Every `.eml` file in `dir`, oldest first (file names start with a timestamp and the
+/// outbox id).
+pub fn read_mails(dir: &Path) -> Vec<SentMail> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    files
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "eml"))
+        .map(|file| SentMail {
+            raw: decode_quoted_printable(&std::fs::read_to_string(&file).expect("readable mail")),
+        })
+        .collect()
+}
+
+/// Undoes quoted-printable (soft line breaks and `=XX` escapes) so tests can read a mail as
+/// its recipient would. Headers and other parts pass through unchanged.
+fn decode_quoted_printable(raw: &str) -> String {
+    let joined = raw.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'=', Some(byte))
+                if hex.is_some_and(|h| h.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())) =>
+            {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -3,7 +3,7 @@ use crate::helpers::{spawn_app, PASSWORD};
 #[tokio::test]
 async fn the_right_password_signs_in_and_me_returns_the_user() {
     let app = spawn_app().await;
-    app.signup("alice@example.com", "Alice", PASSWORD).await;
+    app.register("alice@example.com", "Alice").await;
     let reply = app.login(" ALICE@example.com ", PASSWORD).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.location.as_deref(), Some("/"));
@@ -18,7 +18,7 @@ async fn the_right_password_signs_in_and_me_returns_the_user() {
 #[tokio::test]
 async fn unknown_email_and_wrong_password_get_identical_401s() {
     let app = spawn_app().await;
-    app.signup("alice@example.com", "alice", PASSWORD).await;
+    app.register("alice@example.com", "alice").await;
     let wrong_password = app.login("alice@example.com", "not the right password").await;
     let unknown_email = app.login("nobody@example.com", "not the right password").await;
     let malformed = app.login("not an email", "x").await;
@@ -38,7 +38,7 @@ async fn a_missing_field_is_the_same_generic_401() {
 #[tokio::test]
 async fn a_ten_kilobyte_password_is_refused_with_the_generic_401() {
     let app = spawn_app().await;
-    app.signup("alice@example.com", "alice", PASSWORD).await;
+    app.register("alice@example.com", "alice").await;
     let reply = app.login("alice@example.com", &"a".repeat(10 * 1024)).await;
     assert_eq!(reply.status, 401);
 }
@@ -46,7 +46,7 @@ async fn a_ten_kilobyte_password_is_refused_with_the_generic_401() {
 #[tokio::test]
 async fn signing_in_rotates_the_session_id() {
     let app = spawn_app().await;
-    app.signup("alice@example.com", "alice", PASSWORD).await;
+    app.register("alice@example.com", "alice").await;
     app.login("alice@example.com", PASSWORD).await;
     let first = app.session_cookie().expect("a session cookie after sign-in");
     app.login("alice@example.com", PASSWORD).await;

@@ -3,7 +3,7 @@ use crate::helpers::{client_with_cookie, spawn_app, PASSWORD};
 #[tokio::test]
 async fn after_sign_out_a_copied_cookie_is_rejected() {
     let app = spawn_app().await;
-    app.signup("alice@example.com", "alice", PASSWORD).await;
+    app.register("alice@example.com", "alice").await;
     app.login("alice@example.com", PASSWORD).await;
     let copied = app.session_cookie().expect("session cookie");
     let thief = client_with_cookie(&app, &copied);
@@ -26,7 +26,7 @@ async fn after_sign_out_a_copied_cookie_is_rejected() {
 #[tokio::test]
 async fn sign_out_deletes_the_server_side_record() {
     let app = spawn_app().await;
-    app.signup("alice@example.com", "alice", PASSWORD).await;
+    app.register("alice@example.com", "alice").await;
     app.login("alice@example.com", PASSWORD).await;
     let count = || async {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM tower_sessions")

@@ -9,3 +9,4 @@ mod pages;
 mod sessions;
 mod signup;
 mod throttle;
+mod verification;

@@ -22,7 +22,7 @@ async fn an_unknown_path_is_a_404_page() {
 #[tokio::test]
 async fn the_home_page_names_the_signed_in_user() {
     let app = spawn_app().await;
-    app.signup("alice@example.com", "AliceInChains", PASSWORD).await;
+    app.register("alice@example.com", "AliceInChains").await;
     app.login("alice@example.com", PASSWORD).await;
     let html = app.client.get(app.url("/")).send().await.expect("request").text().await.expect("body");
     assert!(html.contains("AliceInChains"));

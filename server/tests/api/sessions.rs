@@ -22,7 +22,7 @@ async fn session_handles(app: &crate::helpers::TestApp, client: &reqwest::Client
 #[tokio::test]
 async fn a_session_id_planted_before_sign_in_is_useless_after_it() {
     let app = spawn_app().await;
-    app.signup(ALICE, "alice", PASSWORD).await;
+    app.register(ALICE, "alice").await;
     let planted = "AAAAAAAAAAAAAAAAAAAAAA";
     let victim = client_with_cookie(&app, planted);
     let reply = app.post_form_with(&victim, "/api/login", &[("email", ALICE), ("password", PASSWORD)]).await;
@@ -94,7 +94,7 @@ async fn revoking_all_sessions_signs_out_everywhere_including_here() {
 #[tokio::test]
 async fn a_user_cannot_revoke_someone_elses_session() {
     let app = spawn_app().await;
-    app.signup("bob@example.com", "bob", PASSWORD).await;
+    app.register("bob@example.com", "bob").await;
     let bob = app.browser_signed_in("bob@example.com", PASSWORD).await;
     let bobs_handle = session_handles(&app, &bob.client).await.remove(0).0;
 

@@ -1,12 +1,16 @@
-use crate::helpers::{spawn_app, PASSWORD};
+use crate::helpers::{spawn_app, spawn_app_with, PASSWORD};
 
 #[tokio::test]
-async fn a_valid_signup_creates_one_account_and_redirects_to_sign_in() {
+async fn a_valid_signup_creates_one_unconfirmed_account_and_says_check_your_email() {
     let app = spawn_app().await;
     let reply = app.signup("alice@example.com", "Alice", PASSWORD).await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.location.as_deref(), Some(app::api::AFTER_SIGNUP));
+    assert_eq!(reply.location.as_deref(), Some(app::api::CHECK_EMAIL));
     assert_eq!(app.user_count().await, 1);
+    let mail = app.nth_mail("alice@example.com", 1).await;
+    assert_eq!(mail.subject(), "Confirm your email address");
+    assert!(mail.raw.contains("Hello Alice,"), "{}", mail.raw);
+    assert_eq!(mail.token().map(|t| t.len()), Some(64));
 }
 
 #[tokio::test]
@@ -19,21 +23,48 @@ async fn the_email_is_stored_trimmed_and_lowercased() {
 }
 
 #[tokio::test]
-async fn signing_up_with_a_taken_email_looks_exactly_like_a_new_signup_and_creates_nothing() {
+async fn signing_up_with_a_taken_email_is_byte_identical_to_a_new_signup_and_only_the_mail_differs() {
     let app = spawn_app().await;
-    let first = app.signup("alice@example.com", "alice", PASSWORD).await;
-    let again = app.signup(" ALICE@example.com", "someone-else", "another fine passphrase 42").await;
-    assert_eq!(first, again);
-    assert_eq!(app.user_count().await, 1);
+    app.register("alice@example.com", "alice").await;
+    let new = app.signup("bob@example.com", "bob", PASSWORD).await;
+    let taken = app.signup(" ALICE@example.com", "someone-else", "another fine passphrase 42").await;
+    assert_eq!(new, taken, "status, body, redirect: all identical");
+    assert_eq!(app.user_count().await, 2, "nothing created for the taken address");
+
+    let to_new = app.nth_mail("bob@example.com", 1).await;
+    let to_owner = app.nth_mail("alice@example.com", 2).await;
+    assert_eq!(to_new.subject(), "Confirm your email address");
+    assert_eq!(to_owner.subject(), "Someone tried to sign up with your email address");
+    assert!(to_new.token().is_some());
+    assert_eq!(to_owner.token(), None, "no link that could confirm anything");
+    assert!(to_owner.raw.contains("password reset") && to_owner.raw.contains("http://localhost:3000/login"));
+    assert!(app.login("alice@example.com", "another fine passphrase 42").await.status == 401, "unchanged");
 }
 
 #[tokio::test]
-async fn signing_up_with_a_taken_username_looks_exactly_like_a_new_signup_and_creates_nothing() {
+async fn signing_up_with_a_taken_username_is_identical_too_and_the_new_address_hears_why() {
     let app = spawn_app().await;
     let first = app.signup("alice@example.com", "alice", PASSWORD).await;
     let again = app.signup("bob@example.com", "ALICE", PASSWORD).await;
     assert_eq!(first, again);
     assert_eq!(app.user_count().await, 1);
+    let mail = app.nth_mail("bob@example.com", 1).await;
+    assert_eq!(mail.subject(), "Your Bulwark signup needs another username");
+    assert!(mail.raw.contains("\"ALICE\""), "{}", mail.raw);
+    assert_eq!(mail.token(), None);
+}
+
+#[tokio::test]
+async fn repeated_signups_cannot_flood_an_address_with_mail() {
+    let app = spawn_app_with(|s| s.throttle.signups_per_ip_per_hour = 100).await;
+    app.register("alice@example.com", "alice").await;
+    for _ in 0..10 {
+        assert_eq!(app.signup("alice@example.com", "alice2", PASSWORD).await.status, 200);
+    }
+    // Wait for the sender to drain, then count: 1 verification + 4 notices (5 an hour).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(app.state.outbox.pending().await.expect("db"), 0);
+    assert_eq!(app.mails_to("alice@example.com").len(), 5);
 }
 
 #[tokio::test]

@@ -21,7 +21,7 @@ async fn login_spoofed(app: &TestApp, email: &str, password: &str, forwarded_for
 #[tokio::test]
 async fn thirty_wrong_passwords_from_spoofed_addresses_are_throttled_and_the_owner_gets_in_after() {
     let app = spawn_app().await;
-    app.signup(ALICE, "alice", PASSWORD).await;
+    app.register(ALICE, "alice").await;
     let mut statuses = Vec::new();
     for n in 0..30 {
         statuses.push(
@@ -41,7 +41,7 @@ async fn thirty_wrong_passwords_from_spoofed_addresses_are_throttled_and_the_own
 #[tokio::test]
 async fn a_throttled_answer_is_identical_for_existing_and_unknown_accounts() {
     let app = spawn_app().await;
-    app.signup(ALICE, "alice", PASSWORD).await;
+    app.register(ALICE, "alice").await;
     for email in [ALICE, "nobody@example.com"] {
         for _ in 0..5 {
             app.login(email, "wrong password guess").await;
@@ -75,7 +75,7 @@ async fn a_throttled_response_says_when_to_retry() {
 #[tokio::test]
 async fn an_ip_spraying_many_accounts_is_blocked_while_other_addresses_are_not() {
     let app = spawn_app().await;
-    app.signup(ALICE, "alice", PASSWORD).await;
+    app.register(ALICE, "alice").await;
     for n in 0..10 {
         let reply = app.login(&format!("victim{n}@example.com"), "spray password 1").await;
         assert_eq!(reply.status, 401);
@@ -98,7 +98,7 @@ async fn an_ip_spraying_many_accounts_is_blocked_while_other_addresses_are_not()
 #[tokio::test]
 async fn a_successful_sign_in_clears_the_accounts_failures() {
     let app = spawn_app().await;
-    app.signup(ALICE, "alice", PASSWORD).await;
+    app.register(ALICE, "alice").await;
     for _ in 0..4 {
         app.login(ALICE, "wrong password guess").await;
     }
@@ -124,7 +124,7 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
 }
 
 #[tokio::test]
-async fn signups_are_capped_per_address() {
+async fn signups_are_capped_per_client_ip() {
     let app = spawn_app_with(|settings| settings.throttle.signups_per_ip_per_hour = 3).await;
     for n in 0..3 {
         assert_eq!(app.signup(&format!("u{n}@example.com"), &format!("user{n}"), PASSWORD).await.status, 200);

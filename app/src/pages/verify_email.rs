@@ -1,0 +1,84 @@
+//! `/verify-email?token=…`: the page a verification link opens, and
+//! `/verify-email/resend`: the form that mails a new link.
+//!
+//! Opening the link changes nothing: the address is confirmed by the button, a POST, so
+//! mail scanners that fetch every link cannot use the token up. The page is served with
+//! `Referrer-Policy: no-referrer` (see the server's security headers), so the token in its
+//! URL is never sent anywhere as a Referer.
+
+use bulwark::Email;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::{
+    api::{ResendVerification, VerifyEmail},
+    components::{reset_on_submit, rule_message, FieldState, FormError, SubmitButton, TextField},
+};
+
+#[component]
+pub fn VerifyEmailPage() -> impl IntoView {
+    let verify = ServerAction::<VerifyEmail>::new();
+    let token = move || use_query_map().read().get("token").unwrap_or_default();
+    let failure = Signal::derive(move || verify.value().get().and_then(Result::err));
+
+    view! {
+        <Title text="Confirm your email address" />
+        <section class="card auth-card" aria-labelledby="verify-title">
+            <h1 id="verify-title">"Confirm your email address"</h1>
+            <p>"One click and your account is ready to use."</p>
+            <ActionForm action=verify>
+                <FormError error=failure />
+                <input type="hidden" name="token" prop:value=token value=token />
+                <SubmitButton pending=verify.pending() idle="Confirm my email address" busy="Confirming…" />
+            </ActionForm>
+            <Show when=move || failure.get().is_some()>
+                <p data-testid="link-help">
+                    <a href="/verify-email/resend">"Get a new link"</a>
+                    " (it goes to the same address)."
+                </p>
+            </Show>
+        </section>
+    }
+}
+
+#[component]
+pub fn ResendVerificationPage() -> impl IntoView {
+    let resend = ServerAction::<ResendVerification>::new();
+    let email = FieldState::new();
+    reset_on_submit(resend, &[email]);
+    let failure = Signal::derive(move || resend.value().get().and_then(Result::err));
+    let server_email = move || failure.get().and_then(|e| e.field(bulwark::Field::Email));
+    let link_invalid = move || use_query_map().read().get("link").is_some_and(|v| v == "invalid");
+
+    view! {
+        <Title text="Get a new confirmation link" />
+        <section class="card auth-card" aria-labelledby="resend-title">
+            <h1 id="resend-title">"Get a new confirmation link"</h1>
+            <Show when=link_invalid>
+                <div class="form-error" role="alert" data-testid="link-invalid">
+                    "That link is invalid, has already been used, or has expired. "
+                    "Enter your address and we will send a new one."
+                </div>
+            </Show>
+            <p>
+                "If the address has an account that still needs confirming, we will mail it a "
+                "new link. Earlier links keep working until they expire."
+            </p>
+            <ActionForm action=resend attr:novalidate=true>
+                <FormError error=failure />
+                <TextField
+                    id="resend-email"
+                    name="email"
+                    label="Email"
+                    input_type="email"
+                    autocomplete="email"
+                    state=email
+                    error=email.error(|v| rule_message(Email::parse(v)), server_email)
+                />
+                <SubmitButton pending=resend.pending() idle="Send a new link" busy="Sending…" />
+            </ActionForm>
+            <p class="aside">"Already confirmed? " <a href="/login">"Sign in"</a></p>
+        </section>
+    }
+}

@@ -1,0 +1,173 @@
+//! Email verification: links, their lifetime, the pages around them, and resending.
+
+use crate::helpers::{spawn_app, spawn_app_with, PASSWORD};
+
+const ALICE: &str = "alice@example.com";
+
+async fn signed_up(app: &crate::helpers::TestApp, email: &str, username: &str) -> String {
+    let before = app.mails_to(email).len();
+    assert_eq!(app.signup(email, username, PASSWORD).await.status, 200);
+    app.nth_mail(email, before + 1).await.token().expect("verification link")
+}
+
+#[tokio::test]
+async fn an_unconfirmed_account_gets_the_generic_sign_in_error_until_the_link_is_followed() {
+    let app = spawn_app().await;
+    let token = signed_up(&app, ALICE, "alice").await;
+    let unconfirmed = app.login(ALICE, PASSWORD).await;
+    let wrong_password = app.login(ALICE, "not the right password at all").await;
+    assert_eq!(unconfirmed.status, 401);
+    assert_eq!(unconfirmed, wrong_password, "indistinguishable from a wrong password");
+
+    let reply = app.verify(&token).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.location.as_deref(), Some(app::api::AFTER_VERIFY));
+    assert_eq!(app.login(ALICE, PASSWORD).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_link_works_once() {
+    let app = spawn_app().await;
+    let token = signed_up(&app, ALICE, "alice").await;
+    assert_eq!(app.verify(&token).await.status, 200);
+    let again = app.verify(&token).await;
+    assert_eq!(again.status, 400);
+    assert!(again.body.contains("InvalidLink"), "{}", again.body);
+}
+
+#[tokio::test]
+async fn a_link_expires_after_24_hours() {
+    let app = spawn_app().await;
+    let token = signed_up(&app, ALICE, "alice").await;
+    app.clock.advance(24 * 3600);
+    assert_eq!(app.verify(&token).await.status, 400);
+    assert_eq!(app.login(ALICE, PASSWORD).await.status, 401);
+}
+
+#[tokio::test]
+async fn only_a_hash_of_the_token_is_stored_and_sent_mail_leaves_the_database() {
+    let app = spawn_app().await;
+    let token = signed_up(&app, ALICE, "alice").await;
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT token_hash FROM email_tokens").fetch_all(&app.pool).await.expect("rows");
+    assert_eq!(stored.len(), 1);
+    assert_ne!(stored[0], token);
+    let dump: Vec<String> =
+        sqlx::query_scalar("SELECT body_text FROM mail_outbox").fetch_all(&app.pool).await.expect("rows");
+    assert!(dump.is_empty(), "the delivered mail (and its link) is gone from the outbox");
+}
+
+#[tokio::test]
+async fn links_are_built_from_the_public_url_never_from_the_host_header() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/api/signup"))
+        .header("accept", "application/json")
+        .header("host", "evil.example")
+        .header("x-forwarded-host", "evil.example")
+        .form(&[("email", ALICE), ("username", "alice"), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 200);
+    let mail = app.nth_mail(ALICE, 1).await;
+    assert!(mail.raw.contains("http://localhost:3000/verify-email?token="), "{}", mail.raw);
+    assert!(!mail.raw.contains("evil.example"));
+}
+
+#[tokio::test]
+async fn opening_the_link_changes_nothing_and_the_page_sends_no_referrer() {
+    let app = spawn_app().await;
+    let token = signed_up(&app, ALICE, "alice").await;
+    let page = app.client.get(app.url(&format!("/verify-email?token={token}"))).send().await.expect("page");
+    assert_eq!(page.status().as_u16(), 200);
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    let other = app.client.get(app.url("/login")).send().await.expect("page");
+    assert_eq!(other.headers()["referrer-policy"], "same-origin");
+    let html = page.text().await.expect("body");
+    assert!(html.contains("Confirm my email address"));
+    assert_eq!(app.login(ALICE, PASSWORD).await.status, 401, "a GET (a mail scanner) confirms nothing");
+    assert_eq!(app.verify(&token).await.status, 200, "and the token is still good");
+}
+
+#[tokio::test]
+async fn a_dead_link_posted_without_javascript_lands_on_the_resend_page() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/api/verify-email"))
+        .header("accept", "text/html")
+        .form(&[("token", "0".repeat(64))])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 302);
+    assert_eq!(response.headers()["location"], app::api::LINK_INVALID);
+}
+
+#[tokio::test]
+async fn a_newer_signup_for_an_unconfirmed_address_wins_and_the_squatters_link_dies() {
+    let app = spawn_app().await;
+    let squatters = signed_up(&app, ALICE, "squatter").await;
+    let owners_password = "owner picks another long passphrase 9";
+    assert_eq!(app.signup(ALICE, "alice", owners_password).await.status, 200);
+    let owners = app.nth_mail(ALICE, 2).await.token().expect("link");
+    assert_eq!(app.verify(&squatters).await.status, 400);
+    assert_eq!(app.verify(&owners).await.status, 200);
+    assert_eq!(app.login(ALICE, PASSWORD).await.status, 401, "the squatter's password is gone");
+    assert_eq!(app.login(ALICE, owners_password).await.status, 200);
+}
+
+#[tokio::test]
+async fn resend_answers_every_address_the_same_and_mails_only_unconfirmed_accounts() {
+    let app = spawn_app().await;
+    signed_up(&app, ALICE, "alice").await;
+    app.register("bob@example.com", "bob").await;
+    let unconfirmed = app.resend(ALICE).await;
+    let confirmed = app.resend("bob@example.com").await;
+    let unknown = app.resend("nobody@example.com").await;
+    assert_eq!(unconfirmed, unknown);
+    assert_eq!(confirmed, unknown);
+    assert_eq!(unknown.location.as_deref(), Some(app::api::CHECK_EMAIL));
+
+    let fresh = app.nth_mail(ALICE, 2).await.token().expect("a new link");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(app.mails_to("bob@example.com").len(), 1, "only the first verification");
+    assert!(app.mails_to("nobody@example.com").is_empty());
+    assert_eq!(app.verify(&fresh).await.status, 200);
+}
+
+#[tokio::test]
+async fn resend_is_throttled_per_address_the_same_way_for_unknown_addresses() {
+    let app = spawn_app_with(|s| s.throttle.mail_requests_per_ip_per_hour = 100).await;
+    signed_up(&app, ALICE, "alice").await;
+    // The signup's mail used one of the address's five an hour.
+    for _ in 0..4 {
+        assert_eq!(app.resend(ALICE).await.status, 200);
+    }
+    for _ in 0..5 {
+        assert_eq!(app.resend("nobody@example.com").await.status, 200);
+    }
+    let known = app.resend(ALICE).await;
+    let unknown = app.resend("nobody@example.com").await;
+    assert_eq!(known.status, 429);
+    assert_eq!(known, unknown);
+}
+
+#[tokio::test]
+async fn resend_is_throttled_per_client_ip() {
+    let app = spawn_app().await;
+    for n in 0..10 {
+        assert_eq!(app.resend(&format!("n{n}@example.com")).await.status, 200);
+    }
+    assert_eq!(app.resend("n10@example.com").await.status, 429);
+}
+
+#[tokio::test]
+async fn a_malformed_address_gets_a_field_error() {
+    let app = spawn_app().await;
+    let reply = app.resend("not an address").await;
+    assert_eq!(reply.status, 422);
+    assert!(reply.body.contains("email"), "{}", reply.body);
+}

@@ -1,0 +1,65 @@
+//! Outgoing mail. Requests never talk to a mail server: they put a [`Mail`] into the
+//! [`Outbox`] (a table), and the [`sender`] delivers it in the background with retries.
+//! So a response takes as long whether or not a mail was written, and a mail server that
+//! is down delays mail, not sign-ups.
+//!
+//! ```text
+//!   request ──enqueue──▶ mail_outbox ──claim──▶ sender ──▶ Transport ─┬─▶ SMTP (lettre)
+//!                        (table)        ◀─sent: row deleted           └─▶ .eml folder (dev)
+//!                                       ◀─failed: retry with backoff
+//! ```
+//!
+//! Mail bodies are built by [`templates`] from the configured public URL, never from a
+//! request's Host header. Log lines name a mail by its outbox id and kind, never by its
+//! recipient.
+
+pub mod outbox;
+pub mod sender;
+pub mod templates;
+pub mod transport;
+
+pub use self::{
+    outbox::{Outbox, Queued},
+    sender::{spawn_sender, SenderPolicy},
+    templates::Templates,
+    transport::{DevTransport, MailTransport, SmtpSettings, SmtpTls, SmtpTransport, TransportError},
+};
+use crate::Email;
+
+/// What a mail is about; stored with it and named in logs instead of the recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    /// The link that confirms a new account's address.
+    VerifyEmail,
+    /// Someone tried to sign up with an address that already has an account.
+    SignupExisting,
+    /// A signup with a new address picked a username that is taken.
+    SignupUsernameTaken,
+}
+
+impl MailKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::SignupExisting => "signup_existing",
+            Self::SignupUsernameTaken => "signup_username_taken",
+        }
+    }
+}
+
+/// One message, rendered and ready to queue.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub kind: MailKind,
+    pub to: Email,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl std::fmt::Debug for Mail {
+    // Neither the recipient nor the body (which may hold a link with a token).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mail").field("kind", &self.kind).finish_non_exhaustive()
+    }
+}

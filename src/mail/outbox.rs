@@ -1,0 +1,160 @@
+//! The `mail_outbox` table: every SQL statement about queued mail, in one place.
+//!
+//! Senders *claim* due rows by leasing them (`claimed_until`), so two instances never
+//! send the same row at once; a sender that dies mid-send only delays that mail by the
+//! lease. A sent mail's row is deleted; a failed one is retried with backoff, and after
+//! the last attempt it is deleted too (its link would be long expired anyway).
+
+use std::sync::Arc;
+
+use sqlx::{Row, SqlitePool};
+use tokio::sync::Notify;
+
+use super::Mail;
+use crate::clock::{SharedClock, UnixTime};
+
+/// How long a claimed row is reserved for the sender that claimed it.
+const LEASE_SECS: i64 = 120;
+
+/// The queue. Cheap to clone; clones share the wake-up signal.
+#[derive(Clone)]
+pub struct Outbox {
+    pool: SqlitePool,
+    clock: SharedClock,
+    wake: Arc<Notify>,
+}
+
+/// A mail taken from the queue for one delivery attempt.
+#[derive(Clone)]
+pub struct Queued {
+    pub id: i64,
+    pub kind: String,
+    pub recipient: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+impl std::fmt::Debug for Queued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queued").field("id", &self.id).field("kind", &self.kind).finish_non_exhaustive()
+    }
+}
+
+/// What became of a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    At(UnixTime),
+    GaveUp,
+}
+
+impl Outbox {
+    pub fn new(pool: SqlitePool, clock: SharedClock) -> Self {
+        Self { pool, clock, wake: Arc::new(Notify::new()) }
+    }
+
+    /// Queues `mail` for delivery now and wakes the sender. Returns the row id.
+    pub async fn enqueue(&self, mail: &Mail) -> sqlx::Result<i64> {
+        let now = self.clock.now();
+        let id = sqlx::query_scalar(
+            "INSERT INTO mail_outbox (kind, recipient, subject, body_text, body_html, created_at, \
+             next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(mail.kind.as_str())
+        .bind(mail.to.as_str())
+        .bind(&mail.subject)
+        .bind(&mail.text)
+        .bind(&mail.html)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        tracing::info!(event = "mail_queued", outbox_id = id, kind = mail.kind.as_str());
+        self.wake.notify_one();
+        Ok(id)
+    }
+
+    /// Resolves when something was queued since the last call (or right away if so).
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Leases up to `limit` due mails to the caller.
+    pub async fn claim_due(&self, limit: u32) -> sqlx::Result<Vec<Queued>> {
+        let now = self.clock.now();
+        let rows = sqlx::query(
+            "UPDATE mail_outbox SET claimed_until = ? WHERE id IN ( \
+                 SELECT id FROM mail_outbox WHERE next_attempt_at <= ? AND claimed_until <= ? \
+                 ORDER BY next_attempt_at, id LIMIT ?) \
+             AND claimed_until <= ? \
+             RETURNING id, kind, recipient, subject, body_text, body_html, attempts",
+        )
+        .bind(now + LEASE_SECS)
+        .bind(now)
+        .bind(now)
+        .bind(i64::from(limit))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed = rows
+            .iter()
+            .map(|row| {
+                Ok(Queued {
+                    id: row.try_get("id")?,
+                    kind: row.try_get("kind")?,
+                    recipient: row.try_get("recipient")?,
+                    subject: row.try_get("subject")?,
+                    text: row.try_get("body_text")?,
+                    html: row.try_get("body_html")?,
+                    attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+                })
+            })
+            .collect::<sqlx::Result<Vec<_>>>()?;
+        claimed.sort_by_key(|q| q.id);
+        Ok(claimed)
+    }
+
+    /// Delivered: the row (and the link in it) is deleted.
+    pub async fn sent(&self, id: i64) -> sqlx::Result<()> {
+        sqlx::query("DELETE FROM mail_outbox WHERE id = ?").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Not delivered: schedules the next attempt after `backoff(attempt)` seconds, or,
+    /// when `backoff` has no more, deletes the row.
+    pub async fn failed(
+        &self,
+        queued: &Queued,
+        error: &str,
+        backoff: impl Fn(u32) -> Option<i64>,
+    ) -> sqlx::Result<Retry> {
+        let attempts = queued.attempts.saturating_add(1);
+        match backoff(attempts) {
+            Some(delay) => {
+                let at = self.clock.now() + delay;
+                sqlx::query(
+                    "UPDATE mail_outbox SET attempts = ?, next_attempt_at = ?, claimed_until = 0, \
+                     last_error = ? WHERE id = ?",
+                )
+                .bind(i64::from(attempts))
+                .bind(at)
+                .bind(error)
+                .bind(queued.id)
+                .execute(&self.pool)
+                .await?;
+                Ok(Retry::At(at))
+            }
+            None => {
+                self.sent(queued.id).await?;
+                Ok(Retry::GaveUp)
+            }
+        }
+    }
+
+    /// Mails still waiting (for monitoring and tests).
+    pub async fn pending(&self) -> sqlx::Result<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM mail_outbox").fetch_one(&self.pool).await
+    }
+}

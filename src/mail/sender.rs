@@ -1,0 +1,234 @@
+//! The background sender: takes due mail from the [`Outbox`], hands it to the transport,
+//! and records the outcome. Woken at once when a mail is queued, and otherwise every
+//! `poll` for retries (and for mail queued by other instances).
+
+use std::{sync::Arc, time::Duration};
+
+use lettre::message::Mailbox;
+use tokio::{sync::watch, task::JoinHandle};
+
+use super::{
+    outbox::Retry,
+    transport::{build_message, TransportError},
+    MailTransport, Outbox, Queued,
+};
+
+#[derive(Debug, Clone)]
+pub struct SenderPolicy {
+    pub poll: Duration,
+    /// Mails claimed per round.
+    pub batch: u32,
+    /// Seconds to wait before each retry; its length is the number of retries.
+    pub retry_delays_secs: Vec<i64>,
+}
+
+impl Default for SenderPolicy {
+    /// Seven attempts over about six hours: 30 s, 2 min, 10 min, 30 min, 1 h, 4 h.
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_secs(10),
+            batch: 20,
+            retry_delays_secs: vec![30, 120, 600, 1800, 3600, 14_400],
+        }
+    }
+}
+
+impl SenderPolicy {
+    /// The delay before attempt `attempts + 1`, or `None` after the last.
+    fn backoff(&self, attempts: u32) -> Option<i64> {
+        let index = usize::try_from(attempts).ok()?.checked_sub(1)?;
+        self.retry_delays_secs.get(index).copied()
+    }
+}
+
+/// One delivery round: sends everything due now. Returns how many were sent.
+pub async fn deliver_due(
+    outbox: &Outbox,
+    transport: &dyn MailTransport,
+    from: &Mailbox,
+    policy: &SenderPolicy,
+) -> sqlx::Result<usize> {
+    let mut sent = 0;
+    loop {
+        let batch = outbox.claim_due(policy.batch).await?;
+        if batch.is_empty() {
+            return Ok(sent);
+        }
+        for queued in &batch {
+            match deliver(transport, from, queued).await {
+                Ok(()) => {
+                    outbox.sent(queued.id).await?;
+                    tracing::info!(event = "mail_sent", outbox_id = queued.id, kind = %queued.kind);
+                    sent += 1;
+                }
+                Err(error) => {
+                    let backoff = |attempts| match &error {
+                        TransportError::Permanent(_) => None,
+                        TransportError::Transient(_) => policy.backoff(attempts),
+                    };
+                    match outbox.failed(queued, &error.to_string(), backoff).await? {
+                        Retry::At(at) => tracing::warn!(
+                            event = "mail_send_retry", outbox_id = queued.id, kind = %queued.kind,
+                            retry_at = at, error = %error, "mail not sent; will retry"
+                        ),
+                        Retry::GaveUp => tracing::error!(
+                            event = "mail_send_fail", outbox_id = queued.id, kind = %queued.kind,
+                            error = %error, "mail not sent; giving up"
+                        ),
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn deliver(
+    transport: &dyn MailTransport,
+    from: &Mailbox,
+    queued: &Queued,
+) -> Result<(), TransportError> {
+    let message = build_message(from, queued)?;
+    transport.send(message, queued).await
+}
+
+/// Runs the sender until `shutdown` turns true.
+pub fn spawn_sender(
+    outbox: Outbox,
+    transport: Arc<dyn MailTransport>,
+    from: Mailbox,
+    policy: SenderPolicy,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Err(error) = deliver_due(&outbox, transport.as_ref(), &from, &policy).await {
+                tracing::error!(error = %error, "mail outbox unavailable");
+            }
+            tokio::select! {
+                () = outbox.woken() => {}
+                () = tokio::time::sleep(policy.poll) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        tracing::debug!("mail sender stopped");
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use lettre::Message;
+
+    use super::*;
+    use crate::{
+        clock::ManualClock,
+        db,
+        mail::{Mail, MailKind},
+        Email,
+    };
+
+    /// Fails the first `failures` sends, then records.
+    struct Flaky {
+        failures: Mutex<u32>,
+        permanent: bool,
+        sent: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl MailTransport for Flaky {
+        async fn send(&self, message: Message, _queued: &Queued) -> Result<(), TransportError> {
+            let mut failures = self.failures.lock().expect("lock");
+            if *failures > 0 {
+                *failures -= 1;
+                return Err(if self.permanent {
+                    TransportError::Permanent("550 no such user".into())
+                } else {
+                    TransportError::Transient("connection refused".into())
+                });
+            }
+            self.sent.lock().expect("lock").push(String::from_utf8_lossy(&message.formatted()).into_owned());
+            Ok(())
+        }
+    }
+
+    async fn outbox() -> (Outbox, ManualClock, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pool = db::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.expect("db");
+        db::migrate(&pool).await.expect("migrate");
+        let clock = ManualClock::starting_at(1_000_000);
+        (Outbox::new(pool, Arc::new(clock.clone())), clock, dir)
+    }
+
+    fn mail() -> Mail {
+        Mail {
+            kind: MailKind::VerifyEmail,
+            to: Email::parse("someone@example.com").expect("email"),
+            subject: "Hello".into(),
+            text: "text body\n".into(),
+            html: "<p>html body</p>\n".into(),
+        }
+    }
+
+    fn from() -> Mailbox {
+        "Bulwark <no-reply@example.com>".parse().expect("mailbox")
+    }
+
+    fn flaky(failures: u32, permanent: bool) -> Flaky {
+        Flaky { failures: Mutex::new(failures), permanent, sent: Mutex::new(Vec::new()) }
+    }
+
+    #[tokio::test]
+    async fn a_sent_mail_leaves_the_outbox() {
+        let (outbox, _clock, _dir) = outbox().await;
+        outbox.enqueue(&mail()).await.expect("queued");
+        let transport = flaky(0, false);
+        let sent = deliver_due(&outbox, &transport, &from(), &SenderPolicy::default()).await.expect("db");
+        assert_eq!(sent, 1);
+        assert_eq!(outbox.pending().await.expect("db"), 0);
+        let message = transport.sent.lock().expect("lock")[0].clone();
+        assert!(message.contains("To: someone@example.com"), "{message}");
+        assert!(message.contains("text body") && message.contains("html body"));
+    }
+
+    #[tokio::test]
+    async fn a_temporary_failure_is_retried_after_the_backoff() {
+        let (outbox, clock, _dir) = outbox().await;
+        outbox.enqueue(&mail()).await.expect("queued");
+        let transport = flaky(1, false);
+        let policy = SenderPolicy::default();
+        assert_eq!(deliver_due(&outbox, &transport, &from(), &policy).await.expect("db"), 0);
+        assert_eq!(deliver_due(&outbox, &transport, &from(), &policy).await.expect("db"), 0, "not due yet");
+        clock.advance(30);
+        assert_eq!(deliver_due(&outbox, &transport, &from(), &policy).await.expect("db"), 1);
+        assert_eq!(outbox.pending().await.expect("db"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_mail_is_given_up_after_the_last_retry_or_a_permanent_failure() {
+        let (outbox, clock, _dir) = outbox().await;
+        let policy = SenderPolicy { retry_delays_secs: vec![10, 20], ..SenderPolicy::default() };
+        outbox.enqueue(&mail()).await.expect("queued");
+        let transport = flaky(u32::MAX, false);
+        for _ in 0..3 {
+            deliver_due(&outbox, &transport, &from(), &policy).await.expect("db");
+            clock.advance(60);
+        }
+        assert_eq!(outbox.pending().await.expect("db"), 0, "three attempts, then dropped");
+
+        outbox.enqueue(&mail()).await.expect("queued");
+        deliver_due(&outbox, &flaky(1, true), &from(), &policy).await.expect("db");
+        assert_eq!(outbox.pending().await.expect("db"), 0, "a permanent failure is not retried");
+    }
+
+    #[tokio::test]
+    async fn a_claimed_mail_is_not_claimed_twice() {
+        let (outbox, clock, _dir) = outbox().await;
+        outbox.enqueue(&mail()).await.expect("queued");
+        assert_eq!(outbox.claim_due(10).await.expect("db").len(), 1);
+        assert!(outbox.claim_due(10).await.expect("db").is_empty(), "leased to the first sender");
+        clock.advance(121);
+        assert_eq!(outbox.claim_due(10).await.expect("db").len(), 1, "the lease ran out");
+    }
+}

@@ -1,0 +1,212 @@
+//! The words of every mail, in plain text and HTML. Links are built from the configured
+//! public URL only. The text stays ASCII, so no mail program can garble it.
+
+use super::{Mail, MailKind};
+use crate::Email;
+
+/// Where links point. Built once from `BULWARK_PUBLIC_URL`.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    base: String,
+}
+
+/// The page a verification link opens; the token rides in the query string.
+pub const VERIFY_PATH: &str = "/verify-email";
+/// The page that sends a new verification link.
+pub const RESEND_PATH: &str = "/verify-email/resend";
+
+impl Templates {
+    /// `public_url` like `https://auth.example.com` (a trailing slash is ignored).
+    pub fn new(public_url: &str) -> Self {
+        Self { base: public_url.trim_end_matches('/').to_owned() }
+    }
+
+    fn link(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The link to confirm `to`, valid for `valid_hours`.
+    pub fn verify_email(&self, to: &Email, display_name: &str, token: &str, valid_hours: i64) -> Mail {
+        let link = self.link(&format!("{VERIFY_PATH}?token={token}"));
+        let resend = self.link(RESEND_PATH);
+        let text = format!(
+            "Hello {display_name},\n\n\
+             Please confirm that this is your email address by opening this link:\n\n\
+             {link}\n\n\
+             The link works once and expires in {valid_hours} hours. If it has expired, \
+             ask for a new one at\n{resend}\n\n\
+             If you did not sign up for Bulwark, ignore this mail: without the link, no \
+             account can use your address.\n"
+        );
+        let html = page(&[
+            format!("<p>Hello {},</p>", escape(display_name)),
+            "<p>Please confirm that this is your email address.</p>".to_owned(),
+            button(&link, "Confirm my email address"),
+            format!(
+                "<p>The link works once and expires in {valid_hours} hours. If it has expired, \
+                 <a href=\"{}\">ask for a new one</a>.</p>",
+                escape(&resend)
+            ),
+            "<p>If you did not sign up for Bulwark, ignore this mail: without the link, no \
+             account can use your address.</p>"
+                .to_owned(),
+        ]);
+        Mail {
+            kind: MailKind::VerifyEmail,
+            to: to.clone(),
+            subject: "Confirm your email address".into(),
+            text,
+            html,
+        }
+    }
+
+    /// To the owner of an existing account: someone tried to sign up with their address.
+    pub fn signup_existing(&self, to: &Email) -> Mail {
+        let login = self.link("/login");
+        let text = format!(
+            "Hello,\n\n\
+             Someone tried to create a new Bulwark account with this email address. This \
+             address already has an account, so nothing was created and nothing about your \
+             account changed.\n\n\
+             If it was you, you do not need a new account: sign in at\n{login}\n\n\
+             If you no longer know your password, use the password reset offered on that \
+             page; a new password ends every signed-in session of the account.\n\n\
+             If it was not you, you can ignore this mail. Nobody can use your account \
+             without your password.\n"
+        );
+        let html = page(&[
+            "<p>Hello,</p>".to_owned(),
+            "<p>Someone tried to create a new Bulwark account with this email address. This \
+             address already has an account, so nothing was created and nothing about your \
+             account changed.</p>"
+                .to_owned(),
+            "<p>If it was you, you do not need a new account:</p>".to_owned(),
+            button(&login, "Sign in"),
+            "<p>If you no longer know your password, use the password reset offered on that \
+             page; a new password ends every signed-in session of the account.</p>"
+                .to_owned(),
+            "<p>If it was not you, you can ignore this mail. Nobody can use your account \
+             without your password.</p>"
+                .to_owned(),
+        ]);
+        Mail {
+            kind: MailKind::SignupExisting,
+            to: to.clone(),
+            subject: "Someone tried to sign up with your email address".into(),
+            text,
+            html,
+        }
+    }
+
+    /// To a new address whose signup asked for a username someone else has.
+    pub fn username_taken(&self, to: &Email, username: &str) -> Mail {
+        let signup = self.link("/signup");
+        let text = format!(
+            "Hello,\n\n\
+             Someone, probably you, tried to create a Bulwark account with this email \
+             address and the username \"{username}\". That username belongs to someone \
+             else, so no account was created.\n\n\
+             Please sign up again with another username:\n{signup}\n\n\
+             If it was not you, you can ignore this mail.\n"
+        );
+        let html = page(&[
+            "<p>Hello,</p>".to_owned(),
+            format!(
+                "<p>Someone, probably you, tried to create a Bulwark account with this email \
+                 address and the username <strong>{}</strong>. That username belongs to \
+                 someone else, so no account was created.</p>",
+                escape(username)
+            ),
+            button(&signup, "Sign up with another username"),
+            "<p>If it was not you, you can ignore this mail.</p>".to_owned(),
+        ]);
+        Mail {
+            kind: MailKind::SignupUsernameTaken,
+            to: to.clone(),
+            subject: "Your Bulwark signup needs another username".into(),
+            text,
+            html,
+        }
+    }
+}
+
+fn page(paragraphs: &[String]) -> String {
+    let mut html = String::from(
+        "<!doctype html>\n<html lang=\"en\"><body style=\"font-family:sans-serif;line-height:1.5\">\n",
+    );
+    for p in paragraphs {
+        html.push_str(p);
+        html.push('\n');
+    }
+    html.push_str("</body></html>\n");
+    html
+}
+
+fn button(href: &str, label: &str) -> String {
+    format!(
+        "<p><a href=\"{}\"\n style=\"display:inline-block;padding:.6em 1.2em;background:#1d4ed8;\
+         color:#fff;border-radius:6px;text-decoration:none\">{}</a></p>",
+        escape(href),
+        escape(label)
+    )
+}
+
+/// Escapes text for HTML content and double-quoted attributes.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn to() -> Email {
+        Email::parse("owner@example.com").expect("email")
+    }
+
+    #[test]
+    fn links_are_built_from_the_public_url_only() {
+        let mail = Templates::new("https://auth.example.com/").verify_email(&to(), "alice", "abc123", 24);
+        assert!(mail.text.contains("https://auth.example.com/verify-email?token=abc123\n"), "{}", mail.text);
+        assert!(mail.html.contains("href=\"https://auth.example.com/verify-email?token=abc123\""));
+        assert!(mail.text.contains("expires in 24 hours"));
+    }
+
+    #[test]
+    fn every_text_body_is_ascii_with_short_lines() {
+        let t = Templates::new("http://localhost:3000");
+        for mail in [
+            t.verify_email(&to(), "alice", "ff", 24),
+            t.signup_existing(&to()),
+            t.username_taken(&to(), "bob"),
+        ] {
+            assert!(mail.text.is_ascii() && mail.html.is_ascii(), "{:?}", mail.kind);
+            assert!(mail.html.lines().all(|l| l.len() < 998), "{:?}", mail.kind);
+        }
+    }
+
+    #[test]
+    fn the_existing_account_mail_differs_from_the_verification_mail() {
+        let t = Templates::new("http://localhost:3000");
+        let existing = t.signup_existing(&to());
+        assert!(!existing.text.contains("token="), "no verification link for an existing account");
+        assert!(existing.text.contains("password reset"));
+        assert_ne!(existing.subject, t.verify_email(&to(), "a", "b", 24).subject);
+    }
+
+    #[test]
+    fn user_text_is_escaped_in_html() {
+        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+    }
+}

@@ -1,0 +1,158 @@
+//! Signing up, end to end: throttle, the account, and the one follow-up mail. The client's
+//! answer never depends on what happened; only the mail does:
+//!
+//! | the address…                          | the mail sent to it                         |
+//! |---------------------------------------|---------------------------------------------|
+//! | is new                                | a verification link                         |
+//! | has an unconfirmed account            | a verification link (the older ones die)    |
+//! | has a confirmed account               | "someone tried to sign up with your address"|
+//! | is new, but the username is taken     | "pick another username"                     |
+//!
+//! Mail goes through the outbox, so the response does not wait for a mail server either.
+//! Each address gets at most a few mails an hour however many signups name it.
+
+use std::net::IpAddr;
+
+use crate::{
+    accounts::{
+        AccountError, Accounts, Signup, SignupOutcome, UnexpectedError, UserId, VerifyError,
+        VERIFY_EMAIL_VALID_SECS,
+    },
+    mail::{Outbox, Templates},
+    throttle::{Throttle, Throttled},
+    Email, Field, FieldErrors,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("throttled for {} s", .0.retry_after_secs)]
+    Throttled(Throttled),
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    #[error(transparent)]
+    Unexpected(#[from] UnexpectedError),
+}
+
+impl From<sqlx::Error> for RegistrationError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unexpected(e.into())
+    }
+}
+
+impl From<AccountError> for RegistrationError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Invalid(errors) => Self::Invalid(errors),
+            // Not produced by signup; kept total rather than panicking.
+            AccountError::InvalidCredentials => Self::Invalid(FieldErrors::default()),
+            AccountError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Registration {
+    accounts: Accounts,
+    throttle: Throttle,
+    outbox: Outbox,
+    templates: Templates,
+}
+
+impl Registration {
+    pub fn new(accounts: Accounts, throttle: Throttle, outbox: Outbox, templates: Templates) -> Self {
+        Self { accounts, throttle, outbox, templates }
+    }
+
+    /// Handles a signup form from `ip`. `Ok` means "check your email", whatever the
+    /// address's state; only invalid input and throttling are told apart.
+    pub async fn sign_up(
+        &self,
+        ip: IpAddr,
+        email: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<(), RegistrationError> {
+        self.throttle.signup_attempt(ip).await?.map_err(RegistrationError::Throttled)?;
+        let signup = self.accounts.sign_up(email, username, password).await?;
+        match signup.outcome {
+            SignupOutcome::Created(id) => tracing::info!(event = "user_created", user_id = id),
+            SignupOutcome::Restarted(id) => tracing::info!(event = "user_signup_restarted", user_id = id),
+            // No identifier: the mail tells the owner; the log must not tell anyone.
+            SignupOutcome::EmailTaken | SignupOutcome::UsernameTaken => {
+                tracing::info!(event = "user_signup_duplicate")
+            }
+        }
+        self.follow_up(&signup).await
+    }
+
+    async fn follow_up(&self, signup: &Signup) -> Result<(), RegistrationError> {
+        if self.throttle.mail_to(&signup.email).await?.is_err() {
+            tracing::warn!(event = "excess_mail_suppressed", subject = %self.throttle.log_tag(&signup.email));
+            return Ok(());
+        }
+        let mail = match signup.outcome {
+            SignupOutcome::Created(id) | SignupOutcome::Restarted(id) => {
+                match self.verification_mail(id, &signup.email, &signup.username).await? {
+                    Some(mail) => mail,
+                    None => return Ok(()),
+                }
+            }
+            SignupOutcome::EmailTaken => self.templates.signup_existing(&signup.email),
+            SignupOutcome::UsernameTaken => self.templates.username_taken(&signup.email, &signup.username),
+        };
+        self.outbox.enqueue(&mail).await?;
+        Ok(())
+    }
+
+    async fn verification_mail(
+        &self,
+        id: UserId,
+        email: &Email,
+        display_name: &str,
+    ) -> Result<Option<crate::mail::Mail>, RegistrationError> {
+        let Some(token) = self.accounts.issue_verification(id).await? else { return Ok(None) };
+        let hours = VERIFY_EMAIL_VALID_SECS / 3600;
+        Ok(Some(self.templates.verify_email(email, display_name, &token, hours)))
+    }
+
+    /// Sends a new verification link if `email` has an unconfirmed account. The answer is
+    /// the same either way, and so is its timing: the lookup and the mail happen after the
+    /// response, in a task of their own. Throttled per IP and per address (counted whether
+    /// or not the address has an account).
+    pub async fn resend_verification(&self, ip: IpAddr, email: &str) -> Result<(), RegistrationError> {
+        let email = Email::parse(email).map_err(|e| {
+            let mut errors = FieldErrors::default();
+            errors.insert(Field::Email, e.to_string());
+            RegistrationError::Invalid(errors)
+        })?;
+        self.throttle.mail_request(ip, &email).await?.map_err(RegistrationError::Throttled)?;
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = this.resend_now(&email).await {
+                tracing::error!(error = %error, "could not queue a verification mail");
+            }
+        });
+        Ok(())
+    }
+
+    async fn resend_now(&self, email: &Email) -> Result<(), RegistrationError> {
+        let Some(user) = self.accounts.unconfirmed(email).await? else {
+            return Ok(());
+        };
+        if let Some(mail) = self.verification_mail(user.id, email, &user.username).await? {
+            self.outbox.enqueue(&mail).await?;
+        }
+        Ok(())
+    }
+
+    /// Follows a verification link.
+    pub async fn verify_email(&self, token: &str) -> Result<UserId, VerifyError> {
+        let verdict = self.accounts.verify_email(token).await;
+        match &verdict {
+            Ok(id) => tracing::info!(event = "user_email_verified", user_id = id),
+            Err(VerifyError::InvalidLink) => tracing::info!(event = "user_email_verify_fail"),
+            Err(VerifyError::Unexpected(_)) => {}
+        }
+        verdict
+    }
+}

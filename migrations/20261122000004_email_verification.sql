@@ -25,7 +25,9 @@ CREATE INDEX email_tokens_expiry_idx ON email_tokens (expires_at);
 -- does not stay in the database longer than it takes to deliver it. `claimed_until`
 -- leases a row to one sender at a time when several instances run.
 CREATE TABLE mail_outbox (
-    id               INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: ids are never reused after rows are deleted, so an id in the log
+    -- names one mail for good.
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
     kind             TEXT    NOT NULL,
     recipient        TEXT    NOT NULL,
     subject          TEXT    NOT NULL,

@@ -47,6 +47,12 @@ export RUST_LOG="${RUST_LOG:-info,sqlx=warn,tower_sessions=warn}"
 # backoff stays at its defaults and is tested in the browser.
 export BULWARK_THROTTLE_IP_LADDER="1000:60"
 export BULWARK_THROTTLE_SIGNUPS_PER_IP_PER_HOUR=1000
+export BULWARK_THROTTLE_MAIL_REQUESTS_PER_IP_PER_HOUR=1000
+# Mail goes over SMTP to the sink that Playwright's global set-up runs (end2end/mail-sink.ts).
+export BULWARK_E2E_SMTP_PORT="${BULWARK_E2E_SMTP_PORT:-2525}"
+export BULWARK_SMTP_HOST=127.0.0.1
+export BULWARK_SMTP_PORT="$BULWARK_E2E_SMTP_PORT"
+export BULWARK_SMTP_TLS=none
 export FORCE_COLOR=0
 step cargo leptos end-to-end
 

@@ -1,6 +1,6 @@
-// The signup → sign-in → sign-out slice, with JavaScript on (hydrated WASM) and off (plain
-// form posts to the same server functions).
-import { test, expect, open, signUp, signIn, uniqueUser, PASSWORD } from "./fixtures";
+// The signup → confirm → sign-in → sign-out slice, with JavaScript on (hydrated WASM) and
+// off (plain form posts to the same server functions). Mail arrives over real SMTP.
+import { test, expect, open, signUp, signIn, submitSignUp, uniqueUser, waitForMail, PASSWORD } from "./fixtures";
 
 for (const javaScript of [true, false]) {
   const mode = javaScript ? "with JavaScript" : "without JavaScript";
@@ -83,9 +83,16 @@ test("a field error appears while typing and disappears when fixed", async ({ pa
   expect(problems).toEqual([]);
 });
 
-test("signing up again with a taken email looks like a new signup", async ({ page, problems }) => {
+test("signing up again with a taken email looks like a new signup; only the owner's mail differs", async ({
+  page,
+  problems,
+}) => {
   const user = uniqueUser("dupe");
   await signUp(page, user);
-  await signUp(page, { email: user.email.toUpperCase(), username: `${user.username.slice(0, 28)}_b` });
+  await submitSignUp(page, { email: user.email.toUpperCase(), username: `${user.username.slice(0, 28)}_b` });
+  const notice = await waitForMail(user.email, 2);
+  expect(notice.subject).toBe("Someone tried to sign up with your email address");
+  expect(notice.text).not.toContain("token=");
+  expect(notice.text).toContain("/login");
   expect(problems).toEqual([]);
 });

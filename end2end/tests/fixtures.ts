@@ -3,6 +3,7 @@
 // part of the API (401 for a failed sign-in, 422 for a rejected form) and Chromium reports
 // each as "Failed to load resource"; those lines alone are not counted.
 import { test as base, expect, type Page } from "@playwright/test";
+import { mailApiPort, type ReceivedMail } from "../mail-sink";
 
 export const PASSWORD = "violet quasar harbour tulip 83";
 
@@ -46,14 +47,55 @@ export async function open(page: Page, path: string, javaScript = true): Promise
   }
 }
 
-export async function signUp(page: Page, user: { email: string; username: string }, javaScript = true) {
+type User = { email: string; username: string };
+
+/** Fills in and sends the signup form; ends on the "check your email" page. */
+export async function submitSignUp(page: Page, user: User, javaScript = true, password = PASSWORD) {
   await open(page, "/signup", javaScript);
   await page.getByLabel("Email").fill(user.email);
   await page.getByLabel("Username").fill(user.username);
-  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Create account" }).click();
-  await expect(page).toHaveURL(/\/login\?signed_up=1$/);
-  await expect(page.getByTestId("signup-notice")).toBeVisible();
+  await expect(page).toHaveURL(/\/check-email$/);
+  await expect(page.getByTestId("check-email")).toBeVisible();
+}
+
+/** Everything the SMTP sink has received for `to`, oldest first. */
+export async function mailsTo(to: string): Promise<ReceivedMail[]> {
+  const response = await fetch(`http://127.0.0.1:${mailApiPort}/messages?to=${encodeURIComponent(to)}`);
+  return (await response.json()) as ReceivedMail[];
+}
+
+/** Waits until `to` has received `count` mails and returns the newest. */
+export async function waitForMail(to: string, count = 1): Promise<ReceivedMail> {
+  let mails: ReceivedMail[] = [];
+  await expect
+    .poll(async () => (mails = await mailsTo(to)).length, { message: `mail #${count} to ${to}`, timeout: 15_000 })
+    .toBeGreaterThanOrEqual(count);
+  return mails[count - 1];
+}
+
+/** The verification link in a mail's text. */
+export function verificationLink(mail: ReceivedMail): string {
+  const link = mail.text.match(/https?:\/\/\S+\/verify-email\?token=[0-9a-f]{64}/)?.[0];
+  expect(link, `a verification link in: ${mail.text}`).toBeDefined();
+  return link as string;
+}
+
+/** Opens a verification link and presses the confirm button; ends on the sign-in page. */
+export async function confirmEmail(page: Page, link: string, javaScript = true) {
+  await open(page, link, javaScript);
+  await page.getByRole("button", { name: "Confirm my email address" }).click();
+  await expect(page).toHaveURL(/\/login\?verified=1$/);
+  await expect(page.getByTestId("verified-notice")).toBeVisible();
+}
+
+/** A confirmed account: signup, the mail over SMTP, its link. Ends on the sign-in page. */
+export async function signUp(page: Page, user: User, javaScript = true) {
+  const before = (await mailsTo(user.email)).length;
+  await submitSignUp(page, user, javaScript);
+  const mail = await waitForMail(user.email, before + 1);
+  await confirmEmail(page, verificationLink(mail), javaScript);
 }
 
 export async function signIn(page: Page, email: string, password: string) {

@@ -9,7 +9,10 @@
 //! made with the same parameters, so "no such account" costs the same time as "wrong
 //! password".
 
-use std::sync::Arc;
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc,
+};
 
 use argon2::{
     password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString},
@@ -72,6 +75,8 @@ struct Inner {
     argon2: Argon2<'static>,
     permits: Arc<Semaphore>,
     dummy_hash: String,
+    /// argon2 runs started (hashes and verifications), for tests and monitoring.
+    runs: AtomicU64,
 }
 
 impl PasswordHasher {
@@ -86,7 +91,8 @@ impl PasswordHasher {
         );
         let dummy_hash = hash_blocking(&argon2, "bulwark dummy password for unknown accounts")?;
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        Ok(Self { inner: Arc::new(Inner { argon2, permits: Arc::new(Semaphore::new(cores)), dummy_hash }) })
+        let permits = Arc::new(Semaphore::new(cores));
+        Ok(Self { inner: Arc::new(Inner { argon2, permits, dummy_hash, runs: AtomicU64::new(0) }) })
     }
 
     /// Hashes a new password into a PHC string.
@@ -109,10 +115,16 @@ impl PasswordHasher {
         .await
     }
 
+    /// How many hashes and verifications this hasher (and its clones) has started.
+    pub fn runs(&self) -> u64 {
+        self.inner.runs.load(Ordering::Relaxed)
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Argon2<'static>, &str) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
+        self.inner.runs.fetch_add(1, Ordering::Relaxed);
         // The permit travels into the blocking task: if the request is dropped (the client
         // went away), the hash still runs to the end, and must keep its slot until then.
         let permit = Arc::clone(&self.inner.permits).acquire_owned().await.map_err(|_| HashError::Closed)?;

@@ -147,6 +147,11 @@ impl Accounts {
         self.policy
     }
 
+    /// The password hasher (shared by every clone), e.g. to count its work.
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+
     /// Parses the signup form, checks the password's strength, and creates an unconfirmed
     /// account (or restarts an unconfirmed one) unless the address or username is taken.
     /// Every field problem is reported at once: the strength verdict too, even when another

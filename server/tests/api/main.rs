@@ -5,6 +5,7 @@ mod csrf;
 mod helpers;
 mod login;
 mod logout;
+mod logs;
 mod pages;
 mod sessions;
 mod signup;

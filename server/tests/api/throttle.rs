@@ -55,6 +55,25 @@ async fn a_throttled_answer_is_identical_for_existing_and_unknown_accounts() {
 }
 
 #[tokio::test]
+async fn a_throttled_sign_in_costs_no_hash() {
+    let app = spawn_app().await;
+    app.register(ALICE, "alice").await;
+    for _ in 0..5 {
+        app.login(ALICE, "wrong password guess").await;
+    }
+    let hasher = app.state.accounts.hasher();
+    let before = hasher.runs();
+    for email in [ALICE, "nobody@example.com", ALICE] {
+        let reply = app.login(email, if email == ALICE { PASSWORD } else { "wrong password guess" }).await;
+        if email == ALICE {
+            assert_eq!(reply.status, 429, "even the right password waits");
+        }
+    }
+    // The unknown address was not throttled: exactly its one (dummy) verification ran.
+    assert_eq!(hasher.runs() - before, 1);
+}
+
+#[tokio::test]
 async fn a_throttled_response_says_when_to_retry() {
     let app = spawn_app().await;
     for _ in 0..5 {

@@ -1,0 +1,90 @@
+//! Log hygiene: every flow, run with a marker email, username and password, leaves none of
+//! them (nor the verification token, nor the session cookie) anywhere in the log.
+//!
+//! The development mail transport is filtered out: printing each mail (link included) to
+//! the log is its whole job, it is refused in production, and the browser suite runs over
+//! SMTP instead, where `scripts/test.sh` checks the server's real log the same way.
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use crate::helpers::spawn_app;
+
+const EMAIL: &str = "Marker.Person.Q7@Example.com";
+const USERNAME: &str = "markeruser77";
+const PASSWORD: &str = "marker passphrase quokka 4711 zebra";
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs one capturing subscriber for this test binary (other tests' lines land in it
+/// too; they use other addresses). Everything at debug, except the test client's own
+/// cookie jar (`cookie_store`), which prints the cookies it receives.
+fn captured() -> Captured {
+    static LOG: OnceLock<Captured> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = Captured::default();
+        let writer = log.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                "debug,bulwark::mail::dev=off,sqlx=warn,hyper=warn,h2=warn,reqwest=warn,cookie_store=off",
+            )
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        log
+    })
+    .clone()
+}
+
+#[tokio::test]
+async fn no_flow_logs_an_email_username_password_token_or_session_id() {
+    let log = captured();
+    let app = spawn_app().await;
+
+    // Signup, a wrong sign-in while unconfirmed, resend, confirm, sign in, a failed
+    // sign-in, a duplicate signup, throttling, sign out.
+    assert_eq!(app.signup(EMAIL, USERNAME, PASSWORD).await.status, 200);
+    assert_eq!(app.login(EMAIL, PASSWORD).await.status, 401);
+    assert_eq!(app.resend(EMAIL).await.status, 200);
+    let token = app.nth_mail(&EMAIL.to_lowercase(), 2).await.token().expect("link");
+    assert_eq!(app.verify(&token).await.status, 200);
+    assert_eq!(app.login(EMAIL, PASSWORD).await.status, 200);
+    let cookie = app.session_cookie().expect("session cookie");
+    assert_eq!(app.me().await.status, 200);
+    assert_eq!(app.logout().await.status, 200);
+    assert_eq!(app.signup(EMAIL, "othername", PASSWORD).await.status, 200);
+    for _ in 0..6 {
+        app.login(EMAIL, "marker wrong password 1234").await;
+    }
+    app.nth_mail(&EMAIL.to_lowercase(), 3).await;
+
+    let text = String::from_utf8_lossy(&log.0.lock().expect("log buffer")).to_lowercase();
+    assert!(text.contains("authn_login_fail"), "the capture works");
+    assert!(text.contains("excess_rate_limit_exceeded"), "throttling was reached and logged");
+    for secret in [
+        EMAIL.to_lowercase().as_str(),
+        "marker.person.q7",
+        USERNAME,
+        PASSWORD,
+        "marker wrong password",
+        token.as_str(),
+        cookie.to_lowercase().as_str(),
+    ] {
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains(secret)).collect();
+        assert!(lines.is_empty(), "the log contains {secret:?}:\n{}", lines.join("\n"));
+    }
+}

@@ -1,18 +1,19 @@
--- Email verification and outgoing mail.
+-- Email verification, password reset links and outgoing mail.
 --
 -- `email_verified_at` is NULL until the owner follows the link mailed at signup; such
 -- accounts cannot sign in. Accounts created before this migration start unverified too:
 -- none of them ever proved they own their address.
 ALTER TABLE users ADD COLUMN email_verified_at INTEGER;
 
--- One-time links. Only a SHA-256 of the token is kept, so this table is useless to
--- someone who reads it. `epoch` is the user's `session_epoch` when the token was made:
--- a token is only honoured while they still match, so restarting a signup (which bumps
--- the epoch) kills every older link atomically. A used token is deleted.
+-- One-time links (confirm an address, reset a password). Only a SHA-256 of the token is
+-- kept, so this table is useless to someone who reads it. `epoch` is the user's
+-- `session_epoch` when the token was made: a token is only honoured while they still
+-- match, so restarting a signup or changing the password (both bump the epoch) kills every
+-- older link atomically. A used token is deleted.
 CREATE TABLE email_tokens (
     token_hash  TEXT    PRIMARY KEY,
     user_id     INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    purpose     TEXT    NOT NULL CONSTRAINT email_tokens_purpose_check CHECK (purpose IN ('verify_email')),
+    purpose     TEXT    NOT NULL CONSTRAINT email_tokens_purpose_check CHECK (purpose IN ('verify_email', 'reset_password')),
     epoch       INTEGER NOT NULL,
     created_at  INTEGER NOT NULL,
     expires_at  INTEGER NOT NULL

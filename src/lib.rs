@@ -36,6 +36,8 @@ pub mod hashing;
 #[cfg(feature = "server")]
 pub mod mail;
 #[cfg(feature = "server")]
+pub mod recovery;
+#[cfg(feature = "server")]
 pub mod registration;
 #[cfg(feature = "server")]
 pub mod sessions;

@@ -120,11 +120,8 @@ impl Registration {
     /// response, in a task of their own. Throttled per IP and per address (counted whether
     /// or not the address has an account).
     pub async fn resend_verification(&self, ip: IpAddr, email: &str) -> Result<(), RegistrationError> {
-        let email = Email::parse(email).map_err(|e| {
-            let mut errors = FieldErrors::default();
-            errors.insert(Field::Email, e.to_string());
-            RegistrationError::Invalid(errors)
-        })?;
+        let email = Email::parse(email)
+            .map_err(|e| RegistrationError::Invalid(FieldErrors::single(Field::Email, e.to_string())))?;
         self.throttle.mail_request(ip, &email).await?.map_err(RegistrationError::Throttled)?;
         let this = self.clone();
         tokio::spawn(async move {

@@ -17,8 +17,8 @@ use leptos_router::{
 };
 
 use crate::pages::{
-    CheckEmailPage, HomePage, LoginPage, NotFoundPage, ResendVerificationPage, SessionsPage, SignupPage,
-    VerifyEmailPage,
+    CheckEmailPage, ForgotPasswordPage, HomePage, LoginPage, NotFoundPage, ResendVerificationPage,
+    ResetPasswordPage, SessionsPage, SignupPage, VerifyEmailPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -74,6 +74,8 @@ pub fn App() -> impl IntoView {
                         view=ResendVerificationPage
                         ssr=SsrMode::Async
                     />
+                    <Route path=path!("forgot-password") view=ForgotPasswordPage ssr=SsrMode::Async />
+                    <Route path=path!("reset-password") view=ResetPasswordPage ssr=SsrMode::Async />
                     <Route path=path!("account/sessions") view=SessionsPage ssr=SsrMode::Async />
                 </Routes>
             </main>

@@ -24,6 +24,7 @@ use bulwark::{
     mail::{
         self, DevTransport, MailTransport, Outbox, SenderPolicy, SmtpTransport, Templates, TransportError,
     },
+    recovery::Recovery,
     registration::Registration,
     sessions::{self, HashedStore, SessionRegistry},
     throttle::Throttle,
@@ -53,6 +54,7 @@ pub struct AppState {
     pub registry: SessionRegistry,
     pub throttle: Throttle,
     pub registration: Registration,
+    pub recovery: Recovery,
     pub outbox: Outbox,
     /// Where the mail sender delivers: SMTP, or the development folder.
     pub mail_transport: Arc<dyn MailTransport>,
@@ -105,7 +107,10 @@ pub async fn prepare(
         Throttle::new(pool.clone(), clock.clone(), settings.throttle.clone(), settings.secret.expose());
     let outbox = Outbox::new(pool.clone(), clock);
     let templates = Templates::new(&settings.public_url.to_string());
-    let registration = Registration::new(accounts.clone(), throttle.clone(), outbox.clone(), templates);
+    let registration =
+        Registration::new(accounts.clone(), throttle.clone(), outbox.clone(), templates.clone());
+    let recovery =
+        Recovery::new(accounts.clone(), throttle.clone(), outbox.clone(), templates, registry.clone());
     let mail_transport: Arc<dyn MailTransport> = match &settings.mail.delivery {
         MailDelivery::Smtp(smtp) => Arc::new(SmtpTransport::new(smtp)?),
         MailDelivery::Folder(dir) => {
@@ -124,6 +129,7 @@ pub async fn prepare(
         registry,
         throttle,
         registration,
+        recovery,
         outbox,
         mail_transport,
         settings: Arc::new(settings),
@@ -145,10 +151,12 @@ pub fn router(state: AppState) -> Router {
     let registry = state.registry.clone();
     let throttle = state.throttle.clone();
     let registration = state.registration.clone();
+    let recovery = state.recovery.clone();
     let proxies = state.settings.trusted_proxies.clone();
     let context = move || {
         provide_context(accounts.clone());
         provide_context(registration.clone());
+        provide_context(recovery.clone());
         provide_context(registry.clone());
         provide_context(throttle.clone());
         provide_context(proxies.clone());

@@ -111,7 +111,8 @@ impl NonceSlot {
 }
 
 /// Pages opened from a link in a mail, with a one-time token in the query string.
-pub const TOKEN_PAGES: &[&str] = &[bulwark::mail::templates::VERIFY_PATH];
+pub const TOKEN_PAGES: &[&str] =
+    &[bulwark::mail::templates::VERIFY_PATH, bulwark::mail::templates::RESET_PATH];
 
 /// Adds the headers every response carries (OWASP Secure Headers Project): a nonce-based
 /// Content-Security-Policy on pages and [`DEFAULT_CSP`] on everything else.

@@ -77,6 +77,34 @@ pub struct Signup {
 
 /// How long a verification link works.
 pub const VERIFY_EMAIL_VALID_SECS: i64 = 24 * 60 * 60;
+/// How long a password reset link works.
+pub const RESET_PASSWORD_VALID_SECS: i64 = 60 * 60;
+
+/// Why a password reset was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    /// Unknown, used, expired or superseded link: one answer. The link is only used up
+    /// by a reset that succeeds.
+    #[error("invalid, used or expired link")]
+    InvalidLink,
+    /// The new password broke a rule; the link still works.
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    #[error(transparent)]
+    Unexpected(#[from] UnexpectedError),
+}
+
+impl From<sqlx::Error> for ResetError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unexpected(e.into())
+    }
+}
+
+impl From<HashError> for ResetError {
+    fn from(e: HashError) -> Self {
+        Self::Unexpected(e.into())
+    }
+}
 
 /// Why a verification link was refused. One variant on purpose: unknown, used, expired
 /// and superseded links all get the same answer.
@@ -213,7 +241,7 @@ impl Accounts {
             &self.pool,
             &new.hash,
             user_id,
-            store::VERIFY_EMAIL,
+            store::Purpose::VerifyEmail,
             now,
             now + VERIFY_EMAIL_VALID_SECS,
         )
@@ -226,15 +254,67 @@ impl Accounts {
     #[tracing::instrument(name = "verify_email", skip_all)]
     pub async fn verify_email(&self, token: &str) -> Result<UserId, VerifyError> {
         let hash = token::parse(token).ok_or(VerifyError::InvalidLink)?;
-        let (user_id, epoch, expires_at) = store::take_token(&self.pool, &hash, store::VERIFY_EMAIL)
+        let (user_id, epoch, expires_at) = store::take_token(&self.pool, &hash, store::Purpose::VerifyEmail)
             .await?
             .ok_or(VerifyError::InvalidLink)?;
         let now = self.clock.now();
         if expires_at <= now || !store::mark_verified(&self.pool, user_id, epoch, now).await? {
             return Err(VerifyError::InvalidLink);
         }
-        store::delete_tokens(&self.pool, user_id, store::VERIFY_EMAIL).await?;
+        store::delete_tokens(&self.pool, user_id, store::Purpose::VerifyEmail).await?;
         Ok(user_id)
+    }
+
+    /// A password reset link token for the account at `email`, if there is one.
+    pub async fn issue_reset(&self, email: &Email) -> Result<Option<(User, String)>, AccountError> {
+        let Some((id, _)) = store::find_signup_state(&self.pool, email).await? else { return Ok(None) };
+        let Some(user) = store::find_user(&self.pool, id).await? else { return Ok(None) };
+        let new = token::generate();
+        let now = self.clock.now();
+        let expires_at = now + RESET_PASSWORD_VALID_SECS;
+        let stored =
+            store::insert_token(&self.pool, &new.hash, id, store::Purpose::ResetPassword, now, expires_at)
+                .await?;
+        Ok(stored.then_some((user, new.token)))
+    }
+
+    /// Sets a new password through a reset link. The password is checked (length and
+    /// strength, against the account's email and username) before the link is used up, so
+    /// a refused password does not cost the user their link. Success bumps the epoch:
+    /// every session of the account ends and every other link dies. It also confirms the
+    /// address, since the link proved it.
+    #[tracing::instrument(name = "reset_password", skip_all)]
+    pub async fn reset_password(&self, token: &str, password: &str) -> Result<User, ResetError> {
+        let hash = token::parse(token).ok_or(ResetError::InvalidLink)?;
+        let purpose = store::Purpose::ResetPassword;
+        let (user_id, epoch, expires_at) =
+            store::peek_token(&self.pool, &hash, purpose).await?.ok_or(ResetError::InvalidLink)?;
+        let user = store::find_user(&self.pool, user_id).await?;
+        let now = self.clock.now();
+        let Some(user) = user.filter(|u| u.session_epoch == epoch && expires_at > now) else {
+            return Err(ResetError::InvalidLink);
+        };
+
+        let password = Password::parse(password, self.policy)
+            .map_err(|e| ResetError::Invalid(FieldErrors::single(Field::Password, e.to_string())))?;
+        let local_part = user.email.rsplit_once('@').map_or(user.email.as_str(), |(l, _)| l).to_owned();
+        let inputs = vec![local_part, user.username.to_lowercase()];
+        if let Some(weak) = self.weakness(password.clone(), inputs).await.map_err(|e| match e {
+            AccountError::Unexpected(cause) => ResetError::Unexpected(cause),
+            _ => ResetError::InvalidLink,
+        })? {
+            return Err(ResetError::Invalid(FieldErrors::single(Field::Password, weak.to_string())));
+        }
+        let password_hash = self.hasher.hash(&password).await?;
+
+        if store::take_token(&self.pool, &hash, purpose).await?.is_none()
+            || !store::set_password(&self.pool, user_id, epoch, &password_hash, now).await?
+        {
+            return Err(ResetError::InvalidLink);
+        }
+        store::delete_tokens(&self.pool, user_id, purpose).await?;
+        store::delete_tokens(&self.pool, user_id, store::Purpose::VerifyEmail).await?;
+        store::find_user(&self.pool, user_id).await?.ok_or(ResetError::InvalidLink)
     }
 
     /// The unconfirmed account at `email`, if there is one (for resending its link).
@@ -453,5 +533,68 @@ mod tests {
         assert!(matches!(unknown_email, Err(AccountError::InvalidCredentials)));
         let user = sign_in(&accounts, "a@example.com", GOOD).await.expect("signs in");
         assert_eq!(user.username, "alpha");
+    }
+
+    async fn reset_link(accounts: &Accounts, email: &str) -> (User, String) {
+        accounts.issue_reset(&Email::parse(email).expect("email")).await.expect("db").expect("an account")
+    }
+
+    #[tokio::test]
+    async fn a_reset_sets_the_password_bumps_the_epoch_and_works_once() {
+        let (accounts, _clock, _dir) = accounts().await;
+        verified(&accounts, "a@example.com", "alpha").await;
+        let (before, token) = reset_link(&accounts, "a@example.com").await;
+        let after = accounts.reset_password(&token, OTHER).await.expect("reset");
+        assert_eq!(after.session_epoch, before.session_epoch + 1, "every session ends");
+        assert!(sign_in(&accounts, "a@example.com", GOOD).await.is_err());
+        assert!(sign_in(&accounts, "a@example.com", OTHER).await.is_ok());
+        assert!(matches!(accounts.reset_password(&token, GOOD).await, Err(ResetError::InvalidLink)));
+    }
+
+    #[tokio::test]
+    async fn a_refused_password_keeps_the_link_usable() {
+        let (accounts, _clock, _dir) = accounts().await;
+        verified(&accounts, "kitten@example.com", "kitten").await;
+        let (_, token) = reset_link(&accounts, "kitten@example.com").await;
+        for weak in ["short", "kittenkittenkitten1"] {
+            match accounts.reset_password(&token, weak).await {
+                Err(ResetError::Invalid(errors)) => assert!(errors.get(Field::Password).is_some()),
+                other => panic!("expected a password error, got {other:?}"),
+            }
+        }
+        accounts.reset_password(&token, OTHER).await.expect("the link still works");
+    }
+
+    #[tokio::test]
+    async fn a_reset_link_expires_after_an_hour_and_dies_with_the_next_reset() {
+        let (accounts, clock, _dir) = accounts().await;
+        verified(&accounts, "a@example.com", "alpha").await;
+        let (_, old) = reset_link(&accounts, "a@example.com").await;
+        clock.advance(RESET_PASSWORD_VALID_SECS);
+        assert!(matches!(accounts.reset_password(&old, OTHER).await, Err(ResetError::InvalidLink)));
+
+        let (_, first) = reset_link(&accounts, "a@example.com").await;
+        let (_, second) = reset_link(&accounts, "a@example.com").await;
+        accounts.reset_password(&second, OTHER).await.expect("reset");
+        assert!(matches!(accounts.reset_password(&first, GOOD).await, Err(ResetError::InvalidLink)));
+    }
+
+    #[tokio::test]
+    async fn a_reset_confirms_an_unconfirmed_address_and_kills_its_verification_links() {
+        let (accounts, _clock, _dir) = accounts().await;
+        let id = created(&accounts, "a@example.com", "alpha").await;
+        let verification = accounts.issue_verification(id).await.expect("db").expect("token");
+        let (_, token) = reset_link(&accounts, "a@example.com").await;
+        let user = accounts.reset_password(&token, OTHER).await.expect("reset");
+        assert!(user.email_verified);
+        assert!(sign_in(&accounts, "a@example.com", OTHER).await.is_ok());
+        assert!(matches!(accounts.verify_email(&verification).await, Err(VerifyError::InvalidLink)));
+    }
+
+    #[tokio::test]
+    async fn no_reset_link_for_an_unknown_address() {
+        let (accounts, _clock, _dir) = accounts().await;
+        let unknown = Email::parse("nobody@example.com").expect("email");
+        assert!(accounts.issue_reset(&unknown).await.expect("db").is_none());
     }
 }

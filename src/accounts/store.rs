@@ -46,7 +46,7 @@ pub async fn restart_signup(pool: &SqlitePool, id: UserId, user: &NewUser<'_>) -
     .await;
     match result {
         Ok(done) if done.rows_affected() == 1 => {
-            delete_tokens(pool, id, VERIFY_EMAIL).await?;
+            delete_tokens(pool, id, Purpose::VerifyEmail).await?;
             Ok(Restart::Restarted)
         }
         Ok(_) => Ok(Restart::AlreadyVerified),
@@ -71,28 +71,85 @@ pub async fn find_signup_state(pool: &SqlitePool, email: &Email) -> sqlx::Result
     row.map(|row| Ok((row.try_get("id")?, row.try_get("verified")?))).transpose()
 }
 
-/// The purpose of verification tokens in `email_tokens`.
-pub const VERIFY_EMAIL: &str = "verify_email";
+/// What a one-time token in `email_tokens` is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    VerifyEmail,
+    ResetPassword,
+}
 
-/// Stores a token for an unconfirmed account, bound to its current epoch. `false` when
-/// the account is gone or already confirmed.
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+        }
+    }
+}
+
+/// Stores a token bound to the account's current epoch. Verification tokens are only
+/// made for unconfirmed accounts. `false` when there is no such account.
 pub async fn insert_token(
     pool: &SqlitePool,
     hash: &str,
     user_id: UserId,
-    purpose: &str,
+    purpose: Purpose,
     now: i64,
     expires_at: i64,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let condition = match purpose {
+        Purpose::VerifyEmail => "AND email_verified_at IS NULL",
+        Purpose::ResetPassword => "",
+    };
+    let done = sqlx::query(&format!(
         "INSERT INTO email_tokens (token_hash, user_id, purpose, epoch, created_at, expires_at) \
-         SELECT ?, id, ?, session_epoch, ?, ? FROM users WHERE id = ? AND email_verified_at IS NULL",
-    )
+         SELECT ?, id, ?, session_epoch, ?, ? FROM users WHERE id = ? {condition}"
+    ))
     .bind(hash)
-    .bind(purpose)
+    .bind(purpose.as_str())
     .bind(now)
     .bind(expires_at)
     .bind(user_id)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A token's `(user, epoch, expires_at)` without using it up.
+pub async fn peek_token(
+    pool: &SqlitePool,
+    hash: &str,
+    purpose: Purpose,
+) -> sqlx::Result<Option<(UserId, i64, i64)>> {
+    let row = sqlx::query(
+        "SELECT user_id, epoch, expires_at FROM email_tokens WHERE token_hash = ? AND purpose = ?",
+    )
+    .bind(hash)
+    .bind(purpose.as_str())
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| Ok((row.try_get("user_id")?, row.try_get("epoch")?, row.try_get("expires_at")?)))
+        .transpose()
+}
+
+/// Sets a new password if the account is still at `epoch`, bumping the epoch (which ends
+/// every session and kills every outstanding link) and confirming the address (the reset
+/// link proved it). `false` if the account moved on meanwhile.
+pub async fn set_password(
+    pool: &SqlitePool,
+    user_id: UserId,
+    epoch: i64,
+    password_hash: &str,
+    now: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1, \
+         email_verified_at = COALESCE(email_verified_at, ?) WHERE id = ? AND session_epoch = ?",
+    )
+    .bind(password_hash)
+    .bind(now)
+    .bind(user_id)
+    .bind(epoch)
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -103,13 +160,13 @@ pub async fn insert_token(
 pub async fn take_token(
     pool: &SqlitePool,
     hash: &str,
-    purpose: &str,
+    purpose: Purpose,
 ) -> sqlx::Result<Option<(UserId, i64, i64)>> {
     let row = sqlx::query(
         "DELETE FROM email_tokens WHERE token_hash = ? AND purpose = ? RETURNING user_id, epoch, expires_at",
     )
     .bind(hash)
-    .bind(purpose)
+    .bind(purpose.as_str())
     .fetch_optional(pool)
     .await?;
     row.map(|row| Ok((row.try_get("user_id")?, row.try_get("epoch")?, row.try_get("expires_at")?)))
@@ -129,10 +186,10 @@ pub async fn mark_verified(pool: &SqlitePool, user_id: UserId, epoch: i64, now: 
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn delete_tokens(pool: &SqlitePool, user_id: UserId, purpose: &str) -> sqlx::Result<()> {
+pub async fn delete_tokens(pool: &SqlitePool, user_id: UserId, purpose: Purpose) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM email_tokens WHERE user_id = ? AND purpose = ?")
         .bind(user_id)
-        .bind(purpose)
+        .bind(purpose.as_str())
         .execute(pool)
         .await?;
     Ok(())

@@ -35,6 +35,10 @@ pub enum MailKind {
     SignupExisting,
     /// A signup with a new address picked a username that is taken.
     SignupUsernameTaken,
+    /// The link to choose a new password.
+    PasswordReset,
+    /// The password was just changed.
+    PasswordChanged,
 }
 
 impl MailKind {
@@ -43,6 +47,8 @@ impl MailKind {
             Self::VerifyEmail => "verify_email",
             Self::SignupExisting => "signup_existing",
             Self::SignupUsernameTaken => "signup_username_taken",
+            Self::PasswordReset => "password_reset",
+            Self::PasswordChanged => "password_changed",
         }
     }
 }

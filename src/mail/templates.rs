@@ -14,6 +14,10 @@ pub struct Templates {
 pub const VERIFY_PATH: &str = "/verify-email";
 /// The page that sends a new verification link.
 pub const RESEND_PATH: &str = "/verify-email/resend";
+/// The page a password reset link opens; the token rides in the query string.
+pub const RESET_PATH: &str = "/reset-password";
+/// The page that mails a password reset link.
+pub const FORGOT_PATH: &str = "/forgot-password";
 
 impl Templates {
     /// `public_url` like `https://auth.example.com` (a trailing slash is ignored).
@@ -63,14 +67,15 @@ impl Templates {
     /// To the owner of an existing account: someone tried to sign up with their address.
     pub fn signup_existing(&self, to: &Email) -> Mail {
         let login = self.link("/login");
+        let forgot = self.link(FORGOT_PATH);
         let text = format!(
             "Hello,\n\n\
              Someone tried to create a new Bulwark account with this email address. This \
              address already has an account, so nothing was created and nothing about your \
              account changed.\n\n\
              If it was you, you do not need a new account: sign in at\n{login}\n\n\
-             If you no longer know your password, use the password reset offered on that \
-             page; a new password ends every signed-in session of the account.\n\n\
+             If you no longer know your password, reset it at\n{forgot}\n\
+             (a new password also signs out every device signed in to the account).\n\n\
              If it was not you, you can ignore this mail. Nobody can use your account \
              without your password.\n"
         );
@@ -82,9 +87,11 @@ impl Templates {
                 .to_owned(),
             "<p>If it was you, you do not need a new account:</p>".to_owned(),
             button(&login, "Sign in"),
-            "<p>If you no longer know your password, use the password reset offered on that \
-             page; a new password ends every signed-in session of the account.</p>"
-                .to_owned(),
+            format!(
+                "<p>If you no longer know your password, <a href=\"{}\">reset it</a> (a new \
+                 password also signs out every device signed in to the account).</p>",
+                escape(&forgot)
+            ),
             "<p>If it was not you, you can ignore this mail. Nobody can use your account \
              without your password.</p>"
                 .to_owned(),
@@ -93,6 +100,69 @@ impl Templates {
             kind: MailKind::SignupExisting,
             to: to.clone(),
             subject: "Someone tried to sign up with your email address".into(),
+            text,
+            html,
+        }
+    }
+
+    /// The link to choose a new password, valid for `valid_minutes`.
+    pub fn password_reset(&self, to: &Email, display_name: &str, token: &str, valid_minutes: i64) -> Mail {
+        let link = self.link(&format!("{RESET_PATH}?token={token}"));
+        let forgot = self.link(FORGOT_PATH);
+        let text = format!(
+            "Hello {display_name},\n\n\
+             Someone, probably you, asked to reset the password of your Bulwark account. To \
+             choose a new password, open this link:\n\n\
+             {link}\n\n\
+             The link works once and expires in {valid_minutes} minutes (ask again at \
+             {forgot}). Setting a new password signs out every device signed in to your \
+             account.\n\n\
+             If you did not ask for this, ignore this mail: your password stays as it is.\n"
+        );
+        let html = page(&[
+            format!("<p>Hello {},</p>", escape(display_name)),
+            "<p>Someone, probably you, asked to reset the password of your Bulwark account.</p>".to_owned(),
+            button(&link, "Choose a new password"),
+            format!(
+                "<p>The link works once and expires in {valid_minutes} minutes (<a href=\"{}\">ask \
+                 again</a>). Setting a new password signs out every device signed in to your \
+                 account.</p>",
+                escape(&forgot)
+            ),
+            "<p>If you did not ask for this, ignore this mail: your password stays as it is.</p>".to_owned(),
+        ]);
+        Mail {
+            kind: MailKind::PasswordReset,
+            to: to.clone(),
+            subject: "Reset your password".into(),
+            text,
+            html,
+        }
+    }
+
+    /// After a reset: tells the owner, in case it was not them.
+    pub fn password_changed(&self, to: &Email, display_name: &str) -> Mail {
+        let forgot = self.link(FORGOT_PATH);
+        let text = format!(
+            "Hello {display_name},\n\n\
+             The password of your Bulwark account was just changed, and every device that \
+             was signed in has been signed out.\n\n\
+             If that was you, there is nothing to do. If it was not, reset your password \
+             now at\n{forgot}\n"
+        );
+        let html = page(&[
+            format!("<p>Hello {},</p>", escape(display_name)),
+            "<p>The password of your Bulwark account was just changed, and every device that \
+             was signed in has been signed out.</p>"
+                .to_owned(),
+            "<p>If that was you, there is nothing to do. If it was not, reset your password now:</p>"
+                .to_owned(),
+            button(&forgot, "Reset my password"),
+        ]);
+        Mail {
+            kind: MailKind::PasswordChanged,
+            to: to.clone(),
+            subject: "Your password was changed".into(),
             text,
             html,
         }
@@ -190,6 +260,8 @@ mod tests {
             t.verify_email(&to(), "alice", "ff", 24),
             t.signup_existing(&to()),
             t.username_taken(&to(), "bob"),
+            t.password_reset(&to(), "alice", "ff", 60),
+            t.password_changed(&to(), "alice"),
         ] {
             assert!(mail.text.is_ascii() && mail.html.is_ascii(), "{:?}", mail.kind);
             assert!(mail.html.lines().all(|l| l.len() < 998), "{:?}", mail.kind);
@@ -201,7 +273,7 @@ mod tests {
         let t = Templates::new("http://localhost:3000");
         let existing = t.signup_existing(&to());
         assert!(!existing.text.contains("token="), "no verification link for an existing account");
-        assert!(existing.text.contains("password reset"));
+        assert!(existing.text.contains("http://localhost:3000/forgot-password"), "{}", existing.text);
         assert_ne!(existing.subject, t.verify_email(&to(), "a", "b", 24).subject);
     }
 

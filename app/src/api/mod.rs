@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
+mod recovery;
 mod sessions;
-pub use self::sessions::*;
+pub use self::{recovery::*, sessions::*};
 
 /// What the UI may know about the signed-in user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::ConnectInfo;
 pub use bulwark::{
     accounts::{sign_in, AccountError, Accounts, SignInError, User, VerifyError},
+    recovery::{Recovery, RecoveryError},
     registration::{Registration, RegistrationError},
     sessions::{self, Origin, SessionError, SessionMeta, SessionRegistry},
     throttle::{Throttle, Throttled, TrustedProxies},
@@ -34,6 +35,38 @@ pub fn registration_error(error: RegistrationError) -> ApiError {
             tracing::error!(error = %cause, "registration failed unexpectedly");
             ApiError::Internal
         }
+    }
+}
+
+/// Password reset, provided as context by the server.
+pub fn recovery() -> Result<Recovery, ApiError> {
+    service::<Recovery>("Recovery")
+}
+
+/// Maps password reset failures to the wire.
+pub fn recovery_error(error: RecoveryError) -> ApiError {
+    match error {
+        RecoveryError::Throttled(verdict) => too_many(verdict),
+        RecoveryError::Invalid(errors) => ApiError::Validation(errors),
+        RecoveryError::InvalidLink => ApiError::InvalidLink,
+        RecoveryError::Unexpected(cause) => {
+            tracing::error!(error = %cause, "password reset failed unexpectedly");
+            ApiError::Internal
+        }
+    }
+}
+
+/// For a plain form post: redirects to `page` (a path) with `error` encoded the way Leptos
+/// encodes it for the Referer, so the page's form shows it as it would with JavaScript.
+/// For pages that send no Referer.
+pub fn redirect_with_error<S: leptos::server_fn::ServerFn>(page: &str, error: &ApiError) {
+    use leptos::server_fn::error::ServerFnUrlError;
+    // Any absolute base will do: only the path and query of the result are used.
+    let encoded =
+        ServerFnUrlError::new(S::PATH, error.clone()).to_url(&format!("http://bulwark.invalid{page}"));
+    match encoded {
+        Ok(url) => leptos_axum::redirect(&format!("{}?{}", url.path(), url.query().unwrap_or_default())),
+        Err(e) => tracing::error!(error = %e, "could not build the error redirect"),
     }
 }
 

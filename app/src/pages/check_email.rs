@@ -1,5 +1,5 @@
-//! `/check-email`: where signup and "send a new link" land. It says the same thing
-//! whatever happened, because the server told the browser nothing more.
+//! `/check-email`: where signup, "send a new link" and "forgot password" land. It says the
+//! same thing whatever happened, because the server told the browser nothing more.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -12,8 +12,9 @@ pub fn CheckEmailPage() -> impl IntoView {
             <h1 id="check-title">"Check your email"</h1>
             <div class="notice" role="status" data-testid="check-email">
                 <p>
-                    "We have sent a message to the address you gave. Open the link in it to "
-                    "finish; the link works once, for 24 hours."
+                    "We have sent a message to the address you gave (when there is an account or a "
+                    "signup for it). Open the link in it to continue; the mail says how long the "
+                    "link works."
                 </p>
             </div>
             <p>

@@ -20,6 +20,7 @@ pub fn LoginPage() -> impl IntoView {
 
     let failure = Signal::derive(move || login.value().get().and_then(Result::err));
     let verified = move || use_query_map().read().get("verified").is_some();
+    let reset = move || use_query_map().read().get("reset").is_some();
 
     view! {
         <Title text="Sign in" />
@@ -29,6 +30,12 @@ pub fn LoginPage() -> impl IntoView {
                 <div class="notice" role="status" data-testid="verified-notice">
                     <strong>"Your email address is confirmed."</strong>
                     " Sign in below."
+                </div>
+            </Show>
+            <Show when=reset>
+                <div class="notice" role="status" data-testid="reset-notice">
+                    <strong>"Your password is changed."</strong>
+                    " Every device that was signed in has been signed out. Sign in with the new password."
                 </div>
             </Show>
             <ActionForm action=login attr:novalidate=true>
@@ -53,6 +60,7 @@ pub fn LoginPage() -> impl IntoView {
                 />
                 <SubmitButton pending=login.pending() idle="Sign in" busy="Signing in…" />
             </ActionForm>
+            <p class="aside"><a href="/forgot-password">"Forgot your password?"</a></p>
             <p class="aside">
                 "Just signed up? Confirm your address with the link we mailed you first. "
                 <a href="/verify-email/resend">"Send a new link"</a>

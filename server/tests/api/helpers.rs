@@ -47,7 +47,16 @@ impl SentMail {
 
     /// The token in the verification link, if the mail has one.
     pub fn token(&self) -> Option<String> {
-        let start = self.raw.find("/verify-email?token=")? + "/verify-email?token=".len();
+        self.token_after("/verify-email?token=")
+    }
+
+    /// The token in the password reset link, if the mail has one.
+    pub fn reset_token(&self) -> Option<String> {
+        self.token_after("/reset-password?token=")
+    }
+
+    fn token_after(&self, prefix: &str) -> Option<String> {
+        let start = self.raw.find(prefix)? + prefix.len();
         Some(self.raw[start..].chars().take_while(char::is_ascii_hexdigit).collect())
     }
 }
@@ -192,6 +201,14 @@ impl TestApp {
 
     pub async fn resend(&self, email: &str) -> Reply {
         self.post_form("/api/resend-verification", &[("email", email)]).await
+    }
+
+    pub async fn forgot_password(&self, email: &str) -> Reply {
+        self.post_form("/api/forgot-password", &[("email", email)]).await
+    }
+
+    pub async fn reset_password(&self, token: &str, password: &str) -> Reply {
+        self.post_form("/api/reset-password", &[("token", token), ("password", password)]).await
     }
 
     /// Every mail sent to `to` so far, oldest first.

@@ -7,6 +7,7 @@ mod login;
 mod logout;
 mod logs;
 mod pages;
+mod password_reset;
 mod sessions;
 mod signup;
 mod throttle;

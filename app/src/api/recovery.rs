@@ -1,0 +1,65 @@
+//! Forgotten passwords: ask for a reset link, then set a new password with it.
+
+use leptos::prelude::*;
+
+use crate::error::ApiError;
+
+/// Where a password reset sends the browser: sign in with the new password.
+pub const AFTER_RESET: &str = "/login?reset=1";
+/// Where a form post (no JavaScript) with a dead reset link lands.
+pub const RESET_LINK_INVALID: &str = "/forgot-password?link=invalid";
+
+/// Mails a reset link if the address has an account. The same answer for every address;
+/// throttled per client IP and per address.
+#[server(prefix = "/api", endpoint = "forgot-password")]
+pub async fn forgot_password(#[server(default)] email: String) -> Result<(), ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            let ip = client_ip()?;
+            recovery()?.request_reset(ip, &email).await.map_err(recovery_error)?;
+            leptos_axum::redirect(super::CHECK_EMAIL);
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// Sets a new password with the token from a reset link. Every session of the account
+/// ends. A refused password leaves the link usable.
+#[server(prefix = "/api", endpoint = "reset-password")]
+pub async fn reset_password(
+    #[server(default)] token: String,
+    #[server(default)] password: String,
+) -> Result<(), ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            match recovery()?.reset_password(&token, &password).await.map_err(recovery_error) {
+                Ok(_) => {
+                    leptos_axum::redirect(AFTER_RESET);
+                    Ok(())
+                }
+                Err(error) => {
+                    // The page has no Referer to send a plain form post back to (its URL
+                    // carries the token, so its policy is no-referrer): send it back by hand.
+                    if is_form_post() {
+                        match &error {
+                            ApiError::InvalidLink => leptos_axum::redirect(RESET_LINK_INVALID),
+                            _ => redirect_with_error::<ResetPassword>(&reset_page(&token), &error),
+                        }
+                    }
+                    Err(error)
+                }
+            }
+        }
+        .await,
+    )
+}
+
+/// The reset page for `token` (only ever a well-formed token: anything else is dropped).
+#[cfg(feature = "ssr")]
+fn reset_page(token: &str) -> String {
+    let token: String = token.chars().filter(char::is_ascii_hexdigit).take(64).collect();
+    format!("{}?token={token}", bulwark::mail::templates::RESET_PATH)
+}

@@ -1,0 +1,99 @@
+//! `/forgot-password`: asks for a reset link; `/reset-password?token=…`: the page the link
+//! opens, where the new password is chosen. The reset page is served with
+//! `Referrer-Policy: no-referrer` so the token in its URL is never sent anywhere.
+
+use bulwark::{Email, Field, Password};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::{
+    api::{ForgotPassword, ResetPassword},
+    components::{
+        password_policy, reset_on_submit, rule_message, FieldState, FormError, SubmitButton, TextField,
+    },
+};
+
+#[component]
+pub fn ForgotPasswordPage() -> impl IntoView {
+    let forgot = ServerAction::<ForgotPassword>::new();
+    let email = FieldState::new();
+    reset_on_submit(forgot, &[email]);
+    let failure = Signal::derive(move || forgot.value().get().and_then(Result::err));
+    let server_email = move || failure.get().and_then(|e| e.field(Field::Email));
+    let link_invalid = move || use_query_map().read().get("link").is_some_and(|v| v == "invalid");
+
+    view! {
+        <Title text="Reset your password" />
+        <section class="card auth-card" aria-labelledby="forgot-title">
+            <h1 id="forgot-title">"Reset your password"</h1>
+            <Show when=link_invalid>
+                <div class="form-error" role="alert" data-testid="link-invalid">
+                    "That link is invalid, has already been used, or has expired. "
+                    "Enter your address and we will send a new one."
+                </div>
+            </Show>
+            <p>
+                "Enter the address you signed up with. If it has an account, we will mail it a "
+                "link to choose a new password. The link works for an hour."
+            </p>
+            <ActionForm action=forgot attr:novalidate=true>
+                <FormError error=failure />
+                <TextField
+                    id="forgot-email"
+                    name="email"
+                    label="Email"
+                    input_type="email"
+                    autocomplete="email"
+                    state=email
+                    error=email.error(|v| rule_message(Email::parse(v)), server_email)
+                />
+                <SubmitButton pending=forgot.pending() idle="Send a reset link" busy="Sending…" />
+            </ActionForm>
+            <p class="aside">"Remembered it? " <a href="/login">"Sign in"</a></p>
+        </section>
+    }
+}
+
+#[component]
+pub fn ResetPasswordPage() -> impl IntoView {
+    let reset = ServerAction::<ResetPassword>::new();
+    let policy = password_policy();
+    let password = FieldState::new();
+    reset_on_submit(reset, &[password]);
+    let token = move || use_query_map().read().get("token").unwrap_or_default();
+    let failure = Signal::derive(move || reset.value().get().and_then(Result::err));
+    let server_password = move || failure.get().and_then(|e| e.field(Field::Password));
+    let link_dead = move || matches!(failure.get(), Some(crate::error::ApiError::InvalidLink));
+
+    view! {
+        <Title text="Choose a new password" />
+        <section class="card auth-card" aria-labelledby="reset-title">
+            <h1 id="reset-title">"Choose a new password"</h1>
+            <p>"Every device signed in to your account will be signed out."</p>
+            <ActionForm action=reset attr:novalidate=true>
+                <FormError error=failure />
+                <input type="hidden" name="token" prop:value=token value=token />
+                <TextField
+                    id="reset-password"
+                    name="password"
+                    label="New password"
+                    input_type="password"
+                    autocomplete="new-password"
+                    hint=format!(
+                        "At least {} characters. A few unrelated words make a strong, memorable password.",
+                        policy.min_chars(),
+                    )
+                    state=password
+                    error=password.error(move |v| rule_message(Password::parse(v, policy)), server_password)
+                />
+                <SubmitButton pending=reset.pending() idle="Set new password" busy="Saving…" />
+            </ActionForm>
+            <Show when=link_dead>
+                <p data-testid="link-help">
+                    <a href="/forgot-password">"Get a new link"</a>
+                </p>
+            </Show>
+        </section>
+    }
+}

@@ -1,0 +1,116 @@
+//! Forgotten passwords: a reset link by mail, and setting a new password with it.
+//!
+//! Asking answers every address the same way, at the same speed (the lookup and the mail
+//! happen after the response) and is throttled per client IP and per address. A reset
+//! that succeeds ends every session of the account (the epoch bump makes old cookies
+//! worthless, and the registry rows and stored sessions are deleted too), clears the
+//! account's sign-in backoff, and tells the owner by mail.
+
+use std::net::IpAddr;
+
+use crate::{
+    accounts::{Accounts, ResetError, UnexpectedError, UserId, RESET_PASSWORD_VALID_SECS},
+    mail::{Outbox, Templates},
+    sessions::SessionRegistry,
+    throttle::{Throttle, Throttled},
+    Email, Field, FieldErrors,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    #[error("throttled for {} s", .0.retry_after_secs)]
+    Throttled(Throttled),
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    /// Unknown, used, expired or superseded link: one answer.
+    #[error("invalid, used or expired link")]
+    InvalidLink,
+    #[error(transparent)]
+    Unexpected(#[from] UnexpectedError),
+}
+
+impl From<sqlx::Error> for RecoveryError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unexpected(e.into())
+    }
+}
+
+impl From<ResetError> for RecoveryError {
+    fn from(e: ResetError) -> Self {
+        match e {
+            ResetError::InvalidLink => Self::InvalidLink,
+            ResetError::Invalid(errors) => Self::Invalid(errors),
+            ResetError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Recovery {
+    accounts: Accounts,
+    throttle: Throttle,
+    outbox: Outbox,
+    templates: Templates,
+    registry: SessionRegistry,
+}
+
+impl Recovery {
+    pub fn new(
+        accounts: Accounts,
+        throttle: Throttle,
+        outbox: Outbox,
+        templates: Templates,
+        registry: SessionRegistry,
+    ) -> Self {
+        Self { accounts, throttle, outbox, templates, registry }
+    }
+
+    /// Mails a reset link if `email` has an account. `Ok` for every well-formed address.
+    pub async fn request_reset(&self, ip: IpAddr, email: &str) -> Result<(), RecoveryError> {
+        let email = Email::parse(email)
+            .map_err(|e| RecoveryError::Invalid(FieldErrors::single(Field::Email, e.to_string())))?;
+        self.throttle.mail_request(ip, &email).await?.map_err(RecoveryError::Throttled)?;
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = this.mail_reset_link(&email).await {
+                tracing::error!(error = %error, "could not queue a password reset mail");
+            }
+        });
+        Ok(())
+    }
+
+    async fn mail_reset_link(&self, email: &Email) -> Result<(), RecoveryError> {
+        let issued = self.accounts.issue_reset(email).await.map_err(|e| match e {
+            crate::accounts::AccountError::Unexpected(cause) => RecoveryError::Unexpected(cause),
+            _ => RecoveryError::InvalidLink,
+        })?;
+        let Some((user, token)) = issued else { return Ok(()) };
+        tracing::info!(event = "authn_password_reset_requested", user_id = user.id);
+        let minutes = RESET_PASSWORD_VALID_SECS / 60;
+        self.outbox.enqueue(&self.templates.password_reset(email, &user.username, &token, minutes)).await?;
+        Ok(())
+    }
+
+    /// Sets a new password through a reset link and ends every session of the account.
+    pub async fn reset_password(&self, token: &str, password: &str) -> Result<UserId, RecoveryError> {
+        let user = match self.accounts.reset_password(token, password).await {
+            Ok(user) => user,
+            Err(ResetError::InvalidLink) => {
+                tracing::info!(event = "authn_password_reset_fail");
+                return Err(RecoveryError::InvalidLink);
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let ended = self.registry.revoke_all(user.id).await?;
+        tracing::info!(event = "authn_password_change", user_id = user.id, sessions_ended = ended);
+        // Stored addresses were written by `Email::parse`, so this parse cannot fail in practice.
+        match Email::parse(&user.email) {
+            Ok(email) => {
+                self.throttle.login_succeeded(&email).await?;
+                self.outbox.enqueue(&self.templates.password_changed(&email, &user.username)).await?;
+            }
+            Err(_) => tracing::error!(user_id = user.id, "stored address does not parse; no notice sent"),
+        }
+        Ok(user.id)
+    }
+}

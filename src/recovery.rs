@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use crate::{
     accounts::{Accounts, ResetError, UnexpectedError, UserId, RESET_PASSWORD_VALID_SECS},
-    mail::{Outbox, Templates},
+    mail::{after_response, Outbox, Templates},
     sessions::SessionRegistry,
     throttle::{Throttle, Throttled},
     Email, Field, FieldErrors,
@@ -71,11 +71,7 @@ impl Recovery {
             .map_err(|e| RecoveryError::Invalid(FieldErrors::single(Field::Email, e.to_string())))?;
         self.throttle.mail_request(ip, &email).await?.map_err(RecoveryError::Throttled)?;
         let this = self.clone();
-        tokio::spawn(async move {
-            if let Err(error) = this.mail_reset_link(&email).await {
-                tracing::error!(error = %error, "could not queue a password reset mail");
-            }
-        });
+        after_response("queueing a password reset mail", async move { this.mail_reset_link(&email).await });
         Ok(())
     }
 

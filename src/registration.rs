@@ -18,7 +18,7 @@ use crate::{
         AccountError, Accounts, Signup, SignupOutcome, UnexpectedError, UserId, VerifyError,
         VERIFY_EMAIL_VALID_SECS,
     },
-    mail::{Outbox, Templates},
+    mail::{after_response, Outbox, Templates},
     throttle::{Throttle, Throttled},
     Email, Field, FieldErrors,
 };
@@ -124,11 +124,7 @@ impl Registration {
             .map_err(|e| RegistrationError::Invalid(FieldErrors::single(Field::Email, e.to_string())))?;
         self.throttle.mail_request(ip, &email).await?.map_err(RegistrationError::Throttled)?;
         let this = self.clone();
-        tokio::spawn(async move {
-            if let Err(error) = this.resend_now(&email).await {
-                tracing::error!(error = %error, "could not queue a verification mail");
-            }
-        });
+        after_response("queueing a verification mail", async move { this.resend_now(&email).await });
         Ok(())
     }
 

@@ -117,6 +117,44 @@ pub fn TextField(
     }
 }
 
+/// An email field checked as typed by the shared rule, showing the server's verdict
+/// (`server`) after a submission.
+#[component]
+pub fn EmailField(
+    id: &'static str,
+    state: FieldState,
+    #[prop(into)] server: Signal<Option<String>>,
+    #[prop(default = "email")] autocomplete: &'static str,
+) -> impl IntoView {
+    view! {
+        <TextField
+            id=id
+            name="email"
+            label="Email"
+            input_type="email"
+            autocomplete=autocomplete
+            state=state
+            error=state.error(|v| rule_message(bulwark::Email::parse(v)), move || server.get())
+        />
+    }
+}
+
+/// Shown on the pages that send links when the visitor arrived from a dead one
+/// (`?link=invalid`).
+#[component]
+pub fn InvalidLinkNotice() -> impl IntoView {
+    let invalid =
+        move || leptos_router::hooks::use_query_map().read().get("link").is_some_and(|v| v == "invalid");
+    view! {
+        <Show when=invalid>
+            <div class="form-error" role="alert" data-testid="link-invalid">
+                "That link is invalid, has already been used, or has expired. "
+                "Enter your address and we will send a new one."
+            </div>
+        </Show>
+    }
+}
+
 /// A full-width submit button that says what is happening while the request is out.
 #[component]
 pub fn SubmitButton(

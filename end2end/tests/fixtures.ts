@@ -75,11 +75,21 @@ export async function waitForMail(to: string, count = 1): Promise<ReceivedMail> 
   return mails[count - 1];
 }
 
+/** The link to `path` (with its token) in a mail's text. */
+function tokenLink(mail: ReceivedMail, path: string): string {
+  const link = mail.text.match(new RegExp(`https?://\\S+${path}\\?token=[0-9a-f]{64}`))?.[0];
+  expect(link, `a ${path} link in: ${mail.text}`).toBeDefined();
+  return link as string;
+}
+
 /** The verification link in a mail's text. */
 export function verificationLink(mail: ReceivedMail): string {
-  const link = mail.text.match(/https?:\/\/\S+\/verify-email\?token=[0-9a-f]{64}/)?.[0];
-  expect(link, `a verification link in: ${mail.text}`).toBeDefined();
-  return link as string;
+  return tokenLink(mail, "/verify-email");
+}
+
+/** The password reset link in a mail's text. */
+export function resetLink(mail: ReceivedMail): string {
+  return tokenLink(mail, "/reset-password");
 }
 
 /** Opens a verification link and presses the confirm button; ends on the sign-in page. */

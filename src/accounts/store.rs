@@ -115,21 +115,30 @@ pub async fn insert_token(
     Ok(done.rows_affected() == 1)
 }
 
-/// A token's `(user, epoch, expires_at)` without using it up.
-pub async fn peek_token(
+/// What a token row says: `(user, epoch it was made at, expires_at)`.
+pub type TokenRow = (UserId, i64, i64);
+
+/// Runs `sql` (which binds the hash and the purpose and returns the token's columns).
+async fn token_row(
     pool: &SqlitePool,
+    sql: &str,
     hash: &str,
     purpose: Purpose,
-) -> sqlx::Result<Option<(UserId, i64, i64)>> {
-    let row = sqlx::query(
-        "SELECT user_id, epoch, expires_at FROM email_tokens WHERE token_hash = ? AND purpose = ?",
-    )
-    .bind(hash)
-    .bind(purpose.as_str())
-    .fetch_optional(pool)
-    .await?;
+) -> sqlx::Result<Option<TokenRow>> {
+    let row = sqlx::query(sql).bind(hash).bind(purpose.as_str()).fetch_optional(pool).await?;
     row.map(|row| Ok((row.try_get("user_id")?, row.try_get("epoch")?, row.try_get("expires_at")?)))
         .transpose()
+}
+
+/// A token's row without using it up.
+pub async fn peek_token(pool: &SqlitePool, hash: &str, purpose: Purpose) -> sqlx::Result<Option<TokenRow>> {
+    token_row(
+        pool,
+        "SELECT user_id, epoch, expires_at FROM email_tokens WHERE token_hash = ? AND purpose = ?",
+        hash,
+        purpose,
+    )
+    .await
 }
 
 /// Sets a new password if the account is still at `epoch`, bumping the epoch (which ends
@@ -155,22 +164,16 @@ pub async fn set_password(
     Ok(done.rows_affected() == 1)
 }
 
-/// Deletes the token and returns what it was for: `(user, epoch, expires_at)`. Deleting
-/// is what makes it single-use, even for two requests racing with the same link.
-pub async fn take_token(
-    pool: &SqlitePool,
-    hash: &str,
-    purpose: Purpose,
-) -> sqlx::Result<Option<(UserId, i64, i64)>> {
-    let row = sqlx::query(
+/// Deletes the token and returns its row. Deleting is what makes it single-use, even for
+/// two requests racing with the same link.
+pub async fn take_token(pool: &SqlitePool, hash: &str, purpose: Purpose) -> sqlx::Result<Option<TokenRow>> {
+    token_row(
+        pool,
         "DELETE FROM email_tokens WHERE token_hash = ? AND purpose = ? RETURNING user_id, epoch, expires_at",
+        hash,
+        purpose,
     )
-    .bind(hash)
-    .bind(purpose.as_str())
-    .fetch_optional(pool)
-    .await?;
-    row.map(|row| Ok((row.try_get("user_id")?, row.try_get("epoch")?, row.try_get("expires_at")?)))
-        .transpose()
+    .await
 }
 
 /// Confirms the address if the account is still at `epoch`. `false` otherwise.

@@ -2,7 +2,7 @@
 //! opens, where the new password is chosen. The reset page is served with
 //! `Referrer-Policy: no-referrer` so the token in its URL is never sent anywhere.
 
-use bulwark::{Email, Field, Password};
+use bulwark::{Field, Password};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -10,7 +10,8 @@ use leptos_router::hooks::use_query_map;
 use crate::{
     api::{ForgotPassword, ResetPassword},
     components::{
-        password_policy, reset_on_submit, rule_message, FieldState, FormError, SubmitButton, TextField,
+        password_policy, reset_on_submit, rule_message, EmailField, FieldState, FormError, InvalidLinkNotice,
+        SubmitButton, TextField,
     },
 };
 
@@ -21,33 +22,19 @@ pub fn ForgotPasswordPage() -> impl IntoView {
     reset_on_submit(forgot, &[email]);
     let failure = Signal::derive(move || forgot.value().get().and_then(Result::err));
     let server_email = move || failure.get().and_then(|e| e.field(Field::Email));
-    let link_invalid = move || use_query_map().read().get("link").is_some_and(|v| v == "invalid");
 
     view! {
         <Title text="Reset your password" />
         <section class="card auth-card" aria-labelledby="forgot-title">
             <h1 id="forgot-title">"Reset your password"</h1>
-            <Show when=link_invalid>
-                <div class="form-error" role="alert" data-testid="link-invalid">
-                    "That link is invalid, has already been used, or has expired. "
-                    "Enter your address and we will send a new one."
-                </div>
-            </Show>
+            <InvalidLinkNotice />
             <p>
                 "Enter the address you signed up with. If it has an account, we will mail it a "
                 "link to choose a new password. The link works for an hour."
             </p>
             <ActionForm action=forgot attr:novalidate=true>
                 <FormError error=failure />
-                <TextField
-                    id="forgot-email"
-                    name="email"
-                    label="Email"
-                    input_type="email"
-                    autocomplete="email"
-                    state=email
-                    error=email.error(|v| rule_message(Email::parse(v)), server_email)
-                />
+                <EmailField id="forgot-email" state=email server=Signal::derive(server_email) />
                 <SubmitButton pending=forgot.pending() idle="Send a reset link" busy="Sending…" />
             </ActionForm>
             <p class="aside">"Remembered it? " <a href="/login">"Sign in"</a></p>

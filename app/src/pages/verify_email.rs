@@ -6,14 +6,13 @@
 //! `Referrer-Policy: no-referrer` (see the server's security headers), so the token in its
 //! URL is never sent anywhere as a Referer.
 
-use bulwark::Email;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
     api::{ResendVerification, VerifyEmail},
-    components::{reset_on_submit, rule_message, FieldState, FormError, SubmitButton, TextField},
+    components::{reset_on_submit, EmailField, FieldState, FormError, InvalidLinkNotice, SubmitButton},
 };
 
 #[component]
@@ -49,33 +48,19 @@ pub fn ResendVerificationPage() -> impl IntoView {
     reset_on_submit(resend, &[email]);
     let failure = Signal::derive(move || resend.value().get().and_then(Result::err));
     let server_email = move || failure.get().and_then(|e| e.field(bulwark::Field::Email));
-    let link_invalid = move || use_query_map().read().get("link").is_some_and(|v| v == "invalid");
 
     view! {
         <Title text="Get a new confirmation link" />
         <section class="card auth-card" aria-labelledby="resend-title">
             <h1 id="resend-title">"Get a new confirmation link"</h1>
-            <Show when=link_invalid>
-                <div class="form-error" role="alert" data-testid="link-invalid">
-                    "That link is invalid, has already been used, or has expired. "
-                    "Enter your address and we will send a new one."
-                </div>
-            </Show>
+            <InvalidLinkNotice />
             <p>
                 "If the address has an account that still needs confirming, we will mail it a "
                 "new link. Earlier links keep working until they expire."
             </p>
             <ActionForm action=resend attr:novalidate=true>
                 <FormError error=failure />
-                <TextField
-                    id="resend-email"
-                    name="email"
-                    label="Email"
-                    input_type="email"
-                    autocomplete="email"
-                    state=email
-                    error=email.error(|v| rule_message(Email::parse(v)), server_email)
-                />
+                <EmailField id="resend-email" state=email server=Signal::derive(server_email) />
                 <SubmitButton pending=resend.pending() idle="Send a new link" busy="Sending…" />
             </ActionForm>
             <p class="aside">"Already confirmed? " <a href="/login">"Sign in"</a></p>

@@ -1,0 +1,68 @@
+// Forgotten password: ask for a link, receive it over SMTP, choose a new password (a weak
+// one is refused at its field first), and every other device is signed out. JS on and off.
+import {
+  test,
+  expect,
+  open,
+  resetLink,
+  signIn,
+  signUp,
+  trackProblems,
+  uniqueUser,
+  waitForMail,
+  PASSWORD,
+} from "./fixtures";
+
+const NEW_PASSWORD = "a brand new passphrase for the test 58";
+
+for (const javaScript of [true, false]) {
+  const mode = javaScript ? "with JavaScript" : "without JavaScript";
+
+  test(`reset a forgotten password ${mode}`, async ({ page, problems, browser }) => {
+    test.setTimeout(60_000);
+    const user = uniqueUser(javaScript ? "reset" : "resetnojs");
+    await signUp(page, user, javaScript);
+
+    // Another device, signed in before the reset.
+    const other = await browser.newContext({ javaScriptEnabled: javaScript });
+    const otherPage = await other.newPage();
+    trackProblems(otherPage, problems);
+    await open(otherPage, "/login", javaScript);
+    await signIn(otherPage, user.email, PASSWORD);
+    await expect(otherPage.getByTestId("header-username")).toHaveText(user.username);
+
+    await open(page, "/login", javaScript);
+    await page.getByRole("link", { name: "Forgot your password?" }).click();
+    await expect(page).toHaveURL(/\/forgot-password$/);
+    await page.getByLabel("Email").fill(user.email);
+    await page.getByRole("button", { name: "Send a reset link" }).click();
+    await expect(page).toHaveURL(/\/check-email$/);
+
+    const mail = await waitForMail(user.email, 2);
+    expect(mail.subject).toBe("Reset your password");
+    const link = resetLink(mail);
+    const response = await page.goto(link);
+    expect(response?.headers()["referrer-policy"]).toBe("no-referrer");
+    await open(page, link, javaScript);
+
+    await page.getByLabel("New password", { exact: true }).fill("password1234567");
+    await page.getByRole("button", { name: "Set new password" }).click();
+    await expect(page.locator("#reset-password-error")).toContainText("This password is too easy to guess.");
+    await expect(page).toHaveURL(/\/reset-password\?token=/);
+
+    await page.getByLabel("New password", { exact: true }).fill(NEW_PASSWORD);
+    await page.getByRole("button", { name: "Set new password" }).click();
+    await expect(page).toHaveURL(/\/login\?reset=1$/);
+    await expect(page.getByTestId("reset-notice")).toBeVisible();
+
+    await signIn(page, user.email, NEW_PASSWORD);
+    await expect(page.getByTestId("header-username")).toHaveText(user.username);
+    expect((await waitForMail(user.email, 3)).subject).toBe("Your password was changed");
+
+    // The other device was signed out by the reset.
+    await open(otherPage, "/", javaScript);
+    await expect(otherPage.getByRole("banner").getByRole("link", { name: "Sign in" })).toBeVisible();
+    await other.close();
+    expect(problems).toEqual([]);
+  });
+}

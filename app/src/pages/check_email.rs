@@ -19,8 +19,10 @@ pub fn CheckEmailPage() -> impl IntoView {
             </div>
             <p>
                 "It can take a minute or two to arrive. If it does not, look in your spam "
-                "folder, then "
-                <a href="/verify-email/resend">"ask for a new link"</a>
+                "folder, then ask again for a "
+                <a href="/verify-email/resend">"confirmation link"</a>
+                " or a "
+                <a href="/forgot-password">"password reset link"</a>
                 "."
             </p>
             <p class="aside">

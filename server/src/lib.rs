@@ -242,8 +242,8 @@ pub fn spawn_mail_sender(state: &AppState, shutdown: watch::Receiver<bool>) -> J
     )
 }
 
-/// Deletes expired sessions (registry rows and stored data) and expired mail tokens every
-/// `every`, until `shutdown` turns true.
+/// Deletes expired sessions (registry rows and stored data), expired mail tokens and stale
+/// unconfirmed accounts every `every`, until `shutdown` turns true.
 pub fn spawn_cleanup(
     state: &AppState,
     every: Duration,
@@ -267,6 +267,11 @@ pub fn spawn_cleanup(
                     }
                     if let Err(error) = accounts.delete_expired_tokens().await {
                         tracing::warn!(error = %error, "token clean-up failed");
+                    }
+                    match accounts.delete_stale_unconfirmed().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(event = "user_unconfirmed_deleted", count = n, "stale signups removed"),
+                        Err(error) => tracing::warn!(error = %error, "unconfirmed account clean-up failed"),
                     }
                 }
                 _ = shutdown.changed() => break,

@@ -77,6 +77,9 @@ pub struct Signup {
 
 /// How long a verification link works.
 pub const VERIFY_EMAIL_VALID_SECS: i64 = 24 * 60 * 60;
+/// How long an account that was never confirmed is kept (once it has no live link), so
+/// abandoned or squatting signups do not hold usernames for ever.
+pub const UNCONFIRMED_ACCOUNT_LIFETIME_SECS: i64 = 7 * 24 * 60 * 60;
 /// How long a password reset link works.
 pub const RESET_PASSWORD_VALID_SECS: i64 = 60 * 60;
 
@@ -323,6 +326,13 @@ impl Accounts {
             Some((id, false)) => Ok(store::find_user(&self.pool, id).await?),
             _ => Ok(None),
         }
+    }
+
+    /// Deletes accounts that were never confirmed, older than
+    /// [`UNCONFIRMED_ACCOUNT_LIFETIME_SECS`] and without a live link; returns how many.
+    pub async fn delete_stale_unconfirmed(&self) -> Result<u64, AccountError> {
+        let now = self.clock.now();
+        Ok(store::delete_stale_unconfirmed(&self.pool, now - UNCONFIRMED_ACCOUNT_LIFETIME_SECS, now).await?)
     }
 
     /// Deletes expired one-time tokens; returns how many.
@@ -596,5 +606,25 @@ mod tests {
         let (accounts, _clock, _dir) = accounts().await;
         let unknown = Email::parse("nobody@example.com").expect("email");
         assert!(accounts.issue_reset(&unknown).await.expect("db").is_none());
+    }
+
+    #[tokio::test]
+    async fn an_account_never_confirmed_is_deleted_after_a_week_and_frees_its_username() {
+        let (accounts, clock, _dir) = accounts().await;
+        let stale = created(&accounts, "a@example.com", "alpha").await;
+        verified(&accounts, "b@example.com", "beta").await;
+        clock.advance(UNCONFIRMED_ACCOUNT_LIFETIME_SECS - 3600);
+        // A fresh link keeps an old unconfirmed account alive until the link expires.
+        accounts.issue_verification(stale).await.expect("db").expect("token");
+        clock.advance(7200);
+        assert_eq!(accounts.delete_stale_unconfirmed().await.expect("db"), 0, "its link is live");
+        clock.advance(VERIFY_EMAIL_VALID_SECS);
+        assert_eq!(accounts.delete_stale_unconfirmed().await.expect("db"), 1);
+        assert!(accounts.find_user(stale).await.expect("db").is_none());
+        assert!(sign_in(&accounts, "b@example.com", GOOD).await.is_ok(), "confirmed accounts stay");
+        assert!(matches!(
+            outcome(&accounts, "c@example.com", "alpha", GOOD).await,
+            SignupOutcome::Created(_)
+        ));
     }
 }

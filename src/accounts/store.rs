@@ -198,6 +198,20 @@ pub async fn delete_tokens(pool: &SqlitePool, user_id: UserId, purpose: Purpose)
     Ok(())
 }
 
+/// Deletes accounts never confirmed that were created before `created_before` and have no
+/// live link left; returns how many. Their usernames and addresses become free again.
+pub async fn delete_stale_unconfirmed(pool: &SqlitePool, created_before: i64, now: i64) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM users WHERE email_verified_at IS NULL AND created_at < ? AND NOT EXISTS \
+         (SELECT 1 FROM email_tokens t WHERE t.user_id = users.id AND t.expires_at > ?)",
+    )
+    .bind(created_before)
+    .bind(now)
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
 pub async fn delete_expired_tokens(pool: &SqlitePool, now: i64) -> sqlx::Result<u64> {
     Ok(sqlx::query("DELETE FROM email_tokens WHERE expires_at <= ?")
         .bind(now)

@@ -228,6 +228,18 @@ impl TestApp {
         panic!("{to} did not receive {count} mail(s); got {:?}", self.mails_to(to));
     }
 
+    /// Waits (up to 10 s) until the sender has finished with every queued mail: a mail's
+    /// file is written a moment before its outbox row is deleted.
+    pub async fn outbox_drained(&self) {
+        for _ in 0..200 {
+            if self.state.outbox.pending().await.expect("outbox") == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the outbox still holds mail after 10 s");
+    }
+
     /// The newest mail to `to` once it has `count`.
     pub async fn nth_mail(&self, to: &str, count: usize) -> SentMail {
         self.wait_for_mails(to, count).await.pop().expect("a mail")

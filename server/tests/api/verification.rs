@@ -52,6 +52,7 @@ async fn only_a_hash_of_the_token_is_stored_and_sent_mail_leaves_the_database() 
         sqlx::query_scalar("SELECT token_hash FROM email_tokens").fetch_all(&app.pool).await.expect("rows");
     assert_eq!(stored.len(), 1);
     assert_ne!(stored[0], token);
+    app.outbox_drained().await;
     let dump: Vec<String> =
         sqlx::query_scalar("SELECT body_text FROM mail_outbox").fetch_all(&app.pool).await.expect("rows");
     assert!(dump.is_empty(), "the delivered mail (and its link) is gone from the outbox");

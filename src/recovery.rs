@@ -9,7 +9,7 @@
 use std::net::IpAddr;
 
 use crate::{
-    accounts::{Accounts, ResetError, UnexpectedError, UserId, RESET_PASSWORD_VALID_SECS},
+    accounts::{AccountError, Accounts, ResetError, UnexpectedError, UserId, RESET_PASSWORD_VALID_SECS},
     mail::{after_response, Outbox, Templates},
     sessions::SessionRegistry,
     throttle::{Throttle, Throttled},
@@ -75,12 +75,8 @@ impl Recovery {
         Ok(())
     }
 
-    async fn mail_reset_link(&self, email: &Email) -> Result<(), RecoveryError> {
-        let issued = self.accounts.issue_reset(email).await.map_err(|e| match e {
-            crate::accounts::AccountError::Unexpected(cause) => RecoveryError::Unexpected(cause),
-            _ => RecoveryError::InvalidLink,
-        })?;
-        let Some((user, token)) = issued else { return Ok(()) };
+    async fn mail_reset_link(&self, email: &Email) -> Result<(), AccountError> {
+        let Some((user, token)) = self.accounts.issue_reset(email).await? else { return Ok(()) };
         tracing::info!(event = "authn_password_reset_requested", user_id = user.id);
         let minutes = RESET_PASSWORD_VALID_SECS / 60;
         self.outbox.enqueue(&self.templates.password_reset(email, &user.username, &token, minutes)).await?;

@@ -155,6 +155,26 @@ pub fn InvalidLinkNotice() -> impl IntoView {
     }
 }
 
+/// A status notice shown when the page was opened with `?{param}` (where another flow
+/// sends the browser after it succeeded).
+#[component]
+pub fn QueryNotice(
+    param: &'static str,
+    test_id: &'static str,
+    title: &'static str,
+    children: ChildrenFn,
+) -> impl IntoView {
+    let shown = move || leptos_router::hooks::use_query_map().read().get(param).is_some();
+    view! {
+        <Show when=shown>
+            <div class="notice" role="status" data-testid=test_id>
+                <strong>{title}</strong>
+                {children()}
+            </div>
+        </Show>
+    }
+}
+
 /// A full-width submit button that says what is happening while the request is out.
 #[component]
 pub fn SubmitButton(

@@ -4,11 +4,12 @@
 use bulwark::{Email, Password};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
 
 use crate::{
     api::Login,
-    components::{reset_on_submit, rule_message, FieldState, FormError, SubmitButton, TextField},
+    components::{
+        reset_on_submit, rule_message, FieldState, FormError, QueryNotice, SubmitButton, TextField,
+    },
 };
 
 #[component]
@@ -19,25 +20,17 @@ pub fn LoginPage() -> impl IntoView {
     reset_on_submit(login, &[email, password]);
 
     let failure = Signal::derive(move || login.value().get().and_then(Result::err));
-    let verified = move || use_query_map().read().get("verified").is_some();
-    let reset = move || use_query_map().read().get("reset").is_some();
 
     view! {
         <Title text="Sign in" />
         <section class="card auth-card" aria-labelledby="login-title">
             <h1 id="login-title">"Sign in"</h1>
-            <Show when=verified>
-                <div class="notice" role="status" data-testid="verified-notice">
-                    <strong>"Your email address is confirmed."</strong>
-                    " Sign in below."
-                </div>
-            </Show>
-            <Show when=reset>
-                <div class="notice" role="status" data-testid="reset-notice">
-                    <strong>"Your password is changed."</strong>
-                    " Every device that was signed in has been signed out. Sign in with the new password."
-                </div>
-            </Show>
+            <QueryNotice param="verified" test_id="verified-notice" title="Your email address is confirmed.">
+                " Sign in below."
+            </QueryNotice>
+            <QueryNotice param="reset" test_id="reset-notice" title="Your password is changed.">
+                " Every device that was signed in has been signed out. Sign in with the new password."
+            </QueryNotice>
             <ActionForm action=login attr:novalidate=true>
                 <FormError error=failure />
                 <TextField

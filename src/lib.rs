@@ -32,6 +32,8 @@ pub mod clock;
 #[cfg(feature = "server")]
 pub mod db;
 #[cfg(feature = "server")]
+pub mod flow;
+#[cfg(feature = "server")]
 pub mod hashing;
 #[cfg(feature = "server")]
 pub mod mail;

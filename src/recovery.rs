@@ -9,41 +9,13 @@
 use std::net::IpAddr;
 
 use crate::{
-    accounts::{AccountError, Accounts, ResetError, UnexpectedError, UserId, RESET_PASSWORD_VALID_SECS},
+    accounts::{AccountError, Accounts, ResetError, UserId, RESET_PASSWORD_VALID_SECS},
+    flow::{link_request, FlowError},
     mail::{after_response, Outbox, Templates},
     sessions::SessionRegistry,
-    throttle::{Throttle, Throttled},
-    Email, Field, FieldErrors,
+    throttle::Throttle,
+    Email,
 };
-
-#[derive(Debug, thiserror::Error)]
-pub enum RecoveryError {
-    #[error("throttled for {} s", .0.retry_after_secs)]
-    Throttled(Throttled),
-    #[error("invalid input")]
-    Invalid(FieldErrors),
-    /// Unknown, used, expired or superseded link: one answer.
-    #[error("invalid, used or expired link")]
-    InvalidLink,
-    #[error(transparent)]
-    Unexpected(#[from] UnexpectedError),
-}
-
-impl From<sqlx::Error> for RecoveryError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Unexpected(e.into())
-    }
-}
-
-impl From<ResetError> for RecoveryError {
-    fn from(e: ResetError) -> Self {
-        match e {
-            ResetError::InvalidLink => Self::InvalidLink,
-            ResetError::Invalid(errors) => Self::Invalid(errors),
-            ResetError::Unexpected(cause) => Self::Unexpected(cause),
-        }
-    }
-}
 
 #[derive(Clone)]
 pub struct Recovery {
@@ -66,10 +38,8 @@ impl Recovery {
     }
 
     /// Mails a reset link if `email` has an account. `Ok` for every well-formed address.
-    pub async fn request_reset(&self, ip: IpAddr, email: &str) -> Result<(), RecoveryError> {
-        let email = Email::parse(email)
-            .map_err(|e| RecoveryError::Invalid(FieldErrors::single(Field::Email, e.to_string())))?;
-        self.throttle.mail_request(ip, &email).await?.map_err(RecoveryError::Throttled)?;
+    pub async fn request_reset(&self, ip: IpAddr, email: &str) -> Result<(), FlowError> {
+        let email = link_request(&self.throttle, ip, email).await?;
         let this = self.clone();
         after_response("queueing a password reset mail", async move { this.mail_reset_link(&email).await });
         Ok(())
@@ -84,12 +54,12 @@ impl Recovery {
     }
 
     /// Sets a new password through a reset link and ends every session of the account.
-    pub async fn reset_password(&self, token: &str, password: &str) -> Result<UserId, RecoveryError> {
+    pub async fn reset_password(&self, token: &str, password: &str) -> Result<UserId, FlowError> {
         let user = match self.accounts.reset_password(token, password).await {
             Ok(user) => user,
             Err(ResetError::InvalidLink) => {
                 tracing::info!(event = "authn_password_reset_fail");
-                return Err(RecoveryError::InvalidLink);
+                return Err(FlowError::InvalidLink);
             }
             Err(other) => return Err(other.into()),
         };

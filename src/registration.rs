@@ -14,41 +14,12 @@
 use std::net::IpAddr;
 
 use crate::{
-    accounts::{
-        AccountError, Accounts, Signup, SignupOutcome, UnexpectedError, UserId, VerifyError,
-        VERIFY_EMAIL_VALID_SECS,
-    },
+    accounts::{Accounts, Signup, SignupOutcome, UserId, VerifyError, VERIFY_EMAIL_VALID_SECS},
+    flow::{link_request, FlowError},
     mail::{after_response, Outbox, Templates},
-    throttle::{Throttle, Throttled},
-    Email, Field, FieldErrors,
+    throttle::Throttle,
+    Email,
 };
-
-#[derive(Debug, thiserror::Error)]
-pub enum RegistrationError {
-    #[error("throttled for {} s", .0.retry_after_secs)]
-    Throttled(Throttled),
-    #[error("invalid input")]
-    Invalid(FieldErrors),
-    #[error(transparent)]
-    Unexpected(#[from] UnexpectedError),
-}
-
-impl From<sqlx::Error> for RegistrationError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Unexpected(e.into())
-    }
-}
-
-impl From<AccountError> for RegistrationError {
-    fn from(e: AccountError) -> Self {
-        match e {
-            AccountError::Invalid(errors) => Self::Invalid(errors),
-            // Not produced by signup; kept total rather than panicking.
-            AccountError::InvalidCredentials => Self::Invalid(FieldErrors::default()),
-            AccountError::Unexpected(cause) => Self::Unexpected(cause),
-        }
-    }
-}
 
 #[derive(Clone)]
 pub struct Registration {
@@ -71,8 +42,8 @@ impl Registration {
         email: &str,
         username: &str,
         password: &str,
-    ) -> Result<(), RegistrationError> {
-        self.throttle.signup_attempt(ip).await?.map_err(RegistrationError::Throttled)?;
+    ) -> Result<(), FlowError> {
+        self.throttle.signup_attempt(ip).await?.map_err(FlowError::Throttled)?;
         let signup = self.accounts.sign_up(email, username, password).await?;
         match signup.outcome {
             SignupOutcome::Created(id) => tracing::info!(event = "user_created", user_id = id),
@@ -85,7 +56,7 @@ impl Registration {
         self.follow_up(&signup).await
     }
 
-    async fn follow_up(&self, signup: &Signup) -> Result<(), RegistrationError> {
+    async fn follow_up(&self, signup: &Signup) -> Result<(), FlowError> {
         if self.throttle.mail_to(&signup.email).await?.is_err() {
             tracing::warn!(event = "excess_mail_suppressed", subject = %self.throttle.log_tag(&signup.email));
             return Ok(());
@@ -109,7 +80,7 @@ impl Registration {
         id: UserId,
         email: &Email,
         display_name: &str,
-    ) -> Result<Option<crate::mail::Mail>, RegistrationError> {
+    ) -> Result<Option<crate::mail::Mail>, FlowError> {
         let Some(token) = self.accounts.issue_verification(id).await? else { return Ok(None) };
         let hours = VERIFY_EMAIL_VALID_SECS / 3600;
         Ok(Some(self.templates.verify_email(email, display_name, &token, hours)))
@@ -119,16 +90,14 @@ impl Registration {
     /// the same either way, and so is its timing: the lookup and the mail happen after the
     /// response, in a task of their own. Throttled per IP and per address (counted whether
     /// or not the address has an account).
-    pub async fn resend_verification(&self, ip: IpAddr, email: &str) -> Result<(), RegistrationError> {
-        let email = Email::parse(email)
-            .map_err(|e| RegistrationError::Invalid(FieldErrors::single(Field::Email, e.to_string())))?;
-        self.throttle.mail_request(ip, &email).await?.map_err(RegistrationError::Throttled)?;
+    pub async fn resend_verification(&self, ip: IpAddr, email: &str) -> Result<(), FlowError> {
+        let email = link_request(&self.throttle, ip, email).await?;
         let this = self.clone();
         after_response("queueing a verification mail", async move { this.resend_now(&email).await });
         Ok(())
     }
 
-    async fn resend_now(&self, email: &Email) -> Result<(), RegistrationError> {
+    async fn resend_now(&self, email: &Email) -> Result<(), FlowError> {
         let Some(user) = self.accounts.unconfirmed(email).await? else {
             return Ok(());
         };
@@ -139,13 +108,13 @@ impl Registration {
     }
 
     /// Follows a verification link.
-    pub async fn verify_email(&self, token: &str) -> Result<UserId, VerifyError> {
+    pub async fn verify_email(&self, token: &str) -> Result<UserId, FlowError> {
         let verdict = self.accounts.verify_email(token).await;
         match &verdict {
             Ok(id) => tracing::info!(event = "user_email_verified", user_id = id),
             Err(VerifyError::InvalidLink) => tracing::info!(event = "user_email_verify_fail"),
             Err(VerifyError::Unexpected(_)) => {}
         }
-        verdict
+        Ok(verdict?)
     }
 }

@@ -270,14 +270,19 @@ impl Accounts {
 
     /// A password reset link token for the account at `email`, if there is one.
     pub async fn issue_reset(&self, email: &Email) -> Result<Option<(User, String)>, AccountError> {
-        let Some((id, _)) = store::find_signup_state(&self.pool, email).await? else { return Ok(None) };
-        let Some(user) = store::find_user(&self.pool, id).await? else { return Ok(None) };
+        let Some(user) = store::find_user_by_email(&self.pool, email).await? else { return Ok(None) };
         let new = token::generate();
         let now = self.clock.now();
         let expires_at = now + RESET_PASSWORD_VALID_SECS;
-        let stored =
-            store::insert_token(&self.pool, &new.hash, id, store::Purpose::ResetPassword, now, expires_at)
-                .await?;
+        let stored = store::insert_token(
+            &self.pool,
+            &new.hash,
+            user.id,
+            store::Purpose::ResetPassword,
+            now,
+            expires_at,
+        )
+        .await?;
         Ok(stored.then_some((user, new.token)))
     }
 
@@ -300,12 +305,8 @@ impl Accounts {
 
         let password = Password::parse(password, self.policy)
             .map_err(|e| ResetError::Invalid(FieldErrors::single(Field::Password, e.to_string())))?;
-        let local_part = user.email.rsplit_once('@').map_or(user.email.as_str(), |(l, _)| l).to_owned();
-        let inputs = vec![local_part, user.username.to_lowercase()];
-        if let Some(weak) = self.weakness(password.clone(), inputs).await.map_err(|e| match e {
-            AccountError::Unexpected(cause) => ResetError::Unexpected(cause),
-            _ => ResetError::InvalidLink,
-        })? {
+        let inputs = raw_user_inputs(&user.email, &user.username);
+        if let Some(weak) = self.weakness(password.clone(), inputs).await? {
             return Err(ResetError::Invalid(FieldErrors::single(Field::Password, weak.to_string())));
         }
         let password_hash = self.hasher.hash(&password).await?;
@@ -322,10 +323,7 @@ impl Accounts {
 
     /// The unconfirmed account at `email`, if there is one (for resending its link).
     pub async fn unconfirmed(&self, email: &Email) -> Result<Option<User>, AccountError> {
-        match store::find_signup_state(&self.pool, email).await? {
-            Some((id, false)) => Ok(store::find_user(&self.pool, id).await?),
-            _ => Ok(None),
-        }
+        Ok(store::find_user_by_email(&self.pool, email).await?.filter(|user| !user.email_verified))
     }
 
     /// Deletes accounts that were never confirmed, older than
@@ -345,13 +343,12 @@ impl Accounts {
         &self,
         password: Password,
         inputs: Vec<String>,
-    ) -> Result<Option<WeakPassword>, AccountError> {
+    ) -> Result<Option<WeakPassword>, UnexpectedError> {
         let verdict = tokio::task::spawn_blocking(move || {
             let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
             strength::check(&password, &inputs)
         })
-        .await
-        .map_err(UnexpectedError::from)?;
+        .await?;
         Ok(verdict.err())
     }
 

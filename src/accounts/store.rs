@@ -242,6 +242,14 @@ pub async fn find_credentials(pool: &SqlitePool, email: &Email) -> sqlx::Result<
     row.map(|row| Ok((user_from_row(&row)?, row.try_get("password_hash")?))).transpose()
 }
 
+pub async fn find_user_by_email(pool: &SqlitePool, email: &Email) -> sqlx::Result<Option<User>> {
+    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?"))
+        .bind(email.as_str())
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
 pub async fn find_user(pool: &SqlitePool, id: UserId) -> sqlx::Result<Option<User>> {
     let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
         .bind(id)

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 use tokio::sync::Notify;
 
 use super::Mail;
@@ -25,15 +25,18 @@ pub struct Outbox {
 }
 
 /// A mail taken from the queue for one delivery attempt.
-#[derive(Clone)]
+#[derive(Clone, sqlx::FromRow)]
 pub struct Queued {
     pub id: i64,
     pub kind: String,
     pub recipient: String,
     pub subject: String,
+    #[sqlx(rename = "body_text")]
     pub text: String,
+    #[sqlx(rename = "body_html")]
     pub html: String,
     /// Attempts made before this one.
+    #[sqlx(try_from = "i64")]
     pub attempts: u32,
 }
 
@@ -84,7 +87,7 @@ impl Outbox {
     /// Leases up to `limit` due mails to the caller.
     pub async fn claim_due(&self, limit: u32) -> sqlx::Result<Vec<Queued>> {
         let now = self.clock.now();
-        let rows = sqlx::query(
+        let mut claimed: Vec<Queued> = sqlx::query_as(
             "UPDATE mail_outbox SET claimed_until = ? WHERE id IN ( \
                  SELECT id FROM mail_outbox WHERE next_attempt_at <= ? AND claimed_until <= ? \
                  ORDER BY next_attempt_at, id LIMIT ?) \
@@ -98,20 +101,6 @@ impl Outbox {
         .bind(now)
         .fetch_all(&self.pool)
         .await?;
-        let mut claimed = rows
-            .iter()
-            .map(|row| {
-                Ok(Queued {
-                    id: row.try_get("id")?,
-                    kind: row.try_get("kind")?,
-                    recipient: row.try_get("recipient")?,
-                    subject: row.try_get("subject")?,
-                    text: row.try_get("body_text")?,
-                    html: row.try_get("body_html")?,
-                    attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
-                })
-            })
-            .collect::<sqlx::Result<Vec<_>>>()?;
         claimed.sort_by_key(|q| q.id);
         Ok(claimed)
     }

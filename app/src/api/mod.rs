@@ -2,6 +2,8 @@
 //! parse the input with the shared schema, call a service, map the outcome. Mutations use
 //! the default URL-encoded form body so the same `<form>` works without JavaScript.
 
+#[cfg(feature = "ssr")]
+use bulwark::mail::templates::VERIFY_PATH;
 use bulwark::Role;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -41,7 +43,7 @@ pub async fn signup(
     respond(
         async {
             let ip = client_ip()?;
-            registration()?.sign_up(ip, &email, &username, &password).await.map_err(registration_error)?;
+            registration()?.sign_up(ip, &email, &username, &password).await.map_err(flow_error)?;
             leptos_axum::redirect(CHECK_EMAIL);
             Ok(())
         }
@@ -56,23 +58,12 @@ pub async fn verify_email(#[server(default)] token: String) -> Result<(), ApiErr
     use self::ssr::*;
     respond(
         async {
-            match registration()?.verify_email(&token).await {
+            match registration()?.verify_email(&token).await.map_err(flow_error) {
                 Ok(_) => {
                     leptos_axum::redirect(AFTER_VERIFY);
                     Ok(())
                 }
-                Err(VerifyError::InvalidLink) => {
-                    // The page has no Referer to send back to (it carries a token, so its
-                    // policy is no-referrer): a plain form post goes to the resend page.
-                    if is_form_post() {
-                        leptos_axum::redirect(LINK_INVALID);
-                    }
-                    Err(ApiError::InvalidLink)
-                }
-                Err(VerifyError::Unexpected(cause)) => {
-                    tracing::error!(error = %cause, "verification failed unexpectedly");
-                    Err(ApiError::Internal)
-                }
+                Err(error) => Err(token_page_failed::<VerifyEmail>(error, VERIFY_PATH, &token, LINK_INVALID)),
             }
         }
         .await,
@@ -87,7 +78,7 @@ pub async fn resend_verification(#[server(default)] email: String) -> Result<(),
     respond(
         async {
             let ip = client_ip()?;
-            registration()?.resend_verification(ip, &email).await.map_err(registration_error)?;
+            registration()?.resend_verification(ip, &email).await.map_err(flow_error)?;
             leptos_axum::redirect(CHECK_EMAIL);
             Ok(())
         }

@@ -1,5 +1,7 @@
 //! Forgotten passwords: ask for a reset link, then set a new password with it.
 
+#[cfg(feature = "ssr")]
+use bulwark::mail::templates::RESET_PATH;
 use leptos::prelude::*;
 
 use crate::error::ApiError;
@@ -17,7 +19,7 @@ pub async fn forgot_password(#[server(default)] email: String) -> Result<(), Api
     respond(
         async {
             let ip = client_ip()?;
-            recovery()?.request_reset(ip, &email).await.map_err(recovery_error)?;
+            recovery()?.request_reset(ip, &email).await.map_err(flow_error)?;
             leptos_axum::redirect(super::CHECK_EMAIL);
             Ok(())
         }
@@ -35,31 +37,16 @@ pub async fn reset_password(
     use super::ssr::*;
     respond(
         async {
-            match recovery()?.reset_password(&token, &password).await.map_err(recovery_error) {
+            match recovery()?.reset_password(&token, &password).await.map_err(flow_error) {
                 Ok(_) => {
                     leptos_axum::redirect(AFTER_RESET);
                     Ok(())
                 }
                 Err(error) => {
-                    // The page has no Referer to send a plain form post back to (its URL
-                    // carries the token, so its policy is no-referrer): send it back by hand.
-                    if is_form_post() {
-                        match &error {
-                            ApiError::InvalidLink => leptos_axum::redirect(RESET_LINK_INVALID),
-                            _ => redirect_with_error::<ResetPassword>(&reset_page(&token), &error),
-                        }
-                    }
-                    Err(error)
+                    Err(token_page_failed::<ResetPassword>(error, RESET_PATH, &token, RESET_LINK_INVALID))
                 }
             }
         }
         .await,
     )
-}
-
-/// The reset page for `token` (only ever a well-formed token: anything else is dropped).
-#[cfg(feature = "ssr")]
-fn reset_page(token: &str) -> String {
-    let token: String = token.chars().filter(char::is_ascii_hexdigit).take(64).collect();
-    format!("{}?token={token}", bulwark::mail::templates::RESET_PATH)
 }

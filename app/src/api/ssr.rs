@@ -5,9 +5,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
 pub use bulwark::{
-    accounts::{sign_in, AccountError, Accounts, SignInError, User, VerifyError},
-    recovery::{Recovery, RecoveryError},
-    registration::{Registration, RegistrationError},
+    accounts::{sign_in, AccountError, Accounts, SignInError, User},
+    flow::FlowError,
+    recovery::Recovery,
+    registration::Registration,
     sessions::{self, Origin, SessionError, SessionMeta, SessionRegistry},
     throttle::{Throttle, Throttled, TrustedProxies},
 };
@@ -26,13 +27,14 @@ pub fn registration() -> Result<Registration, ApiError> {
     service::<Registration>("Registration")
 }
 
-/// Maps registration failures to the wire.
-pub fn registration_error(error: RegistrationError) -> ApiError {
+/// Maps failures of the mail flows (signup, links, resets) to the wire.
+pub fn flow_error(error: FlowError) -> ApiError {
     match error {
-        RegistrationError::Throttled(verdict) => too_many(verdict),
-        RegistrationError::Invalid(errors) => ApiError::Validation(errors),
-        RegistrationError::Unexpected(cause) => {
-            tracing::error!(error = %cause, "registration failed unexpectedly");
+        FlowError::Throttled(verdict) => too_many(verdict),
+        FlowError::Invalid(errors) => ApiError::Validation(errors),
+        FlowError::InvalidLink => ApiError::InvalidLink,
+        FlowError::Unexpected(cause) => {
+            tracing::error!(error = %cause, "account flow failed unexpectedly");
             ApiError::Internal
         }
     }
@@ -43,31 +45,34 @@ pub fn recovery() -> Result<Recovery, ApiError> {
     service::<Recovery>("Recovery")
 }
 
-/// Maps password reset failures to the wire.
-pub fn recovery_error(error: RecoveryError) -> ApiError {
-    match error {
-        RecoveryError::Throttled(verdict) => too_many(verdict),
-        RecoveryError::Invalid(errors) => ApiError::Validation(errors),
-        RecoveryError::InvalidLink => ApiError::InvalidLink,
-        RecoveryError::Unexpected(cause) => {
-            tracing::error!(error = %cause, "password reset failed unexpectedly");
-            ApiError::Internal
-        }
-    }
-}
-
-/// For a plain form post: redirects to `page` (a path) with `error` encoded the way Leptos
-/// encodes it for the Referer, so the page's form shows it as it would with JavaScript.
-/// For pages that send no Referer.
-pub fn redirect_with_error<S: leptos::server_fn::ServerFn>(page: &str, error: &ApiError) {
+/// A failure on a page opened from a mailed link (`page?token=…`). Such pages send no
+/// Referer (their URL carries the token), so Leptos cannot send a plain form post (no
+/// JavaScript) back to them by itself; this does: a dead link to `dead_link_page`, any
+/// other error back to the page with the error encoded the way Leptos encodes it, so the
+/// form shows it as it would with JavaScript. Returns the error for the API answer.
+pub fn token_page_failed<S: leptos::server_fn::ServerFn>(
+    error: ApiError,
+    page: &str,
+    token: &str,
+    dead_link_page: &str,
+) -> ApiError {
     use leptos::server_fn::error::ServerFnUrlError;
-    // Any absolute base will do: only the path and query of the result are used.
-    let encoded =
-        ServerFnUrlError::new(S::PATH, error.clone()).to_url(&format!("http://bulwark.invalid{page}"));
-    match encoded {
+    if !is_form_post() {
+        return error;
+    }
+    if error == ApiError::InvalidLink {
+        leptos_axum::redirect(dead_link_page);
+        return error;
+    }
+    // Only a well-formed token goes back into the URL. Any absolute base will do: only the
+    // path and query of the result are used.
+    let token: String = token.chars().filter(char::is_ascii_hexdigit).take(64).collect();
+    let back = format!("http://bulwark.invalid{page}?token={token}");
+    match ServerFnUrlError::new(S::PATH, error.clone()).to_url(&back) {
         Ok(url) => leptos_axum::redirect(&format!("{}?{}", url.path(), url.query().unwrap_or_default())),
         Err(e) => tracing::error!(error = %e, "could not build the error redirect"),
     }
+    error
 }
 
 /// The throttle, provided as context by the server.

@@ -320,26 +320,10 @@ pub fn read_mails(dir: &Path) -> Vec<SentMail> {
 }
 
 /// Undoes quoted-printable (soft line breaks and `=XX` escapes) so tests can read a mail as
-/// its recipient would. Headers and other parts pass through unchanged.
+/// its recipient would. Robust mode leaves anything that is not an escape (headers, such
+/// as `boundary="…"`) as it is.
 fn decode_quoted_printable(raw: &str) -> String {
-    let joined = raw.replace("=\r\n", "").replace("=\n", "");
-    let bytes = joined.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'=', Some(byte))
-                if hex.is_some_and(|h| h.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())) =>
-            {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    let decoded = quoted_printable::decode(raw.as_bytes(), quoted_printable::ParseMode::Robust)
+        .expect("robust decoding does not fail");
+    String::from_utf8_lossy(&decoded).into_owned()
 }

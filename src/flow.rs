@@ -1,0 +1,71 @@
+//! What the flows around mail have in common: signup, confirming an address, asking for a
+//! link, resetting a password ([`crate::registration`], [`crate::recovery`]). One error
+//! type, holding only what the client may be told, and the checks every "mail me a link"
+//! request starts with.
+
+use std::net::IpAddr;
+
+use crate::{
+    accounts::{AccountError, ResetError, UnexpectedError, VerifyError},
+    throttle::{Throttle, Throttled},
+    Email, Field, FieldErrors,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    #[error("throttled for {} s", .0.retry_after_secs)]
+    Throttled(Throttled),
+    /// The input broke a rule; messages per field.
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    /// Unknown, used, expired or superseded link: one answer.
+    #[error("invalid, used or expired link")]
+    InvalidLink,
+    #[error(transparent)]
+    Unexpected(#[from] UnexpectedError),
+}
+
+impl From<sqlx::Error> for FlowError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unexpected(e.into())
+    }
+}
+
+impl From<AccountError> for FlowError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Invalid(errors) => Self::Invalid(errors),
+            // Not produced by these flows (sign-in has its own error); kept total.
+            AccountError::InvalidCredentials => Self::Invalid(FieldErrors::default()),
+            AccountError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+impl From<VerifyError> for FlowError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::InvalidLink => Self::InvalidLink,
+            VerifyError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+impl From<ResetError> for FlowError {
+    fn from(e: ResetError) -> Self {
+        match e {
+            ResetError::InvalidLink => Self::InvalidLink,
+            ResetError::Invalid(errors) => Self::Invalid(errors),
+            ResetError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+/// The start of every "mail me a link" request: the address must parse, and the request
+/// is counted against the client IP and the address (whether or not it has an account).
+pub(crate) async fn link_request(throttle: &Throttle, ip: IpAddr, email: &str) -> Result<Email, FlowError> {
+    let email = Email::parse(email)
+        .map_err(|e| FlowError::Invalid(FieldErrors::single(Field::Email, e.to_string())))?;
+    throttle.mail_request(ip, &email).await?.map_err(FlowError::Throttled)?;
+    Ok(email)
+}

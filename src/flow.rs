@@ -6,7 +6,8 @@
 use std::net::IpAddr;
 
 use crate::{
-    accounts::{AccountError, ResetError, UnexpectedError, VerifyError},
+    accounts::{AccountError, Accounts, ResetError, UnexpectedError, VerifyError},
+    devices::Device,
     throttle::{Throttle, Throttled},
     Email, Field, FieldErrors,
 };
@@ -21,6 +22,9 @@ pub enum FlowError {
     /// Unknown, used, expired or superseded link: one answer.
     #[error("invalid, used or expired link")]
     InvalidLink,
+    /// The strength check's queue is full; nothing was changed.
+    #[error("the server is busy")]
+    Busy,
     #[error(transparent)]
     Unexpected(#[from] UnexpectedError),
 }
@@ -37,7 +41,17 @@ impl From<AccountError> for FlowError {
             AccountError::Invalid(errors) => Self::Invalid(errors),
             // Not produced by these flows (sign-in has its own error); kept total.
             AccountError::InvalidCredentials => Self::Invalid(FieldErrors::default()),
-            AccountError::Unexpected(cause) => Self::Unexpected(cause),
+            AccountError::Unexpected(cause) => Self::unexpected(cause),
+        }
+    }
+}
+
+impl FlowError {
+    /// A full hashing queue is its own answer (503), not an internal error.
+    fn unexpected(cause: UnexpectedError) -> Self {
+        match cause {
+            UnexpectedError::Hashing(crate::hashing::HashError::Busy) => Self::Busy,
+            other => Self::Unexpected(other),
         }
     }
 }
@@ -56,16 +70,28 @@ impl From<ResetError> for FlowError {
         match e {
             ResetError::InvalidLink => Self::InvalidLink,
             ResetError::Invalid(errors) => Self::Invalid(errors),
-            ResetError::Unexpected(cause) => Self::Unexpected(cause),
+            ResetError::Unexpected(cause) => Self::unexpected(cause),
         }
     }
 }
 
 /// The start of every "mail me a link" request: the address must parse, and the request
 /// is counted against the client IP and the address (whether or not it has an account).
-pub(crate) async fn link_request(throttle: &Throttle, ip: IpAddr, email: &str) -> Result<Email, FlowError> {
+/// A request from a browser holding a device cookie of that address's account skips the
+/// per-address cap: an attacker who uses the cap up must not keep the owner from asking.
+pub(crate) async fn link_request(
+    throttle: &Throttle,
+    accounts: &Accounts,
+    ip: IpAddr,
+    email: &str,
+    device: Option<&Device>,
+) -> Result<Email, FlowError> {
     let email = Email::parse(email)
         .map_err(|e| FlowError::Invalid(FieldErrors::single(Field::Email, e.to_string())))?;
-    throttle.mail_request(ip, &email).await?.map_err(FlowError::Throttled)?;
+    let trusted = match device {
+        Some(device) => accounts.find_user(device.user_id).await?.is_some_and(|u| u.email == email.as_str()),
+        None => false,
+    };
+    throttle.mail_request(ip, &email, trusted).await?.map_err(FlowError::Throttled)?;
     Ok(email)
 }

@@ -5,12 +5,20 @@
 //! worker, and behind a semaphore sized to the cores: a burst of sign-ins queues instead
 //! of starving every other request or exhausting memory (each hash holds `m` KiB).
 //!
+//! The queue in front of the pool is bounded too: a request that would wait behind more
+//! than [`PasswordHasher::with_queue_limit`] others is refused at once ([`HashError::Busy`],
+//! answered 503 with `Retry-After`), so a flood cannot make legitimate sign-ins wait
+//! seconds. A caller that must decide before it commits to hashing (sign-in reserves its
+//! throttle budget first) takes a [`Ticket`] with [`PasswordHasher::admit`]; the ticket,
+//! and anything the caller attaches to it with [`Ticket::hold`], lives until the work has
+//! finished, even when the request that asked for it has gone.
+//!
 //! Verifying for an unknown account still runs a full verification against a dummy hash
 //! made with the same parameters, so "no such account" costs the same time as "wrong
 //! password".
 
 use std::sync::{
-    atomic::{AtomicU64, Ordering},
+    atomic::{AtomicU64, AtomicUsize, Ordering},
     Arc,
 };
 
@@ -63,7 +71,13 @@ pub enum HashError {
     Join(#[from] tokio::task::JoinError),
     #[error("the hashing pool is closed")]
     Closed,
+    /// Too many requests are already waiting for a slot: refused without waiting.
+    #[error("the hashing queue is full")]
+    Busy,
 }
+
+/// How many requests may wait for a hashing slot, beyond those running, by default.
+pub const DEFAULT_QUEUE_LIMIT: usize = 16;
 
 /// A cheaply clonable handle to the shared hashing pool.
 #[derive(Clone)]
@@ -73,10 +87,35 @@ pub struct PasswordHasher {
 
 struct Inner {
     argon2: Argon2<'static>,
+    /// The stored hashes made with these parameters start with this (`$argon2id$v=19$m=…`).
+    current_prefix: String,
     permits: Arc<Semaphore>,
+    /// Admitted work (running or waiting for a permit), and how much may be admitted.
+    admitted: AtomicUsize,
+    admit_limit: usize,
     dummy_hash: String,
     /// argon2 runs started (hashes and verifications), for tests and monitoring.
     runs: AtomicU64,
+}
+
+/// A place in the hashing queue. Work runs with a ticket; the ticket (and whatever was
+/// attached to it) is released when the work finishes, or at once if it never starts.
+pub struct Ticket {
+    inner: Arc<Inner>,
+    held: Vec<Box<dyn Send>>,
+}
+
+impl Ticket {
+    /// Keeps `guard` alive until this ticket's work has finished (e.g. an in-flight slot).
+    pub fn hold(&mut self, guard: impl Send + 'static) {
+        self.held.push(Box::new(guard));
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.inner.admitted.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl PasswordHasher {
@@ -90,22 +129,83 @@ impl PasswordHasher {
                 .map_err(|e| HashError::Argon2(e.to_string()))?,
         );
         let dummy_hash = hash_blocking(&argon2, "bulwark dummy password for unknown accounts")?;
+        let current_prefix = format!(
+            "$argon2id$v=19$m={},t={},p={}$",
+            params.memory_kib, params.iterations, params.parallelism
+        );
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let permits = Arc::new(Semaphore::new(cores));
-        Ok(Self { inner: Arc::new(Inner { argon2, permits, dummy_hash, runs: AtomicU64::new(0) }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                argon2,
+                current_prefix,
+                permits,
+                admitted: AtomicUsize::new(0),
+                admit_limit: cores + DEFAULT_QUEUE_LIMIT,
+                dummy_hash,
+                runs: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// At most `queue` requests wait for a slot beyond those running; more get
+    /// [`HashError::Busy`]. Call before the hasher is cloned.
+    pub fn with_queue_limit(mut self, queue: usize) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.admit_limit = inner.permits.available_permits() + queue;
+        }
+        self
+    }
+
+    /// A place in the queue, or [`HashError::Busy`] without waiting when it is full.
+    pub fn admit(&self) -> Result<Ticket, HashError> {
+        let inner = &self.inner;
+        let mut admitted = inner.admitted.load(Ordering::SeqCst);
+        loop {
+            if admitted >= inner.admit_limit {
+                return Err(HashError::Busy);
+            }
+            match inner.admitted.compare_exchange(admitted, admitted + 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return Ok(Ticket { inner: Arc::clone(inner), held: Vec::new() }),
+                Err(now) => admitted = now,
+            }
+        }
     }
 
     /// Hashes a new password into a PHC string.
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let secret = password.expose_secret().to_owned();
-        self.run(move |argon2, _| hash_blocking(argon2, &secret)).await
+        let ticket = self.admit()?;
+        self.run(ticket, move |argon2, _| hash_blocking(argon2, &secret)).await
+    }
+
+    /// Whether `stored` was made with other parameters than this hasher's (older, weaker
+    /// ones): such a hash is replaced at the next successful sign-in.
+    pub fn is_outdated(&self, stored: &str) -> bool {
+        !stored.starts_with(&self.inner.current_prefix)
+    }
+
+    /// Runs other CPU-heavy work (the strength estimate) on the same bounded pool, so it
+    /// cannot be used to flood the blocking threads either.
+    pub async fn run_bounded<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let ticket = self.admit()?;
+        self.run(ticket, move |_, _| Ok(work())).await
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when there is no
     /// account (`None`), in which case the answer is always `false`.
-    pub async fn verify(&self, password: &Password, stored: Option<String>) -> Result<bool, HashError> {
+    pub async fn verify(
+        &self,
+        ticket: Ticket,
+        password: &Password,
+        stored: Option<String>,
+    ) -> Result<bool, HashError> {
         let secret = password.expose_secret().to_owned();
-        self.run(move |argon2, dummy| {
+        self.run(ticket, move |argon2, dummy| {
             let is_real = stored.is_some();
             let phc = stored.as_deref().unwrap_or(dummy);
             let parsed = PasswordHash::new(phc).map_err(|e| HashError::Argon2(e.to_string()))?;
@@ -122,16 +222,18 @@ impl PasswordHasher {
 
     async fn run<T: Send + 'static>(
         &self,
+        ticket: Ticket,
         work: impl FnOnce(&Argon2<'static>, &str) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        self.inner.runs.fetch_add(1, Ordering::Relaxed);
-        // The permit travels into the blocking task: if the request is dropped (the client
-        // went away), the hash still runs to the end, and must keep its slot until then.
+        // The permit and the ticket travel into the blocking task: if the request is
+        // dropped (the client went away), the hash still runs to the end, and keeps its
+        // slot (and whatever the ticket holds) until then.
         let permit = Arc::clone(&self.inner.permits).acquire_owned().await.map_err(|_| HashError::Closed)?;
         let inner = Arc::clone(&self.inner);
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
-            let _permit = permit;
+            let _held = (permit, ticket);
+            inner.runs.fetch_add(1, Ordering::Relaxed);
             span.in_scope(|| work(&inner.argon2, &inner.dummy_hash))
         })
         .instrument(tracing::Span::current())
@@ -170,18 +272,45 @@ mod tests {
     async fn the_right_password_verifies_and_a_wrong_one_does_not() {
         let hasher = PasswordHasher::new(HashParams::default()).expect("hasher");
         let phc = hasher.hash(&password("a perfectly fine passphrase")).await.expect("hash");
+        let ticket = || hasher.admit().expect("room");
         assert!(hasher
-            .verify(&password("a perfectly fine passphrase"), Some(phc.clone()))
+            .verify(ticket(), &password("a perfectly fine passphrase"), Some(phc.clone()))
             .await
             .expect("verify"));
-        assert!(!hasher.verify(&password("a perfectly fine passphrasE"), Some(phc)).await.expect("verify"));
+        assert!(!hasher
+            .verify(ticket(), &password("a perfectly fine passphrasE"), Some(phc))
+            .await
+            .expect("verify"));
     }
 
     #[tokio::test]
     async fn an_unknown_account_never_verifies_even_with_the_dummy_password() {
         let hasher = PasswordHasher::new(HashParams::default()).expect("hasher");
         let dummy = password("bulwark dummy password for unknown accounts");
-        assert!(!hasher.verify(&dummy, None).await.expect("verify"));
+        assert!(!hasher.verify(hasher.admit().expect("room"), &dummy, None).await.expect("verify"));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_and_runs_nothing() {
+        let hasher = PasswordHasher::new(HashParams::default()).expect("hasher").with_queue_limit(1);
+        let slots = hasher.inner.permits.available_permits() + 1;
+        let tickets: Vec<Ticket> = (0..slots).map(|_| hasher.admit().expect("room")).collect();
+        assert!(matches!(hasher.admit(), Err(HashError::Busy)));
+        let before = hasher.runs();
+        assert!(matches!(hasher.hash(&password("a perfectly fine passphrase")).await, Err(HashError::Busy)));
+        assert_eq!(hasher.runs(), before, "a refused request costs no hash");
+        drop(tickets);
+        assert!(hasher.admit().is_ok(), "places come back when tickets are dropped");
+    }
+
+    #[tokio::test]
+    async fn a_hash_with_the_current_parameters_is_not_outdated_and_a_weaker_one_is() {
+        let hasher = PasswordHasher::new(HashParams::default()).expect("hasher");
+        let phc = hasher.hash(&password("a perfectly fine passphrase")).await.expect("hash");
+        assert!(!hasher.is_outdated(&phc));
+        let stronger =
+            PasswordHasher::new(HashParams { iterations: 3, ..HashParams::default() }).expect("hasher");
+        assert!(stronger.is_outdated(&phc));
     }
 
     #[tokio::test]

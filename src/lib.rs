@@ -32,6 +32,8 @@ pub mod clock;
 #[cfg(feature = "server")]
 pub mod db;
 #[cfg(feature = "server")]
+pub mod devices;
+#[cfg(feature = "server")]
 pub mod flow;
 #[cfg(feature = "server")]
 pub mod hashing;
@@ -47,3 +49,5 @@ pub mod sessions;
 pub mod strength;
 #[cfg(feature = "server")]
 pub mod throttle;
+#[cfg(feature = "server")]
+pub mod token;

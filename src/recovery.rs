@@ -10,6 +10,7 @@ use std::net::IpAddr;
 
 use crate::{
     accounts::{AccountError, Accounts, ResetError, UserId, RESET_PASSWORD_VALID_SECS},
+    devices::{Device, Devices},
     flow::{link_request, FlowError},
     mail::{after_response, Outbox, Templates},
     sessions::SessionRegistry,
@@ -24,6 +25,7 @@ pub struct Recovery {
     outbox: Outbox,
     templates: Templates,
     registry: SessionRegistry,
+    devices: Devices,
 }
 
 impl Recovery {
@@ -33,13 +35,20 @@ impl Recovery {
         outbox: Outbox,
         templates: Templates,
         registry: SessionRegistry,
+        devices: Devices,
     ) -> Self {
-        Self { accounts, throttle, outbox, templates, registry }
+        Self { accounts, throttle, outbox, templates, registry, devices }
     }
 
     /// Mails a reset link if `email` has an account. `Ok` for every well-formed address.
-    pub async fn request_reset(&self, ip: IpAddr, email: &str) -> Result<(), FlowError> {
-        let email = link_request(&self.throttle, ip, email).await?;
+    /// `device`: the browser's device cookie, if it sent a live one.
+    pub async fn request_reset(
+        &self,
+        ip: IpAddr,
+        email: &str,
+        device: Option<&Device>,
+    ) -> Result<(), FlowError> {
+        let email = link_request(&self.throttle, &self.accounts, ip, email, device).await?;
         let this = self.clone();
         after_response("queueing a password reset mail", async move { this.mail_reset_link(&email).await });
         Ok(())
@@ -47,6 +56,16 @@ impl Recovery {
 
     async fn mail_reset_link(&self, email: &Email) -> Result<(), AccountError> {
         let Some((user, token)) = self.accounts.issue_reset(email).await? else { return Ok(()) };
+        // Counted only for mail that would really leave, so requests for unknown addresses
+        // cannot use the site's allowance up.
+        if self.throttle.link_mail().await?.is_err() {
+            tracing::warn!(
+                event = "excess_mail_suppressed",
+                kind = "password_reset",
+                "site-wide link mail cap reached"
+            );
+            return Ok(());
+        }
         tracing::info!(event = "authn_password_reset_requested", user_id = user.id);
         let minutes = RESET_PASSWORD_VALID_SECS / 60;
         self.outbox.enqueue(&self.templates.password_reset(email, &user.username, &token, minutes)).await?;
@@ -54,7 +73,9 @@ impl Recovery {
     }
 
     /// Sets a new password through a reset link and ends every session of the account.
-    pub async fn reset_password(&self, token: &str, password: &str) -> Result<UserId, FlowError> {
+    /// Throttled per client IP (each submission runs a strength check).
+    pub async fn reset_password(&self, ip: IpAddr, token: &str, password: &str) -> Result<UserId, FlowError> {
+        self.throttle.reset_attempt(ip).await?.map_err(FlowError::Throttled)?;
         let user = match self.accounts.reset_password(token, password).await {
             Ok(user) => user,
             Err(ResetError::InvalidLink) => {
@@ -64,11 +85,18 @@ impl Recovery {
             Err(other) => return Err(other.into()),
         };
         let ended = self.registry.revoke_all(user.id).await?;
-        tracing::info!(event = "authn_password_change", user_id = user.id, sessions_ended = ended);
+        // A thief's device cookie must not keep its budget past the reset either.
+        let devices = self.devices.revoke_all(user.id).await?;
+        tracing::info!(
+            event = "authn_password_change",
+            user_id = user.id,
+            sessions_ended = ended,
+            devices_revoked = devices
+        );
         // Stored addresses were written by `Email::parse`, so this parse cannot fail in practice.
         match Email::parse(&user.email) {
             Ok(email) => {
-                self.throttle.login_succeeded(&email).await?;
+                self.throttle.clear_account(&email).await?;
                 self.outbox.enqueue(&self.templates.password_changed(&email, &user.username)).await?;
             }
             Err(_) => tracing::error!(user_id = user.id, "stored address does not parse; no notice sent"),

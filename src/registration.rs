@@ -15,6 +15,7 @@ use std::net::IpAddr;
 
 use crate::{
     accounts::{Accounts, Signup, SignupOutcome, UserId, VerifyError, VERIFY_EMAIL_VALID_SECS},
+    devices::Device,
     flow::{link_request, FlowError},
     mail::{after_response, Outbox, Templates},
     throttle::Throttle,
@@ -81,6 +82,14 @@ impl Registration {
         email: &Email,
         display_name: &str,
     ) -> Result<Option<crate::mail::Mail>, FlowError> {
+        if self.throttle.link_mail().await?.is_err() {
+            tracing::warn!(
+                event = "excess_mail_suppressed",
+                kind = "verify_email",
+                "site-wide link mail cap reached"
+            );
+            return Ok(None);
+        }
         let Some(token) = self.accounts.issue_verification(id).await? else { return Ok(None) };
         let hours = VERIFY_EMAIL_VALID_SECS / 3600;
         Ok(Some(self.templates.verify_email(email, display_name, &token, hours)))
@@ -90,8 +99,13 @@ impl Registration {
     /// the same either way, and so is its timing: the lookup and the mail happen after the
     /// response, in a task of their own. Throttled per IP and per address (counted whether
     /// or not the address has an account).
-    pub async fn resend_verification(&self, ip: IpAddr, email: &str) -> Result<(), FlowError> {
-        let email = link_request(&self.throttle, ip, email).await?;
+    pub async fn resend_verification(
+        &self,
+        ip: IpAddr,
+        email: &str,
+        device: Option<&Device>,
+    ) -> Result<(), FlowError> {
+        let email = link_request(&self.throttle, &self.accounts, ip, email, device).await?;
         let this = self.clone();
         after_response("queueing a verification mail", async move { this.resend_now(&email).await });
         Ok(())

@@ -35,6 +35,9 @@ pub enum ApiError {
     /// 400: the request was not a well-formed call of this endpoint.
     #[error("The request could not be understood. Please reload the page and try again.")]
     BadRequest,
+    /// 503: the server is too busy to check a password right now; nothing was counted.
+    #[error("The server is busy. Please try again in a few seconds.")]
+    Busy { retry_after_secs: i64 },
     /// 500: something failed on the server; details are in its log.
     #[error("Something went wrong on our side. Please try again in a moment.")]
     Internal,
@@ -52,6 +55,7 @@ impl ApiError {
             Self::BadRequest | Self::InvalidLink => 400,
             Self::NotFound => 404,
             Self::TooManyRequests { .. } => 429,
+            Self::Busy { .. } => 503,
             Self::Internal | Self::Network => 500,
         }
     }
@@ -65,17 +69,26 @@ impl ApiError {
     }
 }
 
-/// "30 seconds", "1 minute", "15 minutes": rounded up, so nobody retries too early.
+/// "30 seconds", "1 minute", "15 minutes", "2 hours", "30 days": rounded up, so nobody
+/// retries too early.
 fn wait_words(secs: i64) -> String {
     let secs = secs.max(1);
-    if secs < 60 {
-        let plural = if secs == 1 { "" } else { "s" };
-        format!("{secs} second{plural}")
+    let (count, unit) = if secs < 60 {
+        (secs, "second")
+    } else if secs <= 90 * 60 {
+        (ceil_div(secs, 60), "minute")
+    } else if secs <= 36 * 3600 {
+        (ceil_div(secs, 3600), "hour")
     } else {
-        let minutes = (secs + 59) / 60;
-        let plural = if minutes == 1 { "" } else { "s" };
-        format!("{minutes} minute{plural}")
-    }
+        (ceil_div(secs, 86_400), "day")
+    };
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} {unit}{plural}")
+}
+
+/// `a / b` rounded up, for positive `a` and `b`, without overflow.
+fn ceil_div(a: i64, b: i64) -> i64 {
+    a / b + i64::from(a % b != 0)
 }
 
 impl FromServerFnError for ApiError {
@@ -111,6 +124,20 @@ mod tests {
             ApiError::TooManyRequests { retry_after_secs: 30 }.to_string(),
             "Too many attempts. Please wait 30 seconds and try again."
         );
+    }
+
+    #[test]
+    fn long_waits_are_said_in_hours_or_days_and_never_overflow() {
+        let words = |secs| ApiError::TooManyRequests { retry_after_secs: secs }.to_string();
+        assert_eq!(words(3 * 3600), "Too many attempts. Please wait 3 hours and try again.");
+        assert_eq!(words(30 * 86_400), "Too many attempts. Please wait 30 days and try again.");
+        assert!(words(i64::MAX).contains("days"));
+        assert!(words(i64::MIN).contains("1 second"));
+    }
+
+    #[test]
+    fn a_busy_server_answers_503() {
+        assert_eq!(ApiError::Busy { retry_after_secs: 2 }.status(), 503);
     }
 
     #[test]

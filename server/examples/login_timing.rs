@@ -52,7 +52,8 @@ impl Bench {
         let listener = server::bind(settings.site_addr).await?;
         let addr = listener.local_addr()?;
         let state = server::prepare(settings, server::leptos_options(addr), Arc::new(SystemClock)).await?;
-        tokio::spawn(server::serve(listener, server::router(state.clone()), std::future::pending()));
+        let limits = state.settings.limits;
+        tokio::spawn(server::serve(listener, server::router(state.clone()), limits, std::future::pending()));
         Ok(Self { state, addr, client: reqwest::Client::builder().build()?, _dir: dir })
     }
 

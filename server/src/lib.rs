@@ -3,37 +3,44 @@
 //! command line; everything here is also driven by the integration tests.
 
 pub mod config;
+mod net;
 pub mod security;
+
+pub use net::{bind, serve, shutdown_signal};
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use app::api::ssr::DeviceCookie;
 use app::{shell, App};
 use axum::{
     extract::{FromRef, Request, State},
     http::{header, HeaderValue, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    serve::ListenerExt,
     Router,
 };
 use bulwark::{
     accounts::Accounts,
     clock::SharedClock,
     db::{self, DbError, SqlitePool},
+    devices::Devices,
     hashing::{HashError, PasswordHasher},
     mail::{
         self, DevTransport, MailTransport, Outbox, SenderPolicy, SmtpTransport, Templates, TransportError,
     },
     recovery::Recovery,
     registration::Registration,
-    sessions::{self, HashedStore, SessionRegistry},
+    sessions::{self, HashedStore, Resolved, SessionRegistry},
     throttle::Throttle,
 };
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio::{sync::watch, task::JoinHandle};
 use tower_http::{
+    catch_panic::CatchPanicLayer,
+    limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    timeout::{RequestBodyTimeoutLayer, TimeoutLayer},
     trace::TraceLayer,
 };
 use tower_sessions::{
@@ -52,6 +59,7 @@ pub struct AppState {
     /// Session data, keyed by a hash of the cookie's id.
     pub sessions: HashedStore<SqliteStore>,
     pub registry: SessionRegistry,
+    pub devices: Devices,
     pub throttle: Throttle,
     pub registration: Registration,
     pub recovery: Recovery,
@@ -85,8 +93,6 @@ pub enum StartupError {
     Mail(#[from] TransportError),
     #[error("could not listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
-    #[error("the server stopped with an error: {0}")]
-    Serve(#[source] std::io::Error),
 }
 
 /// Opens and migrates the database and builds the services. `clock` is the system clock
@@ -100,17 +106,24 @@ pub async fn prepare(
     db::migrate(&pool).await?;
     let store = SqliteStore::new(pool.clone());
     store.migrate().await.map_err(StartupError::SessionStore)?;
-    let hasher = PasswordHasher::new(settings.hash_params)?;
+    let hasher = PasswordHasher::new(settings.hash_params)?.with_queue_limit(settings.hash_queue);
     let accounts = Accounts::new(pool.clone(), hasher, settings.password_policy, clock.clone());
     let registry = SessionRegistry::new(pool.clone(), clock.clone(), settings.session_lifetimes);
     let throttle =
         Throttle::new(pool.clone(), clock.clone(), settings.throttle.clone(), settings.secret.expose());
+    let devices = Devices::new(pool.clone(), clock.clone());
     let outbox = Outbox::new(pool.clone(), clock);
     let templates = Templates::new(&settings.public_url.to_string());
     let registration =
         Registration::new(accounts.clone(), throttle.clone(), outbox.clone(), templates.clone());
-    let recovery =
-        Recovery::new(accounts.clone(), throttle.clone(), outbox.clone(), templates, registry.clone());
+    let recovery = Recovery::new(
+        accounts.clone(),
+        throttle.clone(),
+        outbox.clone(),
+        templates,
+        registry.clone(),
+        devices.clone(),
+    );
     let mail_transport: Arc<dyn MailTransport> = match &settings.mail.delivery {
         MailDelivery::Smtp(smtp) => Arc::new(SmtpTransport::new(smtp)?),
         MailDelivery::Folder(dir) => {
@@ -124,9 +137,10 @@ pub async fn prepare(
     Ok(AppState {
         leptos_options,
         accounts,
+        sessions: HashedStore::new(store, pool.clone()),
         pool,
-        sessions: HashedStore::new(store),
         registry,
+        devices,
         throttle,
         registration,
         recovery,
@@ -152,14 +166,19 @@ pub fn router(state: AppState) -> Router {
     let throttle = state.throttle.clone();
     let registration = state.registration.clone();
     let recovery = state.recovery.clone();
-    let proxies = state.settings.trusted_proxies.clone();
+    let devices = state.devices.clone();
+    let client_ip = state.settings.client_ip.clone();
+    let device_cookie =
+        DeviceCookie { name: state.settings.cookie.device_name, secure: state.settings.cookie.secure };
     let context = move || {
         provide_context(accounts.clone());
+        provide_context(devices.clone());
+        provide_context(device_cookie);
         provide_context(registration.clone());
         provide_context(recovery.clone());
         provide_context(registry.clone());
         provide_context(throttle.clone());
-        provide_context(proxies.clone());
+        provide_context(client_ip.clone());
         // Runs after Leptos has made this render's nonce: hand it to `security_headers`.
         if let (Some(nonce), Some(parts)) =
             (leptos::nonce::use_nonce(), use_context::<axum::http::request::Parts>())
@@ -182,11 +201,17 @@ pub fn router(state: AppState) -> Router {
         )));
 
     let leptos_options = state.leptos_options.clone();
+    let limits = state.settings.limits;
     Router::new()
         .leptos_routes_with_context(&state, routes, context.clone(), move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
-        .layer(middleware::from_fn_with_state(state.clone(), session_guard))
+        .layer(middleware::from_fn_with_state(state.clone(), resolve_caller))
         .layer(sessions)
+        // Every form here is small: a larger body is refused (413) before anything reads it,
+        // and a body that trickles in is cut off (408), as is any request that takes too long.
+        .layer(RequestBodyLimitLayer::new(limits.body_limit))
+        .layer(RequestBodyTimeoutLayer::new(limits.header_timeout))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
         // Outside the session layer: a refused cross-site request never touches a session.
         .layer(middleware::from_fn_with_state(
             security::PublicOrigin::from_url(&state.settings.public_url),
@@ -204,31 +229,53 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        // A panic in one request answers 500 (and is logged); the process keeps serving.
+        .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }
 
-/// Runs on every request inside the session layer: enforces the session's idle and
-/// absolute lifetimes before anything else sees it, and marks every dynamic response
-/// `Cache-Control: no-store` so no shared or browser cache keeps a signed-in page.
-async fn session_guard(
+/// The request resolver, on every request inside the session layer: decides once who is
+/// calling (see `bulwark::sessions::resolve`) and puts the answer in the request's
+/// extensions, where server functions and pages read it. Also marks every dynamic
+/// response `Cache-Control: no-store` so no shared or browser cache keeps a signed-in page.
+async fn resolve_caller(
     State(registry): State<SessionRegistry>,
     session: Session,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let path = request.uri().path();
     let is_asset = path.starts_with("/pkg/") || path == "/favicon.svg";
     if !is_asset {
-        if let Err(error) = sessions::check(&session, &registry).await {
-            tracing::error!(error = %error, "session check failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        match sessions::resolve(&session, &registry).await {
+            Ok(resolved) => {
+                request.extensions_mut().insert(resolved);
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "resolving the caller failed");
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
         }
+    } else {
+        request.extensions_mut().insert(Resolved(None));
     }
     let mut response = next.run(request).await;
     if !is_asset {
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// The answer to a request whose handler panicked: a plain 500, the panic logged.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %message, "a request handler panicked");
+    (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side. Please try again in a moment.")
+        .into_response()
 }
 
 /// Delivers queued mail in the background until `shutdown` turns true.
@@ -242,8 +289,9 @@ pub fn spawn_mail_sender(state: &AppState, shutdown: watch::Receiver<bool>) -> J
     )
 }
 
-/// Deletes expired sessions (registry rows and stored data), expired mail tokens and stale
-/// unconfirmed accounts every `every`, until `shutdown` turns true.
+/// Deletes expired sessions (registry rows and stored data), throttle counters that can no
+/// longer matter, expired device cookies, expired mail tokens and stale unconfirmed
+/// accounts every `every`, until `shutdown` turns true.
 pub fn spawn_cleanup(
     state: &AppState,
     every: Duration,
@@ -252,6 +300,8 @@ pub fn spawn_cleanup(
     let registry = state.registry.clone();
     let store = state.sessions.clone();
     let accounts = state.accounts.clone();
+    let throttle = state.throttle.clone();
+    let devices = state.devices.clone();
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
         loop {
@@ -264,6 +314,12 @@ pub fn spawn_cleanup(
                     }
                     if let Err(error) = store.delete_expired().await {
                         tracing::warn!(error = %error, "session store clean-up failed");
+                    }
+                    if let Err(error) = throttle.delete_stale().await {
+                        tracing::warn!(error = %error, "throttle counter clean-up failed");
+                    }
+                    if let Err(error) = devices.delete_expired().await {
+                        tracing::warn!(error = %error, "device cookie clean-up failed");
                     }
                     if let Err(error) = accounts.delete_expired_tokens().await {
                         tracing::warn!(error = %error, "token clean-up failed");
@@ -297,48 +353,4 @@ pub fn leptos_options(site_addr: SocketAddr) -> LeptosOptions {
         });
     options.site_addr = site_addr;
     options
-}
-
-/// Binds the listening socket. Nagle's algorithm is switched off on every connection:
-/// with it, small responses wait on delayed ACKs (tens of milliseconds each).
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
-    TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })
-}
-
-/// Serves until `shutdown` resolves, then finishes in-flight requests.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), StartupError> {
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(StartupError::Serve)
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
 }

@@ -51,6 +51,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Serve => {
             let addr = settings.site_addr;
+            let limits = settings.limits;
             let clock = std::sync::Arc::new(bulwark::clock::SystemClock);
             let state = server::prepare(settings, server::leptos_options(addr), clock)
                 .await
@@ -64,7 +65,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 server::shutdown_signal().await;
                 let _ = stop.send(true);
             };
-            server::serve(listener, server::router(state), shutdown).await.map_err(|e| e.to_string())?;
+            server::serve(listener, server::router(state), limits, shutdown)
+                .await
+                .map_err(|e| e.to_string())?;
             // The background tasks see the same signal; wait for them to finish their round.
             let _ = cleanup.await;
             let _ = sender.await;

@@ -15,19 +15,18 @@
 //!   by signing up with it first (account pre-hijacking).
 
 mod sign_in;
-mod store;
-pub mod token;
+pub(crate) mod store;
 
 pub use self::{
-    sign_in::{sign_in, SignInError},
+    sign_in::{sign_in, Attempt, SignInError, SignedIn, BUSY_RETRY_AFTER_SECS},
     store::NewUser,
 };
 use crate::{
     clock::SharedClock,
     db::SqlitePool,
-    hashing::{HashError, PasswordHasher},
+    hashing::{HashError, PasswordHasher, Ticket},
     strength::{self, WeakPassword},
-    Email, Field, FieldErrors, Password, PasswordPolicy, Role, SignupForm,
+    token, Email, Field, FieldErrors, Password, PasswordPolicy, Role, SignupForm,
 };
 
 pub type UserId = i64;
@@ -157,6 +156,25 @@ impl From<sqlx::Error> for AccountError {
 impl From<HashError> for AccountError {
     fn from(e: HashError) -> Self {
         Self::Unexpected(e.into())
+    }
+}
+
+/// An account's stored credentials, read before the throttle decides whether to check
+/// them. `Debug` shows no hash.
+pub struct Credentials {
+    user: User,
+    password_hash: String,
+}
+
+impl Credentials {
+    pub fn user_id(&self) -> UserId {
+        self.user.id
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("user", &self.user).finish_non_exhaustive()
     }
 }
 
@@ -338,33 +356,76 @@ impl Accounts {
         Ok(store::delete_expired_tokens(&self.pool, self.clock.now()).await?)
     }
 
-    /// zxcvbn's verdict, computed off the async workers (it is CPU-bound).
+    /// zxcvbn's verdict, computed on the hashing pool (it is CPU-bound), whose bounded
+    /// queue refuses a flood instead of queueing it.
     async fn weakness(
         &self,
         password: Password,
         inputs: Vec<String>,
     ) -> Result<Option<WeakPassword>, UnexpectedError> {
-        let verdict = tokio::task::spawn_blocking(move || {
-            let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-            strength::check(&password, &inputs)
-        })
-        .await?;
+        let verdict = self
+            .hasher
+            .run_bounded(move || {
+                let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+                strength::check(&password, &inputs)
+            })
+            .await?;
         Ok(verdict.err())
     }
 
-    /// Returns the user if `password` is theirs and their address is confirmed. Unknown
-    /// emails cost one dummy verification; every failure is the same error.
+    /// The stored credentials of the account at `email`, if there is one.
+    pub async fn credentials(&self, email: &Email) -> Result<Option<Credentials>, AccountError> {
+        Ok(store::find_credentials(&self.pool, email)
+            .await?
+            .map(|(user, password_hash)| Credentials { user, password_hash }))
+    }
+
+    /// Returns the user if `password` is theirs and their address is confirmed. No account
+    /// (`None`) costs one dummy verification; every failure is the same error. A hash made
+    /// with older parameters is replaced by one with the current ones, so raising the
+    /// parameters never leaves old accounts verifying faster than unknown emails.
     #[tracing::instrument(name = "verify_credentials", skip_all)]
-    pub async fn verify_credentials(&self, email: &Email, password: &Password) -> Result<User, AccountError> {
-        let found = store::find_credentials(&self.pool, email).await?;
+    pub async fn check_password(
+        &self,
+        ticket: Ticket,
+        found: Option<Credentials>,
+        password: &Password,
+    ) -> Result<User, AccountError> {
         let (user, stored_hash) = match found {
-            Some((user, hash)) => (Some(user), Some(hash)),
+            Some(Credentials { user, password_hash }) => (Some(user), Some(password_hash)),
             None => (None, None),
         };
-        let matches = self.hasher.verify(password, stored_hash).await?;
-        match user {
-            Some(user) if matches && user.email_verified => Ok(user),
+        let matches = self.hasher.verify(ticket, password, stored_hash.clone()).await?;
+        match (user, stored_hash) {
+            (Some(user), Some(old)) if matches && user.email_verified => {
+                if self.hasher.is_outdated(&old) {
+                    self.upgrade_hash(&user, &old, password).await;
+                }
+                Ok(user)
+            }
             _ => Err(AccountError::InvalidCredentials),
+        }
+    }
+
+    /// [`Accounts::credentials`] and [`Accounts::check_password`] in one, for callers that
+    /// are not throttled per attempt (tests, tools).
+    pub async fn verify_credentials(&self, email: &Email, password: &Password) -> Result<User, AccountError> {
+        let found = self.credentials(email).await?;
+        let ticket = self.hasher.admit()?;
+        self.check_password(ticket, found, password).await
+    }
+
+    /// Re-hashes with the current parameters; a failure only means it happens next time.
+    async fn upgrade_hash(&self, user: &User, old: &str, password: &Password) {
+        let result = match self.hasher.hash(password).await {
+            Ok(new) => {
+                store::replace_hash(&self.pool, user.id, old, &new).await.map_err(UnexpectedError::from)
+            }
+            Err(e) => Err(e.into()),
+        };
+        match result {
+            Ok(()) => tracing::info!(event = "authn_password_rehashed", user_id = user.id),
+            Err(error) => tracing::warn!(error = %error, user_id = user.id, "password re-hash postponed"),
         }
     }
 
@@ -540,6 +601,25 @@ mod tests {
         assert!(matches!(unknown_email, Err(AccountError::InvalidCredentials)));
         let user = sign_in(&accounts, "a@example.com", GOOD).await.expect("signs in");
         assert_eq!(user.username, "alpha");
+    }
+
+    #[tokio::test]
+    async fn a_hash_made_with_older_parameters_is_replaced_at_the_next_sign_in() {
+        let (accounts, _clock, _dir) = accounts().await;
+        verified(&accounts, "a@example.com", "alpha").await;
+        let stronger_params = HashParams { iterations: 3, ..HashParams::default() };
+        let stronger =
+            Accounts { hasher: PasswordHasher::new(stronger_params).expect("hasher"), ..accounts.clone() };
+        let email = Email::parse("a@example.com").expect("email");
+        let before = stronger.credentials(&email).await.expect("db").expect("account").password_hash;
+        assert!(stronger.hasher.is_outdated(&before));
+        assert!(sign_in(&stronger, "a@example.com", "not the password at all").await.is_err());
+        let unchanged = stronger.credentials(&email).await.expect("db").expect("account").password_hash;
+        assert_eq!(unchanged, before, "a wrong password changes nothing");
+        sign_in(&stronger, "a@example.com", GOOD).await.expect("signs in");
+        let after = stronger.credentials(&email).await.expect("db").expect("account").password_hash;
+        assert!(after.starts_with("$argon2id$v=19$m=19456,t=3,p=1$"), "{after}");
+        sign_in(&stronger, "a@example.com", GOOD).await.expect("the new hash verifies");
     }
 
     async fn reset_link(accounts: &Accounts, email: &str) -> (User, String) {

@@ -1,19 +1,39 @@
-//! Signing in, in the one order that is safe: throttle first (a throttled attempt costs no
-//! hash and says nothing about the account), then credentials, then the throttle's
-//! bookkeeping. Server functions call this and only add the session.
+//! Signing in, in the one order that is safe:
+//!
+//! 1. find the account (if any) and recognise the device cookie (if any): a cookie bound
+//!    to this account means the device's own budget, anything else the account's budget
+//!    for untrusted clients;
+//! 2. **reserve** the attempt in the throttle, before any hashing: counted now, so
+//!    concurrent guesses each spend one, and a client that hangs up mid-hash has spent
+//!    its attempt too (a throttled attempt costs no hash and says nothing about the
+//!    account);
+//! 3. take a place in the hashing queue, or answer "busy" at once (the reservation is
+//!    refunded: no guess was checked);
+//! 4. verify, then settle the reservation: a success refunds the IP and clears the
+//!    budget, a failure stays counted, and a device that failed too often is revoked.
+//!
+//! Server functions call this and only add the session and the device cookie.
 
 use std::net::IpAddr;
 
 use super::{AccountError, Accounts, UnexpectedError, User};
 use crate::{
-    throttle::{Throttle, Throttled},
+    devices::{Device, Devices, NewDevice},
+    hashing::HashError,
+    throttle::{Budget, Throttle, Throttled},
     Email, LoginForm,
 };
+
+/// Seconds a client is told to wait when the hashing queue is full.
+pub const BUSY_RETRY_AFTER_SECS: i64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
     #[error("throttled for {} s", .0.retry_after_secs)]
     Throttled(Throttled),
+    /// The hashing queue is full; nothing was checked or counted.
+    #[error("the server is busy")]
+    Busy,
     /// Unknown email, wrong password, malformed input: one variant.
     #[error("invalid credentials")]
     InvalidCredentials,
@@ -27,34 +47,107 @@ impl From<sqlx::Error> for SignInError {
     }
 }
 
-/// Checks `email` and `password` as typed, from client address `ip`.
+impl From<AccountError> for SignInError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Unexpected(cause) => Self::Unexpected(cause),
+            AccountError::Invalid(_) | AccountError::InvalidCredentials => Self::InvalidCredentials,
+        }
+    }
+}
+
+/// One sign-in attempt as it arrived.
+#[derive(Clone, Copy)]
+pub struct Attempt<'a> {
+    pub ip: IpAddr,
+    pub email: &'a str,
+    pub password: &'a str,
+    /// The device cookie the browser sent, if any.
+    pub device_cookie: Option<&'a str>,
+}
+
+impl std::fmt::Debug for Attempt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attempt").field("ip", &self.ip).finish_non_exhaustive()
+    }
+}
+
+/// A successful sign-in.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub user: User,
+    /// A device cookie to set, when this browser had none for the account.
+    pub new_device: Option<NewDevice>,
+}
+
+/// Checks an attempt. See the module documentation for the order.
 pub async fn sign_in(
     accounts: &Accounts,
     throttle: &Throttle,
-    ip: IpAddr,
-    email: &str,
-    password: &str,
-) -> Result<User, SignInError> {
-    // The account counter is keyed by the email whether or not an account has it.
-    let email = Email::parse(email).ok();
-    throttle.check_login(ip, email.as_ref()).await?.map_err(SignInError::Throttled)?;
-    let verdict = match LoginForm::parse_parts(email.clone(), password) {
-        Some(form) => accounts.verify_credentials(&form.email, &form.password).await,
-        None => Err(AccountError::InvalidCredentials),
+    devices: &Devices,
+    attempt: Attempt<'_>,
+) -> Result<SignedIn, SignInError> {
+    // The account budget is keyed by the email whether or not an account has it.
+    let email = Email::parse(attempt.email).ok();
+    let found = match &email {
+        Some(email) => accounts.credentials(email).await?,
+        None => None,
+    };
+    let device = devices.recognise(attempt.device_cookie).await?;
+    let trusted: Option<&Device> =
+        device.as_ref().filter(|d| found.as_ref().is_some_and(|f| f.user_id() == d.user_id));
+    let budget = match trusted {
+        Some(device) => Budget::Device(&device.key),
+        None => Budget::Untrusted(email.as_ref()),
+    };
+    let mut reservation =
+        throttle.reserve_login(attempt.ip, budget).await?.map_err(SignInError::Throttled)?;
+
+    let mut ticket = match accounts.hasher().admit() {
+        Ok(ticket) => ticket,
+        Err(_) => {
+            reservation.refund().await?;
+            tracing::warn!(event = "authn_hashing_busy", "hashing queue full; sign-in refused");
+            return Err(SignInError::Busy);
+        }
+    };
+    // The in-flight slots stay taken until the hash has finished, even if this request is
+    // dropped before then.
+    for guard in reservation.take_guards() {
+        ticket.hold(guard);
+    }
+    let verdict = match LoginForm::parse_parts(email.clone(), attempt.password) {
+        Some(form) => accounts.check_password(ticket, found, &form.password).await,
+        None => {
+            drop(ticket);
+            Err(AccountError::InvalidCredentials)
+        }
     };
     match verdict {
         Ok(user) => {
-            if let Some(email) = &email {
-                throttle.login_succeeded(email).await?;
-            }
-            Ok(user)
+            reservation.succeeded().await?;
+            let new_device = devices.signed_in(user.id, trusted).await?;
+            Ok(SignedIn { user, new_device })
         }
         Err(AccountError::InvalidCredentials | AccountError::Invalid(_)) => {
             let subject = email.as_ref().map(|e| throttle.log_tag(e));
-            tracing::info!(event = "authn_login_fail", subject = subject.as_deref().unwrap_or("malformed"));
-            throttle.login_failed(ip, email.as_ref()).await?;
+            tracing::info!(
+                event = "authn_login_fail",
+                subject = subject.as_deref().unwrap_or("malformed"),
+                device = trusted.is_some()
+            );
+            if reservation.failed().await? {
+                if let Some(device) = trusted {
+                    devices.revoke(device).await?;
+                    tracing::warn!(
+                        event = "authn_device_revoked",
+                        "a device cookie failed too often and was revoked"
+                    );
+                }
+            }
             Err(SignInError::InvalidCredentials)
         }
+        Err(AccountError::Unexpected(UnexpectedError::Hashing(HashError::Busy))) => Err(SignInError::Busy),
         Err(AccountError::Unexpected(cause)) => Err(cause.into()),
     }
 }

@@ -220,10 +220,10 @@ pub async fn delete_expired_tokens(pool: &SqlitePool, now: i64) -> sqlx::Result<
         .rows_affected())
 }
 
-const USER_COLUMNS: &str =
+pub(crate) const USER_COLUMNS: &str =
     "id, email, display_name, role, session_epoch, email_verified_at IS NOT NULL AS email_verified";
 
-fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<User> {
+pub(crate) fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<User> {
     Ok(User {
         id: row.try_get("id")?,
         email: row.try_get("email")?,
@@ -256,4 +256,15 @@ pub async fn find_user(pool: &SqlitePool, id: UserId) -> sqlx::Result<Option<Use
         .fetch_optional(pool)
         .await?;
     row.as_ref().map(user_from_row).transpose()
+}
+
+/// Replaces the password hash if it is still `old` (a reset meanwhile wins).
+pub async fn replace_hash(pool: &SqlitePool, user_id: UserId, old: &str, new: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?")
+        .bind(new)
+        .bind(user_id)
+        .bind(old)
+        .execute(pool)
+        .await?;
+    Ok(())
 }

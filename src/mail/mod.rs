@@ -75,6 +75,9 @@ pub struct Mail {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// How long the link in it works, if it has one: past that the mail is given up,
+    /// never sent late.
+    pub valid_for_secs: Option<i64>,
 }
 
 impl std::fmt::Debug for Mail {

@@ -63,7 +63,7 @@ impl Outbox {
         let now = self.clock.now();
         let id = sqlx::query_scalar(
             "INSERT INTO mail_outbox (kind, recipient, subject, body_text, body_html, created_at, \
-             next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             next_attempt_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(mail.kind.as_str())
         .bind(mail.to.as_str())
@@ -72,6 +72,7 @@ impl Outbox {
         .bind(&mail.html)
         .bind(now)
         .bind(now)
+        .bind(mail.valid_for_secs.map(|secs| now.saturating_add(secs)))
         .fetch_one(&self.pool)
         .await?;
         tracing::info!(event = "mail_queued", outbox_id = id, kind = mail.kind.as_str());
@@ -82,6 +83,17 @@ impl Outbox {
     /// Resolves when something was queued since the last call (or right away if so).
     pub async fn woken(&self) {
         self.wake.notified().await;
+    }
+
+    /// Deletes queued mail whose link has expired (a link sits in clear text here no longer
+    /// than it works); returns their ids and kinds for the log.
+    pub async fn drop_expired(&self) -> sqlx::Result<Vec<(i64, String)>> {
+        sqlx::query_as(
+            "DELETE FROM mail_outbox WHERE expires_at IS NOT NULL AND expires_at <= ? RETURNING id, kind",
+        )
+        .bind(self.clock.now())
+        .fetch_all(&self.pool)
+        .await
     }
 
     /// Leases up to `limit` due mails to the caller.

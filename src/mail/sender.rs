@@ -49,6 +49,9 @@ pub async fn deliver_due(
     policy: &SenderPolicy,
 ) -> sqlx::Result<usize> {
     let mut sent = 0;
+    for (id, kind) in outbox.drop_expired().await? {
+        tracing::warn!(event = "mail_send_fail", outbox_id = id, kind = %kind, "the link in this mail expired before it could be sent; given up");
+    }
     loop {
         let batch = outbox.claim_due(policy.batch).await?;
         if batch.is_empty() {
@@ -168,6 +171,7 @@ mod tests {
             subject: "Hello".into(),
             text: "text body\n".into(),
             html: "<p>html body</p>\n".into(),
+            valid_for_secs: None,
         }
     }
 
@@ -220,6 +224,20 @@ mod tests {
         outbox.enqueue(&mail()).await.expect("queued");
         deliver_due(&outbox, &flaky(1, true), &from(), &policy).await.expect("db");
         assert_eq!(outbox.pending().await.expect("db"), 0, "a permanent failure is not retried");
+    }
+
+    #[tokio::test]
+    async fn a_mail_whose_link_expired_is_given_up_never_sent_late() {
+        let (outbox, clock, _dir) = outbox().await;
+        outbox.enqueue(&Mail { valid_for_secs: Some(3600), ..mail() }).await.expect("queued");
+        let transport = flaky(u32::MAX, false);
+        deliver_due(&outbox, &transport, &from(), &SenderPolicy::default()).await.expect("db");
+        assert_eq!(outbox.pending().await.expect("db"), 1, "retrying");
+        clock.advance(3600);
+        let working = flaky(0, false);
+        assert_eq!(deliver_due(&outbox, &working, &from(), &SenderPolicy::default()).await.expect("db"), 0);
+        assert_eq!(outbox.pending().await.expect("db"), 0, "the row and its link are gone");
+        assert!(working.sent.lock().expect("lock").is_empty());
     }
 
     #[tokio::test]

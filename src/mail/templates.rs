@@ -61,6 +61,7 @@ impl Templates {
             subject: "Confirm your email address".into(),
             text,
             html,
+            valid_for_secs: Some(valid_hours.saturating_mul(3600)),
         }
     }
 
@@ -102,6 +103,7 @@ impl Templates {
             subject: "Someone tried to sign up with your email address".into(),
             text,
             html,
+            valid_for_secs: None,
         }
     }
 
@@ -137,6 +139,7 @@ impl Templates {
             subject: "Reset your password".into(),
             text,
             html,
+            valid_for_secs: Some(valid_minutes.saturating_mul(60)),
         }
     }
 
@@ -165,6 +168,7 @@ impl Templates {
             subject: "Your password was changed".into(),
             text,
             html,
+            valid_for_secs: None,
         }
     }
 
@@ -196,6 +200,7 @@ impl Templates {
             subject: "Your Bulwark signup needs another username".into(),
             text,
             html,
+            valid_for_secs: None,
         }
     }
 }

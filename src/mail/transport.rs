@@ -124,9 +124,33 @@ impl MailTransport for SmtpTransport {
     async fn send(&self, message: Message, _queued: &Queued) -> Result<(), TransportError> {
         match self.inner.send(message).await {
             Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(TransportError::Permanent(e.to_string())),
-            Err(e) => Err(TransportError::Transient(e.to_string())),
+            Err(e) if e.is_permanent() => Err(TransportError::Permanent(smtp_summary(&e))),
+            Err(e) => Err(TransportError::Transient(smtp_summary(&e))),
         }
+    }
+}
+
+/// What is logged and stored about a failed SMTP delivery: the reply code and the kind of
+/// failure, never the server's text (servers echo recipient addresses in it).
+fn smtp_summary(e: &lettre::transport::smtp::Error) -> String {
+    let kind = if e.is_permanent() {
+        "permanent SMTP reply"
+    } else if e.is_transient() {
+        "temporary SMTP reply"
+    } else if e.is_timeout() {
+        "timeout"
+    } else if e.is_tls() {
+        "TLS failure"
+    } else if e.is_client() {
+        "client error"
+    } else if e.is_response() {
+        "malformed SMTP reply"
+    } else {
+        "connection failure"
+    };
+    match e.status() {
+        Some(code) => format!("{kind} {code} (class {})", code.severity),
+        None => kind.to_owned(),
     }
 }
 

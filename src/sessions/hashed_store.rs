@@ -8,6 +8,7 @@
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
+use sqlx::SqlitePool;
 use tower_sessions::{
     session::{Id, Record},
     session_store::{self, ExpiredDeletion},
@@ -29,14 +30,17 @@ pub fn storage_key(id: &Id) -> String {
     storage_id(id).to_string()
 }
 
+/// Saving an existing session goes to the session table directly (see [`super::store`]),
+/// as an update that never re-creates a deleted record; creating goes to `inner`.
 #[derive(Debug, Clone)]
 pub struct HashedStore<S> {
     inner: S,
+    pool: SqlitePool,
 }
 
 impl<S> HashedStore<S> {
-    pub fn new(inner: S) -> Self {
-        Self { inner }
+    pub fn new(inner: S, pool: SqlitePool) -> Self {
+        Self { inner, pool }
     }
 }
 
@@ -49,13 +53,25 @@ impl<S: SessionStore> SessionStore for HashedStore<S> {
         while self.inner.load(&storage_id(&record.id)).await?.is_some() {
             record.id = Id::default();
         }
-        self.save(record).await
-    }
-
-    async fn save(&self, record: &Record) -> session_store::Result<()> {
         let mut stored = record.clone();
         stored.id = storage_id(&record.id);
         self.inner.save(&stored).await
+    }
+
+    /// Only ever updates. tower-sessions calls `save` for a session that had an id when
+    /// the request began; if that record has been deleted since (revoked, signed out
+    /// elsewhere), nothing is written and the session stays dead.
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let mut stored = record.clone();
+        stored.id = storage_id(&record.id);
+        match super::store::update_record(&self.pool, &stored).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                tracing::info!(event = "session_save_refused", "a deleted session was not re-created");
+                Ok(())
+            }
+            Err(e) => Err(session_store::Error::Backend(e.to_string())),
+        }
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {

@@ -1,4 +1,4 @@
-//! Starting, checking and ending a signed-in session. The session data holds one
+//! Starting and ending a signed-in session (checking it is the resolver's job). The session data holds one
 //! [`SessionMeta`] under [`META_KEY`]; the registry holds the matching row.
 
 use tower_sessions::{
@@ -7,7 +7,7 @@ use tower_sessions::{
     Expiry, Session,
 };
 
-use super::{storage_key, Liveness, Origin, SessionMeta, SessionRegistry};
+use super::{storage_key, Origin, SessionMeta, SessionRegistry};
 use crate::accounts::User;
 
 /// The session-data key under which [`SessionMeta`] lives.
@@ -51,34 +51,6 @@ pub async fn begin(
     Ok(meta)
 }
 
-/// The signed-in session's metadata after enforcing its lifetimes: `None` when there is
-/// no signed-in session or it has just expired (and been ended).
-pub async fn check(
-    session: &Session,
-    registry: &SessionRegistry,
-) -> Result<Option<SessionMeta>, SessionError> {
-    let Some(mut meta) = session.get::<SessionMeta>(META_KEY).await? else {
-        return Ok(None);
-    };
-    let now = registry.now();
-    match Liveness::of(&meta, now, registry.lifetimes()) {
-        Liveness::Alive => Ok(Some(meta)),
-        Liveness::Touch => {
-            meta.last_seen_at = now;
-            session.insert(META_KEY, meta).await?;
-            session.set_expiry(Some(expiry(&meta, registry)));
-            if let Some(key) = current_key(session) {
-                registry.touch(&key, &meta).await?;
-            }
-            Ok(Some(meta))
-        }
-        Liveness::Expired => {
-            end(session, registry).await?;
-            Ok(None)
-        }
-    }
-}
-
 /// Ends the session: registry row and stored data deleted, cookie expired.
 pub async fn end(session: &Session, registry: &SessionRegistry) -> Result<(), SessionError> {
     if let Some(key) = current_key(session) {
@@ -88,10 +60,12 @@ pub async fn end(session: &Session, registry: &SessionRegistry) -> Result<(), Se
     Ok(())
 }
 
-/// The cookie and store expiry: the earlier of the idle and absolute limits, so that even
-/// the browser drops the cookie no later than the server would refuse it.
+/// The cookie and store expiry: the absolute limit, which nothing extends, so the browser
+/// drops the cookie no later than the server would refuse it. The idle limit is enforced
+/// by the resolver from the registry row; tracking it in the cookie would mean rewriting
+/// the session record on every request.
 fn expiry(meta: &SessionMeta, registry: &SessionRegistry) -> Expiry {
-    let at = OffsetDateTime::from_unix_timestamp(meta.expires_at(registry.lifetimes()))
+    let at = OffsetDateTime::from_unix_timestamp(meta.absolute_expires_at(registry.lifetimes()))
         .unwrap_or_else(|_| OffsetDateTime::now_utc());
     Expiry::AtDateTime(at)
 }

@@ -6,14 +6,17 @@
 //!   since when, last seen, from where, on what device, until when. Listing and revoking
 //!   read and delete registry rows (and the matching store rows) without decoding any
 //!   session blob.
-//! - Lifetimes are enforced on every request by [`Liveness::of`]: an idle timeout that
-//!   activity extends, and an absolute lifetime that nothing extends (OWASP Session
-//!   Management Cheat Sheet, "Session Expiration"). "Last seen" is written at most once a
-//!   minute per session, not on every request.
+//! - The registry row is what makes a session signed in: [`resolve`] (once per request)
+//!   reads it with its user and enforces lifetimes with [`Liveness::of`]: an idle timeout
+//!   that activity extends, and an absolute lifetime that nothing extends (OWASP Session
+//!   Management Cheat Sheet, "Session Expiration"). "Last seen" is written to the row at
+//!   most once a minute per session, never to the session record, which is written only
+//!   when the session is created and never re-created by a later save.
 
 mod device;
 mod hashed_store;
 mod lifecycle;
+mod resolver;
 mod store;
 
 use serde::{Deserialize, Serialize};
@@ -21,7 +24,8 @@ use serde::{Deserialize, Serialize};
 pub use self::{
     device::describe_device,
     hashed_store::{storage_id, storage_key, HashedStore},
-    lifecycle::{begin, check, current_key, end, SessionError, META_KEY},
+    lifecycle::{begin, current_key, end, SessionError, META_KEY},
+    resolver::{resolve, Principal, Resolved},
     store::SessionRow,
 };
 use crate::{
@@ -125,6 +129,10 @@ impl SessionRegistry {
 
     pub fn lifetimes(&self) -> Lifetimes {
         self.lifetimes
+    }
+
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     /// Registers a new signed-in session under its store key.

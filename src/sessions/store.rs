@@ -2,12 +2,17 @@
 //! session store's table directly (to delete a revoked session's data in the same
 //! transaction as its registry row).
 
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqlitePool};
 
 use super::{Lifetimes, Origin, SessionMeta};
-use crate::{accounts::UserId, clock::UnixTime};
+use crate::{
+    accounts::{
+        store::{user_from_row, USER_COLUMNS},
+        User, UserId,
+    },
+    clock::UnixTime,
+};
 
 /// tower-sessions-sqlx-store's table (its default name).
 const STORE_TABLE: &str = "tower_sessions";
@@ -27,9 +32,7 @@ pub struct SessionRow {
 
 /// 128 random bits, hex: the public name of a session, unrelated to its id.
 pub fn new_handle() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::token::random_handle()
 }
 
 pub async fn insert(
@@ -42,12 +45,13 @@ pub async fn insert(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO session_registry \
-         (store_key, handle, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, ip, device) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         (store_key, handle, user_id, epoch, created_at, last_seen_at, idle_expires_at, absolute_expires_at, ip, device) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(store_key)
     .bind(handle)
     .bind(meta.user_id)
+    .bind(meta.epoch)
     .bind(meta.created_at)
     .bind(meta.last_seen_at)
     .bind(meta.idle_expires_at(lifetimes))
@@ -72,6 +76,47 @@ pub async fn touch(
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// The registry row under `store_key` as session metadata, with its user: the one read
+/// the request resolver makes.
+pub async fn find_signed_in(pool: &SqlitePool, store_key: &str) -> sqlx::Result<Option<(SessionMeta, User)>> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS}, r.epoch AS session_at_epoch, r.created_at AS session_created_at, \
+         r.last_seen_at AS session_last_seen_at \
+         FROM session_registry r JOIN users ON users.id = r.user_id WHERE r.store_key = ?"
+    ))
+    .bind(store_key)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| {
+        let user = user_from_row(&row)?;
+        let meta = SessionMeta {
+            user_id: user.id,
+            epoch: row.try_get("session_at_epoch")?,
+            created_at: row.try_get("session_created_at")?,
+            last_seen_at: row.try_get("session_last_seen_at")?,
+        };
+        Ok((meta, user))
+    })
+    .transpose()
+}
+
+/// Writes an existing session record, never creating one: a record deleted by a
+/// revocation stays deleted whatever a request that was in flight then tries to save.
+/// The encoding is tower-sessions-sqlx-store's (MessagePack data, expiry as a timestamp).
+pub async fn update_record(
+    pool: &SqlitePool,
+    record: &tower_sessions::session::Record,
+) -> sqlx::Result<bool> {
+    let data = rmp_serde::to_vec(record).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let done = sqlx::query(&format!("UPDATE {STORE_TABLE} SET data = ?, expiry_date = ? WHERE id = ?"))
+        .bind(data)
+        .bind(record.expiry_date)
+        .bind(record.id.to_string())
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 const ROW_COLUMNS: &str =

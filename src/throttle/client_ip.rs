@@ -1,7 +1,13 @@
-//! Which address a request comes from. The TCP peer, unless the peer is a proxy we were
-//! told to trust: then `X-Forwarded-For` (or `Forwarded`) is walked from the right,
-//! skipping trusted proxies, and the first untrusted address is the client. Headers from
-//! untrusted peers are ignored: anyone can write them.
+//! Which address a request comes from. The operator says how the server is reached
+//! ([`ClientIpSource`]): directly (the TCP peer is the client), or behind proxies that set
+//! one named header. Then, and only for requests whose peer is a trusted proxy, that header
+//! is walked from the right, skipping trusted proxies, and the first untrusted address is
+//! the client. Every line of the header counts (a proxy may add a line rather than extend
+//! one), `Forwarded` is parsed per RFC 7239 (quoted values, `for=` with ports and
+//! brackets), and a hop that is not an address (`unknown`, an obfuscated name, garbage)
+//! ends the walk: what lies to its left was written by someone we cannot vouch for, so the
+//! nearest trusted proxy stands in for the client. Headers from untrusted peers are
+//! ignored: anyone can write them.
 
 use std::net::IpAddr;
 
@@ -26,35 +32,114 @@ impl TrustedProxies {
             .map(Self)
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     fn contains(&self, ip: &IpAddr) -> bool {
         self.0.iter().any(|net| net.contains(ip))
     }
 }
 
-/// The client's address for a request from `peer` with these forwarding headers.
-pub fn client_ip(
-    peer: IpAddr,
-    forwarded_for: Option<&str>,
-    forwarded: Option<&str>,
-    trusted: &TrustedProxies,
-) -> IpAddr {
-    if !trusted.contains(&peer) {
-        return peer;
+/// The header a trusted proxy writes the client's address into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2`.
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client;proto=https, for=proxy1`.
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::XForwardedFor => "x-forwarded-for",
+            Self::Forwarded => "forwarded",
+        }
     }
-    let chain: Vec<IpAddr> = match (forwarded_for, forwarded) {
-        (Some(xff), _) => xff.split(',').filter_map(|s| parse_addr(s.trim())).collect(),
-        (None, Some(fwd)) => fwd
-            .split(',')
-            .filter_map(|element| {
-                element.split(';').find_map(|pair| {
-                    let (key, value) = pair.trim().split_once('=')?;
-                    key.eq_ignore_ascii_case("for").then(|| parse_addr(value.trim().trim_matches('"')))?
-                })
-            })
-            .collect(),
-        (None, None) => Vec::new(),
-    };
-    chain.iter().rev().find(|ip| !trusted.contains(ip)).or(chain.first()).copied().unwrap_or(peer)
+}
+
+/// How the server is reached, as the operator declared it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ClientIpSource {
+    /// Exposed directly: the TCP peer is the client; forwarding headers are ignored.
+    #[default]
+    Direct,
+    /// Behind these proxies, which set this header.
+    Proxied { trusted: TrustedProxies, header: ForwardedHeader },
+}
+
+impl ClientIpSource {
+    /// The header to read, if any.
+    pub fn header(&self) -> Option<ForwardedHeader> {
+        match self {
+            Self::Direct => None,
+            Self::Proxied { header, .. } => Some(*header),
+        }
+    }
+
+    /// The client's address for a request from `peer` carrying `lines` (every line of
+    /// [`ClientIpSource::header`], in order).
+    pub fn client_ip(&self, peer: IpAddr, lines: &[&str]) -> IpAddr {
+        let Self::Proxied { trusted, header } = self else { return peer };
+        if !trusted.contains(&peer) {
+            return peer;
+        }
+        let hops: Vec<Option<IpAddr>> = match header {
+            ForwardedHeader::XForwardedFor => {
+                lines.iter().flat_map(|line| line.split(',')).map(|hop| parse_addr(hop.trim())).collect()
+            }
+            ForwardedHeader::Forwarded => lines.iter().flat_map(|line| forwarded_for(line)).collect(),
+        };
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            match hop {
+                Some(ip) if trusted.contains(ip) => client = *ip,
+                Some(ip) => return *ip,
+                None => return client,
+            }
+        }
+        client
+    }
+}
+
+/// The `for=` node of each element of one `Forwarded` line (RFC 7239 §4), `None` for an
+/// element without a usable address. Quoted strings may hold `,` and `;`.
+fn forwarded_for(line: &str) -> Vec<Option<IpAddr>> {
+    let mut elements = vec![Vec::new()];
+    let mut pair = String::new();
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in line.chars() {
+        match c {
+            _ if escaped => {
+                pair.push(c);
+                escaped = false;
+            }
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ';' if !quoted => elements.last_mut().map_or((), |e| e.push(std::mem::take(&mut pair))),
+            ',' if !quoted => {
+                if let Some(e) = elements.last_mut() {
+                    e.push(std::mem::take(&mut pair));
+                }
+                elements.push(Vec::new());
+            }
+            _ => pair.push(c),
+        }
+    }
+    if let Some(e) = elements.last_mut() {
+        e.push(pair);
+    }
+    elements
+        .into_iter()
+        .map(|pairs| {
+            pairs.iter().find_map(|pair| {
+                let (key, value) = pair.trim().split_once('=')?;
+                key.trim().eq_ignore_ascii_case("for").then(|| parse_addr(value.trim()))
+            })?
+        })
+        .collect()
 }
 
 /// `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`, `[2001:db8::1]:80`.
@@ -92,30 +177,67 @@ mod tests {
         s.parse().expect("ip")
     }
 
+    fn proxied(list: &str, header: ForwardedHeader) -> ClientIpSource {
+        ClientIpSource::Proxied { trusted: TrustedProxies::parse(list).expect("list"), header }
+    }
+
+    #[test]
+    fn a_directly_exposed_server_ignores_forwarding_headers() {
+        assert_eq!(ClientIpSource::Direct.client_ip(ip("203.0.113.9"), &["1.1.1.1"]), ip("203.0.113.9"));
+    }
+
     #[test]
     fn forwarding_headers_from_an_untrusted_peer_are_ignored() {
-        let trusted = TrustedProxies::default();
-        assert_eq!(client_ip(ip("203.0.113.9"), Some("1.1.1.1"), None, &trusted), ip("203.0.113.9"));
+        let source = proxied("10.0.0.0/8", ForwardedHeader::XForwardedFor);
+        assert_eq!(source.client_ip(ip("203.0.113.9"), &["1.1.1.1"]), ip("203.0.113.9"));
     }
 
     #[test]
     fn behind_a_trusted_proxy_the_rightmost_untrusted_address_is_the_client() {
-        let trusted = TrustedProxies::parse("10.0.0.0/8, 192.0.2.1").expect("list");
+        let source = proxied("10.0.0.0/8, 192.0.2.1", ForwardedHeader::XForwardedFor);
         let xff = "6.6.6.6, 198.51.100.7, 10.1.2.3";
-        assert_eq!(client_ip(ip("192.0.2.1"), Some(xff), None, &trusted), ip("198.51.100.7"));
+        assert_eq!(source.client_ip(ip("192.0.2.1"), &[xff]), ip("198.51.100.7"));
     }
 
     #[test]
-    fn the_forwarded_header_is_understood_too() {
-        let trusted = TrustedProxies::parse("127.0.0.1").expect("list");
+    fn every_x_forwarded_for_line_counts_not_only_the_first() {
+        let source = proxied("127.0.0.1", ForwardedHeader::XForwardedFor);
+        // The client forged the first line; the proxy added its own line after it.
+        assert_eq!(source.client_ip(ip("127.0.0.1"), &["6.6.6.6", "198.51.100.7"]), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn the_forwarded_header_is_parsed_per_rfc_7239() {
+        let source = proxied("127.0.0.1", ForwardedHeader::Forwarded);
         let fwd = r#"for=6.6.6.6, for="[2001:db8::7]:4711";proto=https"#;
-        assert_eq!(client_ip(ip("127.0.0.1"), None, Some(fwd), &trusted), ip("2001:db8::7"));
+        assert_eq!(source.client_ip(ip("127.0.0.1"), &[fwd]), ip("2001:db8::7"));
+        let quoted = r#"for="6.6.6.6, for=1.1.1.1";by=x, proto=http;for=198.51.100.3"#;
+        assert_eq!(source.client_ip(ip("127.0.0.1"), &[quoted]), ip("198.51.100.3"), "commas inside quotes");
+        assert_eq!(
+            source.client_ip(ip("127.0.0.1"), &["for=6.6.6.6", "For=198.51.100.4"]),
+            ip("198.51.100.4")
+        );
+    }
+
+    #[test]
+    fn the_configured_header_is_the_only_one_read() {
+        let source = proxied("127.0.0.1", ForwardedHeader::Forwarded);
+        assert_eq!(source.client_ip(ip("127.0.0.1"), &["198.51.100.7"]), ip("127.0.0.1"), "no for= in it");
+    }
+
+    #[test]
+    fn an_unknown_hop_stops_the_walk_at_the_nearest_trusted_proxy() {
+        let source = proxied("127.0.0.1, 10.0.0.1", ForwardedHeader::Forwarded);
+        let fwd = "for=6.6.6.6, for=unknown, for=10.0.0.1";
+        assert_eq!(source.client_ip(ip("127.0.0.1"), &[fwd]), ip("10.0.0.1"));
+        let xff = proxied("127.0.0.1", ForwardedHeader::XForwardedFor);
+        assert_eq!(xff.client_ip(ip("127.0.0.1"), &["6.6.6.6, garbage"]), ip("127.0.0.1"));
     }
 
     #[test]
     fn a_trusted_peer_without_headers_is_itself_the_client() {
-        let trusted = TrustedProxies::parse("127.0.0.1").expect("list");
-        assert_eq!(client_ip(ip("127.0.0.1"), None, None, &trusted), ip("127.0.0.1"));
+        let source = proxied("127.0.0.1", ForwardedHeader::XForwardedFor);
+        assert_eq!(source.client_ip(ip("127.0.0.1"), &[]), ip("127.0.0.1"));
     }
 
     #[test]

@@ -1,26 +1,40 @@
-//! Throttling sign-in and signup, stored in the database so every instance shares it, and
-//! consulted before any password is hashed. The rules are in [`policy`]; which address a
-//! request comes from is [`client_ip`]'s question.
+//! Throttling sign-in, signup and mail, stored in the database so every instance shares
+//! it. A sign-in *reserves* its attempt before any password is hashed
+//! ([`Throttle::reserve_login`]): the counters are incremented and judged in one atomic
+//! step, so a burst of concurrent guesses cannot all pass a check before the first failure
+//! is written. The rules are in [`policy`]; which address a request comes from is
+//! [`client_ip`]'s question.
 
 pub mod client_ip;
+mod in_flight;
 pub mod policy;
 mod store;
 
 use std::net::IpAddr;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
+use self::in_flight::InFlight;
 pub use self::{
-    client_ip::{client_ip, ip_bucket, TrustedProxies},
-    policy::{Counter, ThrottlePolicy},
+    client_ip::{ip_bucket, ClientIpSource, ForwardedHeader, TrustedProxies},
+    in_flight::InFlightGuard,
+    policy::{Counter, Rule, ThrottlePolicy},
 };
-use crate::{clock::SharedClock, db::SqlitePool, Email};
+use crate::{clock::SharedClock, db::SqlitePool, token::keyed_hex, Email};
 
 /// Refused for now; try again in `retry_after_secs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Throttled {
     pub retry_after_secs: i64,
+}
+
+/// Whose budget a sign-in attempt spends, besides its IP's.
+#[derive(Debug, Clone, Copy)]
+pub enum Budget<'a> {
+    /// A browser that signed in to this account before (a valid device cookie for it):
+    /// the device's own budget, given by its stored key.
+    Device(&'a str),
+    /// Every other client: the account's shared budget for untrusted clients, keyed by
+    /// the email whether or not an account has it (`None`: the email did not parse).
+    Untrusted(Option<&'a Email>),
 }
 
 #[derive(Clone)]
@@ -29,13 +43,27 @@ pub struct Throttle {
     clock: SharedClock,
     policy: ThrottlePolicy,
     key: Vec<u8>,
+    in_flight: InFlight,
+}
+
+/// A sign-in attempt admitted and already counted as a failure. Tell it how the attempt
+/// ended; dropping it leaves the attempt counted (a client that went away mid-hash).
+pub struct Reservation {
+    throttle: Throttle,
+    ip_key: String,
+    budget: Option<(String, Rule)>,
+    guards: Vec<InFlightGuard>,
 }
 
 impl Throttle {
     /// `key` is the server secret: account counters are keyed by an HMAC of the email,
     /// so the table holds no addresses and its keys cannot be reversed by guessing.
     pub fn new(pool: SqlitePool, clock: SharedClock, policy: ThrottlePolicy, key: &[u8]) -> Self {
-        Self { pool, clock, policy, key: key.to_vec() }
+        Self { pool, clock, policy, key: key.to_vec(), in_flight: InFlight::default() }
+    }
+
+    pub fn policy(&self) -> &ThrottlePolicy {
+        &self.policy
     }
 
     fn ip_key(ip: IpAddr) -> String {
@@ -48,10 +76,7 @@ impl Throttle {
 
     /// HMAC(secret, email) in hex: what every per-address counter is keyed by.
     fn keyed_hash(&self, email: &Email) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
-        mac.update(b"throttle account\0");
-        mac.update(email.as_str().as_bytes());
-        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+        keyed_hex(&self.key, b"throttle account\0", email.as_str().as_bytes())
     }
 
     async fn hit(&self, key: &str, window: i64, limit: u32) -> sqlx::Result<Result<(), Throttled>> {
@@ -67,40 +92,46 @@ impl Throttle {
         self.keyed_hash(email)[..12].to_owned()
     }
 
-    /// Whether a sign-in from `ip` for `email` may be tried now. Same answer whether or
-    /// not the account exists.
-    pub async fn check_login(
+    /// Admits one sign-in attempt from `ip` against `budget` and counts it, before any
+    /// hashing; or says how long to wait. Same answer whether or not the account exists.
+    /// At most [`ThrottlePolicy::in_flight_per_key`] attempts per IP bucket and per budget
+    /// are admitted at once in this process; more are refused for a second.
+    pub async fn reserve_login(
         &self,
         ip: IpAddr,
-        email: Option<&Email>,
-    ) -> sqlx::Result<Result<(), Throttled>> {
-        let now = self.clock.now();
-        let mut wait = store::get(&self.pool, &Self::ip_key(ip)).await?.retry_after(now);
-        if let Some(email) = email {
-            let account = store::get(&self.pool, &self.account_key(email)).await?.retry_after(now);
-            wait = wait.max(account);
+        budget: Budget<'_>,
+    ) -> sqlx::Result<Result<Reservation, Throttled>> {
+        let ip_key = Self::ip_key(ip);
+        let budget = match budget {
+            Budget::Device(key) => Some((format!("device:{key}"), Rule::Device)),
+            Budget::Untrusted(Some(email)) => Some((self.account_key(email), Rule::Untrusted)),
+            Budget::Untrusted(None) => None,
+        };
+        let limit = self.policy.in_flight_per_key;
+        let mut guards = Vec::new();
+        for key in std::iter::once(&ip_key).chain(budget.as_ref().map(|(key, _)| key)) {
+            match self.in_flight.enter(key, limit) {
+                Some(guard) => guards.push(guard),
+                None => return Ok(Err(Throttled { retry_after_secs: 1 })),
+            }
         }
-        Ok(match wait {
-            Some(retry_after_secs) => Err(Throttled { retry_after_secs }),
-            None => Ok(()),
-        })
-    }
-
-    /// Counts a failed sign-in against the IP and (when the email parsed) the account.
-    pub async fn login_failed(&self, ip: IpAddr, email: Option<&Email>) -> sqlx::Result<()> {
         let now = self.clock.now();
         let policy = &self.policy;
-        store::apply(&self.pool, &Self::ip_key(ip), |c| c.after_ip_failure(now, policy)).await?;
-        if let Some(email) = email {
-            store::apply(&self.pool, &self.account_key(email), |c| c.after_account_failure(now, policy))
-                .await?;
+        if let Err(wait) = store::update(&self.pool, &ip_key, |c| c.admitted(Rule::Ip, now, policy)).await? {
+            return Ok(Err(Throttled { retry_after_secs: wait }));
         }
-        Ok(())
+        if let Some((key, rule)) = &budget {
+            if let Err(wait) = store::update(&self.pool, key, |c| c.admitted(*rule, now, policy)).await? {
+                // Nothing will be hashed: the IP gets its attempt back.
+                store::apply(&self.pool, &ip_key, |c| c.refunded(Rule::Ip, policy)).await?;
+                return Ok(Err(Throttled { retry_after_secs: wait }));
+            }
+        }
+        Ok(Ok(Reservation { throttle: self.clone(), ip_key, budget, guards }))
     }
 
-    /// A successful sign-in clears the account's failures (not the IP's: one good
-    /// password must not launder a stuffing run from the same address).
-    pub async fn login_succeeded(&self, email: &Email) -> sqlx::Result<()> {
+    /// Clears the account's untrusted-client failures (a password reset proved the owner).
+    pub async fn clear_account(&self, email: &Email) -> sqlx::Result<()> {
         store::delete(&self.pool, &self.account_key(email)).await
     }
 
@@ -113,13 +144,29 @@ impl Throttle {
         self.hit("signup-all", 60, self.policy.signups_per_minute).await
     }
 
-    /// Counts a request for a mail (a new verification link) against the client IP and
-    /// the address asked for. The address is counted whether or not it has an account,
-    /// so the answer is the same for both.
-    pub async fn mail_request(&self, ip: IpAddr, email: &Email) -> sqlx::Result<Result<(), Throttled>> {
+    /// Counts a password reset submission from `ip` (each one runs a strength check).
+    pub async fn reset_attempt(&self, ip: IpAddr) -> sqlx::Result<Result<(), Throttled>> {
+        let key = format!("reset-ip:{}", ip_bucket(ip));
+        self.hit(&key, 3600, self.policy.resets_per_ip_per_hour).await
+    }
+
+    /// Counts a request for a mail (a new verification link, a reset link) against the
+    /// client IP and the address (whether or not it has an account, so the answer is the
+    /// same for both). `trusted_device`: the request comes from a browser that has signed
+    /// in to that address's account before, which skips the per-address cap, so an
+    /// attacker who uses it up cannot keep the owner from resetting their password.
+    pub async fn mail_request(
+        &self,
+        ip: IpAddr,
+        email: &Email,
+        trusted_device: bool,
+    ) -> sqlx::Result<Result<(), Throttled>> {
         let ip_key = format!("mail-ip:{}", ip_bucket(ip));
         if let Err(throttled) = self.hit(&ip_key, 3600, self.policy.mail_requests_per_ip_per_hour).await? {
             return Ok(Err(throttled));
+        }
+        if trusted_device {
+            return Ok(Ok(()));
         }
         self.mail_to(email).await
     }
@@ -129,6 +176,73 @@ impl Throttle {
     pub async fn mail_to(&self, email: &Email) -> sqlx::Result<Result<(), Throttled>> {
         let key = format!("mail-to:{}", self.keyed_hash(email));
         self.hit(&key, 3600, self.policy.mails_per_address_per_hour).await
+    }
+
+    /// Counts one mail with a link against the site-wide per-minute cap.
+    pub async fn link_mail(&self) -> sqlx::Result<Result<(), Throttled>> {
+        self.hit("link-mail-all", 60, self.policy.link_mails_per_minute).await
+    }
+
+    /// Deletes counters that can no longer change a decision: unblocked, and quiet for
+    /// longer than the longest window their kind uses. Returns how many.
+    pub async fn delete_stale(&self) -> sqlx::Result<u64> {
+        let now = self.clock.now();
+        let hour = 3600;
+        let kinds: [(&str, i64); 9] = [
+            ("ip:", self.policy.ip_window_secs),
+            ("account:", self.policy.account_window_secs),
+            ("device:", self.policy.account_window_secs),
+            ("signup-ip:", hour),
+            ("signup-all", 60),
+            ("mail-ip:", hour),
+            ("mail-to:", hour),
+            ("link-mail-all", 60),
+            ("reset-ip:", hour),
+        ];
+        let mut deleted = 0;
+        for (prefix, window) in kinds {
+            deleted += store::delete_stale(&self.pool, prefix, now.saturating_sub(window), now).await?;
+        }
+        Ok(deleted)
+    }
+}
+
+impl Reservation {
+    /// The in-flight slots this attempt holds, to be kept until its hash has finished.
+    pub fn take_guards(&mut self) -> Vec<InFlightGuard> {
+        std::mem::take(&mut self.guards)
+    }
+
+    /// The password was right: the IP gets its attempt back and the budget is cleared.
+    pub async fn succeeded(self) -> sqlx::Result<()> {
+        let t = &self.throttle;
+        store::apply(&t.pool, &self.ip_key, |c| c.refunded(Rule::Ip, &t.policy)).await?;
+        if let Some((key, _)) = &self.budget {
+            store::delete(&t.pool, key).await?;
+        }
+        Ok(())
+    }
+
+    /// No verification ran (the hashing queue was full): everything is given back.
+    pub async fn refund(self) -> sqlx::Result<()> {
+        let t = &self.throttle;
+        store::apply(&t.pool, &self.ip_key, |c| c.refunded(Rule::Ip, &t.policy)).await?;
+        if let Some((key, rule)) = &self.budget {
+            store::apply(&t.pool, key, |c| c.refunded(*rule, &t.policy)).await?;
+        }
+        Ok(())
+    }
+
+    /// The attempt failed (it was counted when admitted). `true` when it spent a device
+    /// budget that has now failed too often: the device cookie must be revoked.
+    pub async fn failed(self) -> sqlx::Result<bool> {
+        let t = &self.throttle;
+        match &self.budget {
+            Some((key, Rule::Device)) => {
+                Ok(store::get(&t.pool, key).await?.failures >= t.policy.device_max_failures)
+            }
+            _ => Ok(false),
+        }
     }
 }
 
@@ -151,34 +265,105 @@ mod tests {
         s.parse().expect("ip")
     }
 
+    async fn fail(throttle: &Throttle, from: &str, email: Option<&Email>) -> Result<(), Throttled> {
+        let reservation = throttle.reserve_login(ip(from), Budget::Untrusted(email)).await.expect("db")?;
+        reservation.failed().await.expect("db");
+        Ok(())
+    }
+
     #[tokio::test]
     async fn an_unknown_account_is_throttled_exactly_like_a_known_one() {
         let (throttle, _clock, _dir) = throttle().await;
         let email = Email::parse("nobody@example.com").expect("email");
         for n in 0..5 {
-            throttle.login_failed(ip(&format!("198.51.100.{n}")), Some(&email)).await.expect("db");
+            fail(&throttle, &format!("198.51.100.{n}"), Some(&email)).await.expect("admitted");
         }
-        let verdict = throttle.check_login(ip("203.0.113.1"), Some(&email)).await.expect("db");
-        assert_eq!(verdict, Err(Throttled { retry_after_secs: 30 }), "blocked from any IP");
+        let verdict = throttle.reserve_login(ip("203.0.113.1"), Budget::Untrusted(Some(&email))).await;
+        assert_eq!(
+            verdict.expect("db").err(),
+            Some(Throttled { retry_after_secs: 30 }),
+            "blocked from any IP"
+        );
     }
 
     #[tokio::test]
-    async fn success_clears_the_account_but_not_the_ip() {
+    async fn success_clears_the_account_and_refunds_the_ip() {
         let (throttle, _clock, _dir) = throttle().await;
         let email = Email::parse("a@example.com").expect("email");
-        for _ in 0..10 {
-            throttle.login_failed(ip("198.51.100.1"), Some(&email)).await.expect("db");
+        for _ in 0..4 {
+            fail(&throttle, "198.51.100.1", Some(&email)).await.expect("admitted");
         }
-        throttle.login_succeeded(&email).await.expect("db");
-        assert!(throttle.check_login(ip("203.0.113.1"), Some(&email)).await.expect("db").is_ok());
-        assert!(throttle.check_login(ip("198.51.100.1"), None).await.expect("db").is_err());
+        let reservation =
+            throttle.reserve_login(ip("198.51.100.1"), Budget::Untrusted(Some(&email))).await.expect("db");
+        reservation.expect("admitted").succeeded().await.expect("db");
+        assert!(
+            store::get(&throttle.pool, &throttle.account_key(&email)).await.expect("db")
+                == Counter::default()
+        );
+        assert_eq!(store::get(&throttle.pool, "ip:198.51.100.1").await.expect("db").failures, 4);
+    }
+
+    #[tokio::test]
+    async fn a_refused_budget_gives_the_ip_its_attempt_back() {
+        let (throttle, _clock, _dir) = throttle().await;
+        let email = Email::parse("a@example.com").expect("email");
+        for n in 0..5 {
+            fail(&throttle, &format!("198.51.100.{n}"), Some(&email)).await.expect("admitted");
+        }
+        assert!(fail(&throttle, "203.0.113.1", Some(&email)).await.is_err());
+        assert_eq!(store::get(&throttle.pool, "ip:203.0.113.1").await.expect("db").failures, 0);
+    }
+
+    #[tokio::test]
+    async fn concurrent_attempts_spend_the_budget_once_each() {
+        let (throttle, _clock, _dir) = throttle().await;
+        let throttle = Throttle {
+            policy: ThrottlePolicy { in_flight_per_key: 100, ..ThrottlePolicy::default() },
+            ..throttle
+        };
+        let email = Email::parse("a@example.com").expect("email");
+        let tasks: Vec<_> = (0..40)
+            .map(|n| {
+                let (t, email) = (throttle.clone(), email.clone());
+                tokio::spawn(async move {
+                    let from = ip(&format!("198.51.100.{n}"));
+                    t.reserve_login(from, Budget::Untrusted(Some(&email))).await.map(|r| r.is_ok())
+                })
+            })
+            .collect();
+        let mut admitted = 0;
+        for task in tasks {
+            admitted += usize::from(task.await.expect("join").expect("db"));
+        }
+        assert_eq!(admitted, 5, "the fifth reservation blocks the rest, however they interleave");
+    }
+
+    #[tokio::test]
+    async fn at_most_the_in_flight_limit_is_admitted_per_key_until_slots_come_back() {
+        let (throttle, _clock, _dir) = throttle().await;
+        let email = Email::parse("a@example.com").expect("email");
+        let mut held = Vec::new();
+        for n in 0..2 {
+            let from = ip(&format!("198.51.100.{n}"));
+            let mut r =
+                throttle.reserve_login(from, Budget::Untrusted(Some(&email))).await.expect("db").expect("ok");
+            held.push(r.take_guards());
+        }
+        let third = throttle.reserve_login(ip("198.51.100.9"), Budget::Untrusted(Some(&email))).await;
+        assert_eq!(third.expect("db").err(), Some(Throttled { retry_after_secs: 1 }));
+        held.clear();
+        assert!(throttle
+            .reserve_login(ip("198.51.100.9"), Budget::Untrusted(Some(&email)))
+            .await
+            .expect("db")
+            .is_ok());
     }
 
     #[tokio::test]
     async fn the_table_holds_no_email_addresses() {
         let (throttle, _clock, _dir) = throttle().await;
         let email = Email::parse("secret.person@example.com").expect("email");
-        throttle.login_failed(ip("198.51.100.1"), Some(&email)).await.expect("db");
+        fail(&throttle, "198.51.100.1", Some(&email)).await.expect("admitted");
         let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM throttle_counters")
             .fetch_all(&throttle.pool)
             .await
@@ -188,23 +373,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn concurrent_failures_are_all_counted() {
-        let (throttle, _clock, _dir) = throttle().await;
-        let tasks: Vec<_> = (0..20)
-            .map(|_| {
-                let t = throttle.clone();
-                tokio::spawn(async move { t.login_failed(ip("198.51.100.1"), None).await })
-            })
-            .collect();
-        for task in tasks {
-            task.await.expect("join").expect("db");
-        }
-        let failures: i64 =
-            sqlx::query_scalar("SELECT failures FROM throttle_counters WHERE key = 'ip:198.51.100.1'")
-                .fetch_one(&throttle.pool)
-                .await
-                .expect("row");
-        assert_eq!(failures, 20);
+    async fn counters_are_deleted_once_they_can_no_longer_matter() {
+        let (throttle, clock, _dir) = throttle().await;
+        let email = Email::parse("a@example.com").expect("email");
+        fail(&throttle, "198.51.100.1", Some(&email)).await.expect("admitted");
+        throttle.signup_attempt(ip("198.51.100.1")).await.expect("db").expect("room");
+        assert_eq!(throttle.delete_stale().await.expect("db"), 0, "all still count");
+        clock.advance(3601);
+        assert_eq!(throttle.delete_stale().await.expect("db"), 3, "ip, signup-ip and signup-all");
+        clock.advance(throttle.policy.account_window_secs);
+        assert_eq!(throttle.delete_stale().await.expect("db"), 1, "the account's, after its long window");
     }
 
     #[tokio::test]
@@ -226,19 +404,28 @@ mod tests {
         let (throttle, clock, _dir) = throttle().await;
         let email = Email::parse("victim@example.com").expect("email");
         for n in 0..5 {
-            assert!(throttle.mail_request(ip(&format!("198.51.100.{n}")), &email).await.expect("db").is_ok());
+            assert!(throttle
+                .mail_request(ip(&format!("198.51.100.{n}")), &email, false)
+                .await
+                .expect("db")
+                .is_ok());
         }
-        let verdict = throttle.mail_request(ip("198.51.100.9"), &email).await.expect("db");
+        let verdict = throttle.mail_request(ip("198.51.100.9"), &email, false).await.expect("db");
         assert!(verdict.is_err(), "sixth mail to one address in an hour");
+        let owner = throttle.mail_request(ip("198.51.100.10"), &email, true).await.expect("db");
+        assert!(owner.is_ok(), "the owner's known device is not held to the address's cap");
         assert!(throttle.mail_to(&email).await.expect("db").is_err(), "signup mails share the cap");
         clock.advance(3600);
         assert!(throttle.mail_to(&email).await.expect("db").is_ok(), "a new hour");
 
         for n in 0..10 {
             let other = Email::parse(&format!("p{n}@example.com")).expect("email");
-            assert!(throttle.mail_request(ip("203.0.113.7"), &other).await.expect("db").is_ok());
+            assert!(throttle.mail_request(ip("203.0.113.7"), &other, false).await.expect("db").is_ok());
         }
         let other = Email::parse("p99@example.com").expect("email");
-        assert!(throttle.mail_request(ip("203.0.113.7"), &other).await.expect("db").is_err(), "IP cap");
+        assert!(
+            throttle.mail_request(ip("203.0.113.7"), &other, false).await.expect("db").is_err(),
+            "IP cap"
+        );
     }
 }

@@ -1,20 +1,29 @@
 //! Throttling as pure state machines: the current time is passed in, nothing here does
 //! I/O, so every rule is tested without a clock or a database.
 //!
+//! An attempt is counted when it is *admitted*, before its password is hashed (see
+//! [`Counter::admitted`]): N concurrent guesses spend N attempts of the budget, and a
+//! client that hangs up mid-hash has still spent its attempt. A success then refunds or
+//! clears what it reserved.
+//!
 //! ```text
-//!   per client IP (a /64 for IPv6)          per account identifier
-//!   ─────────────────────────────          ──────────────────────
-//!   failures counted while they keep        failures counted while they keep
-//!   coming (reset after `ip_window` quiet)  coming (reset after `account_window` quiet)
-//!   ≥ 10 → each failure blocks 1 min        ≥ 5 → each failure blocks base·2^(n−5),
-//!   ≥ 20 → each failure blocks 10 min             capped at `account_max_delay`
-//!   ≥ 50 → each failure blocks 1 h          success → cleared
+//!   per client IP (a /64 for IPv6)     per account, untrusted clients     per device cookie
+//!   ──────────────────────────────     ─────────────────────────────     ─────────────────
+//!   counted while they keep coming     consecutive failures, forgotten   as the account, its
+//!   (forgotten after 1 h quiet)        only after 30 quiet days          own budget; revoked
+//!   ≥ 10 → each blocks 1 min           ≥ 5 → each blocks 30 s·2^(n−5),   after 10 failures
+//!   ≥ 20 → each blocks 10 min                capped at 15 min
+//!   ≥ 50 → each blocks 1 h             ≥ 100 → refused until a success
+//!   success → this attempt refunded            or a password reset
+//!                                      success → cleared
 //! ```
 //!
-//! The account side is a backoff, never a lockout: an attacker can slow a victim down by
-//! at most the cap per attempt, and the owner gets in once the current block ends (NIST SP
-//! 800-63B §5.2.2, "Rate Limiting (Throttling)"). Accounts are throttled whether or not
-//! they exist, so the throttle reveals nothing either.
+//! NIST SP 800-63B §5.2.2 caps consecutive failed attempts on one account at 100. Here that
+//! cap, like the backoff before it, only binds *untrusted* clients: a browser that has
+//! signed in to the account before presents a device cookie and spends its own budget
+//! (OWASP, "Slow Down Online Guessing Attacks with Device Cookies"), so an attacker's
+//! flood cannot lock the owner out. Accounts are throttled whether or not they exist, so
+//! the throttle reveals nothing either.
 
 use crate::clock::UnixTime;
 
@@ -26,28 +35,49 @@ pub struct Counter {
     pub blocked_until: UnixTime,
 }
 
+/// Which rule a counter follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// A client IP's ladder.
+    Ip,
+    /// An account's shared budget for clients without a device cookie.
+    Untrusted,
+    /// One device cookie's budget.
+    Device,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottlePolicy {
     /// `(failures, block seconds)`, ascending by failures.
     pub ip_ladder: Vec<(u32, i64)>,
     /// An IP's failures are forgotten after this long without one.
     pub ip_window_secs: i64,
-    /// The failure (counted within the window) from which each failure blocks.
+    /// The failure from which each failure blocks (accounts and devices).
     pub account_backoff_from: u32,
-    /// An account's failures are forgotten after this long without one.
+    /// An account's (or device's) consecutive failures are forgotten after this long
+    /// without one.
     pub account_window_secs: i64,
     pub account_base_delay_secs: i64,
     pub account_max_delay_secs: i64,
+    /// Consecutive failures after which untrusted clients are refused outright.
+    pub account_max_failures: u32,
+    /// Failures after which a device cookie is revoked.
+    pub device_max_failures: u32,
+    /// Verifications in flight at once per IP bucket and per account or device.
+    pub in_flight_per_key: u32,
     /// New accounts per client IP per hour.
     pub signups_per_ip_per_hour: u32,
     /// New accounts across the whole site per minute.
     pub signups_per_minute: u32,
-    /// Requests for a mail (verification resend, later password reset) per client IP
-    /// per hour.
+    /// Requests for a mail (verification resend, password reset) per client IP per hour.
     pub mail_requests_per_ip_per_hour: u32,
     /// Mails (of any kind) to one address per hour, so nobody can flood a mailbox
     /// through signup or resend.
     pub mails_per_address_per_hour: u32,
+    /// Mails with a link (verification, reset) across the whole site per minute.
+    pub link_mails_per_minute: u32,
+    /// Password reset submissions (each runs a strength check) per client IP per hour.
+    pub resets_per_ip_per_hour: u32,
 }
 
 impl Default for ThrottlePolicy {
@@ -56,13 +86,44 @@ impl Default for ThrottlePolicy {
             ip_ladder: vec![(10, 60), (20, 10 * 60), (50, 60 * 60)],
             ip_window_secs: 60 * 60,
             account_backoff_from: 5,
-            account_window_secs: 15 * 60,
+            account_window_secs: 30 * 24 * 60 * 60,
             account_base_delay_secs: 30,
             account_max_delay_secs: 15 * 60,
+            account_max_failures: 100,
+            device_max_failures: 10,
+            in_flight_per_key: 2,
             signups_per_ip_per_hour: 20,
             signups_per_minute: 60,
             mail_requests_per_ip_per_hour: 10,
             mails_per_address_per_hour: 5,
+            link_mails_per_minute: 60,
+            resets_per_ip_per_hour: 30,
+        }
+    }
+}
+
+impl ThrottlePolicy {
+    /// How long `failures` (counted ones, this one included) block under `rule`.
+    pub fn block_for(&self, rule: Rule, failures: u32) -> i64 {
+        match rule {
+            Rule::Ip => {
+                self.ip_ladder.iter().rev().find(|(at, _)| failures >= *at).map_or(0, |(_, secs)| *secs)
+            }
+            Rule::Untrusted if failures >= self.account_max_failures => self.account_window_secs,
+            Rule::Untrusted | Rule::Device => match failures.checked_sub(self.account_backoff_from) {
+                None => 0,
+                Some(doublings) => self
+                    .account_base_delay_secs
+                    .saturating_mul(1_i64 << doublings.min(30))
+                    .min(self.account_max_delay_secs),
+            },
+        }
+    }
+
+    fn window(&self, rule: Rule) -> i64 {
+        match rule {
+            Rule::Ip => self.ip_window_secs,
+            Rule::Untrusted | Rule::Device => self.account_window_secs,
         }
     }
 }
@@ -70,50 +131,58 @@ impl Default for ThrottlePolicy {
 impl Counter {
     /// Seconds until the block ends, if blocked at `now`.
     pub fn retry_after(&self, now: UnixTime) -> Option<i64> {
-        (self.blocked_until > now).then(|| self.blocked_until - now)
+        (self.blocked_until > now).then(|| self.blocked_until.saturating_sub(now))
     }
 
     fn counted(&self, now: UnixTime, window: i64) -> u32 {
-        if now - self.last_failure_at > window {
+        if now.saturating_sub(self.last_failure_at) > window {
             1
         } else {
             self.failures.saturating_add(1)
         }
     }
 
-    /// The counter after one more failed sign-in from this IP.
-    pub fn after_ip_failure(&self, now: UnixTime, policy: &ThrottlePolicy) -> Self {
-        let failures = self.counted(now, policy.ip_window_secs);
-        let block =
-            policy.ip_ladder.iter().rev().find(|(at, _)| failures >= *at).map_or(0, |(_, secs)| *secs);
-        Self { failures, last_failure_at: now, blocked_until: self.blocked_until.max(now + block) }
+    /// Admits one attempt under `rule` and counts it as a failure in advance; or, when
+    /// blocked, the seconds to wait (and nothing is counted).
+    pub fn admitted(&self, rule: Rule, now: UnixTime, policy: &ThrottlePolicy) -> Result<Self, i64> {
+        if let Some(wait) = self.retry_after(now) {
+            return Err(wait);
+        }
+        Ok(self.after_failure(rule, now, policy))
     }
 
-    /// The counter after one more failed sign-in for this account identifier.
-    pub fn after_account_failure(&self, now: UnixTime, policy: &ThrottlePolicy) -> Self {
-        let failures = self.counted(now, policy.account_window_secs);
-        let block = match failures.checked_sub(policy.account_backoff_from) {
-            None => 0,
-            Some(doublings) => policy
-                .account_base_delay_secs
-                .saturating_mul(1 << doublings.min(30))
-                .min(policy.account_max_delay_secs),
-        };
-        Self { failures, last_failure_at: now, blocked_until: now + block }
+    /// The counter after one more failure under `rule`.
+    pub fn after_failure(&self, rule: Rule, now: UnixTime, policy: &ThrottlePolicy) -> Self {
+        let failures = self.counted(now, policy.window(rule));
+        let block = policy.block_for(rule, failures);
+        Self {
+            failures,
+            last_failure_at: now,
+            blocked_until: self.blocked_until.max(now.saturating_add(block)),
+        }
+    }
+
+    /// Gives back one admitted attempt (it succeeded, or never ran): the count drops by
+    /// one and the block is what the lower count would have set.
+    pub fn refunded(&self, rule: Rule, policy: &ThrottlePolicy) -> Self {
+        let failures = self.failures.saturating_sub(1);
+        let block = policy.block_for(rule, failures);
+        let blocked_until = if block > 0 { self.last_failure_at.saturating_add(block) } else { 0 };
+        Self { failures, last_failure_at: self.last_failure_at, blocked_until }
     }
 
     /// Counts one event in a fixed window of `window` seconds allowing `limit` events;
     /// the counter after it, or the seconds to wait if the window is full. Used for
-    /// signups, where every attempt counts, not only failures.
+    /// signups and mail, where every attempt counts, not only failures.
     pub fn after_hit(&self, now: UnixTime, window: i64, limit: u32) -> Result<Self, i64> {
         // `last_failure_at` holds the window's start here.
-        let (start, used) = if now - self.last_failure_at >= window {
+        let (start, used) = if now.saturating_sub(self.last_failure_at) >= window {
             (now, 0)
         } else {
             (self.last_failure_at, self.failures)
         };
         if used >= limit {
-            return Err(start + window - now);
+            return Err(start.saturating_add(window).saturating_sub(now).max(1));
         }
         Ok(Self { failures: used + 1, last_failure_at: start, blocked_until: 0 })
     }
@@ -128,14 +197,14 @@ mod tests {
     }
 
     fn fail_ip(counter: Counter, times: u32, now: UnixTime) -> Counter {
-        (0..times).fold(counter, |c, _| c.after_ip_failure(now, &policy()))
+        (0..times).fold(counter, |c, _| c.after_failure(Rule::Ip, now, &policy()))
     }
 
     #[test]
     fn nine_failures_from_an_ip_block_nothing_and_the_tenth_blocks_a_minute() {
         let c = fail_ip(Counter::default(), 9, 1_000);
         assert_eq!(c.retry_after(1_000), None);
-        let c = c.after_ip_failure(1_000, &policy());
+        let c = c.after_failure(Rule::Ip, 1_000, &policy());
         assert_eq!(c.retry_after(1_000), Some(60));
     }
 
@@ -148,7 +217,7 @@ mod tests {
     #[test]
     fn an_ip_quiet_for_the_window_starts_over() {
         let c = fail_ip(Counter::default(), 15, 0);
-        let c = c.after_ip_failure(2 * 3600, &policy());
+        let c = c.after_failure(Rule::Ip, 2 * 3600, &policy());
         assert_eq!(c.failures, 1);
         assert_eq!(c.retry_after(2 * 3600), None);
     }
@@ -159,26 +228,75 @@ mod tests {
         let mut c = Counter::default();
         let mut blocks = Vec::new();
         for _ in 0..9 {
-            c = c.after_account_failure(0, &p);
+            c = c.after_failure(Rule::Untrusted, 0, &p);
             blocks.push(c.retry_after(0).unwrap_or(0));
         }
         assert_eq!(blocks, vec![0, 0, 0, 0, 30, 60, 120, 240, 480]);
     }
 
     #[test]
-    fn account_backoff_is_capped_so_the_owner_is_never_locked_out_for_good() {
+    fn account_backoff_is_capped_at_fifteen_minutes_below_the_long_run_cap() {
         let p = policy();
-        let c = (0..200).fold(Counter::default(), |c, _| c.after_account_failure(0, &p));
+        let c = (0..99).fold(Counter::default(), |c, _| c.after_failure(Rule::Untrusted, 0, &p));
         assert_eq!(c.retry_after(0), Some(15 * 60));
-        assert_eq!(c.retry_after(15 * 60), None, "free to try once the cap has passed");
+        assert_eq!(c.retry_after(15 * 60), None, "free to try once the block has passed");
     }
 
     #[test]
-    fn an_account_quiet_for_fifteen_minutes_starts_over() {
+    fn the_hundredth_consecutive_failure_refuses_untrusted_clients_but_not_a_device() {
         let p = policy();
-        let c = (0..6).fold(Counter::default(), |c, _| c.after_account_failure(0, &p));
-        let c = c.after_account_failure(16 * 60, &p);
-        assert_eq!((c.failures, c.retry_after(16 * 60)), (1, None));
+        let untrusted = (0..100).fold(Counter::default(), |c, _| c.after_failure(Rule::Untrusted, 0, &p));
+        assert_eq!(untrusted.retry_after(0), Some(p.account_window_secs));
+        let device = (0..100).fold(Counter::default(), |c, _| c.after_failure(Rule::Device, 0, &p));
+        assert_eq!(device.retry_after(0), Some(15 * 60), "devices are revoked instead, see Throttle");
+    }
+
+    #[test]
+    fn quiet_quarter_hours_do_not_reset_an_accounts_consecutive_failures() {
+        let p = policy();
+        let c = (0..6).fold(Counter::default(), |c, _| c.after_failure(Rule::Untrusted, 0, &p));
+        let c = c.after_failure(Rule::Untrusted, 16 * 60, &p);
+        assert_eq!(c.failures, 7, "one guess every quarter hour used to start over each time");
+        let c = c.after_failure(Rule::Untrusted, 16 * 60 + p.account_window_secs + 1, &p);
+        assert_eq!((c.failures, c.retry_after(16 * 60 + p.account_window_secs + 1)), (1, None));
+    }
+
+    #[test]
+    fn an_admitted_attempt_is_counted_before_it_runs_and_a_blocked_one_is_not() {
+        let p = policy();
+        let mut c = Counter::default();
+        let mut admitted = 0;
+        for _ in 0..50 {
+            match c.admitted(Rule::Untrusted, 0, &p) {
+                Ok(next) => {
+                    c = next;
+                    admitted += 1;
+                }
+                Err(wait) => assert_eq!(wait, 30),
+            }
+        }
+        assert_eq!((admitted, c.failures), (5, 5), "the fifth attempt's block stops the rest");
+    }
+
+    #[test]
+    fn a_refund_gives_back_the_attempt_and_the_block_it_set() {
+        let p = policy();
+        let nine = fail_ip(Counter::default(), 9, 100);
+        let ten = nine.admitted(Rule::Ip, 100, &p).expect("admitted");
+        assert_eq!(ten.retry_after(100), Some(60));
+        let refunded = ten.refunded(Rule::Ip, &p);
+        assert_eq!((refunded.failures, refunded.retry_after(100)), (9, None));
+        let untrusted = (0..6).fold(Counter::default(), |c, _| c.after_failure(Rule::Untrusted, 100, &p));
+        assert_eq!(untrusted.refunded(Rule::Untrusted, &p).retry_after(100), Some(30));
+    }
+
+    #[test]
+    fn waits_never_overflow() {
+        let c = Counter { failures: u32::MAX, last_failure_at: i64::MAX, blocked_until: i64::MAX };
+        assert_eq!(c.retry_after(i64::MIN), Some(i64::MAX));
+        let hit = Counter { failures: 5, last_failure_at: i64::MAX - 1, blocked_until: 0 };
+        assert!(hit.after_hit(i64::MAX - 1, i64::MAX, 5).is_err());
+        let _ = c.after_failure(Rule::Untrusted, i64::MAX, &policy());
     }
 
     #[test]

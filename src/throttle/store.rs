@@ -87,3 +87,19 @@ pub async fn delete(pool: &SqlitePool, key: &str) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM throttle_counters WHERE key = ?").bind(key).execute(pool).await?;
     Ok(())
 }
+
+/// Deletes counters whose key starts with `prefix`, last touched before `quiet_since` and
+/// not blocking anything at `now`.
+pub async fn delete_stale(pool: &SqlitePool, prefix: &str, quiet_since: i64, now: i64) -> sqlx::Result<u64> {
+    let prefix_chars = i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX);
+    Ok(sqlx::query(
+        "DELETE FROM throttle_counters WHERE substr(key, 1, ?) = ? AND last_failure_at < ? AND blocked_until <= ?",
+    )
+    .bind(prefix_chars)
+    .bind(prefix)
+    .bind(quiet_since)
+    .bind(now)
+    .execute(pool)
+    .await?
+    .rows_affected())
+}

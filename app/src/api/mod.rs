@@ -78,7 +78,8 @@ pub async fn resend_verification(#[server(default)] email: String) -> Result<(),
     respond(
         async {
             let ip = client_ip()?;
-            registration()?.resend_verification(ip, &email).await.map_err(flow_error)?;
+            let device = current_device().await?;
+            registration()?.resend_verification(ip, &email, device.as_ref()).await.map_err(flow_error)?;
             leptos_axum::redirect(CHECK_EMAIL);
             Ok(())
         }
@@ -87,8 +88,9 @@ pub async fn resend_verification(#[server(default)] email: String) -> Result<(),
 }
 
 /// Signs in: on success the session id is rotated and the user recorded in the
-/// server-side session. Every failure is the same 401; too many failures
-/// for the address or the account, a 429 that is the same whether the account exists.
+/// server-side session, and a browser without a device cookie for the account gets one.
+/// Every failure is the same 401; too many failures for the address or the account, a
+/// 429 that is the same whether the account exists; a full hashing queue, 503.
 #[server(prefix = "/api", endpoint = "login")]
 pub async fn login(
     #[server(default)] email: String,
@@ -97,11 +99,20 @@ pub async fn login(
     use self::ssr::*;
     respond(
         async {
-            let ip = client_ip()?;
-            let user =
-                sign_in(&accounts()?, &throttle()?, ip, &email, &password).await.map_err(sign_in_error)?;
-            SessionState::extract().await?.log_in(&user).await?;
-            tracing::info!(event = "authn_login_success", user_id = user.id, "signed in");
+            let device_cookie = device_cookie_value();
+            let attempt = Attempt {
+                ip: client_ip()?,
+                email: &email,
+                password: &password,
+                device_cookie: device_cookie.as_deref(),
+            };
+            let signed_in =
+                sign_in(&accounts()?, &throttle()?, &devices()?, attempt).await.map_err(sign_in_error)?;
+            SessionState::extract().await?.log_in(&signed_in.user).await?;
+            if let Some(new) = &signed_in.new_device {
+                set_device_cookie(new);
+            }
+            tracing::info!(event = "authn_login_success", user_id = signed_in.user.id, "signed in");
             leptos_axum::redirect("/");
             Ok(())
         }
@@ -110,7 +121,9 @@ pub async fn login(
 }
 
 /// Ends the session on the server: the record and its registry row are deleted, so a
-/// copied cookie is dead; the browser is told to drop cookies and storage for the site.
+/// copied cookie is dead; the session cookie is expired and the browser is told to drop
+/// the site's storage (the device cookie stays: it is what lets its owner in during an
+/// attack on the account).
 #[server(prefix = "/api", endpoint = "logout")]
 pub async fn logout() -> Result<(), ApiError> {
     use self::ssr::*;
@@ -129,7 +142,7 @@ pub async fn logout() -> Result<(), ApiError> {
 #[server(prefix = "/api", endpoint = "me")]
 pub async fn me() -> Result<CurrentUser, ApiError> {
     use self::ssr::*;
-    respond(current_user().await.map(CurrentUser::from))
+    respond(current_user().map(CurrentUser::from))
 }
 
 /// The signed-in user if there is one: what the pages ask on every navigation. Being
@@ -138,7 +151,7 @@ pub async fn me() -> Result<CurrentUser, ApiError> {
 #[server(prefix = "/api", endpoint = "session")]
 pub async fn session() -> Result<Option<CurrentUser>, ApiError> {
     use self::ssr::*;
-    respond(match current_user().await {
+    respond(match current_user() {
         Ok(user) => Ok(Some(CurrentUser::from(user))),
         Err(ApiError::Unauthorized) => Ok(None),
         Err(other) => Err(other),

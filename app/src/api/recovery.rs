@@ -19,7 +19,8 @@ pub async fn forgot_password(#[server(default)] email: String) -> Result<(), Api
     respond(
         async {
             let ip = client_ip()?;
-            recovery()?.request_reset(ip, &email).await.map_err(flow_error)?;
+            let device = current_device().await?;
+            recovery()?.request_reset(ip, &email, device.as_ref()).await.map_err(flow_error)?;
             leptos_axum::redirect(super::CHECK_EMAIL);
             Ok(())
         }
@@ -37,7 +38,8 @@ pub async fn reset_password(
     use super::ssr::*;
     respond(
         async {
-            match recovery()?.reset_password(&token, &password).await.map_err(flow_error) {
+            let ip = client_ip()?;
+            match recovery()?.reset_password(ip, &token, &password).await.map_err(flow_error) {
                 Ok(_) => {
                     leptos_axum::redirect(AFTER_RESET);
                     Ok(())

@@ -35,14 +35,13 @@ pub async fn list_sessions() -> Result<SessionList, ApiError> {
     use super::ssr::*;
     respond(
         async {
-            let (user, session) = current().await?;
+            let principal = current()?;
             let registry = registry()?;
-            let current_key = session.key();
-            let rows = registry.list(user.id).await.map_err(session_error)?;
+            let rows = registry.list(principal.user.id).await.map_err(session_error)?;
             let mut sessions: Vec<SessionView> = rows
                 .into_iter()
                 .map(|row| SessionView {
-                    current: current_key.as_deref() == Some(row.store_key.as_str()),
+                    current: row.store_key == principal.session_key,
                     id: row.handle,
                     device: row.device,
                     ip: row.ip,
@@ -65,7 +64,7 @@ pub async fn revoke_session(#[server(default)] id: String) -> Result<(), ApiErro
     use super::ssr::*;
     respond(
         async {
-            let (user, _) = current().await?;
+            let user = current_user()?;
             if registry()?.revoke(user.id, id.trim()).await.map_err(session_error)? {
                 tracing::info!(event = "session_revoked", user_id = user.id, "session revoked by its owner");
                 Ok(())
@@ -83,9 +82,10 @@ pub async fn revoke_other_sessions() -> Result<usize, ApiError> {
     use super::ssr::*;
     respond(
         async {
-            let (user, session) = current().await?;
-            let key = session.key().ok_or(ApiError::Unauthorized)?;
-            let ended = registry()?.revoke_others(user.id, &key).await.map_err(session_error)?;
+            let principal = current()?;
+            let user = &principal.user;
+            let ended =
+                registry()?.revoke_others(user.id, &principal.session_key).await.map_err(session_error)?;
             tracing::info!(
                 event = "session_revoked_others",
                 user_id = user.id,
@@ -104,9 +104,9 @@ pub async fn revoke_all_sessions() -> Result<(), ApiError> {
     use super::ssr::*;
     respond(
         async {
-            let (user, session) = current().await?;
+            let user = current_user()?;
             registry()?.revoke_all(user.id).await.map_err(session_error)?;
-            session.log_out().await?;
+            SessionState::extract().await?.log_out().await?;
             tracing::info!(event = "session_revoked_all", user_id = user.id, "all sessions revoked");
             clear_site_data();
             leptos_axum::redirect("/login");

@@ -5,12 +5,13 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
 pub use bulwark::{
-    accounts::{sign_in, AccountError, Accounts, SignInError, User},
+    accounts::{sign_in, AccountError, Accounts, Attempt, SignInError, User, BUSY_RETRY_AFTER_SECS},
+    devices::{Device, Devices, NewDevice},
     flow::FlowError,
     recovery::Recovery,
     registration::Registration,
-    sessions::{self, Origin, SessionError, SessionMeta, SessionRegistry},
-    throttle::{Throttle, Throttled, TrustedProxies},
+    sessions::{self, Origin, Principal, Resolved, SessionError, SessionRegistry},
+    throttle::{ClientIpSource, Throttle, Throttled},
 };
 use leptos::prelude::*;
 use tower_sessions::Session;
@@ -33,6 +34,7 @@ pub fn flow_error(error: FlowError) -> ApiError {
         FlowError::Throttled(verdict) => too_many(verdict),
         FlowError::Invalid(errors) => ApiError::Validation(errors),
         FlowError::InvalidLink => ApiError::InvalidLink,
+        FlowError::Busy => busy(),
         FlowError::Unexpected(cause) => {
             tracing::error!(error = %cause, "account flow failed unexpectedly");
             ApiError::Internal
@@ -111,10 +113,16 @@ pub fn account_error(error: AccountError) -> ApiError {
     }
 }
 
+/// The wire error for a request refused because the hashing queue is full.
+pub fn busy() -> ApiError {
+    ApiError::Busy { retry_after_secs: BUSY_RETRY_AFTER_SECS }
+}
+
 /// Maps sign-in failures to the wire.
 pub fn sign_in_error(error: SignInError) -> ApiError {
     match error {
         SignInError::Throttled(verdict) => too_many(verdict),
+        SignInError::Busy => busy(),
         SignInError::InvalidCredentials => ApiError::InvalidCredentials,
         SignInError::Unexpected(cause) => {
             tracing::error!(error = %cause, "sign-in failed unexpectedly");
@@ -141,7 +149,9 @@ pub fn respond<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
                 (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(error.status()))
             {
                 options.set_status(status);
-                if let ApiError::TooManyRequests { retry_after_secs } = error {
+                if let ApiError::TooManyRequests { retry_after_secs } | ApiError::Busy { retry_after_secs } =
+                    error
+                {
                     options
                         .insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(*retry_after_secs));
                 }
@@ -160,36 +170,85 @@ pub fn is_form_post() -> bool {
         .is_some_and(|v| v.contains("text/html"))
 }
 
-/// Tells the browser to drop this site's cookies and storage (sent with sign-out).
+/// Tells the browser to drop this site's storage (sent with sign-out). Not its cookies:
+/// `Clear-Site-Data: "cookies"` deletes every cookie of the registrable domain, which would
+/// take the device cookie (and sibling sites' cookies) with it. The session cookie is
+/// expired by the session layer.
 pub fn clear_site_data() {
     if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
         options.insert_header(
             http::header::HeaderName::from_static("clear-site-data"),
-            http::HeaderValue::from_static("\"cookies\", \"storage\""),
+            http::HeaderValue::from_static("\"storage\""),
         );
     }
 }
 
-/// The signed-in user behind this request, or `Unauthorized`. A session past its
-/// lifetime, whose user is gone, or whose epoch is older than the user's, is ended on
-/// the spot.
-pub async fn current_user() -> Result<User, ApiError> {
-    current().await.map(|(user, _)| user)
-}
-
-/// [`current_user`] together with the session it came from.
-pub async fn current() -> Result<(User, SessionState), ApiError> {
-    let session = SessionState::extract().await?;
-    let Some(meta) = session.meta().await? else {
-        return Err(ApiError::Unauthorized);
-    };
-    match accounts()?.find_user(meta.user_id).await.map_err(account_error)? {
-        Some(user) if user.session_epoch == meta.epoch => Ok((user, session)),
-        _ => {
-            session.log_out().await?;
-            Err(ApiError::Unauthorized)
+/// Who is calling, as the request resolver decided before any handler ran (see
+/// `bulwark::sessions::resolve`): the signed-in principal, or `Unauthorized`.
+pub fn current() -> Result<Principal, ApiError> {
+    let parts = use_context::<http::request::Parts>().ok_or(ApiError::Internal)?;
+    match parts.extensions.get::<Resolved>() {
+        Some(Resolved(Some(principal))) => Ok(principal.clone()),
+        Some(Resolved(None)) => Err(ApiError::Unauthorized),
+        None => {
+            tracing::error!("no resolver ran on this request");
+            Err(ApiError::Internal)
         }
     }
+}
+
+/// The signed-in user behind this request, or `Unauthorized`.
+pub fn current_user() -> Result<User, ApiError> {
+    current().map(|principal| principal.user)
+}
+
+/// The device cookie's name and attributes, provided as context by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceCookie {
+    pub name: &'static str,
+    pub secure: bool,
+}
+
+/// The device cookie this request carries, if any (its value, unchecked).
+pub fn device_cookie_value() -> Option<String> {
+    let name = use_context::<DeviceCookie>()?.name;
+    let parts = use_context::<http::request::Parts>()?;
+    parts
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|line| line.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
+}
+
+/// The live device this request's device cookie names, if any.
+pub async fn current_device() -> Result<Option<Device>, ApiError> {
+    devices()?.recognise(device_cookie_value().as_deref()).await.map_err(|e| {
+        tracing::error!(error = %e, "device lookup failed");
+        ApiError::Internal
+    })
+}
+
+/// Sends a new device cookie: long-lived, HttpOnly, `__Host-` prefixed when secure.
+pub fn set_device_cookie(new: &NewDevice) {
+    let (Some(cookie), Some(options)) =
+        (use_context::<DeviceCookie>(), use_context::<leptos_axum::ResponseOptions>())
+    else {
+        return;
+    };
+    let secure = if cookie.secure { "; Secure" } else { "" };
+    let max_age = bulwark::devices::DEVICE_LIFETIME_SECS;
+    let value =
+        format!("{}={}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}", cookie.name, new.cookie);
+    if let Ok(value) = http::HeaderValue::from_str(&value) {
+        options.append_header(http::header::SET_COOKIE, value);
+    }
+}
+
+/// The device cookie service, provided as context by the server.
+pub fn devices() -> Result<Devices, ApiError> {
+    service::<Devices>("Devices")
 }
 
 /// A typed view of the tower-sessions session; the keys and the lifecycle live in
@@ -212,11 +271,6 @@ impl SessionState {
         Ok(())
     }
 
-    /// The signed-in session's metadata, lifetimes enforced.
-    pub async fn meta(&self) -> Result<Option<SessionMeta>, ApiError> {
-        sessions::check(&self.0, &registry()?).await.map_err(session_error)
-    }
-
     /// The key this session is registered under.
     pub fn key(&self) -> Option<String> {
         sessions::current_key(&self.0)
@@ -235,9 +289,12 @@ pub fn client_ip() -> Result<IpAddr, ApiError> {
         tracing::error!("no peer address on the request (serve with connect info)");
         return Err(ApiError::Internal);
     };
-    let proxies = use_context::<TrustedProxies>().unwrap_or_default();
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    Ok(bulwark::throttle::client_ip(peer.ip(), header("x-forwarded-for"), header("forwarded"), &proxies))
+    let source = use_context::<ClientIpSource>().unwrap_or_default();
+    let lines: Vec<&str> = match source.header() {
+        Some(header) => parts.headers.get_all(header.name()).iter().filter_map(|v| v.to_str().ok()).collect(),
+        None => Vec::new(),
+    };
+    Ok(source.client_ip(peer.ip(), &lines))
 }
 
 /// The client's address and a readable device summary.

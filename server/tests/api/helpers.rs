@@ -111,7 +111,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let pool = state.pool.clone();
     let (stop_sender, stopped) = watch::channel(false);
     server::spawn_mail_sender(&state, stopped);
-    tokio::spawn(server::serve(listener, server::router(state.clone()), std::future::pending()));
+    let limits = state.settings.limits;
+    tokio::spawn(server::serve(listener, server::router(state.clone()), limits, std::future::pending()));
     let jar = Arc::new(Jar::default());
     TestApp {
         address: format!("http://{addr}"),
@@ -185,10 +186,15 @@ impl TestApp {
         cookie_in(&self.jar, &self.address)
     }
 
+    /// Another browser with an empty cookie jar.
+    pub fn new_browser(&self) -> Browser {
+        let jar = Arc::new(Jar::default());
+        Browser { client: client_with(jar.clone()), jar, address: self.address.clone() }
+    }
+
     /// Another browser: its own cookie jar, signed in as `email`.
     pub async fn browser_signed_in(&self, email: &str, password: &str) -> Browser {
-        let jar = Arc::new(Jar::default());
-        let browser = Browser { client: client_with(jar) };
+        let browser = self.new_browser();
         let form = [("email", email), ("password", password)];
         let reply = self.post_form_with(&browser.client, "/api/login", &form).await;
         assert_eq!(reply.status, 200, "sign-in failed: {}", reply.body);
@@ -275,12 +281,31 @@ impl TestApp {
 /// A second, independent client (another device).
 pub struct Browser {
     pub client: Client,
+    pub jar: Arc<Jar>,
+    address: String,
+}
+
+impl Browser {
+    /// The device cookie this browser holds, if any.
+    pub fn device_cookie(&self) -> Option<String> {
+        named_cookie(&self.jar, &self.address, "bulwark-device")
+    }
+
+    /// The session cookie this browser holds, if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        cookie_in(&self.jar, &self.address)
+    }
 }
 
 fn cookie_in(jar: &Jar, address: &str) -> Option<String> {
+    named_cookie(jar, address, "bulwark")
+}
+
+fn named_cookie(jar: &Jar, address: &str, name: &str) -> Option<String> {
     let url = Url::parse(address).expect("url");
     let header = reqwest::cookie::CookieStore::cookies(jar, &url)?;
-    header.to_str().ok()?.split("; ").find_map(|pair| pair.strip_prefix("bulwark=").map(str::to_owned))
+    let prefix = format!("{name}=");
+    header.to_str().ok()?.split("; ").find_map(|pair| pair.strip_prefix(&prefix).map(str::to_owned))
 }
 
 /// A client connecting from another loopback address (another machine, as far as the
@@ -295,6 +320,15 @@ pub fn client_from(local: &str) -> Client {
         .default_headers(headers)
         .build()
         .expect("client")
+}
+
+/// The client-IP setting of an app behind a proxy on loopback that sets
+/// `X-Forwarded-For`: tests then choose each request's client address with that header.
+pub fn proxied_by_loopback() -> bulwark::throttle::ClientIpSource {
+    bulwark::throttle::ClientIpSource::Proxied {
+        trusted: bulwark::throttle::TrustedProxies::parse("127.0.0.1").expect("list"),
+        header: bulwark::throttle::ForwardedHeader::XForwardedFor,
+    }
 }
 
 /// A client that sends exactly `cookie` and nothing else.

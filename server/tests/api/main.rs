@@ -2,12 +2,14 @@
 //! feature. Every test drives the real router over HTTP against its own SQLite file.
 
 mod csrf;
+mod devices;
 mod helpers;
 mod login;
 mod logout;
 mod logs;
 mod pages;
 mod password_reset;
+mod revocation;
 mod sessions;
 mod signup;
 mod throttle;

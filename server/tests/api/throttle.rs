@@ -1,13 +1,24 @@
 //! Credential stuffing is slowed down; the real owner still gets in; nothing about the
 //! throttle tells existing accounts from unknown ones.
 
-use crate::helpers::{client_from, spawn_app, spawn_app_with, Reply, TestApp, PASSWORD};
+use crate::helpers::{client_from, proxied_by_loopback, spawn_app, spawn_app_with, Reply, TestApp, PASSWORD};
 
 const ALICE: &str = "alice@example.com";
 
 async fn login_spoofed(app: &TestApp, email: &str, password: &str, forwarded_for: &str) -> Reply {
-    let response = app
-        .client
+    login_spoofed_with(app, &app.client, email, password, forwarded_for).await
+}
+
+/// A sign-in from `client` claiming (through the `X-Forwarded-For` header) to come from
+/// `forwarded_for`: believed only when the app trusts the loopback proxy.
+pub async fn login_spoofed_with(
+    app: &TestApp,
+    client: &reqwest::Client,
+    email: &str,
+    password: &str,
+    forwarded_for: &str,
+) -> Reply {
+    let response = client
         .post(app.url("/api/login"))
         .header("accept", "application/json")
         .header("x-forwarded-for", forwarded_for)
@@ -130,7 +141,7 @@ async fn a_successful_sign_in_clears_the_accounts_failures() {
 #[tokio::test]
 async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
     let app = spawn_app_with(|settings| {
-        settings.trusted_proxies = bulwark::throttle::TrustedProxies::parse("127.0.0.1").expect("list");
+        settings.client_ip = proxied_by_loopback();
     })
     .await;
     for n in 0..10 {
@@ -151,4 +162,97 @@ async fn signups_are_capped_per_client_ip() {
     let reply = app.signup("u9@example.com", "user9", PASSWORD).await;
     assert_eq!(reply.status, 429);
     assert_eq!(app.user_count().await, 3);
+}
+
+/// `n` concurrent sign-ins; returns their statuses.
+async fn burst(app: &TestApp, n: usize, attempt: impl Fn(usize) -> (String, String)) -> Vec<u16> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (email, forwarded_for) = attempt(i);
+            let client = app.client.clone();
+            let url = app.url("/api/login");
+            tokio::spawn(async move {
+                let mut request = client
+                    .post(url)
+                    .header("accept", "application/json")
+                    .form(&[("email", email.as_str()), ("password", "wrong password guess")]);
+                if !forwarded_for.is_empty() {
+                    request = request.header("x-forwarded-for", forwarded_for);
+                }
+                request.send().await.expect("request").status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.expect("join"));
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn fifty_concurrent_guesses_for_one_account_spend_at_most_its_allowance_of_hashes() {
+    let app = spawn_app_with(|s| s.client_ip = proxied_by_loopback()).await;
+    app.register(ALICE, "alice").await;
+    let before = app.state.accounts.hasher().runs();
+    let statuses = burst(&app, 50, |i| (ALICE.to_owned(), format!("198.51.100.{i}"))).await;
+    let hashes = app.state.accounts.hasher().runs() - before;
+    let rejected = statuses.iter().filter(|&&s| s == 401).count();
+    assert!(statuses.iter().all(|&s| s == 401 || s == 429), "{statuses:?}");
+    assert!(rejected <= 5, "the untrusted budget allows 5 before blocking: {statuses:?}");
+    assert_eq!(hashes, rejected as u64, "a hash for each checked guess and none for the rest");
+    // Every checked guess was counted: the budget has exactly what the burst left.
+    let mut later = 0;
+    while login_spoofed(&app, ALICE, "wrong password guess", "203.0.113.1").await.status == 401 {
+        later += 1;
+    }
+    assert_eq!(rejected + later, 5, "burst {rejected} + later {later}");
+}
+
+#[tokio::test]
+async fn fifty_concurrent_guesses_from_one_address_across_accounts_are_capped_by_its_ladder() {
+    let app = spawn_app().await;
+    let before = app.state.accounts.hasher().runs();
+    let statuses = burst(&app, 50, |i| (format!("victim{i}@example.com"), String::new())).await;
+    let hashes = app.state.accounts.hasher().runs() - before;
+    let rejected = statuses.iter().filter(|&&s| s == 401).count();
+    assert!(statuses.iter().all(|&s| s == 401 || s == 429), "{statuses:?}");
+    assert!(rejected <= 10, "the address's ladder blocks at 10: {statuses:?}");
+    assert_eq!(hashes, rejected as u64);
+    let mut later = 0;
+    while app.login(&format!("victim{}@example.com", 100 + later), "wrong password guess").await.status == 401
+    {
+        later += 1;
+    }
+    assert_eq!(rejected + later, 10, "burst {rejected} + later {later}");
+}
+
+#[tokio::test]
+async fn a_full_hashing_queue_answers_503_at_once_costs_no_hash_and_no_attempt() {
+    let app = spawn_app().await;
+    app.register(ALICE, "alice").await;
+    let hasher = app.state.accounts.hasher();
+    let mut held = Vec::new();
+    while let Ok(ticket) = hasher.admit() {
+        held.push(ticket);
+    }
+    let before = hasher.runs();
+    let response = app
+        .client
+        .post(app.url("/api/login"))
+        .header("accept", "application/json")
+        .form(&[("email", ALICE), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers()["retry-after"], "2");
+    assert_eq!(hasher.runs(), before, "no hash ran");
+    drop(held);
+    // Nothing was counted against the account or the address: five wrong guesses are
+    // still answered 401, and the owner then gets in.
+    for _ in 0..4 {
+        assert_eq!(app.login(ALICE, "wrong password guess").await.status, 401);
+    }
+    assert_eq!(app.login(ALICE, PASSWORD).await.status, 200);
 }

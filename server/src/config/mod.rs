@@ -13,10 +13,12 @@ use bulwark::{
     mail::{SmtpSettings, SmtpTls},
     password::{DEFAULT_MIN_PASSWORD_CHARS, FLOOR_MIN_PASSWORD_CHARS, MAX_PASSWORD_CHARS},
     sessions::Lifetimes,
-    throttle::{ThrottlePolicy, TrustedProxies},
+    throttle::{ClientIpSource, ThrottlePolicy},
     PasswordPolicy,
 };
 use clap::{Args, ValueEnum};
+
+pub mod network;
 
 pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:3000";
 const MIN_SECRET_BYTES: usize = 32;
@@ -88,10 +90,26 @@ pub struct Config {
     /// Sessions end after this many minutes without a request.
     #[arg(long, env = "BULWARK_SESSION_IDLE_MINUTES", default_value_t = 30)]
     pub session_idle_minutes: u32,
-    /// Proxies whose X-Forwarded-For / Forwarded headers are believed: comma-separated
-    /// addresses or CIDR networks. Empty: the TCP peer is the client.
+    /// How clients reach this server: `direct` (exposed directly; the TCP peer is the
+    /// client), or the header the proxies in BULWARK_TRUSTED_PROXIES set:
+    /// `x-forwarded-for` or `forwarded`. Required in production; in development the
+    /// default is `direct`, or `x-forwarded-for` when trusted proxies are listed.
+    #[arg(long, env = "BULWARK_CLIENT_IP", value_enum)]
+    pub client_ip: Option<network::ClientIpMode>,
+    /// Proxies whose forwarding header is believed: comma-separated addresses or CIDR
+    /// networks.
     #[arg(long, env = "BULWARK_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
+    /// Requests that may wait for a password-hashing slot beyond those running; more are
+    /// answered 503 with Retry-After at once.
+    #[arg(long, env = "BULWARK_HASH_QUEUE", default_value_t = bulwark::hashing::DEFAULT_QUEUE_LIMIT)]
+    pub hash_queue: usize,
+    /// Open connections at most; further ones wait to be accepted.
+    #[arg(long, env = "BULWARK_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds a request may take in all, body included (408 after that).
+    #[arg(long, env = "BULWARK_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
     /// Per-IP sign-in ladder: `failures:block-seconds` pairs.
     #[arg(long, env = "BULWARK_THROTTLE_IP_LADDER", default_value = "10:60,20:600,50:3600")]
     pub throttle_ip_ladder: String,
@@ -166,9 +184,12 @@ pub struct Settings {
     pub password_policy: PasswordPolicy,
     pub hash_params: HashParams,
     pub session_lifetimes: Lifetimes,
-    pub trusted_proxies: TrustedProxies,
+    pub client_ip: ClientIpSource,
     pub throttle: ThrottlePolicy,
     pub mail: MailSettings,
+    /// Waiting room of the hashing pool (see `BULWARK_HASH_QUEUE`).
+    pub hash_queue: usize,
+    pub limits: network::ServerLimits,
 }
 
 impl Settings {
@@ -187,8 +208,10 @@ impl Settings {
             password_policy: PasswordPolicy::default(),
             hash_params: HashParams::default(),
             session_lifetimes: Lifetimes::default(),
-            trusted_proxies: TrustedProxies::default(),
+            client_ip: ClientIpSource::Direct,
             throttle: ThrottlePolicy::default(),
+            hash_queue: bulwark::hashing::DEFAULT_QUEUE_LIMIT,
+            limits: network::ServerLimits::default(),
             mail: MailSettings {
                 from: DEV_MAIL_FROM.parse().expect("a valid mailbox"),
                 delivery: MailDelivery::Folder(PathBuf::from("data/outbox")),
@@ -199,7 +222,10 @@ impl Settings {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CookieSettings {
+    /// The session cookie.
     pub name: &'static str,
+    /// The device cookie (see `bulwark::devices`).
+    pub device_name: &'static str,
     pub secure: bool,
 }
 
@@ -207,8 +233,9 @@ impl CookieSettings {
     /// `__Host-` binds the cookie to this exact host, path `/`, over HTTPS: browsers refuse
     /// it without `Secure`. Chromium and Firefox treat http://localhost as secure, so the
     /// strict form works in local development too.
-    pub const STRICT: Self = Self { name: "__Host-bulwark", secure: true };
-    pub const INSECURE_DEV: Self = Self { name: "bulwark", secure: false };
+    pub const STRICT: Self =
+        Self { name: "__Host-bulwark", device_name: "__Host-bulwark-device", secure: true };
+    pub const INSECURE_DEV: Self = Self { name: "bulwark", device_name: "bulwark-device", secure: false };
 }
 
 /// The server secret; `Debug` does not print it.
@@ -247,6 +274,12 @@ pub enum ConfigError {
     WeakHashing,
     #[error("BULWARK_TRUSTED_PROXIES: {0}")]
     TrustedProxies(String),
+    #[error("BULWARK_CLIENT_IP must be set in production: `direct` if clients connect to this server itself, or the header your proxy sets (`x-forwarded-for` or `forwarded`) together with BULWARK_TRUSTED_PROXIES")]
+    MissingClientIp,
+    #[error("BULWARK_CLIENT_IP={0} needs BULWARK_TRUSTED_PROXIES: the proxies whose header is believed")]
+    ProxiesMissing(&'static str),
+    #[error("BULWARK_CLIENT_IP=direct contradicts BULWARK_TRUSTED_PROXIES: with proxies, name the header they set")]
+    DirectWithProxies,
     #[error("throttle settings: {0}")]
     Throttle(String),
     #[error("BULWARK_SESSION_IDLE_MINUTES must be at least 1, and BULWARK_SESSION_ABSOLUTE_HOURS no shorter than it")]
@@ -334,9 +367,14 @@ impl Config {
             errors.push(ConfigError::SessionLifetimes);
         }
 
-        let trusted_proxies = TrustedProxies::parse(&self.trusted_proxies)
-            .map_err(|e| errors.push(ConfigError::TrustedProxies(e)))
+        let client_ip = network::client_ip_source(self.client_ip, &self.trusted_proxies, production)
+            .map_err(|e| errors.push(e))
             .ok();
+        let limits = network::ServerLimits {
+            max_connections: self.max_connections.max(1),
+            request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+            ..network::ServerLimits::default()
+        };
         let throttle = ThrottlePolicy {
             ip_ladder: parse_ladder(&self.throttle_ip_ladder).unwrap_or_else(|e| {
                 errors.push(ConfigError::Throttle(e));
@@ -358,8 +396,8 @@ impl Config {
             ));
         }
 
-        match (public_url, secret, hash_params, trusted_proxies, mail) {
-            (Some(public_url), Some(secret), Some(hash_params), Some(trusted_proxies), Some(mail))
+        match (public_url, secret, hash_params, client_ip, mail) {
+            (Some(public_url), Some(secret), Some(hash_params), Some(client_ip), Some(mail))
                 if errors.is_empty() =>
             {
                 Ok(Settings {
@@ -372,9 +410,11 @@ impl Config {
                     password_policy: PasswordPolicy::with_min_chars(self.password_min_chars),
                     hash_params,
                     session_lifetimes,
-                    trusted_proxies,
+                    client_ip,
                     throttle,
                     mail,
+                    hash_queue: self.hash_queue,
+                    limits,
                 })
             }
             _ => Err(ConfigErrors(errors)),
@@ -481,196 +521,4 @@ fn random_bytes() -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
-    use clap::Parser;
-
-    use super::*;
-
-    #[derive(Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        config: Config,
-    }
-
-    /// Parses flags only: the test must not depend on the environment it runs in.
-    fn config(args: &[&str]) -> Config {
-        let mut argv = vec!["server"];
-        argv.extend_from_slice(args);
-        let mut config = Wrapper::parse_from(argv).config;
-        // Flags win over the environment in clap; clear the optional ones not given.
-        if !args.iter().any(|a| a.starts_with("--secret")) {
-            config.secret = None;
-        }
-        if !args.iter().any(|a| a.starts_with("--public-url")) {
-            config.public_url = None;
-        }
-        for (flag, field) in [
-            ("--smtp-host", &mut config.smtp_host),
-            ("--smtp-username", &mut config.smtp_username),
-            ("--smtp-password", &mut config.smtp_password),
-            ("--mail-from", &mut config.mail_from),
-        ] {
-            if !args.iter().any(|a| a.starts_with(flag)) {
-                *field = None;
-            }
-        }
-        config
-    }
-
-    const SECRET: &str = "--secret=0123456789abcdef0123456789abcdef";
-    /// What production needs besides the secret and public URL.
-    const MAIL: [&str; 2] = ["--smtp-host=smtp.example.com", "--mail-from=Bulwark <no-reply@example.com>"];
-
-    /// `args` plus a working production mail set-up.
-    fn production(args: &[&str]) -> Config {
-        let mut all = vec!["--env=production"];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&MAIL);
-        config(&all)
-    }
-
-    #[test]
-    fn development_starts_with_nothing_set_and_uses_strict_cookies() {
-        let settings = config(&["--env=development"]).validate().expect("valid");
-        assert_eq!(settings.public_url.to_string(), "http://localhost:3000/");
-        assert_eq!(settings.cookie, CookieSettings::STRICT);
-    }
-
-    #[test]
-    fn production_without_a_secret_is_refused() {
-        let result = production(&["--public-url=https://auth.example.com"]).validate();
-        assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::MissingSecret])));
-    }
-
-    #[test]
-    fn a_short_secret_is_refused() {
-        let result = production(&["--public-url=https://a.example.com", "--secret=short"]).validate();
-        assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::ShortSecret(5)])));
-    }
-
-    #[test]
-    fn production_without_a_public_url_is_refused() {
-        assert_eq!(
-            production(&[SECRET]).validate().err(),
-            Some(ConfigErrors(vec![ConfigError::MissingPublicUrl]))
-        );
-    }
-
-    #[test]
-    fn production_over_plain_http_is_refused() {
-        let result = production(&[SECRET, "--public-url=http://auth.example.com"]).validate();
-        assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::InsecurePublicUrl])));
-    }
-
-    #[test]
-    fn production_refuses_insecure_cookies() {
-        let result =
-            production(&[SECRET, "--public-url=https://auth.example.com", "--insecure-cookies"]).validate();
-        assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::InsecureCookiesInProduction])));
-    }
-
-    #[test]
-    fn every_problem_is_reported_at_once() {
-        let errors = config(&["--env=production", "--insecure-cookies", "--password-min-chars=4"]).validate();
-        assert_eq!(
-            errors.err(),
-            Some(ConfigErrors(vec![
-                ConfigError::MissingPublicUrl,
-                ConfigError::MissingMailFrom,
-                ConfigError::MissingSmtpHost,
-                ConfigError::MissingSecret,
-                ConfigError::InsecureCookiesInProduction,
-                ConfigError::PasswordMinimum(4),
-            ]))
-        );
-    }
-
-    #[test]
-    fn throttle_settings_are_parsed_and_checked() {
-        let settings =
-            config(&["--throttle-ip-ladder=5:30, 15:300", "--trusted-proxies=10.0.0.0/8"]).validate();
-        let Ok(settings) = settings else { panic!("valid settings refused") };
-        assert_eq!(settings.throttle.ip_ladder, vec![(5, 30), (15, 300)]);
-        for bad in ["--throttle-ip-ladder=20:60,10:600", "--throttle-ip-ladder=ten", "--trusted-proxies=nope"]
-        {
-            assert!(config(&[bad]).validate().is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn a_complete_production_config_is_accepted() {
-        let settings =
-            production(&[SECRET, "--public-url=https://auth.example.com"]).validate().expect("valid");
-        assert_eq!(settings.cookie, CookieSettings::STRICT);
-    }
-
-    #[test]
-    fn insecure_cookies_in_development_drop_the_host_prefix() {
-        let settings = config(&["--insecure-cookies"]).validate().expect("valid");
-        assert_eq!(settings.cookie, CookieSettings::INSECURE_DEV);
-    }
-
-    #[test]
-    fn a_password_minimum_below_eight_is_refused() {
-        assert_eq!(
-            config(&["--password-min-chars=6"]).validate().err(),
-            Some(ConfigErrors(vec![ConfigError::PasswordMinimum(6)]))
-        );
-    }
-
-    #[test]
-    fn weak_argon2_parameters_are_refused() {
-        assert_eq!(
-            config(&["--argon2-memory-kib=1024"]).validate().err(),
-            Some(ConfigErrors(vec![ConfigError::WeakHashing]))
-        );
-    }
-
-    #[test]
-    fn public_urls_with_paths_or_other_schemes_are_refused() {
-        for bad in ["ftp://x.example.com", "https://x.example.com/app", "not a url", "localhost:3000"] {
-            let arg = format!("--public-url={bad}");
-            let errors = config(&[&arg]).validate().err().expect(bad).0;
-            assert!(matches!(errors.as_slice(), [ConfigError::BadPublicUrl(_)]), "{bad}");
-        }
-    }
-
-    #[test]
-    fn development_without_smtp_writes_mail_to_the_outbox_folder() {
-        let settings = config(&["--mail-outbox=/tmp/mails"]).validate().expect("valid");
-        assert!(
-            matches!(settings.mail.delivery, MailDelivery::Folder(ref dir) if dir == &PathBuf::from("/tmp/mails"))
-        );
-    }
-
-    #[test]
-    fn smtp_settings_are_parsed_with_the_port_following_the_tls_mode() {
-        let settings = production(&[SECRET, "--public-url=https://a.example.com", "--smtp-tls=tls"])
-            .validate()
-            .expect("valid");
-        let MailDelivery::Smtp(smtp) = settings.mail.delivery else { panic!("smtp expected") };
-        assert_eq!((smtp.host.as_str(), smtp.port, smtp.tls), ("smtp.example.com", 465, SmtpTls::Tls));
-        assert_eq!(settings.mail.from.email.to_string(), "no-reply@example.com");
-    }
-
-    #[test]
-    fn production_refuses_plain_smtp_to_another_host_and_half_credentials() {
-        let result = production(&[
-            SECRET,
-            "--public-url=https://a.example.com",
-            "--smtp-tls=none",
-            "--smtp-username=u",
-        ])
-        .validate();
-        assert_eq!(
-            result.err(),
-            Some(ConfigErrors(vec![ConfigError::SmtpCredentials, ConfigError::PlainSmtpInProduction]))
-        );
-    }
-
-    #[test]
-    fn a_malformed_from_address_is_refused() {
-        let result = config(&["--mail-from=not an address"]).validate();
-        assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::BadMailFrom("not an address".into())])));
-    }
-}
+mod tests;

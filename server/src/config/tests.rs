@@ -1,0 +1,192 @@
+use clap::Parser;
+
+use super::*;
+
+#[derive(Parser)]
+struct Wrapper {
+    #[command(flatten)]
+    config: Config,
+}
+
+/// Parses flags only: the test must not depend on the environment it runs in.
+fn config(args: &[&str]) -> Config {
+    let mut argv = vec!["server"];
+    argv.extend_from_slice(args);
+    let mut config = Wrapper::parse_from(argv).config;
+    // Flags win over the environment in clap; clear the optional ones not given.
+    if !args.iter().any(|a| a.starts_with("--secret")) {
+        config.secret = None;
+    }
+    if !args.iter().any(|a| a.starts_with("--public-url")) {
+        config.public_url = None;
+    }
+    if !args.iter().any(|a| a.starts_with("--client-ip")) {
+        config.client_ip = None;
+    }
+    if !args.iter().any(|a| a.starts_with("--trusted-proxies")) {
+        config.trusted_proxies = String::new();
+    }
+    for (flag, field) in [
+        ("--smtp-host", &mut config.smtp_host),
+        ("--smtp-username", &mut config.smtp_username),
+        ("--smtp-password", &mut config.smtp_password),
+        ("--mail-from", &mut config.mail_from),
+    ] {
+        if !args.iter().any(|a| a.starts_with(flag)) {
+            *field = None;
+        }
+    }
+    config
+}
+
+const SECRET: &str = "--secret=0123456789abcdef0123456789abcdef";
+/// What production needs besides the secret and public URL.
+const MAIL: [&str; 3] =
+    ["--smtp-host=smtp.example.com", "--mail-from=Bulwark <no-reply@example.com>", "--client-ip=direct"];
+
+/// `args` plus a working production mail set-up.
+fn production(args: &[&str]) -> Config {
+    let mut all = vec!["--env=production"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&MAIL);
+    config(&all)
+}
+
+#[test]
+fn development_starts_with_nothing_set_and_uses_strict_cookies() {
+    let settings = config(&["--env=development"]).validate().expect("valid");
+    assert_eq!(settings.public_url.to_string(), "http://localhost:3000/");
+    assert_eq!(settings.cookie, CookieSettings::STRICT);
+}
+
+#[test]
+fn production_without_a_secret_is_refused() {
+    let result = production(&["--public-url=https://auth.example.com"]).validate();
+    assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::MissingSecret])));
+}
+
+#[test]
+fn a_short_secret_is_refused() {
+    let result = production(&["--public-url=https://a.example.com", "--secret=short"]).validate();
+    assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::ShortSecret(5)])));
+}
+
+#[test]
+fn production_without_a_public_url_is_refused() {
+    assert_eq!(
+        production(&[SECRET]).validate().err(),
+        Some(ConfigErrors(vec![ConfigError::MissingPublicUrl]))
+    );
+}
+
+#[test]
+fn production_over_plain_http_is_refused() {
+    let result = production(&[SECRET, "--public-url=http://auth.example.com"]).validate();
+    assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::InsecurePublicUrl])));
+}
+
+#[test]
+fn production_refuses_insecure_cookies() {
+    let result =
+        production(&[SECRET, "--public-url=https://auth.example.com", "--insecure-cookies"]).validate();
+    assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::InsecureCookiesInProduction])));
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let errors = config(&["--env=production", "--insecure-cookies", "--password-min-chars=4"]).validate();
+    assert_eq!(
+        errors.err(),
+        Some(ConfigErrors(vec![
+            ConfigError::MissingPublicUrl,
+            ConfigError::MissingMailFrom,
+            ConfigError::MissingSmtpHost,
+            ConfigError::MissingSecret,
+            ConfigError::InsecureCookiesInProduction,
+            ConfigError::PasswordMinimum(4),
+            ConfigError::MissingClientIp,
+        ]))
+    );
+}
+
+#[test]
+fn throttle_settings_are_parsed_and_checked() {
+    let settings = config(&["--throttle-ip-ladder=5:30, 15:300", "--trusted-proxies=10.0.0.0/8"]).validate();
+    let Ok(settings) = settings else { panic!("valid settings refused") };
+    assert_eq!(settings.throttle.ip_ladder, vec![(5, 30), (15, 300)]);
+    for bad in ["--throttle-ip-ladder=20:60,10:600", "--throttle-ip-ladder=ten", "--trusted-proxies=nope"] {
+        assert!(config(&[bad]).validate().is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_complete_production_config_is_accepted() {
+    let settings = production(&[SECRET, "--public-url=https://auth.example.com"]).validate().expect("valid");
+    assert_eq!(settings.cookie, CookieSettings::STRICT);
+}
+
+#[test]
+fn insecure_cookies_in_development_drop_the_host_prefix() {
+    let settings = config(&["--insecure-cookies"]).validate().expect("valid");
+    assert_eq!(settings.cookie, CookieSettings::INSECURE_DEV);
+}
+
+#[test]
+fn a_password_minimum_below_eight_is_refused() {
+    assert_eq!(
+        config(&["--password-min-chars=6"]).validate().err(),
+        Some(ConfigErrors(vec![ConfigError::PasswordMinimum(6)]))
+    );
+}
+
+#[test]
+fn weak_argon2_parameters_are_refused() {
+    assert_eq!(
+        config(&["--argon2-memory-kib=1024"]).validate().err(),
+        Some(ConfigErrors(vec![ConfigError::WeakHashing]))
+    );
+}
+
+#[test]
+fn public_urls_with_paths_or_other_schemes_are_refused() {
+    for bad in ["ftp://x.example.com", "https://x.example.com/app", "not a url", "localhost:3000"] {
+        let arg = format!("--public-url={bad}");
+        let errors = config(&[&arg]).validate().err().expect(bad).0;
+        assert!(matches!(errors.as_slice(), [ConfigError::BadPublicUrl(_)]), "{bad}");
+    }
+}
+
+#[test]
+fn development_without_smtp_writes_mail_to_the_outbox_folder() {
+    let settings = config(&["--mail-outbox=/tmp/mails"]).validate().expect("valid");
+    assert!(
+        matches!(settings.mail.delivery, MailDelivery::Folder(ref dir) if dir == &PathBuf::from("/tmp/mails"))
+    );
+}
+
+#[test]
+fn smtp_settings_are_parsed_with_the_port_following_the_tls_mode() {
+    let settings = production(&[SECRET, "--public-url=https://a.example.com", "--smtp-tls=tls"])
+        .validate()
+        .expect("valid");
+    let MailDelivery::Smtp(smtp) = settings.mail.delivery else { panic!("smtp expected") };
+    assert_eq!((smtp.host.as_str(), smtp.port, smtp.tls), ("smtp.example.com", 465, SmtpTls::Tls));
+    assert_eq!(settings.mail.from.email.to_string(), "no-reply@example.com");
+}
+
+#[test]
+fn production_refuses_plain_smtp_to_another_host_and_half_credentials() {
+    let result =
+        production(&[SECRET, "--public-url=https://a.example.com", "--smtp-tls=none", "--smtp-username=u"])
+            .validate();
+    assert_eq!(
+        result.err(),
+        Some(ConfigErrors(vec![ConfigError::SmtpCredentials, ConfigError::PlainSmtpInProduction]))
+    );
+}
+
+#[test]
+fn a_malformed_from_address_is_refused() {
+    let result = config(&["--mail-from=not an address"]).validate();
+    assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::BadMailFrom("not an address".into())])));
+}

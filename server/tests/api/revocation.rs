@@ -1,0 +1,93 @@
+//! Revocation nothing can undo: a request that was already in flight when every session was
+//! revoked (here: one whose body trickles in) finishes without bringing its session back.
+
+use std::time::Duration;
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+use crate::helpers::{client_with_cookie, spawn_app, ORIGIN, PASSWORD};
+
+const ALICE: &str = "alice@example.com";
+
+async fn count(app: &crate::helpers::TestApp, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&app.pool).await.expect("count")
+}
+
+#[tokio::test]
+async fn a_request_in_flight_during_sign_out_everywhere_cannot_revive_its_session() {
+    let app = spawn_app().await;
+    app.signed_in_user(ALICE, "alice").await;
+    let stolen = app.session_cookie().expect("a session cookie");
+    // Past the interval at which "last seen" is written back: the in-flight request has
+    // something to write.
+    app.clock.advance(120);
+
+    // A thief's request with the stolen cookie: headers now, the body later.
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut thief = TcpStream::connect(&address).await.expect("connect");
+    let head = format!(
+        "POST /api/me HTTP/1.1\r\nHost: {address}\r\nOrigin: {ORIGIN}\r\nAccept: application/json\r\n\
+         Cookie: bulwark={stolen}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: 8\r\n\r\nslow="
+    );
+    thief.write_all(head.as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Meanwhile the owner signs out everywhere from their phone.
+    let phone = app.browser_signed_in(ALICE, PASSWORD).await;
+    let reply = app.post_form_with(&phone.client, "/api/sessions/revoke-all", &[]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(count(&app, "session_registry").await, 0);
+
+    // The thief's request finishes.
+    thief.write_all(b"body").await.expect("write");
+    let mut response = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), thief.read(&mut response))
+        .await
+        .expect("an answer")
+        .expect("read");
+    assert!(read > 0, "the request was answered");
+
+    // Nothing came back: the cookie is dead, and no session record or registry row exists.
+    let replay = client_with_cookie(&app, &stolen);
+    assert_eq!(app.status_of(&replay, "/api/me").await, 401);
+    assert_eq!(count(&app, "tower_sessions").await, 0, "no session record was re-created");
+    assert_eq!(count(&app, "session_registry").await, 0);
+
+    // The owner's sessions page lists every live session: exactly the new one.
+    let laptop = app.browser_signed_in(ALICE, PASSWORD).await;
+    let list = app.post_form_with(&laptop.client, "/api/sessions", &[]).await;
+    let list: serde_json::Value = serde_json::from_str(&list.body).expect("json");
+    assert_eq!(list["sessions"].as_array().expect("array").len(), 1);
+    assert_eq!(count(&app, "tower_sessions").await, 1);
+}
+
+#[tokio::test]
+async fn a_request_whose_headers_never_finish_is_cut_off() {
+    let app = crate::helpers::spawn_app_with(|s| s.limits.header_timeout = Duration::from_millis(300)).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut slow = TcpStream::connect(&address).await.expect("connect");
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.expect("write");
+    let mut buffer = vec![0u8; 1024];
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match slow.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the server closed the connection");
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_before_it_is_read() {
+    let app = spawn_app().await;
+    let big = "x".repeat(100 * 1024);
+    let reply = app.post_form("/api/login", &[("email", "a@example.com"), ("password", big.as_str())]).await;
+    assert_eq!(reply.status, 413);
+}

@@ -1,0 +1,169 @@
+//! Device cookies (OWASP Cheat Sheet: "Slow Down Online Guessing Attacks with Device
+//! Cookies").
+//!
+//! After a successful sign-in the browser gets a long-lived cookie naming this device for
+//! this account. A later sign-in attempt for the same account that presents it spends the
+//! device's own throttle budget ([`crate::throttle::Budget::Device`]); every other attempt
+//! spends the account's shared budget for untrusted clients. An attacker's flood (who never
+//! has a device cookie: one is only issued after the right password) then blocks only
+//! untrusted clients, and the owner, on a browser they used before, signs in at once.
+//!
+//! The cookie is 256 random bits; only its SHA-256 is stored, with the account it is bound
+//! to and its expiry. It grants nothing by itself (it is not a session and proves no
+//! identity), only a budget: a device that fails too often is deleted, and a password
+//! reset deletes every device of the account.
+
+mod store;
+
+use crate::{
+    accounts::UserId,
+    clock::{SharedClock, UnixTime},
+    db::SqlitePool,
+    token::{self, Kind},
+};
+
+/// How long a device cookie lasts after its last successful sign-in.
+pub const DEVICE_LIFETIME_SECS: i64 = 365 * 24 * 60 * 60;
+
+/// A device cookie the server recognised.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Device {
+    /// The stored key (a hash of the cookie), which names its throttle budget.
+    pub key: String,
+    pub user_id: UserId,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device").field("user_id", &self.user_id).finish_non_exhaustive()
+    }
+}
+
+/// A new device cookie's value, to send once in `Set-Cookie`.
+pub struct NewDevice {
+    pub cookie: String,
+    pub expires_at: UnixTime,
+}
+
+impl std::fmt::Debug for NewDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewDevice(<redacted>)")
+    }
+}
+
+/// The device cookie service. Cheap to clone.
+#[derive(Clone)]
+pub struct Devices {
+    pool: SqlitePool,
+    clock: SharedClock,
+}
+
+impl Devices {
+    pub fn new(pool: SqlitePool, clock: SharedClock) -> Self {
+        Self { pool, clock }
+    }
+
+    /// The live device this cookie value names, if any. A malformed value costs no lookup.
+    pub async fn recognise(&self, cookie: Option<&str>) -> sqlx::Result<Option<Device>> {
+        let Some(key) = cookie.and_then(|value| token::parse_kind(Kind::Device, value)) else {
+            return Ok(None);
+        };
+        store::find(&self.pool, &key, self.clock.now()).await
+    }
+
+    /// After a successful sign-in of `user_id`: renews `current` if it is this account's,
+    /// or issues a new device cookie (returned, to be set on the response).
+    pub async fn signed_in(
+        &self,
+        user_id: UserId,
+        current: Option<&Device>,
+    ) -> sqlx::Result<Option<NewDevice>> {
+        let now = self.clock.now();
+        let expires_at = now.saturating_add(DEVICE_LIFETIME_SECS);
+        if let Some(device) = current.filter(|d| d.user_id == user_id) {
+            store::renew(&self.pool, &device.key, now, expires_at).await?;
+            return Ok(None);
+        }
+        let new = token::generate_kind(Kind::Device);
+        store::insert(&self.pool, &new.hash, user_id, now, expires_at).await?;
+        Ok(Some(NewDevice { cookie: new.token, expires_at }))
+    }
+
+    /// Deletes one device (it failed too often).
+    pub async fn revoke(&self, device: &Device) -> sqlx::Result<()> {
+        store::delete(&self.pool, &device.key).await
+    }
+
+    /// Deletes every device of the account (its password was reset).
+    pub async fn revoke_all(&self, user_id: UserId) -> sqlx::Result<u64> {
+        store::delete_for_user(&self.pool, user_id).await
+    }
+
+    /// Deletes expired devices; returns how many.
+    pub async fn delete_expired(&self) -> sqlx::Result<u64> {
+        store::delete_expired(&self.pool, self.clock.now()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{clock::ManualClock, db};
+
+    async fn devices() -> (Devices, ManualClock, SqlitePool, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pool = db::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.expect("db");
+        db::migrate(&pool).await.expect("migrate");
+        for (id, email) in [(1, "a@example.com"), (2, "b@example.com")] {
+            sqlx::query(
+                "INSERT INTO users (id, email, username, display_name, password_hash, created_at) \
+                 VALUES (?, ?, ?, ?, 'x', 0)",
+            )
+            .bind(id)
+            .bind(email)
+            .bind(email)
+            .bind(email)
+            .execute(&pool)
+            .await
+            .expect("user");
+        }
+        let clock = ManualClock::starting_at(1_000_000);
+        (Devices::new(pool.clone(), Arc::new(clock.clone())), clock, pool, dir)
+    }
+
+    #[tokio::test]
+    async fn a_new_device_is_recognised_for_its_account_and_stored_only_hashed() {
+        let (devices, _clock, pool, _dir) = devices().await;
+        let new = devices.signed_in(1, None).await.expect("db").expect("a new cookie");
+        let device = devices.recognise(Some(&new.cookie)).await.expect("db").expect("recognised");
+        assert_eq!(device.user_id, 1);
+        let keys: Vec<String> =
+            sqlx::query_scalar("SELECT key FROM device_cookies").fetch_all(&pool).await.expect("keys");
+        assert_eq!(keys, vec![device.key.clone()]);
+        assert_ne!(keys[0], new.cookie);
+        assert!(devices.signed_in(1, Some(&device)).await.expect("db").is_none(), "renewed, not replaced");
+        assert!(
+            devices.signed_in(2, Some(&device)).await.expect("db").is_some(),
+            "another account: a new one"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_malformed_expired_and_revoked_cookies_are_not_recognised() {
+        let (devices, clock, _pool, _dir) = devices().await;
+        assert!(devices.recognise(None).await.expect("db").is_none());
+        assert!(devices.recognise(Some("not a cookie")).await.expect("db").is_none());
+        assert!(devices.recognise(Some(&"a".repeat(64))).await.expect("db").is_none());
+        let new = devices.signed_in(1, None).await.expect("db").expect("cookie");
+        let link_like = token::generate();
+        assert!(devices.recognise(Some(&link_like.token)).await.expect("db").is_none());
+        clock.advance(DEVICE_LIFETIME_SECS);
+        assert!(devices.recognise(Some(&new.cookie)).await.expect("db").is_none(), "expired");
+        let other = devices.signed_in(2, None).await.expect("db").expect("cookie");
+        let device = devices.recognise(Some(&other.cookie)).await.expect("db").expect("live");
+        devices.revoke(&device).await.expect("db");
+        assert!(devices.recognise(Some(&other.cookie)).await.expect("db").is_none(), "revoked");
+    }
+}

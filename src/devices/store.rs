@@ -1,0 +1,66 @@
+//! Every SQL statement about device cookies.
+
+use sqlx::{Row, SqlitePool};
+
+use super::Device;
+use crate::{accounts::UserId, clock::UnixTime};
+
+pub async fn find(pool: &SqlitePool, key: &str, now: UnixTime) -> sqlx::Result<Option<Device>> {
+    let row = sqlx::query("SELECT key, user_id FROM device_cookies WHERE key = ? AND expires_at > ?")
+        .bind(key)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|row| Ok(Device { key: row.try_get("key")?, user_id: row.try_get("user_id")? })).transpose()
+}
+
+pub async fn insert(
+    pool: &SqlitePool,
+    key: &str,
+    user_id: UserId,
+    now: UnixTime,
+    expires_at: UnixTime,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO device_cookies (key, user_id, created_at, last_used_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(key)
+    .bind(user_id)
+    .bind(now)
+    .bind(now)
+    .bind(expires_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn renew(pool: &SqlitePool, key: &str, now: UnixTime, expires_at: UnixTime) -> sqlx::Result<()> {
+    sqlx::query("UPDATE device_cookies SET last_used_at = ?, expires_at = ? WHERE key = ?")
+        .bind(now)
+        .bind(expires_at)
+        .bind(key)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete(pool: &SqlitePool, key: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM device_cookies WHERE key = ?").bind(key).execute(pool).await?;
+    Ok(())
+}
+
+pub async fn delete_for_user(pool: &SqlitePool, user_id: UserId) -> sqlx::Result<u64> {
+    Ok(sqlx::query("DELETE FROM device_cookies WHERE user_id = ?")
+        .bind(user_id)
+        .execute(pool)
+        .await?
+        .rows_affected())
+}
+
+pub async fn delete_expired(pool: &SqlitePool, now: UnixTime) -> sqlx::Result<u64> {
+    Ok(sqlx::query("DELETE FROM device_cookies WHERE expires_at <= ?")
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected())
+}

@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use crate::{
-    accounts::{AccountError, Accounts, ResetError, UnexpectedError, VerifyError},
+    accounts::{AccountError, Accounts, ConfirmError, ResetError, UnexpectedError},
     devices::Device,
     throttle::{Throttle, Throttled},
     Email, Field, FieldErrors,
@@ -56,11 +56,12 @@ impl FlowError {
     }
 }
 
-impl From<VerifyError> for FlowError {
-    fn from(e: VerifyError) -> Self {
+impl From<ConfirmError> for FlowError {
+    fn from(e: ConfirmError) -> Self {
         match e {
-            VerifyError::InvalidLink => Self::InvalidLink,
-            VerifyError::Unexpected(cause) => Self::Unexpected(cause),
+            ConfirmError::InvalidLink => Self::InvalidLink,
+            ConfirmError::Invalid(errors) => Self::Invalid(errors),
+            ConfirmError::Unexpected(cause) => Self::unexpected(cause),
         }
     }
 }

@@ -19,8 +19,25 @@ pub enum Field {
 
 /// Human-readable messages keyed by field. Safe to show and to send over the wire: the
 /// messages come from this crate's error types and never echo the input back.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct FieldErrors(BTreeMap<Field, String>);
+
+/// Reading field errors back (from a JSON answer, or from the URL a plain form post is
+/// sent back with) keeps only messages from the closed set in [`crate::messages`]: a
+/// crafted `?__err=…` link cannot put its own words under a field.
+impl<'de> Deserialize<'de> for FieldErrors {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = BTreeMap::<Field, String>::deserialize(deserializer)?;
+        Ok(Self(
+            raw.into_iter()
+                .map(|(field, message)| {
+                    let known = crate::messages::is_known(field, &message);
+                    (field, if known { message } else { crate::messages::UNRECOGNISED.to_owned() })
+                })
+                .collect(),
+        ))
+    }
+}
 
 impl FieldErrors {
     pub fn insert(&mut self, field: Field, message: impl Into<String>) {
@@ -101,6 +118,14 @@ impl LoginForm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_errors_read_back_keep_only_messages_from_the_closed_set() {
+        let crafted = r#"{"email":"Enter your email address.","password":"Call +1 555 0100 now."}"#;
+        let errors: FieldErrors = serde_json::from_str(crafted).expect("json");
+        assert_eq!(errors.get(Field::Email), Some("Enter your email address."));
+        assert_eq!(errors.get(Field::Password), Some(crate::messages::UNRECOGNISED));
+    }
 
     #[test]
     fn every_invalid_signup_field_is_reported_at_once() {

@@ -15,6 +15,7 @@
 
 pub mod email;
 pub mod forms;
+pub mod messages;
 pub mod password;
 pub mod role;
 pub mod username;

@@ -75,7 +75,7 @@ impl Recovery {
     /// Sets a new password through a reset link and ends every session of the account.
     /// Throttled per client IP (each submission runs a strength check).
     pub async fn reset_password(&self, ip: IpAddr, token: &str, password: &str) -> Result<UserId, FlowError> {
-        self.throttle.reset_attempt(ip).await?.map_err(FlowError::Throttled)?;
+        self.throttle.link_submission(ip).await?.map_err(FlowError::Throttled)?;
         let user = match self.accounts.reset_password(token, password).await {
             Ok(user) => user,
             Err(ResetError::InvalidLink) => {

@@ -1,12 +1,14 @@
-//! Signing up, end to end: throttle, the account, and the one follow-up mail. The client's
-//! answer never depends on what happened; only the mail does:
+//! Signing up, end to end: throttle, the pending signup, and the one follow-up mail. The
+//! client's answer never depends on what happened; only the mail does, and it depends on
+//! nothing but whether the address has a confirmed account:
 //!
-//! | the address…                          | the mail sent to it                         |
-//! |---------------------------------------|---------------------------------------------|
-//! | is new                                | a verification link                         |
-//! | has an unconfirmed account            | a verification link (the older ones die)    |
-//! | has a confirmed account               | "someone tried to sign up with your address"|
-//! | is new, but the username is taken     | "pick another username"                     |
+//! | the address…                      | the mail sent to it                          |
+//! |-----------------------------------|----------------------------------------------|
+//! | has no confirmed account          | a link to confirm this signup                |
+//! | has a confirmed account           | "someone tried to sign up with your address" |
+//!
+//! Neither mail carries text the requester chose. Confirming (the link, plus the password
+//! chosen at that signup) creates the account; see `accounts::signup`.
 //!
 //! Mail goes through the outbox, so the response does not wait for a mail server either.
 //! Each address gets at most a few mails an hour however many signups name it.
@@ -14,10 +16,10 @@
 use std::net::IpAddr;
 
 use crate::{
-    accounts::{Accounts, Signup, SignupOutcome, UserId, VerifyError, VERIFY_EMAIL_VALID_SECS},
+    accounts::{Accounts, ConfirmError, Signup, SignupOutcome, UserId, VERIFY_EMAIL_VALID_SECS},
     devices::Device,
     flow::{link_request, FlowError},
-    mail::{after_response, Outbox, Templates},
+    mail::{after_response, Mail, Outbox, Templates},
     throttle::Throttle,
     Email,
 };
@@ -47,12 +49,9 @@ impl Registration {
         self.throttle.signup_attempt(ip).await?.map_err(FlowError::Throttled)?;
         let signup = self.accounts.sign_up(email, username, password).await?;
         match signup.outcome {
-            SignupOutcome::Created(id) => tracing::info!(event = "user_created", user_id = id),
-            SignupOutcome::Restarted(id) => tracing::info!(event = "user_signup_restarted", user_id = id),
+            SignupOutcome::Pending { .. } => tracing::info!(event = "user_signup_pending"),
             // No identifier: the mail tells the owner; the log must not tell anyone.
-            SignupOutcome::EmailTaken | SignupOutcome::UsernameTaken => {
-                tracing::info!(event = "user_signup_duplicate")
-            }
+            SignupOutcome::EmailTaken => tracing::info!(event = "user_signup_duplicate"),
         }
         self.follow_up(&signup).await
     }
@@ -62,26 +61,19 @@ impl Registration {
             tracing::warn!(event = "excess_mail_suppressed", subject = %self.throttle.log_tag(&signup.email));
             return Ok(());
         }
-        let mail = match signup.outcome {
-            SignupOutcome::Created(id) | SignupOutcome::Restarted(id) => {
-                match self.verification_mail(id, &signup.email, &signup.username).await? {
-                    Some(mail) => mail,
-                    None => return Ok(()),
-                }
-            }
+        let mail = match &signup.outcome {
+            SignupOutcome::Pending { token } => match self.verification_mail(&signup.email, token).await? {
+                Some(mail) => mail,
+                None => return Ok(()),
+            },
             SignupOutcome::EmailTaken => self.templates.signup_existing(&signup.email),
-            SignupOutcome::UsernameTaken => self.templates.username_taken(&signup.email, &signup.username),
         };
         self.outbox.enqueue(&mail).await?;
         Ok(())
     }
 
-    async fn verification_mail(
-        &self,
-        id: UserId,
-        email: &Email,
-        display_name: &str,
-    ) -> Result<Option<crate::mail::Mail>, FlowError> {
+    /// The mail with a confirmation link, unless the site-wide cap on link mail is reached.
+    async fn verification_mail(&self, email: &Email, token: &str) -> Result<Option<Mail>, FlowError> {
         if self.throttle.link_mail().await?.is_err() {
             tracing::warn!(
                 event = "excess_mail_suppressed",
@@ -90,15 +82,14 @@ impl Registration {
             );
             return Ok(None);
         }
-        let Some(token) = self.accounts.issue_verification(id).await? else { return Ok(None) };
         let hours = VERIFY_EMAIL_VALID_SECS / 3600;
-        Ok(Some(self.templates.verify_email(email, display_name, &token, hours)))
+        Ok(Some(self.templates.verify_email(email, token, hours)))
     }
 
-    /// Sends a new verification link if `email` has an unconfirmed account. The answer is
-    /// the same either way, and so is its timing: the lookup and the mail happen after the
-    /// response, in a task of their own. Throttled per IP and per address (counted whether
-    /// or not the address has an account).
+    /// Sends a new link for the address's newest pending signup, if it has one. The answer
+    /// is the same either way, and so is its timing: the lookup and the mail happen after
+    /// the response, in a task of their own. Throttled per IP and per address (counted
+    /// whether or not the address has a signup).
     pub async fn resend_verification(
         &self,
         ip: IpAddr,
@@ -112,23 +103,33 @@ impl Registration {
     }
 
     async fn resend_now(&self, email: &Email) -> Result<(), FlowError> {
-        let Some(user) = self.accounts.unconfirmed(email).await? else {
+        let Some(token) = self.accounts.renew_pending(email).await? else {
             return Ok(());
         };
-        if let Some(mail) = self.verification_mail(user.id, email, &user.username).await? {
+        if let Some(mail) = self.verification_mail(email, &token).await? {
             self.outbox.enqueue(&mail).await?;
         }
         Ok(())
     }
 
-    /// Follows a verification link.
-    pub async fn verify_email(&self, token: &str) -> Result<UserId, FlowError> {
-        let verdict = self.accounts.verify_email(token).await;
+    /// Follows a confirmation link: the link, the password chosen at that signup, and a new
+    /// username if the chosen one was taken meanwhile. Throttled per client IP (each
+    /// submission checks a password).
+    pub async fn verify_email(
+        &self,
+        ip: IpAddr,
+        token: &str,
+        password: &str,
+        username: Option<&str>,
+    ) -> Result<UserId, FlowError> {
+        self.throttle.link_submission(ip).await?.map_err(FlowError::Throttled)?;
+        let verdict = self.accounts.confirm_signup(token, password, username).await;
         match &verdict {
-            Ok(id) => tracing::info!(event = "user_email_verified", user_id = id),
-            Err(VerifyError::InvalidLink) => tracing::info!(event = "user_email_verify_fail"),
-            Err(VerifyError::Unexpected(_)) => {}
+            Ok(user) => tracing::info!(event = "user_created", user_id = user.id),
+            Err(ConfirmError::InvalidLink) => tracing::info!(event = "user_email_verify_fail"),
+            Err(ConfirmError::Invalid(_)) => tracing::info!(event = "user_email_verify_refused"),
+            Err(ConfirmError::Unexpected(_)) => {}
         }
-        Ok(verdict?)
+        Ok(verdict?.id)
     }
 }

@@ -22,7 +22,7 @@ pub struct WeakPassword {
 
 impl fmt::Display for WeakPassword {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("This password is too easy to guess.")?;
+        f.write_str(crate::messages::WEAK_PASSWORD)?;
         if let Some(warning) = &self.warning {
             write!(f, " {warning}")?;
         }
@@ -30,7 +30,7 @@ impl fmt::Display for WeakPassword {
             write!(f, " {suggestion}")?;
         }
         if self.warning.is_none() && self.suggestions.is_empty() {
-            f.write_str(" Try a longer phrase of unrelated words.")?;
+            write!(f, " {}", crate::messages::WEAK_PASSWORD_FALLBACK)?;
         }
         Ok(())
     }
@@ -70,6 +70,31 @@ mod tests {
     fn the_username_repeated_is_refused_when_given_as_a_user_input() {
         let weak = check(&password("kittenlover42kittenlover42"), &["kittenlover42"]).expect_err("weak");
         assert!(!weak.to_string().is_empty());
+    }
+
+    #[test]
+    fn every_verdict_is_in_the_closed_set_of_field_messages() {
+        let weak = [
+            "passwordpassword1",
+            "qwertyuiopasdfgh",
+            "aaaaaaaaaaaaaaaa",
+            "abcabcabcabcabcabc",
+            "1234567890123456",
+            "Passw0rdPassw0rd",
+            "johnsmith1987john",
+            "drowssapdrowssap",
+            "01011990010119900",
+            "kittenkittenkitten",
+        ];
+        let mut refused = 0;
+        for raw in weak {
+            if let Err(weak) = check(&password(raw), &["kitten"]) {
+                let verdict = weak.to_string();
+                assert!(crate::messages::is_known(crate::Field::Password, &verdict), "{raw}: {verdict}");
+                refused += 1;
+            }
+        }
+        assert!(refused >= 6, "only {refused} refused");
     }
 
     #[test]

@@ -92,9 +92,11 @@ export function resetLink(mail: ReceivedMail): string {
   return tokenLink(mail, "/reset-password");
 }
 
-/** Opens a verification link and presses the confirm button; ends on the sign-in page. */
-export async function confirmEmail(page: Page, link: string, javaScript = true) {
+/** Opens a verification link, types the signup's password and presses the confirm
+ * button; ends on the sign-in page. */
+export async function confirmEmail(page: Page, link: string, javaScript = true, password = PASSWORD) {
   await open(page, link, javaScript);
+  await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Confirm my email address" }).click();
   await expect(page).toHaveURL(/\/login\?verified=1$/);
   await expect(page.getByTestId("verified-notice")).toBeVisible();

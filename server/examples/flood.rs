@@ -24,7 +24,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bulwark::{clock::SystemClock, throttle::ClientIpSource, Email};
+use bulwark::{clock::SystemClock, throttle::ClientIpSource};
 use clap::Parser;
 use server::{config::Settings, AppState};
 use tokio::{sync::Semaphore, task::JoinSet};
@@ -117,12 +117,10 @@ impl Bench {
     /// A confirmed account, confirmed straight through the service (as its link would).
     async fn account(&self, email: &str, username: &str) -> Result<(), Box<dyn std::error::Error>> {
         let signup = self.state.accounts.sign_up(email, username, PASSWORD).await?;
-        let bulwark::accounts::SignupOutcome::Created(id) = signup.outcome else {
-            return Err("not created".into());
+        let bulwark::accounts::SignupOutcome::Pending { token } = signup.outcome else {
+            return Err("the address is taken".into());
         };
-        let token = self.state.accounts.issue_verification(id).await?.ok_or("no token")?;
-        self.state.accounts.verify_email(&token).await?;
-        let _ = Email::parse(email)?;
+        self.state.accounts.confirm_signup(&token, PASSWORD, None).await?;
         Ok(())
     }
 }

@@ -18,7 +18,7 @@
 
 use std::{sync::Arc, time::Instant};
 
-use bulwark::{clock::SystemClock, throttle::ThrottlePolicy, Email};
+use bulwark::{clock::SystemClock, throttle::ThrottlePolicy};
 use clap::Parser;
 use server::{config::Settings, AppState};
 
@@ -76,23 +76,20 @@ impl Bench {
         self.post("/api/login", &[("email", email), ("password", password)]).await
     }
 
-    /// Signs up `email`; with `confirm`, also confirms it (straight through the service,
-    /// as following the mailed link would).
+    /// Signs up `email` (a pending signup); with `confirm`, also confirms it (straight
+    /// through the service, as following the mailed link would).
     async fn account(
         &self,
         email: &str,
         username: &str,
         confirm: bool,
     ) -> Result<(), Box<dyn std::error::Error>> {
-        let (status, _) = self
-            .post("/api/signup", &[("email", email), ("username", username), ("password", PASSWORD)])
-            .await?;
-        assert_eq!(status, 200, "signup failed");
+        let signup = self.state.accounts.sign_up(email, username, PASSWORD).await?;
+        let bulwark::accounts::SignupOutcome::Pending { token } = signup.outcome else {
+            return Err("the address is taken".into());
+        };
         if confirm {
-            let accounts = &self.state.accounts;
-            let user = accounts.unconfirmed(&Email::parse(email)?).await?.ok_or("no unconfirmed account")?;
-            let token = accounts.issue_verification(user.id).await?.ok_or("no token")?;
-            accounts.verify_email(&token).await?;
+            self.state.accounts.confirm_signup(&token, PASSWORD, None).await?;
         }
         Ok(())
     }

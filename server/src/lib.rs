@@ -290,8 +290,8 @@ pub fn spawn_mail_sender(state: &AppState, shutdown: watch::Receiver<bool>) -> J
 }
 
 /// Deletes expired sessions (registry rows and stored data), throttle counters that can no
-/// longer matter, expired device cookies, expired mail tokens and stale unconfirmed
-/// accounts every `every`, until `shutdown` turns true.
+/// longer matter, expired device cookies, expired mail tokens and expired pending
+/// signups every `every`, until `shutdown` turns true.
 pub fn spawn_cleanup(
     state: &AppState,
     every: Duration,
@@ -324,10 +324,10 @@ pub fn spawn_cleanup(
                     if let Err(error) = accounts.delete_expired_tokens().await {
                         tracing::warn!(error = %error, "token clean-up failed");
                     }
-                    match accounts.delete_stale_unconfirmed().await {
+                    match accounts.delete_expired_pending().await {
                         Ok(0) => {}
-                        Ok(n) => tracing::info!(event = "user_unconfirmed_deleted", count = n, "stale signups removed"),
-                        Err(error) => tracing::warn!(error = %error, "unconfirmed account clean-up failed"),
+                        Ok(n) => tracing::info!(event = "user_signup_expired", count = n, "expired signups removed"),
+                        Err(error) => tracing::warn!(error = %error, "pending signup clean-up failed"),
                     }
                 }
                 _ = shutdown.changed() => break,

@@ -15,62 +15,6 @@ pub struct NewUser<'a> {
     pub created_at: i64,
 }
 
-/// Inserts the user; `None` when the email or username is already taken (the
-/// `ON CONFLICT DO NOTHING` covers both unique constraints, atomically).
-pub async fn insert_user(pool: &SqlitePool, user: &NewUser<'_>) -> sqlx::Result<Option<UserId>> {
-    sqlx::query_scalar(
-        "INSERT INTO users (email, username, display_name, password_hash, created_at) \
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
-    )
-    .bind(user.email)
-    .bind(user.username)
-    .bind(user.display_name)
-    .bind(user.password_hash)
-    .bind(user.created_at)
-    .fetch_optional(pool)
-    .await
-}
-
-/// Replaces the details of a signup that was never confirmed with `user`'s (a newer
-/// signup for the same address wins), bumping the epoch so older links stop working.
-pub async fn restart_signup(pool: &SqlitePool, id: UserId, user: &NewUser<'_>) -> sqlx::Result<Restart> {
-    let result = sqlx::query(
-        "UPDATE users SET username = ?, display_name = ?, password_hash = ?, \
-         session_epoch = session_epoch + 1 WHERE id = ? AND email_verified_at IS NULL",
-    )
-    .bind(user.username)
-    .bind(user.display_name)
-    .bind(user.password_hash)
-    .bind(id)
-    .execute(pool)
-    .await;
-    match result {
-        Ok(done) if done.rows_affected() == 1 => {
-            delete_tokens(pool, id, Purpose::VerifyEmail).await?;
-            Ok(Restart::Restarted)
-        }
-        Ok(_) => Ok(Restart::AlreadyVerified),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Restart::UsernameTaken),
-        Err(e) => Err(e),
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Restart {
-    Restarted,
-    AlreadyVerified,
-    UsernameTaken,
-}
-
-/// The account at `email` and whether its address is confirmed.
-pub async fn find_signup_state(pool: &SqlitePool, email: &Email) -> sqlx::Result<Option<(UserId, bool)>> {
-    let row = sqlx::query("SELECT id, email_verified_at IS NOT NULL AS verified FROM users WHERE email = ?")
-        .bind(email.as_str())
-        .fetch_optional(pool)
-        .await?;
-    row.map(|row| Ok((row.try_get("id")?, row.try_get("verified")?))).transpose()
-}
-
 /// What a one-time token in `email_tokens` is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -176,19 +120,6 @@ pub async fn take_token(pool: &SqlitePool, hash: &str, purpose: Purpose) -> sqlx
     .await
 }
 
-/// Confirms the address if the account is still at `epoch`. `false` otherwise.
-pub async fn mark_verified(pool: &SqlitePool, user_id: UserId, epoch: i64, now: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE users SET email_verified_at = COALESCE(email_verified_at, ?) WHERE id = ? AND session_epoch = ?",
-    )
-    .bind(now)
-    .bind(user_id)
-    .bind(epoch)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 pub async fn delete_tokens(pool: &SqlitePool, user_id: UserId, purpose: Purpose) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM email_tokens WHERE user_id = ? AND purpose = ?")
         .bind(user_id)
@@ -196,20 +127,6 @@ pub async fn delete_tokens(pool: &SqlitePool, user_id: UserId, purpose: Purpose)
         .execute(pool)
         .await?;
     Ok(())
-}
-
-/// Deletes accounts never confirmed that were created before `created_before` and have no
-/// live link left; returns how many. Their usernames and addresses become free again.
-pub async fn delete_stale_unconfirmed(pool: &SqlitePool, created_before: i64, now: i64) -> sqlx::Result<u64> {
-    Ok(sqlx::query(
-        "DELETE FROM users WHERE email_verified_at IS NULL AND created_at < ? AND NOT EXISTS \
-         (SELECT 1 FROM email_tokens t WHERE t.user_id = users.id AND t.expires_at > ?)",
-    )
-    .bind(created_before)
-    .bind(now)
-    .execute(pool)
-    .await?
-    .rows_affected())
 }
 
 pub async fn delete_expired_tokens(pool: &SqlitePool, now: i64) -> sqlx::Result<u64> {

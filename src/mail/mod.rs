@@ -47,8 +47,6 @@ pub enum MailKind {
     VerifyEmail,
     /// Someone tried to sign up with an address that already has an account.
     SignupExisting,
-    /// A signup with a new address picked a username that is taken.
-    SignupUsernameTaken,
     /// The link to choose a new password.
     PasswordReset,
     /// The password was just changed.
@@ -60,7 +58,6 @@ impl MailKind {
         match self {
             Self::VerifyEmail => "verify_email",
             Self::SignupExisting => "signup_existing",
-            Self::SignupUsernameTaken => "signup_username_taken",
             Self::PasswordReset => "password_reset",
             Self::PasswordChanged => "password_changed",
         }

@@ -29,30 +29,34 @@ impl Templates {
         format!("{}{path}", self.base)
     }
 
-    /// The link to confirm `to`, valid for `valid_hours`.
-    pub fn verify_email(&self, to: &Email, display_name: &str, token: &str, valid_hours: i64) -> Mail {
+    /// The link to confirm `to`, valid for `valid_hours`. It carries no text the person who
+    /// signed up chose (no username): whoever asked, Bulwark's words only.
+    pub fn verify_email(&self, to: &Email, token: &str, valid_hours: i64) -> Mail {
         let link = self.link(&format!("{VERIFY_PATH}?token={token}"));
         let resend = self.link(RESEND_PATH);
         let text = format!(
-            "Hello {display_name},\n\n\
-             Please confirm that this is your email address by opening this link:\n\n\
+            "Hello,\n\n\
+             Please confirm that this is your email address by opening this link and \
+             entering the password you chose when you signed up:\n\n\
              {link}\n\n\
              The link works once and expires in {valid_hours} hours. If it has expired, \
              ask for a new one at\n{resend}\n\n\
-             If you did not sign up for Bulwark, ignore this mail: without the link, no \
-             account can use your address.\n"
+             If you did not sign up for Bulwark, ignore this mail: without the link and \
+             that password, no account can use your address.\n"
         );
         let html = page(&[
-            format!("<p>Hello {},</p>", escape(display_name)),
-            "<p>Please confirm that this is your email address.</p>".to_owned(),
+            "<p>Hello,</p>".to_owned(),
+            "<p>Please confirm that this is your email address: open the link and enter the \
+             password you chose when you signed up.</p>"
+                .to_owned(),
             button(&link, "Confirm my email address"),
             format!(
                 "<p>The link works once and expires in {valid_hours} hours. If it has expired, \
                  <a href=\"{}\">ask for a new one</a>.</p>",
                 escape(&resend)
             ),
-            "<p>If you did not sign up for Bulwark, ignore this mail: without the link, no \
-             account can use your address.</p>"
+            "<p>If you did not sign up for Bulwark, ignore this mail: without the link and \
+             that password, no account can use your address.</p>"
                 .to_owned(),
         ]);
         Mail {
@@ -171,38 +175,6 @@ impl Templates {
             valid_for_secs: None,
         }
     }
-
-    /// To a new address whose signup asked for a username someone else has.
-    pub fn username_taken(&self, to: &Email, username: &str) -> Mail {
-        let signup = self.link("/signup");
-        let text = format!(
-            "Hello,\n\n\
-             Someone, probably you, tried to create a Bulwark account with this email \
-             address and the username \"{username}\". That username belongs to someone \
-             else, so no account was created.\n\n\
-             Please sign up again with another username:\n{signup}\n\n\
-             If it was not you, you can ignore this mail.\n"
-        );
-        let html = page(&[
-            "<p>Hello,</p>".to_owned(),
-            format!(
-                "<p>Someone, probably you, tried to create a Bulwark account with this email \
-                 address and the username <strong>{}</strong>. That username belongs to \
-                 someone else, so no account was created.</p>",
-                escape(username)
-            ),
-            button(&signup, "Sign up with another username"),
-            "<p>If it was not you, you can ignore this mail.</p>".to_owned(),
-        ]);
-        Mail {
-            kind: MailKind::SignupUsernameTaken,
-            to: to.clone(),
-            subject: "Your Bulwark signup needs another username".into(),
-            text,
-            html,
-            valid_for_secs: None,
-        }
-    }
 }
 
 fn page(paragraphs: &[String]) -> String {
@@ -252,7 +224,7 @@ mod tests {
 
     #[test]
     fn links_are_built_from_the_public_url_only() {
-        let mail = Templates::new("https://auth.example.com/").verify_email(&to(), "alice", "abc123", 24);
+        let mail = Templates::new("https://auth.example.com/").verify_email(&to(), "abc123", 24);
         assert!(mail.text.contains("https://auth.example.com/verify-email?token=abc123\n"), "{}", mail.text);
         assert!(mail.html.contains("href=\"https://auth.example.com/verify-email?token=abc123\""));
         assert!(mail.text.contains("expires in 24 hours"));
@@ -262,9 +234,8 @@ mod tests {
     fn every_text_body_is_ascii_with_short_lines() {
         let t = Templates::new("http://localhost:3000");
         for mail in [
-            t.verify_email(&to(), "alice", "ff", 24),
+            t.verify_email(&to(), "ff", 24),
             t.signup_existing(&to()),
-            t.username_taken(&to(), "bob"),
             t.password_reset(&to(), "alice", "ff", 60),
             t.password_changed(&to(), "alice"),
         ] {
@@ -279,7 +250,7 @@ mod tests {
         let existing = t.signup_existing(&to());
         assert!(!existing.text.contains("token="), "no verification link for an existing account");
         assert!(existing.text.contains("http://localhost:3000/forgot-password"), "{}", existing.text);
-        assert_ne!(existing.subject, t.verify_email(&to(), "a", "b", 24).subject);
+        assert_ne!(existing.subject, t.verify_email(&to(), "b", 24).subject);
     }
 
     #[test]

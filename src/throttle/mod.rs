@@ -145,9 +145,9 @@ impl Throttle {
     }
 
     /// Counts a password reset submission from `ip` (each one runs a strength check).
-    pub async fn reset_attempt(&self, ip: IpAddr) -> sqlx::Result<Result<(), Throttled>> {
-        let key = format!("reset-ip:{}", ip_bucket(ip));
-        self.hit(&key, 3600, self.policy.resets_per_ip_per_hour).await
+    pub async fn link_submission(&self, ip: IpAddr) -> sqlx::Result<Result<(), Throttled>> {
+        let key = format!("link-submit-ip:{}", ip_bucket(ip));
+        self.hit(&key, 3600, self.policy.link_submissions_per_ip_per_hour).await
     }
 
     /// Counts a request for a mail (a new verification link, a reset link) against the
@@ -197,7 +197,7 @@ impl Throttle {
             ("mail-ip:", hour),
             ("mail-to:", hour),
             ("link-mail-all", 60),
-            ("reset-ip:", hour),
+            ("link-submit-ip:", hour),
         ];
         let mut deleted = 0;
         for (prefix, window) in kinds {

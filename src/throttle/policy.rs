@@ -77,7 +77,7 @@ pub struct ThrottlePolicy {
     /// Mails with a link (verification, reset) across the whole site per minute.
     pub link_mails_per_minute: u32,
     /// Password reset submissions (each runs a strength check) per client IP per hour.
-    pub resets_per_ip_per_hour: u32,
+    pub link_submissions_per_ip_per_hour: u32,
 }
 
 impl Default for ThrottlePolicy {
@@ -97,7 +97,7 @@ impl Default for ThrottlePolicy {
             mail_requests_per_ip_per_hour: 10,
             mails_per_address_per_hour: 5,
             link_mails_per_minute: 60,
-            resets_per_ip_per_hour: 30,
+            link_submissions_per_ip_per_hour: 30,
         }
     }
 }

@@ -30,9 +30,9 @@ pub const AFTER_VERIFY: &str = "/login?verified=1";
 /// Where a form post (no JavaScript) with a dead verification link lands.
 pub const LINK_INVALID: &str = "/verify-email/resend?link=invalid";
 
-/// Starts an account. Whatever the address's state (new, unconfirmed, taken, or free
-/// with a taken username) the answer is the same "check your email"; only the mail
-/// that follows differs, and it goes to the address's owner.
+/// Starts an account: a pending signup, confirmed from the mailed link. Whatever the
+/// address's state the answer is the same "check your email"; only the mail that follows
+/// differs, and it goes to the address's owner.
 #[server(prefix = "/api", endpoint = "signup")]
 pub async fn signup(
     #[server(default)] email: String,
@@ -51,14 +51,22 @@ pub async fn signup(
     )
 }
 
-/// Follows a verification link: the token from the link's query, posted by the page's
-/// button (never on GET, so mail scanners that open links do not use it up).
+/// Follows a verification link: the token from the link's query, the password chosen at
+/// that signup, and (only when the chosen one was taken meanwhile) another username,
+/// posted by the page's form (never on GET, so mail scanners that open links use nothing
+/// up). Creates the account.
 #[server(prefix = "/api", endpoint = "verify-email")]
-pub async fn verify_email(#[server(default)] token: String) -> Result<(), ApiError> {
+pub async fn verify_email(
+    #[server(default)] token: String,
+    #[server(default)] password: String,
+    #[server(default)] username: String,
+) -> Result<(), ApiError> {
     use self::ssr::*;
     respond(
         async {
-            match registration()?.verify_email(&token).await.map_err(flow_error) {
+            let ip = client_ip()?;
+            let verdict = registration()?.verify_email(ip, &token, &password, Some(&username)).await;
+            match verdict.map_err(flow_error) {
                 Ok(_) => {
                     leptos_axum::redirect(AFTER_VERIFY);
                     Ok(())
@@ -70,7 +78,7 @@ pub async fn verify_email(#[server(default)] token: String) -> Result<(), ApiErr
     )
 }
 
-/// Mails a new verification link if the address has an unconfirmed account. Same answer
+/// Mails a new link for the address's newest pending signup, if it has one. Same answer
 /// for every address; throttled per client IP and per address.
 #[server(prefix = "/api", endpoint = "resend-verification")]
 pub async fn resend_verification(#[server(default)] email: String) -> Result<(), ApiError> {

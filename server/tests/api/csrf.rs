@@ -28,7 +28,7 @@ async fn a_signup_from_a_foreign_origin_is_refused_and_creates_nothing() {
     let status =
         post(&app, &app.client, "/api/signup", &[("origin", "https://evil.example")], &NEW_USER).await;
     assert_eq!(status, 403);
-    assert_eq!(app.user_count().await, 0);
+    assert_eq!(app.pending_count().await, 0);
 }
 
 #[tokio::test]
@@ -55,7 +55,7 @@ async fn a_cross_site_sign_out_leaves_the_session_alone() {
 async fn a_post_with_no_origin_information_is_refused() {
     let app = spawn_app().await;
     assert_eq!(post(&app, &Client::new(), "/api/signup", &[], &NEW_USER).await, 403);
-    assert_eq!(app.user_count().await, 0);
+    assert_eq!(app.pending_count().await, 0);
 }
 
 #[tokio::test]
@@ -64,5 +64,5 @@ async fn same_origin_fetch_metadata_is_accepted() {
     let status =
         post(&app, &Client::new(), "/api/signup", &[("sec-fetch-site", "same-origin")], &NEW_USER).await;
     assert_eq!(status, 200);
-    assert_eq!(app.user_count().await, 1);
+    assert_eq!(app.pending_count().await, 1);
 }

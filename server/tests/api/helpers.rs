@@ -201,8 +201,17 @@ impl TestApp {
         browser
     }
 
+    /// Follows a verification link, typing the password every helper signs up with.
     pub async fn verify(&self, token: &str) -> Reply {
-        self.post_form("/api/verify-email", &[("token", token)]).await
+        self.verify_with(token, PASSWORD, "").await
+    }
+
+    pub async fn verify_with(&self, token: &str, password: &str, username: &str) -> Reply {
+        self.post_form(
+            "/api/verify-email",
+            &[("token", token), ("password", password), ("username", username)],
+        )
+        .await
     }
 
     pub async fn resend(&self, email: &str) -> Reply {
@@ -271,6 +280,11 @@ impl TestApp {
 
     pub async fn status_of(&self, client: &Client, path: &str) -> u16 {
         self.post_form_with(client, path, &[]).await.status
+    }
+
+    /// Signups waiting for their address to be confirmed.
+    pub async fn pending_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM pending_signups").fetch_one(&self.pool).await.expect("count")
     }
 
     pub async fn user_count(&self) -> i64 {

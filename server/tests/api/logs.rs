@@ -55,13 +55,15 @@ async fn no_flow_logs_an_email_username_password_token_or_session_id() {
     let log = captured();
     let app = spawn_app().await;
 
-    // Signup, a wrong sign-in while unconfirmed, resend, confirm, sign in, a failed
+    // Signup, a wrong sign-in while unconfirmed, resend, a wrong password at confirmation,
+    // confirm, sign in, a failed
     // sign-in, a duplicate signup, throttling, sign out.
     assert_eq!(app.signup(EMAIL, USERNAME, PASSWORD).await.status, 200);
     assert_eq!(app.login(EMAIL, PASSWORD).await.status, 401);
     assert_eq!(app.resend(EMAIL).await.status, 200);
     let token = app.nth_mail(&EMAIL.to_lowercase(), 2).await.token().expect("link");
-    assert_eq!(app.verify(&token).await.status, 200);
+    assert_eq!(app.verify_with(&token, "wrong confirm password", "").await.status, 422);
+    assert_eq!(app.verify_with(&token, PASSWORD, "").await.status, 200);
     assert_eq!(app.login(EMAIL, PASSWORD).await.status, 200);
     let cookie = app.session_cookie().expect("session cookie");
     assert_eq!(app.me().await.status, 200);

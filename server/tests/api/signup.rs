@@ -1,15 +1,15 @@
 use crate::helpers::{spawn_app, spawn_app_with, PASSWORD};
 
 #[tokio::test]
-async fn a_valid_signup_creates_one_unconfirmed_account_and_says_check_your_email() {
+async fn a_valid_signup_stores_one_pending_signup_and_says_check_your_email() {
     let app = spawn_app().await;
     let reply = app.signup("alice@example.com", "Alice", PASSWORD).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.location.as_deref(), Some(app::api::CHECK_EMAIL));
-    assert_eq!(app.user_count().await, 1);
+    assert_eq!((app.pending_count().await, app.user_count().await), (1, 0), "no account until confirmed");
     let mail = app.nth_mail("alice@example.com", 1).await;
     assert_eq!(mail.subject(), "Confirm your email address");
-    assert!(mail.raw.contains("Hello Alice,"), "{}", mail.raw);
+    assert!(!mail.raw.contains("Alice"), "no text the requester chose: {}", mail.raw);
     assert_eq!(mail.token().map(|t| t.len()), Some(64));
 }
 
@@ -18,7 +18,7 @@ async fn the_email_is_stored_trimmed_and_lowercased() {
     let app = spawn_app().await;
     app.signup("  Alice@Example.COM ", "alice", PASSWORD).await;
     let stored: String =
-        sqlx::query_scalar("SELECT email FROM users").fetch_one(&app.pool).await.expect("row");
+        sqlx::query_scalar("SELECT email FROM pending_signups").fetch_one(&app.pool).await.expect("row");
     assert_eq!(stored, "alice@example.com");
 }
 
@@ -29,7 +29,8 @@ async fn signing_up_with_a_taken_email_is_byte_identical_to_a_new_signup_and_onl
     let new = app.signup("bob@example.com", "bob", PASSWORD).await;
     let taken = app.signup(" ALICE@example.com", "someone-else", "another fine passphrase 42").await;
     assert_eq!(new, taken, "status, body, redirect: all identical");
-    assert_eq!(app.user_count().await, 2, "nothing created for the taken address");
+    assert_eq!(app.user_count().await, 1, "nothing created for the taken address");
+    assert_eq!(app.pending_count().await, 1, "only bob's signup waits");
 
     let to_new = app.nth_mail("bob@example.com", 1).await;
     let to_owner = app.nth_mail("alice@example.com", 2).await;
@@ -42,17 +43,31 @@ async fn signing_up_with_a_taken_email_is_byte_identical_to_a_new_signup_and_onl
     assert!(app.login("alice@example.com", "another fine passphrase 42").await.status == 401, "unchanged");
 }
 
-#[tokio::test]
-async fn signing_up_with_a_taken_username_is_identical_too_and_the_new_address_hears_why() {
+/// What an attacker who cannot read `victim@example.com`'s mailbox sees of this sequence:
+/// sign up the victim's address with a fresh username, then their own address with the
+/// same username; then confirm their own signup.
+async fn username_probe(victim_has_account: bool) -> (Vec<crate::helpers::Reply>, Vec<String>, u16) {
     let app = spawn_app().await;
-    let first = app.signup("alice@example.com", "alice", PASSWORD).await;
-    let again = app.signup("bob@example.com", "ALICE", PASSWORD).await;
-    assert_eq!(first, again);
-    assert_eq!(app.user_count().await, 1);
-    let mail = app.nth_mail("bob@example.com", 1).await;
-    assert_eq!(mail.subject(), "Your Bulwark signup needs another username");
-    assert!(mail.raw.contains("\"ALICE\""), "{}", mail.raw);
-    assert_eq!(mail.token(), None);
+    if victim_has_account {
+        app.register("victim@example.com", "victim").await;
+    }
+    let mut replies = Vec::new();
+    replies.push(app.signup("victim@example.com", "probe-name", PASSWORD).await);
+    replies.push(app.signup("attacker@example.com", "probe-name", PASSWORD).await);
+    let mails = app.wait_for_mails("attacker@example.com", 1).await;
+    let subjects = mails.iter().map(|m| m.subject().to_owned()).collect();
+    let token = mails[0].token().expect("the attacker's own link");
+    let confirmed = app.verify(&token).await.status;
+    (replies, subjects, confirmed)
+}
+
+#[tokio::test]
+async fn a_username_probe_reveals_nothing_about_another_address() {
+    let with_account = username_probe(true).await;
+    let without = username_probe(false).await;
+    assert_eq!(with_account, without, "responses, the attacker's own mail and its confirmation");
+    assert_eq!(with_account.1, vec!["Confirm your email address".to_owned()]);
+    assert_eq!(with_account.2, 200, "a pending signup claims no username");
 }
 
 #[tokio::test]
@@ -114,8 +129,10 @@ async fn a_reserved_username_is_refused() {
 async fn the_stored_hash_is_argon2id_with_at_least_owasp_parameters() {
     let app = spawn_app().await;
     app.signup("alice@example.com", "alice", PASSWORD).await;
-    let hash: String =
-        sqlx::query_scalar("SELECT password_hash FROM users").fetch_one(&app.pool).await.expect("row");
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM pending_signups")
+        .fetch_one(&app.pool)
+        .await
+        .expect("row");
     let mut parts = hash.split('$').skip(1);
     assert_eq!(parts.next(), Some("argon2id"));
     assert_eq!(parts.next(), Some("v=19"));
@@ -144,4 +161,34 @@ async fn a_plain_form_post_is_redirected_back_to_the_form_with_the_errors() {
     assert_eq!(response.status().as_u16(), 302);
     let location = response.headers()["location"].to_str().expect("ascii");
     assert!(location.starts_with(&app.url("/signup?")) && location.contains("__err="), "{location}");
+}
+
+#[tokio::test]
+async fn a_crafted_error_link_cannot_put_its_own_words_under_a_field() {
+    let app = spawn_app().await;
+    // The redirect a real failed post gets, to learn the URL's shape...
+    let response = app
+        .client
+        .post(app.url("/api/signup"))
+        .header("accept", "text/html")
+        .header("referer", app.url("/signup"))
+        .form(&[("email", "nope"), ("username", "alice"), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("request");
+    let genuine = response.headers()["location"].to_str().expect("ascii").to_owned();
+    let page = app.client.get(&genuine).send().await.expect("page").text().await.expect("body");
+    assert!(page.contains("Enter an email address like name@example.com."), "the genuine message shows");
+
+    // ...and the same URL with the attacker's words in it.
+    use leptos::server_fn::{error::ServerFnUrlError, ServerFn};
+    let crafted = app::error::ApiError::Validation(bulwark::FieldErrors::single(
+        bulwark::Field::Password,
+        "Your account is locked. Call +1 555 0100 to unlock it.",
+    ));
+    let url =
+        ServerFnUrlError::new(app::api::Signup::PATH, crafted).to_url(&app.url("/signup")).expect("url");
+    let page = app.client.get(url.as_str()).send().await.expect("page").text().await.expect("body");
+    assert!(!page.contains("555 0100"), "the crafted text is not shown");
+    assert!(page.contains(bulwark::messages::UNRECOGNISED), "a neutral message stands in for it");
 }

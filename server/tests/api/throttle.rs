@@ -161,7 +161,7 @@ async fn signups_are_capped_per_client_ip() {
     }
     let reply = app.signup("u9@example.com", "user9", PASSWORD).await;
     assert_eq!(reply.status, 429);
-    assert_eq!(app.user_count().await, 3);
+    assert_eq!(app.pending_count().await, 3);
 }
 
 /// `n` concurrent sign-ins; returns their statuses.

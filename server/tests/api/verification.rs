@@ -48,8 +48,10 @@ async fn a_link_expires_after_24_hours() {
 async fn only_a_hash_of_the_token_is_stored_and_sent_mail_leaves_the_database() {
     let app = spawn_app().await;
     let token = signed_up(&app, ALICE, "alice").await;
-    let stored: Vec<String> =
-        sqlx::query_scalar("SELECT token_hash FROM email_tokens").fetch_all(&app.pool).await.expect("rows");
+    let stored: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM pending_signups")
+        .fetch_all(&app.pool)
+        .await
+        .expect("rows");
     assert_eq!(stored.len(), 1);
     assert_ne!(stored[0], token);
     app.outbox_drained().await;
@@ -108,16 +110,37 @@ async fn a_dead_link_posted_without_javascript_lands_on_the_resend_page() {
 }
 
 #[tokio::test]
-async fn a_newer_signup_for_an_unconfirmed_address_wins_and_the_squatters_link_dies() {
+async fn a_link_confirms_exactly_its_own_signup_and_an_attackers_signup_cannot_hijack_the_address() {
     let app = spawn_app().await;
-    let squatters = signed_up(&app, ALICE, "squatter").await;
-    let owners_password = "owner picks another long passphrase 9";
-    assert_eq!(app.signup(ALICE, "alice", owners_password).await.status, 200);
-    let owners = app.nth_mail(ALICE, 2).await.token().expect("link");
-    assert_eq!(app.verify(&squatters).await.status, 400);
+    // The owner signs up; an attacker signs the same pending address up again, with a
+    // password of their choosing.
+    let owners = signed_up(&app, ALICE, "alice").await;
+    let attackers_password = "attacker picks this long passphrase 9";
+    assert_eq!(app.signup(ALICE, "mallory", attackers_password).await.status, 200);
+    let attackers = app.nth_mail(ALICE, 2).await.token().expect("link");
+    // The owner opens the attacker's mail by mistake: their own password does not fit it.
+    let refused = app.verify(&attackers).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("password"), "{}", refused.body);
+    // Their own link confirms their own signup, with their own password.
     assert_eq!(app.verify(&owners).await.status, 200);
-    assert_eq!(app.login(ALICE, PASSWORD).await.status, 401, "the squatter's password is gone");
-    assert_eq!(app.login(ALICE, owners_password).await.status, 200);
+    assert_eq!(app.login(ALICE, PASSWORD).await.status, 200);
+    assert_eq!(app.verify_with(&attackers, attackers_password, "").await.status, 400, "ended by the first");
+    assert_eq!(app.login(ALICE, attackers_password).await.status, 401);
+}
+
+#[tokio::test]
+async fn a_username_taken_since_signing_up_is_replaced_at_confirmation() {
+    let app = spawn_app().await;
+    let first = signed_up(&app, ALICE, "alice").await;
+    app.register("bob@example.com", "alice").await;
+    let refused = app.verify(&first).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("username"), "{}", refused.body);
+    assert_eq!(app.verify_with(&first, PASSWORD, "alice-two").await.status, 200);
+    app.login(ALICE, PASSWORD).await;
+    let me = app.me().await;
+    assert!(me.body.contains("alice-two"), "{}", me.body);
 }
 
 #[tokio::test]

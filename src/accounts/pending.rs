@@ -1,0 +1,178 @@
+//! Every SQL statement about pending signups (`pending_signups`): a signup waits here,
+//! with its own link, username and password hash, until the address's owner confirms it.
+
+use sqlx::{Row, SqlitePool};
+
+use super::{store::NewUser, UserId};
+use crate::clock::UnixTime;
+
+/// A pending signup as stored. `Debug` shows neither the hash nor the address.
+pub struct Pending {
+    pub username: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub created_at: UnixTime,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending").field("created_at", &self.created_at).finish_non_exhaustive()
+    }
+}
+
+pub async fn insert(
+    pool: &SqlitePool,
+    token_hash: &str,
+    signup: &NewUser<'_>,
+    expires_at: UnixTime,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO pending_signups (token_hash, email, username, display_name, password_hash, created_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(token_hash)
+    .bind(signup.email)
+    .bind(signup.username)
+    .bind(signup.display_name)
+    .bind(signup.password_hash)
+    .bind(signup.created_at)
+    .bind(expires_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The live pending signup with this link.
+pub async fn find(pool: &SqlitePool, token_hash: &str, now: UnixTime) -> sqlx::Result<Option<Pending>> {
+    let row = sqlx::query(
+        "SELECT username, display_name, password_hash, created_at FROM pending_signups \
+         WHERE token_hash = ? AND expires_at > ?",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| {
+        Ok(Pending {
+            username: row.try_get("username")?,
+            display_name: row.try_get("display_name")?,
+            password_hash: row.try_get("password_hash")?,
+            created_at: row.try_get("created_at")?,
+        })
+    })
+    .transpose()
+}
+
+/// Gives the newest live pending signup of `email` a new link (the old one dies) valid
+/// until `expires_at`. `false` when the address has none.
+pub async fn renew(
+    pool: &SqlitePool,
+    email: &str,
+    new_hash: &str,
+    now: UnixTime,
+    expires_at: UnixTime,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE pending_signups SET token_hash = ?, expires_at = ? WHERE token_hash = ( \
+             SELECT token_hash FROM pending_signups WHERE email = ? AND expires_at > ? \
+             ORDER BY created_at DESC, token_hash LIMIT 1)",
+    )
+    .bind(new_hash)
+    .bind(expires_at)
+    .bind(email)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Counts a wrong password typed at confirmation; the signup is deleted at `limit`.
+pub async fn failed_attempt(pool: &SqlitePool, token_hash: &str, limit: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE pending_signups SET failed_attempts = failed_attempts + 1 WHERE token_hash = ?")
+        .bind(token_hash)
+        .execute(pool)
+        .await?;
+    sqlx::query("DELETE FROM pending_signups WHERE token_hash = ? AND failed_attempts >= ?")
+        .bind(token_hash)
+        .bind(limit)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// What confirming a pending signup did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmed {
+    /// The account exists now; every pending signup of the address is gone.
+    Created(UserId),
+    /// The link is gone or the address was confirmed meanwhile (its pending signups are
+    /// gone too).
+    Gone,
+    /// Someone else holds the username now; the signup stays pending.
+    UsernameTaken,
+}
+
+/// Turns the pending signup behind `token_hash` into a confirmed account named
+/// `username`/`display_name`, in one transaction.
+pub async fn confirm(
+    pool: &SqlitePool,
+    token_hash: &str,
+    username: &str,
+    display_name: &str,
+    now: UnixTime,
+) -> sqlx::Result<Confirmed> {
+    let mut tx = pool.begin().await?;
+    let Some(row) = sqlx::query(
+        "SELECT email, password_hash FROM pending_signups WHERE token_hash = ? AND expires_at > ?",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(Confirmed::Gone);
+    };
+    let email: String = row.try_get("email")?;
+    let password_hash: String = row.try_get("password_hash")?;
+    let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
+        .bind(&email)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if taken.is_some() {
+        sqlx::query("DELETE FROM pending_signups WHERE email = ?").bind(&email).execute(&mut *tx).await?;
+        tx.commit().await?;
+        return Ok(Confirmed::Gone);
+    }
+    let id: Option<UserId> = sqlx::query_scalar(
+        "INSERT INTO users (email, username, display_name, password_hash, created_at, email_verified_at) \
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(&email)
+    .bind(username)
+    .bind(display_name)
+    .bind(&password_hash)
+    .bind(now)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(id) = id else {
+        // Either constraint: a confirmation of the same address that committed meanwhile
+        // (the link is then moot), or the username.
+        let email_taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
+            .bind(&email)
+            .fetch_optional(&mut *tx)
+            .await?;
+        return Ok(if email_taken.is_some() { Confirmed::Gone } else { Confirmed::UsernameTaken });
+    };
+    sqlx::query("DELETE FROM pending_signups WHERE email = ?").bind(&email).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(Confirmed::Created(id))
+}
+
+pub async fn delete_expired(pool: &SqlitePool, now: UnixTime) -> sqlx::Result<u64> {
+    Ok(sqlx::query("DELETE FROM pending_signups WHERE expires_at <= ?")
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected())
+}

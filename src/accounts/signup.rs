@@ -1,0 +1,331 @@
+//! Signing up and confirming an address.
+//!
+//! A signup creates nothing but a *pending signup* (see `pending.rs`): its own link, its
+//! username and its password hash, waiting for the address's owner. Following the link
+//! and typing that signup's password creates the account, and only then is the username
+//! claimed; if someone claimed it meanwhile, the person confirming picks another there.
+//! So:
+//! - what a signup does, and which mail it sends, depends only on whether the address has
+//!   a confirmed account (a link, or "someone tried to sign up with your address"), never
+//!   on anyone else's pending username: no sequence of signups tells an outsider whether an
+//!   address has an account;
+//! - several pending signups for one address do not interfere; each link confirms exactly
+//!   the signup that sent it, with that signup's password, and the first confirmation
+//!   ends the others. Asking for the password at confirmation means an unsolicited link in
+//!   a victim's mailbox cannot confirm an account whose password an attacker chose
+//!   (account pre-hijacking);
+//! - the verification mail carries no text the requester chose (no username).
+//!
+//! A valid signup for a taken address runs the same strength check and the same argon2
+//! hash as one for a new address, so timing matches.
+
+use super::{
+    pending::{self, Confirmed},
+    store::NewUser,
+    AccountError, Accounts, UnexpectedError, User, VERIFY_EMAIL_VALID_SECS,
+};
+use crate::{hashing::HashError, token, Email, Field, FieldErrors, Password, SignupForm, Username};
+
+/// Wrong passwords a pending signup survives at confirmation.
+pub const CONFIRM_ATTEMPTS: i64 = 5;
+
+/// What a valid signup did. The client never learns which: only the mail differs.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SignupOutcome {
+    /// A pending signup was stored; `token` is its link's secret, for the mail.
+    Pending { token: String },
+    /// The address belongs to a confirmed account. Nothing was stored.
+    EmailTaken,
+}
+
+impl std::fmt::Debug for SignupOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Pending { .. } => "Pending(<token>)",
+            Self::EmailTaken => "EmailTaken",
+        })
+    }
+}
+
+/// A parsed signup and its outcome: what the follow-up mail needs.
+#[derive(Debug, Clone)]
+pub struct Signup {
+    pub email: Email,
+    pub outcome: SignupOutcome,
+}
+
+/// Why a confirmation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfirmError {
+    /// Unknown, used, expired or superseded link, or an address confirmed meanwhile: one
+    /// answer.
+    #[error("invalid, used or expired link")]
+    InvalidLink,
+    /// The password is not the one chosen at this signup, or the replacement username
+    /// broke a rule or is taken; messages per field. The link still works (a few wrong
+    /// passwords end it).
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    #[error(transparent)]
+    Unexpected(#[from] UnexpectedError),
+}
+
+impl From<sqlx::Error> for ConfirmError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unexpected(e.into())
+    }
+}
+
+impl From<HashError> for ConfirmError {
+    fn from(e: HashError) -> Self {
+        Self::Unexpected(e.into())
+    }
+}
+
+use crate::messages::{USERNAME_TAKEN_MEANWHILE, WRONG_SIGNUP_PASSWORD};
+
+impl Accounts {
+    /// Parses the signup form, checks the password's strength, and stores a pending signup
+    /// unless the address has a confirmed account. Every field problem is reported at
+    /// once: the strength verdict too, even when another field is wrong.
+    #[tracing::instrument(name = "sign_up", skip_all)]
+    pub async fn sign_up(&self, email: &str, username: &str, password: &str) -> Result<Signup, AccountError> {
+        let parsed = SignupForm::parse(email, username, password, self.policy);
+        let (mut errors, checked, inputs) = match &parsed {
+            Ok(form) => (
+                FieldErrors::default(),
+                form.password.clone(),
+                vec![form.email.local_part().to_owned(), form.username.canonical().to_owned()],
+            ),
+            Err(errors) => match Password::parse(password, self.policy) {
+                // The password itself is fine by length: judge its strength against
+                // whatever the user typed in the other fields.
+                Ok(password) => (errors.clone(), password, super::raw_user_inputs(email, username)),
+                Err(_) => return Err(AccountError::Invalid(errors.clone())),
+            },
+        };
+        if let Some(weak) = self.weakness(checked, inputs).await? {
+            errors.insert(Field::Password, weak.to_string());
+        }
+        let form = match parsed {
+            Ok(form) if errors.is_empty() => form,
+            _ => return Err(AccountError::Invalid(errors)),
+        };
+
+        let password_hash = self.hasher.hash(&form.password).await?;
+        if super::store::find_user_by_email(&self.pool, &form.email).await?.is_some() {
+            return Ok(Signup { email: form.email, outcome: SignupOutcome::EmailTaken });
+        }
+        let now = self.clock.now();
+        let new = token::generate();
+        let signup = NewUser {
+            email: form.email.as_str(),
+            username: form.username.canonical(),
+            display_name: form.username.display(),
+            password_hash: &password_hash,
+            created_at: now,
+        };
+        pending::insert(&self.pool, &new.hash, &signup, now.saturating_add(VERIFY_EMAIL_VALID_SECS)).await?;
+        Ok(Signup { email: form.email, outcome: SignupOutcome::Pending { token: new.token } })
+    }
+
+    /// A new link for the newest pending signup of `email` (its earlier link dies); `None`
+    /// when the address has none (no signup, or already confirmed).
+    pub async fn renew_pending(&self, email: &Email) -> Result<Option<String>, AccountError> {
+        let new = token::generate();
+        let now = self.clock.now();
+        let renewed = pending::renew(
+            &self.pool,
+            email.as_str(),
+            &new.hash,
+            now,
+            now.saturating_add(VERIFY_EMAIL_VALID_SECS),
+        )
+        .await?;
+        Ok(renewed.then_some(new.token))
+    }
+
+    /// Confirms the pending signup behind `token` for someone who also knows its
+    /// `password`, creating the account. `username`, when given, replaces the one chosen
+    /// at signup (for when it was taken meanwhile).
+    #[tracing::instrument(name = "confirm_signup", skip_all)]
+    pub async fn confirm_signup(
+        &self,
+        token: &str,
+        password: &str,
+        username: Option<&str>,
+    ) -> Result<User, ConfirmError> {
+        let hash = token::parse(token).ok_or(ConfirmError::InvalidLink)?;
+        let now = self.clock.now();
+        let found = pending::find(&self.pool, &hash, now).await?.ok_or(ConfirmError::InvalidLink)?;
+        let wrong = || ConfirmError::Invalid(FieldErrors::single(Field::Password, WRONG_SIGNUP_PASSWORD));
+        let Ok(password) = Password::parse_existing(password) else { return Err(wrong()) };
+        let ticket = self.hasher.admit()?;
+        if !self.hasher.verify(ticket, &password, Some(found.password_hash.clone())).await? {
+            pending::failed_attempt(&self.pool, &hash, CONFIRM_ATTEMPTS).await?;
+            return Err(wrong());
+        }
+        let chosen =
+            match username.map(str::trim).filter(|u| !u.is_empty()) {
+                Some(raw) => Some(Username::parse(raw).map_err(|e| {
+                    ConfirmError::Invalid(FieldErrors::single(Field::Username, e.to_string()))
+                })?),
+                None => None,
+            };
+        let (canonical, display) = match &chosen {
+            Some(name) => (name.canonical(), name.display()),
+            None => (found.username.as_str(), found.display_name.as_str()),
+        };
+        match pending::confirm(&self.pool, &hash, canonical, display, now).await? {
+            Confirmed::Created(id) => {
+                super::store::find_user(&self.pool, id).await?.ok_or(ConfirmError::InvalidLink)
+            }
+            Confirmed::Gone => Err(ConfirmError::InvalidLink),
+            Confirmed::UsernameTaken => {
+                Err(ConfirmError::Invalid(FieldErrors::single(Field::Username, USERNAME_TAKEN_MEANWHILE)))
+            }
+        }
+    }
+
+    /// Deletes pending signups whose link expired; returns how many.
+    pub async fn delete_expired_pending(&self) -> Result<u64, AccountError> {
+        Ok(pending::delete_expired(&self.pool, self.clock.now()).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{super::tests::*, *};
+
+    async fn pending(accounts: &Accounts, email: &str, username: &str, password: &str) -> String {
+        match accounts.sign_up(email, username, password).await.expect("valid signup").outcome {
+            SignupOutcome::Pending { token } => token,
+            SignupOutcome::EmailTaken => panic!("the address is taken"),
+        }
+    }
+
+    fn field(result: Result<User, ConfirmError>, field: Field) -> String {
+        match result {
+            Err(ConfirmError::Invalid(errors)) => {
+                errors.get(field).expect("a message for the field").to_owned()
+            }
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_signup_creates_no_account_until_its_link_and_password_confirm_it() {
+        let (accounts, _clock, _dir) = accounts().await;
+        let token = pending(&accounts, "a@example.com", "alpha", GOOD).await;
+        assert!(sign_in(&accounts, "a@example.com", GOOD).await.is_err(), "nothing to sign in to yet");
+        let user = accounts.confirm_signup(&token, GOOD, None).await.expect("confirmed");
+        assert_eq!(user.username, "alpha");
+        assert!(user.email_verified);
+        assert!(sign_in(&accounts, "a@example.com", GOOD).await.is_ok());
+        assert!(matches!(accounts.confirm_signup(&token, GOOD, None).await, Err(ConfirmError::InvalidLink)));
+    }
+
+    #[tokio::test]
+    async fn a_confirmed_address_cannot_be_signed_up_again() {
+        let (accounts, _clock, _dir) = accounts().await;
+        verified(&accounts, "a@example.com", "alpha").await;
+        let again = accounts.sign_up(" A@Example.com", "beta", OTHER).await.expect("valid");
+        assert_eq!(again.outcome, SignupOutcome::EmailTaken);
+        assert!(sign_in(&accounts, "a@example.com", OTHER).await.is_err(), "the password did not change");
+    }
+
+    #[tokio::test]
+    async fn each_link_confirms_its_own_signup_with_its_own_password_and_ends_the_others() {
+        let (accounts, _clock, _dir) = accounts().await;
+        let owners = pending(&accounts, "a@example.com", "alpha", GOOD).await;
+        let attackers = pending(&accounts, "a@example.com", "mallory", OTHER).await;
+        // The owner, opening the attacker's link by mistake, cannot confirm it: they do
+        // not know the attacker's password.
+        assert_eq!(
+            field(accounts.confirm_signup(&attackers, GOOD, None).await, Field::Password),
+            WRONG_SIGNUP_PASSWORD
+        );
+        let user = accounts.confirm_signup(&owners, GOOD, None).await.expect("the owner's own signup");
+        assert_eq!(user.username, "alpha");
+        assert!(matches!(
+            accounts.confirm_signup(&attackers, OTHER, None).await,
+            Err(ConfirmError::InvalidLink)
+        ));
+        assert!(sign_in(&accounts, "a@example.com", OTHER).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_pending_username_claims_nothing_and_a_taken_one_is_replaced_at_confirmation() {
+        let (accounts, _clock, _dir) = accounts().await;
+        let first = pending(&accounts, "a@example.com", "Alpha", GOOD).await;
+        let second = pending(&accounts, "b@example.com", "ALPHA", GOOD).await;
+        accounts.confirm_signup(&second, GOOD, None).await.expect("first to confirm gets it");
+        assert_eq!(
+            field(accounts.confirm_signup(&first, GOOD, None).await, Field::Username),
+            USERNAME_TAKEN_MEANWHILE
+        );
+        let bad = accounts.confirm_signup(&first, GOOD, Some("x")).await;
+        assert!(field(bad, Field::Username).contains("at least"), "the username rules apply");
+        let user = accounts.confirm_signup(&first, GOOD, Some("alpha2")).await.expect("another name");
+        assert_eq!(user.username, "alpha2");
+    }
+
+    #[tokio::test]
+    async fn wrong_passwords_at_confirmation_end_the_signup() {
+        let (accounts, _clock, _dir) = accounts().await;
+        let token = pending(&accounts, "a@example.com", "alpha", GOOD).await;
+        for _ in 0..CONFIRM_ATTEMPTS {
+            assert!(matches!(
+                accounts.confirm_signup(&token, OTHER, None).await,
+                Err(ConfirmError::Invalid(_))
+            ));
+        }
+        assert!(matches!(accounts.confirm_signup(&token, GOOD, None).await, Err(ConfirmError::InvalidLink)));
+    }
+
+    #[tokio::test]
+    async fn a_link_expires_after_24_hours_and_a_renewed_one_replaces_it() {
+        let (accounts, clock, _dir) = accounts().await;
+        let old = pending(&accounts, "a@example.com", "alpha", GOOD).await;
+        let email = Email::parse("a@example.com").expect("email");
+        let renewed = accounts.renew_pending(&email).await.expect("db").expect("a pending signup");
+        assert!(matches!(accounts.confirm_signup(&old, GOOD, None).await, Err(ConfirmError::InvalidLink)));
+        clock.advance(VERIFY_EMAIL_VALID_SECS);
+        assert!(matches!(
+            accounts.confirm_signup(&renewed, GOOD, None).await,
+            Err(ConfirmError::InvalidLink)
+        ));
+        assert_eq!(accounts.delete_expired_pending().await.expect("db"), 1);
+        let unknown = Email::parse("nobody@example.com").expect("email");
+        assert!(accounts.renew_pending(&unknown).await.expect("db").is_none());
+    }
+
+    #[tokio::test]
+    async fn malformed_and_unknown_links_are_refused() {
+        let (accounts, _clock, _dir) = accounts().await;
+        for token in ["", "not-hex", &"0".repeat(64)] {
+            assert!(matches!(
+                accounts.confirm_signup(token, GOOD, None).await,
+                Err(ConfirmError::InvalidLink)
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_weak_password_is_refused_with_feedback() {
+        let (accounts, _clock, _dir) = accounts().await;
+        let errors =
+            field_errors(accounts.sign_up("kitten@example.com", "kitten", "kittenkittenkitten").await);
+        let message = errors.get(Field::Password).expect("password message");
+        assert!(message.starts_with("This password is too easy to guess."), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_weak_password_is_reported_even_when_another_field_is_invalid() {
+        let (accounts, _clock, _dir) = accounts().await;
+        let errors = field_errors(accounts.sign_up("someone@example.com", "root", "passwordpassword1").await);
+        assert!(errors.get(Field::Username).is_some());
+        assert!(errors.get(Field::Password).is_some());
+        assert!(errors.get(Field::Email).is_none());
+    }
+}

@@ -153,7 +153,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         401,
         &[
             ("existing account, wrong password", &wrong),
-            ("unconfirmed account, right password", &unconfirmed),
+            ("pending signup, right password", &unconfirmed),
             ("unknown email", &unknown),
         ],
     )

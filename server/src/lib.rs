@@ -48,7 +48,7 @@ use tower_sessions::{
 };
 use tower_sessions_sqlx_store::SqliteStore;
 
-use crate::config::{MailDelivery, Settings};
+use crate::config::{network::ServerLimits, MailDelivery, Settings};
 
 /// Everything a request handler may need. Cheap to clone.
 #[derive(Clone)]
@@ -202,16 +202,12 @@ pub fn router(state: AppState) -> Router {
 
     let leptos_options = state.leptos_options.clone();
     let limits = state.settings.limits;
-    Router::new()
+    let router = Router::new()
         .leptos_routes_with_context(&state, routes, context.clone(), move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
         .layer(middleware::from_fn_with_state(state.clone(), resolve_caller))
-        .layer(sessions)
-        // Every form here is small: a larger body is refused (413) before anything reads it,
-        // and a body that trickles in is cut off (408), as is any request that takes too long.
-        .layer(RequestBodyLimitLayer::new(limits.body_limit))
-        .layer(RequestBodyTimeoutLayer::new(limits.header_timeout))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
+        .layer(sessions);
+    harden(router, limits)
         // Outside the session layer: a refused cross-site request never touches a session.
         .layer(middleware::from_fn_with_state(
             security::PublicOrigin::from_url(&state.settings.public_url),
@@ -229,8 +225,6 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        // A panic in one request answers 500 (and is logged); the process keeps serving.
-        .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }
 
@@ -264,6 +258,19 @@ async fn resolve_caller(
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// The bounds every request gets, inside the CSRF check and the security headers (so
+/// their answers carry the headers too): a body larger than any form here is refused (413)
+/// before anything reads it, a body that trickles in is cut off (408), as is a request
+/// that takes too long in all, and a panic in a handler answers 500 (logged) while the
+/// process keeps serving.
+fn harden<S: Clone + Send + Sync + 'static>(router: Router<S>, limits: ServerLimits) -> Router<S> {
+    router
+        .layer(RequestBodyLimitLayer::new(limits.body_limit))
+        .layer(RequestBodyTimeoutLayer::new(limits.header_timeout))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
+        .layer(CatchPanicLayer::custom(panic_response))
 }
 
 /// The answer to a request whose handler panicked: a plain 500, the panic logged.
@@ -353,4 +360,26 @@ pub fn leptos_options(site_addr: SocketAddr) -> LeptosOptions {
         });
     options.site_addr = site_addr;
     options
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{body::Body, http::Request, routing::get};
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_the_router_keeps_serving() {
+        let app = harden(
+            Router::new()
+                .route("/boom", get(|| async { panic!("a bug in one handler") as &'static str }))
+                .route("/fine", get(|| async { "fine" })),
+            ServerLimits::default(),
+        );
+        let boom = app.clone().oneshot(Request::get("/boom").body(Body::empty()).expect("request")).await;
+        assert_eq!(boom.expect("an answer").status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let fine = app.oneshot(Request::get("/fine").body(Body::empty()).expect("request")).await;
+        assert_eq!(fine.expect("an answer").status(), StatusCode::OK);
+    }
 }

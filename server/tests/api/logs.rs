@@ -90,3 +90,78 @@ async fn no_flow_logs_an_email_username_password_token_or_session_id() {
         assert!(lines.is_empty(), "the log contains {secret:?}:\n{}", lines.join("\n"));
     }
 }
+
+/// An SMTP server on loopback that refuses every recipient for now (450), echoing the
+/// address in its reply the way real servers do.
+async fn refusing_smtp_server() -> u16 {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = tokio::io::BufReader::new(read).lines();
+                if write.write_all(b"220 sink.test ESMTP\r\n").await.is_err() {
+                    return;
+                }
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let command = line.to_ascii_uppercase();
+                    let reply = if command.starts_with("EHLO") || command.starts_with("HELO") {
+                        "250 sink.test\r\n".to_owned()
+                    } else if command.starts_with("RCPT TO:") {
+                        format!("450 4.2.0 {}: Recipient address rejected: try again later\r\n", &line[8..])
+                    } else if command.starts_with("QUIT") {
+                        let _ = write.write_all(b"221 bye\r\n").await;
+                        return;
+                    } else {
+                        "250 ok\r\n".to_owned()
+                    };
+                    if write.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_failing_smtp_delivery_logs_and_stores_no_address() {
+    const ADDRESS: &str = "smtp.marker.z9@example.com";
+    let log = captured();
+    let port = refusing_smtp_server().await;
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.mail.delivery = server::config::MailDelivery::Smtp(bulwark::mail::SmtpSettings {
+            host: "127.0.0.1".into(),
+            port,
+            tls: bulwark::mail::SmtpTls::None,
+            credentials: None,
+            timeout: std::time::Duration::from_secs(5),
+        });
+    })
+    .await;
+    assert_eq!(app.signup(ADDRESS, "smtpmarker", PASSWORD).await.status, 200);
+
+    let mut stored = None;
+    for _ in 0..200 {
+        stored = sqlx::query_scalar::<_, Option<String>>("SELECT last_error FROM mail_outbox")
+            .fetch_optional(&app.pool)
+            .await
+            .expect("outbox")
+            .flatten();
+        if stored.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let stored = stored.expect("the delivery failed and was recorded");
+    assert!(stored.contains("450"), "the reply code is kept: {stored}");
+    assert!(!stored.contains("smtp.marker"), "the server's text is not: {stored}");
+
+    let text = String::from_utf8_lossy(&log.0.lock().expect("log buffer")).to_lowercase();
+    assert!(text.contains("mail_send_retry"), "the failure was logged");
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("smtp.marker")).collect();
+    assert!(lines.is_empty(), "the log contains the address:\n{}", lines.join("\n"));
+}

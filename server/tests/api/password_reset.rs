@@ -110,3 +110,14 @@ async fn without_javascript_errors_go_back_to_the_pages_that_can_show_them() {
     let html = page.text().await.expect("body");
     assert!(html.contains("Use at least 15 characters"), "the error is shown at the field: {html}");
 }
+
+#[tokio::test]
+async fn reset_submissions_are_capped_per_client_ip() {
+    let app = crate::helpers::spawn_app_with(|s| s.throttle.link_submissions_per_ip_per_hour = 2).await;
+    let dead = "0".repeat(64);
+    for _ in 0..2 {
+        assert_eq!(app.reset_password(&dead, "marble comet lantern fjord 47").await.status, 400);
+    }
+    let reply = app.reset_password(&dead, "marble comet lantern fjord 47").await;
+    assert_eq!(reply.status, 429, "each submission runs a strength check: capped per address");
+}

@@ -79,6 +79,17 @@ pub enum HashError {
 /// How many requests may wait for a hashing slot, beyond those running, by default.
 pub const DEFAULT_QUEUE_LIMIT: usize = 16;
 
+/// Whose work asks for a place in the hashing queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// Anyone: sign-ins without a device cookie, signups, resets.
+    Normal,
+    /// A sign-in from a device the account has signed in on before (a device cookie):
+    /// it may also take the places kept back from ordinary work, so a flood of guesses
+    /// from strangers cannot keep the owner's known browser out of the queue.
+    Trusted,
+}
+
 /// A cheaply clonable handle to the shared hashing pool.
 #[derive(Clone)]
 pub struct PasswordHasher {
@@ -93,6 +104,8 @@ struct Inner {
     /// Admitted work (running or waiting for a permit), and how much may be admitted.
     admitted: AtomicUsize,
     admit_limit: usize,
+    /// Places at the end of the queue that only [`Priority::Trusted`] work may take.
+    reserved: usize,
     dummy_hash: String,
     /// argon2 runs started (hashes and verifications), for tests and monitoring.
     runs: AtomicU64,
@@ -142,6 +155,7 @@ impl PasswordHasher {
                 permits,
                 admitted: AtomicUsize::new(0),
                 admit_limit: cores + DEFAULT_QUEUE_LIMIT,
+                reserved: DEFAULT_QUEUE_LIMIT / 2,
                 dummy_hash,
                 runs: AtomicU64::new(0),
             }),
@@ -153,16 +167,28 @@ impl PasswordHasher {
     pub fn with_queue_limit(mut self, queue: usize) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.admit_limit = inner.permits.available_permits() + queue;
+            inner.reserved = queue / 2;
         }
         self
     }
 
-    /// A place in the queue, or [`HashError::Busy`] without waiting when it is full.
+    /// A place in the queue for ordinary work, or [`HashError::Busy`] without waiting when
+    /// it is full. The last half of the waiting room is kept for trusted work.
     pub fn admit(&self) -> Result<Ticket, HashError> {
+        self.admit_as(Priority::Normal)
+    }
+
+    /// A place in the queue, or [`HashError::Busy`] without waiting when it is full for
+    /// work of this priority.
+    pub fn admit_as(&self, priority: Priority) -> Result<Ticket, HashError> {
         let inner = &self.inner;
+        let limit = match priority {
+            Priority::Normal => inner.admit_limit - inner.reserved,
+            Priority::Trusted => inner.admit_limit,
+        };
         let mut admitted = inner.admitted.load(Ordering::SeqCst);
         loop {
-            if admitted >= inner.admit_limit {
+            if admitted >= limit {
                 return Err(HashError::Busy);
             }
             match inner.admitted.compare_exchange(admitted, admitted + 1, Ordering::SeqCst, Ordering::SeqCst)
@@ -301,6 +327,21 @@ mod tests {
         assert_eq!(hasher.runs(), before, "a refused request costs no hash");
         drop(tickets);
         assert!(hasher.admit().is_ok(), "places come back when tickets are dropped");
+    }
+
+    #[tokio::test]
+    async fn trusted_work_keeps_places_that_a_flood_of_ordinary_work_cannot_take() {
+        let hasher = PasswordHasher::new(HashParams::default()).expect("hasher").with_queue_limit(4);
+        let mut held = Vec::new();
+        while let Ok(ticket) = hasher.admit() {
+            held.push(ticket);
+        }
+        let ordinary = held.len();
+        assert_eq!(ordinary, hasher.inner.permits.available_permits() + 2, "half the waiting room");
+        let trusted: Vec<Ticket> =
+            (0..2).map(|_| hasher.admit_as(Priority::Trusted).expect("kept back")).collect();
+        assert!(matches!(hasher.admit_as(Priority::Trusted), Err(HashError::Busy)), "then it is full");
+        drop(trusted);
     }
 
     #[tokio::test]

@@ -125,16 +125,25 @@ impl Bench {
     }
 }
 
+/// What the owners' sign-ins came to.
+#[derive(Default)]
+struct Owners {
+    latencies: Vec<f64>,
+    /// Answers other than 200, by status.
+    failed: std::collections::BTreeMap<u16, usize>,
+    /// Sign-ins that ran a verification (200 or 401).
+    hashed: u64,
+}
+
 /// The owners sign in over and over (each from its own address, with its own browser)
-/// until `stop`; returns latencies and how many sign-ins did not succeed.
+/// until `stop`.
 async fn owners(
     bench: &Bench,
     browsers: &[reqwest::Client],
     rounds: Option<usize>,
     stop: &AtomicBool,
-) -> (Vec<f64>, usize) {
-    let mut latencies = Vec::new();
-    let mut failed = 0;
+) -> Owners {
+    let mut result = Owners::default();
     let mut round = 0;
     while rounds.map_or(!stop.load(Ordering::Relaxed), |r| round < r) {
         for (i, browser) in browsers.iter().enumerate() {
@@ -146,13 +155,16 @@ async fn owners(
                 &format!("192.0.2.{i}"),
             )
             .await;
-            latencies.push(ms);
-            failed += usize::from(status != 200);
+            result.latencies.push(ms);
+            if status != 200 {
+                *result.failed.entry(status).or_default() += 1;
+            }
+            result.hashed += u64::from(status == 200 || status == 401);
         }
         round += 1;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    (latencies, failed)
+    result
 }
 
 #[tokio::main]
@@ -170,7 +182,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let hasher = bench.state.accounts.hasher().clone();
 
     let never = AtomicBool::new(false);
-    let (mut quiet, quiet_failed) = owners(&bench, &browsers, Some(args.baseline), &never).await;
+    let mut quiet = owners(&bench, &browsers, Some(args.baseline), &never).await;
 
     let runs_before = hasher.runs();
     let stop = Arc::new(AtomicBool::new(false));
@@ -215,11 +227,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
     };
     let started = Instant::now();
-    let (mut loud, loud_failed) = owners(&bench, &browsers, None, &stop).await;
+    let mut loud = owners(&bench, &browsers, None, &stop).await;
     flood.await?;
     let elapsed = started.elapsed().as_secs_f64();
-    let owner_runs = loud.len() as u64;
-    let attacker_runs = (hasher.runs() - runs_before).saturating_sub(owner_runs);
+    let attacker_runs = (hasher.runs() - runs_before).saturating_sub(loud.hashed);
 
     let page = reqwest::get(format!("{}/login", bench.url)).await.map(|r| r.status().as_u16()).unwrap_or(0);
     let count = |i: usize| statuses[i].load(Ordering::Relaxed);
@@ -236,18 +247,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  other / no answer              {} / {}", count(4), count(5));
     println!("  argon2 runs caused by attacker {attacker_runs}");
     println!("owners ({} accounts, known browsers):", args.users);
-    println!(
-        "  quiet: {} sign-ins, median {:.1} ms, p99 {:.1} ms, failed {quiet_failed}",
-        quiet.len(),
-        percentile(&mut quiet, 0.5),
-        percentile(&mut quiet, 0.99)
-    );
-    println!(
-        "  flood: {} sign-ins, median {:.1} ms, p99 {:.1} ms, failed {loud_failed}",
-        loud.len(),
-        percentile(&mut loud, 0.5),
-        percentile(&mut loud, 0.99)
-    );
+    for (name, run) in [("quiet", &mut quiet), ("flood", &mut loud)] {
+        println!(
+            "  {name}: {} sign-ins, median {:.1} ms, p99 {:.1} ms, not signed in {:?} (status: count)",
+            run.latencies.len(),
+            percentile(&mut run.latencies, 0.5),
+            percentile(&mut run.latencies, 0.99),
+            run.failed
+        );
+    }
     println!("server up afterwards: {}", if page == 200 { "yes" } else { "NO" });
     if count(0) > 0 || page != 200 {
         std::process::exit(1);

@@ -8,7 +8,8 @@
 //!    its attempt too (a throttled attempt costs no hash and says nothing about the
 //!    account);
 //! 3. take a place in the hashing queue, or answer "busy" at once (the reservation is
-//!    refunded: no guess was checked);
+//!    refunded: no guess was checked); a known device may take places kept back from
+//!    strangers, so a flood cannot crowd the owner out;
 //! 4. verify, then settle the reservation: a success refunds the IP and clears the
 //!    budget, a failure stays counted, and a device that failed too often is revoked.
 //!
@@ -19,7 +20,7 @@ use std::net::IpAddr;
 use super::{AccountError, Accounts, UnexpectedError, User};
 use crate::{
     devices::{Device, Devices, NewDevice},
-    hashing::HashError,
+    hashing::{HashError, Priority},
     throttle::{Budget, Throttle, Throttled},
     Email, LoginForm,
 };
@@ -103,7 +104,8 @@ pub async fn sign_in(
     let mut reservation =
         throttle.reserve_login(attempt.ip, budget).await?.map_err(SignInError::Throttled)?;
 
-    let mut ticket = match accounts.hasher().admit() {
+    let priority = if trusted.is_some() { Priority::Trusted } else { Priority::Normal };
+    let mut ticket = match accounts.hasher().admit_as(priority) {
         Ok(ticket) => ticket,
         Err(_) => {
             reservation.refund().await?;

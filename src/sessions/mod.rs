@@ -155,26 +155,33 @@ impl SessionRegistry {
         store::list_live(&self.pool, user_id, self.now()).await
     }
 
-    /// Ends the user's session with this public handle. `false` when the user has no
+    /// Ends the caller's session with this public handle. `false` when the user has no
     /// such session (including when the handle is someone else's).
-    pub async fn revoke(&self, user_id: UserId, handle: &str) -> sqlx::Result<bool> {
-        let keys = store::keys_where(&self.pool, user_id, store::Which::Handle(handle)).await?;
-        store::delete_keys(&self.pool, &keys).await?;
-        Ok(!keys.is_empty())
+    ///
+    /// This and the next two act for a signed-in caller, whose own session is named by
+    /// `caller_key`; they act only while that session still exists, in the same statement
+    /// as the deletion. So a request that was in flight when its own session was revoked
+    /// (say, a thief's "sign out the others" with a slow body, finishing after the owner
+    /// signed out everywhere and back in) ends nothing.
+    pub async fn revoke(&self, user_id: UserId, caller_key: &str, handle: &str) -> sqlx::Result<bool> {
+        let ended =
+            store::delete_where(&self.pool, user_id, store::Which::Handle(handle), Some(caller_key)).await?;
+        Ok(ended > 0)
     }
 
-    /// Ends every session of the user except the one with `current_key`.
-    pub async fn revoke_others(&self, user_id: UserId, current_key: &str) -> sqlx::Result<usize> {
-        let keys = store::keys_where(&self.pool, user_id, store::Which::AllBut(current_key)).await?;
-        store::delete_keys(&self.pool, &keys).await?;
-        Ok(keys.len())
+    /// Ends every session of the caller except their own.
+    pub async fn revoke_others(&self, user_id: UserId, caller_key: &str) -> sqlx::Result<usize> {
+        store::delete_where(&self.pool, user_id, store::Which::AllBut(caller_key), Some(caller_key)).await
     }
 
-    /// Ends every session of the user.
+    /// Ends every session of the caller, their own included.
+    pub async fn revoke_all_as(&self, user_id: UserId, caller_key: &str) -> sqlx::Result<usize> {
+        store::delete_where(&self.pool, user_id, store::Which::All, Some(caller_key)).await
+    }
+
+    /// Ends every session of the user (a password reset: no session asks for it).
     pub async fn revoke_all(&self, user_id: UserId) -> sqlx::Result<usize> {
-        let keys = store::keys_where(&self.pool, user_id, store::Which::All).await?;
-        store::delete_keys(&self.pool, &keys).await?;
-        Ok(keys.len())
+        store::delete_where(&self.pool, user_id, store::Which::All, None).await
     }
 
     /// Deletes registry rows (and their stored data) past either limit. Returns how many.

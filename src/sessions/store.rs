@@ -155,25 +155,43 @@ pub enum Which<'a> {
     All,
 }
 
-/// The store keys of the user's sessions selected by `which`. Always scoped to the user:
-/// a handle belonging to someone else selects nothing.
-pub async fn keys_where(pool: &SqlitePool, user_id: UserId, which: Which<'_>) -> sqlx::Result<Vec<String>> {
-    let query = match which {
-        Which::Handle(handle) => {
-            sqlx::query_scalar("SELECT store_key FROM session_registry WHERE user_id = ? AND handle = ?")
-                .bind(user_id)
-                .bind(handle.to_owned())
-        }
-        Which::AllBut(key) => {
-            sqlx::query_scalar("SELECT store_key FROM session_registry WHERE user_id = ? AND store_key <> ?")
-                .bind(user_id)
-                .bind(key.to_owned())
-        }
-        Which::All => {
-            sqlx::query_scalar("SELECT store_key FROM session_registry WHERE user_id = ?").bind(user_id)
-        }
+/// Deletes the user's sessions selected by `which` (registry rows and stored data, in one
+/// transaction) and returns how many. With `caller`, only if the session with that key
+/// still exists: checked in the deleting statement itself, so a revocation that
+/// committed first wins. Always scoped to the user: a handle belonging to someone else
+/// selects nothing.
+pub async fn delete_where(
+    pool: &SqlitePool,
+    user_id: UserId,
+    which: Which<'_>,
+    caller: Option<&str>,
+) -> sqlx::Result<usize> {
+    let (condition, bound) = match which {
+        Which::Handle(handle) => ("AND handle = ?", Some(handle)),
+        Which::AllBut(key) => ("AND store_key <> ?", Some(key)),
+        Which::All => ("", None),
     };
-    query.fetch_all(pool).await
+    let guard = if caller.is_some() {
+        "AND EXISTS (SELECT 1 FROM session_registry c WHERE c.store_key = ? AND c.user_id = ?)"
+    } else {
+        ""
+    };
+    let sql =
+        format!("DELETE FROM session_registry WHERE user_id = ? {condition} {guard} RETURNING store_key");
+    let mut query = sqlx::query_scalar::<_, String>(&sql).bind(user_id);
+    if let Some(value) = bound {
+        query = query.bind(value.to_owned());
+    }
+    if let Some(caller) = caller {
+        query = query.bind(caller.to_owned()).bind(user_id);
+    }
+    let mut tx = pool.begin().await?;
+    let keys = query.fetch_all(&mut *tx).await?;
+    for key in &keys {
+        sqlx::query(&format!("DELETE FROM {STORE_TABLE} WHERE id = ?")).bind(key).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(keys.len())
 }
 
 pub async fn expired_keys(pool: &SqlitePool, now: UnixTime) -> sqlx::Result<Vec<String>> {

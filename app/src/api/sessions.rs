@@ -64,8 +64,9 @@ pub async fn revoke_session(#[server(default)] id: String) -> Result<(), ApiErro
     use super::ssr::*;
     respond(
         async {
-            let user = current_user()?;
-            if registry()?.revoke(user.id, id.trim()).await.map_err(session_error)? {
+            let principal = current()?;
+            let user = &principal.user;
+            if registry()?.revoke(user.id, &principal.session_key, id.trim()).await.map_err(session_error)? {
                 tracing::info!(event = "session_revoked", user_id = user.id, "session revoked by its owner");
                 Ok(())
             } else {
@@ -104,8 +105,9 @@ pub async fn revoke_all_sessions() -> Result<(), ApiError> {
     use super::ssr::*;
     respond(
         async {
-            let user = current_user()?;
-            registry()?.revoke_all(user.id).await.map_err(session_error)?;
+            let principal = current()?;
+            let user = &principal.user;
+            registry()?.revoke_all_as(user.id, &principal.session_key).await.map_err(session_error)?;
             SessionState::extract().await?.log_out().await?;
             tracing::info!(event = "session_revoked_all", user_id = user.id, "all sessions revoked");
             clear_site_data();

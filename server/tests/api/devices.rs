@@ -175,3 +175,21 @@ async fn a_password_reset_revokes_every_device_cookie_of_the_account() {
         sqlx::query_scalar("SELECT COUNT(*) FROM device_cookies").fetch_one(&app.pool).await.expect("count");
     assert_eq!(devices, 0);
 }
+
+#[tokio::test]
+async fn a_known_browser_gets_a_hashing_place_when_strangers_have_filled_theirs() {
+    let app = app().await;
+    app.register(ALICE, "alice").await;
+    let laptop = owners_laptop(&app).await;
+    let hasher = app.state.accounts.hasher();
+    let mut strangers = Vec::new();
+    while let Ok(ticket) = hasher.admit() {
+        strangers.push(ticket);
+    }
+    let stranger = app.new_browser();
+    let refused = login_spoofed_with(&app, &stranger.client, ALICE, PASSWORD, "198.51.100.6").await;
+    assert_eq!(refused.status, 503, "strangers' share of the queue is full");
+    let reply = login_spoofed_with(&app, &laptop.client, ALICE, PASSWORD, "198.51.100.7").await;
+    assert_eq!(reply.status, 200, "the owner's known browser still gets in: {}", reply.body);
+    drop(strangers);
+}

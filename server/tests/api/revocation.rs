@@ -66,6 +66,40 @@ async fn a_request_in_flight_during_sign_out_everywhere_cannot_revive_its_sessio
 }
 
 #[tokio::test]
+async fn a_thiefs_sign_out_the_others_in_flight_during_a_revocation_ends_nothing_afterwards() {
+    let app = spawn_app().await;
+    app.signed_in_user(ALICE, "alice").await;
+    let stolen = app.session_cookie().expect("a session cookie");
+
+    // The thief asks to sign out every other session, with a body that trickles in.
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut thief = TcpStream::connect(&address).await.expect("connect");
+    let head = format!(
+        "POST /api/sessions/revoke-others HTTP/1.1\r\nHost: {address}\r\nOrigin: {ORIGIN}\r\n\
+         Accept: application/json\r\nCookie: bulwark={stolen}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 8\r\n\r\nslow="
+    );
+    thief.write_all(head.as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Meanwhile the owner signs out everywhere from the phone, then back in on the laptop.
+    let phone = app.browser_signed_in(ALICE, PASSWORD).await;
+    let reply = app.post_form_with(&phone.client, "/api/sessions/revoke-all", &[]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let laptop = app.browser_signed_in(ALICE, PASSWORD).await;
+
+    // The thief's request finishes: its own session is gone, so it ends nothing.
+    thief.write_all(b"body").await.expect("write");
+    let mut response = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), thief.read(&mut response))
+        .await
+        .expect("an answer")
+        .expect("read");
+    assert!(read > 0, "the request was answered");
+    assert_eq!(app.status_of(&laptop.client, "/api/me").await, 200, "the owner's new session lives");
+}
+
+#[tokio::test]
 async fn a_request_whose_headers_never_finish_is_cut_off() {
     let app = crate::helpers::spawn_app_with(|s| s.limits.header_timeout = Duration::from_millis(300)).await;
     let address = app.address.trim_start_matches("http://").to_owned();

@@ -117,6 +117,16 @@ impl Throttle {
         }
         let now = self.clock.now();
         let policy = &self.policy;
+        // A blocked key is refused on a plain read, writing nothing: under a flood most
+        // attempts end here, and the database's single writer stays free for the rest.
+        // Admission itself is decided by the compare-and-swap below, never by this read.
+        let mut keys = vec![ip_key.as_str()];
+        keys.extend(budget.as_ref().map(|(key, _)| key.as_str()));
+        if let Some(wait) =
+            store::get_many(&self.pool, &keys).await?.iter().filter_map(|c| c.retry_after(now)).max()
+        {
+            return Ok(Err(Throttled { retry_after_secs: wait }));
+        }
         if let Err(wait) = store::update(&self.pool, &ip_key, |c| c.admitted(Rule::Ip, now, policy)).await? {
             return Ok(Err(Throttled { retry_after_secs: wait }));
         }

@@ -9,6 +9,30 @@ pub async fn get(pool: &SqlitePool, key: &str) -> sqlx::Result<Counter> {
     Ok(read(pool, key).await?.map(|(counter, _)| counter).unwrap_or_default())
 }
 
+/// The counters at `keys` (absent ones left out), in one query.
+pub async fn get_many(pool: &SqlitePool, keys: &[&str]) -> sqlx::Result<Vec<Counter>> {
+    let placeholders = vec!["?"; keys.len()].join(", ");
+    let sql = format!(
+        "SELECT failures, last_failure_at, blocked_until FROM throttle_counters WHERE key IN ({placeholders})"
+    );
+    let mut query = sqlx::query(&sql);
+    for key in keys {
+        query = query.bind(*key);
+    }
+    query
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(Counter {
+                failures: u32::try_from(row.try_get::<i64, _>("failures")?).unwrap_or(u32::MAX),
+                last_failure_at: row.try_get("last_failure_at")?,
+                blocked_until: row.try_get("blocked_until")?,
+            })
+        })
+        .collect()
+}
+
 async fn read(pool: &SqlitePool, key: &str) -> sqlx::Result<Option<(Counter, i64)>> {
     let row = sqlx::query(
         "SELECT failures, last_failure_at, blocked_until, version FROM throttle_counters WHERE key = ?",

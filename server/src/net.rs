@@ -1,13 +1,15 @@
 //! Accepting connections: Nagle's algorithm off, a cap on open connections, a deadline for
 //! each request's headers, and a graceful shutdown that lets requests in flight finish.
-//! (`axum::serve` offers none of the limits, so connections are served with hyper-util.)
+//! (`axum::serve` offers none of the limits, so connections are served with hyper's HTTP/1
+//! connection and hyper-util's graceful shutdown.)
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{extract::ConnectInfo, Router};
+use hyper::server::conn::http1;
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto::Builder, graceful::GracefulShutdown},
+    rt::{TokioIo, TokioTimer},
+    server::graceful::GracefulShutdown,
     service::TowerToHyperService,
 };
 use tokio::{net::TcpListener, sync::Semaphore};
@@ -36,8 +38,12 @@ pub async fn serve(
 ) -> Result<(), StartupError> {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    // HTTP/1.1 only: browsers speak HTTP/2 only over TLS, which a proxy in front ends, and
+    // an HTTP/2 connection (or one still being sniffed for its version) could sit idle past
+    // every timeout here, holding a place. The header deadline also runs while a connection
+    // waits for its first or next request, so an idle connection gives its place back.
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -64,9 +70,7 @@ pub async fn serve(
             request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             request
         });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
+        let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _permit = permit;

@@ -4,6 +4,7 @@
 mod csrf;
 mod devices;
 mod helpers;
+mod limits;
 mod login;
 mod logout;
 mod logs;

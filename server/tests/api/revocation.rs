@@ -12,6 +12,33 @@ use crate::helpers::{client_with_cookie, spawn_app, ORIGIN, PASSWORD};
 
 const ALICE: &str = "alice@example.com";
 
+/// Starts a POST to `path` with `cookie` whose body is held back: headers and half the
+/// body now, the rest when [`finish`] is called.
+async fn slow_request(app: &crate::helpers::TestApp, path: &str, cookie: &str) -> TcpStream {
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&address).await.expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nOrigin: {ORIGIN}\r\nAccept: application/json\r\n\
+         Cookie: bulwark={cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: 8\r\n\r\nslow="
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    // Long enough for the server to have read the headers and resolved the caller.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream
+}
+
+/// Sends the rest of a [`slow_request`]'s body and waits for the answer.
+async fn finish(mut stream: TcpStream) {
+    stream.write_all(b"body").await.expect("write");
+    let mut response = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut response))
+        .await
+        .expect("an answer")
+        .expect("read");
+    assert!(read > 0, "the request was answered");
+}
+
 async fn count(app: &crate::helpers::TestApp, table: &str) -> i64 {
     sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&app.pool).await.expect("count")
 }
@@ -26,15 +53,7 @@ async fn a_request_in_flight_during_sign_out_everywhere_cannot_revive_its_sessio
     app.clock.advance(120);
 
     // A thief's request with the stolen cookie: headers now, the body later.
-    let address = app.address.trim_start_matches("http://").to_owned();
-    let mut thief = TcpStream::connect(&address).await.expect("connect");
-    let head = format!(
-        "POST /api/me HTTP/1.1\r\nHost: {address}\r\nOrigin: {ORIGIN}\r\nAccept: application/json\r\n\
-         Cookie: bulwark={stolen}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-         Content-Length: 8\r\n\r\nslow="
-    );
-    thief.write_all(head.as_bytes()).await.expect("write");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let thief = slow_request(&app, "/api/me", &stolen).await;
 
     // Meanwhile the owner signs out everywhere from their phone.
     let phone = app.browser_signed_in(ALICE, PASSWORD).await;
@@ -43,13 +62,7 @@ async fn a_request_in_flight_during_sign_out_everywhere_cannot_revive_its_sessio
     assert_eq!(count(&app, "session_registry").await, 0);
 
     // The thief's request finishes.
-    thief.write_all(b"body").await.expect("write");
-    let mut response = vec![0u8; 4096];
-    let read = tokio::time::timeout(Duration::from_secs(10), thief.read(&mut response))
-        .await
-        .expect("an answer")
-        .expect("read");
-    assert!(read > 0, "the request was answered");
+    finish(thief).await;
 
     // Nothing came back: the cookie is dead, and no session record or registry row exists.
     let replay = client_with_cookie(&app, &stolen);
@@ -72,15 +85,7 @@ async fn a_thiefs_sign_out_the_others_in_flight_during_a_revocation_ends_nothing
     let stolen = app.session_cookie().expect("a session cookie");
 
     // The thief asks to sign out every other session, with a body that trickles in.
-    let address = app.address.trim_start_matches("http://").to_owned();
-    let mut thief = TcpStream::connect(&address).await.expect("connect");
-    let head = format!(
-        "POST /api/sessions/revoke-others HTTP/1.1\r\nHost: {address}\r\nOrigin: {ORIGIN}\r\n\
-         Accept: application/json\r\nCookie: bulwark={stolen}\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 8\r\n\r\nslow="
-    );
-    thief.write_all(head.as_bytes()).await.expect("write");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let thief = slow_request(&app, "/api/sessions/revoke-others", &stolen).await;
 
     // Meanwhile the owner signs out everywhere from the phone, then back in on the laptop.
     let phone = app.browser_signed_in(ALICE, PASSWORD).await;
@@ -89,12 +94,6 @@ async fn a_thiefs_sign_out_the_others_in_flight_during_a_revocation_ends_nothing
     let laptop = app.browser_signed_in(ALICE, PASSWORD).await;
 
     // The thief's request finishes: its own session is gone, so it ends nothing.
-    thief.write_all(b"body").await.expect("write");
-    let mut response = vec![0u8; 4096];
-    let read = tokio::time::timeout(Duration::from_secs(10), thief.read(&mut response))
-        .await
-        .expect("an answer")
-        .expect("read");
-    assert!(read > 0, "the request was answered");
+    finish(thief).await;
     assert_eq!(app.status_of(&laptop.client, "/api/me").await, 200, "the owner's new session lives");
 }

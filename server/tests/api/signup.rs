@@ -146,9 +146,9 @@ async fn the_stored_hash_is_argon2id_with_at_least_owasp_parameters() {
     assert!(!hash.contains(PASSWORD));
 }
 
-#[tokio::test]
-async fn a_plain_form_post_is_redirected_back_to_the_form_with_the_errors() {
-    let app = spawn_app().await;
+/// A signup with a malformed email posted as a plain form (no JavaScript): its status and
+/// the `Location` it is sent back to.
+async fn failed_plain_post(app: &crate::helpers::TestApp) -> (u16, String) {
     let response = app
         .client
         .post(app.url("/api/signup"))
@@ -158,25 +158,23 @@ async fn a_plain_form_post_is_redirected_back_to_the_form_with_the_errors() {
         .send()
         .await
         .expect("request");
-    assert_eq!(response.status().as_u16(), 302);
-    let location = response.headers()["location"].to_str().expect("ascii");
+    let location = response.headers()["location"].to_str().expect("ascii").to_owned();
+    (response.status().as_u16(), location)
+}
+
+#[tokio::test]
+async fn a_plain_form_post_is_redirected_back_to_the_form_with_the_errors() {
+    let app = spawn_app().await;
+    let (status, location) = failed_plain_post(&app).await;
+    assert_eq!(status, 302);
     assert!(location.starts_with(&app.url("/signup?")) && location.contains("__err="), "{location}");
 }
 
 #[tokio::test]
 async fn a_crafted_error_link_cannot_put_its_own_words_under_a_field() {
     let app = spawn_app().await;
-    // The redirect a real failed post gets, to learn the URL's shape...
-    let response = app
-        .client
-        .post(app.url("/api/signup"))
-        .header("accept", "text/html")
-        .header("referer", app.url("/signup"))
-        .form(&[("email", "nope"), ("username", "alice"), ("password", PASSWORD)])
-        .send()
-        .await
-        .expect("request");
-    let genuine = response.headers()["location"].to_str().expect("ascii").to_owned();
+    // The redirect a real failed post gets...
+    let (_, genuine) = failed_plain_post(&app).await;
     let page = app.client.get(&genuine).send().await.expect("page").text().await.expect("body");
     assert!(page.contains("Enter an email address like name@example.com."), "the genuine message shows");
 

@@ -190,3 +190,16 @@ async fn a_crafted_error_link_cannot_put_its_own_words_under_a_field() {
     assert!(!page.contains("555 0100"), "the crafted text is not shown");
     assert!(page.contains(bulwark::messages::UNRECOGNISED), "a neutral message stands in for it");
 }
+
+#[tokio::test]
+async fn link_mail_is_capped_site_wide_per_minute() {
+    let app = spawn_app_with(|s| s.throttle.link_mails_per_minute = 1).await;
+    assert_eq!(app.signup("first@example.com", "first", PASSWORD).await.status, 200);
+    assert_eq!(app.signup("second@example.com", "second", PASSWORD).await.status, 200, "the same answer");
+    app.nth_mail("first@example.com", 1).await;
+    app.outbox_drained().await;
+    assert!(app.mails_to("second@example.com").is_empty(), "the minute's allowance was used");
+    app.clock.advance(60);
+    assert_eq!(app.resend("second@example.com").await.status, 200);
+    app.nth_mail("second@example.com", 1).await;
+}

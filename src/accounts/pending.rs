@@ -122,6 +122,13 @@ pub async fn confirm(
     now: UnixTime,
 ) -> sqlx::Result<Confirmed> {
     let mut tx = pool.begin().await?;
+    // Write first, so the transaction holds the write lock from its start: a transaction
+    // that only read at first would fail to upgrade (SQLite) if another confirmation of
+    // the same address committed meanwhile, and would decide on a stale snapshot.
+    sqlx::query("UPDATE pending_signups SET failed_attempts = failed_attempts WHERE token_hash = ?")
+        .bind(token_hash)
+        .execute(&mut *tx)
+        .await?;
     let Some(row) = sqlx::query(
         "SELECT email, password_hash FROM pending_signups WHERE token_hash = ? AND expires_at > ?",
     )

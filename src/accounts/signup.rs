@@ -271,6 +271,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn concurrent_confirmations_of_one_address_create_one_account() {
+        let (accounts, _clock, _dir) = accounts().await;
+        let tokens: Vec<String> = pending_signups_for_one_address(&accounts).await;
+        let tasks: Vec<_> = tokens
+            .into_iter()
+            .map(|token| {
+                let accounts = accounts.clone();
+                tokio::spawn(async move { accounts.confirm_signup(&token, GOOD, None).await })
+            })
+            .collect();
+        let mut created = 0;
+        for task in tasks {
+            match task.await.expect("join") {
+                Ok(_) => created += 1,
+                Err(ConfirmError::InvalidLink) => {}
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(created, 1, "one account; the other links are moot");
+    }
+
+    /// Eight pending signups for one address, each with its own link.
+    async fn pending_signups_for_one_address(accounts: &Accounts) -> Vec<String> {
+        let mut tokens = Vec::new();
+        for n in 0..8 {
+            tokens.push(pending(accounts, "a@example.com", &format!("alpha{n}"), GOOD).await);
+        }
+        tokens
+    }
+
+    #[tokio::test]
     async fn wrong_passwords_at_confirmation_end_the_signup() {
         let (accounts, _clock, _dir) = accounts().await;
         let token = pending(&accounts, "a@example.com", "alpha", GOOD).await;

@@ -131,9 +131,16 @@ fn forwarded_for(line: &str) -> Vec<Option<IpAddr>> {
     if let Some(e) = elements.last_mut() {
         e.push(pair);
     }
+    let count = elements.len();
     elements
         .into_iter()
-        .map(|pairs| {
+        .enumerate()
+        .map(|(i, pairs)| {
+            // A quote never closed swallowed everything after it, the proxy's own entry
+            // included: that element is unreadable, which ends the walk at the proxy.
+            if quoted && i + 1 == count {
+                return None;
+            }
             pairs.iter().find_map(|pair| {
                 let (key, value) = pair.trim().split_once('=')?;
                 key.trim().eq_ignore_ascii_case("for").then(|| parse_addr(value.trim()))
@@ -142,15 +149,21 @@ fn forwarded_for(line: &str) -> Vec<Option<IpAddr>> {
         .collect()
 }
 
-/// `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`, `[2001:db8::1]:80`.
+/// Exactly `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`, `[2001:db8::1]` or `[2001:db8::1]:80`
+/// (a port is digits only); anything else is not an address.
 fn parse_addr(text: &str) -> Option<IpAddr> {
     if let Ok(ip) = text.parse() {
         return Some(ip);
     }
+    let is_port =
+        |port: &str| !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit());
     if let Some(rest) = text.strip_prefix('[') {
-        return rest.split(']').next()?.parse().ok();
+        let (inside, after) = rest.split_once(']')?;
+        let port_ok = after.is_empty() || after.strip_prefix(':').is_some_and(is_port);
+        return port_ok.then(|| inside.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6))?;
     }
-    text.rsplit_once(':').and_then(|(host, _)| host.parse().ok())
+    let (host, port) = text.rsplit_once(':')?;
+    is_port(port).then(|| host.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4))?
 }
 
 /// The key a client address is throttled under: the address for IPv4, its /64 for IPv6
@@ -232,6 +245,27 @@ mod tests {
         assert_eq!(source.client_ip(ip("127.0.0.1"), &[fwd]), ip("10.0.0.1"));
         let xff = proxied("127.0.0.1", ForwardedHeader::XForwardedFor);
         assert_eq!(xff.client_ip(ip("127.0.0.1"), &["6.6.6.6, garbage"]), ip("127.0.0.1"));
+    }
+
+    #[test]
+    fn an_unclosed_quote_cannot_swallow_the_proxys_entry() {
+        let source = proxied("127.0.0.1", ForwardedHeader::Forwarded);
+        // The client sent `for="[6.6.6.6]` (or `for="6.6.6.6:`) and the proxy appended its
+        // entry to the same line, inside the client's open quote.
+        for forged in [r#"for="[6.6.6.6], for=198.51.100.7"#, r#"for="6.6.6.6:, for=198.51.100.7"#] {
+            assert_eq!(source.client_ip(ip("127.0.0.1"), &[forged]), ip("127.0.0.1"), "{forged}");
+        }
+    }
+
+    #[test]
+    fn only_well_formed_addresses_and_ports_are_read() {
+        for bad in
+            ["6.6.6.6:x", "6.6.6.6:", "[6.6.6.6]", "[2001:db8::1]x", "[2001:db8::1]:99999x", "1.2.3.4, x"]
+        {
+            assert_eq!(parse_addr(bad), None, "{bad}");
+        }
+        assert_eq!(parse_addr("[2001:db8::1]:443"), Some(ip("2001:db8::1")));
+        assert_eq!(parse_addr("192.0.2.1:8080"), Some(ip("192.0.2.1")));
     }
 
     #[test]

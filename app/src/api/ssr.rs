@@ -290,8 +290,16 @@ pub fn client_ip() -> Result<IpAddr, ApiError> {
         return Err(ApiError::Internal);
     };
     let source = use_context::<ClientIpSource>().unwrap_or_default();
+    // A line that is not readable text stands for a hop of unknown address, which ends the
+    // walk at the nearest trusted proxy (dropping it would skip an entry).
+    let unreadable = match source.header() {
+        Some(bulwark::throttle::ForwardedHeader::Forwarded) => "for=unknown",
+        _ => "unknown",
+    };
     let lines: Vec<&str> = match source.header() {
-        Some(header) => parts.headers.get_all(header.name()).iter().filter_map(|v| v.to_str().ok()).collect(),
+        Some(header) => {
+            parts.headers.get_all(header.name()).iter().map(|v| v.to_str().unwrap_or(unreadable)).collect()
+        }
         None => Vec::new(),
     };
     Ok(source.client_ip(peer.ip(), &lines))

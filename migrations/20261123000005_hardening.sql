@@ -3,9 +3,13 @@
 -- attempts that present it are throttled on the device's own budget instead of the
 -- account's budget for untrusted clients, so a flood of guesses cannot lock the owner
 -- out. Only a SHA-256 of the cookie is kept. A device that fails too often is deleted.
+-- `epoch` is the account's session epoch when the cookie was issued: a device counts only
+-- while it still matches, so a password reset (which bumps the epoch) also ends a device
+-- issued by a sign-in that was in flight during the reset.
 CREATE TABLE device_cookies (
     key           TEXT    PRIMARY KEY,
     user_id       INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    epoch         INTEGER NOT NULL,
     created_at    INTEGER NOT NULL,
     last_used_at  INTEGER NOT NULL,
     expires_at    INTEGER NOT NULL

@@ -128,7 +128,7 @@ pub async fn sign_in(
     match verdict {
         Ok(user) => {
             reservation.succeeded().await?;
-            let new_device = devices.signed_in(user.id, trusted).await?;
+            let new_device = devices.signed_in(&user, trusted).await?;
             Ok(SignedIn { user, new_device })
         }
         Err(AccountError::InvalidCredentials | AccountError::Invalid(_)) => {

@@ -16,7 +16,7 @@
 mod store;
 
 use crate::{
-    accounts::UserId,
+    accounts::{User, UserId},
     clock::{SharedClock, UnixTime},
     db::SqlitePool,
     token::{self, Kind},
@@ -71,22 +71,21 @@ impl Devices {
         store::find(&self.pool, &key, self.clock.now()).await
     }
 
-    /// After a successful sign-in of `user_id`: renews `current` if it is this account's,
-    /// or issues a new device cookie (returned, to be set on the response).
-    pub async fn signed_in(
-        &self,
-        user_id: UserId,
-        current: Option<&Device>,
-    ) -> sqlx::Result<Option<NewDevice>> {
+    /// After a successful sign-in of `user` (as read when its password was checked):
+    /// renews `current` if it is this account's, or issues a new device cookie (returned,
+    /// to be set on the response). Nothing is issued if the account's epoch moved on since
+    /// (a password reset that finished while this sign-in was in flight).
+    pub async fn signed_in(&self, user: &User, current: Option<&Device>) -> sqlx::Result<Option<NewDevice>> {
         let now = self.clock.now();
         let expires_at = now.saturating_add(DEVICE_LIFETIME_SECS);
-        if let Some(device) = current.filter(|d| d.user_id == user_id) {
+        if let Some(device) = current.filter(|d| d.user_id == user.id) {
             store::renew(&self.pool, &device.key, now, expires_at).await?;
             return Ok(None);
         }
         let new = token::generate_kind(Kind::Device);
-        store::insert(&self.pool, &new.hash, user_id, now, expires_at).await?;
-        Ok(Some(NewDevice { cookie: new.token, expires_at }))
+        let issued =
+            store::insert(&self.pool, &new.hash, user.id, user.session_epoch, now, expires_at).await?;
+        Ok(issued.then_some(NewDevice { cookie: new.token, expires_at }))
     }
 
     /// Deletes one device (it failed too often).
@@ -112,6 +111,17 @@ mod tests {
     use super::*;
     use crate::{clock::ManualClock, db};
 
+    fn user(id: UserId) -> User {
+        User {
+            id,
+            email: String::new(),
+            username: String::new(),
+            role: crate::Role::User,
+            session_epoch: 0,
+            email_verified: true,
+        }
+    }
+
     async fn devices() -> (Devices, ManualClock, SqlitePool, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
         let pool = db::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.expect("db");
@@ -136,16 +146,19 @@ mod tests {
     #[tokio::test]
     async fn a_new_device_is_recognised_for_its_account_and_stored_only_hashed() {
         let (devices, _clock, pool, _dir) = devices().await;
-        let new = devices.signed_in(1, None).await.expect("db").expect("a new cookie");
+        let new = devices.signed_in(&user(1), None).await.expect("db").expect("a new cookie");
         let device = devices.recognise(Some(&new.cookie)).await.expect("db").expect("recognised");
         assert_eq!(device.user_id, 1);
         let keys: Vec<String> =
             sqlx::query_scalar("SELECT key FROM device_cookies").fetch_all(&pool).await.expect("keys");
         assert_eq!(keys, vec![device.key.clone()]);
         assert_ne!(keys[0], new.cookie);
-        assert!(devices.signed_in(1, Some(&device)).await.expect("db").is_none(), "renewed, not replaced");
         assert!(
-            devices.signed_in(2, Some(&device)).await.expect("db").is_some(),
+            devices.signed_in(&user(1), Some(&device)).await.expect("db").is_none(),
+            "renewed, not replaced"
+        );
+        assert!(
+            devices.signed_in(&user(2), Some(&device)).await.expect("db").is_some(),
             "another account: a new one"
         );
     }
@@ -156,14 +169,27 @@ mod tests {
         assert!(devices.recognise(None).await.expect("db").is_none());
         assert!(devices.recognise(Some("not a cookie")).await.expect("db").is_none());
         assert!(devices.recognise(Some(&"a".repeat(64))).await.expect("db").is_none());
-        let new = devices.signed_in(1, None).await.expect("db").expect("cookie");
+        let new = devices.signed_in(&user(1), None).await.expect("db").expect("cookie");
         let link_like = token::generate();
         assert!(devices.recognise(Some(&link_like.token)).await.expect("db").is_none());
         clock.advance(DEVICE_LIFETIME_SECS);
         assert!(devices.recognise(Some(&new.cookie)).await.expect("db").is_none(), "expired");
-        let other = devices.signed_in(2, None).await.expect("db").expect("cookie");
+        let other = devices.signed_in(&user(2), None).await.expect("db").expect("cookie");
         let device = devices.recognise(Some(&other.cookie)).await.expect("db").expect("live");
         devices.revoke(&device).await.expect("db");
         assert!(devices.recognise(Some(&other.cookie)).await.expect("db").is_none(), "revoked");
+    }
+
+    #[tokio::test]
+    async fn a_device_dies_with_its_epoch_and_none_is_issued_for_a_stale_one() {
+        let (devices, _clock, pool, _dir) = devices().await;
+        let new = devices.signed_in(&user(1), None).await.expect("db").expect("cookie");
+        sqlx::query("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = 1")
+            .execute(&pool)
+            .await
+            .expect("a password reset");
+        assert!(devices.recognise(Some(&new.cookie)).await.expect("db").is_none(), "the reset ended it");
+        // A sign-in checked before the reset finishes after it: no device for it.
+        assert!(devices.signed_in(&user(1), None).await.expect("db").is_none());
     }
 }

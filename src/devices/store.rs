@@ -5,8 +5,12 @@ use sqlx::{Row, SqlitePool};
 use super::Device;
 use crate::{accounts::UserId, clock::UnixTime};
 
+/// The live device with this key, while its account is still at the epoch it was issued at.
 pub async fn find(pool: &SqlitePool, key: &str, now: UnixTime) -> sqlx::Result<Option<Device>> {
-    let row = sqlx::query("SELECT key, user_id FROM device_cookies WHERE key = ? AND expires_at > ?")
+    let row = sqlx::query(
+        "SELECT d.key, d.user_id FROM device_cookies d JOIN users u ON u.id = d.user_id AND u.session_epoch = d.epoch \
+         WHERE d.key = ? AND d.expires_at > ?",
+    )
         .bind(key)
         .bind(now)
         .fetch_optional(pool)
@@ -14,24 +18,29 @@ pub async fn find(pool: &SqlitePool, key: &str, now: UnixTime) -> sqlx::Result<O
     row.map(|row| Ok(Device { key: row.try_get("key")?, user_id: row.try_get("user_id")? })).transpose()
 }
 
+/// Issues a device for the account if it is still at `epoch` (the one its sign-in was
+/// checked at); `false` when a reset moved it on meanwhile.
 pub async fn insert(
     pool: &SqlitePool,
     key: &str,
     user_id: UserId,
+    epoch: i64,
     now: UnixTime,
     expires_at: UnixTime,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO device_cookies (key, user_id, created_at, last_used_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO device_cookies (key, user_id, epoch, created_at, last_used_at, expires_at) \
+         SELECT ?, id, session_epoch, ?, ?, ? FROM users WHERE id = ? AND session_epoch = ?",
     )
     .bind(key)
-    .bind(user_id)
     .bind(now)
     .bind(now)
     .bind(expires_at)
+    .bind(user_id)
+    .bind(epoch)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn renew(pool: &SqlitePool, key: &str, now: UnixTime, expires_at: UnixTime) -> sqlx::Result<()> {

@@ -19,6 +19,9 @@ pub enum SessionError {
     Store(#[from] StoreError),
     #[error("session registry failed: {0}")]
     Registry(#[from] sqlx::Error),
+    /// The account changed (a password reset) while this sign-in was in flight.
+    #[error("the account's sessions were ended while signing in")]
+    Superseded,
 }
 
 /// The registry/store key of the session, once it has an id.
@@ -45,8 +48,13 @@ pub async fn begin(
     // and the registry row is keyed by it.
     session.save().await?;
     let id: Option<Id> = session.id();
-    if let Some(id) = id {
-        registry.record(&storage_key(&id), &meta, origin).await?;
+    let recorded = match id {
+        Some(id) => registry.record(&storage_key(&id), &meta, origin).await?,
+        None => false,
+    };
+    if !recorded {
+        end(session, registry).await?;
+        return Err(SessionError::Superseded);
     }
     Ok(meta)
 }

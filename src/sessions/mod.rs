@@ -136,7 +136,9 @@ impl SessionRegistry {
     }
 
     /// Registers a new signed-in session under its store key.
-    pub async fn record(&self, store_key: &str, meta: &SessionMeta, origin: &Origin) -> sqlx::Result<()> {
+    /// Registers a new signed-in session under its store key; `false` when the user's
+    /// epoch moved on since `meta` was made (the session must not start).
+    pub async fn record(&self, store_key: &str, meta: &SessionMeta, origin: &Origin) -> sqlx::Result<bool> {
         store::insert(&self.pool, store_key, &store::new_handle(), meta, self.lifetimes, origin).await
     }
 

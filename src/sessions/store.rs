@@ -42,25 +42,27 @@ pub async fn insert(
     meta: &SessionMeta,
     lifetimes: Lifetimes,
     origin: &Origin,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> sqlx::Result<bool> {
+    // Only while the user is still at the epoch the sign-in was checked at: a password
+    // reset that finished while this sign-in was in flight leaves no row behind.
+    let done = sqlx::query(
         "INSERT INTO session_registry \
          (store_key, handle, user_id, epoch, created_at, last_seen_at, idle_expires_at, absolute_expires_at, ip, device) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         SELECT ?, ?, id, session_epoch, ?, ?, ?, ?, ?, ? FROM users WHERE id = ? AND session_epoch = ?",
     )
     .bind(store_key)
     .bind(handle)
-    .bind(meta.user_id)
-    .bind(meta.epoch)
     .bind(meta.created_at)
     .bind(meta.last_seen_at)
     .bind(meta.idle_expires_at(lifetimes))
     .bind(meta.absolute_expires_at(lifetimes))
     .bind(&origin.ip)
     .bind(&origin.device)
+    .bind(meta.user_id)
+    .bind(meta.epoch)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn touch(
@@ -126,6 +128,7 @@ pub async fn list_live(pool: &SqlitePool, user_id: UserId, now: UnixTime) -> sql
     let rows = sqlx::query(&format!(
         "SELECT {ROW_COLUMNS} FROM session_registry \
          WHERE user_id = ? AND idle_expires_at > ? AND absolute_expires_at > ? \
+         AND epoch = (SELECT session_epoch FROM users WHERE users.id = session_registry.user_id) \
          ORDER BY created_at DESC, handle"
     ))
     .bind(user_id)

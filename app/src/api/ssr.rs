@@ -267,8 +267,13 @@ impl SessionState {
     /// remembers where the sign-in came from.
     pub async fn log_in(&self, user: &User) -> Result<(), ApiError> {
         let origin = request_origin();
-        sessions::begin(&self.0, &registry()?, user, &origin).await.map_err(session_error)?;
-        Ok(())
+        match sessions::begin(&self.0, &registry()?, user, &origin).await {
+            Ok(_) => Ok(()),
+            // A reset changed the password while this sign-in was being checked: the
+            // password just checked is no longer the account's.
+            Err(SessionError::Superseded) => Err(ApiError::InvalidCredentials),
+            Err(other) => Err(session_error(other)),
+        }
     }
 
     /// The key this session is registered under.

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use crate::{
     accounts::{AccountError, Accounts, ConfirmError, ResetError, UnexpectedError},
     devices::Device,
-    throttle::{Throttle, Throttled},
+    throttle::{LinkKind, Throttle, Throttled},
     Email, Field, FieldErrors,
 };
 
@@ -77,22 +77,44 @@ impl From<ResetError> for FlowError {
 }
 
 /// The start of every "mail me a link" request: the address must parse, and the request
-/// is counted against the client IP and the address (whether or not it has an account).
-/// A request from a browser holding a device cookie of that address's account skips the
-/// per-address cap: an attacker who uses the cap up must not keep the owner from asking.
+/// is counted against the client IP, the address (whether or not it has an account) and
+/// the site-wide allowance of link mail, all before anything is looked up. Returns the
+/// address and whether a mail may go out. A request from a browser holding a device
+/// cookie of that address's account skips the per-address cap.
 pub(crate) async fn link_request(
     throttle: &Throttle,
     accounts: &Accounts,
     ip: IpAddr,
     email: &str,
     device: Option<&Device>,
-) -> Result<Email, FlowError> {
+    kind: LinkKind,
+) -> Result<(Email, bool), FlowError> {
     let email = Email::parse(email)
         .map_err(|e| FlowError::Invalid(FieldErrors::single(Field::Email, e.to_string())))?;
     let trusted = match device {
         Some(device) => accounts.find_user(device.user_id).await?.is_some_and(|u| u.email == email.as_str()),
         None => false,
     };
-    throttle.mail_request(ip, &email, trusted).await?.map_err(FlowError::Throttled)?;
-    Ok(email)
+    let send = match kind {
+        LinkKind::Verify => {
+            throttle.mail_request(ip, &email, trusted).await?.map_err(FlowError::Throttled)?;
+            true
+        }
+        LinkKind::Reset => {
+            throttle.reset_request(ip, &email, trusted).await?.map_err(FlowError::Throttled)?
+        }
+    };
+    if !send {
+        tracing::info!(
+            event = "excess_mail_suppressed",
+            kind = "password_reset",
+            "address's hourly reset mail used up"
+        );
+        return Ok((email, false));
+    }
+    if throttle.link_mail(kind).await?.is_err() {
+        tracing::warn!(event = "excess_mail_suppressed", ?kind, "site-wide link mail cap reached");
+        return Ok((email, false));
+    }
+    Ok((email, true))
 }

@@ -14,7 +14,7 @@ use crate::{
     flow::{link_request, FlowError},
     mail::{after_response, Outbox, Templates},
     sessions::SessionRegistry,
-    throttle::Throttle,
+    throttle::{LinkKind, Throttle},
     Email,
 };
 
@@ -48,7 +48,11 @@ impl Recovery {
         email: &str,
         device: Option<&Device>,
     ) -> Result<(), FlowError> {
-        let email = link_request(&self.throttle, &self.accounts, ip, email, device).await?;
+        let (email, send) =
+            link_request(&self.throttle, &self.accounts, ip, email, device, LinkKind::Reset).await?;
+        if !send {
+            return Ok(());
+        }
         let this = self.clone();
         after_response("queueing a password reset mail", async move { this.mail_reset_link(&email).await });
         Ok(())
@@ -56,16 +60,6 @@ impl Recovery {
 
     async fn mail_reset_link(&self, email: &Email) -> Result<(), AccountError> {
         let Some((user, token)) = self.accounts.issue_reset(email).await? else { return Ok(()) };
-        // Counted only for mail that would really leave, so requests for unknown addresses
-        // cannot use the site's allowance up.
-        if self.throttle.link_mail().await?.is_err() {
-            tracing::warn!(
-                event = "excess_mail_suppressed",
-                kind = "password_reset",
-                "site-wide link mail cap reached"
-            );
-            return Ok(());
-        }
         tracing::info!(event = "authn_password_reset_requested", user_id = user.id);
         let minutes = RESET_PASSWORD_VALID_SECS / 60;
         self.outbox.enqueue(&self.templates.password_reset(email, &user.username, &token, minutes)).await?;

@@ -20,7 +20,7 @@ use crate::{
     devices::Device,
     flow::{link_request, FlowError},
     mail::{after_response, Mail, Outbox, Templates},
-    throttle::Throttle,
+    throttle::{LinkKind, Throttle},
     Email,
 };
 
@@ -61,29 +61,28 @@ impl Registration {
             tracing::warn!(event = "excess_mail_suppressed", subject = %self.throttle.log_tag(&signup.email));
             return Ok(());
         }
+        // Counted whichever mail this signup gets, so what the allowance lets through says
+        // nothing about whether the address has an account.
+        if self.throttle.link_mail(LinkKind::Verify).await?.is_err() {
+            tracing::warn!(
+                event = "excess_mail_suppressed",
+                kind = "signup",
+                "site-wide link mail cap reached"
+            );
+            return Ok(());
+        }
         let mail = match &signup.outcome {
-            SignupOutcome::Pending { token } => match self.verification_mail(&signup.email, token).await? {
-                Some(mail) => mail,
-                None => return Ok(()),
-            },
+            SignupOutcome::Pending { token } => self.verification_mail(&signup.email, token),
             SignupOutcome::EmailTaken => self.templates.signup_existing(&signup.email),
         };
         self.outbox.enqueue(&mail).await?;
         Ok(())
     }
 
-    /// The mail with a confirmation link, unless the site-wide cap on link mail is reached.
-    async fn verification_mail(&self, email: &Email, token: &str) -> Result<Option<Mail>, FlowError> {
-        if self.throttle.link_mail().await?.is_err() {
-            tracing::warn!(
-                event = "excess_mail_suppressed",
-                kind = "verify_email",
-                "site-wide link mail cap reached"
-            );
-            return Ok(None);
-        }
+    /// The mail with a confirmation link.
+    fn verification_mail(&self, email: &Email, token: &str) -> Mail {
         let hours = VERIFY_EMAIL_VALID_SECS / 3600;
-        Ok(Some(self.templates.verify_email(email, token, hours)))
+        self.templates.verify_email(email, token, hours)
     }
 
     /// Sends a new link for the address's newest pending signup, if it has one. The answer
@@ -96,7 +95,11 @@ impl Registration {
         email: &str,
         device: Option<&Device>,
     ) -> Result<(), FlowError> {
-        let email = link_request(&self.throttle, &self.accounts, ip, email, device).await?;
+        let (email, send) =
+            link_request(&self.throttle, &self.accounts, ip, email, device, LinkKind::Verify).await?;
+        if !send {
+            return Ok(());
+        }
         let this = self.clone();
         after_response("queueing a verification mail", async move { this.resend_now(&email).await });
         Ok(())
@@ -106,9 +109,7 @@ impl Registration {
         let Some(token) = self.accounts.renew_pending(email).await? else {
             return Ok(());
         };
-        if let Some(mail) = self.verification_mail(email, &token).await? {
-            self.outbox.enqueue(&mail).await?;
-        }
+        self.outbox.enqueue(&self.verification_mail(email, &token)).await?;
         Ok(())
     }
 

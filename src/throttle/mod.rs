@@ -26,6 +26,14 @@ pub struct Throttled {
     pub retry_after_secs: i64,
 }
 
+/// Which site-wide allowance of link mail a request draws on: signup and verification
+/// mail cannot use up the allowance for password resets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    Verify,
+    Reset,
+}
+
 /// Whose budget a sign-in attempt spends, besides its IP's.
 #[derive(Debug, Clone, Copy)]
 pub enum Budget<'a> {
@@ -188,9 +196,39 @@ impl Throttle {
         self.hit(&key, 3600, self.policy.mails_per_address_per_hour).await
     }
 
-    /// Counts one mail with a link against the site-wide per-minute cap.
-    pub async fn link_mail(&self) -> sqlx::Result<Result<(), Throttled>> {
-        self.hit("link-mail-all", 60, self.policy.link_mails_per_minute).await
+    /// Counts a request for a password reset link from `ip` for `email`. Over the IP's
+    /// hourly cap: refused (429, the requester's own budget). Over the address's hourly cap
+    /// for reset mail: `Ok(false)`, answered like any other request but mailing nothing;
+    /// the address has had reset links within the hour, each good for an hour, so an
+    /// attacker who uses this cap up takes nothing from the owner. Reset mail has a cap of
+    /// its own, so signups naming the address cannot use it up. `trusted_device` (a browser
+    /// that has signed in to that address's account) skips the address's cap.
+    pub async fn reset_request(
+        &self,
+        ip: IpAddr,
+        email: &Email,
+        trusted_device: bool,
+    ) -> sqlx::Result<Result<bool, Throttled>> {
+        let ip_key = format!("mail-ip:{}", ip_bucket(ip));
+        if let Err(throttled) = self.hit(&ip_key, 3600, self.policy.mail_requests_per_ip_per_hour).await? {
+            return Ok(Err(throttled));
+        }
+        if trusted_device {
+            return Ok(Ok(true));
+        }
+        let key = format!("reset-mail-to:{}", self.keyed_hash(email));
+        Ok(Ok(self.hit(&key, 3600, self.policy.mails_per_address_per_hour).await?.is_ok()))
+    }
+
+    /// Counts one mail with a link of `kind` against its site-wide per-minute cap. Counted
+    /// for every request that could lead to one, before anything is looked up, so what
+    /// the cap lets through never depends on whether some address has an account.
+    pub async fn link_mail(&self, kind: LinkKind) -> sqlx::Result<Result<(), Throttled>> {
+        let key = match kind {
+            LinkKind::Verify => "link-mail-all:verify",
+            LinkKind::Reset => "link-mail-all:reset",
+        };
+        self.hit(key, 60, self.policy.link_mails_per_minute).await
     }
 
     /// Deletes counters that can no longer change a decision: unblocked, and quiet for
@@ -198,7 +236,7 @@ impl Throttle {
     pub async fn delete_stale(&self) -> sqlx::Result<u64> {
         let now = self.clock.now();
         let hour = 3600;
-        let kinds: [(&str, i64); 9] = [
+        let kinds: [(&str, i64); 10] = [
             ("ip:", self.policy.ip_window_secs),
             ("account:", self.policy.account_window_secs),
             ("device:", self.policy.account_window_secs),
@@ -206,7 +244,8 @@ impl Throttle {
             ("signup-all", 60),
             ("mail-ip:", hour),
             ("mail-to:", hour),
-            ("link-mail-all", 60),
+            ("link-mail-all:", 60),
+            ("reset-mail-to:", hour),
             ("link-submit-ip:", hour),
         ];
         let mut deleted = 0;
@@ -425,6 +464,16 @@ mod tests {
         let owner = throttle.mail_request(ip("198.51.100.10"), &email, true).await.expect("db");
         assert!(owner.is_ok(), "the owner's known device is not held to the address's cap");
         assert!(throttle.mail_to(&email).await.expect("db").is_err(), "signup mails share the cap");
+        for n in 0..5 {
+            let from = ip(&format!("203.0.113.{n}"));
+            assert_eq!(
+                throttle.reset_request(from, &email, false).await.expect("db"),
+                Ok(true),
+                "its own cap"
+            );
+        }
+        let silent = throttle.reset_request(ip("203.0.113.9"), &email, false).await.expect("db");
+        assert_eq!(silent, Ok(false), "past it: no mail, but no refusal either");
         clock.advance(3600);
         assert!(throttle.mail_to(&email).await.expect("db").is_ok(), "a new hour");
 

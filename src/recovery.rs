@@ -78,6 +78,18 @@ impl Recovery {
             }
             Err(other) => return Err(other.into()),
         };
+        // What must follow a password change runs in a task of its own, awaited here: a
+        // client that hangs up, or the request's time limit, cannot stop it halfway. (The
+        // epoch bump above already made every old session and device worthless.)
+        let this = self.clone();
+        let id = user.id;
+        tokio::spawn(async move { this.after_password_change(user).await })
+            .await
+            .map_err(|e| FlowError::Unexpected(e.into()))??;
+        Ok(id)
+    }
+
+    async fn after_password_change(&self, user: crate::accounts::User) -> Result<(), FlowError> {
         let ended = self.registry.revoke_all(user.id).await?;
         // A thief's device cookie must not keep its budget past the reset either.
         let devices = self.devices.revoke_all(user.id).await?;
@@ -95,6 +107,6 @@ impl Recovery {
             }
             Err(_) => tracing::error!(user_id = user.id, "stored address does not parse; no notice sent"),
         }
-        Ok(user.id)
+        Ok(())
     }
 }

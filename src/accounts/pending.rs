@@ -86,12 +86,28 @@ pub async fn renew(
     Ok(done.rows_affected() == 1)
 }
 
-/// Counts a wrong password typed at confirmation; the signup is deleted at `limit`.
-pub async fn failed_attempt(pool: &SqlitePool, token_hash: &str, limit: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE pending_signups SET failed_attempts = failed_attempts + 1 WHERE token_hash = ?")
-        .bind(token_hash)
-        .execute(pool)
-        .await?;
+/// Counts one password check against the signup before it runs (so 40 concurrent wrong
+/// passwords cannot all be checked); `false` when its `limit` is used up or it is gone.
+pub async fn reserve_attempt(
+    pool: &SqlitePool,
+    token_hash: &str,
+    limit: i64,
+    now: UnixTime,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE pending_signups SET failed_attempts = failed_attempts + 1 \
+         WHERE token_hash = ? AND failed_attempts < ? AND expires_at > ?",
+    )
+    .bind(token_hash)
+    .bind(limit)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes the signup once its wrong passwords reached `limit`.
+pub async fn delete_if_exhausted(pool: &SqlitePool, token_hash: &str, limit: i64) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM pending_signups WHERE token_hash = ? AND failed_attempts >= ?")
         .bind(token_hash)
         .bind(limit)

@@ -161,8 +161,13 @@ impl Accounts {
         let wrong = || ConfirmError::Invalid(FieldErrors::single(Field::Password, WRONG_SIGNUP_PASSWORD));
         let Ok(password) = Password::parse_existing(password) else { return Err(wrong()) };
         let ticket = self.hasher.admit()?;
+        // Counted before the check, like a sign-in: concurrent guesses each spend one.
+        if !pending::reserve_attempt(&self.pool, &hash, CONFIRM_ATTEMPTS, now).await? {
+            pending::delete_if_exhausted(&self.pool, &hash, CONFIRM_ATTEMPTS).await?;
+            return Err(ConfirmError::InvalidLink);
+        }
         if !self.hasher.verify(ticket, &password, Some(found.password_hash.clone())).await? {
-            pending::failed_attempt(&self.pool, &hash, CONFIRM_ATTEMPTS).await?;
+            pending::delete_if_exhausted(&self.pool, &hash, CONFIRM_ATTEMPTS).await?;
             return Err(wrong());
         }
         let chosen =
@@ -299,6 +304,24 @@ mod tests {
             tokens.push(pending(accounts, "a@example.com", &format!("alpha{n}"), GOOD).await);
         }
         tokens
+    }
+
+    #[tokio::test]
+    async fn forty_concurrent_wrong_passwords_get_only_the_allowance_checked() {
+        let (accounts, _clock, _dir) = accounts().await;
+        let token = pending(&accounts, "a@example.com", "alpha", GOOD).await;
+        let before = accounts.hasher().runs();
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let (accounts, token) = (accounts.clone(), token.clone());
+                tokio::spawn(async move { accounts.confirm_signup(&token, OTHER, None).await })
+            })
+            .collect();
+        for task in tasks {
+            let _ = task.await.expect("join");
+        }
+        assert!(accounts.hasher().runs() - before <= CONFIRM_ATTEMPTS as u64, "at most the allowance hashed");
+        assert!(matches!(accounts.confirm_signup(&token, GOOD, None).await, Err(ConfirmError::InvalidLink)));
     }
 
     #[tokio::test]

@@ -262,12 +262,18 @@ impl Reservation {
         std::mem::take(&mut self.guards)
     }
 
-    /// The password was right: the IP gets its attempt back and the budget is cleared.
+    /// The password was right: the IP gets its attempt back; a device's budget is cleared.
+    /// The account's budget for untrusted clients only gets this attempt back: clearing it
+    /// would hand an attacker fresh guesses, and show them (their next guesses no longer
+    /// blocked) that the account exists and its owner just signed in. A password reset
+    /// clears it ([`Throttle::clear_account`]).
     pub async fn succeeded(self) -> sqlx::Result<()> {
         let t = &self.throttle;
         store::apply(&t.pool, &self.ip_key, |c| c.refunded(Rule::Ip, &t.policy)).await?;
-        if let Some((key, _)) = &self.budget {
-            store::delete(&t.pool, key).await?;
+        match &self.budget {
+            Some((key, Rule::Device)) => store::delete(&t.pool, key).await?,
+            Some((key, rule)) => store::apply(&t.pool, key, |c| c.refunded(*rule, &t.policy)).await?,
+            None => {}
         }
         Ok(())
     }
@@ -336,7 +342,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn success_clears_the_account_and_refunds_the_ip() {
+    async fn success_refunds_its_own_attempt_and_leaves_the_others_counted() {
         let (throttle, _clock, _dir) = throttle().await;
         let email = Email::parse("a@example.com").expect("email");
         for _ in 0..4 {
@@ -345,11 +351,14 @@ mod tests {
         let reservation =
             throttle.reserve_login(ip("198.51.100.1"), Budget::Untrusted(Some(&email))).await.expect("db");
         reservation.expect("admitted").succeeded().await.expect("db");
-        assert!(
-            store::get(&throttle.pool, &throttle.account_key(&email)).await.expect("db")
-                == Counter::default()
-        );
+        let account = store::get(&throttle.pool, &throttle.account_key(&email)).await.expect("db");
+        assert_eq!(account.failures, 4, "an attacker's earlier guesses stay counted");
         assert_eq!(store::get(&throttle.pool, "ip:198.51.100.1").await.expect("db").failures, 4);
+        throttle.clear_account(&email).await.expect("db");
+        assert_eq!(
+            store::get(&throttle.pool, &throttle.account_key(&email)).await.expect("db"),
+            Counter::default()
+        );
     }
 
     #[tokio::test]

@@ -13,9 +13,9 @@
 //!   (forgotten after 1 h quiet)        only after 30 quiet days          own budget; revoked
 //!   ≥ 10 → each blocks 1 min           ≥ 5 → each blocks 30 s·2^(n−5),   after 10 failures
 //!   ≥ 20 → each blocks 10 min                capped at 15 min
-//!   ≥ 50 → each blocks 1 h             ≥ 100 → refused until a success
-//!   success → this attempt refunded            or a password reset
-//!                                      success → cleared
+//!   ≥ 50 → each blocks 1 h             ≥ 100 → refused until a password
+//!   success → this attempt refunded            reset (or 30 quiet days)
+//!                                      success → this attempt refunded
 //! ```
 //!
 //! NIST SP 800-63B §5.2.2 caps consecutive failed attempts on one account at 100. Here that

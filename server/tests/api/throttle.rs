@@ -126,7 +126,7 @@ async fn an_ip_spraying_many_accounts_is_blocked_while_other_addresses_are_not()
 }
 
 #[tokio::test]
-async fn a_successful_sign_in_clears_the_accounts_failures() {
+async fn after_a_successful_sign_in_the_browser_spends_its_own_budget() {
     let app = spawn_app().await;
     app.register(ALICE, "alice").await;
     for _ in 0..4 {
@@ -134,8 +134,19 @@ async fn a_successful_sign_in_clears_the_accounts_failures() {
     }
     assert_eq!(app.login(ALICE, PASSWORD).await.status, 200);
     for _ in 0..4 {
-        assert_eq!(app.login(ALICE, "wrong password guess").await.status, 401, "the count started over");
+        assert_eq!(app.login(ALICE, "wrong password guess").await.status, 401, "the device's own count");
     }
+    // A new browser still finds the four earlier failures counted: the success did not
+    // wipe them (that would tell an attacker the owner had just signed in).
+    let stranger = app.new_browser();
+    let reply = app
+        .post_form_with(&stranger.client, "/api/login", &[("email", ALICE), ("password", "wrong guess 5")])
+        .await;
+    assert_eq!(reply.status, 401, "the fifth untrusted failure is still checked");
+    let reply = app
+        .post_form_with(&stranger.client, "/api/login", &[("email", ALICE), ("password", "wrong guess 6")])
+        .await;
+    assert_eq!(reply.status, 429, "and then blocked");
 }
 
 #[tokio::test]

@@ -10,13 +10,18 @@
 //! Neither mail carries text the requester chose. Confirming (the link, plus the password
 //! chosen at that signup) creates the account; see `accounts::signup`.
 //!
-//! Mail goes through the outbox, so the response does not wait for a mail server either.
+//! The request waits only for what costs the same for every address (parsing, the
+//! strength check, the hash); the lookup, the pending signup and the mail happen after the
+//! response, so its timing cannot tell either. Mail goes through the outbox, so nothing
+//! waits for a mail server.
 //! Each address gets at most a few mails an hour however many signups name it.
 
 use std::net::IpAddr;
 
 use crate::{
-    accounts::{Accounts, ConfirmError, Signup, SignupOutcome, UserId, VERIFY_EMAIL_VALID_SECS},
+    accounts::{
+        Accounts, ConfirmError, PreparedSignup, Signup, SignupOutcome, UserId, VERIFY_EMAIL_VALID_SECS,
+    },
     devices::Device,
     flow::{link_request, FlowError},
     mail::{after_response, Mail, Outbox, Templates},
@@ -47,7 +52,16 @@ impl Registration {
         password: &str,
     ) -> Result<(), FlowError> {
         self.throttle.signup_attempt(ip).await?.map_err(FlowError::Throttled)?;
-        let signup = self.accounts.sign_up(email, username, password).await?;
+        // Checking and hashing take the same time for every address; what follows (the
+        // lookup, storing, the mail) does not, so it runs after the response.
+        let prepared = self.accounts.prepare_signup(email, username, password).await?;
+        let this = self.clone();
+        after_response("storing a signup", async move { this.store_and_mail(prepared).await });
+        Ok(())
+    }
+
+    async fn store_and_mail(&self, prepared: PreparedSignup) -> Result<(), FlowError> {
+        let signup = self.accounts.store_signup(prepared).await?;
         match signup.outcome {
             SignupOutcome::Pending { .. } => tracing::info!(event = "user_signup_pending"),
             // No identifier: the mail tells the owner; the log must not tell anyone.

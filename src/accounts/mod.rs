@@ -21,7 +21,7 @@ pub(crate) mod store;
 
 pub use self::{
     sign_in::{sign_in, Attempt, SignInError, SignedIn, BUSY_RETRY_AFTER_SECS},
-    signup::{ConfirmError, Signup, SignupOutcome, CONFIRM_ATTEMPTS},
+    signup::{ConfirmError, PreparedSignup, Signup, SignupOutcome, CONFIRM_ATTEMPTS},
     store::NewUser,
 };
 use crate::{

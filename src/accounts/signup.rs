@@ -54,6 +54,19 @@ pub struct Signup {
     pub outcome: SignupOutcome,
 }
 
+/// A valid signup, checked and hashed, not yet stored. `Debug` shows no hash.
+pub struct PreparedSignup {
+    email: Email,
+    username: Username,
+    password_hash: String,
+}
+
+impl std::fmt::Debug for PreparedSignup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PreparedSignup(<redacted>)")
+    }
+}
+
 /// Why a confirmation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfirmError {
@@ -90,6 +103,18 @@ impl Accounts {
     /// once: the strength verdict too, even when another field is wrong.
     #[tracing::instrument(name = "sign_up", skip_all)]
     pub async fn sign_up(&self, email: &str, username: &str, password: &str) -> Result<Signup, AccountError> {
+        let prepared = self.prepare_signup(email, username, password).await?;
+        self.store_signup(prepared).await
+    }
+
+    /// The part of [`Accounts::sign_up`] a request waits for: parsing, the strength check
+    /// and the hash, which are the same whatever the address's state. Nothing is looked up.
+    pub async fn prepare_signup(
+        &self,
+        email: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<PreparedSignup, AccountError> {
         let parsed = SignupForm::parse(email, username, password, self.policy);
         let (mut errors, checked, inputs) = match &parsed {
             Ok(form) => (
@@ -113,20 +138,28 @@ impl Accounts {
         };
 
         let password_hash = self.hasher.hash(&form.password).await?;
-        if super::store::find_user_by_email(&self.pool, &form.email).await?.is_some() {
-            return Ok(Signup { email: form.email, outcome: SignupOutcome::EmailTaken });
+        Ok(PreparedSignup { email: form.email, username: form.username, password_hash })
+    }
+
+    /// The rest of [`Accounts::sign_up`]: a pending signup, unless the address has a
+    /// confirmed account. Its timing differs by outcome, so requests run it after their
+    /// response (see `registration`).
+    pub async fn store_signup(&self, prepared: PreparedSignup) -> Result<Signup, AccountError> {
+        let PreparedSignup { email, username, password_hash } = prepared;
+        if super::store::find_user_by_email(&self.pool, &email).await?.is_some() {
+            return Ok(Signup { email, outcome: SignupOutcome::EmailTaken });
         }
         let now = self.clock.now();
         let new = token::generate();
         let signup = NewUser {
-            email: form.email.as_str(),
-            username: form.username.canonical(),
-            display_name: form.username.display(),
+            email: email.as_str(),
+            username: username.canonical(),
+            display_name: username.display(),
             password_hash: &password_hash,
             created_at: now,
         };
         pending::insert(&self.pool, &new.hash, &signup, now.saturating_add(VERIFY_EMAIL_VALID_SECS)).await?;
-        Ok(Signup { email: form.email, outcome: SignupOutcome::Pending { token: new.token } })
+        Ok(Signup { email, outcome: SignupOutcome::Pending { token: new.token } })
     }
 
     /// A new link for the newest pending signup of `email` (its earlier link dies); `None`

@@ -64,5 +64,5 @@ async fn same_origin_fetch_metadata_is_accepted() {
     let status =
         post(&app, &Client::new(), "/api/signup", &[("sec-fetch-site", "same-origin")], &NEW_USER).await;
     assert_eq!(status, 200);
-    assert_eq!(app.pending_count().await, 1);
+    app.wait_for_pending(1).await;
 }

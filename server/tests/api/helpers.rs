@@ -287,6 +287,18 @@ impl TestApp {
         sqlx::query_scalar("SELECT COUNT(*) FROM pending_signups").fetch_one(&self.pool).await.expect("count")
     }
 
+    /// Waits (up to 10 s) until `count` signups are pending: a signup is stored after its
+    /// response (so that the response's timing cannot depend on the address).
+    pub async fn wait_for_pending(&self, count: i64) {
+        for _ in 0..200 {
+            if self.pending_count().await >= count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{count} signup(s) never became pending; {} are", self.pending_count().await);
+    }
+
     pub async fn user_count(&self) -> i64 {
         sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await.expect("count")
     }

@@ -59,6 +59,7 @@ async fn no_flow_logs_an_email_username_password_token_or_session_id() {
     // confirm, sign in, a failed
     // sign-in, a duplicate signup, throttling, sign out.
     assert_eq!(app.signup(EMAIL, USERNAME, PASSWORD).await.status, 200);
+    app.nth_mail(&EMAIL.to_lowercase(), 1).await;
     assert_eq!(app.login(EMAIL, PASSWORD).await.status, 401);
     assert_eq!(app.resend(EMAIL).await.status, 200);
     let token = app.nth_mail(&EMAIL.to_lowercase(), 2).await.token().expect("link");

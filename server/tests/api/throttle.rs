@@ -1,6 +1,8 @@
 //! Credential stuffing is slowed down; the real owner still gets in; nothing about the
 //! throttle tells existing accounts from unknown ones.
 
+use std::time::Duration;
+
 use crate::helpers::{client_from, proxied_by_loopback, spawn_app, spawn_app_with, Reply, TestApp, PASSWORD};
 
 const ALICE: &str = "alice@example.com";
@@ -172,7 +174,9 @@ async fn signups_are_capped_per_client_ip() {
     }
     let reply = app.signup("u9@example.com", "user9", PASSWORD).await;
     assert_eq!(reply.status, 429);
-    assert_eq!(app.pending_count().await, 3);
+    app.wait_for_pending(3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.pending_count().await, 3, "the refused one stored nothing");
 }
 
 /// `n` concurrent sign-ins; returns their statuses.

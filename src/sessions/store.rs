@@ -160,7 +160,8 @@ pub enum Which<'a> {
 
 /// Deletes the user's sessions selected by `which` (registry rows and stored data, in one
 /// transaction) and returns how many. With `caller`, only if the session with that key
-/// still exists: checked in the deleting statement itself, so a revocation that
+/// still exists at its user's current epoch (a password reset that bumped the epoch ends
+/// it even before its row is deleted): checked in the deleting statement itself, so a revocation that
 /// committed first wins. Always scoped to the user: a handle belonging to someone else
 /// selects nothing.
 pub async fn delete_where(
@@ -175,7 +176,8 @@ pub async fn delete_where(
         Which::All => ("", None),
     };
     let guard = if caller.is_some() {
-        "AND EXISTS (SELECT 1 FROM session_registry c WHERE c.store_key = ? AND c.user_id = ?)"
+        "AND EXISTS (SELECT 1 FROM session_registry c JOIN users u ON u.id = c.user_id \
+         WHERE c.store_key = ? AND c.user_id = ? AND c.epoch = u.session_epoch)"
     } else {
         ""
     };

@@ -81,6 +81,9 @@ impl ClientIpSource {
     /// The client's address for a request from `peer` carrying `lines` (every line of
     /// [`ClientIpSource::header`], in order).
     pub fn client_ip(&self, peer: IpAddr, lines: &[&str]) -> IpAddr {
+        // A server listening on `[::]` sees IPv4 peers as `::ffff:a.b.c.d`; compare them as
+        // the IPv4 addresses they are, or IPv4 proxies would not be recognised.
+        let peer = peer.to_canonical();
         let Self::Proxied { trusted, header } = self else { return peer };
         if !trusted.contains(&peer) {
             return peer;
@@ -266,6 +269,13 @@ mod tests {
         }
         assert_eq!(parse_addr("[2001:db8::1]:443"), Some(ip("2001:db8::1")));
         assert_eq!(parse_addr("192.0.2.1:8080"), Some(ip("192.0.2.1")));
+    }
+
+    #[test]
+    fn an_ipv4_proxy_is_recognised_behind_an_ipv6_socket() {
+        let source = proxied("127.0.0.1", ForwardedHeader::XForwardedFor);
+        assert_eq!(source.client_ip(ip("::ffff:127.0.0.1"), &["198.51.100.7"]), ip("198.51.100.7"));
+        assert_eq!(ClientIpSource::Direct.client_ip(ip("::ffff:192.0.2.1"), &[]), ip("192.0.2.1"));
     }
 
     #[test]

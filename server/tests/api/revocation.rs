@@ -97,3 +97,19 @@ async fn a_thiefs_sign_out_the_others_in_flight_during_a_revocation_ends_nothing
     finish(thief).await;
     assert_eq!(app.status_of(&laptop.client, "/api/me").await, 200, "the owner's new session lives");
 }
+
+#[tokio::test]
+async fn a_session_from_before_a_password_change_cannot_act_even_before_its_row_is_gone() {
+    let app = spawn_app().await;
+    app.signed_in_user(ALICE, "alice").await;
+    let stolen = app.session_cookie().expect("a session cookie");
+    let thief = slow_request(&app, "/api/sessions/revoke-others", &stolen).await;
+    // A reset's first step: the epoch moves on. (Its registry rows go a moment later.)
+    sqlx::query("UPDATE users SET session_epoch = session_epoch + 1")
+        .execute(&app.pool)
+        .await
+        .expect("epoch bump");
+    let laptop = app.browser_signed_in(ALICE, PASSWORD).await;
+    finish(thief).await;
+    assert_eq!(app.status_of(&laptop.client, "/api/me").await, 200, "the new session lives");
+}

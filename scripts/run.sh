@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# README command 1: install what is missing, then build (release) and serve Bulwark on
+# README command 1: install what is missing, then build (release, files precompressed with
+# brotli and gzip under content-hashed names) and serve Bulwark on
 # http://localhost:3000 with an embedded SQLite file at data/bulwark.db.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 setup_release
 cd "$ROOT"
 say "building and starting Bulwark on http://localhost:3000 (Ctrl-C stops it)"
-exec cargo leptos serve --release "$@"
+exec cargo leptos serve --release --precompress "$@"

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # README command 2: install what is missing, then run every test: Rust unit tests, the
 # integration tests (real router, real SQLite files), clippy, and the Playwright suite in
-# Debian's Chromium against the real server (cargo leptos end-to-end).
+# Debian's Chromium against the real server as README command 1 builds it: release, with
+# precompressed files under content-hashed names (cargo leptos end-to-end --release).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
-setup_build
+setup_release
 setup_browser
 cd "$ROOT"
 
@@ -54,7 +55,7 @@ export BULWARK_SMTP_HOST=127.0.0.1
 export BULWARK_SMTP_PORT="$BULWARK_E2E_SMTP_PORT"
 export BULWARK_SMTP_TLS=none
 export FORCE_COLOR=0
-step cargo leptos end-to-end
+step cargo leptos end-to-end --release --precompress
 
 # The server's log from the browser run must name no password, email address or mail token: the
 # suite signs up and in with one known password and many @example.com addresses.

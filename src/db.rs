@@ -20,8 +20,16 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// Connections in the pool unless configured otherwise.
+pub const DEFAULT_POOL_SIZE: u32 = 8;
+
 /// Opens (creating if needed) the database at `url` without migrating it.
 pub async fn connect(url: &str) -> Result<SqlitePool, DbError> {
+    connect_with_pool(url, DEFAULT_POOL_SIZE).await
+}
+
+/// [`connect`] with at most `pool_size` connections (each SQLite connection is a thread).
+pub async fn connect_with_pool(url: &str, pool_size: u32) -> Result<SqlitePool, DbError> {
     let options = SqliteConnectOptions::from_str(url)
         .map_err(DbError::BadUrl)?
         .create_if_missing(true)
@@ -36,7 +44,11 @@ pub async fn connect(url: &str) -> Result<SqlitePool, DbError> {
                 .map_err(|source| DbError::CreateDir { path: dir.display().to_string(), source })?;
         }
     }
-    SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(DbError::Open)
+    SqlitePoolOptions::new()
+        .max_connections(pool_size.max(1))
+        // An embedded connection cannot be lost: pinging it before each use would only add
+        // a round trip to its worker thread to every query.
+        .test_before_acquire(false).connect_with(options).await.map_err(DbError::Open)
 }
 
 /// Applies every migration in `migrations/` that has not run yet.

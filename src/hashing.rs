@@ -19,12 +19,12 @@
 
 use std::sync::{
     atomic::{AtomicU64, AtomicUsize, Ordering},
-    Arc,
+    Arc, Mutex,
 };
 
 use argon2::{
-    password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString},
-    Algorithm, Argon2, Params, Version,
+    password_hash::{rand_core::OsRng, Output, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString},
+    Algorithm, Argon2, Block, Params, Version,
 };
 use tokio::sync::Semaphore;
 use tracing::Instrument;
@@ -109,6 +109,13 @@ struct Inner {
     dummy_hash: String,
     /// argon2 runs started (hashes and verifications), for tests and monitoring.
     runs: AtomicU64,
+    /// argon2's working memory (`m` KiB each), kept between verifications: allocating and
+    /// zeroing 19 MiB for every sign-in cost about 5% of each one. At most one per permit
+    /// is ever in use, so at most that many are kept.
+    memory: Mutex<Vec<Vec<Block>>>,
+    memory_blocks: usize,
+    /// Verifications that may run at once (the permits).
+    cores: usize,
 }
 
 /// A place in the hashing queue. Work runs with a ticket; the ticket (and whatever was
@@ -158,6 +165,9 @@ impl PasswordHasher {
                 reserved: DEFAULT_QUEUE_LIMIT / 2,
                 dummy_hash,
                 runs: AtomicU64::new(0),
+                memory: Mutex::new(Vec::new()),
+                memory_blocks: params.memory_kib as usize,
+                cores,
             }),
         })
     }
@@ -231,14 +241,29 @@ impl PasswordHasher {
         stored: Option<String>,
     ) -> Result<bool, HashError> {
         let secret = password.expose_secret().to_owned();
-        self.run(ticket, move |argon2, dummy| {
+        let inner = Arc::clone(&self.inner);
+        self.run(ticket, move |_, dummy| {
             let is_real = stored.is_some();
-            let phc = stored.as_deref().unwrap_or(dummy);
-            let parsed = PasswordHash::new(phc).map_err(|e| HashError::Argon2(e.to_string()))?;
-            let matches = argon2.verify_password(secret.as_bytes(), &parsed).is_ok();
+            let matches = inner.verify_blocking(secret.as_bytes(), stored.as_deref().unwrap_or(dummy))?;
             Ok(matches && is_real)
         })
         .await
+    }
+
+    /// The median time of one verification with this hasher's parameters, over `samples`
+    /// runs on the calling thread (blocking; for benchmarks, never in a request). A
+    /// sign-in cannot be faster than this, and a machine with `n` cores cannot sign in
+    /// more than `n` ÷ this per second.
+    pub fn time_one_verify(&self, samples: usize) -> Result<std::time::Duration, HashError> {
+        let mut times = Vec::with_capacity(samples.max(1));
+        for _ in 0..samples.max(1) {
+            let started = std::time::Instant::now();
+            let matches = self.inner.verify_blocking(b"not the dummy password", &self.inner.dummy_hash)?;
+            std::hint::black_box(matches);
+            times.push(started.elapsed());
+        }
+        times.sort_unstable();
+        Ok(times[times.len() / 2])
     }
 
     /// How many hashes and verifications this hasher (and its clones) has started.
@@ -267,6 +292,43 @@ impl PasswordHasher {
     }
 }
 
+impl Inner {
+    /// Whether `secret` matches the PHC string `phc`, on the calling thread. A hash made
+    /// with this hasher's parameters is checked in kept working memory (the same
+    /// computation and the same constant-time comparison as `argon2`'s own verifier);
+    /// an older one (other parameters, about to be upgraded) by `argon2` itself.
+    fn verify_blocking(&self, secret: &[u8], phc: &str) -> Result<bool, HashError> {
+        let parsed = PasswordHash::new(phc).map_err(|e| HashError::Argon2(e.to_string()))?;
+        let (Some(salt), Some(expected), true) = (parsed.salt, parsed.hash, phc.starts_with(&self.current_prefix))
+        else {
+            return Ok(self.argon2.verify_password(secret, &parsed).is_ok());
+        };
+        let mut salt_bytes = [0u8; 64];
+        let salt = salt.decode_b64(&mut salt_bytes).map_err(|e| HashError::Argon2(e.to_string()))?;
+        let mut out = [0u8; Output::MAX_LENGTH];
+        let out = &mut out[..expected.len()];
+        let mut memory = self.take_memory();
+        let computed = self.argon2.hash_password_into_with_memory(secret, salt, out, &mut memory[..]);
+        self.give_back_memory(memory);
+        computed.map_err(|e| HashError::Argon2(e.to_string()))?;
+        // `Output`'s equality is constant-time.
+        Ok(Output::new(out).map_err(|e| HashError::Argon2(e.to_string()))? == expected)
+    }
+
+    fn take_memory(&self) -> Vec<Block> {
+        let kept = self.memory.lock().map(|mut kept| kept.pop()).unwrap_or(None);
+        kept.unwrap_or_else(|| vec![Block::default(); self.memory_blocks])
+    }
+
+    fn give_back_memory(&self, memory: Vec<Block>) {
+        if let Ok(mut kept) = self.memory.lock() {
+            if kept.len() < self.cores {
+                kept.push(memory);
+            }
+        }
+    }
+}
+
 fn hash_blocking(argon2: &Argon2<'static>, secret: &str) -> Result<String, HashError> {
     let salt = SaltString::generate(&mut OsRng);
     argon2
@@ -292,6 +354,33 @@ mod tests {
         assert_eq!(parsed.algorithm.as_str(), "argon2id");
         let params = Params::try_from(&parsed).expect("params");
         assert!(params.m_cost() >= 19_456 && params.t_cost() >= 2 && params.p_cost() >= 1);
+    }
+
+    #[test]
+    fn verifying_in_kept_memory_agrees_with_argon2s_own_verifier() {
+        let hasher = PasswordHasher::new(HashParams::default()).expect("hasher");
+        let older = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8192, 3, 1, None).expect("params"));
+        for (stored, current) in [("correct horse battery", true), ("tr0ub4dor&3 and more", false)] {
+            let phc = if current {
+                hash_blocking(&hasher.inner.argon2, stored).expect("hash")
+            } else {
+                hash_blocking(&older, stored).expect("hash")
+            };
+            assert_eq!(hasher.is_outdated(&phc), !current);
+            let parsed = PasswordHash::new(&phc).expect("phc");
+            for attempt in [stored, "something else entirely", ""] {
+                let ours = hasher.inner.verify_blocking(attempt.as_bytes(), &phc).expect("verify");
+                let theirs = Argon2::default().verify_password(attempt.as_bytes(), &parsed).is_ok();
+                assert_eq!(ours, theirs, "{attempt:?} against a {} hash", if current { "current" } else { "older" });
+                assert_eq!(ours, attempt == stored);
+            }
+        }
+        // Twice in a row through the same kept memory: a previous run leaves nothing behind
+        // that changes the next one.
+        let phc = hash_blocking(&hasher.inner.argon2, "again and again").expect("hash");
+        assert!(hasher.inner.verify_blocking(b"again and again", &phc).expect("first"));
+        assert!(hasher.inner.verify_blocking(b"again and again", &phc).expect("second"));
+        assert_eq!(hasher.inner.memory.lock().expect("lock").len(), 1, "one buffer kept and reused");
     }
 
     #[tokio::test]

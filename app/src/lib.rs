@@ -10,7 +10,7 @@ pub mod error;
 mod pages;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Meta, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, Meta, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
     path, SsrMode,
@@ -30,6 +30,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <AutoReload options=options.clone() />
+                // The stylesheet by its content-hashed name (cargo-leptos `hash-files`), so it
+                // can be cached for a year; in the shell because only the server knows the
+                // name.
+                <HashedStylesheet options=options.clone() id="leptos" />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -53,7 +57,6 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/bulwark.css" />
         <Title formatter=|page: String| format!("{page} · Bulwark") />
         <Meta name="color-scheme" content="light dark" />
         <leptos_meta::Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />

@@ -2,6 +2,7 @@
 //! router with its session layer, and graceful shutdown. `main.rs` only parses the
 //! command line; everything here is also driven by the integration tests.
 
+mod assets;
 pub mod config;
 mod net;
 pub mod security;
@@ -10,7 +11,7 @@ pub use net::{bind, serve, shutdown_signal};
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use app::api::ssr::DeviceCookie;
+use app::api::ssr::{DeviceCookie, Services};
 use app::{shell, App};
 use axum::{
     extract::{FromRef, Request, State},
@@ -30,7 +31,7 @@ use bulwark::{
     },
     recovery::Recovery,
     registration::Registration,
-    sessions::{self, HashedStore, Resolved, SessionRegistry},
+    sessions::{self, HashedStore, SessionRegistry},
     throttle::Throttle,
 };
 use leptos::prelude::*;
@@ -50,9 +51,20 @@ use tower_sessions_sqlx_store::SqliteStore;
 
 use crate::config::{network::ServerLimits, MailDelivery, Settings};
 
-/// Everything a request handler may need. Cheap to clone.
+/// Everything a request handler may need. Cheap to clone (one reference count: the
+/// router clones it for every request).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub accounts: Accounts,
     pub pool: SqlitePool,
@@ -102,7 +114,7 @@ pub async fn prepare(
     leptos_options: LeptosOptions,
     clock: SharedClock,
 ) -> Result<AppState, StartupError> {
-    let pool = db::connect(&settings.database_url).await?;
+    let pool = db::connect_with_pool(&settings.database_url, settings.db_pool_size).await?;
     db::migrate(&pool).await?;
     let store = SqliteStore::new(pool.clone());
     store.migrate().await.map_err(StartupError::SessionStore)?;
@@ -134,7 +146,7 @@ pub async fn prepare(
             Arc::new(DevTransport::new(dir))
         }
     };
-    Ok(AppState {
+    Ok(AppState(Arc::new(Shared {
         leptos_options,
         accounts,
         sessions: HashedStore::new(store, pool.clone()),
@@ -147,12 +159,12 @@ pub async fn prepare(
         outbox,
         mail_transport,
         settings: Arc::new(settings),
-    })
+    })))
 }
 
 /// Applies pending migrations and exits (`server migrate`).
 pub async fn migrate_only(settings: &Settings) -> Result<(), StartupError> {
-    let pool = db::connect(&settings.database_url).await?;
+    let pool = db::connect_with_pool(&settings.database_url, settings.db_pool_size).await?;
     db::migrate(&pool).await?;
     SqliteStore::new(pool).migrate().await.map_err(StartupError::SessionStore)?;
     Ok(())
@@ -161,24 +173,21 @@ pub async fn migrate_only(settings: &Settings) -> Result<(), StartupError> {
 /// The whole HTTP surface: pages, server functions under `/api`, static files.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
-    let accounts = state.accounts.clone();
-    let registry = state.registry.clone();
-    let throttle = state.throttle.clone();
-    let registration = state.registration.clone();
-    let recovery = state.recovery.clone();
-    let devices = state.devices.clone();
-    let client_ip = state.settings.client_ip.clone();
-    let device_cookie =
-        DeviceCookie { name: state.settings.cookie.device_name, secure: state.settings.cookie.secure };
+    let services = Arc::new(Services {
+        accounts: state.accounts.clone(),
+        devices: state.devices.clone(),
+        device_cookie: DeviceCookie {
+            name: state.settings.cookie.device_name,
+            secure: state.settings.cookie.secure,
+        },
+        registration: state.registration.clone(),
+        recovery: state.recovery.clone(),
+        registry: state.registry.clone(),
+        throttle: state.throttle.clone(),
+        client_ip: state.settings.client_ip.clone(),
+    });
     let context = move || {
-        provide_context(accounts.clone());
-        provide_context(devices.clone());
-        provide_context(device_cookie);
-        provide_context(registration.clone());
-        provide_context(recovery.clone());
-        provide_context(registry.clone());
-        provide_context(throttle.clone());
-        provide_context(client_ip.clone());
+        provide_context(Arc::clone(&services));
         // Runs after Leptos has made this render's nonce: hand it to `security_headers`.
         if let (Some(nonce), Some(parts)) =
             (leptos::nonce::use_nonce(), use_context::<axum::http::request::Parts>())
@@ -206,7 +215,9 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes_with_context(&state, routes, context.clone(), move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
         .layer(middleware::from_fn_with_state(state.clone(), resolve_caller))
-        .layer(sessions);
+        .layer(sessions)
+        // Static files: beside the session layer, not inside it.
+        .merge(assets::routes(&state.leptos_options));
     harden(router, limits)
         // Outside the session layer: a refused cross-site request never touches a session.
         .layer(middleware::from_fn_with_state(
@@ -231,32 +242,25 @@ pub fn router(state: AppState) -> Router {
 /// The request resolver, on every request inside the session layer: decides once who is
 /// calling (see `bulwark::sessions::resolve`) and puts the answer in the request's
 /// extensions, where server functions and pages read it. Also marks every dynamic
-/// response `Cache-Control: no-store` so no shared or browser cache keeps a signed-in page.
+/// response `Cache-Control: no-store` so no shared or browser cache keeps a signed-in page
+/// (static files are routed around this layer: see `assets`).
 async fn resolve_caller(
     State(registry): State<SessionRegistry>,
     session: Session,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let path = request.uri().path();
-    let is_asset = path.starts_with("/pkg/") || path == "/favicon.svg";
-    if !is_asset {
-        match sessions::resolve(&session, &registry).await {
-            Ok(resolved) => {
-                request.extensions_mut().insert(resolved);
-            }
-            Err(error) => {
-                tracing::error!(error = %error, "resolving the caller failed");
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            }
+    match sessions::resolve(&session, &registry).await {
+        Ok(resolved) => {
+            request.extensions_mut().insert(resolved);
         }
-    } else {
-        request.extensions_mut().insert(Resolved(None));
+        Err(error) => {
+            tracing::error!(error = %error, "resolving the caller failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
     }
     let mut response = next.run(request).await;
-    if !is_asset {
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

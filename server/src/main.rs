@@ -1,4 +1,5 @@
-//! `server`: run Bulwark (`serve`, the default) or only apply migrations (`migrate`).
+//! `server`: run Bulwark (`serve`, the default), only apply migrations (`migrate`), or time
+//! one password verification (`measure-hash`).
 
 use std::process::ExitCode;
 
@@ -21,7 +22,18 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Time one password verification with the configured argon2 parameters, print the
+    /// median in milliseconds and the sign-ins per second this machine's cores allow, and
+    /// exit (used by `scripts/bench.sh`). Touches no database.
+    MeasureHash {
+        /// How many verifications to time.
+        #[arg(long, default_value_t = 40)]
+        samples: usize,
+    },
 }
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -49,6 +61,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             server::migrate_only(&settings).await.map_err(|e| e.to_string())?;
             tracing::info!("migrations applied");
         }
+        Command::MeasureHash { samples } => measure_hash(settings.hash_params, samples)?,
         Command::Serve => {
             let addr = settings.site_addr;
             let limits = settings.limits;
@@ -73,5 +86,15 @@ async fn run(cli: Cli) -> Result<(), String> {
             let _ = sender.await;
         }
     }
+    Ok(())
+}
+
+/// `server measure-hash`: one verification's median time, and the bound it sets.
+fn measure_hash(params: bulwark::hashing::HashParams, samples: usize) -> Result<(), String> {
+    let hasher = bulwark::hashing::PasswordHasher::new(params).map_err(|e| e.to_string())?;
+    let one = hasher.time_one_verify(samples).map_err(|e| e.to_string())?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let ms = one.as_secs_f64() * 1000.0;
+    println!("verify_ms={ms:.2} cores={cores} bound_per_sec={:.1}", cores as f64 / one.as_secs_f64());
     Ok(())
 }

@@ -30,8 +30,9 @@ pub fn storage_key(id: &Id) -> String {
     storage_id(id).to_string()
 }
 
-/// Saving an existing session goes to the session table directly (see [`super::store`]),
-/// as an update that never re-creates a deleted record; creating goes to `inner`.
+/// Creating and saving go to the session table directly (see [`super::store`]): creating
+/// as an insert that never overwrites, saving as an update that never re-creates a
+/// deleted record. Loading and deleting go to `inner`.
 #[derive(Debug, Clone)]
 pub struct HashedStore<S> {
     inner: S,
@@ -49,13 +50,16 @@ impl<S: SessionStore> SessionStore for HashedStore<S> {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         // A fresh random id whose hash is already taken is astronomically unlikely, but
         // the store's own collision handling would change the *hashed* id, which cannot
-        // be mapped back to a cookie: so check here and draw again instead.
-        while self.inner.load(&storage_id(&record.id)).await?.is_some() {
-            record.id = Id::default();
+        // be mapped back to a cookie: so a taken key means drawing a new id here.
+        loop {
+            let mut stored = record.clone();
+            stored.id = storage_id(&record.id);
+            match super::store::insert_record(&self.pool, &stored).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => record.id = Id::default(),
+                Err(e) => return Err(session_store::Error::Backend(e.to_string())),
+            }
         }
-        let mut stored = record.clone();
-        stored.id = storage_id(&record.id);
-        self.inner.save(&stored).await
     }
 
     /// Only ever updates. tower-sessions calls `save` for a session that had an id when

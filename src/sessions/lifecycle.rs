@@ -40,6 +40,9 @@ pub async fn begin(
     if let Some(old) = current_key(session) {
         registry.forget(&old).await?;
     }
+    // Always, even when the request carried no usable id: a session the resolver just
+    // ended still holds the id the browser sent (tower-sessions keeps it on the record),
+    // and saving without a new one would hand that planted id back as the session.
     session.cycle_id().await?;
     let meta = SessionMeta::new(user.id, user.session_epoch, registry.now());
     session.insert(META_KEY, meta).await?;

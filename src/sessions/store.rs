@@ -121,6 +121,24 @@ pub async fn update_record(
     Ok(done.rows_affected() == 1)
 }
 
+/// Writes a new session record unless its id is taken (`false`): one statement, where
+/// asking first and then writing would be two.
+pub async fn insert_record(
+    pool: &SqlitePool,
+    record: &tower_sessions::session::Record,
+) -> sqlx::Result<bool> {
+    let data = rmp_serde::to_vec(record).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let done = sqlx::query(&format!(
+        "INSERT INTO {STORE_TABLE} (id, data, expiry_date) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+    ))
+    .bind(record.id.to_string())
+    .bind(data)
+    .bind(record.expiry_date)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 const ROW_COLUMNS: &str =
     "store_key, handle, created_at, last_seen_at, idle_expires_at, absolute_expires_at, ip, device";
 

@@ -61,6 +61,10 @@ pub struct Reservation {
     ip_key: String,
     budget: Option<(String, Rule)>,
     guards: Vec<InFlightGuard>,
+    /// The counters as this reservation wrote them, so settling it is usually one write
+    /// each (see `store::update_from`).
+    ip_written: store::Snapshot,
+    budget_written: store::Snapshot,
 }
 
 impl Throttle {
@@ -130,22 +134,33 @@ impl Throttle {
         // Admission itself is decided by the compare-and-swap below, never by this read.
         let mut keys = vec![ip_key.as_str()];
         keys.extend(budget.as_ref().map(|(key, _)| key.as_str()));
-        if let Some(wait) =
-            store::get_many(&self.pool, &keys).await?.iter().filter_map(|c| c.retry_after(now)).max()
-        {
+        let seen = store::get_many(&self.pool, &keys).await?;
+        if let Some(wait) = seen.iter().flatten().filter_map(|(c, _)| c.retry_after(now)).max() {
             return Ok(Err(Throttled { retry_after_secs: wait }));
         }
-        if let Err(wait) = store::update(&self.pool, &ip_key, |c| c.admitted(Rule::Ip, now, policy)).await? {
-            return Ok(Err(Throttled { retry_after_secs: wait }));
-        }
+        // The read above is also where each compare-and-swap starts: one write per counter
+        // unless another request wrote in between.
+        let ip_written =
+            match store::update_from(&self.pool, &ip_key, Some(seen[0]), |c| c.admitted(Rule::Ip, now, policy))
+                .await?
+            {
+                Ok(written) => written,
+                Err(wait) => return Ok(Err(Throttled { retry_after_secs: wait })),
+            };
+        let mut budget_written = None;
         if let Some((key, rule)) = &budget {
-            if let Err(wait) = store::update(&self.pool, key, |c| c.admitted(*rule, now, policy)).await? {
-                // Nothing will be hashed: the IP gets its attempt back.
-                store::apply(&self.pool, &ip_key, |c| c.refunded(Rule::Ip, policy)).await?;
-                return Ok(Err(Throttled { retry_after_secs: wait }));
+            let seen_budget = seen.get(1).copied();
+            match store::update_from(&self.pool, key, seen_budget, |c| c.admitted(*rule, now, policy)).await? {
+                Ok(written) => budget_written = written,
+                Err(wait) => {
+                    // Nothing will be hashed: the IP gets its attempt back.
+                    store::apply_from(&self.pool, &ip_key, Some(ip_written), |c| c.refunded(Rule::Ip, policy))
+                        .await?;
+                    return Ok(Err(Throttled { retry_after_secs: wait }));
+                }
             }
         }
-        Ok(Ok(Reservation { throttle: self.clone(), ip_key, budget, guards }))
+        Ok(Ok(Reservation { throttle: self.clone(), ip_key, budget, guards, ip_written, budget_written }))
     }
 
     /// Clears the account's untrusted-client failures (a password reset proved the owner).
@@ -269,10 +284,14 @@ impl Reservation {
     /// clears it ([`Throttle::clear_account`]).
     pub async fn succeeded(self) -> sqlx::Result<()> {
         let t = &self.throttle;
-        store::apply(&t.pool, &self.ip_key, |c| c.refunded(Rule::Ip, &t.policy)).await?;
+        store::apply_from(&t.pool, &self.ip_key, Some(self.ip_written), |c| c.refunded(Rule::Ip, &t.policy))
+            .await?;
         match &self.budget {
             Some((key, Rule::Device)) => store::delete(&t.pool, key).await?,
-            Some((key, rule)) => store::apply(&t.pool, key, |c| c.refunded(*rule, &t.policy)).await?,
+            Some((key, rule)) => {
+                store::apply_from(&t.pool, key, Some(self.budget_written), |c| c.refunded(*rule, &t.policy))
+                    .await?
+            }
             None => {}
         }
         Ok(())
@@ -281,9 +300,10 @@ impl Reservation {
     /// No verification ran (the hashing queue was full): everything is given back.
     pub async fn refund(self) -> sqlx::Result<()> {
         let t = &self.throttle;
-        store::apply(&t.pool, &self.ip_key, |c| c.refunded(Rule::Ip, &t.policy)).await?;
+        store::apply_from(&t.pool, &self.ip_key, Some(self.ip_written), |c| c.refunded(Rule::Ip, &t.policy))
+            .await?;
         if let Some((key, rule)) = &self.budget {
-            store::apply(&t.pool, key, |c| c.refunded(*rule, &t.policy)).await?;
+            store::apply_from(&t.pool, key, Some(self.budget_written), |c| c.refunded(*rule, &t.policy)).await?;
         }
         Ok(())
     }

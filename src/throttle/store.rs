@@ -9,48 +9,51 @@ pub async fn get(pool: &SqlitePool, key: &str) -> sqlx::Result<Counter> {
     Ok(read(pool, key).await?.map(|(counter, _)| counter).unwrap_or_default())
 }
 
-/// The counters at `keys` (absent ones left out), in one query.
-pub async fn get_many(pool: &SqlitePool, keys: &[&str]) -> sqlx::Result<Vec<Counter>> {
+/// A counter as last read, with the `version` a compare-and-swap must match; `None` when
+/// there was no row.
+pub type Snapshot = Option<(Counter, i64)>;
+
+/// The counters at `keys`, in one query: one snapshot per key, in the order given.
+pub async fn get_many(pool: &SqlitePool, keys: &[&str]) -> sqlx::Result<Vec<Snapshot>> {
     let placeholders = vec!["?"; keys.len()].join(", ");
     let sql = format!(
-        "SELECT failures, last_failure_at, blocked_until FROM throttle_counters WHERE key IN ({placeholders})"
+        "SELECT key, failures, last_failure_at, blocked_until, version FROM throttle_counters \
+         WHERE key IN ({placeholders})"
     );
     let mut query = sqlx::query(&sql);
     for key in keys {
         query = query.bind(*key);
     }
-    query
-        .fetch_all(pool)
-        .await?
+    let rows = query.fetch_all(pool).await?;
+    let mut found = Vec::with_capacity(rows.len());
+    for row in &rows {
+        found.push((row.try_get::<String, _>("key")?, snapshot(row)?));
+    }
+    Ok(keys
         .iter()
-        .map(|row| {
-            Ok(Counter {
-                failures: u32::try_from(row.try_get::<i64, _>("failures")?).unwrap_or(u32::MAX),
-                last_failure_at: row.try_get("last_failure_at")?,
-                blocked_until: row.try_get("blocked_until")?,
-            })
-        })
-        .collect()
+        .map(|key| found.iter().find(|(k, _)| k == key).map(|(_, snapshot)| *snapshot))
+        .collect())
 }
 
-async fn read(pool: &SqlitePool, key: &str) -> sqlx::Result<Option<(Counter, i64)>> {
+fn snapshot(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<(Counter, i64)> {
+    Ok((
+        Counter {
+            failures: u32::try_from(row.try_get::<i64, _>("failures")?).unwrap_or(u32::MAX),
+            last_failure_at: row.try_get("last_failure_at")?,
+            blocked_until: row.try_get("blocked_until")?,
+        },
+        row.try_get("version")?,
+    ))
+}
+
+async fn read(pool: &SqlitePool, key: &str) -> sqlx::Result<Snapshot> {
     let row = sqlx::query(
         "SELECT failures, last_failure_at, blocked_until, version FROM throttle_counters WHERE key = ?",
     )
     .bind(key)
     .fetch_optional(pool)
     .await?;
-    row.map(|row| {
-        Ok((
-            Counter {
-                failures: u32::try_from(row.try_get::<i64, _>("failures")?).unwrap_or(u32::MAX),
-                last_failure_at: row.try_get("last_failure_at")?,
-                blocked_until: row.try_get("blocked_until")?,
-            },
-            row.try_get("version")?,
-        ))
-    })
-    .transpose()
+    row.as_ref().map(snapshot).transpose()
 }
 
 /// Applies `change` to the counter at `key` atomically; `Err` from `change` writes nothing
@@ -60,8 +63,24 @@ pub async fn update<E>(
     key: &str,
     change: impl Fn(&Counter) -> Result<Counter, E>,
 ) -> sqlx::Result<Result<(), E>> {
+    Ok(update_from(pool, key, None, change).await?.map(|_| ()))
+}
+
+/// [`update`], starting from `seen` (a snapshot this caller read or wrote a moment ago)
+/// instead of reading first: when nobody wrote in between, the change is one statement;
+/// when somebody did, the compare-and-swap misses and the counter is read and the change
+/// reapplied, as in [`update`]. Returns the counter as written, for the next change.
+pub async fn update_from<E>(
+    pool: &SqlitePool,
+    key: &str,
+    mut seen: Option<Snapshot>,
+    change: impl Fn(&Counter) -> Result<Counter, E>,
+) -> sqlx::Result<Result<Snapshot, E>> {
     loop {
-        let current = read(pool, key).await?;
+        let current = match seen.take() {
+            Some(snapshot) => snapshot,
+            None => read(pool, key).await?,
+        };
         let (before, version) = current.unwrap_or_default();
         let after = match change(&before) {
             Ok(after) => after,
@@ -93,16 +112,22 @@ pub async fn update<E>(
             .rows_affected(),
         };
         if written == 1 {
-            return Ok(Ok(()));
+            let version = if current.is_some() { version + 1 } else { 0 };
+            return Ok(Ok(Some((after, version))));
         }
         // Someone else wrote first: read again and reapply.
     }
 }
 
-/// [`update`] for changes that always apply.
-pub async fn apply(pool: &SqlitePool, key: &str, change: impl Fn(&Counter) -> Counter) -> sqlx::Result<()> {
-    match update(pool, key, |c| Ok::<_, std::convert::Infallible>(change(c))).await? {
-        Ok(()) => Ok(()),
+/// [`update_from`] for changes that always apply.
+pub async fn apply_from(
+    pool: &SqlitePool,
+    key: &str,
+    seen: Option<Snapshot>,
+    change: impl Fn(&Counter) -> Counter,
+) -> sqlx::Result<()> {
+    match update_from(pool, key, seen, |c| Ok::<_, std::convert::Infallible>(change(c))).await? {
+        Ok(_) => Ok(()),
         Err(never) => match never {},
     }
 }

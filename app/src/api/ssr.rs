@@ -18,14 +18,28 @@ use tower_sessions::Session;
 
 use crate::error::ApiError;
 
+/// Everything the server functions use, provided by the server as one context per
+/// request (`Arc<Services>`: one reference count, where a context per service would
+/// clone each service for every page, whether it calls a server function or not).
+pub struct Services {
+    pub accounts: Accounts,
+    pub devices: Devices,
+    pub device_cookie: DeviceCookie,
+    pub registration: Registration,
+    pub recovery: Recovery,
+    pub registry: SessionRegistry,
+    pub throttle: Throttle,
+    pub client_ip: ClientIpSource,
+}
+
 /// The accounts service, provided as context by the server.
 pub fn accounts() -> Result<Accounts, ApiError> {
-    service::<Accounts>("Accounts")
+    service(|s| s.accounts.clone())
 }
 
 /// Signup, verification and resend, provided as context by the server.
 pub fn registration() -> Result<Registration, ApiError> {
-    service::<Registration>("Registration")
+    service(|s| s.registration.clone())
 }
 
 /// Maps failures of the mail flows (signup, links, resets) to the wire.
@@ -44,7 +58,7 @@ pub fn flow_error(error: FlowError) -> ApiError {
 
 /// Password reset, provided as context by the server.
 pub fn recovery() -> Result<Recovery, ApiError> {
-    service::<Recovery>("Recovery")
+    service(|s| s.recovery.clone())
 }
 
 /// A failure on a page opened from a mailed link (`page?token=…`). Such pages send no
@@ -79,7 +93,7 @@ pub fn token_page_failed<S: leptos::server_fn::ServerFn>(
 
 /// The throttle, provided as context by the server.
 pub fn throttle() -> Result<Throttle, ApiError> {
-    service::<Throttle>("Throttle")
+    service(|s| s.throttle.clone())
 }
 
 /// The wire error for a throttled request, logged (without the identifier).
@@ -90,12 +104,12 @@ pub fn too_many(Throttled { retry_after_secs }: Throttled) -> ApiError {
 
 /// The session registry, provided as context by the server.
 pub fn registry() -> Result<SessionRegistry, ApiError> {
-    service::<SessionRegistry>("SessionRegistry")
+    service(|s| s.registry.clone())
 }
 
-fn service<T: Clone + 'static>(name: &str) -> Result<T, ApiError> {
-    use_context::<T>().ok_or_else(|| {
-        tracing::error!("the {name} service was not provided as context");
+fn service<T>(pick: impl FnOnce(&Services) -> T) -> Result<T, ApiError> {
+    use_context::<std::sync::Arc<Services>>().map(|services| pick(&services)).ok_or_else(|| {
+        tracing::error!("the services were not provided as context");
         ApiError::Internal
     })
 }
@@ -202,7 +216,7 @@ pub fn current_user() -> Result<User, ApiError> {
     current().map(|principal| principal.user)
 }
 
-/// The device cookie's name and attributes, provided as context by the server.
+/// The device cookie's name and attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceCookie {
     pub name: &'static str,
@@ -211,7 +225,7 @@ pub struct DeviceCookie {
 
 /// The device cookie this request carries, if any (its value, unchecked).
 pub fn device_cookie_value() -> Option<String> {
-    let name = use_context::<DeviceCookie>()?.name;
+    let name = use_context::<std::sync::Arc<Services>>()?.device_cookie.name;
     let parts = use_context::<http::request::Parts>()?;
     parts
         .headers
@@ -233,7 +247,7 @@ pub async fn current_device() -> Result<Option<Device>, ApiError> {
 /// Sends a new device cookie: long-lived, HttpOnly, `__Host-` prefixed when secure.
 pub fn set_device_cookie(new: &NewDevice) {
     let (Some(cookie), Some(options)) =
-        (use_context::<DeviceCookie>(), use_context::<leptos_axum::ResponseOptions>())
+        (use_context::<std::sync::Arc<Services>>().map(|s| s.device_cookie), use_context::<leptos_axum::ResponseOptions>())
     else {
         return;
     };
@@ -248,7 +262,7 @@ pub fn set_device_cookie(new: &NewDevice) {
 
 /// The device cookie service, provided as context by the server.
 pub fn devices() -> Result<Devices, ApiError> {
-    service::<Devices>("Devices")
+    service(|s| s.devices.clone())
 }
 
 /// A typed view of the tower-sessions session; the keys and the lifecycle live in
@@ -294,7 +308,8 @@ pub fn client_ip() -> Result<IpAddr, ApiError> {
         tracing::error!("no peer address on the request (serve with connect info)");
         return Err(ApiError::Internal);
     };
-    let source = use_context::<ClientIpSource>().unwrap_or_default();
+    let services = use_context::<std::sync::Arc<Services>>().ok_or(ApiError::Internal)?;
+    let source = &services.client_ip;
     // A line that is not readable text stands for a hop of unknown address, which ends the
     // walk at the nearest trusted proxy (dropping it would skip an entry).
     let unreadable = match source.header() {

@@ -61,6 +61,9 @@ pub struct Config {
     /// Database URL; a SQLite file is created (with its folder) when missing.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/bulwark.db")]
     pub database_url: String,
+    /// Database connections kept open at most.
+    #[arg(long, env = "BULWARK_DB_POOL_SIZE", default_value_t = bulwark::db::DEFAULT_POOL_SIZE)]
+    pub db_pool_size: u32,
     /// The URL people use to reach this site; links in mail are built from it, never from
     /// the request's Host header. Defaults to http://localhost:3000 in development.
     #[arg(long, env = "BULWARK_PUBLIC_URL")]
@@ -134,6 +137,10 @@ pub struct Config {
     /// Mails of any kind sent to one address per hour, at most.
     #[arg(long, env = "BULWARK_THROTTLE_MAILS_PER_ADDRESS_PER_HOUR", default_value_t = 5)]
     pub throttle_mails_per_address_per_hour: u32,
+    /// Mails with a link (verification, password reset) sent across the site per minute,
+    /// for each of the two kinds.
+    #[arg(long, env = "BULWARK_THROTTLE_LINK_MAILS_PER_MINUTE", default_value_t = 60)]
+    pub throttle_link_mails_per_minute: u32,
     /// SMTP server for outgoing mail. Unset in development: mail is written to
     /// BULWARK_MAIL_OUTBOX and the log instead. Required in production.
     #[arg(long, env = "BULWARK_SMTP_HOST")]
@@ -177,6 +184,7 @@ pub struct MailSettings {
 pub struct Settings {
     pub site_addr: SocketAddr,
     pub database_url: String,
+    pub db_pool_size: u32,
     pub public_url: Uri,
     pub secret: Secret,
     pub environment: Environment,
@@ -201,6 +209,7 @@ impl Settings {
         Self {
             site_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url,
+            db_pool_size: bulwark::db::DEFAULT_POOL_SIZE,
             public_url: Uri::from_static(DEFAULT_PUBLIC_URL),
             secret: Config::test_secret(),
             environment: Environment::Development,
@@ -386,6 +395,7 @@ impl Config {
             signups_per_minute: self.throttle_signups_per_minute,
             mail_requests_per_ip_per_hour: self.throttle_mail_requests_per_ip_per_hour,
             mails_per_address_per_hour: self.throttle_mails_per_address_per_hour,
+            link_mails_per_minute: self.throttle_link_mails_per_minute,
             ..ThrottlePolicy::default()
         };
         if throttle.account_backoff_from == 0
@@ -403,6 +413,7 @@ impl Config {
                 Ok(Settings {
                     site_addr: self.site_addr,
                     database_url: self.database_url,
+                    db_pool_size: self.db_pool_size,
                     public_url,
                     secret,
                     environment: self.environment,

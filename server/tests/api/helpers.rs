@@ -95,6 +95,15 @@ pub async fn spawn_app() -> TestApp {
 
 /// [`spawn_app`] with settings adjusted by `configure` first.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_serving(configure, |_| {}).await
+}
+
+/// [`spawn_app_with`], with Leptos' options (where the site's files are, whether their
+/// names are hashed) adjusted by `site` too.
+pub async fn spawn_app_serving(
+    configure: impl FnOnce(&mut Settings),
+    site: impl FnOnce(&mut leptos::config::LeptosOptions),
+) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut settings = Settings::local(format!("sqlite://{}/test.db", dir.path().display()));
     let outbox = dir.path().join("outbox");
@@ -105,7 +114,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     // Starts at the real time (so the store's own expiry stamps are sensible) and then
     // moves only when a test advances it.
     let clock = ManualClock::starting_at(SystemClock.now());
-    let state = server::prepare(settings, server::leptos_options(addr), Arc::new(clock.clone()))
+    let mut leptos_options = server::leptos_options(addr);
+    site(&mut leptos_options);
+    let state = server::prepare(settings, leptos_options, Arc::new(clock.clone()))
         .await
         .expect("prepare");
     let pool = state.pool.clone();

@@ -1,6 +1,7 @@
 //! One integration-test binary (each extra binary is another slow link), one module per
 //! feature. Every test drives the real router over HTTP against its own SQLite file.
 
+mod assets;
 mod csrf;
 mod devices;
 mod helpers;

@@ -9,7 +9,6 @@
 
 use std::fmt;
 
-use unicode_normalization::UnicodeNormalization;
 
 /// The longest address accepted, in characters (RFC 5321 caps a path at 256 octets
 /// including the angle brackets).
@@ -43,7 +42,7 @@ impl Email {
         if trimmed.is_empty() {
             return Err(EmailError::Empty);
         }
-        let normalised: String = trimmed.nfc().collect::<String>().to_lowercase();
+        let normalised: String = crate::normalize::nfc(trimmed).to_lowercase();
         if normalised.chars().count() > MAX_EMAIL_CHARS {
             return Err(EmailError::TooLong);
         }

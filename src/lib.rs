@@ -16,6 +16,7 @@
 pub mod email;
 pub mod forms;
 pub mod messages;
+pub mod normalize;
 pub mod password;
 pub mod role;
 pub mod username;

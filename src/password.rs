@@ -6,7 +6,6 @@
 
 use std::fmt;
 
-use unicode_normalization::UnicodeNormalization;
 
 /// The default minimum length for new passwords.
 pub const DEFAULT_MIN_PASSWORD_CHARS: usize = 15;
@@ -85,7 +84,7 @@ impl Password {
         if raw.is_empty() {
             return Err(PasswordError::Empty);
         }
-        let normalised: String = raw.nfkc().collect();
+        let normalised: String = crate::normalize::nfkc(raw);
         if normalised.chars().count() > MAX_PASSWORD_CHARS {
             return Err(PasswordError::TooLong { max: MAX_PASSWORD_CHARS });
         }

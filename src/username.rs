@@ -8,7 +8,6 @@
 
 use std::fmt;
 
-use unicode_normalization::UnicodeNormalization;
 
 pub const MIN_USERNAME_CHARS: usize = 3;
 pub const MAX_USERNAME_CHARS: usize = 32;
@@ -81,7 +80,7 @@ impl Username {
         if raw.len() > MAX_RAW_BYTES {
             return Err(UsernameError::TooLong);
         }
-        let display: String = raw.trim().nfkc().collect();
+        let display: String = crate::normalize::nfkc(raw.trim());
         if display.is_empty() {
             return Err(UsernameError::Empty);
         }

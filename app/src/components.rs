@@ -237,7 +237,9 @@ impl FieldState {
     }
 
     /// The error to show: the shared rule's verdict on what is typed now (once the user
-    /// has typed since the last submission), otherwise the server's verdict.
+    /// has typed since the last submission), otherwise the server's verdict. Text this
+    /// build cannot normalise (non-ASCII in the browser: see `bulwark::normalize`) gets no
+    /// verdict until the server gives one.
     pub fn error(
         self,
         local: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
@@ -245,7 +247,13 @@ impl FieldState {
     ) -> Signal<Option<String>> {
         Signal::derive(move || {
             if self.edited.get() {
-                self.value.with(|v| if v.is_empty() { None } else { local(v) })
+                self.value.with(|v| {
+                    if v.is_empty() || !bulwark::normalize::checkable(v) {
+                        None
+                    } else {
+                        local(v)
+                    }
+                })
             } else {
                 server()
             }

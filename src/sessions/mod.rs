@@ -107,6 +107,8 @@ impl Liveness {
 #[derive(Clone)]
 pub struct SessionRegistry {
     pool: SqlitePool,
+    /// Where the request resolver reads (see [`crate::db::HotReads`]).
+    reads: crate::db::HotReads,
     clock: SharedClock,
     lifetimes: Lifetimes,
 }
@@ -120,7 +122,8 @@ pub struct Origin {
 
 impl SessionRegistry {
     pub fn new(pool: SqlitePool, clock: SharedClock, lifetimes: Lifetimes) -> Self {
-        Self { pool, clock, lifetimes }
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self { reads: crate::db::HotReads::new(&pool, cores), pool, clock, lifetimes }
     }
 
     pub fn now(&self) -> UnixTime {
@@ -131,11 +134,10 @@ impl SessionRegistry {
         self.lifetimes
     }
 
-    fn pool(&self) -> &SqlitePool {
-        &self.pool
+    fn reads(&self) -> &crate::db::HotReads {
+        &self.reads
     }
 
-    /// Registers a new signed-in session under its store key.
     /// Registers a new signed-in session under its store key; `false` when the user's
     /// epoch moved on since `meta` was made (the session must not start).
     pub async fn record(&self, store_key: &str, meta: &SessionMeta, origin: &Origin) -> sqlx::Result<bool> {

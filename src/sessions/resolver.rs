@@ -39,7 +39,9 @@ pub async fn resolve(session: &Session, registry: &SessionRegistry) -> Result<Re
     let Some(id) = session.id() else { return Ok(Resolved(None)) };
     let key = storage_key(&id);
     let now = registry.now();
-    let found = store::find_signed_in(registry.pool(), &key).await?;
+    let mut lease = registry.reads().lease().await?;
+    let found = store::find_signed_in(lease.connection(), &key).await?;
+    lease.finish();
     let verdict = found.and_then(|(meta, user)| {
         let current = user.session_epoch == meta.epoch && user.email_verified;
         current.then(|| (Liveness::of(&meta, now, registry.lifetimes()), meta, user))

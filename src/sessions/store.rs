@@ -82,14 +82,17 @@ pub async fn touch(
 
 /// The registry row under `store_key` as session metadata, with its user: the one read
 /// the request resolver makes.
-pub async fn find_signed_in(pool: &SqlitePool, store_key: &str) -> sqlx::Result<Option<(SessionMeta, User)>> {
+pub async fn find_signed_in(
+    connection: &mut sqlx::SqliteConnection,
+    store_key: &str,
+) -> sqlx::Result<Option<(SessionMeta, User)>> {
     let row = sqlx::query(&format!(
         "SELECT {USER_COLUMNS}, r.epoch AS session_at_epoch, r.created_at AS session_created_at, \
          r.last_seen_at AS session_last_seen_at \
          FROM session_registry r JOIN users ON users.id = r.user_id WHERE r.store_key = ?"
     ))
     .bind(store_key)
-    .fetch_optional(pool)
+    .fetch_optional(connection)
     .await?;
     row.map(|row| {
         let user = user_from_row(&row)?;

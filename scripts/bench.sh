@@ -77,6 +77,7 @@ HASH_LINE="$("$BIN" measure-hash --samples 40)"
 VERIFY_MS="$(sed -n 's/.*verify_ms=\([0-9.]*\).*/\1/p' <<<"$HASH_LINE")"
 CORES="$(sed -n 's/.*cores=\([0-9]*\).*/\1/p' <<<"$HASH_LINE")"
 BOUND="$(sed -n 's/.*bound_per_sec=\([0-9.]*\).*/\1/p' <<<"$HASH_LINE")"
+TOGETHER="$(sed -n 's/.*all_cores_per_sec=\([0-9.]*\).*/\1/p' <<<"$HASH_LINE")"
 
 say "starting the server on $URL (log: $WORK/server.log)"
 "$BIN" >"$WORK/server.log" 2>&1 &
@@ -157,10 +158,12 @@ run static get BENCH_PATH="$STATIC_PATH" BENCH_ENCODING="br, gzip"
 run anonymous get BENCH_PATH=/
 run signed-in get BENCH_PATH=/ BENCH_COOKIE="$COOKIE"
 run me me BENCH_COOKIE="$COOKIE"
-run me-anonymous me
+run me-anonymous me BENCH_EXPECT=401
+run login-anonymous get BENCH_PATH=/login
+run login-signed-in get BENCH_PATH=/login BENCH_COOKIE="$COOKIE"
 run signin-ok signin-ok
-run signin-unknown signin-unknown
-run signin-wrong signin-wrong
+run signin-unknown signin-unknown BENCH_EXPECT=401
+run signin-wrong signin-wrong BENCH_EXPECT=401
 
 field() { grep "^$1 " "$WORK/results" | grep -o "$2=[^ ]*" | cut -d= -f2; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
@@ -171,13 +174,16 @@ echo
 echo "Bulwark benchmark · $(date -u +%Y-%m-%dT%H:%MZ) · $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))"
 echo "wrk -t$THREADS -c$CONNECTIONS -d${SECONDS_PER_RUN}s against the release build; $USERS confirmed accounts; SQLite"
 echo
-printf '| %-40s | %12s | %10s | %10s | %s\n' "figure" "per second" "p50 ms" "p99 ms" "answers"
+printf '| %-40s | %12s | %10s | %10s | %s\n' "figure" "per second" "p50 ms" "p99 ms" "answers (status:count)"
 printf '|%s|%s|%s|%s|%s\n' "------------------------------------------" "--------------" "------------" "------------" "--------"
 row() { printf '| %-40s | %12s | %10s | %10s | %s\n' "$1" "$(field "$2" ok_rps)" "$(field "$2" p50_ms)" "$(field "$2" p99_ms)" "$(field "$2" statuses)"; }
-row "static file ($STATIC_PATH, br)" static
+row "static file (the CSS, br)" static
 row "anonymous page (/)" anonymous
 row "signed-in page (/)" signed-in
 row "/api/me (signed in)" me
+row "/api/me (anonymous: 401)" me-anonymous
+row "/login, anonymous" login-anonymous
+row "/login, signed in" login-signed-in
 row "sign-in, right password" signin-ok
 row "sign-in, unknown email" signin-unknown
 row "sign-in, wrong password" signin-wrong
@@ -185,5 +191,6 @@ echo
 echo "signed-in page ÷ anonymous page:        $(ratio "$SIGNED" "$ANON")   (target ≥ 0.90)"
 echo "one argon2 verification (same binary):  $VERIFY_MS ms → bound $BOUND sign-ins/s on $CORES cores"
 echo "successful sign-ins ÷ bound:             $(ratio "$(field signin-ok ok_rps)" "$BOUND")   (target ≥ 0.90)"
+echo "argon2 alone on all $CORES cores at once:  $TOGETHER verifications/s; sign-ins ÷ that: $(ratio "$(field signin-ok ok_rps)" "$TOGETHER")"
 echo "first load of /login (HTML + files):     $(kb "$RAW") raw, $(kb "$SERVED") as served"
 echo "WASM ($WASM_PATH):  $(kb "$WASM_RAW") raw, $(kb "$WASM_SERVED") as served (target ≤ 300 KB); Cache-Control: ${CACHE:-none}"

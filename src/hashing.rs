@@ -266,6 +266,33 @@ impl PasswordHasher {
         Ok(times[times.len() / 2])
     }
 
+    /// Verifications per second with `threads` threads verifying at once for about
+    /// `seconds` (blocking; for benchmarks). On a real machine this is below `threads` ÷
+    /// [`PasswordHasher::time_one_verify`]: the threads share the memory bandwidth and
+    /// the caches that one verification alone has to itself.
+    pub fn verifies_per_sec(&self, threads: usize, seconds: f64) -> Result<f64, HashError> {
+        let started = std::time::Instant::now();
+        let done = AtomicU64::new(0);
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            for _ in 0..threads.max(1) {
+                scope.spawn(|| {
+                    while started.elapsed().as_secs_f64() < seconds {
+                        if self.inner.verify_blocking(b"not the dummy password", &self.inner.dummy_hash).is_err() {
+                            failed.store(true, Ordering::Relaxed);
+                            return;
+                        }
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        if failed.load(Ordering::Relaxed) {
+            return Err(HashError::Argon2("a timed verification failed".to_owned()));
+        }
+        Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    }
+
     /// How many hashes and verifications this hasher (and its clones) has started.
     pub fn runs(&self) -> u64 {
         self.inner.runs.load(Ordering::Relaxed)

@@ -72,8 +72,8 @@ pub async fn migrate(pool: &SqlitePool) -> Result<(), DbError> {
 /// from a task of its own); here it costs one. On two cores those trips, not SQLite,
 /// were most of what a signed-in page cost beyond an anonymous one.
 ///
-/// A connection whose query failed or was abandoned midway is closed, and opened anew
-/// (with the pool's options) the next time it is needed.
+/// A connection whose query failed is closed, and opened anew (with the pool's options)
+/// the next time it is needed.
 #[derive(Clone)]
 pub struct HotReads {
     slots: Arc<[Mutex<Option<SqliteConnection>>]>,
@@ -100,16 +100,16 @@ impl HotReads {
         if guard.is_none() {
             *guard = Some(self.options.connect().await?);
         }
-        Ok(Lease { guard, finished: false })
+        Ok(Lease { guard })
     }
 }
 
-/// One use of a [`HotReads`] connection. Call [`Lease::finish`] after a successful
-/// query: a lease dropped without it (an error, a cancelled request) closes its
-/// connection, whose state is then unknown.
+/// One use of a [`HotReads`] connection. Call [`Lease::discard`] when a query on it
+/// failed: the connection is closed and opened anew next time. A lease simply dropped
+/// (also when its request is cancelled mid-query) keeps the connection: sqlx's worker
+/// finishes the statement it was given and resets it before taking the next.
 pub struct Lease<'a> {
     guard: MutexGuard<'a, Option<SqliteConnection>>,
-    finished: bool,
 }
 
 impl Lease<'_> {
@@ -117,17 +117,9 @@ impl Lease<'_> {
         self.guard.as_mut().expect("a lease always holds an open connection")
     }
 
-    pub fn finish(mut self) {
-        self.finished = true;
-    }
-}
-
-impl Drop for Lease<'_> {
-    fn drop(&mut self) {
-        if !self.finished {
-            // Dropping a connection closes it (its worker thread ends).
-            self.guard.take();
-        }
+    pub fn discard(mut self) {
+        // Dropping a connection closes it (its worker thread ends).
+        self.guard.take();
     }
 }
 
@@ -148,7 +140,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn hot_reads_see_committed_writes_and_reopen_a_connection_left_midway() {
+    async fn hot_reads_see_committed_writes_and_reopen_a_discarded_connection() {
         let dir = tempfile::tempdir().expect("tempdir");
         let pool = connect(&format!("sqlite://{}/hot.db", dir.path().display())).await.expect("opens");
         sqlx::query("CREATE TABLE t (v INTEGER)").execute(&pool).await.expect("create");
@@ -157,23 +149,28 @@ mod tests {
             let mut lease = reads.lease().await.expect("lease");
             let n: i64 =
                 sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(lease.connection()).await.expect("read");
-            lease.finish();
             n
         };
         assert_eq!(count(reads.clone()).await, 0);
         sqlx::query("INSERT INTO t VALUES (1)").execute(&pool).await.expect("insert");
         assert_eq!(count(reads.clone()).await, 1, "a write through the pool is seen at once");
 
-        // A lease dropped without finishing (a cancelled request) closes its connection;
-        // the next lease opens a fresh one and works.
-        drop(reads.lease().await.expect("lease"));
+        // A failed query's connection is closed; the next lease opens a fresh one and works.
+        let mut lease = reads.lease().await.expect("lease");
+        assert!(sqlx::query("SELECT nonsense FROM nowhere").execute(lease.connection()).await.is_err());
+        lease.discard();
         assert!(reads.slots[0].try_lock().expect("free").is_none(), "closed, not handed out again");
+        assert_eq!(count(reads.clone()).await, 1);
+
+        // A request cancelled mid-read leaves a connection the next lease can use.
+        let cancelled = tokio::time::timeout(std::time::Duration::from_nanos(1), count(reads.clone())).await;
+        drop(cancelled);
         assert_eq!(count(reads.clone()).await, 1);
 
         // Two leases at once use two connections.
         let first = reads.lease().await.expect("first");
         let second = reads.lease().await.expect("second");
-        first.finish();
-        second.finish();
+        assert!(reads.slots.iter().all(|slot| slot.try_lock().is_err()), "both in use");
+        drop((first, second));
     }
 }

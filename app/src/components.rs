@@ -213,7 +213,9 @@ pub fn password_policy() -> PasswordPolicy {
     let shared = leptos::server::SharedValue::new(|| {
         #[cfg(feature = "ssr")]
         {
-            use_context::<bulwark::accounts::Accounts>().map(|a| a.policy()).unwrap_or_default()
+            use_context::<std::sync::Arc<crate::api::ssr::Services>>()
+                .map(|services| services.accounts.policy())
+                .unwrap_or_default()
         }
         #[cfg(not(feature = "ssr"))]
         {

@@ -83,6 +83,25 @@ test("a field error appears while typing and disappears when fixed", async ({ pa
   expect(problems).toEqual([]);
 });
 
+test("non-ASCII input gets no verdict in the browser, then the server's, which normalises it", async ({ page, problems }) => {
+  // The browser's WASM carries no Unicode tables: it checks ASCII as the server does and
+  // leaves other text to the server. "ｒｏｏｔ" (fullwidth) is "root" after NFKC: reserved.
+  await open(page, "/signup");
+  const username = page.getByLabel("Username");
+  const error = page.locator("#signup-username-error");
+  await username.fill("root");
+  await expect(error).toHaveText("That username is reserved. Please choose another.");
+  await username.fill("ｒｏｏｔ");
+  await expect(error).toHaveText("");
+  await expect(username).toHaveAttribute("aria-invalid", "false");
+  await page.getByLabel("Email").fill("fullwidth@example.com");
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expect(error).toHaveText("That username is reserved. Please choose another.");
+  await expect(username).toHaveAttribute("aria-invalid", "true");
+  expect(problems).toEqual([]);
+});
+
 test("signing up again with a taken email looks like a new signup; only the owner's mail differs", async ({
   page,
   problems,

@@ -5,16 +5,19 @@
 //! The release build writes a brotli and a gzip copy beside every file
 //! (`cargo leptos build --release --precompress`); a client that accepts one gets it, so
 //! nothing is compressed per request. With cargo-leptos' `hash-files` the file names
-//! carry a hash of their content, so a name never changes meaning and the files are
-//! cached for a year, `immutable`: a returning browser sends no request for them at all.
-//! Without hashed names (debug builds and tests that do not ask for them) the files must
-//! be revalidated (`no-cache`), or a browser would keep last build's WASM.
+//! carry a hash of their content, so such a name never changes meaning and the file is
+//! cached for a year, `immutable`: a returning browser sends no request for it at all.
+//! A name without a hash (a debug build, or Leptos falling back to plain names when it
+//! cannot read `hash.txt`) must be revalidated (`no-cache`), or a browser would keep an
+//! old build's WASM.
 
 use std::path::Path;
 
 use axum::{
     body::Body,
+    extract::{Request, State},
     http::{header, HeaderValue, Response, StatusCode},
+    middleware::{self, Next},
     Router,
 };
 use leptos::config::LeptosOptions;
@@ -33,29 +36,59 @@ const FAVICON: &str = "public, max-age=86400";
 /// The routes for `/pkg/*` and `/favicon.svg`, to be merged beside the pages.
 pub fn routes<S: Clone + Send + Sync + 'static>(options: &LeptosOptions) -> Router<S> {
     let root = Path::new(options.site_root.as_ref());
-    let pkg_cache = if options.hash_files { IMMUTABLE } else { REVALIDATE };
-    let pkg = ServeDir::new(root.join(options.site_pkg_dir.as_ref()))
-        .precompressed_br()
-        .precompressed_gzip();
+    let pkg = ServeDir::new(root.join(options.site_pkg_dir.as_ref())).precompressed_br().precompressed_gzip();
     let favicon = ServeFile::new(root.join("favicon.svg"));
-    let pkg = Router::new().nest_service("/pkg", pkg).layer(cache_layer(pkg_cache)).layer(vary_layer());
-    let favicon = Router::new().route_service("/favicon.svg", favicon).layer(cache_layer(FAVICON));
+    let pkg = Router::new()
+        .nest_service("/pkg", pkg)
+        .layer(middleware::from_fn_with_state(options.hash_files, pkg_cache))
+        .layer(SetResponseHeaderLayer::appending(header::VARY, HeaderValue::from_static("accept-encoding")));
+    let favicon = Router::new()
+        .route_service("/favicon.svg", favicon)
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, |response: &Response<Body>| {
+            cacheable(response).then(|| HeaderValue::from_static(FAVICON))
+        }));
     pkg.merge(favicon)
 }
 
-/// Sets `Cache-Control` on successful answers only: a 404 for a file that is not there
-/// yet must not be cached for a year.
-fn cache_layer(
-    value: &'static str,
-) -> SetResponseHeaderLayer<impl Fn(&Response<Body>) -> Option<HeaderValue> + Clone> {
-    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, move |response: &Response<Body>| {
-        let cacheable = response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED;
-        cacheable.then(|| HeaderValue::from_static(value))
-    })
+/// `immutable` for a found file under a content-hashed name (when the build hashes
+/// names), `no-cache` for any other found file, nothing for an error: a 404 for a file
+/// that is not there yet must not be kept for a year.
+async fn pkg_cache(State(hashed_build): State<bool>, request: Request, next: Next) -> Response<Body> {
+    let immutable = hashed_build && has_content_hash(request.uri().path());
+    let mut response = next.run(request).await;
+    if cacheable(&response) {
+        let value = if immutable { IMMUTABLE } else { REVALIDATE };
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    }
+    response
 }
 
-/// The same URL is answered in brotli, gzip or plain by `Accept-Encoding`: caches must
-/// keep them apart.
-fn vary_layer() -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::appending(header::VARY, HeaderValue::from_static("accept-encoding"))
+fn cacheable(response: &Response<Body>) -> bool {
+    response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED
+}
+
+/// Whether the file name looks like cargo-leptos' hashed names: `name.HASH.ext`, with a
+/// hash of at least 16 URL-safe base64 characters (cargo-leptos writes 22).
+fn has_content_hash(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or_default();
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() >= 3
+        && parts[1..parts.len() - 1].iter().any(|part| {
+            part.len() >= 16 && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_with_a_content_hash_count_as_hashed() {
+        assert!(has_content_hash("/pkg/bulwark.o8oFu9PjM90ucE_2WpKzqQ.wasm"));
+        assert!(has_content_hash("/pkg/bulwark.zPhW_bvvmufnj9C_qoJcRA.css"));
+        assert!(!has_content_hash("/pkg/bulwark.wasm"));
+        assert!(!has_content_hash("/pkg/bulwark_bg.wasm"));
+        assert!(!has_content_hash("/pkg/bulwark.short.js"));
+        assert!(!has_content_hash("/pkg/o8oFu9PjM90ucE_2WpKzqQ"));
+    }
 }

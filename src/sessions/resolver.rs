@@ -40,8 +40,14 @@ pub async fn resolve(session: &Session, registry: &SessionRegistry) -> Result<Re
     let key = storage_key(&id);
     let now = registry.now();
     let mut lease = registry.reads().lease().await?;
-    let found = store::find_signed_in(lease.connection(), &key).await?;
-    lease.finish();
+    let found = match store::find_signed_in(lease.connection(), &key).await {
+        Ok(found) => found,
+        Err(error) => {
+            lease.discard();
+            return Err(error.into());
+        }
+    };
+    drop(lease);
     let verdict = found.and_then(|(meta, user)| {
         let current = user.session_epoch == meta.epoch && user.email_verified;
         current.then(|| (Liveness::of(&meta, now, registry.lifetimes()), meta, user))

@@ -98,15 +98,22 @@ pub async fn update_from<E>(
             .execute(pool)
             .await?
             .rows_affected(),
+            // Every column, not only the version: a row deleted and made again (a reset
+            // clears an account's counter) starts its versions over, and a snapshot taken
+            // before that must not match the new row unless it is that row exactly.
             Some(_) => sqlx::query(
                 "UPDATE throttle_counters SET failures = ?, last_failure_at = ?, blocked_until = ?, \
-                 version = version + 1 WHERE key = ? AND version = ?",
+                 version = version + 1 WHERE key = ? AND version = ? AND failures = ? \
+                 AND last_failure_at = ? AND blocked_until = ?",
             )
             .bind(i64::from(after.failures))
             .bind(after.last_failure_at)
             .bind(after.blocked_until)
             .bind(key)
             .bind(version)
+            .bind(i64::from(before.failures))
+            .bind(before.last_failure_at)
+            .bind(before.blocked_until)
             .execute(pool)
             .await?
             .rows_affected(),
@@ -151,4 +158,43 @@ pub async fn delete_stale(pool: &SqlitePool, prefix: &str, quiet_since: i64, now
     .execute(pool)
     .await?
     .rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db;
+
+    fn count(c: &Counter) -> Counter {
+        Counter { failures: c.failures + 1, ..*c }
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_from_before_a_delete_does_not_match_the_row_made_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pool = db::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.expect("db");
+        db::migrate(&pool).await.expect("migrate");
+        let ok = |c: &Counter| Ok::<_, ()>(count(c));
+
+        // The owner's reservation: a row at version 1 with 2 failures, remembered.
+        update(&pool, "k", ok).await.expect("db").expect("counted");
+        let remembered = update_from(&pool, "k", None, ok).await.expect("db").expect("counted");
+        assert_eq!(remembered.map(|(c, v)| (c.failures, v)), Some((2, 1)));
+
+        // Meanwhile the counter is cleared (a reset) and made again by others, up to the
+        // same version with more failures.
+        delete(&pool, "k").await.expect("db");
+        update(&pool, "k", ok).await.expect("db").expect("counted");
+        update(&pool, "k", |c| Ok::<_, ()>(Counter { failures: c.failures + 5, ..*c }))
+            .await
+            .expect("db")
+            .expect("counted");
+        assert_eq!(read(&pool, "k").await.expect("db").map(|(c, v)| (c.failures, v)), Some((6, 1)));
+
+        // Settling from the old snapshot applies to the row as it is now: 6 - 1, not 2 - 1.
+        apply_from(&pool, "k", Some(remembered), |c| Counter { failures: c.failures - 1, ..*c })
+            .await
+            .expect("db");
+        assert_eq!(get(&pool, "k").await.expect("db").failures, 5);
+    }
 }

@@ -14,9 +14,10 @@ const WASM_GZ: &[u8] = b"pretend gzip bytes";
 fn site(root: &Path) {
     let pkg = root.join("pkg");
     std::fs::create_dir_all(&pkg).expect("pkg folder");
-    std::fs::write(pkg.join("bulwark.Xy12ab.wasm"), WASM).expect("wasm");
-    std::fs::write(pkg.join("bulwark.Xy12ab.wasm.br"), WASM_BR).expect("br");
-    std::fs::write(pkg.join("bulwark.Xy12ab.wasm.gz"), WASM_GZ).expect("gz");
+    std::fs::write(pkg.join("bulwark.Xy12abCDef34ghIJkl56mn.wasm"), WASM).expect("wasm");
+    std::fs::write(pkg.join("bulwark.Xy12abCDef34ghIJkl56mn.wasm.br"), WASM_BR).expect("br");
+    std::fs::write(pkg.join("bulwark.Xy12abCDef34ghIJkl56mn.wasm.gz"), WASM_GZ).expect("gz");
+    std::fs::write(pkg.join("bulwark.wasm"), WASM).expect("a plain name");
     std::fs::write(root.join("favicon.svg"), "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").expect("favicon");
 }
 
@@ -37,7 +38,7 @@ async fn hashed_site_app(dir: &Path, hashed: bool) -> crate::helpers::TestApp {
 async fn the_wasm_goes_out_in_brotli_to_a_browser_that_accepts_it_and_is_cached_immutably() {
     let dir = tempfile::tempdir().expect("tempdir");
     let app = hashed_site_app(dir.path(), true).await;
-    let url = app.url("/pkg/bulwark.Xy12ab.wasm");
+    let url = app.url("/pkg/bulwark.Xy12abCDef34ghIJkl56mn.wasm");
 
     let br = app.client.get(&url).header("accept-encoding", "gzip, deflate, br, zstd").send().await.expect("br");
     assert_eq!(br.status().as_u16(), 200);
@@ -57,11 +58,17 @@ async fn the_wasm_goes_out_in_brotli_to_a_browser_that_accepts_it_and_is_cached_
     assert_eq!(plain.headers()["cache-control"], "public, max-age=31536000, immutable");
     assert_eq!(plain.bytes().await.expect("body").as_ref(), WASM);
 
-    let missing = app.client.get(app.url("/pkg/bulwark.Zz99zz.wasm")).send().await.expect("404");
+    let missing = app.client.get(app.url("/pkg/bulwark.Zz99zzYY88xxWW77vv66uu.wasm")).send().await.expect("404");
     assert_eq!(missing.status().as_u16(), 404);
     assert!(!missing.headers().contains_key("cache-control"), "a missing file is not cached for a year");
     // Every answer still carries the security headers.
     assert_eq!(missing.headers()["x-content-type-options"], "nosniff");
+
+    // A plain name, even in a hashed build (Leptos falls back to plain names when it cannot
+    // read its hash file), is revalidated, not kept for a year.
+    let plain_name = app.client.get(app.url("/pkg/bulwark.wasm")).send().await.expect("plain name");
+    assert_eq!(plain_name.status().as_u16(), 200);
+    assert_eq!(plain_name.headers()["cache-control"], "no-cache");
 
     let favicon = app.client.get(app.url("/favicon.svg")).send().await.expect("favicon");
     assert_eq!(favicon.status().as_u16(), 200);
@@ -74,7 +81,7 @@ async fn files_without_hashed_names_are_revalidated_not_kept() {
     let app = hashed_site_app(dir.path(), false).await;
     let response = app
         .client
-        .get(app.url("/pkg/bulwark.Xy12ab.wasm"))
+        .get(app.url("/pkg/bulwark.Xy12abCDef34ghIJkl56mn.wasm"))
         .header("accept-encoding", "br")
         .send()
         .await

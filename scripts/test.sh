@@ -30,7 +30,8 @@ say "unit tests: app (server build; the browser build is compiled by clippy belo
 step cargo test -p app --features ssr
 say "server unit and integration tests"
 step cargo test -p server
-say "clippy"
+say "formatting and clippy"
+step cargo fmt --all -- --check
 step cargo clippy -p bulwark --features server --all-targets -- -D warnings
 step cargo clippy -p app --features ssr --all-targets -- -D warnings
 step cargo clippy -p app --features hydrate --target wasm32-unknown-unknown -- -D warnings

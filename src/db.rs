@@ -10,11 +10,11 @@ use std::sync::{
     Arc,
 };
 
+pub use sqlx::SqlitePool;
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
     ConnectOptions, SqliteConnection,
 };
-pub use sqlx::SqlitePool;
 use tokio::sync::{Mutex, MutexGuard};
 
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +57,10 @@ pub async fn connect_with_pool(url: &str, pool_size: u32) -> Result<SqlitePool, 
         .max_connections(pool_size.max(1))
         // An embedded connection cannot be lost: pinging it before each use would only add
         // a round trip to its worker thread to every query.
-        .test_before_acquire(false).connect_with(options).await.map_err(DbError::Open)
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+        .map_err(DbError::Open)
 }
 
 /// Applies every migration in `migrations/` that has not run yet.
@@ -147,8 +150,10 @@ mod tests {
         let reads = HotReads::new(&pool, 2);
         let count = |reads: HotReads| async move {
             let mut lease = reads.lease().await.expect("lease");
-            let n: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(lease.connection()).await.expect("read");
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+                .fetch_one(lease.connection())
+                .await
+                .expect("read");
             n
         };
         assert_eq!(count(reads.clone()).await, 0);

@@ -9,7 +9,6 @@
 
 use std::fmt;
 
-
 /// The longest address accepted, in characters (RFC 5321 caps a path at 256 octets
 /// including the angle brackets).
 pub const MAX_EMAIL_CHARS: usize = 254;

@@ -23,7 +23,9 @@ use std::sync::{
 };
 
 use argon2::{
-    password_hash::{rand_core::OsRng, Output, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString},
+    password_hash::{
+        rand_core::OsRng, Output, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString,
+    },
     Algorithm, Argon2, Block, Params, Version,
 };
 use tokio::sync::Semaphore;
@@ -213,7 +215,7 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let secret = password.expose_secret().to_owned();
         let ticket = self.admit()?;
-        self.run(ticket, move |argon2, _| hash_blocking(argon2, &secret)).await
+        self.run(ticket, move |inner| hash_blocking(&inner.argon2, &secret)).await
     }
 
     /// Whether `stored` was made with other parameters than this hasher's (older, weaker
@@ -229,7 +231,7 @@ impl PasswordHasher {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let ticket = self.admit()?;
-        self.run(ticket, move |_, _| Ok(work())).await
+        self.run(ticket, move |_| Ok(work())).await
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when there is no
@@ -241,10 +243,10 @@ impl PasswordHasher {
         stored: Option<String>,
     ) -> Result<bool, HashError> {
         let secret = password.expose_secret().to_owned();
-        let inner = Arc::clone(&self.inner);
-        self.run(ticket, move |_, dummy| {
+        self.run(ticket, move |inner| {
             let is_real = stored.is_some();
-            let matches = inner.verify_blocking(secret.as_bytes(), stored.as_deref().unwrap_or(dummy))?;
+            let matches =
+                inner.verify_blocking(secret.as_bytes(), stored.as_deref().unwrap_or(&inner.dummy_hash))?;
             Ok(matches && is_real)
         })
         .await
@@ -278,7 +280,11 @@ impl PasswordHasher {
             for _ in 0..threads.max(1) {
                 scope.spawn(|| {
                     while started.elapsed().as_secs_f64() < seconds {
-                        if self.inner.verify_blocking(b"not the dummy password", &self.inner.dummy_hash).is_err() {
+                        if self
+                            .inner
+                            .verify_blocking(b"not the dummy password", &self.inner.dummy_hash)
+                            .is_err()
+                        {
                             failed.store(true, Ordering::Relaxed);
                             return;
                         }
@@ -301,7 +307,7 @@ impl PasswordHasher {
     async fn run<T: Send + 'static>(
         &self,
         ticket: Ticket,
-        work: impl FnOnce(&Argon2<'static>, &str) -> Result<T, HashError> + Send + 'static,
+        work: impl FnOnce(&Inner) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
         // The permit and the ticket travel into the blocking task: if the request is
         // dropped (the client went away), the hash still runs to the end, and keeps its
@@ -312,7 +318,7 @@ impl PasswordHasher {
         tokio::task::spawn_blocking(move || {
             let _held = (permit, ticket);
             inner.runs.fetch_add(1, Ordering::Relaxed);
-            span.in_scope(|| work(&inner.argon2, &inner.dummy_hash))
+            span.in_scope(|| work(&inner))
         })
         .instrument(tracing::Span::current())
         .await?
@@ -326,7 +332,8 @@ impl Inner {
     /// an older one (other parameters, about to be upgraded) by `argon2` itself.
     fn verify_blocking(&self, secret: &[u8], phc: &str) -> Result<bool, HashError> {
         let parsed = PasswordHash::new(phc).map_err(|e| HashError::Argon2(e.to_string()))?;
-        let (Some(salt), Some(expected), true) = (parsed.salt, parsed.hash, phc.starts_with(&self.current_prefix))
+        let (Some(salt), Some(expected), true) =
+            (parsed.salt, parsed.hash, phc.starts_with(&self.current_prefix))
         else {
             return Ok(self.argon2.verify_password(secret, &parsed).is_ok());
         };
@@ -391,7 +398,8 @@ mod tests {
     #[test]
     fn verifying_in_kept_memory_agrees_with_argon2s_own_verifier() {
         let hasher = PasswordHasher::new(HashParams::default()).expect("hasher");
-        let older = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8192, 3, 1, None).expect("params"));
+        let older =
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8192, 3, 1, None).expect("params"));
         for (stored, current) in [("correct horse battery", true), ("tr0ub4dor&3 and more", false)] {
             let phc = if current {
                 hash_blocking(&hasher.inner.argon2, stored).expect("hash")
@@ -403,7 +411,12 @@ mod tests {
             for attempt in [stored, "something else entirely", ""] {
                 let ours = hasher.inner.verify_blocking(attempt.as_bytes(), &phc).expect("verify");
                 let theirs = Argon2::default().verify_password(attempt.as_bytes(), &parsed).is_ok();
-                assert_eq!(ours, theirs, "{attempt:?} against a {} hash", if current { "current" } else { "older" });
+                assert_eq!(
+                    ours,
+                    theirs,
+                    "{attempt:?} against a {} hash",
+                    if current { "current" } else { "older" }
+                );
                 assert_eq!(ours, attempt == stored);
             }
         }

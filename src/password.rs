@@ -6,7 +6,6 @@
 
 use std::fmt;
 
-
 /// The default minimum length for new passwords.
 pub const DEFAULT_MIN_PASSWORD_CHARS: usize = 15;
 /// No configuration may set the minimum below this (NIST's floor).

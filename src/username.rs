@@ -8,7 +8,6 @@
 
 use std::fmt;
 
-
 pub const MIN_USERNAME_CHARS: usize = 3;
 pub const MAX_USERNAME_CHARS: usize = 32;
 const MAX_RAW_BYTES: usize = 1024;

@@ -213,9 +213,7 @@ pub fn password_policy() -> PasswordPolicy {
     let shared = leptos::server::SharedValue::new(|| {
         #[cfg(feature = "ssr")]
         {
-            use_context::<std::sync::Arc<crate::api::ssr::Services>>()
-                .map(|services| services.accounts.policy())
-                .unwrap_or_default()
+            crate::api::ssr::services().map(|services| services.accounts.policy()).unwrap_or_default()
         }
         #[cfg(not(feature = "ssr"))]
         {

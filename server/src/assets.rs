@@ -42,11 +42,12 @@ pub fn routes<S: Clone + Send + Sync + 'static>(options: &LeptosOptions) -> Rout
         .nest_service("/pkg", pkg)
         .layer(middleware::from_fn_with_state(options.hash_files, pkg_cache))
         .layer(SetResponseHeaderLayer::appending(header::VARY, HeaderValue::from_static("accept-encoding")));
-    let favicon = Router::new()
-        .route_service("/favicon.svg", favicon)
-        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, |response: &Response<Body>| {
-            cacheable(response).then(|| HeaderValue::from_static(FAVICON))
-        }));
+    let favicon =
+        Router::new()
+            .route_service("/favicon.svg", favicon)
+            .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, |response: &Response<Body>| {
+                cacheable(response).then(|| HeaderValue::from_static(FAVICON))
+            }));
     pkg.merge(favicon)
 }
 

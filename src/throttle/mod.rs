@@ -140,22 +140,26 @@ impl Throttle {
         }
         // The read above is also where each compare-and-swap starts: one write per counter
         // unless another request wrote in between.
-        let ip_written =
-            match store::update_from(&self.pool, &ip_key, Some(seen[0]), |c| c.admitted(Rule::Ip, now, policy))
-                .await?
-            {
-                Ok(written) => written,
-                Err(wait) => return Ok(Err(Throttled { retry_after_secs: wait })),
-            };
+        let ip_written = match store::update_from(&self.pool, &ip_key, Some(seen[0]), |c| {
+            c.admitted(Rule::Ip, now, policy)
+        })
+        .await?
+        {
+            Ok(written) => written,
+            Err(wait) => return Ok(Err(Throttled { retry_after_secs: wait })),
+        };
         let mut budget_written = None;
         if let Some((key, rule)) = &budget {
             let seen_budget = seen.get(1).copied();
-            match store::update_from(&self.pool, key, seen_budget, |c| c.admitted(*rule, now, policy)).await? {
+            match store::update_from(&self.pool, key, seen_budget, |c| c.admitted(*rule, now, policy)).await?
+            {
                 Ok(written) => budget_written = written,
                 Err(wait) => {
                     // Nothing will be hashed: the IP gets its attempt back.
-                    store::apply_from(&self.pool, &ip_key, Some(ip_written), |c| c.refunded(Rule::Ip, policy))
-                        .await?;
+                    store::apply_from(&self.pool, &ip_key, Some(ip_written), |c| {
+                        c.refunded(Rule::Ip, policy)
+                    })
+                    .await?;
                     return Ok(Err(Throttled { retry_after_secs: wait }));
                 }
             }
@@ -303,7 +307,8 @@ impl Reservation {
         store::apply_from(&t.pool, &self.ip_key, Some(self.ip_written), |c| c.refunded(Rule::Ip, &t.policy))
             .await?;
         if let Some((key, rule)) = &self.budget {
-            store::apply_from(&t.pool, key, Some(self.budget_written), |c| c.refunded(*rule, &t.policy)).await?;
+            store::apply_from(&t.pool, key, Some(self.budget_written), |c| c.refunded(*rule, &t.policy))
+                .await?;
         }
         Ok(())
     }

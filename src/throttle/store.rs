@@ -29,10 +29,7 @@ pub async fn get_many(pool: &SqlitePool, keys: &[&str]) -> sqlx::Result<Vec<Snap
     for row in &rows {
         found.push((row.try_get::<String, _>("key")?, snapshot(row)?));
     }
-    Ok(keys
-        .iter()
-        .map(|key| found.iter().find(|(k, _)| k == key).map(|(_, snapshot)| *snapshot))
-        .collect())
+    Ok(keys.iter().map(|key| found.iter().find(|(k, _)| k == key).map(|(_, snapshot)| *snapshot)).collect())
 }
 
 fn snapshot(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<(Counter, i64)> {

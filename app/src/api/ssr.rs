@@ -1,7 +1,10 @@
 //! Server-side helpers the server functions share: services from context, error mapping,
 //! status codes, and the typed session.
 
-use std::net::{IpAddr, SocketAddr};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use axum::extract::ConnectInfo;
 pub use bulwark::{
@@ -107,8 +110,13 @@ pub fn registry() -> Result<SessionRegistry, ApiError> {
     service(|s| s.registry.clone())
 }
 
+/// The services the server provided for this request.
+pub fn services() -> Option<Arc<Services>> {
+    use_context::<Arc<Services>>()
+}
+
 fn service<T>(pick: impl FnOnce(&Services) -> T) -> Result<T, ApiError> {
-    use_context::<std::sync::Arc<Services>>().map(|services| pick(&services)).ok_or_else(|| {
+    services().map(|services| pick(&services)).ok_or_else(|| {
         tracing::error!("the services were not provided as context");
         ApiError::Internal
     })
@@ -225,7 +233,7 @@ pub struct DeviceCookie {
 
 /// The device cookie this request carries, if any (its value, unchecked).
 pub fn device_cookie_value() -> Option<String> {
-    let name = use_context::<std::sync::Arc<Services>>()?.device_cookie.name;
+    let name = services()?.device_cookie.name;
     let parts = use_context::<http::request::Parts>()?;
     parts
         .headers
@@ -247,7 +255,7 @@ pub async fn current_device() -> Result<Option<Device>, ApiError> {
 /// Sends a new device cookie: long-lived, HttpOnly, `__Host-` prefixed when secure.
 pub fn set_device_cookie(new: &NewDevice) {
     let (Some(cookie), Some(options)) =
-        (use_context::<std::sync::Arc<Services>>().map(|s| s.device_cookie), use_context::<leptos_axum::ResponseOptions>())
+        (services().map(|s| s.device_cookie), use_context::<leptos_axum::ResponseOptions>())
     else {
         return;
     };
@@ -308,7 +316,7 @@ pub fn client_ip() -> Result<IpAddr, ApiError> {
         tracing::error!("no peer address on the request (serve with connect info)");
         return Err(ApiError::Internal);
     };
-    let services = use_context::<std::sync::Arc<Services>>().ok_or(ApiError::Internal)?;
+    let services = services().ok_or(ApiError::Internal)?;
     let source = &services.client_ip;
     // A line that is not readable text stands for a hop of unknown address, which ends the
     // walk at the nearest trusted proxy (dropping it would skip an entry).

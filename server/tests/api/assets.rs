@@ -40,7 +40,8 @@ async fn the_wasm_goes_out_in_brotli_to_a_browser_that_accepts_it_and_is_cached_
     let app = hashed_site_app(dir.path(), true).await;
     let url = app.url("/pkg/bulwark.Xy12abCDef34ghIJkl56mn.wasm");
 
-    let br = app.client.get(&url).header("accept-encoding", "gzip, deflate, br, zstd").send().await.expect("br");
+    let br =
+        app.client.get(&url).header("accept-encoding", "gzip, deflate, br, zstd").send().await.expect("br");
     assert_eq!(br.status().as_u16(), 200);
     assert_eq!(br.headers()["content-encoding"], "br");
     assert_eq!(br.headers()["content-type"], "application/wasm", "the type of the file, not of the .br copy");
@@ -58,7 +59,8 @@ async fn the_wasm_goes_out_in_brotli_to_a_browser_that_accepts_it_and_is_cached_
     assert_eq!(plain.headers()["cache-control"], "public, max-age=31536000, immutable");
     assert_eq!(plain.bytes().await.expect("body").as_ref(), WASM);
 
-    let missing = app.client.get(app.url("/pkg/bulwark.Zz99zzYY88xxWW77vv66uu.wasm")).send().await.expect("404");
+    let missing =
+        app.client.get(app.url("/pkg/bulwark.Zz99zzYY88xxWW77vv66uu.wasm")).send().await.expect("404");
     assert_eq!(missing.status().as_u16(), 404);
     assert!(!missing.headers().contains_key("cache-control"), "a missing file is not cached for a year");
     // Every answer still carries the security headers.
@@ -76,7 +78,7 @@ async fn the_wasm_goes_out_in_brotli_to_a_browser_that_accepts_it_and_is_cached_
 }
 
 #[tokio::test]
-async fn files_without_hashed_names_are_revalidated_not_kept() {
+async fn a_build_without_hashed_names_has_its_files_revalidated_not_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
     let app = hashed_site_app(dir.path(), false).await;
     let response = app
@@ -102,7 +104,8 @@ async fn pages_and_server_functions_are_never_stored_signed_in_or_not() {
     let signed_in = app.client.get(app.url("/")).send().await.expect("page");
     assert_eq!(signed_in.headers()["cache-control"], "no-store");
     assert!(signed_in.text().await.expect("body").contains("CarolKing"));
-    let me = app.client.post(app.url("/api/me")).header("accept", "application/json").send().await.expect("me");
+    let me =
+        app.client.post(app.url("/api/me")).header("accept", "application/json").send().await.expect("me");
     assert_eq!(me.status().as_u16(), 200);
     assert_eq!(me.headers()["cache-control"], "no-store");
     let not_found = app.client.get(app.url("/no/such/page")).send().await.expect("404");

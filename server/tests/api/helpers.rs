@@ -116,9 +116,7 @@ pub async fn spawn_app_serving(
     let clock = ManualClock::starting_at(SystemClock.now());
     let mut leptos_options = server::leptos_options(addr);
     site(&mut leptos_options);
-    let state = server::prepare(settings, leptos_options, Arc::new(clock.clone()))
-        .await
-        .expect("prepare");
+    let state = server::prepare(settings, leptos_options, Arc::new(clock.clone())).await.expect("prepare");
     let pool = state.pool.clone();
     let (stop_sender, stopped) = watch::channel(false);
     server::spawn_mail_sender(&state, stopped);

@@ -52,8 +52,8 @@ pub fn routes<S: Clone + Send + Sync + 'static>(options: &LeptosOptions) -> Rout
 }
 
 /// `immutable` for a found file under a content-hashed name (when the build hashes
-/// names), `no-cache` for any other found file, nothing for an error: a 404 for a file
-/// that is not there yet must not be kept for a year.
+/// names), `no-cache` for any other found file, nothing for an error (the router marks
+/// it `no-store`): a 404 for a file that is not there yet must not be kept for a year.
 async fn pkg_cache(State(hashed_build): State<bool>, request: Request, next: Next) -> Response<Body> {
     let immutable = hashed_build && has_content_hash(request.uri().path());
     let mut response = next.run(request).await;

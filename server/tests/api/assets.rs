@@ -62,7 +62,7 @@ async fn the_wasm_goes_out_in_brotli_to_a_browser_that_accepts_it_and_is_cached_
     let missing =
         app.client.get(app.url("/pkg/bulwark.Zz99zzYY88xxWW77vv66uu.wasm")).send().await.expect("404");
     assert_eq!(missing.status().as_u16(), 404);
-    assert!(!missing.headers().contains_key("cache-control"), "a missing file is not cached for a year");
+    assert_eq!(missing.headers()["cache-control"], "no-store", "a missing file is not cached for a year");
     // Every answer still carries the security headers.
     assert_eq!(missing.headers()["x-content-type-options"], "nosniff");
 
@@ -96,6 +96,7 @@ async fn a_build_without_hashed_names_has_its_files_revalidated_not_kept() {
 async fn pages_and_server_functions_are_never_stored_signed_in_or_not() {
     let app = spawn_app().await;
     let anonymous = app.client.get(app.url("/")).header("accept-encoding", "br").send().await.expect("page");
+    assert_eq!(anonymous.status().as_u16(), 200, "{:?}", anonymous.headers());
     assert_eq!(anonymous.headers()["cache-control"], "no-store");
     assert!(!anonymous.headers().contains_key("content-encoding"), "pages are not compressed per request");
 
@@ -110,4 +111,14 @@ async fn pages_and_server_functions_are_never_stored_signed_in_or_not() {
     assert_eq!(me.headers()["cache-control"], "no-store");
     let not_found = app.client.get(app.url("/no/such/page")).send().await.expect("404");
     assert_eq!(not_found.headers()["cache-control"], "no-store");
+    // Answered before the resolver runs: a refused cross-site request.
+    let refused = app
+        .client
+        .post(app.url("/api/logout"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .expect("refused");
+    assert_eq!(refused.status().as_u16(), 403);
+    assert_eq!(refused.headers()["cache-control"], "no-store");
 }

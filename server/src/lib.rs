@@ -173,7 +173,7 @@ pub async fn migrate_only(settings: &Settings) -> Result<(), StartupError> {
 
 /// The whole HTTP surface: pages, server functions under `/api`, static files.
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let services = Arc::new(Services {
         accounts: state.accounts.clone(),
         devices: state.devices.clone(),
@@ -242,6 +242,16 @@ pub fn router(state: AppState) -> Router {
         // file that was found has its own policy (see `assets`).
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .with_state(state)
+}
+
+/// The app's routes, listed once per process. Leptos lists them by rendering the app with
+/// every resource's loading switched off by a process-wide flag, so a page rendering
+/// while a second router was being built would wait for its data for ever (seen as a
+/// 408 in the integration tests, which build one router per test). Listed once, before
+/// the first router exists, no render can overlap it.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 /// The request resolver, on every request inside the session layer: decides once who is

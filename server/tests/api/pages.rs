@@ -74,3 +74,41 @@ async fn every_response_carries_the_security_headers() {
         .expect("ascii")
         .starts_with("default-src 'none'"));
 }
+
+/// Building a router lists the app's routes, and Leptos does that with resource loading
+/// switched off for the whole process: a page rendering meanwhile would wait for its data
+/// until the request timed out. Routers built on other threads while pages render here
+/// must not hold any page up.
+#[tokio::test]
+async fn pages_render_while_other_routers_are_being_built() {
+    let app = spawn_app().await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let builders: Vec<_> = (0..2)
+        .map(|_| {
+            let state = app.state.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    drop(server::router(state.clone()));
+                }
+            })
+        })
+        .collect();
+    let client =
+        reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build().expect("client");
+    let mut outcome = Ok(());
+    for round in 0..40 {
+        match client.get(app.url("/login")).send().await {
+            Ok(response) if response.status() == 200 => {}
+            other => {
+                outcome = Err(format!("round {round}: {:?}", other.map(|r| r.status())));
+                break;
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for builder in builders {
+        builder.join().expect("builder");
+    }
+    outcome.expect("every page rendered");
+}

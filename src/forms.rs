@@ -15,6 +15,9 @@ pub enum Field {
     Email,
     Username,
     Password,
+    /// The password an account has now, asked again before changing it.
+    #[serde(rename = "current_password")]
+    CurrentPassword,
 }
 
 /// Human-readable messages keyed by field. Safe to show and to send over the wire: the
@@ -50,6 +53,11 @@ impl FieldErrors {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Every field with its message, in field order.
+    pub fn iter(&self) -> impl Iterator<Item = (Field, &str)> {
+        self.0.iter().map(|(field, message)| (*field, message.as_str()))
     }
 
     pub fn single(field: Field, message: impl Into<String>) -> Self {

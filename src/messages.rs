@@ -17,6 +17,10 @@ pub const WRONG_SIGNUP_PASSWORD: &str = "This is not the password chosen when si
 /// Said under the username field when someone claimed the name before this confirmation.
 pub const USERNAME_TAKEN_MEANWHILE: &str =
     "This username has been taken since you signed up. Please choose another.";
+/// Said under the current-password field of the password change when it is wrong.
+pub const WRONG_CURRENT_PASSWORD: &str = "This is not your current password.";
+/// Said under the new-password field when it is the password the account has now.
+pub const SAME_PASSWORD: &str = "Choose a password different from your current one.";
 /// How every strength verdict starts (see `strength::WeakPassword`).
 pub const WEAK_PASSWORD: &str = "This password is too easy to guess.";
 /// The strength verdict's closing advice when zxcvbn has none of its own.
@@ -73,9 +77,13 @@ pub fn is_known(field: Field, message: &str) -> bool {
                 .iter()
                 .any(|e| e.to_string() == message)
         }
+        Field::CurrentPassword => {
+            message == WRONG_CURRENT_PASSWORD || message == PasswordError::Empty.to_string()
+        }
         Field::Password => {
             message == PasswordError::Empty.to_string()
                 || message == WRONG_SIGNUP_PASSWORD
+                || message == SAME_PASSWORD
                 || is_length_message(message)
                 || is_strength_verdict(message)
         }

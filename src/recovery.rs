@@ -9,7 +9,10 @@
 use std::net::IpAddr;
 
 use crate::{
-    accounts::{AccountError, Accounts, ResetError, UserId, RESET_PASSWORD_VALID_SECS},
+    accounts::{
+        AccountError, Accounts, ChangeError, PasswordChange, ResetError, User, UserId,
+        RESET_PASSWORD_VALID_SECS,
+    },
     devices::{Device, Devices},
     flow::{link_request, FlowError},
     mail::{after_response, Outbox, Templates},
@@ -87,6 +90,27 @@ impl Recovery {
             .await
             .map_err(|e| FlowError::Unexpected(e.into()))??;
         Ok(id)
+    }
+
+    /// The owner's password change (see `accounts::password_change`), then what follows
+    /// every new password: every session and device of the account ended (the caller's
+    /// too: the server function starts it anew), the sign-in backoff cleared, a notice
+    /// mailed. The account as it now is.
+    pub async fn change_password(&self, change: PasswordChange<'_>) -> Result<User, ChangeError> {
+        let user = self.accounts.change_password(&self.throttle, change).await?;
+        let this = self.clone();
+        let changed = user.clone();
+        let after = tokio::spawn(async move { this.after_password_change(changed).await })
+            .await
+            .map_err(|e| ChangeError::Unexpected(e.into()))?;
+        match after {
+            Ok(()) => Ok(user),
+            Err(FlowError::Unexpected(cause)) => Err(ChangeError::Unexpected(cause)),
+            Err(other) => {
+                tracing::error!(error = %other, "finishing a password change failed");
+                Err(ChangeError::SessionEnded)
+            }
+        }
     }
 
     async fn after_password_change(&self, user: crate::accounts::User) -> Result<(), FlowError> {

@@ -42,6 +42,8 @@ pub fn Header() -> impl IntoView {
                         match user.await {
                             Ok(Some(current)) => view! {
                                 <a href="/account/sessions">"Sessions"</a>
+                                <a href="/account/password">"Password"</a>
+                                <a href="/account/activity">"Activity"</a>
                                 <span class="whoami">
                                     "Signed in as " <strong data-testid="header-username">{current.username}</strong>
                                 </span>

@@ -23,6 +23,17 @@ pub enum ApiError {
     /// 403: signed in, but not allowed.
     #[error("You are not allowed to do that.")]
     Forbidden,
+    /// 403: the right password, for an account an admin disabled.
+    #[error(
+        "This account has been disabled. If you think this is a mistake, contact the site's administrators."
+    )]
+    AccountDisabled,
+    /// 403: the right password, for an account an admin locked.
+    #[error("This account is locked. The site's administrators can unlock it.")]
+    AccountLocked,
+    /// 403: the account must choose a new password before anything else.
+    #[error("Please choose a new password before going on.")]
+    PasswordChangeRequired,
     /// 429: too many attempts; the same answer whether or not the account exists.
     #[error("Too many attempts. Please wait {} and try again.", wait_words(*retry_after_secs))]
     TooManyRequests { retry_after_secs: i64 },
@@ -51,7 +62,9 @@ impl ApiError {
         match self {
             Self::Validation(_) => 422,
             Self::InvalidCredentials | Self::Unauthorized => 401,
-            Self::Forbidden => 403,
+            Self::Forbidden | Self::AccountDisabled | Self::AccountLocked | Self::PasswordChangeRequired => {
+                403
+            }
             Self::BadRequest | Self::InvalidLink => 400,
             Self::NotFound => 404,
             Self::TooManyRequests { .. } => 429,

@@ -17,8 +17,8 @@ use leptos_router::{
 };
 
 use crate::pages::{
-    CheckEmailPage, ForgotPasswordPage, HomePage, LoginPage, NotFoundPage, ResendVerificationPage,
-    ResetPasswordPage, SessionsPage, SignupPage, VerifyEmailPage,
+    ActivityPage, ChangePasswordPage, CheckEmailPage, ForgotPasswordPage, HomePage, LoginPage, NotFoundPage,
+    ResendVerificationPage, ResetPasswordPage, SessionsPage, SignupPage, VerifyEmailPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -80,6 +80,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("forgot-password") view=ForgotPasswordPage ssr=SsrMode::Async />
                     <Route path=path!("reset-password") view=ResetPasswordPage ssr=SsrMode::Async />
                     <Route path=path!("account/sessions") view=SessionsPage ssr=SsrMode::Async />
+                    <Route path=path!("account/password") view=ChangePasswordPage ssr=SsrMode::Async />
+                    <Route path=path!("account/activity") view=ActivityPage ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

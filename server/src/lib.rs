@@ -5,6 +5,7 @@
 mod assets;
 pub mod config;
 mod net;
+pub mod provision;
 pub mod security;
 
 pub use net::{bind, serve, shutdown_signal};
@@ -186,6 +187,7 @@ pub fn router(state: AppState) -> Router {
         registry: state.registry.clone(),
         throttle: state.throttle.clone(),
         client_ip: state.settings.client_ip.clone(),
+        audit: bulwark::audit::AuditLog::new(state.pool.clone()),
     });
     let context = move || {
         provide_context(Arc::clone(&services));
@@ -267,6 +269,10 @@ async fn resolve_caller(
 ) -> Response {
     match sessions::resolve(&session, &registry).await {
         Ok(resolved) => {
+            let confined = resolved.0.as_ref().is_some_and(sessions::Principal::confined);
+            if confined && !CONFINED_MAY_REACH.contains(&request.uri().path()) {
+                return confined_answer(request.uri().path());
+            }
             request.extensions_mut().insert(resolved);
         }
         Err(error) => {
@@ -275,6 +281,25 @@ async fn resolve_caller(
         }
     }
     let mut response = next.run(request).await;
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// All a caller whose account must change its password may reach: the change itself,
+/// sign-out, and the header's "who is signed in".
+const CONFINED_MAY_REACH: &[&str] =
+    &[app::api::PASSWORD_PAGE, "/api/change-password", "/api/logout", "/api/session"];
+
+/// Anything else: pages send the browser to the password page, server functions answer
+/// 403 with the reason (and change nothing).
+fn confined_answer(path: &str) -> Response {
+    let mut response = if path.starts_with("/api/") {
+        let error = app::error::ApiError::PasswordChangeRequired;
+        let body = serde_json::to_string(&error).unwrap_or_default();
+        (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    } else {
+        axum::response::Redirect::to(app::api::PASSWORD_PAGE).into_response()
+    };
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }

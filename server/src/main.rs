@@ -1,5 +1,6 @@
-//! `server`: run Bulwark (`serve`, the default), only apply migrations (`migrate`), or time
-//! one password verification (`measure-hash`).
+//! `server`: run Bulwark (`serve`, the default), only apply migrations (`migrate`), make a
+//! confirmed admin or user (`create-admin`, `create-user`), or time one password
+//! verification (`measure-hash`).
 
 use std::process::ExitCode;
 
@@ -16,12 +17,29 @@ struct Cli {
     config: Config,
 }
 
-#[derive(Subcommand, Clone, Copy)]
+#[derive(Subcommand, Clone)]
 enum Command {
     /// Migrate the database, then serve HTTP (the default).
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Create a confirmed admin. The password is asked for twice on a terminal, or read
+    /// as the first line of standard input; never from the command line or environment.
+    /// It must pass the same rules as at signup.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        username: String,
+    },
+    /// Create a confirmed user (for test suites and operators), the password as for
+    /// `create-admin`.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        username: String,
+    },
     /// Time one password verification with the configured argon2 parameters, print the
     /// median in milliseconds, the sign-ins per second that allows on this machine's
     /// cores, and the verifications per second all cores actually manage together, and
@@ -63,6 +81,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             tracing::info!("migrations applied");
         }
         Command::MeasureHash { samples } => measure_hash(settings.hash_params, samples)?,
+        Command::CreateAdmin { email, username } => {
+            create(&settings, &email, &username, bulwark::Role::Admin).await?
+        }
+        Command::CreateUser { email, username } => {
+            create(&settings, &email, &username, bulwark::Role::User).await?
+        }
         Command::Serve => {
             let addr = settings.site_addr;
             let limits = settings.limits;
@@ -87,6 +111,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             let _ = sender.await;
         }
     }
+    Ok(())
+}
+
+/// `server create-admin` / `create-user`.
+async fn create(
+    settings: &server::config::Settings,
+    email: &str,
+    username: &str,
+    role: bulwark::Role,
+) -> Result<(), String> {
+    let password = server::provision::read_password()?;
+    let user = server::provision::create_account(settings, email, username, &password, role).await?;
+    println!("created {} {} (id {}), confirmed", role.as_str(), user.username, user.id);
     Ok(())
 }
 

@@ -14,14 +14,20 @@
 //!   replaces the older one's details and kills its links, so nobody can squat an address
 //!   by signing up with it first (account pre-hijacking).
 
+mod password_change;
 mod pending;
+mod provision;
 mod sign_in;
 mod signup;
+mod standing;
 pub(crate) mod store;
 
 pub use self::{
+    password_change::{ChangeError, PasswordChange},
+    provision::ProvisionError,
     sign_in::{sign_in, Attempt, SignInError, SignedIn, BUSY_RETRY_AFTER_SECS},
     signup::{ConfirmError, PreparedSignup, Signup, SignupOutcome, CONFIRM_ATTEMPTS},
+    standing::{Block, Standing},
     store::NewUser,
 };
 use crate::{
@@ -46,6 +52,8 @@ pub struct User {
     pub session_epoch: i64,
     /// Whether the owner has followed the verification link.
     pub email_verified: bool,
+    /// Disabled, locked, must change password (see [`Standing`]).
+    pub standing: Standing,
 }
 
 impl std::fmt::Debug for User {

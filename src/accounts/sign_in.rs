@@ -13,12 +13,18 @@
 //! 4. verify, then settle the reservation: a success refunds the IP and clears the
 //!    budget, a failure stays counted, and a device that failed too often is revoked.
 //!
+//! The right password for a disabled or locked account is refused with an error that says
+//! so (after the work above, so it costs what a success costs); a wrong one gets the
+//! generic error whatever the account's state. Every verdict on an existing account is
+//! an audit event, written with the account's "last sign-in" on a success.
+//!
 //! Server functions call this and only add the session and the device cookie.
 
 use std::net::IpAddr;
 
-use super::{AccountError, Accounts, UnexpectedError, User};
+use super::{AccountError, Accounts, Block, UnexpectedError, User};
 use crate::{
+    audit::{self, Event},
     devices::{Device, Devices, NewDevice},
     hashing::{HashError, Priority},
     throttle::{Budget, Throttle, Throttled},
@@ -38,6 +44,9 @@ pub enum SignInError {
     /// Unknown email, wrong password, malformed input: one variant.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// The right password, for an account an admin disabled or locked.
+    #[error("the account is {0:?}")]
+    Blocked(Block),
     #[error(transparent)]
     Unexpected(#[from] UnexpectedError),
 }
@@ -65,6 +74,8 @@ pub struct Attempt<'a> {
     pub password: &'a str,
     /// The device cookie the browser sent, if any.
     pub device_cookie: Option<&'a str>,
+    /// Where it came from, for the audit log.
+    pub context: &'a audit::Context,
 }
 
 impl std::fmt::Debug for Attempt<'_> {
@@ -104,6 +115,7 @@ pub async fn sign_in(
     let mut reservation =
         throttle.reserve_login(attempt.ip, budget).await?.map_err(SignInError::Throttled)?;
 
+    let found_id = found.as_ref().map(|f| f.user_id());
     let priority = if trusted.is_some() { Priority::Trusted } else { Priority::Normal };
     let mut ticket = match accounts.hasher().admit_as(priority) {
         Ok(ticket) => ticket,
@@ -128,10 +140,21 @@ pub async fn sign_in(
     match verdict {
         Ok(user) => {
             reservation.succeeded().await?;
+            if let Some(block) = user.standing.block(accounts.clock.now()) {
+                record(accounts, &user, attempt.context, Some(block)).await?;
+                tracing::info!(event = "authn_login_fail_blocked", user_id = user.id, block = ?block);
+                return Err(SignInError::Blocked(block));
+            }
+            record(accounts, &user, attempt.context, None).await?;
             let new_device = devices.signed_in(&user, trusted).await?;
             Ok(SignedIn { user, new_device })
         }
         Err(AccountError::InvalidCredentials | AccountError::Invalid(_)) => {
+            // Written for unknown addresses too (with no subject), so the answer takes the
+            // same time whether the account exists.
+            let mut connection = accounts.pool.acquire().await?;
+            let entry = audit::Entry::new(Event::LoginFail, None, found_id, attempt.context).failed();
+            audit::record(&mut connection, accounts.clock.now(), &entry).await?;
             let subject = email.as_ref().map(|e| throttle.log_tag(e));
             tracing::info!(
                 event = "authn_login_fail",
@@ -152,4 +175,25 @@ pub async fn sign_in(
         Err(AccountError::Unexpected(UnexpectedError::Hashing(HashError::Busy))) => Err(SignInError::Busy),
         Err(AccountError::Unexpected(cause)) => Err(cause.into()),
     }
+}
+
+/// A right password: the audit event and, when the account may sign in, its "last
+/// sign-in", in one transaction.
+async fn record(
+    accounts: &Accounts,
+    user: &User,
+    context: &audit::Context,
+    blocked: Option<Block>,
+) -> Result<(), SignInError> {
+    let now = accounts.clock.now();
+    let mut tx = accounts.pool.begin().await?;
+    let mut entry = audit::Entry::new(Event::LoginSuccess, Some(user.id), Some(user.id), context);
+    if let Some(block) = blocked {
+        entry = entry.failed().details(serde_json::json!({ "refused": format!("{block:?}").to_lowercase() }));
+    } else {
+        super::store::touch_sign_in(&mut tx, user.id, now).await?;
+    }
+    audit::record(&mut tx, now, &entry).await?;
+    tx.commit().await?;
+    Ok(())
 }

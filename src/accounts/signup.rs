@@ -56,9 +56,9 @@ pub struct Signup {
 
 /// A valid signup, checked and hashed, not yet stored. `Debug` shows no hash.
 pub struct PreparedSignup {
-    email: Email,
-    username: Username,
-    password_hash: String,
+    pub(super) email: Email,
+    pub(super) username: Username,
+    pub(super) password_hash: String,
 }
 
 impl std::fmt::Debug for PreparedSignup {

@@ -2,7 +2,7 @@
 //! compile-time macros) keep the crate buildable without a database and portable to the
 //! PostgreSQL backend.
 
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::{User, UserId};
 use crate::{Email, Role};
@@ -137,8 +137,9 @@ pub async fn delete_expired_tokens(pool: &SqlitePool, now: i64) -> sqlx::Result<
         .rows_affected())
 }
 
-pub(crate) const USER_COLUMNS: &str =
-    "id, email, display_name, role, session_epoch, email_verified_at IS NOT NULL AS email_verified";
+pub(crate) const USER_COLUMNS: &str = "id, email, display_name, role, session_epoch, \
+     email_verified_at IS NOT NULL AS email_verified, disabled_at, disabled_reason, disabled_until, locked_at, \
+     must_change_password";
 
 pub(crate) fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<User> {
     Ok(User {
@@ -148,6 +149,13 @@ pub(crate) fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<User>
         role: Role::parse_lenient(row.try_get::<&str, _>("role")?),
         session_epoch: row.try_get("session_epoch")?,
         email_verified: row.try_get("email_verified")?,
+        standing: super::Standing {
+            disabled_at: row.try_get("disabled_at")?,
+            disabled_reason: row.try_get("disabled_reason")?,
+            disabled_until: row.try_get("disabled_until")?,
+            locked_at: row.try_get("locked_at")?,
+            must_change_password: row.try_get("must_change_password")?,
+        },
     })
 }
 
@@ -184,4 +192,77 @@ pub async fn replace_hash(pool: &SqlitePool, user_id: UserId, old: &str, new: &s
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// Records a sign-in's time on the account.
+pub async fn touch_sign_in(connection: &mut SqliteConnection, user_id: UserId, now: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET last_sign_in_at = ? WHERE id = ?")
+        .bind(now)
+        .bind(user_id)
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// The owner's password change: a new hash, a new epoch (every session ends), and no more
+/// "must change password", only while the caller's session (`session_key`, signed in at
+/// `epoch`) still exists and the account is still at that epoch. `false` otherwise.
+pub async fn change_password(
+    connection: &mut SqliteConnection,
+    user_id: UserId,
+    epoch: i64,
+    session_key: &str,
+    password_hash: &str,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1, must_change_password = 0 \
+         WHERE id = ? AND session_epoch = ? \
+         AND EXISTS (SELECT 1 FROM session_registry r WHERE r.store_key = ? AND r.user_id = ? AND r.epoch = ?)",
+    )
+    .bind(password_hash)
+    .bind(user_id)
+    .bind(epoch)
+    .bind(session_key)
+    .bind(user_id)
+    .bind(epoch)
+    .execute(connection)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A confirmed account (made by an operator); `None` when the address or username is taken.
+pub async fn insert_confirmed(
+    connection: &mut SqliteConnection,
+    user: &NewUser<'_>,
+    role: Role,
+) -> sqlx::Result<Option<UserId>> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO users (email, username, display_name, password_hash, role, created_at, email_verified_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(user.email)
+    .bind(user.username)
+    .bind(user.display_name)
+    .bind(user.password_hash)
+    .bind(role.as_str())
+    .bind(user.created_at)
+    .bind(user.created_at)
+    .fetch_optional(&mut *connection)
+    .await?;
+    if id.is_some() {
+        // A pending signup of the address could no longer become an account.
+        sqlx::query("DELETE FROM pending_signups WHERE email = ?")
+            .bind(user.email)
+            .execute(connection)
+            .await?;
+    }
+    Ok(id)
+}
+
+pub async fn email_exists(connection: &mut SqliteConnection, email: &str) -> sqlx::Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
+        .bind(email)
+        .fetch_optional(connection)
+        .await?;
+    Ok(found.is_some())
 }

@@ -119,6 +119,7 @@ mod tests {
             role: crate::Role::User,
             session_epoch: 0,
             email_verified: true,
+            standing: Default::default(),
         }
     }
 

@@ -3,7 +3,10 @@
 //! and one indexed read fetches the registry row with its user. The request is signed in
 //! only if that row exists (a revoked session has none), both lifetimes hold, the epoch
 //! it was signed in at is still the user's, and the account may sign in (its address is
-//! confirmed). Anything else ends the session on the spot and the caller is anonymous.
+//! confirmed, and it is neither disabled nor locked: see `accounts::Standing`). Anything
+//! else ends the session on the spot and the caller is anonymous. A principal whose
+//! account must change its password is still a principal; the server confines it (see
+//! `Principal::confined`).
 //!
 //! Handlers read the outcome ([`Resolved`]) from the request's extensions; nothing checks
 //! identity a second, different way. Nothing here writes the session record: "last seen"
@@ -22,6 +25,13 @@ pub struct Principal {
     /// The session's registry key (a hash of its id, never the id).
     pub session_key: String,
     pub session: SessionMeta,
+}
+
+impl Principal {
+    /// Whether only the password change and sign-out are open to this caller.
+    pub fn confined(&self) -> bool {
+        self.user.standing.must_change_password
+    }
 }
 
 impl std::fmt::Debug for Principal {
@@ -49,7 +59,8 @@ pub async fn resolve(session: &Session, registry: &SessionRegistry) -> Result<Re
     };
     drop(lease);
     let verdict = found.and_then(|(meta, user)| {
-        let current = user.session_epoch == meta.epoch && user.email_verified;
+        let current =
+            user.session_epoch == meta.epoch && user.email_verified && user.standing.block(now).is_none();
         current.then(|| (Liveness::of(&meta, now, registry.lifetimes()), meta, user))
     });
     match verdict {

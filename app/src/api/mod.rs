@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
+mod account;
 mod recovery;
 mod sessions;
-pub use self::{recovery::*, sessions::*};
+pub use self::{account::*, recovery::*, sessions::*};
 
 /// What the UI may know about the signed-in user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +114,7 @@ pub async fn login(
                 email: &email,
                 password: &password,
                 device_cookie: device_cookie.as_deref(),
+                context: &audit_context(),
             };
             let signed_in =
                 sign_in(&accounts()?, &throttle()?, &devices()?, attempt).await.map_err(sign_in_error)?;

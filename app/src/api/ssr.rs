@@ -33,6 +33,7 @@ pub struct Services {
     pub registry: SessionRegistry,
     pub throttle: Throttle,
     pub client_ip: ClientIpSource,
+    pub audit: bulwark::audit::AuditLog,
 }
 
 /// The accounts service, provided as context by the server.
@@ -143,6 +144,8 @@ pub fn busy() -> ApiError {
 /// Maps sign-in failures to the wire.
 pub fn sign_in_error(error: SignInError) -> ApiError {
     match error {
+        SignInError::Blocked(bulwark::accounts::Block::Disabled) => ApiError::AccountDisabled,
+        SignInError::Blocked(bulwark::accounts::Block::Locked) => ApiError::AccountLocked,
         SignInError::Throttled(verdict) => too_many(verdict),
         SignInError::Busy => busy(),
         SignInError::InvalidCredentials => ApiError::InvalidCredentials,
@@ -331,6 +334,44 @@ pub fn client_ip() -> Result<IpAddr, ApiError> {
         None => Vec::new(),
     };
     Ok(source.client_ip(peer.ip(), &lines))
+}
+
+/// Where this request came from, as the audit log keeps it: the client's address, a
+/// device summary and the request id.
+pub fn audit_context() -> bulwark::audit::Context {
+    let origin = request_origin();
+    let parts = use_context::<http::request::Parts>();
+    let request_id = parts
+        .as_ref()
+        .and_then(|p| p.headers.get("x-request-id"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    bulwark::audit::Context { ip: Some(origin.ip), device: Some(origin.device), request_id }
+}
+
+/// The newest security events about or by `user_id` (their activity page).
+pub async fn activity(user_id: bulwark::accounts::UserId) -> Result<Vec<bulwark::audit::Recorded>, ApiError> {
+    let filter = bulwark::audit::Filter { involving: Some(user_id), limit: 50, ..Default::default() };
+    let log = services().ok_or(ApiError::Internal)?.audit.clone();
+    log.list(&filter).await.map_err(|e| {
+        tracing::error!(error = %e, "reading the audit log failed");
+        ApiError::Internal
+    })
+}
+
+/// Maps a password change's failure.
+pub fn change_error(error: bulwark::accounts::ChangeError) -> ApiError {
+    use bulwark::accounts::ChangeError;
+    match error {
+        ChangeError::Throttled(verdict) => too_many(verdict),
+        ChangeError::Busy => busy(),
+        ChangeError::Invalid(errors) => ApiError::Validation(errors),
+        ChangeError::SessionEnded => ApiError::Unauthorized,
+        ChangeError::Unexpected(cause) => {
+            tracing::error!(error = %cause, "password change failed unexpectedly");
+            ApiError::Internal
+        }
+    }
 }
 
 /// The client's address and a readable device summary.

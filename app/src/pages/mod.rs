@@ -1,5 +1,6 @@
 //! One module per page; each page is named `<Thing>Page`.
 
+mod account;
 mod check_email;
 mod home;
 mod login;
@@ -9,6 +10,7 @@ mod sessions;
 mod signup;
 mod verify_email;
 
+pub use account::{ActivityPage, ChangePasswordPage};
 pub use check_email::CheckEmailPage;
 pub use home::HomePage;
 pub use login::LoginPage;

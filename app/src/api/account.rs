@@ -1,0 +1,107 @@
+//! The signed-in user's own account: changing the password, and reading their recent
+//! security activity.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// The password page.
+pub const PASSWORD_PAGE: &str = "/account/password";
+/// Where a changed password lands.
+pub const PASSWORD_CHANGED: &str = "/account/password?changed=1";
+/// The security activity page.
+pub const ACTIVITY_PAGE: &str = "/account/activity";
+
+/// Changes the signed-in user's password: the current one, then the new one (same rules as
+/// signup). Every other session of the account ends, this one continues under a new id,
+/// and the owner is mailed a notice. A wrong current password counts like a failed
+/// sign-in.
+#[server(prefix = "/api", endpoint = "change-password")]
+pub async fn change_password(
+    #[server(default)] current_password: String,
+    #[server(default)] password: String,
+) -> Result<(), ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            let principal = current()?;
+            let context = audit_context();
+            let change = bulwark::accounts::PasswordChange {
+                user: &principal.user,
+                session_key: &principal.session_key,
+                session_epoch: principal.session.epoch,
+                ip: client_ip()?,
+                current: &current_password,
+                new: &password,
+                context: &context,
+            };
+            let user = recovery()?.change_password(change).await.map_err(change_error)?;
+            SessionState::extract().await?.log_in(&user).await?;
+            tracing::info!(event = "authn_password_change", user_id = user.id, "password changed");
+            leptos_axum::redirect(PASSWORD_CHANGED);
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// One security event as its subject sees it. Times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityView {
+    pub at: i64,
+    /// What happened, in words.
+    pub what: String,
+    pub success: bool,
+    /// By an admin rather than the owner.
+    pub by_admin: bool,
+    pub ip: Option<String>,
+    pub device: Option<String>,
+}
+
+/// The signed-in user's recent security activity (newest first, at most 50): sign-ins,
+/// password changes, sessions ended, and what admins did to the account.
+#[server(prefix = "/api", endpoint = "activity")]
+pub async fn my_activity() -> Result<Vec<ActivityView>, ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            let principal = current()?;
+            let user_id = principal.user.id;
+            let events = activity(user_id).await?;
+            Ok(events
+                .into_iter()
+                .map(|event| ActivityView {
+                    at: event.at,
+                    what: describe_event(&event.event, event.success).to_owned(),
+                    success: event.success,
+                    by_admin: event.actor.is_some_and(|actor| actor != user_id),
+                    ip: event.ip,
+                    device: event.device,
+                })
+                .collect())
+        }
+        .await,
+    )
+}
+
+/// An event's name in words for its subject.
+pub fn describe_event(event: &str, success: bool) -> &'static str {
+    match (event, success) {
+        ("authn_login_success", true) => "Signed in",
+        ("authn_login_success", false) => "Sign-in refused: the account was disabled or locked",
+        ("authn_login_fail", _) => "Failed sign-in (wrong password)",
+        ("authn_password_change", true) => "Password changed",
+        ("authn_password_change", false) => "Password change refused (wrong current password)",
+        ("authn_password_reset", _) => "Password reset by email link",
+        ("user_disabled", _) => "Account disabled by an administrator",
+        ("user_enabled", _) => "Account enabled by an administrator",
+        ("user_locked", _) => "Account locked by an administrator",
+        ("user_unlocked", _) => "Account unlocked by an administrator",
+        ("authz_admin_password_reset", _) => "Password reset required by an administrator",
+        ("authz_role_change", _) => "Role changed by an administrator",
+        ("session_revoked", _) => "Sessions signed out",
+        ("user_created", _) => "Account created",
+        _ => "Account event",
+    }
+}

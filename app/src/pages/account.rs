@@ -1,0 +1,145 @@
+//! `/account/password`: change the password (current one, then a new one); every other
+//! session ends. `/account/activity`: the account's recent security events. Both work
+//! without JavaScript.
+
+use bulwark::{Field, Password};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::{
+    api::{my_activity, ChangePassword},
+    components::{
+        password_policy, reset_on_submit, rule_message, use_session, FieldState, FormError, QueryNotice,
+        SubmitButton, TextField,
+    },
+    error::ApiError,
+};
+
+#[component]
+pub fn ChangePasswordPage() -> impl IntoView {
+    let change = ServerAction::<ChangePassword>::new();
+    let policy = password_policy();
+    let current = FieldState::new();
+    let new = FieldState::new();
+    reset_on_submit(change, &[current, new]);
+    let failure = Signal::derive(move || change.value().get().and_then(Result::err));
+    let server_current = move || failure.get().and_then(|e| e.field(Field::CurrentPassword));
+    let server_new = move || failure.get().and_then(|e| e.field(Field::Password));
+    let user = use_session().user;
+
+    view! {
+        <Title text="Change your password" />
+        <section class="card auth-card" aria-labelledby="password-title">
+            <h1 id="password-title">"Change your password"</h1>
+            <QueryNotice param="changed" test_id="password-changed" title="Your password has been changed.">
+                " Every other browser signed in to your account has been signed out."
+            </QueryNotice>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match user.await {
+                        Ok(Some(_)) => view! {
+                            <p>"Every other browser signed in to your account will be signed out. This one stays signed in."</p>
+                            <ActionForm action=change attr:novalidate=true>
+                                <FormError error=failure />
+                                <TextField
+                                    id="current-password"
+                                    name="current_password"
+                                    label="Current password"
+                                    input_type="password"
+                                    autocomplete="current-password"
+                                    hint="The password you signed in with.".to_owned()
+                                    state=current
+                                    error=current.error(|v| rule_message(Password::parse_existing(v)), server_current)
+                                />
+                                <TextField
+                                    id="new-password"
+                                    name="password"
+                                    label="New password"
+                                    input_type="password"
+                                    autocomplete="new-password"
+                                    hint=format!(
+                                        "At least {} characters. A few unrelated words make a strong, memorable password.",
+                                        policy.min_chars(),
+                                    )
+                                    state=new
+                                    error=new.error(move |v| rule_message(Password::parse(v, policy)), server_new)
+                                />
+                                <SubmitButton pending=change.pending() idle="Change password" busy="Saving…" />
+                            </ActionForm>
+                        }.into_any(),
+                        _ => view! {
+                            <p>"Please " <a href="/login">"sign in"</a> " to change your password."</p>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+            <p class="aside">"Forgot it? " <a href="/forgot-password">"Reset it by email"</a></p>
+        </section>
+    }
+}
+
+#[component]
+pub fn ActivityPage() -> impl IntoView {
+    let list = Resource::new(|| (), |()| my_activity());
+    view! {
+        <Title text="Security activity" />
+        <section class="card" aria-labelledby="activity-title">
+            <h1 id="activity-title">"Security activity"</h1>
+            <p class="muted">"Recent sign-ins and changes to your account. If something here wasn't you, change your password."</p>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match list.await {
+                        Ok(events) if events.is_empty() => view! { <p>"Nothing yet."</p> }.into_any(),
+                        Ok(events) => view! {
+                            <table class="activity" data-testid="activity">
+                                <thead><tr><th scope="col">"When (UTC)"</th><th scope="col">"What"</th><th scope="col">"From"</th></tr></thead>
+                                <tbody>
+                                    {events.into_iter().map(|e| view! {
+                                        <tr class:failure=!e.success>
+                                            <td>{utc(e.at)}</td>
+                                            <td>{e.what}{e.by_admin.then_some(" (by an administrator)")}</td>
+                                            <td>{e.device.unwrap_or_default()} " " <span class="muted">{e.ip.unwrap_or_default()}</span></td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(ApiError::Unauthorized) => view! {
+                            <p>"Please " <a href="/login">"sign in"</a> " to see your account's activity."</p>
+                        }.into_any(),
+                        Err(other) => view! { <p role="alert">{other.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// `2026-11-23 14:05` from Unix seconds (UTC; no time-zone tables in the browser).
+fn utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rest = secs.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", rest / 3600, rest % 3600 / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn unix_seconds_read_as_utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00");
+        assert_eq!(utc(1_795_443_900), "2026-11-23 14:25");
+    }
+}

@@ -1,0 +1,89 @@
+//! `server create-admin` and `server create-user`: a confirmed account made from the
+//! command line (the first admin of a new site, or accounts for a test suite). The
+//! password never comes from the command line or the environment (both are visible to
+//! other processes and end up in shell history): it is asked for twice on a terminal, or
+//! read as the first line of standard input when that is not a terminal (scripts, CI).
+
+use std::io::{BufRead, IsTerminal};
+
+use bulwark::{
+    accounts::{Accounts, ProvisionError, User},
+    audit,
+    clock::SystemClock,
+    db,
+    hashing::PasswordHasher,
+    Role,
+};
+
+use crate::config::Settings;
+
+/// Reads the new account's password (see the module documentation).
+pub fn read_password() -> Result<String, String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let first =
+            rpassword::prompt_password("Password for the new account: ").map_err(|e| e.to_string())?;
+        let again = rpassword::prompt_password("The same password again: ").map_err(|e| e.to_string())?;
+        if first != again {
+            return Err("the two passwords differ; nothing was created".to_owned());
+        }
+        Ok(first)
+    } else {
+        first_line(stdin.lock())
+    }
+}
+
+/// The first line of `input`, without its line ending.
+fn first_line(mut input: impl BufRead) -> Result<String, String> {
+    let mut line = String::new();
+    input
+        .read_line(&mut line)
+        .map_err(|e| format!("could not read the password from standard input: {e}"))?;
+    let line = line.strip_suffix('\n').unwrap_or(&line);
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    Ok(line.to_owned())
+}
+
+/// Creates a confirmed account with `role` in the configured database (migrated first).
+/// The error is a sentence for the operator.
+pub async fn create_account(
+    settings: &Settings,
+    email: &str,
+    username: &str,
+    password: &str,
+    role: Role,
+) -> Result<User, String> {
+    let pool = db::connect_with_pool(&settings.database_url, 2).await.map_err(|e| e.to_string())?;
+    db::migrate(&pool).await.map_err(|e| e.to_string())?;
+    let hasher = PasswordHasher::new(settings.hash_params).map_err(|e| e.to_string())?;
+    let accounts =
+        Accounts::new(pool.clone(), hasher, settings.password_policy, std::sync::Arc::new(SystemClock));
+    let created =
+        accounts.create_confirmed(email, username, password, role, &audit::Context::command_line()).await;
+    pool.close().await;
+    created.map_err(|error| match error {
+        ProvisionError::Invalid(errors) => {
+            let lines: Vec<String> =
+                errors.iter().map(|(field, message)| format!("  {field:?}: {message}")).collect();
+            format!("the account was refused:\n{}", lines.join("\n"))
+        }
+        ProvisionError::Unexpected(cause) => format!("the account could not be created: {cause}"),
+        taken => format!("{taken}; nothing was created"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_line;
+
+    #[test]
+    fn the_password_is_the_first_line_without_its_ending() {
+        assert_eq!(
+            first_line(&b"correct horse battery\r\nsecond"[..]).as_deref(),
+            Ok("correct horse battery")
+        );
+        assert_eq!(first_line(&b"no newline"[..]).as_deref(), Ok("no newline"));
+        assert_eq!(first_line(&b"  spaces kept  \n"[..]).as_deref(), Ok("  spaces kept  "));
+        assert_eq!(first_line(&b""[..]).as_deref(), Ok(""));
+    }
+}

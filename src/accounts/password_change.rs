@@ -1,0 +1,157 @@
+//! The owner changes their password: the current one again, then a new one under the
+//! same rules as signup (the account's address and username as context for the strength
+//! check). A wrong current password counts against the account like a failed sign-in.
+//!
+//! The new hash is written only while the caller's session still exists and the account
+//! is still at the epoch the session was signed in at, in the same statement, with the
+//! audit event in the same transaction: a change that was in flight when its session was
+//! revoked (or the account disabled, or another change committed) changes nothing. The
+//! write bumps the epoch, which ends every session of the account, this one included;
+//! the caller then gets a fresh session (a new id) at the new epoch.
+
+use std::net::IpAddr;
+
+use super::{store, AccountError, Accounts, UnexpectedError, User};
+use crate::{
+    audit::{self, Event},
+    hashing::HashError,
+    messages::{SAME_PASSWORD, WRONG_CURRENT_PASSWORD},
+    throttle::{Budget, Throttle, Throttled},
+    Email, Field, FieldErrors, Password,
+};
+
+/// One request to change a password.
+pub struct PasswordChange<'a> {
+    pub user: &'a User,
+    /// The caller's session (its registry key): nothing changes once it is gone.
+    pub session_key: &'a str,
+    /// The epoch that session was signed in at.
+    pub session_epoch: i64,
+    pub ip: IpAddr,
+    pub current: &'a str,
+    pub new: &'a str,
+    pub context: &'a audit::Context,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("throttled for {} s", .0.retry_after_secs)]
+    Throttled(Throttled),
+    /// The hashing queue is full; nothing was checked or counted.
+    #[error("the server is busy")]
+    Busy,
+    /// A field broke a rule, or the current password is wrong (under its field).
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    /// The session ended, or the account changed, while this change was in flight.
+    #[error("the session ended during the change")]
+    SessionEnded,
+    #[error(transparent)]
+    Unexpected(#[from] UnexpectedError),
+}
+
+impl From<sqlx::Error> for ChangeError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unexpected(e.into())
+    }
+}
+
+impl From<HashError> for ChangeError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => Self::Busy,
+            other => Self::Unexpected(other.into()),
+        }
+    }
+}
+
+impl Accounts {
+    /// Changes the password (see the module documentation); the account as it now is.
+    pub async fn change_password(
+        &self,
+        throttle: &Throttle,
+        change: PasswordChange<'_>,
+    ) -> Result<User, ChangeError> {
+        let user = change.user;
+        let mut errors = FieldErrors::default();
+        let current = Password::parse_existing(change.current)
+            .map_err(|e| errors.insert(Field::CurrentPassword, e.to_string()))
+            .ok();
+        let new = Password::parse(change.new, self.policy)
+            .map_err(|e| errors.insert(Field::Password, e.to_string()))
+            .ok();
+        let (Some(current), Some(new)) = (current, new) else { return Err(ChangeError::Invalid(errors)) };
+        let email = Email::parse(&user.email).map_err(|_| ChangeError::SessionEnded)?;
+
+        let mut reservation = throttle
+            .reserve_login(change.ip, Budget::Untrusted(Some(&email)))
+            .await?
+            .map_err(ChangeError::Throttled)?;
+        let mut ticket = match self.hasher.admit() {
+            Ok(ticket) => ticket,
+            Err(_) => {
+                reservation.refund().await?;
+                return Err(ChangeError::Busy);
+            }
+        };
+        for guard in reservation.take_guards() {
+            ticket.hold(guard);
+        }
+        let found = store::find_credentials(&self.pool, &email).await?.filter(|found| found.0.id == user.id);
+        let Some((_, stored_hash)) = found else { return Err(ChangeError::SessionEnded) };
+        let matches = self.hasher.verify(ticket, &current, Some(stored_hash)).await?;
+        if !matches {
+            reservation.failed().await?;
+            let mut connection = self.pool.acquire().await?;
+            let entry =
+                audit::Entry::new(Event::PasswordChange, Some(user.id), Some(user.id), change.context)
+                    .failed()
+                    .details(serde_json::json!({ "reason": "wrong current password" }));
+            audit::record(&mut connection, self.clock.now(), &entry).await?;
+            return Err(ChangeError::Invalid(FieldErrors::single(
+                Field::CurrentPassword,
+                WRONG_CURRENT_PASSWORD,
+            )));
+        }
+        reservation.succeeded().await?;
+
+        if new.expose_secret() == current.expose_secret() {
+            return Err(ChangeError::Invalid(FieldErrors::single(Field::Password, SAME_PASSWORD)));
+        }
+        let inputs = super::raw_user_inputs(&user.email, &user.username);
+        if let Some(weak) = self.weakness(new.clone(), inputs).await.map_err(unexpected)? {
+            return Err(ChangeError::Invalid(FieldErrors::single(Field::Password, weak.to_string())));
+        }
+        let new_hash = self.hasher.hash(&new).await?;
+
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let changed =
+            store::change_password(&mut tx, user.id, change.session_epoch, change.session_key, &new_hash)
+                .await?;
+        if !changed {
+            return Err(ChangeError::SessionEnded);
+        }
+        let entry = audit::Entry::new(Event::PasswordChange, Some(user.id), Some(user.id), change.context);
+        audit::record(&mut tx, now, &entry).await?;
+        tx.commit().await?;
+        store::find_user(&self.pool, user.id).await?.ok_or(ChangeError::SessionEnded)
+    }
+}
+
+fn unexpected(e: UnexpectedError) -> ChangeError {
+    match e {
+        UnexpectedError::Hashing(HashError::Busy) => ChangeError::Busy,
+        other => ChangeError::Unexpected(other),
+    }
+}
+
+impl From<AccountError> for ChangeError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Invalid(errors) => Self::Invalid(errors),
+            AccountError::InvalidCredentials => Self::SessionEnded,
+            AccountError::Unexpected(cause) => unexpected(cause),
+        }
+    }
+}

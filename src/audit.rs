@@ -1,0 +1,321 @@
+//! The audit log: security events in OWASP's logging vocabulary ("Application Logging
+//! Vocabulary Cheat Sheet"), kept in the database beside what they record.
+//!
+//! An event is written with [`record`] on the transaction that makes the change it
+//! records, so a change that fails leaves no event and no change commits without one.
+//! The table is append-only (triggers refuse updates and deletes). What an event says is
+//! never a password, token, session id or raw address: actor and subject are user ids,
+//! and `details` carries only what the event's own code puts there.
+
+use serde::Serialize;
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use crate::{accounts::UserId, clock::UnixTime};
+
+/// The events Bulwark records. Their names are OWASP's where it has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Event {
+    /// A sign-in with the right password (`failure`: refused for the account's state).
+    LoginSuccess,
+    /// A sign-in with a wrong password for an existing account.
+    LoginFail,
+    /// The owner changed their password (`failure`: the current password was wrong).
+    PasswordChange,
+    /// A password set through a reset link.
+    PasswordReset,
+    /// An admin disabled the account.
+    UserDisabled,
+    /// An admin enabled a disabled account.
+    UserEnabled,
+    /// An admin locked the account.
+    UserLocked,
+    /// An admin lifted the lock (and the sign-in throttle).
+    UserUnlocked,
+    /// An admin required a new password (sessions ended, link mailed).
+    AdminPasswordReset,
+    /// An admin granted or removed the admin role.
+    RoleChanged,
+    /// Sessions ended by their owner or an admin.
+    SessionsRevoked,
+    /// An account created from the command line.
+    UserCreated,
+}
+
+impl Event {
+    pub const ALL: [Self; 12] = [
+        Self::LoginSuccess,
+        Self::LoginFail,
+        Self::PasswordChange,
+        Self::PasswordReset,
+        Self::UserDisabled,
+        Self::UserEnabled,
+        Self::UserLocked,
+        Self::UserUnlocked,
+        Self::AdminPasswordReset,
+        Self::RoleChanged,
+        Self::SessionsRevoked,
+        Self::UserCreated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LoginSuccess => "authn_login_success",
+            Self::LoginFail => "authn_login_fail",
+            Self::PasswordChange => "authn_password_change",
+            Self::PasswordReset => "authn_password_reset",
+            Self::UserDisabled => "user_disabled",
+            Self::UserEnabled => "user_enabled",
+            Self::UserLocked => "user_locked",
+            Self::UserUnlocked => "user_unlocked",
+            Self::AdminPasswordReset => "authz_admin_password_reset",
+            Self::RoleChanged => "authz_role_change",
+            Self::SessionsRevoked => "session_revoked",
+            Self::UserCreated => "user_created",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|event| event.as_str() == name)
+    }
+}
+
+/// Where a request came from, as the audit log keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    pub ip: Option<String>,
+    /// A short summary of the user agent (see `sessions::describe_device`).
+    pub device: Option<String>,
+    /// The request's `x-request-id`, to find its log lines.
+    pub request_id: Option<String>,
+}
+
+impl Context {
+    /// For changes made outside any request (the command line).
+    pub fn command_line() -> Self {
+        Self { device: Some("command line".to_owned()), ..Self::default() }
+    }
+}
+
+/// One event to write.
+#[derive(Debug, Clone)]
+pub struct Entry<'a> {
+    pub event: Event,
+    pub success: bool,
+    pub actor: Option<UserId>,
+    pub subject: Option<UserId>,
+    pub context: &'a Context,
+    /// A JSON object; never a secret or a raw address.
+    pub details: serde_json::Value,
+}
+
+impl<'a> Entry<'a> {
+    /// A successful `event` by `actor` about `subject`, with no details.
+    pub fn new(event: Event, actor: Option<UserId>, subject: Option<UserId>, context: &'a Context) -> Self {
+        Self { event, success: true, actor, subject, context, details: serde_json::json!({}) }
+    }
+
+    pub fn failed(mut self) -> Self {
+        self.success = false;
+        self
+    }
+
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// Writes `entry` at `at` on `connection`: pass the transaction that makes the change.
+pub async fn record(connection: &mut SqliteConnection, at: UnixTime, entry: &Entry<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (at, event, outcome, actor_id, subject_id, ip, device, request_id, details) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(at)
+    .bind(entry.event.as_str())
+    .bind(if entry.success { "success" } else { "failure" })
+    .bind(entry.actor)
+    .bind(entry.subject)
+    .bind(entry.context.ip.as_deref())
+    .bind(entry.context.device.as_deref())
+    .bind(entry.context.request_id.as_deref())
+    .bind(entry.details.to_string())
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// A written event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recorded {
+    pub id: i64,
+    pub at: UnixTime,
+    pub event: String,
+    pub success: bool,
+    pub actor: Option<UserId>,
+    pub subject: Option<UserId>,
+    pub ip: Option<String>,
+    pub device: Option<String>,
+    pub request_id: Option<String>,
+    pub details: String,
+}
+
+/// Reading the log (writing is [`record`], on the change's own transaction).
+#[derive(Clone)]
+pub struct AuditLog {
+    pool: SqlitePool,
+}
+
+impl AuditLog {
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// Events matching `filter`, newest first.
+    pub async fn list(&self, filter: &Filter) -> sqlx::Result<Vec<Recorded>> {
+        list(&self.pool, filter).await
+    }
+}
+
+/// Which events to read, newest first, at most `limit`, older than `before` (an event id:
+/// keyset pagination, stable while new events arrive).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub event: Option<Event>,
+    pub actor: Option<UserId>,
+    pub subject: Option<UserId>,
+    /// Events about or by this user (their own activity page).
+    pub involving: Option<UserId>,
+    pub from: Option<UnixTime>,
+    pub until: Option<UnixTime>,
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+pub async fn list(pool: &SqlitePool, filter: &Filter) -> sqlx::Result<Vec<Recorded>> {
+    let rows = sqlx::query(
+        "SELECT id, at, event, outcome, actor_id, subject_id, ip, device, request_id, details \
+         FROM audit_events \
+         WHERE (?1 IS NULL OR event = ?1) AND (?2 IS NULL OR actor_id = ?2) AND (?3 IS NULL OR subject_id = ?3) \
+           AND (?4 IS NULL OR actor_id = ?4 OR subject_id = ?4) AND (?5 IS NULL OR at >= ?5) \
+           AND (?6 IS NULL OR at < ?6) AND (?7 IS NULL OR id < ?7) \
+         ORDER BY id DESC LIMIT ?8",
+    )
+    .bind(filter.event.map(Event::as_str))
+    .bind(filter.actor)
+    .bind(filter.subject)
+    .bind(filter.involving)
+    .bind(filter.from)
+    .bind(filter.until)
+    .bind(filter.before)
+    .bind(filter.limit.clamp(1, 200))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Recorded {
+                id: row.try_get("id")?,
+                at: row.try_get("at")?,
+                event: row.try_get("event")?,
+                success: row.try_get::<&str, _>("outcome")? == "success",
+                actor: row.try_get("actor_id")?,
+                subject: row.try_get("subject_id")?,
+                ip: row.try_get("ip")?,
+                device: row.try_get("device")?,
+                request_id: row.try_get("request_id")?,
+                details: row.try_get("details")?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db;
+
+    async fn pool() -> (SqlitePool, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pool = db::connect(&format!("sqlite://{}/a.db", dir.path().display())).await.expect("db");
+        db::migrate(&pool).await.expect("migrate");
+        (pool, dir)
+    }
+
+    #[tokio::test]
+    async fn an_event_is_kept_only_if_its_transaction_commits() {
+        let (pool, _dir) = pool().await;
+        let context = Context::command_line();
+        let mut tx = pool.begin().await.expect("tx");
+        record(&mut tx, 1, &Entry::new(Event::UserDisabled, Some(1), Some(2), &context))
+            .await
+            .expect("write");
+        tx.rollback().await.expect("rollback");
+        let filter = Filter { limit: 10, ..Filter::default() };
+        assert!(list(&pool, &filter).await.expect("list").is_empty());
+
+        let mut tx = pool.begin().await.expect("tx");
+        record(&mut tx, 2, &Entry::new(Event::UserEnabled, Some(1), Some(2), &context)).await.expect("write");
+        tx.commit().await.expect("commit");
+        let events = list(&pool, &filter).await.expect("list");
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event, "user_enabled");
+        assert_eq!(events[0].device.as_deref(), Some("command line"));
+    }
+
+    #[tokio::test]
+    async fn written_events_cannot_be_changed_or_deleted() {
+        let (pool, _dir) = pool().await;
+        let mut connection = pool.acquire().await.expect("connection");
+        record(
+            &mut connection,
+            1,
+            &Entry::new(Event::LoginFail, None, Some(2), &Context::default()).failed(),
+        )
+        .await
+        .expect("write");
+        assert!(sqlx::query("UPDATE audit_events SET outcome = 'success'").execute(&pool).await.is_err());
+        assert!(sqlx::query("DELETE FROM audit_events").execute(&pool).await.is_err());
+        let events = list(&pool, &Filter { limit: 10, ..Filter::default() }).await.expect("list");
+        assert_eq!(events.len(), 1);
+        assert!(!events[0].success);
+    }
+
+    #[tokio::test]
+    async fn pages_follow_ids_so_new_events_do_not_shift_them() {
+        let (pool, _dir) = pool().await;
+        let context = Context::default();
+        let mut connection = pool.acquire().await.expect("connection");
+        for subject in 1..=5 {
+            record(
+                &mut connection,
+                subject,
+                &Entry::new(Event::LoginSuccess, Some(subject), Some(subject), &context),
+            )
+            .await
+            .expect("write");
+        }
+        let first = list(&pool, &Filter { limit: 2, ..Filter::default() }).await.expect("page");
+        assert_eq!(first.iter().map(|e| e.subject).collect::<Vec<_>>(), [Some(5), Some(4)]);
+        record(&mut connection, 9, &Entry::new(Event::LoginSuccess, Some(9), Some(9), &context))
+            .await
+            .expect("write");
+        let second = list(&pool, &Filter { limit: 2, before: Some(first[1].id), ..Filter::default() })
+            .await
+            .expect("page");
+        assert_eq!(second.iter().map(|e| e.subject).collect::<Vec<_>>(), [Some(3), Some(2)]);
+        let mine =
+            list(&pool, &Filter { limit: 10, involving: Some(9), ..Filter::default() }).await.expect("mine");
+        assert_eq!(mine.len(), 1);
+        let by_event = list(&pool, &Filter { limit: 10, event: Some(Event::LoginFail), ..Filter::default() })
+            .await
+            .expect("none");
+        assert!(by_event.is_empty());
+    }
+
+    #[test]
+    fn every_event_name_reads_back() {
+        for event in Event::ALL {
+            assert_eq!(Event::parse(event.as_str()), Some(event));
+        }
+    }
+}

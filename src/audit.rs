@@ -39,10 +39,12 @@ pub enum Event {
     SessionsRevoked,
     /// An account created from the command line.
     UserCreated,
+    /// The password typed again for a sensitive action (step-up).
+    StepUp,
 }
 
 impl Event {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::LoginSuccess,
         Self::LoginFail,
         Self::PasswordChange,
@@ -55,6 +57,7 @@ impl Event {
         Self::RoleChanged,
         Self::SessionsRevoked,
         Self::UserCreated,
+        Self::StepUp,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +74,7 @@ impl Event {
             Self::RoleChanged => "authz_role_change",
             Self::SessionsRevoked => "session_revoked",
             Self::UserCreated => "user_created",
+            Self::StepUp => "authn_reauth",
         }
     }
 

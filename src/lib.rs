@@ -20,6 +20,7 @@ pub mod normalize;
 pub mod password;
 pub mod role;
 pub mod username;
+pub mod utc;
 
 pub use email::{Email, EmailError};
 pub use forms::{Field, FieldErrors, LoginForm, SignupForm};
@@ -29,6 +30,8 @@ pub use username::{Username, UsernameError};
 
 #[cfg(feature = "server")]
 pub mod accounts;
+#[cfg(feature = "server")]
+pub mod admin;
 #[cfg(feature = "server")]
 pub mod audit;
 #[cfg(feature = "server")]

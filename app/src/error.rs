@@ -34,6 +34,21 @@ pub enum ApiError {
     /// 403: the account must choose a new password before anything else.
     #[error("Please choose a new password before going on.")]
     PasswordChangeRequired,
+    /// 403: the action needs the password typed again (step-up) first.
+    #[error("For your security, please enter your password again to continue.")]
+    StepUpRequired,
+    /// 409: the change would leave no administrator who can act.
+    #[error("This would leave the site without an administrator who can act.")]
+    LastAdmin,
+    /// 409: an admin action that may not target the admin's own account.
+    #[error("You cannot do this to your own account.")]
+    NotOnYourself,
+    /// 422: disabling needs a reason.
+    #[error("Please give a reason (at most 500 characters).")]
+    ReasonRequired,
+    /// 422: the end of a disablement must be later than now.
+    #[error("The end date must be in the future.")]
+    UntilInPast,
     /// 429: too many attempts; the same answer whether or not the account exists.
     #[error("Too many attempts. Please wait {} and try again.", wait_words(*retry_after_secs))]
     TooManyRequests { retry_after_secs: i64 },
@@ -62,9 +77,13 @@ impl ApiError {
         match self {
             Self::Validation(_) => 422,
             Self::InvalidCredentials | Self::Unauthorized => 401,
-            Self::Forbidden | Self::AccountDisabled | Self::AccountLocked | Self::PasswordChangeRequired => {
-                403
-            }
+            Self::Forbidden
+            | Self::AccountDisabled
+            | Self::AccountLocked
+            | Self::PasswordChangeRequired
+            | Self::StepUpRequired => 403,
+            Self::LastAdmin | Self::NotOnYourself => 409,
+            Self::ReasonRequired | Self::UntilInPast => 422,
             Self::BadRequest | Self::InvalidLink => 400,
             Self::NotFound => 404,
             Self::TooManyRequests { .. } => 429,

@@ -77,6 +77,7 @@ pub struct Shared {
     pub throttle: Throttle,
     pub registration: Registration,
     pub recovery: Recovery,
+    pub admin: bulwark::admin::Admin,
     pub outbox: Outbox,
     /// Where the mail sender delivers: SMTP, or the development folder.
     pub mail_transport: Arc<dyn MailTransport>,
@@ -122,11 +123,12 @@ pub async fn prepare(
     store.migrate().await.map_err(StartupError::SessionStore)?;
     let hasher = PasswordHasher::new(settings.hash_params)?.with_queue_limit(settings.hash_queue);
     let accounts = Accounts::new(pool.clone(), hasher, settings.password_policy, clock.clone());
-    let registry = SessionRegistry::new(pool.clone(), clock.clone(), settings.session_lifetimes);
+    let registry = SessionRegistry::new(pool.clone(), clock.clone(), settings.session_lifetimes)
+        .with_admin_lifetimes(settings.access.admin_lifetimes);
     let throttle =
         Throttle::new(pool.clone(), clock.clone(), settings.throttle.clone(), settings.secret.expose());
     let devices = Devices::new(pool.clone(), clock.clone());
-    let outbox = Outbox::new(pool.clone(), clock);
+    let outbox = Outbox::new(pool.clone(), clock.clone());
     let templates = Templates::new(&settings.public_url.to_string());
     let registration =
         Registration::new(accounts.clone(), throttle.clone(), outbox.clone(), templates.clone());
@@ -134,9 +136,19 @@ pub async fn prepare(
         accounts.clone(),
         throttle.clone(),
         outbox.clone(),
-        templates,
+        templates.clone(),
         registry.clone(),
         devices.clone(),
+    );
+    let admin = bulwark::admin::Admin::new(
+        pool.clone(),
+        clock.clone(),
+        accounts.clone(),
+        registry.clone(),
+        devices.clone(),
+        throttle.clone(),
+        outbox.clone(),
+        templates,
     );
     let mail_transport: Arc<dyn MailTransport> = match &settings.mail.delivery {
         MailDelivery::Smtp(smtp) => Arc::new(SmtpTransport::new(smtp)?),
@@ -158,6 +170,7 @@ pub async fn prepare(
         throttle,
         registration,
         recovery,
+        admin,
         outbox,
         mail_transport,
         settings: Arc::new(settings),
@@ -188,6 +201,11 @@ pub fn router(state: AppState) -> Router {
         throttle: state.throttle.clone(),
         client_ip: state.settings.client_ip.clone(),
         audit: bulwark::audit::AuditLog::new(state.pool.clone()),
+        admin: state.admin.clone(),
+        access: app::api::ssr::StepUpWindows {
+            step_up_secs: state.settings.access.step_up_secs,
+            admin_step_up_secs: state.settings.access.admin_step_up_secs,
+        },
     });
     let context = move || {
         provide_context(Arc::clone(&services));

@@ -17,14 +17,16 @@
 mod password_change;
 mod pending;
 mod provision;
+mod reauth;
 mod sign_in;
 mod signup;
 mod standing;
-pub(crate) mod store;
+pub mod store;
 
 pub use self::{
     password_change::{ChangeError, PasswordChange},
     provision::ProvisionError,
+    reauth::ReauthError,
     sign_in::{sign_in, Attempt, SignInError, SignedIn, BUSY_RETRY_AFTER_SECS},
     signup::{ConfirmError, PreparedSignup, Signup, SignupOutcome, CONFIRM_ATTEMPTS},
     standing::{Block, Standing},

@@ -11,13 +11,13 @@
 
 use std::net::IpAddr;
 
-use super::{store, AccountError, Accounts, UnexpectedError, User};
+use super::{store, AccountError, Accounts, ReauthError, UnexpectedError, User};
 use crate::{
     audit::{self, Event},
     hashing::HashError,
     messages::{SAME_PASSWORD, WRONG_CURRENT_PASSWORD},
-    throttle::{Budget, Throttle, Throttled},
-    Email, Field, FieldErrors, Password,
+    throttle::{Throttle, Throttled},
+    Field, FieldErrors, Password,
 };
 
 /// One request to change a password.
@@ -81,39 +81,22 @@ impl Accounts {
             .map_err(|e| errors.insert(Field::Password, e.to_string()))
             .ok();
         let (Some(current), Some(new)) = (current, new) else { return Err(ChangeError::Invalid(errors)) };
-        let email = Email::parse(&user.email).map_err(|_| ChangeError::SessionEnded)?;
-
-        let mut reservation = throttle
-            .reserve_login(change.ip, Budget::Untrusted(Some(&email)))
-            .await?
-            .map_err(ChangeError::Throttled)?;
-        let mut ticket = match self.hasher.admit() {
-            Ok(ticket) => ticket,
-            Err(_) => {
-                reservation.refund().await?;
-                return Err(ChangeError::Busy);
+        match self
+            .reauthenticate(throttle, user, change.ip, &current, change.context, Event::PasswordChange)
+            .await
+        {
+            Ok(()) => {}
+            Err(ReauthError::WrongPassword) => {
+                return Err(ChangeError::Invalid(FieldErrors::single(
+                    Field::CurrentPassword,
+                    WRONG_CURRENT_PASSWORD,
+                )))
             }
-        };
-        for guard in reservation.take_guards() {
-            ticket.hold(guard);
+            Err(ReauthError::Throttled(verdict)) => return Err(ChangeError::Throttled(verdict)),
+            Err(ReauthError::Busy) => return Err(ChangeError::Busy),
+            Err(ReauthError::Gone) => return Err(ChangeError::SessionEnded),
+            Err(ReauthError::Unexpected(cause)) => return Err(ChangeError::Unexpected(cause)),
         }
-        let found = store::find_credentials(&self.pool, &email).await?.filter(|found| found.0.id == user.id);
-        let Some((_, stored_hash)) = found else { return Err(ChangeError::SessionEnded) };
-        let matches = self.hasher.verify(ticket, &current, Some(stored_hash)).await?;
-        if !matches {
-            reservation.failed().await?;
-            let mut connection = self.pool.acquire().await?;
-            let entry =
-                audit::Entry::new(Event::PasswordChange, Some(user.id), Some(user.id), change.context)
-                    .failed()
-                    .details(serde_json::json!({ "reason": "wrong current password" }));
-            audit::record(&mut connection, self.clock.now(), &entry).await?;
-            return Err(ChangeError::Invalid(FieldErrors::single(
-                Field::CurrentPassword,
-                WRONG_CURRENT_PASSWORD,
-            )));
-        }
-        reservation.succeeded().await?;
 
         if new.expose_secret() == current.expose_secret() {
             return Err(ChangeError::Invalid(FieldErrors::single(Field::Password, SAME_PASSWORD)));

@@ -96,7 +96,7 @@ pub async fn set_password(
     now: i64,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1, \
+        "UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1, must_change_password = 0, \
          email_verified_at = COALESCE(email_verified_at, ?) WHERE id = ? AND session_epoch = ?",
     )
     .bind(password_hash)

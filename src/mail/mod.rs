@@ -21,7 +21,7 @@ pub mod transport;
 pub use self::{
     outbox::{Outbox, Queued},
     sender::{spawn_sender, SenderPolicy},
-    templates::Templates,
+    templates::{AdminNotice, Templates},
     transport::{DevTransport, MailTransport, SmtpSettings, SmtpTls, SmtpTransport, TransportError},
 };
 use crate::Email;
@@ -51,6 +51,9 @@ pub enum MailKind {
     PasswordReset,
     /// The password was just changed.
     PasswordChanged,
+    /// An admin disabled, enabled or locked the account, changed its role, or required
+    /// a new password.
+    AdminNotice,
 }
 
 impl MailKind {
@@ -60,6 +63,7 @@ impl MailKind {
             Self::SignupExisting => "signup_existing",
             Self::PasswordReset => "password_reset",
             Self::PasswordChanged => "password_changed",
+            Self::AdminNotice => "admin_notice",
         }
     }
 }

@@ -177,6 +177,9 @@ impl Templates {
     }
 }
 
+mod admin;
+pub use admin::AdminNotice;
+
 fn page(paragraphs: &[String]) -> String {
     let mut html = String::from(
         "<!doctype html>\n<html lang=\"en\"><body style=\"font-family:sans-serif;line-height:1.5\">\n",

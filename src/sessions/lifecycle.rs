@@ -46,16 +46,44 @@ pub async fn begin(
     session.cycle_id().await?;
     let meta = SessionMeta::new(user.id, user.session_epoch, registry.now());
     session.insert(META_KEY, meta).await?;
-    session.set_expiry(Some(expiry(&meta, registry)));
+    session.set_expiry(Some(expiry(&meta, registry, user.role)));
     // Save now rather than at the end of the request: the new id only exists once saved,
     // and the registry row is keyed by it.
     session.save().await?;
     let id: Option<Id> = session.id();
     let recorded = match id {
-        Some(id) => registry.record(&storage_key(&id), &meta, origin).await?,
+        Some(id) => registry.record(&storage_key(&id), &meta, user.role, origin).await?,
         None => false,
     };
     if !recorded {
+        end(session, registry).await?;
+        return Err(SessionError::Superseded);
+    }
+    Ok(meta)
+}
+
+/// Records a passed step-up on the signed-in `session` (whose metadata is `meta`): a new
+/// id (the old one stops working), the same lifetimes (the absolute limit does not move),
+/// and the time. Refused ([`SessionError::Superseded`], session ended) when the session
+/// was revoked, or its account's sessions ended, while the password was being checked.
+pub async fn step_up(
+    session: &Session,
+    registry: &SessionRegistry,
+    mut meta: SessionMeta,
+    role: crate::Role,
+) -> Result<SessionMeta, SessionError> {
+    let Some(old_key) = current_key(session) else { return Err(SessionError::Superseded) };
+    let now = registry.now();
+    meta.stepped_up_at = Some(now);
+    session.cycle_id().await?;
+    session.insert(META_KEY, meta).await?;
+    session.set_expiry(Some(expiry(&meta, registry, role)));
+    session.save().await?;
+    let moved = match current_key(session) {
+        Some(new_key) => registry.rekey(&old_key, &new_key, now).await?,
+        None => false,
+    };
+    if !moved {
         end(session, registry).await?;
         return Err(SessionError::Superseded);
     }
@@ -75,8 +103,8 @@ pub async fn end(session: &Session, registry: &SessionRegistry) -> Result<(), Se
 /// drops the cookie no later than the server would refuse it. The idle limit is enforced
 /// by the resolver from the registry row; tracking it in the cookie would mean rewriting
 /// the session record on every request.
-fn expiry(meta: &SessionMeta, registry: &SessionRegistry) -> Expiry {
-    let at = OffsetDateTime::from_unix_timestamp(meta.absolute_expires_at(registry.lifetimes()))
+fn expiry(meta: &SessionMeta, registry: &SessionRegistry, role: crate::Role) -> Expiry {
+    let at = OffsetDateTime::from_unix_timestamp(meta.absolute_expires_at(registry.lifetimes_for(role)))
         .unwrap_or_else(|_| OffsetDateTime::now_utc());
     Expiry::AtDateTime(at)
 }

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use self::{
     device::describe_device,
     hashed_store::{storage_id, storage_key, HashedStore},
-    lifecycle::{begin, current_key, end, SessionError, META_KEY},
+    lifecycle::{begin, current_key, end, step_up, SessionError, META_KEY},
     resolver::{resolve, Principal, Resolved},
     store::SessionRow,
 };
@@ -59,6 +59,9 @@ pub struct SessionMeta {
     pub epoch: i64,
     pub created_at: UnixTime,
     pub last_seen_at: UnixTime,
+    /// When the owner last re-entered their password on this session (step-up).
+    #[serde(default)]
+    pub stepped_up_at: Option<UnixTime>,
 }
 
 /// A session's state at a given moment.
@@ -74,7 +77,7 @@ pub enum Liveness {
 
 impl SessionMeta {
     pub fn new(user_id: UserId, epoch: i64, now: UnixTime) -> Self {
-        Self { user_id, epoch, created_at: now, last_seen_at: now }
+        Self { user_id, epoch, created_at: now, last_seen_at: now, stepped_up_at: None }
     }
 
     pub fn idle_expires_at(&self, lifetimes: Lifetimes) -> UnixTime {
@@ -111,6 +114,8 @@ pub struct SessionRegistry {
     reads: crate::db::HotReads,
     clock: SharedClock,
     lifetimes: Lifetimes,
+    /// Stricter lifetimes for admins' sessions.
+    admin_lifetimes: Lifetimes,
 }
 
 /// Where a session was started from.
@@ -123,15 +128,39 @@ pub struct Origin {
 impl SessionRegistry {
     pub fn new(pool: SqlitePool, clock: SharedClock, lifetimes: Lifetimes) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        Self { reads: crate::db::HotReads::new(&pool, cores), pool, clock, lifetimes }
+        Self {
+            reads: crate::db::HotReads::new(&pool, cores),
+            pool,
+            clock,
+            lifetimes,
+            admin_lifetimes: lifetimes,
+        }
     }
 
     pub fn now(&self) -> UnixTime {
         self.clock.now()
     }
 
+    /// Admins' sessions get `lifetimes` instead (each no longer than the default's).
+    pub fn with_admin_lifetimes(mut self, lifetimes: Lifetimes) -> Self {
+        self.admin_lifetimes = Lifetimes {
+            idle_secs: lifetimes.idle_secs.min(self.lifetimes.idle_secs),
+            absolute_secs: lifetimes.absolute_secs.min(self.lifetimes.absolute_secs),
+        };
+        self
+    }
+
+    /// Everyone's session lifetimes (an admin's are [`Self::lifetimes_for`]).
     pub fn lifetimes(&self) -> Lifetimes {
         self.lifetimes
+    }
+
+    /// The lifetimes of a session of a user with `role`.
+    pub fn lifetimes_for(&self, role: crate::Role) -> Lifetimes {
+        match role {
+            crate::Role::Admin => self.admin_lifetimes,
+            crate::Role::User => self.lifetimes,
+        }
     }
 
     fn reads(&self) -> &crate::db::HotReads {
@@ -140,13 +169,27 @@ impl SessionRegistry {
 
     /// Registers a new signed-in session under its store key; `false` when the user's
     /// epoch moved on since `meta` was made (the session must not start).
-    pub async fn record(&self, store_key: &str, meta: &SessionMeta, origin: &Origin) -> sqlx::Result<bool> {
-        store::insert(&self.pool, store_key, &store::new_handle(), meta, self.lifetimes, origin).await
+    pub async fn record(
+        &self,
+        store_key: &str,
+        meta: &SessionMeta,
+        role: crate::Role,
+        origin: &Origin,
+    ) -> sqlx::Result<bool> {
+        store::insert(&self.pool, store_key, &store::new_handle(), meta, self.lifetimes_for(role), origin)
+            .await
+    }
+
+    /// Moves the session's row from `old_key` to `new_key` (its id was rotated), marking it
+    /// stepped up at `now`; only while the old row exists at its user's current epoch, so a
+    /// session revoked meanwhile stays revoked. `false` if it did not.
+    pub async fn rekey(&self, old_key: &str, new_key: &str, stepped_up_at: UnixTime) -> sqlx::Result<bool> {
+        store::rekey(&self.pool, old_key, new_key, stepped_up_at).await
     }
 
     /// Writes "last seen" back (call when [`Liveness::Touch`]).
-    pub async fn touch(&self, store_key: &str, meta: &SessionMeta) -> sqlx::Result<()> {
-        store::touch(&self.pool, store_key, meta, self.lifetimes).await
+    pub async fn touch(&self, store_key: &str, meta: &SessionMeta, role: crate::Role) -> sqlx::Result<()> {
+        store::touch(&self.pool, store_key, meta, self.lifetimes_for(role)).await
     }
 
     /// Removes a session's registry row and its stored data.
@@ -181,6 +224,12 @@ impl SessionRegistry {
     /// Ends every session of the caller, their own included.
     pub async fn revoke_all_as(&self, user_id: UserId, caller_key: &str) -> sqlx::Result<usize> {
         store::delete_where(&self.pool, user_id, store::Which::All, Some(caller_key)).await
+    }
+
+    /// Ends the user's session with this public handle, for an admin (no session of the
+    /// user's own asks for it). How many ended (0 or 1).
+    pub async fn revoke_by_admin(&self, user_id: UserId, handle: &str) -> sqlx::Result<usize> {
+        store::delete_where(&self.pool, user_id, store::Which::Handle(handle), None).await
     }
 
     /// Ends every session of the user (a password reset: no session asks for it).

@@ -28,6 +28,12 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// Whether the caller re-entered their password on this session within the last
+    /// `window_secs` (step-up).
+    pub fn stepped_up_within(&self, now: crate::clock::UnixTime, window_secs: i64) -> bool {
+        self.session.stepped_up_at.is_some_and(|at| now.saturating_sub(at) < window_secs && at <= now)
+    }
+
     /// Whether only the password change and sign-out are open to this caller.
     pub fn confined(&self) -> bool {
         self.user.standing.must_change_password
@@ -61,7 +67,7 @@ pub async fn resolve(session: &Session, registry: &SessionRegistry) -> Result<Re
     let verdict = found.and_then(|(meta, user)| {
         let current =
             user.session_epoch == meta.epoch && user.email_verified && user.standing.block(now).is_none();
-        current.then(|| (Liveness::of(&meta, now, registry.lifetimes()), meta, user))
+        current.then(|| (Liveness::of(&meta, now, registry.lifetimes_for(user.role)), meta, user))
     });
     match verdict {
         Some((Liveness::Alive, session_meta, user)) => {
@@ -69,7 +75,7 @@ pub async fn resolve(session: &Session, registry: &SessionRegistry) -> Result<Re
         }
         Some((Liveness::Touch, mut session_meta, user)) => {
             session_meta.last_seen_at = now;
-            registry.touch(&key, &session_meta).await?;
+            registry.touch(&key, &session_meta, user.role).await?;
             Ok(Resolved(Some(Principal { user, session_key: key, session: session_meta })))
         }
         // Unknown, revoked, expired, or from an older epoch: gone for good, cookie too.

@@ -88,7 +88,7 @@ pub async fn find_signed_in(
 ) -> sqlx::Result<Option<(SessionMeta, User)>> {
     let row = sqlx::query(&format!(
         "SELECT {USER_COLUMNS}, r.epoch AS session_at_epoch, r.created_at AS session_created_at, \
-         r.last_seen_at AS session_last_seen_at \
+         r.last_seen_at AS session_last_seen_at, r.stepped_up_at AS session_stepped_up_at \
          FROM session_registry r JOIN users ON users.id = r.user_id WHERE r.store_key = ?"
     ))
     .bind(store_key)
@@ -101,10 +101,30 @@ pub async fn find_signed_in(
             epoch: row.try_get("session_at_epoch")?,
             created_at: row.try_get("session_created_at")?,
             last_seen_at: row.try_get("session_last_seen_at")?,
+            stepped_up_at: row.try_get("session_stepped_up_at")?,
         };
         Ok((meta, user))
     })
     .transpose()
+}
+
+/// See [`super::SessionRegistry::rekey`].
+pub async fn rekey(
+    pool: &SqlitePool,
+    old_key: &str,
+    new_key: &str,
+    stepped_up_at: UnixTime,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE session_registry SET store_key = ?, stepped_up_at = ? WHERE store_key = ? \
+         AND epoch = (SELECT session_epoch FROM users WHERE users.id = session_registry.user_id)",
+    )
+    .bind(new_key)
+    .bind(stepped_up_at)
+    .bind(old_key)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Writes an existing session record, never creating one: a record deleted by a

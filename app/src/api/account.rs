@@ -46,6 +46,68 @@ pub async fn change_password(
     )
 }
 
+/// The step-up page.
+pub const STEP_UP_PAGE: &str = "/step-up";
+
+/// Where a step-up returns to: a path on this site, never another origin.
+pub fn safe_next(next: &str) -> &str {
+    let local =
+        next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && !next.contains("://");
+    if local && !next.chars().any(char::is_control) {
+        next
+    } else {
+        "/"
+    }
+}
+
+/// Step-up ("sudo mode"): the signed-in user types their password again; the session
+/// gets a new id and remembers the time, which sensitive actions check. Throttled like a
+/// sign-in. Returns the browser to `next` (a path on this site).
+#[server(prefix = "/api", endpoint = "step-up")]
+pub async fn step_up(
+    #[server(default)] password: String,
+    #[server(default)] next: String,
+) -> Result<(), ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            let principal = current()?;
+            let Ok(password) = bulwark::Password::parse_existing(&password) else {
+                return Err(ApiError::InvalidCredentials);
+            };
+            let context = audit_context();
+            let verdict = accounts()?
+                .reauthenticate(
+                    &throttle()?,
+                    &principal.user,
+                    client_ip()?,
+                    &password,
+                    &context,
+                    bulwark::audit::Event::StepUp,
+                )
+                .await;
+            match verdict {
+                Ok(()) => {}
+                Err(bulwark::accounts::ReauthError::WrongPassword) => {
+                    return Err(ApiError::InvalidCredentials)
+                }
+                Err(bulwark::accounts::ReauthError::Throttled(verdict)) => return Err(too_many(verdict)),
+                Err(bulwark::accounts::ReauthError::Busy) => return Err(busy()),
+                Err(bulwark::accounts::ReauthError::Gone) => return Err(ApiError::Unauthorized),
+                Err(bulwark::accounts::ReauthError::Unexpected(cause)) => {
+                    tracing::error!(error = %cause, "step-up failed unexpectedly");
+                    return Err(ApiError::Internal);
+                }
+            }
+            let session = SessionState::extract().await?;
+            session.step_up(&principal).await?;
+            leptos_axum::redirect(safe_next(&next));
+            Ok(())
+        }
+        .await,
+    )
+}
+
 /// One security event as its subject sees it. Times are Unix seconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivityView {
@@ -103,5 +165,18 @@ pub fn describe_event(event: &str, success: bool) -> &'static str {
         ("session_revoked", _) => "Sessions signed out",
         ("user_created", _) => "Account created",
         _ => "Account event",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn a_step_up_only_returns_to_this_site() {
+        assert_eq!(safe_next("/admin/users/3?x=1"), "/admin/users/3?x=1");
+        for hostile in ["https://evil.example/", "//evil.example/", "/\\evil.example", "", "admin", "/a\nb"] {
+            assert_eq!(safe_next(hostile), "/", "{hostile:?}");
+        }
     }
 }

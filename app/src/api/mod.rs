@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 
 mod account;
+mod admin;
 mod recovery;
 mod sessions;
-pub use self::{account::*, recovery::*, sessions::*};
+pub use self::{account::*, admin::*, recovery::*, sessions::*};
 
 /// What the UI may know about the signed-in user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -99,13 +99,13 @@ pub async fn revoke_other_sessions() -> Result<usize, ApiError> {
     )
 }
 
-/// Ends every session of the caller, this one included.
+/// Ends every session of the caller, this one included. Needs a recent step-up.
 #[server(prefix = "/api", endpoint = "sessions/revoke-all")]
 pub async fn revoke_all_sessions() -> Result<(), ApiError> {
     use super::ssr::*;
     respond(
         async {
-            let principal = current()?;
+            let principal = stepped_up()?;
             let user = &principal.user;
             registry()?.revoke_all_as(user.id, &principal.session_key).await.map_err(session_error)?;
             SessionState::extract().await?.log_out().await?;

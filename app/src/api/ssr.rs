@@ -34,6 +34,16 @@ pub struct Services {
     pub throttle: Throttle,
     pub client_ip: ClientIpSource,
     pub audit: bulwark::audit::AuditLog,
+    pub admin: bulwark::admin::Admin,
+    /// Step-up windows (seconds): for sensitive actions, and for admin actions.
+    pub access: StepUpWindows,
+}
+
+/// How recent a step-up must be.
+#[derive(Debug, Clone, Copy)]
+pub struct StepUpWindows {
+    pub step_up_secs: i64,
+    pub admin_step_up_secs: i64,
 }
 
 /// The accounts service, provided as context by the server.
@@ -222,6 +232,58 @@ pub fn current() -> Result<Principal, ApiError> {
     }
 }
 
+/// The caller, if they re-entered their password within the step-up window for
+/// sensitive actions; else `StepUpRequired` (or `Unauthorized`).
+pub fn stepped_up() -> Result<Principal, ApiError> {
+    let principal = current()?;
+    let services = services().ok_or(ApiError::Internal)?;
+    let now = services.registry.now();
+    if principal.stepped_up_within(now, services.access.step_up_secs) {
+        Ok(principal)
+    } else {
+        Err(ApiError::StepUpRequired)
+    }
+}
+
+/// The caller, if an admin. Anonymous callers get `Unauthorized`, everyone else
+/// `Forbidden`; with `change`, the admin must also have stepped up within the admin
+/// window (`StepUpRequired`).
+pub fn admin_caller(change: bool) -> Result<Principal, ApiError> {
+    let principal = current()?;
+    if principal.user.role != bulwark::Role::Admin {
+        return Err(ApiError::Forbidden);
+    }
+    if change {
+        let services = services().ok_or(ApiError::Internal)?;
+        if !principal.stepped_up_within(services.registry.now(), services.access.admin_step_up_secs) {
+            return Err(ApiError::StepUpRequired);
+        }
+    }
+    Ok(principal)
+}
+
+/// Maps an admin action's failure.
+pub fn admin_error(error: bulwark::admin::AdminError) -> ApiError {
+    use bulwark::admin::AdminError;
+    match error {
+        AdminError::NotFound => ApiError::NotFound,
+        AdminError::LastAdmin => ApiError::LastAdmin,
+        AdminError::Yourself => ApiError::NotOnYourself,
+        AdminError::ActorGone => ApiError::Unauthorized,
+        AdminError::ReasonRequired => ApiError::ReasonRequired,
+        AdminError::UntilInPast => ApiError::UntilInPast,
+        AdminError::Unexpected(cause) => {
+            tracing::error!(error = %cause, "admin action failed unexpectedly");
+            ApiError::Internal
+        }
+    }
+}
+
+/// The admin service.
+pub fn admin() -> Result<bulwark::admin::Admin, ApiError> {
+    service(|s| s.admin.clone())
+}
+
 /// The signed-in user behind this request, or `Unauthorized`.
 pub fn current_user() -> Result<User, ApiError> {
     current().map(|principal| principal.user)
@@ -297,6 +359,15 @@ impl SessionState {
             // A reset changed the password while this sign-in was being checked: the
             // password just checked is no longer the account's.
             Err(SessionError::Superseded) => Err(ApiError::InvalidCredentials),
+            Err(other) => Err(session_error(other)),
+        }
+    }
+
+    /// Records a passed step-up on this signed-in session (a new id, the time).
+    pub async fn step_up(&self, principal: &Principal) -> Result<(), ApiError> {
+        match sessions::step_up(&self.0, &registry()?, principal.session, principal.user.role).await {
+            Ok(_) => Ok(()),
+            Err(SessionError::Superseded) => Err(ApiError::Unauthorized),
             Err(other) => Err(session_error(other)),
         }
     }

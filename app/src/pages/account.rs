@@ -96,7 +96,7 @@ pub fn ActivityPage() -> impl IntoView {
                                 <tbody>
                                     {events.into_iter().map(|e| view! {
                                         <tr class:failure=!e.success>
-                                            <td>{utc(e.at)}</td>
+                                            <td>{bulwark::utc::minute(e.at)}</td>
                                             <td>{e.what}{e.by_admin.then_some(" (by an administrator)")}</td>
                                             <td>{e.device.unwrap_or_default()} " " <span class="muted">{e.ip.unwrap_or_default()}</span></td>
                                         </tr>
@@ -112,34 +112,5 @@ pub fn ActivityPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
-    }
-}
-
-/// `2026-11-23 14:05` from Unix seconds (UTC; no time-zone tables in the browser).
-fn utc(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rest = secs.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", rest / 3600, rest % 3600 / 60)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::utc;
-
-    #[test]
-    fn unix_seconds_read_as_utc_dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00");
-        assert_eq!(utc(1_795_443_900), "2026-11-23 14:25");
     }
 }

@@ -18,6 +18,7 @@ use bulwark::{
 };
 use clap::{Args, ValueEnum};
 
+pub mod access;
 pub mod network;
 
 pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:3000";
@@ -64,6 +65,8 @@ pub struct Config {
     /// Database connections kept open at most.
     #[arg(long, env = "BULWARK_DB_POOL_SIZE", default_value_t = bulwark::db::DEFAULT_POOL_SIZE)]
     pub db_pool_size: u32,
+    #[command(flatten)]
+    pub access: access::AccessConfig,
     /// The URL people use to reach this site; links in mail are built from it, never from
     /// the request's Host header. Defaults to http://localhost:3000 in development.
     #[arg(long, env = "BULWARK_PUBLIC_URL")]
@@ -198,6 +201,7 @@ pub struct Settings {
     /// Waiting room of the hashing pool (see `BULWARK_HASH_QUEUE`).
     pub hash_queue: usize,
     pub limits: network::ServerLimits,
+    pub access: access::Access,
 }
 
 impl Settings {
@@ -221,6 +225,7 @@ impl Settings {
             throttle: ThrottlePolicy::default(),
             hash_queue: bulwark::hashing::DEFAULT_QUEUE_LIMIT,
             limits: network::ServerLimits::default(),
+            access: access::Access::default(),
             mail: MailSettings {
                 from: DEV_MAIL_FROM.parse().expect("a valid mailbox"),
                 delivery: MailDelivery::Folder(PathBuf::from("data/outbox")),
@@ -265,6 +270,8 @@ impl fmt::Debug for Secret {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
+    #[error("{0}")]
+    Access(String),
     #[error("BULWARK_SECRET must be set in production (at least 32 bytes; e.g. `openssl rand -base64 48`)")]
     MissingSecret,
     #[error("BULWARK_SECRET is {0} bytes; it must be at least 32")]
@@ -379,6 +386,7 @@ impl Config {
         let client_ip = network::client_ip_source(self.client_ip, &self.trusted_proxies, production)
             .map_err(|e| errors.push(e))
             .ok();
+        let access = self.access.validate().map_err(|e| errors.push(ConfigError::Access(e))).ok();
         let limits = network::ServerLimits {
             max_connections: self.max_connections.max(1),
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
@@ -406,28 +414,32 @@ impl Config {
             ));
         }
 
-        match (public_url, secret, hash_params, client_ip, mail) {
-            (Some(public_url), Some(secret), Some(hash_params), Some(client_ip), Some(mail))
-                if errors.is_empty() =>
-            {
-                Ok(Settings {
-                    site_addr: self.site_addr,
-                    database_url: self.database_url,
-                    db_pool_size: self.db_pool_size,
-                    public_url,
-                    secret,
-                    environment: self.environment,
-                    cookie,
-                    password_policy: PasswordPolicy::with_min_chars(self.password_min_chars),
-                    hash_params,
-                    session_lifetimes,
-                    client_ip,
-                    throttle,
-                    mail,
-                    hash_queue: self.hash_queue,
-                    limits,
-                })
-            }
+        match (public_url, secret, hash_params, client_ip, mail, access) {
+            (
+                Some(public_url),
+                Some(secret),
+                Some(hash_params),
+                Some(client_ip),
+                Some(mail),
+                Some(access),
+            ) if errors.is_empty() => Ok(Settings {
+                site_addr: self.site_addr,
+                database_url: self.database_url,
+                db_pool_size: self.db_pool_size,
+                public_url,
+                secret,
+                environment: self.environment,
+                cookie,
+                password_policy: PasswordPolicy::with_min_chars(self.password_min_chars),
+                hash_params,
+                session_lifetimes,
+                client_ip,
+                throttle,
+                mail,
+                hash_queue: self.hash_queue,
+                limits,
+                access,
+            }),
             _ => Err(ConfigErrors(errors)),
         }
     }

@@ -186,6 +186,29 @@ impl TestApp {
         self.post_form("/api/logout", &[]).await
     }
 
+    /// A confirmed account made the way `server create-admin` / `create-user` makes it,
+    /// with [`PASSWORD`]. Its id.
+    pub async fn create_account(&self, email: &str, username: &str, role: bulwark::Role) -> i64 {
+        server::provision::create_account(&self.state.settings, email, username, PASSWORD, role)
+            .await
+            .expect("account created")
+            .id
+    }
+
+    /// Types the password again on `client`'s session (step-up).
+    pub async fn step_up_with(&self, client: &Client) -> Reply {
+        self.post_form_with(client, "/api/step-up", &[("password", PASSWORD), ("next", "/admin")]).await
+    }
+
+    /// The audit events named `event`, oldest first, as `(actor, subject, outcome)`.
+    pub async fn audit(&self, event: &str) -> Vec<(Option<i64>, Option<i64>, String)> {
+        sqlx::query_as("SELECT actor_id, subject_id, outcome FROM audit_events WHERE event = ? ORDER BY id")
+            .bind(event)
+            .fetch_all(&self.pool)
+            .await
+            .expect("audit")
+    }
+
     pub async fn me(&self) -> Reply {
         self.post_form("/api/me", &[]).await
     }

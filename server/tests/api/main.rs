@@ -1,6 +1,8 @@
 //! One integration-test binary (each extra binary is another slow link), one module per
 //! feature. Every test drives the real router over HTTP against its own SQLite file.
 
+mod account;
+mod admin;
 mod assets;
 mod csrf;
 mod devices;

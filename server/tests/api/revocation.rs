@@ -57,6 +57,7 @@ async fn a_request_in_flight_during_sign_out_everywhere_cannot_revive_its_sessio
 
     // Meanwhile the owner signs out everywhere from their phone.
     let phone = app.browser_signed_in(ALICE, PASSWORD).await;
+    assert_eq!(app.step_up_with(&phone.client).await.status, 200);
     let reply = app.post_form_with(&phone.client, "/api/sessions/revoke-all", &[]).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(count(&app, "session_registry").await, 0);
@@ -89,6 +90,7 @@ async fn a_thiefs_sign_out_the_others_in_flight_during_a_revocation_ends_nothing
 
     // Meanwhile the owner signs out everywhere from the phone, then back in on the laptop.
     let phone = app.browser_signed_in(ALICE, PASSWORD).await;
+    assert_eq!(app.step_up_with(&phone.client).await.status, 200);
     let reply = app.post_form_with(&phone.client, "/api/sessions/revoke-all", &[]).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let laptop = app.browser_signed_in(ALICE, PASSWORD).await;

@@ -83,6 +83,11 @@ async fn revoking_all_sessions_signs_out_everywhere_including_here() {
     let app = spawn_app().await;
     app.signed_in_user(ALICE, "alice").await;
     let phone = app.browser_signed_in(ALICE, PASSWORD).await;
+    let refused = app.post_form("/api/sessions/revoke-all", &[]).await;
+    assert_eq!(refused.status, 403, "signing out everywhere needs the password again");
+    assert!(refused.body.contains("StepUpRequired"), "{}", refused.body);
+    assert_eq!(app.status_of(&phone.client, "/api/me").await, 200, "nothing ended");
+    assert_eq!(app.step_up_with(&app.client).await.status, 200);
     let copied = app.session_cookie().expect("cookie");
     let reply = app.post_form("/api/sessions/revoke-all", &[]).await;
     assert_eq!(reply.status, 200);

@@ -1,0 +1,374 @@
+//! The admin area's server functions, all under `/api/admin/`. Every one checks the role
+//! on the server (`admin_caller`): anonymous callers get 401, everyone else who is not
+//! an admin 403; every one that changes something also needs a step-up within the admin
+//! window (403 `StepUpRequired` otherwise). A test enumerates every registered endpoint
+//! under this prefix and fails if one answers a non-admin.
+
+use bulwark::Role;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// Where every admin endpoint lives.
+pub const ADMIN_API_PREFIX: &str = "/api/admin/";
+/// The admin area's pages.
+pub const ADMIN_PAGE: &str = "/admin";
+pub const ADMIN_AUDIT_PAGE: &str = "/admin/audit";
+
+/// The page of one user in the dashboard.
+pub fn admin_user_page(id: i64) -> String {
+    format!("/admin/users/{id}")
+}
+
+/// An account as admins see it. Times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminUserView {
+    pub id: i64,
+    pub email: String,
+    pub username: String,
+    pub role: Role,
+    /// `active`, `disabled` or `locked`.
+    pub status: String,
+    pub disabled_reason: Option<String>,
+    pub disabled_until: Option<i64>,
+    pub must_change_password: bool,
+    pub created_at: i64,
+    pub confirmed_at: Option<i64>,
+    pub last_sign_in_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminUserPage {
+    pub users: Vec<AdminUserView>,
+    /// How many accounts match the search in all.
+    pub total: i64,
+    /// Pass as `before` for the next page; `None` on the last one.
+    pub next_before: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminSessionView {
+    pub handle: String,
+    pub device: String,
+    pub ip: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditView {
+    pub id: i64,
+    pub at: i64,
+    pub event: String,
+    pub success: bool,
+    pub actor: Option<i64>,
+    pub subject: Option<i64>,
+    pub ip: Option<String>,
+    pub device: Option<String>,
+    pub request_id: Option<String>,
+    pub details: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminUserDetail {
+    pub now: i64,
+    pub user: AdminUserView,
+    pub sessions: Vec<AdminSessionView>,
+    pub events: Vec<AuditView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub events: Vec<AuditView>,
+    pub next_before: Option<i64>,
+}
+
+/// Accounts, newest first: an email or username prefix, a status (`active`,
+/// `disabled`, `locked`, `must_change_password`) and a role filter, 25 per page.
+#[server(prefix = "/api/admin", endpoint = "users")]
+pub async fn admin_users(
+    #[server(default)] q: String,
+    #[server(default)] status: String,
+    #[server(default)] role: String,
+    #[server(default)] before: Option<i64>,
+) -> Result<AdminUserPage, ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            admin_caller(false)?;
+            let status = match status.as_str() {
+                "active" => Some(bulwark::admin::StatusFilter::Active),
+                "disabled" => Some(bulwark::admin::StatusFilter::Disabled),
+                "locked" => Some(bulwark::admin::StatusFilter::Locked),
+                "must_change_password" => Some(bulwark::admin::StatusFilter::MustChangePassword),
+                _ => None,
+            };
+            let role = match role.as_str() {
+                "admin" => Some(Role::Admin),
+                "user" => Some(Role::User),
+                _ => None,
+            };
+            let limit = 25;
+            let filter = bulwark::admin::UserFilter { prefix: Some(q), status, role, before, limit };
+            let admin = admin()?;
+            let (found, total) = admin.users(&filter).await.map_err(admin_error)?;
+            let now = registry()?.now();
+            let next_before =
+                (found.len() == limit as usize).then(|| found.last().map(|s| s.user.id)).flatten();
+            Ok(AdminUserPage { users: found.iter().map(|s| user_view(s, now)).collect(), total, next_before })
+        }
+        .await,
+    )
+}
+
+/// One account: its details, live sessions and latest audit events.
+#[server(prefix = "/api/admin", endpoint = "user")]
+pub async fn admin_user(id: i64) -> Result<AdminUserDetail, ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            admin_caller(false)?;
+            let admin = admin()?;
+            let summary = admin.user(id).await.map_err(admin_error)?;
+            let now = registry()?.now();
+            let sessions = admin
+                .sessions(id)
+                .await
+                .map_err(admin_error)?
+                .into_iter()
+                .map(|row| AdminSessionView {
+                    handle: row.handle,
+                    device: row.device,
+                    ip: row.ip,
+                    created_at: row.created_at,
+                    last_seen_at: row.last_seen_at,
+                })
+                .collect();
+            let filter = bulwark::audit::Filter { involving: Some(id), limit: 20, ..Default::default() };
+            let events = audit_events(&filter).await?;
+            Ok(AdminUserDetail { now, user: user_view(&summary, now), sessions, events })
+        }
+        .await,
+    )
+}
+
+/// Disables an account (a reason is required; `until`, a `YYYY-MM-DD` date, optional) and
+/// ends every session of it.
+#[server(prefix = "/api/admin", endpoint = "disable")]
+pub async fn admin_disable(
+    id: i64,
+    #[server(default)] reason: String,
+    #[server(default)] until: String,
+) -> Result<(), ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            let caller = admin_caller(true)?;
+            let until = match until.trim() {
+                "" => None,
+                date => Some(bulwark::utc::parse_date(date).ok_or(ApiError::UntilInPast)?),
+            };
+            let context = audit_context();
+            admin()?.disable(actor(&caller, &context), id, &reason, until).await.map_err(admin_error)?;
+            done(id, "disabled")
+        }
+        .await,
+    )
+}
+
+#[server(prefix = "/api/admin", endpoint = "enable")]
+pub async fn admin_enable(id: i64) -> Result<(), ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            let caller = admin_caller(true)?;
+            let context = audit_context();
+            admin()?.enable(actor(&caller, &context), id).await.map_err(admin_error)?;
+            done(id, "enabled")
+        }
+        .await,
+    )
+}
+
+/// The admin lock: ends every session; only an admin can lift it.
+#[server(prefix = "/api/admin", endpoint = "lock")]
+pub async fn admin_lock(id: i64) -> Result<(), ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            let caller = admin_caller(true)?;
+            let context = audit_context();
+            admin()?.lock(actor(&caller, &context), id).await.map_err(admin_error)?;
+            done(id, "locked")
+        }
+        .await,
+    )
+}
+
+/// Lifts the admin lock and clears the account's sign-in throttle.
+#[server(prefix = "/api/admin", endpoint = "unlock")]
+pub async fn admin_unlock(id: i64) -> Result<(), ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            let caller = admin_caller(true)?;
+            let context = audit_context();
+            admin()?.unlock(actor(&caller, &context), id).await.map_err(admin_error)?;
+            done(id, "unlocked")
+        }
+        .await,
+    )
+}
+
+/// Requires a new password: every session ends, a reset link is mailed.
+#[server(prefix = "/api/admin", endpoint = "force-reset")]
+pub async fn admin_force_reset(id: i64) -> Result<(), ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            let caller = admin_caller(true)?;
+            let context = audit_context();
+            admin()?.force_password_reset(actor(&caller, &context), id).await.map_err(admin_error)?;
+            done(id, "reset")
+        }
+        .await,
+    )
+}
+
+/// Grants (`admin`) or removes (`user`) the admin role; ends every session of the account.
+#[server(prefix = "/api/admin", endpoint = "role")]
+pub async fn admin_set_role(id: i64, #[server(default)] role: String) -> Result<(), ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            let caller = admin_caller(true)?;
+            let role = match role.as_str() {
+                "admin" => Role::Admin,
+                "user" => Role::User,
+                _ => return Err(ApiError::BadRequest),
+            };
+            let context = audit_context();
+            admin()?.set_role(actor(&caller, &context), id, role).await.map_err(admin_error)?;
+            done(id, "role")
+        }
+        .await,
+    )
+}
+
+/// Ends one session of the account (`session`: its handle) or, with none, all of them.
+#[server(prefix = "/api/admin", endpoint = "revoke-sessions")]
+pub async fn admin_revoke_sessions(id: i64, #[server(default)] session: String) -> Result<(), ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            let caller = admin_caller(true)?;
+            let context = audit_context();
+            let handle = Some(session.trim()).filter(|h| !h.is_empty());
+            let ended =
+                admin()?.revoke_sessions(actor(&caller, &context), id, handle).await.map_err(admin_error)?;
+            if handle.is_some() && ended == 0 {
+                return Err(ApiError::NotFound);
+            }
+            done(id, "sessions")
+        }
+        .await,
+    )
+}
+
+/// The audit log, newest first, 50 per page: by event name, actor id, subject id and a
+/// time range (`YYYY-MM-DD` dates, UTC, `until` exclusive).
+#[server(prefix = "/api/admin", endpoint = "audit")]
+pub async fn admin_audit(
+    #[server(default)] event: String,
+    #[server(default)] actor: Option<i64>,
+    #[server(default)] subject: Option<i64>,
+    #[server(default)] from: String,
+    #[server(default)] until: String,
+    #[server(default)] before: Option<i64>,
+) -> Result<AuditPage, ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            admin_caller(false)?;
+            let limit = 50;
+            let filter = bulwark::audit::Filter {
+                event: bulwark::audit::Event::parse(event.trim()),
+                actor,
+                subject,
+                involving: None,
+                from: bulwark::utc::parse_date(&from),
+                until: bulwark::utc::parse_date(&until),
+                before,
+                limit,
+            };
+            let events = audit_events(&filter).await?;
+            let next_before = (events.len() == limit as usize).then(|| events.last().map(|e| e.id)).flatten();
+            Ok(AuditPage { events, next_before })
+        }
+        .await,
+    )
+}
+
+#[cfg(feature = "ssr")]
+fn user_view(summary: &bulwark::admin::UserSummary, now: i64) -> AdminUserView {
+    let user = &summary.user;
+    let status = match user.standing.block(now) {
+        Some(bulwark::accounts::Block::Locked) => "locked",
+        Some(bulwark::accounts::Block::Disabled) => "disabled",
+        None => "active",
+    };
+    AdminUserView {
+        id: user.id,
+        email: user.email.clone(),
+        username: user.username.clone(),
+        role: user.role,
+        status: status.to_owned(),
+        disabled_reason: user.standing.disabled_reason.clone(),
+        disabled_until: user.standing.disabled_until,
+        must_change_password: user.standing.must_change_password,
+        created_at: summary.created_at,
+        confirmed_at: summary.confirmed_at,
+        last_sign_in_at: summary.last_sign_in_at,
+    }
+}
+
+#[cfg(feature = "ssr")]
+async fn audit_events(filter: &bulwark::audit::Filter) -> Result<Vec<AuditView>, ApiError> {
+    use super::ssr::*;
+    let log = services().ok_or(ApiError::Internal)?.audit.clone();
+    let events = log.list(filter).await.map_err(|e| {
+        tracing::error!(error = %e, "reading the audit log failed");
+        ApiError::Internal
+    })?;
+    Ok(events
+        .into_iter()
+        .map(|e| AuditView {
+            id: e.id,
+            at: e.at,
+            event: e.event,
+            success: e.success,
+            actor: e.actor,
+            subject: e.subject,
+            ip: e.ip,
+            device: e.device,
+            request_id: e.request_id,
+            details: e.details,
+        })
+        .collect())
+}
+
+#[cfg(feature = "ssr")]
+fn actor<'a>(
+    caller: &'a bulwark::sessions::Principal,
+    context: &'a bulwark::audit::Context,
+) -> bulwark::admin::Actor<'a> {
+    bulwark::admin::Actor { id: caller.user.id, session_key: &caller.session_key, context }
+}
+
+/// Back to the user's page, saying what was done.
+#[cfg(feature = "ssr")]
+fn done(id: i64, what: &str) -> Result<(), ApiError> {
+    leptos_axum::redirect(&format!("{}?done={what}", admin_user_page(id)));
+    Ok(())
+}

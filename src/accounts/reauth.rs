@@ -1,0 +1,96 @@
+//! Typing the password again while signed in: before a password change, and for step-up
+//! ("sudo mode"). Throttled exactly like a sign-in of the account from a stranger's
+//! browser (the client's address and the account's budget), so a stolen session cannot
+//! guess the password any faster than a sign-in form could. Each verdict is an audit
+//! event.
+
+use std::net::IpAddr;
+
+use super::{store, Accounts, User};
+use crate::{
+    audit::{self, Event},
+    hashing::HashError,
+    throttle::{Budget, Throttle, Throttled},
+    Email, Password,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReauthError {
+    #[error("throttled for {} s", .0.retry_after_secs)]
+    Throttled(Throttled),
+    /// The hashing queue is full; nothing was checked or counted.
+    #[error("the server is busy")]
+    Busy,
+    #[error("wrong password")]
+    WrongPassword,
+    /// The account is gone or its address no longer reads.
+    #[error("the account changed")]
+    Gone,
+    #[error(transparent)]
+    Unexpected(#[from] super::UnexpectedError),
+}
+
+impl From<sqlx::Error> for ReauthError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unexpected(e.into())
+    }
+}
+
+impl From<HashError> for ReauthError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => Self::Busy,
+            other => Self::Unexpected(other.into()),
+        }
+    }
+}
+
+impl Accounts {
+    /// Checks that `password` is `user`'s, recording `event` (a failure on a wrong one).
+    pub async fn reauthenticate(
+        &self,
+        throttle: &Throttle,
+        user: &User,
+        ip: IpAddr,
+        password: &Password,
+        context: &audit::Context,
+        event: Event,
+    ) -> Result<(), ReauthError> {
+        let email = Email::parse(&user.email).map_err(|_| ReauthError::Gone)?;
+        let mut reservation = throttle
+            .reserve_login(ip, Budget::Untrusted(Some(&email)))
+            .await?
+            .map_err(ReauthError::Throttled)?;
+        let mut ticket = match self.hasher.admit() {
+            Ok(ticket) => ticket,
+            Err(_) => {
+                reservation.refund().await?;
+                return Err(ReauthError::Busy);
+            }
+        };
+        for guard in reservation.take_guards() {
+            ticket.hold(guard);
+        }
+        let found =
+            store::find_credentials(&self.pool, &email).await?.filter(|(found, _)| found.id == user.id);
+        let Some((_, stored_hash)) = found else { return Err(ReauthError::Gone) };
+        let matches = self.hasher.verify(ticket, password, Some(stored_hash)).await?;
+        let mut entry = audit::Entry::new(event, Some(user.id), Some(user.id), context);
+        if matches {
+            reservation.succeeded().await?;
+        } else {
+            reservation.failed().await?;
+            entry = entry.failed().details(serde_json::json!({ "reason": "wrong password" }));
+        }
+        // A success is recorded by the caller with the change it allows, when there is one.
+        if !matches || event == Event::StepUp {
+            let mut connection = self.pool.acquire().await?;
+            audit::record(&mut connection, self.clock.now(), &entry).await?;
+        }
+        if matches {
+            Ok(())
+        } else {
+            Err(ReauthError::WrongPassword)
+        }
+    }
+}

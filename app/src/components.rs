@@ -44,6 +44,7 @@ pub fn Header() -> impl IntoView {
                                 <a href="/account/sessions">"Sessions"</a>
                                 <a href="/account/password">"Password"</a>
                                 <a href="/account/activity">"Activity"</a>
+                                {(current.role == bulwark::Role::Admin).then(|| view! { <a href="/admin" data-testid="admin-link">"Admin"</a> })}
                                 <span class="whoami">
                                     "Signed in as " <strong data-testid="header-username">{current.username}</strong>
                                 </span>
@@ -202,8 +203,14 @@ pub fn rule_message<T, E: std::fmt::Display>(result: Result<T, E>) -> Option<Str
 pub fn FormError(#[prop(into)] error: Signal<Option<ApiError>>) -> impl IntoView {
     move || {
         error.get().map(|e| {
+            // An action that needs the password again offers the way there, and back.
+            let step_up = matches!(e, ApiError::StepUpRequired).then(|| {
+                let back = leptos_router::hooks::use_location().pathname.get_untracked();
+                let href = format!("{}?next={}", crate::api::STEP_UP_PAGE, urlencoding_path(&back));
+                view! { " " <a href=href data-testid="step-up-link">"Confirm your password"</a> }
+            });
             view! {
-                <div class="form-error" role="alert" data-testid="form-error">{e.to_string()}</div>
+                <div class="form-error" role="alert" data-testid="form-error">{e.to_string()}{step_up}</div>
             }
         })
     }
@@ -278,4 +285,17 @@ where
             }
         }
     });
+}
+
+/// `path` made safe for a query value: every byte but unreserved ones and `/` escaped.
+pub fn urlencoding_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }

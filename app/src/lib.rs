@@ -17,8 +17,9 @@ use leptos_router::{
 };
 
 use crate::pages::{
-    ActivityPage, ChangePasswordPage, CheckEmailPage, ForgotPasswordPage, HomePage, LoginPage, NotFoundPage,
-    ResendVerificationPage, ResetPasswordPage, SessionsPage, SignupPage, VerifyEmailPage,
+    ActivityPage, AdminAuditPage, AdminUserPage, AdminUsersPage, ChangePasswordPage, CheckEmailPage,
+    ForgotPasswordPage, HomePage, LoginPage, NotFoundPage, ResendVerificationPage, ResetPasswordPage,
+    SessionsPage, SignupPage, StepUpPage, VerifyEmailPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -82,6 +83,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("account/sessions") view=SessionsPage ssr=SsrMode::Async />
                     <Route path=path!("account/password") view=ChangePasswordPage ssr=SsrMode::Async />
                     <Route path=path!("account/activity") view=ActivityPage ssr=SsrMode::Async />
+                    <Route path=path!("step-up") view=StepUpPage ssr=SsrMode::Async />
+                    <Route path=path!("admin") view=AdminUsersPage ssr=SsrMode::Async />
+                    <Route path=path!("admin/users/:id") view=AdminUserPage ssr=SsrMode::Async />
+                    <Route path=path!("admin/audit") view=AdminAuditPage ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

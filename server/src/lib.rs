@@ -287,9 +287,17 @@ async fn resolve_caller(
 ) -> Response {
     match sessions::resolve(&session, &registry).await {
         Ok(resolved) => {
+            let path = request.uri().path();
             let confined = resolved.0.as_ref().is_some_and(sessions::Principal::confined);
-            if confined && !CONFINED_MAY_REACH.contains(&request.uri().path()) {
-                return confined_answer(request.uri().path());
+            if confined && !CONFINED_MAY_REACH.contains(&path) {
+                return confined_answer(path);
+            }
+            // The admin area's pages send an anonymous visitor to sign in (for anyone
+            // signed in who is not an admin, they are the ordinary "not found" page).
+            if resolved.0.is_none() && (path == app::api::ADMIN_PAGE || path.starts_with("/admin/")) {
+                let mut response = axum::response::Redirect::to("/login").into_response();
+                response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                return response;
             }
             request.extensions_mut().insert(resolved);
         }

@@ -72,9 +72,13 @@ pub async fn step_up(
     respond(
         async {
             let principal = current()?;
-            let Ok(password) = bulwark::Password::parse_existing(&password) else {
-                return Err(ApiError::InvalidCredentials);
+            let wrong = || {
+                ApiError::Validation(bulwark::FieldErrors::single(
+                    bulwark::Field::CurrentPassword,
+                    bulwark::messages::WRONG_CURRENT_PASSWORD,
+                ))
             };
+            let Ok(password) = bulwark::Password::parse_existing(&password) else { return Err(wrong()) };
             let context = audit_context();
             let verdict = accounts()?
                 .reauthenticate(
@@ -88,9 +92,7 @@ pub async fn step_up(
                 .await;
             match verdict {
                 Ok(()) => {}
-                Err(bulwark::accounts::ReauthError::WrongPassword) => {
-                    return Err(ApiError::InvalidCredentials)
-                }
+                Err(bulwark::accounts::ReauthError::WrongPassword) => return Err(wrong()),
                 Err(bulwark::accounts::ReauthError::Throttled(verdict)) => return Err(too_many(verdict)),
                 Err(bulwark::accounts::ReauthError::Busy) => return Err(busy()),
                 Err(bulwark::accounts::ReauthError::Gone) => return Err(ApiError::Unauthorized),

@@ -16,6 +16,24 @@ pub const ADMIN_API_PREFIX: &str = "/api/admin/";
 pub const ADMIN_PAGE: &str = "/admin";
 pub const ADMIN_AUDIT_PAGE: &str = "/admin/audit";
 
+/// The audit log's event names, for the viewer's filter (the browser build has no
+/// `bulwark::audit`; a server test keeps the two lists equal).
+pub const AUDIT_EVENTS: &[&str] = &[
+    "authn_login_success",
+    "authn_login_fail",
+    "authn_password_change",
+    "authn_password_reset",
+    "authn_reauth",
+    "user_created",
+    "user_disabled",
+    "user_enabled",
+    "user_locked",
+    "user_unlocked",
+    "authz_admin_password_reset",
+    "authz_role_change",
+    "session_revoked",
+];
+
 /// The page of one user in the dashboard.
 pub fn admin_user_page(id: i64) -> String {
     format!("/admin/users/{id}")

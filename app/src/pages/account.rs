@@ -114,3 +114,42 @@ pub fn ActivityPage() -> impl IntoView {
         </section>
     }
 }
+
+/// `/step-up?next=…`: the password again before a sensitive action, then back to `next`
+/// (a path on this site). Works without JavaScript.
+#[component]
+pub fn StepUpPage() -> impl IntoView {
+    let step_up = ServerAction::<crate::api::StepUp>::new();
+    let password = FieldState::new();
+    reset_on_submit(step_up, &[password]);
+    let failure = Signal::derive(move || step_up.value().get().and_then(Result::err));
+    let next = move || {
+        let next = leptos_router::hooks::use_query_map().read().get("next").unwrap_or_default();
+        crate::api::safe_next(&next).to_owned()
+    };
+    view! {
+        <Title text="Confirm your password" />
+        <section class="card auth-card" aria-labelledby="step-up-title">
+            <h1 id="step-up-title">"Confirm your password"</h1>
+            <p>"This action needs your password again. You won't be asked again for a few minutes."</p>
+            <ActionForm action=step_up attr:novalidate=true>
+                <FormError error=failure />
+                <input type="hidden" name="next" prop:value=next value=next />
+                <TextField
+                    id="step-up-password"
+                    name="password"
+                    label="Password"
+                    input_type="password"
+                    autocomplete="current-password"
+                    hint="The password you sign in with.".to_owned()
+                    state=password
+                    error=password.error(
+                        |v| rule_message(Password::parse_existing(v)),
+                        move || failure.get().and_then(|e| e.field(Field::CurrentPassword)),
+                    )
+                />
+                <SubmitButton pending=step_up.pending() idle="Confirm" busy="Checking…" />
+            </ActionForm>
+        </section>
+    }
+}

@@ -1,6 +1,7 @@
 //! One module per page; each page is named `<Thing>Page`.
 
 mod account;
+mod admin;
 mod check_email;
 mod home;
 mod login;
@@ -10,7 +11,8 @@ mod sessions;
 mod signup;
 mod verify_email;
 
-pub use account::{ActivityPage, ChangePasswordPage};
+pub use account::{ActivityPage, ChangePasswordPage, StepUpPage};
+pub use admin::{AdminAuditPage, AdminUserPage, AdminUsersPage};
 pub use check_email::CheckEmailPage;
 pub use home::HomePage;
 pub use login::LoginPage;

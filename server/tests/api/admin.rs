@@ -105,12 +105,15 @@ async fn a_wrong_step_up_password_is_refused_and_throttled_like_a_sign_in() {
     app.create_account(ADMIN, "rootadmin", Role::Admin).await;
     assert_eq!(app.login(ADMIN, PASSWORD).await.status, 200);
     let mut statuses = Vec::new();
+    let mut bodies = Vec::new();
     for _ in 0..12 {
         let reply =
             app.post_form("/api/step-up", &[("password", "not the password at all"), ("next", "/")]).await;
         statuses.push(reply.status);
+        bodies.push(reply.body);
     }
-    assert_eq!(statuses[0], 401);
+    assert_eq!(statuses[0], 422, "said under the password field: {statuses:?} {bodies:?}");
+    assert!(bodies[0].contains("This is not your current password."), "{}", bodies[0]);
     assert!(statuses.contains(&429), "{statuses:?}");
     assert!(app.audit("authn_reauth").await.iter().all(|(_, _, outcome)| outcome == "failure"));
 }
@@ -359,4 +362,31 @@ async fn an_admin_action_in_flight_when_its_admin_was_demoted_changes_nothing() 
     assert_eq!(app.post_form_with(&browser.client, "/api/me", &[]).await.status, 200, "nothing ended");
     assert!(app.audit("user_disabled").await.is_empty());
     assert!(app.audit("authz_role_change").await.is_empty());
+}
+
+#[tokio::test]
+async fn the_dashboard_renders_for_admins_and_sends_anonymous_visitors_to_sign_in() {
+    let (app, _, user, _) = admin_and_user().await;
+    let list = app.client.get(app.url("/admin?q=urs")).send().await.expect("page");
+    assert_eq!(list.status().as_u16(), 200);
+    let html = list.text().await.expect("html");
+    assert!(html.contains(USER) && html.contains("1 matching"), "the search result is on the page");
+    let detail = app.client.get(app.url(&format!("/admin/users/{user}"))).send().await.expect("page");
+    assert!(detail.text().await.expect("html").contains("Force a password reset"));
+    let audit = app.client.get(app.url("/admin/audit?event=user_created")).send().await.expect("page");
+    assert!(audit.text().await.expect("html").contains("user_created"));
+
+    let anonymous = app.new_browser();
+    let response = anonymous.client.get(app.url("/admin")).send().await.expect("page");
+    assert!(response.status().is_redirection(), "{}", response.status());
+    assert_eq!(response.headers()["location"], "/login");
+}
+
+#[test]
+fn the_viewers_event_list_is_the_audit_logs() {
+    let mut names: Vec<&str> = bulwark::audit::Event::ALL.iter().map(|event| event.as_str()).collect();
+    let mut viewer = app::api::AUDIT_EVENTS.to_vec();
+    names.sort_unstable();
+    viewer.sort_unstable();
+    assert_eq!(names, viewer);
 }

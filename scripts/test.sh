@@ -56,6 +56,9 @@ export BULWARK_SMTP_HOST=127.0.0.1
 export BULWARK_SMTP_PORT="$BULWARK_E2E_SMTP_PORT"
 export BULWARK_SMTP_TLS=none
 export FORCE_COLOR=0
+# The browser suite makes its accounts with `server create-user` / `create-admin` on the
+# database the server under test uses (end2end/tests/fixtures.ts): the binary this run builds.
+export BULWARK_SERVER_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/server-release/server"
 step cargo leptos end-to-end --release --precompress
 
 # The server's log from the browser run must name no password, email address or mail token: the

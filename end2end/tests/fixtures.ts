@@ -2,7 +2,8 @@
 // errors and 5xx responses, and fails at the end if there were any. HTTP 4xx answers are
 // part of the API (401 for a failed sign-in, 422 for a rejected form) and Chromium reports
 // each as "Failed to load resource"; those lines alone are not counted.
-import { test as base, expect, type Page } from "@playwright/test";
+import { execFileSync } from "node:child_process";
+import { test as base, expect, type Browser, type Page } from "@playwright/test";
 import { mailApiPort, type ReceivedMail } from "../mail-sink";
 
 export const PASSWORD = "violet quasar harbour tulip 83";
@@ -114,4 +115,41 @@ export async function signIn(page: Page, email: string, password: string) {
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+/**
+ * A confirmed account made without any mail, the way a test suite is meant to make one:
+ * `server create-user` / `server create-admin` (the password on standard input), on the
+ * database the server under test uses. scripts/test.sh sets BULWARK_SERVER_BIN.
+ */
+export function createAccount(user: User, role: "user" | "admin" = "user"): void {
+  const bin = process.env.BULWARK_SERVER_BIN;
+  if (!bin) throw new Error("BULWARK_SERVER_BIN is not set (scripts/test.sh sets it)");
+  const command = role === "admin" ? "create-admin" : "create-user";
+  execFileSync(bin, [command, "--email", user.email, "--username", user.username], {
+    input: `${PASSWORD}\n`,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+}
+
+/** Signs in on a fresh page of its own browser context. */
+export async function signedInPage(browser: Browser, user: User, javaScript: boolean, problems: string[]) {
+  const context = await browser.newContext({ javaScriptEnabled: javaScript });
+  const page = await context.newPage();
+  trackProblems(page, problems);
+  await open(page, "/login", javaScript);
+  await signIn(page, user.email, PASSWORD);
+  await expect(page).toHaveURL(/\/$/);
+  return { context, page };
+}
+
+/** On a page that asked for the password again: follows the link, types it, and returns. */
+export async function stepUp(page: Page, javaScript = true): Promise<void> {
+  await page.getByTestId("step-up-link").click();
+  await expect(page).toHaveURL(/\/step-up\?next=/);
+  if (javaScript) await expect(page.locator("body[data-hydrated]")).toBeAttached();
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByRole("button", { name: "Confirm" }).click();
+  await expect(page).not.toHaveURL(/\/step-up/);
+  if (javaScript) await expect(page.locator("body[data-hydrated]")).toBeAttached();
 }

@@ -1,6 +1,6 @@
 // "My sessions": two browsers signed in as one user; one sees both and signs the other
 // out, which is signed out at its next navigation. With JavaScript on and off.
-import { test, expect, open, signUp, signIn, trackProblems, uniqueUser, PASSWORD } from "./fixtures";
+import { test, expect, open, signUp, signIn, stepUp, trackProblems, uniqueUser, PASSWORD } from "./fixtures";
 import type { Browser } from "@playwright/test";
 
 async function signedInContext(browser: Browser, email: string, javaScript: boolean, problems: string[]) {
@@ -57,6 +57,11 @@ test("sign out everywhere ends this session too", async ({ page, problems, brows
 
   await open(page, "/account/sessions");
   await expect(page.getByTestId("session")).toHaveCount(2);
+  // Signing out everywhere needs the password again first.
+  await page.getByRole("button", { name: "Sign out everywhere" }).click();
+  await expect(page.getByTestId("form-error")).toContainText("enter your password again");
+  await stepUp(page);
+  await expect(page).toHaveURL(/\/account\/sessions$/);
   await page.getByRole("button", { name: "Sign out everywhere" }).click();
   await expect(page).toHaveURL(/\/login$/);
   await expect(page.getByRole("banner").getByRole("link", { name: "Sign in" })).toBeVisible();

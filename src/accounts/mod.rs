@@ -215,11 +215,22 @@ impl Accounts {
         }
         let password_hash = self.hasher.hash(&password).await?;
 
-        if store::take_token(&self.pool, &hash, purpose).await?.is_none()
-            || !store::set_password(&self.pool, user_id, epoch, &password_hash, now).await?
+        // The link used up, the password set and the audit event, together or not at all.
+        let mut tx = self.pool.begin().await?;
+        if store::take_token(&mut tx, &hash, purpose).await?.is_none()
+            || !store::set_password(&mut tx, user_id, epoch, &password_hash, now).await?
         {
             return Err(ResetError::InvalidLink);
         }
+        let context = crate::audit::Context::default();
+        let entry = crate::audit::Entry::new(
+            crate::audit::Event::PasswordReset,
+            Some(user_id),
+            Some(user_id),
+            &context,
+        );
+        crate::audit::record(&mut tx, now, &entry).await?;
+        tx.commit().await?;
         store::delete_tokens(&self.pool, user_id, purpose).await?;
         store::delete_tokens(&self.pool, user_id, store::Purpose::VerifyEmail).await?;
         store::find_user(&self.pool, user_id).await?.ok_or(ResetError::InvalidLink)

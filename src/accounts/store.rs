@@ -64,12 +64,12 @@ pub type TokenRow = (UserId, i64, i64);
 
 /// Runs `sql` (which binds the hash and the purpose and returns the token's columns).
 async fn token_row(
-    pool: &SqlitePool,
+    connection: &mut SqliteConnection,
     sql: &str,
     hash: &str,
     purpose: Purpose,
 ) -> sqlx::Result<Option<TokenRow>> {
-    let row = sqlx::query(sql).bind(hash).bind(purpose.as_str()).fetch_optional(pool).await?;
+    let row = sqlx::query(sql).bind(hash).bind(purpose.as_str()).fetch_optional(connection).await?;
     row.map(|row| Ok((row.try_get("user_id")?, row.try_get("epoch")?, row.try_get("expires_at")?)))
         .transpose()
 }
@@ -77,7 +77,7 @@ async fn token_row(
 /// A token's row without using it up.
 pub async fn peek_token(pool: &SqlitePool, hash: &str, purpose: Purpose) -> sqlx::Result<Option<TokenRow>> {
     token_row(
-        pool,
+        &mut *pool.acquire().await?,
         "SELECT user_id, epoch, expires_at FROM email_tokens WHERE token_hash = ? AND purpose = ?",
         hash,
         purpose,
@@ -89,7 +89,7 @@ pub async fn peek_token(pool: &SqlitePool, hash: &str, purpose: Purpose) -> sqlx
 /// every session and kills every outstanding link) and confirming the address (the reset
 /// link proved it). `false` if the account moved on meanwhile.
 pub async fn set_password(
-    pool: &SqlitePool,
+    connection: &mut SqliteConnection,
     user_id: UserId,
     epoch: i64,
     password_hash: &str,
@@ -103,16 +103,20 @@ pub async fn set_password(
     .bind(now)
     .bind(user_id)
     .bind(epoch)
-    .execute(pool)
+    .execute(connection)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Deletes the token and returns its row. Deleting is what makes it single-use, even for
 /// two requests racing with the same link.
-pub async fn take_token(pool: &SqlitePool, hash: &str, purpose: Purpose) -> sqlx::Result<Option<TokenRow>> {
+pub async fn take_token(
+    connection: &mut SqliteConnection,
+    hash: &str,
+    purpose: Purpose,
+) -> sqlx::Result<Option<TokenRow>> {
     token_row(
-        pool,
+        connection,
         "DELETE FROM email_tokens WHERE token_hash = ? AND purpose = ? RETURNING user_id, epoch, expires_at",
         hash,
         purpose,

@@ -18,7 +18,14 @@ pub fn SessionsPage() -> impl IntoView {
     let revoke_all = ServerAction::<RevokeAllSessions>::new();
     let list =
         Resource::new(move || (revoke.version().get(), revoke_others.version().get()), |_| list_sessions());
-    let revoke_error = Signal::derive(move || revoke.value().get().and_then(Result::err));
+    let revoke_error = Signal::derive(move || {
+        revoke
+            .value()
+            .get()
+            .and_then(Result::err)
+            .or_else(|| revoke_all.value().get().and_then(Result::err))
+            .or_else(|| revoke_others.value().get().and_then(Result::err))
+    });
     let others_done = move || {
         revoke_others.value().get().and_then(Result::ok).map(|n| match n {
             0 => "There were no other sessions.".to_owned(),

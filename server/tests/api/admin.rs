@@ -211,6 +211,7 @@ async fn a_forced_reset_ends_every_session_and_the_old_password_stops_working() 
     let token = mail.reset_token().expect("a reset link");
     let new = "copper lantern meadow violin 51";
     assert_eq!(app.reset_password(&token, new).await.status, 200);
+    assert_eq!(app.audit("authn_password_reset").await, vec![(Some(user), Some(user), "success".to_owned())]);
     let fresh = app.new_browser();
     assert_eq!(
         app.post_form_with(&fresh.client, "/api/login", &[("email", USER), ("password", new)]).await.status,

@@ -31,6 +31,13 @@ for (const javaScript of [true, false]) {
     await expect(sessions).toHaveCount(2);
     await expect(sessions.filter({ hasText: "This device" })).toHaveCount(1);
 
+    // Signing another session out needs the password again (a stolen session must not
+    // be able to sign its owner out).
+    await sessions.filter({ hasNotText: "This device" }).getByRole("button", { name: /^Sign out the/ }).click();
+    await expect(page.getByTestId("form-error")).toContainText("enter your password again");
+    await stepUp(page, javaScript);
+    await expect(page).toHaveURL(/\/account\/sessions/);
+    await expect(sessions).toHaveCount(2);
     await sessions.filter({ hasNotText: "This device" }).getByRole("button", { name: /^Sign out the/ }).click();
     await expect(sessions).toHaveCount(1);
     await expect(sessions.first()).toContainText("This device");

@@ -38,12 +38,15 @@ pub struct Actor<'a> {
     pub id: UserId,
     /// The registry key of the admin's session: a change commits only while it lives.
     pub session_key: &'a str,
+    /// The oldest step-up that counts: a change commits only if the session's step-up is
+    /// at least this recent.
+    pub stepped_up_since: UnixTime,
     pub context: &'a audit::Context,
 }
 
 impl Actor<'_> {
     fn key(&self) -> store::ActorKey<'_> {
-        (self.id, self.session_key)
+        (self.id, self.session_key, self.stepped_up_since)
     }
 }
 
@@ -175,7 +178,9 @@ impl Admin {
     pub async fn enable(&self, actor: Actor<'_>, target: UserId) -> Result<(), AdminError> {
         let mut tx = self.pool.begin().await?;
         let outcome = store::unblock(&mut tx, actor.key(), target, true).await?;
-        self.commit(tx, outcome, actor, target, Event::UserEnabled, serde_json::json!({})).await?;
+        if !self.commit(tx, outcome, actor, target, Event::UserEnabled, serde_json::json!({})).await? {
+            return Ok(()); // Not disabled: nothing recorded, nobody mailed.
+        }
         self.notify(target, AdminNotice::Enabled).await
     }
 
@@ -194,6 +199,7 @@ impl Admin {
 
     /// Lifts the admin lock and clears the account's sign-in throttle.
     pub async fn unlock(&self, actor: Actor<'_>, target: UserId) -> Result<(), AdminError> {
+        let was_locked = self.user(target).await?.user.standing.is_locked();
         let mut tx = self.pool.begin().await?;
         let outcome = store::unblock(&mut tx, actor.key(), target, false).await?;
         self.commit(
@@ -208,12 +214,18 @@ impl Admin {
         if let Some(email) = self.email_of(target).await? {
             self.throttle.clear_account(&email).await?;
         }
+        if !was_locked {
+            return Ok(()); // Only the throttle was cleared: recorded, but nothing to tell.
+        }
         self.notify(target, AdminNotice::Unlocked).await
     }
 
     /// Requires a new password: the old one stops working, every session and device
     /// cookie ends, and the owner is mailed a reset link (which sets the new one).
     pub async fn force_password_reset(&self, actor: Actor<'_>, target: UserId) -> Result<(), AdminError> {
+        if target == actor.id {
+            return Err(AdminError::Yourself);
+        }
         let secret = crate::token::generate().token;
         let unusable = crate::Password::parse_existing(&secret).map_err(|_| {
             AdminError::Unexpected(UnexpectedError::from(sqlx::Error::Protocol("token".into())))
@@ -247,7 +259,9 @@ impl Admin {
         let details = serde_json::json!({ "from": before.as_str(), "to": role.as_str() });
         let mut tx = self.pool.begin().await?;
         let outcome = store::set_role(&mut tx, actor.key(), target, role).await?;
-        self.commit(tx, outcome, actor, target, Event::RoleChanged, details).await?;
+        if !self.commit(tx, outcome, actor, target, Event::RoleChanged, details).await? {
+            return Ok(()); // Another admin made the same change first.
+        }
         self.end_sessions(target, false).await?;
         self.notify(target, AdminNotice::RoleChanged(role)).await
     }
@@ -263,20 +277,12 @@ impl Admin {
         if !store::actor_may_act(&self.pool, actor.key()).await? {
             return Err(AdminError::ActorGone);
         }
-        let ended = match handle {
-            Some(handle) => self.registry.revoke_by_admin(target, handle).await?,
-            None => self.registry.revoke_all(target).await?,
-        };
-        let mut tx = self.pool.begin().await?;
-        let entry = audit::Entry::new(Event::SessionsRevoked, Some(actor.id), Some(target), actor.context)
-            .details(serde_json::json!({ "ended": ended, "all": handle.is_none() }));
-        audit::record(&mut tx, self.clock.now(), &entry).await?;
-        tx.commit().await?;
+        let ended = self.registry.revoke_by_admin(target, handle, actor.id, actor.context).await?;
         Ok(ended)
     }
 
-    /// Commits `tx` with the audit event of the change it made, or rolls it back when
-    /// the change was refused.
+    /// Commits `tx` with the audit event of the change it made (`true`), or rolls it
+    /// back when the change was refused (an error) or there was nothing to change (`false`).
     async fn commit(
         &self,
         mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
@@ -285,9 +291,10 @@ impl Admin {
         target: UserId,
         event: Event,
         details: serde_json::Value,
-    ) -> Result<(), AdminError> {
+    ) -> Result<bool, AdminError> {
         match outcome {
             Outcome::Done => {}
+            Outcome::Unchanged => return Ok(false),
             Outcome::NoSuchUser => return Err(AdminError::NotFound),
             Outcome::LastAdmin => return Err(AdminError::LastAdmin),
             Outcome::ActorGone => return Err(AdminError::ActorGone),
@@ -296,7 +303,7 @@ impl Admin {
         audit::record(&mut tx, self.clock.now(), &entry).await?;
         tx.commit().await?;
         tracing::info!(event = event.as_str(), actor = actor.id, subject = target, "admin action");
-        Ok(())
+        Ok(true)
     }
 
     /// Deletes every session of the account (already refused since the epoch bump) and,

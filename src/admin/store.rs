@@ -14,17 +14,20 @@ use crate::{
 /// "Another admin who can still act remains": the guard on every change that could take
 /// the last one away (`?` binds the target's id).
 const ANOTHER_ACTIVE_ADMIN: &str = "EXISTS (SELECT 1 FROM users o WHERE o.role = 'admin' AND o.id != ? \
-     AND o.disabled_at IS NULL AND o.locked_at IS NULL)";
+     AND o.disabled_at IS NULL AND o.locked_at IS NULL AND o.must_change_password = 0 \
+     AND o.email_verified_at IS NOT NULL)";
 
 /// "The acting admin is still an admin who can act, on a live session": checked by the
 /// statement that makes each change (binds the actor's id and session key), so an admin
 /// demoted, disabled or signed out while their request was in flight changes nothing.
 const ACTOR_IS_ADMIN: &str = "EXISTS (SELECT 1 FROM users a JOIN session_registry s ON s.user_id = a.id \
      WHERE a.id = ? AND s.store_key = ? AND s.epoch = a.session_epoch AND a.role = 'admin' \
-     AND a.disabled_at IS NULL AND a.locked_at IS NULL)";
+     AND a.disabled_at IS NULL AND a.locked_at IS NULL AND s.stepped_up_at >= ?)";
 
-/// The acting admin: their id and their session's registry key.
-pub type ActorKey<'a> = (UserId, &'a str);
+/// The acting admin: their id, their session's registry key, and the oldest step-up
+/// that still counts (so a step-up that expired while the request waited counts for
+/// nothing when the change is made).
+pub type ActorKey<'a> = (UserId, &'a str, UnixTime);
 
 /// What a change did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,13 +38,18 @@ pub enum Outcome {
     LastAdmin,
     /// The acting admin no longer may (demoted, disabled, signed out meanwhile).
     ActorGone,
+    /// Nothing to change (already so): no event, no mail, no sessions ended.
+    Unchanged,
 }
 
+/// What an `UPDATE` that changed `affected` rows means; `refused` is the answer when the
+/// target exists and the actor may act (the statement's own condition said no).
 async fn outcome(
     connection: &mut SqliteConnection,
     affected: u64,
     target: UserId,
     actor: ActorKey<'_>,
+    refused: Outcome,
 ) -> sqlx::Result<Outcome> {
     if affected == 1 {
         return Ok(Outcome::Done);
@@ -49,6 +57,7 @@ async fn outcome(
     let actor_ok: bool = sqlx::query_scalar(&format!("SELECT {ACTOR_IS_ADMIN}"))
         .bind(actor.0)
         .bind(actor.1)
+        .bind(actor.2)
         .fetch_one(&mut *connection)
         .await?;
     if !actor_ok {
@@ -58,7 +67,7 @@ async fn outcome(
         .bind(target)
         .fetch_optional(connection)
         .await?;
-    Ok(if exists.is_some() { Outcome::LastAdmin } else { Outcome::NoSuchUser })
+    Ok(if exists.is_some() { refused } else { Outcome::NoSuchUser })
 }
 
 /// Disables (or locks, with `lock`) and ends every session (epoch bump); never the last
@@ -85,8 +94,15 @@ pub async fn block(
     if let Some((reason, until)) = disable {
         query = query.bind(reason).bind(until);
     }
-    let done = query.bind(target).bind(target).bind(actor.0).bind(actor.1).execute(&mut *connection).await?;
-    outcome(connection, done.rows_affected(), target, actor).await
+    let done = query
+        .bind(target)
+        .bind(target)
+        .bind(actor.0)
+        .bind(actor.1)
+        .bind(actor.2)
+        .execute(&mut *connection)
+        .await?;
+    outcome(connection, done.rows_affected(), target, actor, Outcome::LastAdmin).await
 }
 
 /// Lifts a disablement (`disabled`) or the admin lock.
@@ -96,14 +112,22 @@ pub async fn unblock(
     target: UserId,
     disabled: bool,
 ) -> sqlx::Result<Outcome> {
-    let set = if disabled {
-        "disabled_at = NULL, disabled_reason = NULL, disabled_until = NULL"
+    // Enabling an account that is not disabled changes nothing; unlocking always clears
+    // the sign-in throttle too, so it is always a change.
+    let (set, only_if) = if disabled {
+        ("disabled_at = NULL, disabled_reason = NULL, disabled_until = NULL", "disabled_at IS NOT NULL")
     } else {
-        "locked_at = NULL"
+        ("locked_at = NULL", "1 = 1")
     };
-    let sql = format!("UPDATE users SET {set} WHERE id = ? AND {ACTOR_IS_ADMIN}");
-    let done = sqlx::query(&sql).bind(target).bind(actor.0).bind(actor.1).execute(&mut *connection).await?;
-    outcome(connection, done.rows_affected(), target, actor).await
+    let sql = format!("UPDATE users SET {set} WHERE id = ? AND {only_if} AND {ACTOR_IS_ADMIN}");
+    let done = sqlx::query(&sql)
+        .bind(target)
+        .bind(actor.0)
+        .bind(actor.1)
+        .bind(actor.2)
+        .execute(&mut *connection)
+        .await?;
+    outcome(connection, done.rows_affected(), target, actor, Outcome::Unchanged).await
 }
 
 /// Requires a new password: the old one is replaced by `unusable_hash` (a hash of a
@@ -117,15 +141,17 @@ pub async fn require_new_password(
 ) -> sqlx::Result<Outcome> {
     let done = sqlx::query(&format!(
         "UPDATE users SET password_hash = ?, must_change_password = 1, session_epoch = session_epoch + 1 \
-         WHERE id = ? AND {ACTOR_IS_ADMIN}"
+         WHERE id = ? AND (role != 'admin' OR {ANOTHER_ACTIVE_ADMIN}) AND {ACTOR_IS_ADMIN}"
     ))
     .bind(unusable_hash)
     .bind(target)
+    .bind(target)
     .bind(actor.0)
     .bind(actor.1)
+    .bind(actor.2)
     .execute(&mut *connection)
     .await?;
-    outcome(connection, done.rows_affected(), target, actor).await
+    outcome(connection, done.rows_affected(), target, actor, Outcome::LastAdmin).await
 }
 
 /// Sets the role and ends every session; never removes the last active admin.
@@ -146,10 +172,11 @@ pub async fn set_role(
     .bind(target)
     .bind(actor.0)
     .bind(actor.1)
+    .bind(actor.2)
     .execute(&mut *connection)
     .await?;
     if done.rows_affected() == 0 {
-        if outcome(&mut *connection, 0, target, actor).await? == Outcome::ActorGone {
+        if outcome(&mut *connection, 0, target, actor, Outcome::LastAdmin).await? == Outcome::ActorGone {
             return Ok(Outcome::ActorGone);
         }
         let current: Option<String> = sqlx::query_scalar("SELECT role FROM users WHERE id = ?")
@@ -158,8 +185,8 @@ pub async fn set_role(
             .await?;
         return Ok(match current {
             None => Outcome::NoSuchUser,
-            // Already that role: nothing to do, and nothing ended.
-            Some(current) if current == role.as_str() => Outcome::Done,
+            // Already that role (another admin got there first): nothing to do.
+            Some(current) if current == role.as_str() => Outcome::Unchanged,
             Some(_) => Outcome::LastAdmin,
         });
     }
@@ -168,7 +195,12 @@ pub async fn set_role(
 
 /// Whether the actor may act now (for changes not made by one statement here).
 pub async fn actor_may_act(pool: &SqlitePool, actor: ActorKey<'_>) -> sqlx::Result<bool> {
-    sqlx::query_scalar(&format!("SELECT {ACTOR_IS_ADMIN}")).bind(actor.0).bind(actor.1).fetch_one(pool).await
+    sqlx::query_scalar(&format!("SELECT {ACTOR_IS_ADMIN}"))
+        .bind(actor.0)
+        .bind(actor.1)
+        .bind(actor.2)
+        .fetch_one(pool)
+        .await
 }
 
 fn summary(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<UserSummary> {

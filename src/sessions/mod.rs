@@ -118,6 +118,15 @@ pub struct SessionRegistry {
     admin_lifetimes: Lifetimes,
 }
 
+/// Who asked for sessions to end, for the audit event written with the deletion.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditFor<'a> {
+    /// The owner themselves, or an admin.
+    pub actor: UserId,
+    pub context: &'a crate::audit::Context,
+    pub now: UnixTime,
+}
+
 /// Where a session was started from.
 #[derive(Debug, Clone)]
 pub struct Origin {
@@ -210,31 +219,76 @@ impl SessionRegistry {
     /// as the deletion. So a request that was in flight when its own session was revoked
     /// (say, a thief's "sign out the others" with a slow body, finishing after the owner
     /// signed out everywhere and back in) ends nothing.
-    pub async fn revoke(&self, user_id: UserId, caller_key: &str, handle: &str) -> sqlx::Result<bool> {
-        let ended =
-            store::delete_where(&self.pool, user_id, store::Which::Handle(handle), Some(caller_key)).await?;
+    pub async fn revoke(
+        &self,
+        user_id: UserId,
+        caller_key: &str,
+        handle: &str,
+        context: &crate::audit::Context,
+    ) -> sqlx::Result<bool> {
+        let audit = self.audit_for(user_id, context);
+        let ended = store::delete_where(
+            &self.pool,
+            user_id,
+            store::Which::Handle(handle),
+            Some(caller_key),
+            Some(audit),
+        )
+        .await?;
         Ok(ended > 0)
     }
 
+    fn audit_for<'a>(&self, actor: UserId, context: &'a crate::audit::Context) -> AuditFor<'a> {
+        AuditFor { actor, context, now: self.now() }
+    }
+
     /// Ends every session of the caller except their own.
-    pub async fn revoke_others(&self, user_id: UserId, caller_key: &str) -> sqlx::Result<usize> {
-        store::delete_where(&self.pool, user_id, store::Which::AllBut(caller_key), Some(caller_key)).await
+    pub async fn revoke_others(
+        &self,
+        user_id: UserId,
+        caller_key: &str,
+        context: &crate::audit::Context,
+    ) -> sqlx::Result<usize> {
+        let audit = self.audit_for(user_id, context);
+        store::delete_where(
+            &self.pool,
+            user_id,
+            store::Which::AllBut(caller_key),
+            Some(caller_key),
+            Some(audit),
+        )
+        .await
     }
 
     /// Ends every session of the caller, their own included.
-    pub async fn revoke_all_as(&self, user_id: UserId, caller_key: &str) -> sqlx::Result<usize> {
-        store::delete_where(&self.pool, user_id, store::Which::All, Some(caller_key)).await
+    pub async fn revoke_all_as(
+        &self,
+        user_id: UserId,
+        caller_key: &str,
+        context: &crate::audit::Context,
+    ) -> sqlx::Result<usize> {
+        let audit = self.audit_for(user_id, context);
+        store::delete_where(&self.pool, user_id, store::Which::All, Some(caller_key), Some(audit)).await
     }
 
     /// Ends the user's session with this public handle, for an admin (no session of the
     /// user's own asks for it). How many ended (0 or 1).
-    pub async fn revoke_by_admin(&self, user_id: UserId, handle: &str) -> sqlx::Result<usize> {
-        store::delete_where(&self.pool, user_id, store::Which::Handle(handle), None).await
+    /// `admin` and `context` go into the audit event written with the deletion; with no
+    /// `handle`, every session of the user ends.
+    pub async fn revoke_by_admin(
+        &self,
+        user_id: UserId,
+        handle: Option<&str>,
+        admin: UserId,
+        context: &crate::audit::Context,
+    ) -> sqlx::Result<usize> {
+        let which = handle.map_or(store::Which::All, store::Which::Handle);
+        store::delete_where(&self.pool, user_id, which, None, Some(self.audit_for(admin, context))).await
     }
 
     /// Ends every session of the user (a password reset: no session asks for it).
     pub async fn revoke_all(&self, user_id: UserId) -> sqlx::Result<usize> {
-        store::delete_where(&self.pool, user_id, store::Which::All, None).await
+        store::delete_where(&self.pool, user_id, store::Which::All, None, None).await
     }
 
     /// Deletes registry rows (and their stored data) past either limit. Returns how many.

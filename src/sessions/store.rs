@@ -210,7 +210,13 @@ pub async fn delete_where(
     user_id: UserId,
     which: Which<'_>,
     caller: Option<&str>,
+    audit: Option<super::AuditFor<'_>>,
 ) -> sqlx::Result<usize> {
+    let scope = match which {
+        Which::Handle(_) => "one",
+        Which::AllBut(_) => "others",
+        Which::All => "all",
+    };
     let (condition, bound) = match which {
         Which::Handle(handle) => ("AND handle = ?", Some(handle)),
         Which::AllBut(key) => ("AND store_key <> ?", Some(key)),
@@ -235,6 +241,17 @@ pub async fn delete_where(
     let keys = query.fetch_all(&mut *tx).await?;
     for key in &keys {
         sqlx::query(&format!("DELETE FROM {STORE_TABLE} WHERE id = ?")).bind(key).execute(&mut *tx).await?;
+    }
+    // The event commits with the deletion it records, and only when something ended.
+    if let (Some(audit), false) = (audit, keys.is_empty()) {
+        let entry = crate::audit::Entry::new(
+            crate::audit::Event::SessionsRevoked,
+            Some(audit.actor),
+            Some(user_id),
+            audit.context,
+        )
+        .details(serde_json::json!({ "ended": keys.len(), "which": scope }));
+        crate::audit::record(&mut tx, audit.now, &entry).await?;
     }
     tx.commit().await?;
     Ok(keys.len())

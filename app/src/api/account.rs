@@ -135,13 +135,17 @@ pub async fn my_activity() -> Result<Vec<ActivityView>, ApiError> {
             let events = activity(user_id).await?;
             Ok(events
                 .into_iter()
-                .map(|event| ActivityView {
-                    at: event.at,
-                    what: describe_event(&event.event, event.success).to_owned(),
-                    success: event.success,
-                    by_admin: event.actor.is_some_and(|actor| actor != user_id),
-                    ip: event.ip,
-                    device: event.device,
+                .map(|event| {
+                    // Where an admin acted from is not for the account's owner to see.
+                    let by_admin = event.actor.is_some_and(|actor| actor != user_id);
+                    ActivityView {
+                        at: event.at,
+                        what: describe_event(&event.event, event.success).to_owned(),
+                        success: event.success,
+                        by_admin,
+                        ip: if by_admin { None } else { event.ip },
+                        device: if by_admin { None } else { event.device },
+                    }
                 })
                 .collect())
         }

@@ -381,7 +381,8 @@ fn actor<'a>(
     caller: &'a bulwark::sessions::Principal,
     context: &'a bulwark::audit::Context,
 ) -> bulwark::admin::Actor<'a> {
-    bulwark::admin::Actor { id: caller.user.id, session_key: &caller.session_key, context }
+    let stepped_up_since = super::ssr::admin_step_up_since().unwrap_or(i64::MAX);
+    bulwark::admin::Actor { id: caller.user.id, session_key: &caller.session_key, stepped_up_since, context }
 }
 
 /// Back to the user's page, saying what was done.

@@ -58,15 +58,20 @@ pub async fn list_sessions() -> Result<SessionList, ApiError> {
 }
 
 /// Ends one of the caller's sessions by its handle. 404 when the caller has no session
-/// with that handle, whoever else might.
+/// with that handle, whoever else might. Needs a recent step-up: a stolen session must
+/// not be able to sign its owner out.
 #[server(prefix = "/api", endpoint = "sessions/revoke")]
 pub async fn revoke_session(#[server(default)] id: String) -> Result<(), ApiError> {
     use super::ssr::*;
     respond(
         async {
-            let principal = current()?;
+            let principal = stepped_up()?;
             let user = &principal.user;
-            if registry()?.revoke(user.id, &principal.session_key, id.trim()).await.map_err(session_error)? {
+            if registry()?
+                .revoke(user.id, &principal.session_key, id.trim(), &audit_context())
+                .await
+                .map_err(session_error)?
+            {
                 tracing::info!(event = "session_revoked", user_id = user.id, "session revoked by its owner");
                 Ok(())
             } else {
@@ -77,16 +82,19 @@ pub async fn revoke_session(#[server(default)] id: String) -> Result<(), ApiErro
     )
 }
 
-/// Ends every session of the caller except this one. Returns how many ended.
+/// Ends every session of the caller except this one. Returns how many ended. Needs a
+/// recent step-up (or a thief's session could sign the owner out everywhere else).
 #[server(prefix = "/api", endpoint = "sessions/revoke-others")]
 pub async fn revoke_other_sessions() -> Result<usize, ApiError> {
     use super::ssr::*;
     respond(
         async {
-            let principal = current()?;
+            let principal = stepped_up()?;
             let user = &principal.user;
-            let ended =
-                registry()?.revoke_others(user.id, &principal.session_key).await.map_err(session_error)?;
+            let ended = registry()?
+                .revoke_others(user.id, &principal.session_key, &audit_context())
+                .await
+                .map_err(session_error)?;
             tracing::info!(
                 event = "session_revoked_others",
                 user_id = user.id,
@@ -107,7 +115,10 @@ pub async fn revoke_all_sessions() -> Result<(), ApiError> {
         async {
             let principal = stepped_up()?;
             let user = &principal.user;
-            registry()?.revoke_all_as(user.id, &principal.session_key).await.map_err(session_error)?;
+            registry()?
+                .revoke_all_as(user.id, &principal.session_key, &audit_context())
+                .await
+                .map_err(session_error)?;
             SessionState::extract().await?.log_out().await?;
             tracing::info!(event = "session_revoked_all", user_id = user.id, "all sessions revoked");
             clear_site_data();

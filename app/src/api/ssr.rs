@@ -262,6 +262,12 @@ pub fn admin_caller(change: bool) -> Result<Principal, ApiError> {
     Ok(principal)
 }
 
+/// The oldest step-up that still counts for an admin change, now.
+pub fn admin_step_up_since() -> Option<i64> {
+    let services = services()?;
+    Some(services.registry.now().saturating_sub(services.access.admin_step_up_secs) + 1)
+}
+
 /// Maps an admin action's failure.
 pub fn admin_error(error: bulwark::admin::AdminError) -> ApiError {
     use bulwark::admin::AdminError;
@@ -412,10 +418,13 @@ pub fn client_ip() -> Result<IpAddr, ApiError> {
 pub fn audit_context() -> bulwark::audit::Context {
     let origin = request_origin();
     let parts = use_context::<http::request::Parts>();
+    // Only an id of the form the server itself makes: a client may send its own
+    // `x-request-id`, which must not put arbitrary text in the audit log.
     let request_id = parts
         .as_ref()
         .and_then(|p| p.headers.get("x-request-id"))
         .and_then(|v| v.to_str().ok())
+        .filter(|id| is_uuid(id))
         .map(str::to_owned);
     bulwark::audit::Context { ip: Some(origin.ip), device: Some(origin.device), request_id }
 }
@@ -428,6 +437,13 @@ pub async fn activity(user_id: bulwark::accounts::UserId) -> Result<Vec<bulwark:
         tracing::error!(error = %e, "reading the audit log failed");
         ApiError::Internal
     })
+}
+
+/// `8-4-4-4-12` hexadecimal digits.
+fn is_uuid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Maps a password change's failure.

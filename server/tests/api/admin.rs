@@ -355,7 +355,12 @@ async fn an_admin_action_in_flight_when_its_admin_was_demoted_changes_nothing() 
     let (app, admin, user, browser) = admin_and_user().await;
     let context = bulwark::audit::Context::default();
     // As if the admin's session had ended after the guard let the request in.
-    let actor = bulwark::admin::Actor { id: admin, session_key: "a-session-that-ended", context: &context };
+    let actor = bulwark::admin::Actor {
+        id: admin,
+        session_key: "a-session-that-ended",
+        stepped_up_since: 0,
+        context: &context,
+    };
     let outcome = app.state.admin.disable(actor, user, "in flight", None).await;
     assert!(matches!(outcome, Err(bulwark::admin::AdminError::ActorGone)), "{outcome:?}");
     let outcome = app.state.admin.set_role(actor, user, Role::Admin).await;
@@ -390,4 +395,66 @@ fn the_viewers_event_list_is_the_audit_logs() {
     names.sort_unstable();
     viewer.sort_unstable();
     assert_eq!(names, viewer);
+}
+
+#[tokio::test]
+async fn a_step_up_that_expired_while_the_change_waited_counts_for_nothing() {
+    let (app, admin, user, browser) = admin_and_user().await;
+    let key: String = sqlx::query_scalar("SELECT store_key FROM session_registry WHERE user_id = ?")
+        .bind(admin)
+        .fetch_one(&app.pool)
+        .await
+        .expect("the admin's session");
+    let context = bulwark::audit::Context::default();
+    // The admin's live session, but a step-up older than the window by the time the
+    // statement runs.
+    let stale = bulwark::admin::Actor {
+        id: admin,
+        session_key: &key,
+        stepped_up_since: app.clock.now() + 1,
+        context: &context,
+    };
+    let outcome = app.state.admin.lock(stale, user).await;
+    assert!(matches!(outcome, Err(bulwark::admin::AdminError::ActorGone)), "{outcome:?}");
+    assert_eq!(app.post_form_with(&browser.client, "/api/me", &[]).await.status, 200, "nothing ended");
+    let fresh = bulwark::admin::Actor { stepped_up_since: app.clock.now() - 60, ..stale };
+    assert!(app.state.admin.lock(fresh, user).await.is_ok());
+}
+
+#[tokio::test]
+async fn an_admin_cannot_strand_the_site_with_forced_resets_or_spam_a_user_with_no_ops() {
+    let (app, admin, user, _) = admin_and_user().await;
+    let id = user.to_string();
+    // Make the user an admin, then force-reset them: they cannot act until they choose a
+    // new password, so they do not count as an admin who can act.
+    assert_eq!(app.post_form("/api/admin/role", &[("id", &id), ("role", "admin")]).await.status, 200);
+    assert_eq!(app.post_form("/api/admin/force-reset", &[("id", &id)]).await.status, 200);
+    let demote_me = app.post_form("/api/admin/role", &[("id", &admin.to_string()), ("role", "user")]).await;
+    assert_eq!(demote_me.status, 409, "{}", demote_me.body);
+    assert_eq!(app.post_form("/api/admin/force-reset", &[("id", &admin.to_string())]).await.status, 409);
+
+    // Enabling an account that is not disabled records nothing and mails nobody.
+    let before = app.wait_for_mails(USER, 2).await.len();
+    assert_eq!(app.post_form("/api/admin/enable", &[("id", &id)]).await.status, 200);
+    assert!(app.audit("user_enabled").await.is_empty());
+    app.outbox_drained().await;
+    assert_eq!(app.mails_to(USER).len(), before);
+}
+
+#[tokio::test]
+async fn the_owner_sees_what_an_admin_did_but_not_where_from() {
+    let (app, _, user, browser) = admin_and_user().await;
+    assert_eq!(
+        app.post_form("/api/admin/revoke-sessions", &[("id", &user.to_string()), ("session", "")])
+            .await
+            .status,
+        200
+    );
+    let owner = app.browser_signed_in(USER, PASSWORD).await;
+    let reply = app.post_form_with(&owner.client, "/api/activity", &[]).await;
+    let events: Vec<app::api::ActivityView> = serde_json::from_str(&reply.body).expect("json");
+    let by_admin = events.iter().find(|e| e.by_admin).expect("the admin's action is listed");
+    assert_eq!(by_admin.what, "Sessions signed out");
+    assert_eq!((by_admin.ip.as_deref(), by_admin.device.as_deref()), (None, None));
+    drop(browser);
 }

@@ -58,6 +58,14 @@ async fn revoking_one_session_signs_that_device_out_at_once() {
     let phone = app.browser_signed_in(ALICE, PASSWORD).await;
     let other =
         session_handles(&app, &app.client).await.into_iter().find(|(_, current)| !current).expect("other");
+    // Signing a session out needs the password again: a stolen session cannot sign its
+    // owner out.
+    let refused = app.post_form("/api/sessions/revoke", &[("id", &other.0)]).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(app.status_of(&phone.client, "/api/me").await, 200, "nothing ended");
+    assert_eq!(app.step_up_with(&app.client).await.status, 200);
+    let other =
+        session_handles(&app, &app.client).await.into_iter().find(|(_, current)| !current).expect("other");
     let reply = app.post_form("/api/sessions/revoke", &[("id", &other.0)]).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(app.status_of(&phone.client, "/api/me").await, 401);
@@ -71,8 +79,15 @@ async fn revoking_the_others_keeps_only_this_session() {
     app.signed_in_user(ALICE, "alice").await;
     let phone = app.browser_signed_in(ALICE, PASSWORD).await;
     let laptop = app.browser_signed_in(ALICE, PASSWORD).await;
+    // A thief holding the laptop's session cannot sign the owner out everywhere else.
+    let thief = app.post_form_with(&laptop.client, "/api/sessions/revoke-others", &[]).await;
+    assert_eq!(thief.status, 403, "{}", thief.body);
+    assert_eq!(app.me().await.status, 200);
+    assert_eq!(app.step_up_with(&app.client).await.status, 200);
     let reply = app.post_form("/api/sessions/revoke-others", &[]).await;
     assert_eq!((reply.status, reply.body.as_str()), (200, "2"));
+    let audit = app.audit("session_revoked").await;
+    assert_eq!(audit.len(), 1, "recorded with the deletion");
     assert_eq!(app.status_of(&phone.client, "/api/me").await, 401);
     assert_eq!(app.status_of(&laptop.client, "/api/me").await, 401);
     assert_eq!(app.me().await.status, 200);
@@ -104,6 +119,7 @@ async fn a_user_cannot_revoke_someone_elses_session() {
     let bobs_handle = session_handles(&app, &bob.client).await.remove(0).0;
 
     app.signed_in_user(ALICE, "alice").await;
+    assert_eq!(app.step_up_with(&app.client).await.status, 200);
     let reply = app.post_form("/api/sessions/revoke", &[("id", &bobs_handle)]).await;
     assert_eq!(reply.status, 404, "{}", reply.body);
     assert_eq!(app.status_of(&bob.client, "/api/me").await, 200, "Bob stays signed in");

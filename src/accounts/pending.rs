@@ -188,6 +188,10 @@ pub async fn confirm(
         return Ok(if email_taken.is_some() { Confirmed::Gone } else { Confirmed::UsernameTaken });
     };
     sqlx::query("DELETE FROM pending_signups WHERE email = ?").bind(&email).execute(&mut *tx).await?;
+    let context = crate::audit::Context::default();
+    let entry = crate::audit::Entry::new(crate::audit::Event::UserCreated, Some(id), Some(id), &context)
+        .details(serde_json::json!({ "role": "user", "confirmed": true, "via": "email link" }));
+    crate::audit::record(&mut tx, now, &entry).await?;
     tx.commit().await?;
     Ok(Confirmed::Created(id))
 }

@@ -458,3 +458,20 @@ async fn the_owner_sees_what_an_admin_did_but_not_where_from() {
     assert_eq!((by_admin.ip.as_deref(), by_admin.device.as_deref()), (None, None));
     drop(browser);
 }
+
+#[tokio::test]
+async fn an_admins_session_ends_after_fifteen_idle_minutes_where_a_users_lives_on() {
+    let (app, _, _, browser) = admin_and_user().await;
+    app.clock.advance(16 * 60);
+    assert_eq!(app.me().await.status, 401, "the admin's session ended");
+    assert_eq!(app.post_form_with(&browser.client, "/api/me", &[]).await.status, 200, "the user's did not");
+}
+
+#[tokio::test]
+async fn confirming_a_signup_by_email_link_is_recorded() {
+    let app = spawn_app().await;
+    app.register("newcomer@example.com", "newcomer").await;
+    let created = app.audit("user_created").await;
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].0, created[0].1, "the owner created it");
+}

@@ -3,6 +3,7 @@
 //! command line; everything here is also driven by the integration tests.
 
 mod assets;
+mod caller;
 pub mod config;
 mod net;
 pub mod provision;
@@ -15,9 +16,9 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use app::api::ssr::{DeviceCookie, Services};
 use app::{shell, App};
 use axum::{
-    extract::{FromRef, Request, State},
+    extract::FromRef,
     http::{header, HeaderValue, StatusCode},
-    middleware::{self, Next},
+    middleware,
     response::{IntoResponse, Response},
     Router,
 };
@@ -32,7 +33,7 @@ use bulwark::{
     },
     recovery::Recovery,
     registration::Registration,
-    sessions::{self, HashedStore, SessionRegistry},
+    sessions::{HashedStore, SessionRegistry},
     throttle::Throttle,
 };
 use leptos::prelude::*;
@@ -46,9 +47,7 @@ use tower_http::{
     timeout::{RequestBodyTimeoutLayer, TimeoutLayer},
     trace::TraceLayer,
 };
-use tower_sessions::{
-    cookie::SameSite, session_store::ExpiredDeletion, Expiry, Session, SessionManagerLayer,
-};
+use tower_sessions::{cookie::SameSite, session_store::ExpiredDeletion, Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::SqliteStore;
 
 use crate::config::{network::ServerLimits, MailDelivery, Settings};
@@ -235,7 +234,7 @@ pub fn router(state: AppState) -> Router {
     let router = Router::new()
         .leptos_routes_with_context(&state, routes, context.clone(), move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
-        .layer(middleware::from_fn_with_state(state.clone(), resolve_caller))
+        .layer(middleware::from_fn_with_state(state.clone(), caller::resolve_caller))
         .layer(sessions)
         // Static files: beside the session layer, not inside it.
         .merge(assets::routes(&state.leptos_options));
@@ -272,62 +271,6 @@ pub fn router(state: AppState) -> Router {
 fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
     static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> = std::sync::OnceLock::new();
     ROUTES.get_or_init(|| generate_route_list(App)).clone()
-}
-
-/// The request resolver, on every request inside the session layer: decides once who is
-/// calling (see `bulwark::sessions::resolve`) and puts the answer in the request's
-/// extensions, where server functions and pages read it. Also marks every dynamic
-/// response `Cache-Control: no-store` so no shared or browser cache keeps a signed-in page
-/// (static files are routed around this layer: see `assets`).
-async fn resolve_caller(
-    State(registry): State<SessionRegistry>,
-    session: Session,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    match sessions::resolve(&session, &registry).await {
-        Ok(resolved) => {
-            let path = request.uri().path();
-            let confined = resolved.0.as_ref().is_some_and(sessions::Principal::confined);
-            if confined && !CONFINED_MAY_REACH.contains(&path) {
-                return confined_answer(path);
-            }
-            // The admin area's pages send an anonymous visitor to sign in (for anyone
-            // signed in who is not an admin, they are the ordinary "not found" page).
-            if resolved.0.is_none() && (path == app::api::ADMIN_PAGE || path.starts_with("/admin/")) {
-                let mut response = axum::response::Redirect::to("/login").into_response();
-                response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                return response;
-            }
-            request.extensions_mut().insert(resolved);
-        }
-        Err(error) => {
-            tracing::error!(error = %error, "resolving the caller failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-    }
-    let mut response = next.run(request).await;
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-/// All a caller whose account must change its password may reach: the change itself,
-/// sign-out, and the header's "who is signed in".
-const CONFINED_MAY_REACH: &[&str] =
-    &[app::api::PASSWORD_PAGE, "/api/change-password", "/api/logout", "/api/session"];
-
-/// Anything else: pages send the browser to the password page, server functions answer
-/// 403 with the reason (and change nothing).
-fn confined_answer(path: &str) -> Response {
-    let mut response = if path.starts_with("/api/") {
-        let error = app::error::ApiError::PasswordChangeRequired;
-        let body = serde_json::to_string(&error).unwrap_or_default();
-        (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-    } else {
-        axum::response::Redirect::to(app::api::PASSWORD_PAGE).into_response()
-    };
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 /// The bounds every request gets, inside the CSRF check and the security headers (so

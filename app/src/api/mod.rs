@@ -177,4 +177,6 @@ impl From<bulwark::accounts::User> for CurrentUser {
 }
 
 #[cfg(feature = "ssr")]
+mod access;
+#[cfg(feature = "ssr")]
 pub mod ssr;

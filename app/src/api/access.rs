@@ -1,0 +1,115 @@
+//! Server-side helpers of the server functions about who may do what: step-up, the admin
+//! guard, the audit context, and mapping the account and admin services' errors.
+//! Re-exported from `ssr`, so server functions keep one `use super::ssr::*`.
+
+use bulwark::sessions::Principal;
+use leptos::prelude::*;
+
+use super::ssr::{busy, current, request_origin, service, services, too_many};
+use crate::error::ApiError;
+
+/// The caller, if they re-entered their password within the step-up window for
+/// sensitive actions; else `StepUpRequired` (or `Unauthorized`).
+pub fn stepped_up() -> Result<Principal, ApiError> {
+    let principal = current()?;
+    let services = services().ok_or(ApiError::Internal)?;
+    let now = services.registry.now();
+    if principal.stepped_up_within(now, services.access.step_up_secs) {
+        Ok(principal)
+    } else {
+        Err(ApiError::StepUpRequired)
+    }
+}
+
+/// The caller, if an admin. Anonymous callers get `Unauthorized`, everyone else
+/// `Forbidden`; with `change`, the admin must also have stepped up within the admin
+/// window (`StepUpRequired`).
+pub fn admin_caller(change: bool) -> Result<Principal, ApiError> {
+    let principal = current()?;
+    if principal.user.role != bulwark::Role::Admin {
+        return Err(ApiError::Forbidden);
+    }
+    if change {
+        let services = services().ok_or(ApiError::Internal)?;
+        if !principal.stepped_up_within(services.registry.now(), services.access.admin_step_up_secs) {
+            return Err(ApiError::StepUpRequired);
+        }
+    }
+    Ok(principal)
+}
+
+/// The oldest step-up that still counts for an admin change, now.
+pub fn admin_step_up_since() -> Option<i64> {
+    let services = services()?;
+    Some(services.registry.now().saturating_sub(services.access.admin_step_up_secs) + 1)
+}
+
+/// Maps an admin action's failure.
+pub fn admin_error(error: bulwark::admin::AdminError) -> ApiError {
+    use bulwark::admin::AdminError;
+    match error {
+        AdminError::NotFound => ApiError::NotFound,
+        AdminError::LastAdmin => ApiError::LastAdmin,
+        AdminError::Yourself => ApiError::NotOnYourself,
+        AdminError::ActorGone => ApiError::Unauthorized,
+        AdminError::ReasonRequired => ApiError::ReasonRequired,
+        AdminError::UntilInPast => ApiError::UntilInPast,
+        AdminError::Unexpected(cause) => {
+            tracing::error!(error = %cause, "admin action failed unexpectedly");
+            ApiError::Internal
+        }
+    }
+}
+
+/// The admin service.
+pub fn admin() -> Result<bulwark::admin::Admin, ApiError> {
+    service(|s| s.admin.clone())
+}
+
+/// Where this request came from, as the audit log keeps it: the client's address, a
+/// device summary and the request id.
+pub fn audit_context() -> bulwark::audit::Context {
+    let origin = request_origin();
+    let parts = use_context::<http::request::Parts>();
+    // Only an id of the form the server itself makes: a client may send its own
+    // `x-request-id`, which must not put arbitrary text in the audit log.
+    let request_id = parts
+        .as_ref()
+        .and_then(|p| p.headers.get("x-request-id"))
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| is_uuid(id))
+        .map(str::to_owned);
+    bulwark::audit::Context { ip: Some(origin.ip), device: Some(origin.device), request_id }
+}
+
+/// The newest security events about or by `user_id` (their activity page).
+pub async fn activity(user_id: bulwark::accounts::UserId) -> Result<Vec<bulwark::audit::Recorded>, ApiError> {
+    let filter = bulwark::audit::Filter { involving: Some(user_id), limit: 50, ..Default::default() };
+    let log = services().ok_or(ApiError::Internal)?.audit.clone();
+    log.list(&filter).await.map_err(|e| {
+        tracing::error!(error = %e, "reading the audit log failed");
+        ApiError::Internal
+    })
+}
+
+/// `8-4-4-4-12` hexadecimal digits.
+fn is_uuid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Maps a password change's failure.
+pub fn change_error(error: bulwark::accounts::ChangeError) -> ApiError {
+    use bulwark::accounts::ChangeError;
+    match error {
+        ChangeError::Throttled(verdict) => too_many(verdict),
+        ChangeError::Busy => busy(),
+        ChangeError::Invalid(errors) => ApiError::Validation(errors),
+        ChangeError::SessionEnded => ApiError::Unauthorized,
+        ChangeError::Unexpected(cause) => {
+            tracing::error!(error = %cause, "password change failed unexpectedly");
+            ApiError::Internal
+        }
+    }
+}

@@ -218,6 +218,15 @@ impl PasswordHasher {
         self.run(ticket, move |inner| hash_blocking(&inner.argon2, &secret)).await
     }
 
+    /// A hash of a random secret that is thrown away: stored in place of a password, it
+    /// matches nothing anyone can type (an admin's forced reset), yet verifies at the
+    /// same cost as any other hash.
+    pub async fn hash_unusable(&self) -> Result<String, HashError> {
+        let secret = crate::token::generate().token;
+        let ticket = self.admit()?;
+        self.run(ticket, move |inner| hash_blocking(&inner.argon2, &secret)).await
+    }
+
     /// Whether `stored` was made with other parameters than this hasher's (older, weaker
     /// ones): such a hash is replaced at the next successful sign-in.
     pub fn is_outdated(&self, stored: &str) -> bool {

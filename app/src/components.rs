@@ -72,6 +72,33 @@ pub fn SignOutButton() -> impl IntoView {
     }
 }
 
+/// The "new password" field of the reset and change forms (posted as `password`): the
+/// shared policy checked as the user types, the server's verdict after submit.
+#[component]
+pub fn NewPasswordField(
+    id: &'static str,
+    state: FieldState,
+    /// The server's message for the `password` field, if any.
+    server: Signal<Option<String>>,
+) -> impl IntoView {
+    let policy = password_policy();
+    view! {
+        <TextField
+            id=id
+            name="password"
+            label="New password"
+            input_type="password"
+            autocomplete="new-password"
+            hint=format!(
+                "At least {} characters. A few unrelated words make a strong, memorable password.",
+                policy.min_chars(),
+            )
+            state=state
+            error=state.error(move |v| rule_message(bulwark::Password::parse(v, policy)), move || server.get())
+        />
+    }
+}
+
 /// A labelled input whose error text is tied to it with `aria-describedby` and
 /// `aria-invalid`, so screen readers announce it with the field.
 #[component]

@@ -11,7 +11,7 @@
 
 use std::net::IpAddr;
 
-use super::{store, AccountError, Accounts, ReauthError, UnexpectedError, User};
+use super::{store, Accounts, ReauthError, UnexpectedError, User};
 use crate::{
     audit::{self, Event},
     hashing::HashError,
@@ -81,22 +81,8 @@ impl Accounts {
             .map_err(|e| errors.insert(Field::Password, e.to_string()))
             .ok();
         let (Some(current), Some(new)) = (current, new) else { return Err(ChangeError::Invalid(errors)) };
-        match self
-            .reauthenticate(throttle, user, change.ip, &current, change.context, Event::PasswordChange)
-            .await
-        {
-            Ok(()) => {}
-            Err(ReauthError::WrongPassword) => {
-                return Err(ChangeError::Invalid(FieldErrors::single(
-                    Field::CurrentPassword,
-                    WRONG_CURRENT_PASSWORD,
-                )))
-            }
-            Err(ReauthError::Throttled(verdict)) => return Err(ChangeError::Throttled(verdict)),
-            Err(ReauthError::Busy) => return Err(ChangeError::Busy),
-            Err(ReauthError::Gone) => return Err(ChangeError::SessionEnded),
-            Err(ReauthError::Unexpected(cause)) => return Err(ChangeError::Unexpected(cause)),
-        }
+        self.reauthenticate(throttle, user, change.ip, &current, change.context, Event::PasswordChange)
+            .await?;
 
         if new.expose_secret() == current.expose_secret() {
             return Err(ChangeError::Invalid(FieldErrors::single(Field::Password, SAME_PASSWORD)));
@@ -122,19 +108,23 @@ impl Accounts {
     }
 }
 
+impl From<ReauthError> for ChangeError {
+    fn from(e: ReauthError) -> Self {
+        match e {
+            ReauthError::WrongPassword => {
+                Self::Invalid(FieldErrors::single(Field::CurrentPassword, WRONG_CURRENT_PASSWORD))
+            }
+            ReauthError::Throttled(verdict) => Self::Throttled(verdict),
+            ReauthError::Busy => Self::Busy,
+            ReauthError::Gone => Self::SessionEnded,
+            ReauthError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
 fn unexpected(e: UnexpectedError) -> ChangeError {
     match e {
         UnexpectedError::Hashing(HashError::Busy) => ChangeError::Busy,
         other => ChangeError::Unexpected(other),
-    }
-}
-
-impl From<AccountError> for ChangeError {
-    fn from(e: AccountError) -> Self {
-        match e {
-            AccountError::Invalid(errors) => Self::Invalid(errors),
-            AccountError::InvalidCredentials => Self::SessionEnded,
-            AccountError::Unexpected(cause) => unexpected(cause),
-        }
     }
 }

@@ -57,20 +57,16 @@ impl Accounts {
         event: Event,
     ) -> Result<(), ReauthError> {
         let email = Email::parse(&user.email).map_err(|_| ReauthError::Gone)?;
-        let mut reservation = throttle
+        let reservation = throttle
             .reserve_login(ip, Budget::Untrusted(Some(&email)))
             .await?
             .map_err(ReauthError::Throttled)?;
-        let mut ticket = match self.hasher.admit() {
-            Ok(ticket) => ticket,
-            Err(_) => {
-                reservation.refund().await?;
-                return Err(ReauthError::Busy);
-            }
+        let Some((reservation, ticket)) =
+            super::sign_in::admit_reserved(&self.hasher, reservation, crate::hashing::Priority::Normal)
+                .await?
+        else {
+            return Err(ReauthError::Busy);
         };
-        for guard in reservation.take_guards() {
-            ticket.hold(guard);
-        }
         let found =
             store::find_credentials(&self.pool, &email).await?.filter(|(found, _)| found.id == user.id);
         let Some((_, stored_hash)) = found else { return Err(ReauthError::Gone) };

@@ -26,8 +26,8 @@ use super::{AccountError, Accounts, Block, UnexpectedError, User};
 use crate::{
     audit::{self, Event},
     devices::{Device, Devices, NewDevice},
-    hashing::{HashError, Priority},
-    throttle::{Budget, Throttle, Throttled},
+    hashing::{HashError, Priority, Ticket},
+    throttle::{Budget, Reservation, Throttle, Throttled},
     Email, LoginForm,
 };
 
@@ -112,24 +112,14 @@ pub async fn sign_in(
         Some(device) => Budget::Device(&device.key),
         None => Budget::Untrusted(email.as_ref()),
     };
-    let mut reservation =
-        throttle.reserve_login(attempt.ip, budget).await?.map_err(SignInError::Throttled)?;
+    let reservation = throttle.reserve_login(attempt.ip, budget).await?.map_err(SignInError::Throttled)?;
 
     let found_id = found.as_ref().map(|f| f.user_id());
     let priority = if trusted.is_some() { Priority::Trusted } else { Priority::Normal };
-    let mut ticket = match accounts.hasher().admit_as(priority) {
-        Ok(ticket) => ticket,
-        Err(_) => {
-            reservation.refund().await?;
-            tracing::warn!(event = "authn_hashing_busy", "hashing queue full; sign-in refused");
-            return Err(SignInError::Busy);
-        }
+    let Some((reservation, ticket)) = admit_reserved(accounts.hasher(), reservation, priority).await? else {
+        tracing::warn!(event = "authn_hashing_busy", "hashing queue full; sign-in refused");
+        return Err(SignInError::Busy);
     };
-    // The in-flight slots stay taken until the hash has finished, even if this request is
-    // dropped before then.
-    for guard in reservation.take_guards() {
-        ticket.hold(guard);
-    }
     let verdict = match LoginForm::parse_parts(email.clone(), attempt.password) {
         Some(form) => accounts.check_password(ticket, found, &form.password).await,
         None => {
@@ -175,6 +165,28 @@ pub async fn sign_in(
         Err(AccountError::Unexpected(UnexpectedError::Hashing(HashError::Busy))) => Err(SignInError::Busy),
         Err(AccountError::Unexpected(cause)) => Err(cause.into()),
     }
+}
+
+/// A reserved attempt takes a place in the hashing queue: `None` when the queue is full,
+/// and then the reservation is refunded (nothing was checked). The reservation's in-flight
+/// slots travel with the ticket: they stay taken until the hash has finished, even if the
+/// request is dropped before then. Shared by sign-in and typing the password again.
+pub(super) async fn admit_reserved(
+    hasher: &crate::hashing::PasswordHasher,
+    mut reservation: Reservation,
+    priority: Priority,
+) -> sqlx::Result<Option<(Reservation, Ticket)>> {
+    let mut ticket = match hasher.admit_as(priority) {
+        Ok(ticket) => ticket,
+        Err(_) => {
+            reservation.refund().await?;
+            return Ok(None);
+        }
+    };
+    for guard in reservation.take_guards() {
+        ticket.hold(guard);
+    }
+    Ok(Some((reservation, ticket)))
 }
 
 /// A right password: the audit event and, when the account may sign in, its "last

@@ -226,12 +226,8 @@ impl Admin {
         if target == actor.id {
             return Err(AdminError::Yourself);
         }
-        let secret = crate::token::generate().token;
-        let unusable = crate::Password::parse_existing(&secret).map_err(|_| {
-            AdminError::Unexpected(UnexpectedError::from(sqlx::Error::Protocol("token".into())))
-        })?;
         let unusable_hash =
-            self.accounts.hasher().hash(&unusable).await.map_err(|e| AdminError::Unexpected(e.into()))?;
+            self.accounts.hasher().hash_unusable().await.map_err(|e| AdminError::Unexpected(e.into()))?;
         let mut tx = self.pool.begin().await?;
         let outcome = store::require_new_password(&mut tx, actor.key(), target, &unusable_hash).await?;
         self.commit(tx, outcome, actor, target, Event::AdminPasswordReset, serde_json::json!({})).await?;
@@ -274,7 +270,7 @@ impl Admin {
         handle: Option<&str>,
     ) -> Result<usize, AdminError> {
         self.user(target).await?;
-        if !store::actor_may_act(&self.pool, actor.key()).await? {
+        if !store::actor_may_act(&mut *self.pool.acquire().await?, actor.key()).await? {
             return Err(AdminError::ActorGone);
         }
         let ended = self.registry.revoke_by_admin(target, handle, actor.id, actor.context).await?;

@@ -29,6 +29,13 @@ const ACTOR_IS_ADMIN: &str = "EXISTS (SELECT 1 FROM users a JOIN session_registr
 /// nothing when the change is made).
 pub type ActorKey<'a> = (UserId, &'a str, UnixTime);
 
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Binds the three values [`ACTOR_IS_ADMIN`] takes, in its order.
+fn bind_actor<'q>(query: Query<'q>, actor: ActorKey<'q>) -> Query<'q> {
+    query.bind(actor.0).bind(actor.1).bind(actor.2)
+}
+
 /// What a change did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -54,13 +61,7 @@ async fn outcome(
     if affected == 1 {
         return Ok(Outcome::Done);
     }
-    let actor_ok: bool = sqlx::query_scalar(&format!("SELECT {ACTOR_IS_ADMIN}"))
-        .bind(actor.0)
-        .bind(actor.1)
-        .bind(actor.2)
-        .fetch_one(&mut *connection)
-        .await?;
-    if !actor_ok {
+    if !actor_may_act(&mut *connection, actor).await? {
         return Ok(Outcome::ActorGone);
     }
     let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = ?")
@@ -94,14 +95,7 @@ pub async fn block(
     if let Some((reason, until)) = disable {
         query = query.bind(reason).bind(until);
     }
-    let done = query
-        .bind(target)
-        .bind(target)
-        .bind(actor.0)
-        .bind(actor.1)
-        .bind(actor.2)
-        .execute(&mut *connection)
-        .await?;
+    let done = bind_actor(query.bind(target).bind(target), actor).execute(&mut *connection).await?;
     outcome(connection, done.rows_affected(), target, actor, Outcome::LastAdmin).await
 }
 
@@ -120,13 +114,7 @@ pub async fn unblock(
         ("locked_at = NULL", "1 = 1")
     };
     let sql = format!("UPDATE users SET {set} WHERE id = ? AND {only_if} AND {ACTOR_IS_ADMIN}");
-    let done = sqlx::query(&sql)
-        .bind(target)
-        .bind(actor.0)
-        .bind(actor.1)
-        .bind(actor.2)
-        .execute(&mut *connection)
-        .await?;
+    let done = bind_actor(sqlx::query(&sql).bind(target), actor).execute(&mut *connection).await?;
     outcome(connection, done.rows_affected(), target, actor, Outcome::Unchanged).await
 }
 
@@ -139,18 +127,12 @@ pub async fn require_new_password(
     target: UserId,
     unusable_hash: &str,
 ) -> sqlx::Result<Outcome> {
-    let done = sqlx::query(&format!(
+    let sql = format!(
         "UPDATE users SET password_hash = ?, must_change_password = 1, session_epoch = session_epoch + 1 \
          WHERE id = ? AND (role != 'admin' OR {ANOTHER_ACTIVE_ADMIN}) AND {ACTOR_IS_ADMIN}"
-    ))
-    .bind(unusable_hash)
-    .bind(target)
-    .bind(target)
-    .bind(actor.0)
-    .bind(actor.1)
-    .bind(actor.2)
-    .execute(&mut *connection)
-    .await?;
+    );
+    let query = sqlx::query(&sql).bind(unusable_hash).bind(target).bind(target);
+    let done = bind_actor(query, actor).execute(&mut *connection).await?;
     outcome(connection, done.rows_affected(), target, actor, Outcome::LastAdmin).await
 }
 
@@ -161,20 +143,17 @@ pub async fn set_role(
     target: UserId,
     role: Role,
 ) -> sqlx::Result<Outcome> {
-    let done = sqlx::query(&format!(
+    let sql = format!(
         "UPDATE users SET role = ?, session_epoch = session_epoch + 1 \
          WHERE id = ? AND role != ? AND (? = 'admin' OR {ANOTHER_ACTIVE_ADMIN}) AND {ACTOR_IS_ADMIN}"
-    ))
-    .bind(role.as_str())
-    .bind(target)
-    .bind(role.as_str())
-    .bind(role.as_str())
-    .bind(target)
-    .bind(actor.0)
-    .bind(actor.1)
-    .bind(actor.2)
-    .execute(&mut *connection)
-    .await?;
+    );
+    let query = sqlx::query(&sql)
+        .bind(role.as_str())
+        .bind(target)
+        .bind(role.as_str())
+        .bind(role.as_str())
+        .bind(target);
+    let done = bind_actor(query, actor).execute(&mut *connection).await?;
     if done.rows_affected() == 0 {
         if outcome(&mut *connection, 0, target, actor, Outcome::LastAdmin).await? == Outcome::ActorGone {
             return Ok(Outcome::ActorGone);
@@ -194,13 +173,10 @@ pub async fn set_role(
 }
 
 /// Whether the actor may act now (for changes not made by one statement here).
-pub async fn actor_may_act(pool: &SqlitePool, actor: ActorKey<'_>) -> sqlx::Result<bool> {
-    sqlx::query_scalar(&format!("SELECT {ACTOR_IS_ADMIN}"))
-        .bind(actor.0)
-        .bind(actor.1)
-        .bind(actor.2)
-        .fetch_one(pool)
-        .await
+pub async fn actor_may_act(connection: &mut SqliteConnection, actor: ActorKey<'_>) -> sqlx::Result<bool> {
+    let sql = format!("SELECT {ACTOR_IS_ADMIN}");
+    let row = bind_actor(sqlx::query(&sql), actor).fetch_one(connection).await?;
+    row.try_get(0)
 }
 
 fn summary(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<UserSummary> {

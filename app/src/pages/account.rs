@@ -9,7 +9,7 @@ use leptos_meta::Title;
 use crate::{
     api::{my_activity, ChangePassword},
     components::{
-        password_policy, reset_on_submit, rule_message, use_session, FieldState, FormError, QueryNotice,
+        reset_on_submit, rule_message, use_session, FieldState, FormError, NewPasswordField, QueryNotice,
         SubmitButton, TextField,
     },
     error::ApiError,
@@ -18,7 +18,6 @@ use crate::{
 #[component]
 pub fn ChangePasswordPage() -> impl IntoView {
     let change = ServerAction::<ChangePassword>::new();
-    let policy = password_policy();
     let current = FieldState::new();
     let new = FieldState::new();
     reset_on_submit(change, &[current, new]);
@@ -51,19 +50,7 @@ pub fn ChangePasswordPage() -> impl IntoView {
                                     state=current
                                     error=current.error(|v| rule_message(Password::parse_existing(v)), server_current)
                                 />
-                                <TextField
-                                    id="new-password"
-                                    name="password"
-                                    label="New password"
-                                    input_type="password"
-                                    autocomplete="new-password"
-                                    hint=format!(
-                                        "At least {} characters. A few unrelated words make a strong, memorable password.",
-                                        policy.min_chars(),
-                                    )
-                                    state=new
-                                    error=new.error(move |v| rule_message(Password::parse(v, policy)), server_new)
-                                />
+                                <NewPasswordField id="new-password" state=new server=Signal::derive(server_new) />
                                 <SubmitButton pending=change.pending() idle="Change password" busy="Saving…" />
                             </ActionForm>
                         }.into_any(),

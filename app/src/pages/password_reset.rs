@@ -2,7 +2,7 @@
 //! opens, where the new password is chosen. The reset page is served with
 //! `Referrer-Policy: no-referrer` so the token in its URL is never sent anywhere.
 
-use bulwark::{Field, Password};
+use bulwark::Field;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -10,8 +10,7 @@ use leptos_router::hooks::use_query_map;
 use crate::{
     api::{ForgotPassword, ResetPassword},
     components::{
-        password_policy, reset_on_submit, rule_message, EmailField, FieldState, FormError, InvalidLinkNotice,
-        SubmitButton, TextField,
+        reset_on_submit, EmailField, FieldState, FormError, InvalidLinkNotice, NewPasswordField, SubmitButton,
     },
 };
 
@@ -45,7 +44,6 @@ pub fn ForgotPasswordPage() -> impl IntoView {
 #[component]
 pub fn ResetPasswordPage() -> impl IntoView {
     let reset = ServerAction::<ResetPassword>::new();
-    let policy = password_policy();
     let password = FieldState::new();
     reset_on_submit(reset, &[password]);
     let token = move || use_query_map().read().get("token").unwrap_or_default();
@@ -61,19 +59,7 @@ pub fn ResetPasswordPage() -> impl IntoView {
             <ActionForm action=reset attr:novalidate=true>
                 <FormError error=failure />
                 <input type="hidden" name="token" prop:value=token value=token />
-                <TextField
-                    id="reset-password"
-                    name="password"
-                    label="New password"
-                    input_type="password"
-                    autocomplete="new-password"
-                    hint=format!(
-                        "At least {} characters. A few unrelated words make a strong, memorable password.",
-                        policy.min_chars(),
-                    )
-                    state=password
-                    error=password.error(move |v| rule_message(Password::parse(v, policy)), server_password)
-                />
+                <NewPasswordField id="reset-password" state=password server=Signal::derive(server_password) />
                 <SubmitButton pending=reset.pending() idle="Set new password" busy="Saving…" />
             </ActionForm>
             <Show when=link_dead>

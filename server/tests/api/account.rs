@@ -150,3 +150,32 @@ async fn the_activity_page_lists_the_owners_sign_ins_and_failures() {
     assert!(page.contains("Failed sign-in (wrong password)"));
     assert!(!page.contains(EMAIL) || page.contains("olive"), "the page shows events, not addresses");
 }
+
+#[tokio::test]
+async fn concurrent_password_changes_from_one_session_change_it_once() {
+    let app = spawn_app().await;
+    app.create_account(EMAIL, "olive", Role::User).await;
+    assert_eq!(app.login(EMAIL, PASSWORD).await.status, 200);
+    let news: Vec<String> = (0..6).map(|n| format!("copper lantern meadow violin {n}{n}")).collect();
+    let forms = news
+        .iter()
+        .map(|new| {
+            vec![("current_password".to_owned(), PASSWORD.to_owned()), ("password".to_owned(), new.clone())]
+        })
+        .collect();
+    let replies = app.burst(&app.client, "/api/change-password", forms).await;
+    let won: Vec<usize> = (0..replies.len()).filter(|i| replies[*i].status == 200).collect();
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert_eq!(won.len(), 1, "exactly one change commits: {statuses:?}");
+    let fresh = app.new_browser();
+    let winner = &news[won[0]];
+    let form = [("email", EMAIL), ("password", winner.as_str())];
+    assert_eq!(app.post_form_with(&fresh.client, "/api/login", &form).await.status, 200);
+    let successes = app
+        .audit("authn_password_change")
+        .await
+        .into_iter()
+        .filter(|(_, _, outcome)| outcome == "success")
+        .count();
+    assert_eq!(successes, 1, "one change, one event");
+}

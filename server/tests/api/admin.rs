@@ -475,3 +475,31 @@ async fn confirming_a_signup_by_email_link_is_recorded() {
     assert_eq!(created.len(), 1);
     assert_eq!(created[0].0, created[0].1, "the owner created it");
 }
+
+#[tokio::test]
+async fn forty_concurrent_wrong_step_ups_check_at_most_the_accounts_allowance() {
+    let app = spawn_app().await;
+    app.create_account(ADMIN, "rootadmin", Role::Admin).await;
+    assert_eq!(app.login(ADMIN, PASSWORD).await.status, 200);
+    let before = app.state.accounts.hasher().runs();
+    let forms = (0..40)
+        .map(|_| {
+            vec![
+                ("password".to_owned(), "not the password at all".to_owned()),
+                ("next".to_owned(), "/".to_owned()),
+            ]
+        })
+        .collect();
+    let replies = app.burst(&app.client, "/api/step-up", forms).await;
+    let checked = replies.iter().filter(|r| r.status == 422).count();
+    assert!(
+        replies.iter().all(|r| r.status == 422 || r.status == 429),
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert!(checked <= 5, "the account's allowance for strangers is 5: {checked} were checked");
+    assert_eq!(app.state.accounts.hasher().runs() - before, checked as u64, "a hash per checked guess only");
+    assert_eq!(app.audit("authn_reauth").await.len(), checked, "an event per checked guess");
+    // The session was never stepped up.
+    assert_eq!(app.post_form("/api/admin/lock", &[("id", "1")]).await.status, 403);
+}

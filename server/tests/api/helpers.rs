@@ -195,6 +195,27 @@ impl TestApp {
             .id
     }
 
+    /// POSTs every form in `forms` to `path` at once, each from its own task, all with
+    /// `client`'s cookies; the replies in the same order.
+    pub async fn burst(&self, client: &Client, path: &str, forms: Vec<Vec<(String, String)>>) -> Vec<Reply> {
+        let tasks: Vec<_> = forms
+            .into_iter()
+            .map(|form| {
+                let (client, url) = (client.clone(), self.url(path));
+                tokio::spawn(async move {
+                    let response =
+                        client.post(url).header("accept", "application/json").form(&form).send().await;
+                    Reply::from(response.expect("request")).await
+                })
+            })
+            .collect();
+        let mut replies = Vec::new();
+        for task in tasks {
+            replies.push(task.await.expect("task"));
+        }
+        replies
+    }
+
     /// Types the password again on `client`'s session (step-up).
     pub async fn step_up_with(&self, client: &Client) -> Reply {
         self.post_form_with(client, "/api/step-up", &[("password", PASSWORD), ("next", "/admin")]).await

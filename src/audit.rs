@@ -41,10 +41,18 @@ pub enum Event {
     UserCreated,
     /// The password typed again for a sensitive action (step-up).
     StepUp,
+    /// An admin started impersonating the account (details: the reason, the cap).
+    ImpersonationStart,
+    /// An impersonation ended (details: how, by whom, how long it lasted).
+    ImpersonationEnd,
+    /// The owner let support staff impersonate the account until a time (consent mode).
+    SupportAccessGranted,
+    /// The owner withdrew that permission.
+    SupportAccessRevoked,
 }
 
 impl Event {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 17] = [
         Self::LoginSuccess,
         Self::LoginFail,
         Self::PasswordChange,
@@ -58,6 +66,10 @@ impl Event {
         Self::SessionsRevoked,
         Self::UserCreated,
         Self::StepUp,
+        Self::ImpersonationStart,
+        Self::ImpersonationEnd,
+        Self::SupportAccessGranted,
+        Self::SupportAccessRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +87,10 @@ impl Event {
             Self::SessionsRevoked => "session_revoked",
             Self::UserCreated => "user_created",
             Self::StepUp => "authn_reauth",
+            Self::ImpersonationStart => "authz_impersonation_start",
+            Self::ImpersonationEnd => "authz_impersonation_end",
+            Self::SupportAccessGranted => "authz_support_access_granted",
+            Self::SupportAccessRevoked => "authz_support_access_revoked",
         }
     }
 
@@ -91,6 +107,16 @@ pub struct Context {
     pub device: Option<String>,
     /// The request's `x-request-id`, to find its log lines.
     pub request_id: Option<String>,
+    /// Set when the request was made by an admin impersonating the account: every event
+    /// it writes names the admin as its actor and the impersonation.
+    pub impersonation: Option<OnBehalf>,
+}
+
+/// An admin acting as a user (see `impersonation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OnBehalf {
+    pub admin: UserId,
+    pub impersonation: i64,
 }
 
 impl Context {
@@ -110,12 +136,22 @@ pub struct Entry<'a> {
     pub context: &'a Context,
     /// A JSON object; never a secret or a raw address.
     pub details: serde_json::Value,
+    /// The impersonation this event belongs to (also taken from the context).
+    pub impersonation: Option<i64>,
 }
 
 impl<'a> Entry<'a> {
     /// A successful `event` by `actor` about `subject`, with no details.
     pub fn new(event: Event, actor: Option<UserId>, subject: Option<UserId>, context: &'a Context) -> Self {
-        Self { event, success: true, actor, subject, context, details: serde_json::json!({}) }
+        Self {
+            event,
+            success: true,
+            actor,
+            subject,
+            context,
+            details: serde_json::json!({}),
+            impersonation: None,
+        }
     }
 
     pub fn failed(mut self) -> Self {
@@ -127,23 +163,36 @@ impl<'a> Entry<'a> {
         self.details = details;
         self
     }
+
+    /// Marks the event as part of impersonation `id`.
+    pub fn during(mut self, id: i64) -> Self {
+        self.impersonation = Some(id);
+        self
+    }
 }
 
 /// Writes `entry` at `at` on `connection`: pass the transaction that makes the change.
+/// During an impersonation (see [`Context::impersonation`]) the actor is the admin, whoever
+/// the entry names, and the event carries the impersonation's id.
 pub async fn record(connection: &mut SqliteConnection, at: UnixTime, entry: &Entry<'_>) -> sqlx::Result<()> {
+    let on_behalf = entry.context.impersonation;
+    let actor = on_behalf.map_or(entry.actor, |by| Some(by.admin));
+    let impersonation = entry.impersonation.or(on_behalf.map(|by| by.impersonation));
     sqlx::query(
-        "INSERT INTO audit_events (at, event, outcome, actor_id, subject_id, ip, device, request_id, details) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit_events \
+         (at, event, outcome, actor_id, subject_id, ip, device, request_id, details, impersonation_id) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(at)
     .bind(entry.event.as_str())
     .bind(if entry.success { "success" } else { "failure" })
-    .bind(entry.actor)
+    .bind(actor)
     .bind(entry.subject)
     .bind(entry.context.ip.as_deref())
     .bind(entry.context.device.as_deref())
     .bind(entry.context.request_id.as_deref())
     .bind(entry.details.to_string())
+    .bind(impersonation)
     .execute(connection)
     .await?;
     Ok(())
@@ -162,6 +211,8 @@ pub struct Recorded {
     pub device: Option<String>,
     pub request_id: Option<String>,
     pub details: String,
+    /// The impersonation the event belongs to, if any.
+    pub impersonation: Option<i64>,
 }
 
 /// Reading the log (writing is [`record`], on the change's own transaction).
@@ -198,7 +249,7 @@ pub struct Filter {
 
 pub async fn list(pool: &SqlitePool, filter: &Filter) -> sqlx::Result<Vec<Recorded>> {
     let rows = sqlx::query(
-        "SELECT id, at, event, outcome, actor_id, subject_id, ip, device, request_id, details \
+        "SELECT id, at, event, outcome, actor_id, subject_id, ip, device, request_id, details, impersonation_id \
          FROM audit_events \
          WHERE (?1 IS NULL OR event = ?1) AND (?2 IS NULL OR actor_id = ?2) AND (?3 IS NULL OR subject_id = ?3) \
            AND (?4 IS NULL OR actor_id = ?4 OR subject_id = ?4) AND (?5 IS NULL OR at >= ?5) \
@@ -228,6 +279,7 @@ pub async fn list(pool: &SqlitePool, filter: &Filter) -> sqlx::Result<Vec<Record
                 device: row.try_get("device")?,
                 request_id: row.try_get("request_id")?,
                 details: row.try_get("details")?,
+                impersonation: row.try_get("impersonation_id")?,
             })
         })
         .collect()

@@ -49,6 +49,20 @@ pub enum ApiError {
     /// 422: the end of a disablement must be later than now.
     #[error("The end date must be in the future.")]
     UntilInPast,
+    /// 403: refused while an admin is impersonating: nothing was changed.
+    #[error(
+        "Not available while you are viewing someone else's account. Stop impersonating to do this as yourself."
+    )]
+    ImpersonationBlocked,
+    /// 422: an impersonation needs a reason of 10 to 500 characters.
+    #[error("Please give a reason of 10 to 500 characters.")]
+    ImpersonationReason,
+    /// 409: the account may not be impersonated; the message says why.
+    #[error("{}", .0.message())]
+    CannotImpersonate(ImpersonationRefusal),
+    /// 409: the admin already has a live impersonation.
+    #[error("You are already impersonating someone. Stop that first.")]
+    AlreadyImpersonating,
     /// 429: too many attempts; the same answer whether or not the account exists.
     #[error("Too many attempts. Please wait {} and try again.", wait_words(*retry_after_secs))]
     TooManyRequests { retry_after_secs: i64 },
@@ -81,9 +95,13 @@ impl ApiError {
             | Self::AccountDisabled
             | Self::AccountLocked
             | Self::PasswordChangeRequired
-            | Self::StepUpRequired => 403,
-            Self::LastAdmin | Self::NotOnYourself => 409,
-            Self::ReasonRequired | Self::UntilInPast => 422,
+            | Self::StepUpRequired
+            | Self::ImpersonationBlocked => 403,
+            Self::LastAdmin
+            | Self::NotOnYourself
+            | Self::CannotImpersonate(_)
+            | Self::AlreadyImpersonating => 409,
+            Self::ReasonRequired | Self::UntilInPast | Self::ImpersonationReason => 422,
             Self::BadRequest | Self::InvalidLink => 400,
             Self::NotFound => 404,
             Self::TooManyRequests { .. } => 429,
@@ -97,6 +115,38 @@ impl ApiError {
         match self {
             Self::Validation(errors) => errors.get(field).map(str::to_owned),
             _ => None,
+        }
+    }
+}
+
+/// Why an account may not be impersonated (a closed set, each with its message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImpersonationRefusal {
+    Yourself,
+    Admin,
+    Disabled,
+    Locked,
+    Unconfirmed,
+    MustChangePassword,
+    NoConsent,
+}
+
+impl ImpersonationRefusal {
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Yourself => "You cannot impersonate yourself.",
+            Self::Admin => "Administrators cannot be impersonated.",
+            Self::Disabled => "This account is disabled, so it cannot be impersonated.",
+            Self::Locked => "This account is locked, so it cannot be impersonated.",
+            Self::Unconfirmed => {
+                "This account's email address is not confirmed, so it cannot be impersonated."
+            }
+            Self::MustChangePassword => {
+                "This account must choose a new password first, so it cannot be impersonated."
+            }
+            Self::NoConsent => {
+                "The account's owner has not granted support access, so it cannot be impersonated."
+            }
         }
     }
 }

@@ -7,8 +7,10 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use bulwark::sessions::{self, SessionRegistry};
-use tower_sessions::Session;
+use bulwark::sessions;
+use tower_sessions::{session::Id, Session};
+
+use crate::AppState;
 
 /// The request resolver, on every request inside the session layer: decides once who is
 /// calling (see `bulwark::sessions::resolve`) and puts the answer in the request's
@@ -16,16 +18,24 @@ use tower_sessions::Session;
 /// response `Cache-Control: no-store` so no shared or browser cache keeps a signed-in page
 /// (static files are routed around this layer: see `assets`).
 pub async fn resolve_caller(
-    State(registry): State<SessionRegistry>,
+    State(state): State<AppState>,
     session: Session,
     mut request: Request,
     next: Next,
 ) -> Response {
-    match sessions::resolve(&session, &registry).await {
-        Ok(resolved) => {
+    let cookies = &state.settings.cookie;
+    let parked = cookie_value(&request, cookies.parked_name).and_then(|v| v.parse::<Id>().ok());
+    let had_parked = cookie_value(&request, cookies.parked_name).is_some();
+    let drop_parked = match sessions::resolve(&session, &state.registry, parked).await {
+        Ok(sessions::Resolution { resolved, drop_parked }) => {
+            let drop_parked = drop_parked || (had_parked && parked.is_none());
             let path = request.uri().path();
+            let impersonating = resolved.0.as_ref().is_some_and(|p| p.impersonation.is_some());
+            if impersonating && path.starts_with("/api/") && !IMPERSONATION_MAY_REACH.contains(&path) {
+                return blocked_answer(&request);
+            }
             let confined = resolved.0.as_ref().is_some_and(sessions::Principal::confined);
-            if confined && !CONFINED_MAY_REACH.contains(&path) {
+            if confined && !impersonating && !CONFINED_MAY_REACH.contains(&path) {
                 return confined_answer(path);
             }
             // The admin area's pages send an anonymous visitor to sign in (for anyone
@@ -36,15 +46,88 @@ pub async fn resolve_caller(
                 return response;
             }
             request.extensions_mut().insert(resolved);
+            drop_parked
         }
         Err(error) => {
             tracing::error!(error = %error, "resolving the caller failed");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
-    }
+    };
     let mut response = next.run(request).await;
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if drop_parked {
+        if let Ok(value) = HeaderValue::from_str(&expired_cookie(cookies.parked_name, cookies.secure)) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
     response
+}
+
+/// The value of the request's cookie `name`, if it sent one.
+fn cookie_value(request: &Request, name: &str) -> Option<String> {
+    request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|line| line.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
+}
+
+/// A `Set-Cookie` value that deletes cookie `name`.
+pub fn expired_cookie(name: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{secure}")
+}
+
+/// Everything an admin impersonating someone may call: reading what the user sees, and
+/// ending the impersonation (Stop, or signing out). Anything else, including every
+/// endpoint added later, is refused with 403 and changes nothing. A test enumerates every
+/// registered server function against this list.
+pub const IMPERSONATION_MAY_REACH: &[&str] = &[
+    "/api/session",
+    "/api/me",
+    "/api/sessions",
+    "/api/activity",
+    "/api/support-access",
+    "/api/impersonation/stop",
+    "/api/logout",
+];
+
+/// The refusal while impersonating: 403 with the reason; a plain form post (no
+/// JavaScript) goes back to its page with the error, as Leptos encodes it for the form.
+fn blocked_answer(request: &Request) -> Response {
+    use leptos::server_fn::error::ServerFnUrlError;
+    let error = app::error::ApiError::ImpersonationBlocked;
+    let path = request.uri().path();
+    let accepts_html = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let referer = request.headers().get(header::REFERER).and_then(|v| v.to_str().ok());
+    let mut response = match (accepts_html, referer) {
+        (true, Some(referer)) => match ServerFnUrlError::new(path, error.clone()).to_url(referer) {
+            // Only the path and query of the page: never a redirect to another site.
+            Ok(url) => {
+                let back = match url.query() {
+                    Some(query) => format!("{}?{query}", url.path()),
+                    None => url.path().to_owned(),
+                };
+                axum::response::Redirect::to(&back).into_response()
+            }
+            Err(_) => json_error(&error),
+        },
+        _ => json_error(&error),
+    };
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn json_error(error: &app::error::ApiError) -> Response {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::FORBIDDEN);
+    let body = serde_json::to_string(error).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// All a caller whose account must change its password may reach: the change itself,

@@ -77,6 +77,7 @@ pub struct Shared {
     pub registration: Registration,
     pub recovery: Recovery,
     pub admin: bulwark::admin::Admin,
+    pub impersonations: bulwark::impersonation::Impersonations,
     pub outbox: Outbox,
     /// Where the mail sender delivers: SMTP, or the development folder.
     pub mail_transport: Arc<dyn MailTransport>,
@@ -139,6 +140,14 @@ pub async fn prepare(
         registry.clone(),
         devices.clone(),
     );
+    let impersonations = bulwark::impersonation::Impersonations::new(
+        pool.clone(),
+        clock.clone(),
+        settings.access.impersonation,
+        registry.clone(),
+        outbox.clone(),
+        templates.clone(),
+    );
     let admin = bulwark::admin::Admin::new(
         pool.clone(),
         clock.clone(),
@@ -170,6 +179,7 @@ pub async fn prepare(
         registration,
         recovery,
         admin,
+        impersonations,
         outbox,
         mail_transport,
         settings: Arc::new(settings),
@@ -201,6 +211,11 @@ pub fn router(state: AppState) -> Router {
         client_ip: state.settings.client_ip.clone(),
         audit: bulwark::audit::AuditLog::new(state.pool.clone()),
         admin: state.admin.clone(),
+        impersonations: state.impersonations.clone(),
+        parked_cookie: DeviceCookie {
+            name: state.settings.cookie.parked_name,
+            secure: state.settings.cookie.secure,
+        },
         access: app::api::ssr::StepUpWindows {
             step_up_secs: state.settings.access.step_up_secs,
             admin_step_up_secs: state.settings.access.admin_step_up_secs,

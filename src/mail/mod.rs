@@ -21,7 +21,7 @@ pub mod transport;
 pub use self::{
     outbox::{Outbox, Queued},
     sender::{spawn_sender, SenderPolicy},
-    templates::{AdminNotice, Templates},
+    templates::{AdminNotice, ImpersonationNotice, Templates},
     transport::{DevTransport, MailTransport, SmtpSettings, SmtpTls, SmtpTransport, TransportError},
 };
 use crate::Email;
@@ -54,6 +54,8 @@ pub enum MailKind {
     /// An admin disabled, enabled or locked the account, changed its role, or required
     /// a new password.
     AdminNotice,
+    /// An admin started impersonating the account.
+    Impersonation,
 }
 
 impl MailKind {
@@ -64,6 +66,7 @@ impl MailKind {
             Self::PasswordReset => "password_reset",
             Self::PasswordChanged => "password_changed",
             Self::AdminNotice => "admin_notice",
+            Self::Impersonation => "impersonation_notice",
         }
     }
 }

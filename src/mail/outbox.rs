@@ -60,6 +60,19 @@ impl Outbox {
 
     /// Queues `mail` for delivery now and wakes the sender. Returns the row id.
     pub async fn enqueue(&self, mail: &Mail) -> sqlx::Result<i64> {
+        let mut connection = self.pool.acquire().await?;
+        let id = self.enqueue_in(&mut connection, mail).await?;
+        self.wake();
+        Ok(id)
+    }
+
+    /// Queues `mail` on `connection` (a transaction: the mail is sent only if it commits);
+    /// call [`Self::wake`] after the commit.
+    pub async fn enqueue_in(
+        &self,
+        connection: &mut sqlx::SqliteConnection,
+        mail: &Mail,
+    ) -> sqlx::Result<i64> {
         let now = self.clock.now();
         let id = sqlx::query_scalar(
             "INSERT INTO mail_outbox (kind, recipient, subject, body_text, body_html, created_at, \
@@ -73,11 +86,15 @@ impl Outbox {
         .bind(now)
         .bind(now)
         .bind(mail.valid_for_secs.map(|secs| now.saturating_add(secs)))
-        .fetch_one(&self.pool)
+        .fetch_one(connection)
         .await?;
         tracing::info!(event = "mail_queued", outbox_id = id, kind = mail.kind.as_str());
-        self.wake.notify_one();
         Ok(id)
+    }
+
+    /// Wakes the sender (after queueing).
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 
     /// Resolves when something was queued since the last call (or right away if so).

@@ -178,7 +178,9 @@ impl Templates {
 }
 
 mod admin;
+mod impersonation;
 pub use admin::AdminNotice;
+pub use impersonation::{ImpersonationNotice, SESSIONS_PATH};
 
 fn page(paragraphs: &[String]) -> String {
     let mut html = String::from(

@@ -8,7 +8,7 @@ use tower_sessions::{
 };
 
 use super::{storage_key, Origin, SessionMeta, SessionRegistry};
-use crate::accounts::User;
+use crate::{accounts::User, clock::UnixTime, impersonation::EndedBy};
 
 /// The session-data key under which [`SessionMeta`] lives.
 pub const META_KEY: &str = "bulwark.meta";
@@ -80,7 +80,7 @@ pub async fn step_up(
     session.set_expiry(Some(expiry(&meta, registry, role)));
     session.save().await?;
     let moved = match current_key(session) {
-        Some(new_key) => registry.rekey(&old_key, &new_key, now).await?,
+        Some(new_key) => registry.rekey(&old_key, &new_key, Some(now)).await?,
         None => false,
     };
     if !moved {
@@ -88,6 +88,59 @@ pub async fn step_up(
         return Err(SessionError::Superseded);
     }
     Ok(meta)
+}
+
+/// Moves `session` to a new id holding `meta`, with the cookie expiring at `expires_at`,
+/// saved at once (the new id exists only once saved). Returns the new registry key. The
+/// record under the old id is deleted; registry rows are the caller's business.
+pub async fn rotate(
+    session: &Session,
+    meta: &SessionMeta,
+    expires_at: UnixTime,
+) -> Result<String, SessionError> {
+    session.cycle_id().await?;
+    session.insert(META_KEY, *meta).await?;
+    let at = OffsetDateTime::from_unix_timestamp(expires_at).unwrap_or_else(|_| OffsetDateTime::now_utc());
+    session.set_expiry(Some(Expiry::AtDateTime(at)));
+    session.save().await?;
+    current_key(session).ok_or(SessionError::Superseded)
+}
+
+/// Gives an admin back their own session, parked during an impersonation (the browser
+/// kept its id in the parked cookie: `parked`), on `session` under a new id, and ends the
+/// impersonation if it is still live (as `ending` says). `None` when there is nothing to
+/// give back (not a parked session, revoked meanwhile, its epoch moved on, past its
+/// absolute limit): `session` is then ended too, and the caller is anonymous.
+pub async fn resume(
+    session: &Session,
+    registry: &SessionRegistry,
+    parked: &Id,
+    ending: &EndedBy<'_>,
+) -> Result<Option<(SessionMeta, User)>, SessionError> {
+    let parked_key = storage_key(parked);
+    let found = {
+        let mut connection = registry.pool().acquire().await?;
+        super::store::find_signed_in(&mut connection, &parked_key).await?
+    };
+    let Some(found) = found.filter(|found| found.parked) else {
+        // Whatever the impersonation session was, it is over.
+        end(session, registry).await?;
+        return Ok(None);
+    };
+    let lifetimes = registry.lifetimes_for(found.user.role);
+    let mut meta = found.meta;
+    meta.last_seen_at = ending.now;
+    let new_key = rotate(session, &meta, meta.absolute_expires_at(lifetimes)).await?;
+    let mut tx = registry.pool().begin().await?;
+    let back =
+        crate::impersonation::store::unpark(&mut tx, &parked_key, &new_key, lifetimes.idle_secs, ending)
+            .await?;
+    tx.commit().await?;
+    if !back {
+        end(session, registry).await?;
+        return Ok(None);
+    }
+    Ok(Some((meta, found.user)))
 }
 
 /// Ends the session: registry row and stored data deleted, cookie expired.

@@ -21,12 +21,13 @@ mod store;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use self::store::delete_record as store_delete_record;
 pub use self::{
     device::describe_device,
     hashed_store::{storage_id, storage_key, HashedStore},
-    lifecycle::{begin, current_key, end, step_up, SessionError, META_KEY},
-    resolver::{resolve, Principal, Resolved},
-    store::SessionRow,
+    lifecycle::{begin, current_key, end, resume, rotate, step_up, SessionError, META_KEY},
+    resolver::{resolve, Principal, Resolution, Resolved},
+    store::{SessionRow, SupportSession},
 };
 use crate::{
     accounts::UserId,
@@ -192,18 +193,54 @@ impl SessionRegistry {
     /// Moves the session's row from `old_key` to `new_key` (its id was rotated), marking it
     /// stepped up at `now`; only while the old row exists at its user's current epoch, so a
     /// session revoked meanwhile stays revoked. `false` if it did not.
-    pub async fn rekey(&self, old_key: &str, new_key: &str, stepped_up_at: UnixTime) -> sqlx::Result<bool> {
+    /// With no `stepped_up_at`, the step-up time is kept as it was.
+    pub async fn rekey(
+        &self,
+        old_key: &str,
+        new_key: &str,
+        stepped_up_at: Option<UnixTime>,
+    ) -> sqlx::Result<bool> {
         store::rekey(&self.pool, old_key, new_key, stepped_up_at).await
     }
 
-    /// Writes "last seen" back (call when [`Liveness::Touch`]).
-    pub async fn touch(&self, store_key: &str, meta: &SessionMeta, role: crate::Role) -> sqlx::Result<()> {
-        store::touch(&self.pool, store_key, meta, self.lifetimes_for(role)).await
+    /// Writes "last seen" back (call when [`Liveness::Touch`]), under `lifetimes`.
+    pub async fn touch(&self, store_key: &str, meta: &SessionMeta, lifetimes: Lifetimes) -> sqlx::Result<()> {
+        store::touch(&self.pool, store_key, meta, lifetimes).await
     }
 
-    /// Removes a session's registry row and its stored data.
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Removes a session's registry row and its stored data (an impersonation on it, or
+    /// parked behind it, ends as signed out).
     pub async fn forget(&self, store_key: &str) -> sqlx::Result<()> {
-        store::delete_keys(&self.pool, &[store_key.to_owned()]).await
+        let context = crate::audit::Context::default();
+        let ending =
+            store::EndedBy { how: store::Ended::SignedOut, by: None, context: &context, now: self.now() };
+        store::delete_keys(&self.pool, &[store_key.to_owned()], &ending).await
+    }
+
+    /// Ends the caller's impersonation session with this public handle, without a
+    /// step-up: ending an admin's access to one's own account can never hurt its owner.
+    pub async fn end_support_session(
+        &self,
+        user_id: UserId,
+        caller_key: &str,
+        handle: &str,
+        context: &crate::audit::Context,
+    ) -> sqlx::Result<bool> {
+        let audit = self.audit_for(user_id, context);
+        let ended = store::delete_where(
+            &self.pool,
+            user_id,
+            store::Which::Support(handle),
+            Some(caller_key),
+            Some(audit),
+            self.now(),
+        )
+        .await?;
+        Ok(ended > 0)
     }
 
     /// The user's live sessions, newest first.
@@ -233,6 +270,7 @@ impl SessionRegistry {
             store::Which::Handle(handle),
             Some(caller_key),
             Some(audit),
+            self.now(),
         )
         .await?;
         Ok(ended > 0)
@@ -256,6 +294,7 @@ impl SessionRegistry {
             store::Which::AllBut(caller_key),
             Some(caller_key),
             Some(audit),
+            self.now(),
         )
         .await
     }
@@ -268,7 +307,8 @@ impl SessionRegistry {
         context: &crate::audit::Context,
     ) -> sqlx::Result<usize> {
         let audit = self.audit_for(user_id, context);
-        store::delete_where(&self.pool, user_id, store::Which::All, Some(caller_key), Some(audit)).await
+        store::delete_where(&self.pool, user_id, store::Which::All, Some(caller_key), Some(audit), self.now())
+            .await
     }
 
     /// Ends the user's session with this public handle, for an admin (no session of the
@@ -283,18 +323,29 @@ impl SessionRegistry {
         context: &crate::audit::Context,
     ) -> sqlx::Result<usize> {
         let which = handle.map_or(store::Which::All, store::Which::Handle);
-        store::delete_where(&self.pool, user_id, which, None, Some(self.audit_for(admin, context))).await
+        store::delete_where(
+            &self.pool,
+            user_id,
+            which,
+            None,
+            Some(self.audit_for(admin, context)),
+            self.now(),
+        )
+        .await
     }
 
     /// Ends every session of the user (a password reset: no session asks for it).
     pub async fn revoke_all(&self, user_id: UserId) -> sqlx::Result<usize> {
-        store::delete_where(&self.pool, user_id, store::Which::All, None, None).await
+        store::delete_where(&self.pool, user_id, store::Which::All, None, None, self.now()).await
     }
 
     /// Deletes registry rows (and their stored data) past either limit. Returns how many.
     pub async fn delete_expired(&self) -> sqlx::Result<usize> {
         let keys = store::expired_keys(&self.pool, self.now()).await?;
-        store::delete_keys(&self.pool, &keys).await?;
+        let context = crate::audit::Context::default();
+        let ending =
+            store::EndedBy { how: store::Ended::Expired, by: None, context: &context, now: self.now() };
+        store::delete_keys(&self.pool, &keys, &ending).await?;
         Ok(keys.len())
     }
 }

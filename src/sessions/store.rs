@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqlitePool};
 
 use super::{Lifetimes, Origin, SessionMeta};
+pub use crate::impersonation::{Ended, EndedBy};
 use crate::{
     accounts::{
         store::{user_from_row, USER_COLUMNS},
@@ -28,6 +29,17 @@ pub struct SessionRow {
     pub absolute_expires_at: UnixTime,
     pub ip: String,
     pub device: String,
+    /// Set when this session is an admin impersonating the account.
+    pub support: Option<SupportSession>,
+}
+
+/// An impersonation session as the account's owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupportSession {
+    /// The admin's username.
+    pub admin: String,
+    pub reason: String,
+    pub expires_at: UnixTime,
 }
 
 /// 128 random bits, hex: the public name of a session, unrelated to its id.
@@ -80,15 +92,26 @@ pub async fn touch(
     Ok(())
 }
 
+/// A registry row as the request resolver reads it.
+pub struct Found {
+    pub meta: SessionMeta,
+    pub user: User,
+    /// An admin's session kept aside during an impersonation: refused as a caller.
+    pub parked: bool,
+    /// The impersonation this session runs, if it is one.
+    pub impersonation: Option<i64>,
+}
+
 /// The registry row under `store_key` as session metadata, with its user: the one read
 /// the request resolver makes.
 pub async fn find_signed_in(
     connection: &mut sqlx::SqliteConnection,
     store_key: &str,
-) -> sqlx::Result<Option<(SessionMeta, User)>> {
+) -> sqlx::Result<Option<Found>> {
     let row = sqlx::query(&format!(
         "SELECT {USER_COLUMNS}, r.epoch AS session_at_epoch, r.created_at AS session_created_at, \
-         r.last_seen_at AS session_last_seen_at, r.stepped_up_at AS session_stepped_up_at \
+         r.last_seen_at AS session_last_seen_at, r.stepped_up_at AS session_stepped_up_at, \
+         r.parked AS session_parked, r.impersonation_id AS session_impersonation \
          FROM session_registry r JOIN users ON users.id = r.user_id WHERE r.store_key = ?"
     ))
     .bind(store_key)
@@ -103,7 +126,12 @@ pub async fn find_signed_in(
             last_seen_at: row.try_get("session_last_seen_at")?,
             stepped_up_at: row.try_get("session_stepped_up_at")?,
         };
-        Ok((meta, user))
+        Ok(Found {
+            meta,
+            user,
+            parked: row.try_get("session_parked")?,
+            impersonation: row.try_get("session_impersonation")?,
+        })
     })
     .transpose()
 }
@@ -113,10 +141,11 @@ pub async fn rekey(
     pool: &SqlitePool,
     old_key: &str,
     new_key: &str,
-    stepped_up_at: UnixTime,
+    stepped_up_at: Option<UnixTime>,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE session_registry SET store_key = ?, stepped_up_at = ? WHERE store_key = ? \
+        "UPDATE session_registry SET store_key = ?, stepped_up_at = COALESCE(?, stepped_up_at) \
+         WHERE store_key = ? AND parked = 0 \
          AND epoch = (SELECT session_epoch FROM users WHERE users.id = session_registry.user_id)",
     )
     .bind(new_key)
@@ -162,24 +191,40 @@ pub async fn insert_record(
     Ok(done.rows_affected() == 1)
 }
 
-const ROW_COLUMNS: &str =
-    "store_key, handle, created_at, last_seen_at, idle_expires_at, absolute_expires_at, ip, device";
+const ROW_COLUMNS: &str = "r.store_key, r.handle, r.created_at, r.last_seen_at, r.idle_expires_at, \
+     r.absolute_expires_at, r.ip, r.device, a.display_name AS support_admin, i.reason AS support_reason, \
+     i.expires_at AS support_expires_at";
 
+/// The user's sessions that can still be used: an admin's parked session is not one (it
+/// comes back when the impersonation ends), and an impersonation session is listed as such.
 pub async fn list_live(pool: &SqlitePool, user_id: UserId, now: UnixTime) -> sqlx::Result<Vec<SessionRow>> {
     let rows = sqlx::query(&format!(
-        "SELECT {ROW_COLUMNS} FROM session_registry \
-         WHERE user_id = ? AND idle_expires_at > ? AND absolute_expires_at > ? \
-         AND epoch = (SELECT session_epoch FROM users WHERE users.id = session_registry.user_id) \
-         ORDER BY created_at DESC, handle"
+        "SELECT {ROW_COLUMNS} FROM session_registry r \
+         LEFT JOIN impersonations i ON i.id = r.impersonation_id \
+         LEFT JOIN users a ON a.id = i.admin_id \
+         WHERE r.user_id = ? AND r.idle_expires_at > ? AND r.absolute_expires_at > ? AND r.parked = 0 \
+         AND r.epoch = (SELECT session_epoch FROM users WHERE users.id = r.user_id) \
+         AND (r.impersonation_id IS NULL OR (i.ended_at IS NULL AND i.expires_at > ?)) \
+         ORDER BY r.created_at DESC, r.handle"
     ))
     .bind(user_id)
+    .bind(now)
     .bind(now)
     .bind(now)
     .fetch_all(pool)
     .await?;
     rows.iter()
         .map(|row| {
+            let support = match row.try_get::<Option<String>, _>("support_admin")? {
+                Some(admin) => Some(SupportSession {
+                    admin,
+                    reason: row.try_get("support_reason")?,
+                    expires_at: row.try_get("support_expires_at")?,
+                }),
+                None => None,
+            };
             Ok(SessionRow {
+                support,
                 store_key: row.try_get("store_key")?,
                 handle: row.try_get("handle")?,
                 created_at: row.try_get("created_at")?,
@@ -195,6 +240,8 @@ pub async fn list_live(pool: &SqlitePool, user_id: UserId, now: UnixTime) -> sql
 
 pub enum Which<'a> {
     Handle(&'a str),
+    /// The impersonation session with this handle (its owner may end it without a step-up).
+    Support(&'a str),
     AllBut(&'a str),
     All,
 }
@@ -204,33 +251,37 @@ pub enum Which<'a> {
 /// still exists at its user's current epoch (a password reset that bumped the epoch ends
 /// it even before its row is deleted): checked in the deleting statement itself, so a revocation that
 /// committed first wins. Always scoped to the user: a handle belonging to someone else
-/// selects nothing.
+/// selects nothing. An impersonation whose session (or parked admin session) goes ends on
+/// the same transaction (see `impersonation::store::after_sessions_deleted`).
 pub async fn delete_where(
     pool: &SqlitePool,
     user_id: UserId,
     which: Which<'_>,
     caller: Option<&str>,
     audit: Option<super::AuditFor<'_>>,
+    now: UnixTime,
 ) -> sqlx::Result<usize> {
     let scope = match which {
-        Which::Handle(_) => "one",
+        Which::Handle(_) | Which::Support(_) => "one",
         Which::AllBut(_) => "others",
         Which::All => "all",
     };
     let (condition, bound) = match which {
         Which::Handle(handle) => ("AND handle = ?", Some(handle)),
+        Which::Support(handle) => ("AND handle = ? AND impersonation_id IS NOT NULL", Some(handle)),
         Which::AllBut(key) => ("AND store_key <> ?", Some(key)),
         Which::All => ("", None),
     };
     let guard = if caller.is_some() {
         "AND EXISTS (SELECT 1 FROM session_registry c JOIN users u ON u.id = c.user_id \
-         WHERE c.store_key = ? AND c.user_id = ? AND c.epoch = u.session_epoch)"
+         WHERE c.store_key = ? AND c.user_id = ? AND c.epoch = u.session_epoch AND c.parked = 0)"
     } else {
         ""
     };
-    let sql =
-        format!("DELETE FROM session_registry WHERE user_id = ? {condition} {guard} RETURNING store_key");
-    let mut query = sqlx::query_scalar::<_, String>(&sql).bind(user_id);
+    let sql = format!(
+        "DELETE FROM session_registry WHERE user_id = ? {condition} {guard} RETURNING store_key, impersonation_id"
+    );
+    let mut query = sqlx::query_as::<_, (String, Option<i64>)>(&sql).bind(user_id);
     if let Some(value) = bound {
         query = query.bind(value.to_owned());
     }
@@ -238,10 +289,19 @@ pub async fn delete_where(
         query = query.bind(caller.to_owned()).bind(user_id);
     }
     let mut tx = pool.begin().await?;
-    let keys = query.fetch_all(&mut *tx).await?;
+    let deleted = query.fetch_all(&mut *tx).await?;
+    let keys: Vec<String> = deleted.iter().map(|(key, _)| key.clone()).collect();
     for key in &keys {
         sqlx::query(&format!("DELETE FROM {STORE_TABLE} WHERE id = ?")).bind(key).execute(&mut *tx).await?;
     }
+    let no_context = crate::audit::Context::default();
+    let (how, by, context, now) = match audit {
+        Some(audit) if audit.actor == user_id => (Ended::EndedByUser, Some(audit.actor), audit.context, now),
+        Some(audit) => (Ended::EndedByAdmin, Some(audit.actor), audit.context, now),
+        None => (Ended::AccountChanged, None, &no_context, now),
+    };
+    let ending = EndedBy { how, by, context, now };
+    crate::impersonation::store::after_sessions_deleted(&mut tx, &deleted, &ending).await?;
     // The event commits with the deletion it records, and only when something ended.
     if let (Some(audit), false) = (audit, keys.is_empty()) {
         let entry = crate::audit::Entry::new(
@@ -267,15 +327,31 @@ pub async fn expired_keys(pool: &SqlitePool, now: UnixTime) -> sqlx::Result<Vec<
     .await
 }
 
-/// Deletes the registry rows and the stored session data for `keys`, atomically.
-pub async fn delete_keys(pool: &SqlitePool, keys: &[String]) -> sqlx::Result<()> {
+/// Deletes the registry rows and the stored session data for `keys`, atomically, ending
+/// (as `ending` says) any impersonation that ran on one of them or had parked one.
+pub async fn delete_keys(pool: &SqlitePool, keys: &[String], ending: &EndedBy<'_>) -> sqlx::Result<()> {
     if keys.is_empty() {
         return Ok(());
     }
     let mut tx = pool.begin().await?;
+    let mut deleted = Vec::with_capacity(keys.len());
     for key in keys {
-        sqlx::query("DELETE FROM session_registry WHERE store_key = ?").bind(key).execute(&mut *tx).await?;
+        let impersonation: Option<Option<i64>> =
+            sqlx::query_scalar("DELETE FROM session_registry WHERE store_key = ? RETURNING impersonation_id")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
         sqlx::query(&format!("DELETE FROM {STORE_TABLE} WHERE id = ?")).bind(key).execute(&mut *tx).await?;
+        if let Some(impersonation) = impersonation {
+            deleted.push((key.clone(), impersonation));
+        }
     }
+    crate::impersonation::store::after_sessions_deleted(&mut tx, &deleted, ending).await?;
     tx.commit().await
+}
+
+/// Deletes the stored session data under `key` (not its registry row).
+pub async fn delete_record(connection: &mut sqlx::SqliteConnection, key: &str) -> sqlx::Result<()> {
+    sqlx::query(&format!("DELETE FROM {STORE_TABLE} WHERE id = ?")).bind(key).execute(connection).await?;
+    Ok(())
 }

@@ -61,6 +61,37 @@ pub fn admin_error(error: bulwark::admin::AdminError) -> ApiError {
     }
 }
 
+/// The impersonation service.
+pub fn impersonations() -> Result<bulwark::impersonation::Impersonations, ApiError> {
+    service(|s| s.impersonations.clone())
+}
+
+/// Maps an impersonation's refusal.
+pub fn impersonation_error(error: bulwark::impersonation::ImpersonationError) -> ApiError {
+    use crate::error::ImpersonationRefusal as R;
+    use bulwark::impersonation::ImpersonationError as E;
+    match error {
+        E::ReasonLength => ApiError::ImpersonationReason,
+        E::NotFound => ApiError::NotFound,
+        E::Yourself => ApiError::CannotImpersonate(R::Yourself),
+        E::TargetIsAdmin => ApiError::CannotImpersonate(R::Admin),
+        E::TargetDisabled => ApiError::CannotImpersonate(R::Disabled),
+        E::TargetLocked => ApiError::CannotImpersonate(R::Locked),
+        E::TargetUnconfirmed => ApiError::CannotImpersonate(R::Unconfirmed),
+        E::TargetMustChangePassword => ApiError::CannotImpersonate(R::MustChangePassword),
+        E::NoConsent => ApiError::CannotImpersonate(R::NoConsent),
+        E::AlreadyImpersonating => ApiError::AlreadyImpersonating,
+        E::RateLimited { retry_after_secs } => too_many(bulwark::throttle::Throttled {
+            retry_after_secs: i64::try_from(retry_after_secs).unwrap_or(i64::MAX),
+        }),
+        E::ActorGone => ApiError::StepUpRequired,
+        E::Unexpected(cause) => {
+            tracing::error!(error = %cause, "impersonation failed unexpectedly");
+            ApiError::Internal
+        }
+    }
+}
+
 /// The admin service.
 pub fn admin() -> Result<bulwark::admin::Admin, ApiError> {
     service(|s| s.admin.clone())
@@ -79,7 +110,11 @@ pub fn audit_context() -> bulwark::audit::Context {
         .and_then(|v| v.to_str().ok())
         .filter(|id| is_uuid(id))
         .map(str::to_owned);
-    bulwark::audit::Context { ip: Some(origin.ip), device: Some(origin.device), request_id }
+    // During an impersonation every event names the admin as its actor.
+    let impersonation = current().ok().and_then(|principal| {
+        principal.impersonation.map(|i| bulwark::audit::OnBehalf { admin: i.admin_id, impersonation: i.id })
+    });
+    bulwark::audit::Context { ip: Some(origin.ip), device: Some(origin.device), request_id, impersonation }
 }
 
 /// The newest security events about or by `user_id` (their activity page).

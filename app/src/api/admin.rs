@@ -32,6 +32,10 @@ pub const AUDIT_EVENTS: &[&str] = &[
     "authz_admin_password_reset",
     "authz_role_change",
     "session_revoked",
+    "authz_impersonation_start",
+    "authz_impersonation_end",
+    "authz_support_access_granted",
+    "authz_support_access_revoked",
 ];
 
 /// The page of one user in the dashboard.

@@ -12,9 +12,10 @@ use crate::error::ApiError;
 
 mod account;
 mod admin;
+mod impersonation;
 mod recovery;
 mod sessions;
-pub use self::{account::*, admin::*, recovery::*, sessions::*};
+pub use self::{account::*, admin::*, impersonation::*, recovery::*, sessions::*};
 
 /// What the UI may know about the signed-in user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +24,8 @@ pub struct CurrentUser {
     pub email: String,
     pub username: String,
     pub role: Role,
+    /// Set while an admin is impersonating this user (the banner).
+    pub impersonation: Option<ImpersonationBanner>,
 }
 
 /// Where a valid signup or a resend request sends the browser: "check your email".
@@ -153,7 +156,7 @@ pub async fn logout() -> Result<(), ApiError> {
 #[server(prefix = "/api", endpoint = "me")]
 pub async fn me() -> Result<CurrentUser, ApiError> {
     use self::ssr::*;
-    respond(current_user().map(CurrentUser::from))
+    respond(current().map(CurrentUser::from))
 }
 
 /// The signed-in user if there is one: what the pages ask on every navigation. Being
@@ -162,17 +165,25 @@ pub async fn me() -> Result<CurrentUser, ApiError> {
 #[server(prefix = "/api", endpoint = "session")]
 pub async fn session() -> Result<Option<CurrentUser>, ApiError> {
     use self::ssr::*;
-    respond(match current_user() {
-        Ok(user) => Ok(Some(CurrentUser::from(user))),
+    respond(match current() {
+        Ok(principal) => Ok(Some(CurrentUser::from(principal))),
         Err(ApiError::Unauthorized) => Ok(None),
         Err(other) => Err(other),
     })
 }
 
 #[cfg(feature = "ssr")]
-impl From<bulwark::accounts::User> for CurrentUser {
-    fn from(user: bulwark::accounts::User) -> Self {
-        Self { id: user.id, email: user.email, username: user.username, role: user.role }
+impl From<bulwark::sessions::Principal> for CurrentUser {
+    fn from(principal: bulwark::sessions::Principal) -> Self {
+        let now = self::ssr::services().map_or(0, |s| s.registry.now());
+        let user = principal.user;
+        let impersonation = principal.impersonation.map(|i| ImpersonationBanner {
+            admin: i.admin_username,
+            reason: i.reason,
+            expires_at: i.expires_at,
+            now,
+        });
+        Self { id: user.id, email: user.email, username: user.username, role: user.role, impersonation }
     }
 }
 

@@ -20,6 +20,16 @@ pub struct SessionView {
     /// When it ends if unused (idle timeout) or regardless (absolute lifetime),
     /// whichever comes first.
     pub expires_at: i64,
+    /// Set when this session is an administrator impersonating the account.
+    pub support: Option<SupportSessionView>,
+}
+
+/// An impersonation session, as its account's owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupportSessionView {
+    /// The admin's username.
+    pub admin: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +58,7 @@ pub async fn list_sessions() -> Result<SessionList, ApiError> {
                     created_at: row.created_at,
                     last_seen_at: row.last_seen_at,
                     expires_at: row.idle_expires_at.min(row.absolute_expires_at),
+                    support: row.support.map(|s| SupportSessionView { admin: s.admin, reason: s.reason }),
                 })
                 .collect();
             sessions.sort_by_key(|s| !s.current);

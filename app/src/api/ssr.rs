@@ -35,6 +35,9 @@ pub struct Services {
     pub client_ip: ClientIpSource,
     pub audit: bulwark::audit::AuditLog,
     pub admin: bulwark::admin::Admin,
+    pub impersonations: bulwark::impersonation::Impersonations,
+    /// The cookie that keeps an impersonating admin's own session id.
+    pub parked_cookie: DeviceCookie,
     /// Step-up windows (seconds): for sensitive actions, and for admin actions.
     pub access: StepUpWindows,
 }
@@ -237,7 +240,7 @@ pub fn current_user() -> Result<User, ApiError> {
     current().map(|principal| principal.user)
 }
 
-/// The device cookie's name and attributes.
+/// A cookie's name and attributes (the device cookie; the parked-session cookie).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceCookie {
     pub name: &'static str,
@@ -279,6 +282,49 @@ pub fn set_device_cookie(new: &NewDevice) {
     if let Ok(value) = http::HeaderValue::from_str(&value) {
         options.append_header(http::header::SET_COOKIE, value);
     }
+}
+
+/// Keeps the admin's own session id in the parked cookie while they impersonate someone,
+/// until `expires_at` (their session's absolute limit). HttpOnly, SameSite=Strict,
+/// `__Host-` prefixed when secure.
+pub fn set_parked_cookie(id: &tower_sessions::session::Id, expires_at: i64) {
+    let (Some(services), Some(options)) = (services(), use_context::<leptos_axum::ResponseOptions>()) else {
+        return;
+    };
+    let cookie = services.parked_cookie;
+    let secure = if cookie.secure { "; Secure" } else { "" };
+    let max_age = expires_at.saturating_sub(services.registry.now()).max(0);
+    let value = format!("{}={id}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}", cookie.name);
+    if let Ok(value) = http::HeaderValue::from_str(&value) {
+        options.append_header(http::header::SET_COOKIE, value);
+    }
+}
+
+/// Deletes the parked cookie.
+pub fn expire_parked_cookie() {
+    let (Some(services), Some(options)) = (services(), use_context::<leptos_axum::ResponseOptions>()) else {
+        return;
+    };
+    let cookie = services.parked_cookie;
+    let secure = if cookie.secure { "; Secure" } else { "" };
+    let value = format!("{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{secure}", cookie.name);
+    if let Ok(value) = http::HeaderValue::from_str(&value) {
+        options.append_header(http::header::SET_COOKIE, value);
+    }
+}
+
+/// The parked cookie's value, if the request carries one.
+pub fn parked_cookie_value() -> Option<tower_sessions::session::Id> {
+    let name = services()?.parked_cookie.name;
+    let parts = use_context::<http::request::Parts>()?;
+    parts
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|line| line.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
+        .and_then(|value| value.parse().ok())
 }
 
 /// The device cookie service, provided as context by the server.
@@ -325,9 +371,20 @@ impl SessionState {
         sessions::current_key(&self.0)
     }
 
-    /// Deletes the session record and its registry row, and expires the cookie.
+    /// Deletes the session record and its registry row, and expires the cookie. An admin
+    /// signing out of an impersonation signs out of their own, parked session too.
     pub async fn log_out(self) -> Result<(), ApiError> {
-        sessions::end(&self.0, &registry()?).await.map_err(session_error)
+        let registry = registry()?;
+        if let Ok(Principal { impersonation: Some(impersonation), .. }) = current() {
+            registry.forget(&impersonation.admin_session_key).await.map_err(session_error)?;
+            expire_parked_cookie();
+        }
+        sessions::end(&self.0, &registry).await.map_err(session_error)
+    }
+
+    /// The tower-sessions session.
+    pub fn session(&self) -> &Session {
+        &self.0
     }
 }
 

@@ -1,7 +1,7 @@
-//! Settings about who may do what, and for how long: step-up windows and admins' session
-//! lifetimes.
+//! Settings about who may do what, and for how long: step-up windows, admins' session
+//! lifetimes, and impersonation's limits.
 
-use bulwark::sessions::Lifetimes;
+use bulwark::{impersonation::Policy, sessions::Lifetimes};
 use clap::Args;
 
 /// The raw settings, as given.
@@ -20,6 +20,16 @@ pub struct AccessConfig {
     /// Admins' sessions end this many hours after sign-in, however active.
     #[arg(long, env = "BULWARK_ADMIN_SESSION_ABSOLUTE_HOURS", default_value_t = 8)]
     pub admin_session_absolute_hours: u32,
+    /// An impersonation ends this many minutes after it started, however active (1 to 60).
+    #[arg(long, env = "BULWARK_IMPERSONATION_MINUTES", default_value_t = 30)]
+    pub impersonation_minutes: u32,
+    /// How many impersonations one admin may start per rolling hour.
+    #[arg(long, env = "BULWARK_IMPERSONATIONS_PER_HOUR", default_value_t = 10)]
+    pub impersonations_per_hour: u32,
+    /// Consent mode: admins may impersonate only accounts whose owner granted support
+    /// access from their account page, for a limited time.
+    #[arg(long, env = "BULWARK_IMPERSONATION_CONSENT", default_value_t = false)]
+    pub impersonation_consent: bool,
 }
 
 /// The checked settings.
@@ -30,6 +40,7 @@ pub struct Access {
     /// Seconds it counts for admin actions.
     pub admin_step_up_secs: i64,
     pub admin_lifetimes: Lifetimes,
+    pub impersonation: Policy,
 }
 
 impl Default for Access {
@@ -38,6 +49,7 @@ impl Default for Access {
             step_up_secs: 10 * 60,
             admin_step_up_secs: 5 * 60,
             admin_lifetimes: Lifetimes { idle_secs: 15 * 60, absolute_secs: 8 * 3600 },
+            impersonation: Policy::default(),
         }
     }
 }
@@ -52,7 +64,20 @@ impl AccessConfig {
                 idle_secs: i64::from(self.admin_session_idle_minutes) * 60,
                 absolute_secs: i64::from(self.admin_session_absolute_hours) * 3600,
             },
+            impersonation: Policy {
+                cap_secs: i64::from(self.impersonation_minutes) * 60,
+                per_hour: self.impersonations_per_hour,
+                consent_required: self.impersonation_consent,
+            },
         };
+        if !(1..=60).contains(&self.impersonation_minutes) {
+            return Err("BULWARK_IMPERSONATION_MINUTES must be between 1 and 60".into());
+        }
+        if self.impersonations_per_hour == 0 {
+            return Err("BULWARK_IMPERSONATIONS_PER_HOUR must be at least 1 (admins who must not \
+                        impersonate should not be admins)"
+                .into());
+        }
         if access.step_up_secs == 0 || access.admin_step_up_secs == 0 {
             return Err("BULWARK_STEP_UP_MINUTES and BULWARK_ADMIN_STEP_UP_MINUTES must be at least 1".into());
         }

@@ -240,6 +240,9 @@ pub struct CookieSettings {
     pub name: &'static str,
     /// The device cookie (see `bulwark::devices`).
     pub device_name: &'static str,
+    /// An admin's own session id while they impersonate someone (see
+    /// `bulwark::impersonation`).
+    pub parked_name: &'static str,
     pub secure: bool,
 }
 
@@ -247,9 +250,14 @@ impl CookieSettings {
     /// `__Host-` binds the cookie to this exact host, path `/`, over HTTPS: browsers refuse
     /// it without `Secure`. Chromium and Firefox treat http://localhost as secure, so the
     /// strict form works in local development too.
-    pub const STRICT: Self =
-        Self { name: "__Host-bulwark", device_name: "__Host-bulwark-device", secure: true };
-    pub const INSECURE_DEV: Self = Self { name: "bulwark", device_name: "bulwark-device", secure: false };
+    pub const STRICT: Self = Self {
+        name: "__Host-bulwark",
+        device_name: "__Host-bulwark-device",
+        parked_name: "__Host-bulwark-admin",
+        secure: true,
+    };
+    pub const INSECURE_DEV: Self =
+        Self { name: "bulwark", device_name: "bulwark-device", parked_name: "bulwark-admin", secure: false };
 }
 
 /// The server secret; `Debug` does not print it.

@@ -1,0 +1,430 @@
+//! Every SQL statement about impersonations, in one place. A start, and every way one
+//! ends, is one transaction with its audit event; the conditions that make a start or an
+//! end legitimate are in the statements themselves, so concurrent requests cannot pass a
+//! check and then act on a state that changed.
+
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use super::{Ended, EndedBy, Impersonating, Summary};
+use crate::{
+    accounts::UserId,
+    audit::{self, Event},
+    clock::UnixTime,
+    sessions::Origin,
+};
+
+/// One impersonation to start, as the service checked it.
+pub struct NewImpersonation<'a> {
+    pub admin: UserId,
+    /// The admin's own session, parked for the impersonation's length.
+    pub admin_session_key: &'a str,
+    /// The oldest step-up of the admin's session that still counts.
+    pub stepped_up_since: UnixTime,
+    pub target: UserId,
+    pub reason: &'a str,
+    pub now: UnixTime,
+    /// The hard cap, from `now`.
+    pub cap_secs: i64,
+    pub per_hour: u32,
+    pub consent_required: bool,
+    /// The impersonation session: its registry key (a hash of its new id) and idle limit.
+    pub session_key: &'a str,
+    pub handle: &'a str,
+    pub idle_secs: i64,
+    pub origin: &'a Origin,
+}
+
+/// Inserts the impersonation if every condition holds at once: the actor is an admin on
+/// a live, unparked session with a fresh step-up; the target is a confirmed, usable,
+/// ordinary account (with support access granted, in consent mode); fewer than
+/// `per_hour` starts by this admin in the last hour. (One live impersonation per admin
+/// is the table's unique index.) Returns the new row's id and cap, or `None`.
+pub async fn insert(
+    connection: &mut SqliteConnection,
+    new: &NewImpersonation<'_>,
+) -> sqlx::Result<Option<(i64, UnixTime)>> {
+    let row = sqlx::query(
+        "INSERT INTO impersonations (admin_id, user_id, reason, started_at, expires_at, admin_session_key) \
+         SELECT ?1, t.id, ?2, ?3, MIN(?3 + ?4, s.absolute_expires_at, \
+                CASE WHEN ?5 THEN COALESCE(t.support_access_until, ?3) ELSE ?3 + ?4 END), ?6 \
+         FROM users t, users a JOIN session_registry s ON s.user_id = a.id \
+         WHERE t.id = ?7 AND t.id != ?1 AND t.role = 'user' AND t.email_verified_at IS NOT NULL \
+           AND (t.disabled_at IS NULL OR t.disabled_until <= ?3) AND t.locked_at IS NULL \
+           AND t.must_change_password = 0 \
+           AND (NOT ?5 OR t.support_access_until > ?3) \
+           AND a.id = ?1 AND a.role = 'admin' AND a.disabled_at IS NULL AND a.locked_at IS NULL \
+           AND s.store_key = ?6 AND s.epoch = a.session_epoch AND s.parked = 0 \
+           AND s.impersonation_id IS NULL AND s.stepped_up_at >= ?8 AND s.absolute_expires_at > ?3 \
+           AND (SELECT COUNT(*) FROM impersonations h WHERE h.admin_id = ?1 AND h.started_at > ?3 - 3600) < ?9 \
+         RETURNING id, expires_at",
+    )
+    .bind(new.admin)
+    .bind(new.reason)
+    .bind(new.now)
+    .bind(new.cap_secs)
+    .bind(new.consent_required)
+    .bind(new.admin_session_key)
+    .bind(new.target)
+    .bind(new.stepped_up_since)
+    .bind(i64::from(new.per_hour))
+    .fetch_optional(&mut *connection)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let (id, expires_at): (i64, UnixTime) = (row.try_get("id")?, row.try_get("expires_at")?);
+    // The admin's session is kept aside: refused as a caller until it is given back, and
+    // kept past its idle limit while the impersonation runs.
+    sqlx::query(
+        "UPDATE session_registry SET parked = 1, idle_expires_at = MIN(absolute_expires_at, ? + ?) \
+         WHERE store_key = ? AND parked = 0",
+    )
+    .bind(expires_at)
+    .bind(new.idle_secs)
+    .bind(new.admin_session_key)
+    .execute(&mut *connection)
+    .await?;
+    // The impersonation's own session: the user's, at the user's current epoch, ending at
+    // the cap whatever happens.
+    sqlx::query(
+        "INSERT INTO session_registry (store_key, handle, user_id, epoch, created_at, last_seen_at, \
+         idle_expires_at, absolute_expires_at, ip, device, impersonation_id) \
+         SELECT ?, ?, id, session_epoch, ?, ?, MIN(?, ?), ?, ?, ?, ? FROM users WHERE id = ?",
+    )
+    .bind(new.session_key)
+    .bind(new.handle)
+    .bind(new.now)
+    .bind(new.now)
+    .bind(new.now + new.idle_secs)
+    .bind(expires_at)
+    .bind(expires_at)
+    .bind(&new.origin.ip)
+    .bind(&new.origin.device)
+    .bind(id)
+    .bind(new.target)
+    .execute(&mut *connection)
+    .await?;
+    Ok(Some((id, expires_at)))
+}
+
+/// What the target and the admin look like now, to say why a start was refused.
+pub struct Refusal {
+    pub target_exists: bool,
+    pub target_role_admin: bool,
+    pub target_confirmed: bool,
+    pub target_disabled_at: Option<UnixTime>,
+    pub target_disabled_until: Option<UnixTime>,
+    pub target_locked: bool,
+    pub target_must_change: bool,
+    pub support_access_until: Option<UnixTime>,
+    pub live: bool,
+    pub oldest_start_in_hour: Option<UnixTime>,
+    pub starts_in_hour: i64,
+}
+
+pub async fn refusal(
+    connection: &mut SqliteConnection,
+    admin: UserId,
+    target: UserId,
+    now: UnixTime,
+) -> sqlx::Result<Refusal> {
+    let row = sqlx::query(
+        "SELECT role, email_verified_at IS NOT NULL AS confirmed, disabled_at, disabled_until, \
+         locked_at IS NOT NULL AS locked, must_change_password, support_access_until FROM users WHERE id = ?",
+    )
+    .bind(target)
+    .fetch_optional(&mut *connection)
+    .await?;
+    let (starts, oldest): (i64, Option<UnixTime>) = sqlx::query_as(
+        "SELECT COUNT(*), MIN(started_at) FROM impersonations WHERE admin_id = ? AND started_at > ?",
+    )
+    .bind(admin)
+    .bind(now - 3600)
+    .fetch_one(&mut *connection)
+    .await?;
+    let live: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM impersonations WHERE admin_id = ? AND ended_at IS NULL)",
+    )
+    .bind(admin)
+    .fetch_one(&mut *connection)
+    .await?;
+    let mut refusal = Refusal {
+        target_exists: row.is_some(),
+        target_role_admin: false,
+        target_confirmed: false,
+        target_disabled_at: None,
+        target_disabled_until: None,
+        target_locked: false,
+        target_must_change: false,
+        support_access_until: None,
+        live,
+        oldest_start_in_hour: oldest,
+        starts_in_hour: starts,
+    };
+    if let Some(row) = row {
+        refusal.target_role_admin = row.try_get::<&str, _>("role")? == "admin";
+        refusal.target_confirmed = row.try_get("confirmed")?;
+        refusal.target_disabled_at = row.try_get("disabled_at")?;
+        refusal.target_disabled_until = row.try_get("disabled_until")?;
+        refusal.target_locked = row.try_get("locked")?;
+        refusal.target_must_change = row.try_get("must_change_password")?;
+        refusal.support_access_until = row.try_get("support_access_until")?;
+    }
+    Ok(refusal)
+}
+
+/// Ends the live impersonations of `admin` that are past their cap, or whose session is
+/// gone (each with its event): so a crash between a start and its first request never
+/// keeps an admin from starting another.
+pub async fn end_stale(connection: &mut SqliteConnection, admin: UserId, now: UnixTime) -> sqlx::Result<()> {
+    let stale: Vec<(i64, UnixTime)> = sqlx::query_as(
+        "SELECT id, expires_at FROM impersonations i WHERE admin_id = ? AND ended_at IS NULL \
+         AND (expires_at <= ? OR NOT EXISTS (SELECT 1 FROM session_registry r WHERE r.impersonation_id = i.id))",
+    )
+    .bind(admin)
+    .bind(now)
+    .fetch_all(&mut *connection)
+    .await?;
+    let context = audit::Context::default();
+    for (id, expires_at) in stale {
+        let how = if expires_at <= now { Ended::Expired } else { Ended::AccountChanged };
+        finish(&mut *connection, id, &EndedBy { how, by: None, context: &context, now }).await?;
+    }
+    Ok(())
+}
+
+/// Ends impersonation `id` if it is still live: records how and by whom, deletes its
+/// session, and writes its end event (actor: the admin; subject: the user; how long it
+/// lasted). The admin's parked session stays parked until its owner's browser comes back
+/// for it (see `sessions::resume`). `true` if it was live.
+pub async fn finish(connection: &mut SqliteConnection, id: i64, ending: &EndedBy<'_>) -> sqlx::Result<bool> {
+    // A cap reached before anyone noticed ended at the cap, not when it was noticed.
+    let row = sqlx::query(
+        "UPDATE impersonations SET ended_at = MIN(?, expires_at), ended_how = ?, ended_by = ? \
+         WHERE id = ? AND ended_at IS NULL RETURNING admin_id, user_id, started_at, ended_at",
+    )
+    .bind(ending.now)
+    .bind(ending.how.as_str())
+    .bind(ending.by)
+    .bind(id)
+    .fetch_optional(&mut *connection)
+    .await?;
+    let Some(row) = row else { return Ok(false) };
+    let (admin, user, started_at, ended_at): (UserId, UserId, UnixTime, UnixTime) = (
+        row.try_get("admin_id")?,
+        row.try_get("user_id")?,
+        row.try_get("started_at")?,
+        row.try_get("ended_at")?,
+    );
+    let keys: Vec<String> =
+        sqlx::query_scalar("DELETE FROM session_registry WHERE impersonation_id = ? RETURNING store_key")
+            .bind(id)
+            .fetch_all(&mut *connection)
+            .await?;
+    for key in &keys {
+        crate::sessions::store_delete_record(&mut *connection, key).await?;
+    }
+    let entry = audit::Entry::new(Event::ImpersonationEnd, Some(admin), Some(user), ending.context)
+        .during(id)
+        .details(serde_json::json!({
+            "how": ending.how.as_str(),
+            "ended_by": ending.by,
+            "duration_secs": ended_at.saturating_sub(started_at).max(0),
+        }));
+    audit::record(&mut *connection, ending.now, &entry).await?;
+    tracing::info!(
+        event = "authz_impersonation_end",
+        impersonation = id,
+        how = ending.how.as_str(),
+        "impersonation ended"
+    );
+    Ok(true)
+}
+
+/// Called by every deletion of registry rows, on its transaction, with the deleted keys
+/// and the impersonation each ran (if any): an impersonation whose session went ends
+/// (as `ending` says), and so does one whose admin's parked session went (its own
+/// session is deleted with it).
+pub async fn after_sessions_deleted(
+    connection: &mut SqliteConnection,
+    deleted: &[(String, Option<i64>)],
+    ending: &EndedBy<'_>,
+) -> sqlx::Result<()> {
+    for (key, impersonation) in deleted {
+        if let Some(id) = impersonation {
+            finish(&mut *connection, *id, ending).await?;
+        }
+        let parked_for: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM impersonations WHERE admin_session_key = ? AND ended_at IS NULL",
+        )
+        .bind(key)
+        .fetch_all(&mut *connection)
+        .await?;
+        for id in parked_for {
+            let admin_gone = EndedBy { how: Ended::AdminSessionEnded, ..*ending };
+            finish(&mut *connection, id, &admin_gone).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The impersonation session `id` runs, as the request resolver checks it: `None` when
+/// it no longer may (ended, past its cap, its admin no longer an admin who can act, or
+/// the admin's parked session gone or from an older epoch).
+pub async fn live(
+    connection: &mut SqliteConnection,
+    id: i64,
+    now: UnixTime,
+) -> sqlx::Result<Option<Impersonating>> {
+    let row = sqlx::query(
+        "SELECT i.id, i.admin_id, a.display_name AS admin_username, i.reason, i.started_at, i.expires_at, \
+         i.admin_session_key FROM impersonations i JOIN users a ON a.id = i.admin_id \
+         JOIN session_registry p ON p.store_key = i.admin_session_key \
+         WHERE i.id = ? AND i.ended_at IS NULL AND i.expires_at > ? \
+           AND a.role = 'admin' AND a.disabled_at IS NULL AND a.locked_at IS NULL \
+           AND a.must_change_password = 0 AND p.parked = 1 AND p.user_id = a.id \
+           AND p.epoch = a.session_epoch AND p.absolute_expires_at > ?",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(now)
+    .fetch_optional(connection)
+    .await?;
+    row.map(|row| {
+        Ok(Impersonating {
+            id: row.try_get("id")?,
+            admin_id: row.try_get("admin_id")?,
+            admin_username: row.try_get("admin_username")?,
+            reason: row.try_get("reason")?,
+            started_at: row.try_get("started_at")?,
+            expires_at: row.try_get("expires_at")?,
+            admin_session_key: row.try_get("admin_session_key")?,
+        })
+    })
+    .transpose()
+}
+
+/// Gives the admin session parked under `parked_key` back under `new_key` (its id was
+/// rotated), first ending any impersonation still live on it (as `ending` says, or as
+/// expired when past its cap). Only a parked row of a still-current session comes back.
+/// `true` if it did.
+pub async fn unpark(
+    connection: &mut SqliteConnection,
+    parked_key: &str,
+    new_key: &str,
+    idle_secs: i64,
+    ending: &EndedBy<'_>,
+) -> sqlx::Result<bool> {
+    let live: Vec<(i64, UnixTime)> = sqlx::query_as(
+        "SELECT id, expires_at FROM impersonations WHERE admin_session_key = ? AND ended_at IS NULL",
+    )
+    .bind(parked_key)
+    .fetch_all(&mut *connection)
+    .await?;
+    for (id, expires_at) in live {
+        let how = if expires_at <= ending.now { Ended::Expired } else { ending.how };
+        finish(&mut *connection, id, &EndedBy { how, ..*ending }).await?;
+    }
+    let done = sqlx::query(
+        "UPDATE session_registry SET store_key = ?, parked = 0, last_seen_at = ?, \
+         idle_expires_at = MIN(absolute_expires_at, ? + ?) \
+         WHERE store_key = ? AND parked = 1 AND absolute_expires_at > ? \
+         AND epoch = (SELECT session_epoch FROM users WHERE users.id = session_registry.user_id)",
+    )
+    .bind(new_key)
+    .bind(ending.now)
+    .bind(ending.now)
+    .bind(idle_secs)
+    .bind(parked_key)
+    .bind(ending.now)
+    .execute(&mut *connection)
+    .await?;
+    crate::sessions::store_delete_record(&mut *connection, parked_key).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Impersonations newest first (live ones, or all), older than `before` (an id).
+pub async fn list(
+    pool: &SqlitePool,
+    live_only: bool,
+    subject: Option<UserId>,
+    before: Option<i64>,
+    limit: u32,
+    now: UnixTime,
+) -> sqlx::Result<Vec<Summary>> {
+    let rows = sqlx::query(
+        "SELECT i.id, i.admin_id, a.display_name AS admin_username, i.user_id, u.display_name AS username, \
+         i.reason, i.started_at, i.expires_at, i.ended_at, i.ended_how, i.ended_by \
+         FROM impersonations i JOIN users a ON a.id = i.admin_id JOIN users u ON u.id = i.user_id \
+         WHERE (NOT ?1 OR (i.ended_at IS NULL AND i.expires_at > ?2)) AND (?3 IS NULL OR i.user_id = ?3) \
+           AND (?4 IS NULL OR i.id < ?4) \
+         ORDER BY i.id DESC LIMIT ?5",
+    )
+    .bind(live_only)
+    .bind(now)
+    .bind(subject)
+    .bind(before)
+    .bind(limit.clamp(1, 200))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let ended_at: Option<UnixTime> = row.try_get("ended_at")?;
+            let expires_at: UnixTime = row.try_get("expires_at")?;
+            Ok(Summary {
+                id: row.try_get("id")?,
+                admin_id: row.try_get("admin_id")?,
+                admin_username: row.try_get("admin_username")?,
+                user_id: row.try_get("user_id")?,
+                username: row.try_get("username")?,
+                reason: row.try_get("reason")?,
+                started_at: row.try_get("started_at")?,
+                expires_at,
+                ended_at,
+                ended_how: row.try_get("ended_how")?,
+                ended_by: row.try_get("ended_by")?,
+                live: ended_at.is_none() && expires_at > now,
+            })
+        })
+        .collect()
+}
+
+/// Consent mode: lets support staff impersonate `user` until `until` (`None`: withdraws
+/// it, ending any live impersonation of the account). Audited on the same transaction.
+pub async fn set_support_access(
+    pool: &SqlitePool,
+    user: UserId,
+    until: Option<UnixTime>,
+    ending: &EndedBy<'_>,
+) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE users SET support_access_until = ? WHERE id = ?")
+        .bind(until)
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+    let event = match until {
+        Some(until) => audit::Entry::new(Event::SupportAccessGranted, Some(user), Some(user), ending.context)
+            .details(serde_json::json!({ "until": until })),
+        None => {
+            let live: Vec<i64> =
+                sqlx::query_scalar("SELECT id FROM impersonations WHERE user_id = ? AND ended_at IS NULL")
+                    .bind(user)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for id in live {
+                finish(&mut tx, id, ending).await?;
+            }
+            audit::Entry::new(Event::SupportAccessRevoked, Some(user), Some(user), ending.context)
+        }
+    };
+    audit::record(&mut tx, ending.now, &event).await?;
+    tx.commit().await
+}
+
+/// Until when `user` lets support staff in (consent mode), if at all.
+pub async fn support_access_until(pool: &SqlitePool, user: UserId) -> sqlx::Result<Option<UnixTime>> {
+    Ok(sqlx::query_scalar("SELECT support_access_until FROM users WHERE id = ?")
+        .bind(user)
+        .fetch_optional(pool)
+        .await?
+        .flatten())
+}

@@ -59,6 +59,15 @@ pub fn Header() -> impl IntoView {
                 </Transition>
             </nav>
         </header>
+        // While an admin impersonates someone: on every page, outside the navigation.
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(Some(current)) => view! { <crate::pages::ImpersonationBanner current /> }.into_any(),
+                    _ => ().into_any(),
+                }
+            })}
+        </Transition>
     }
 }
 

@@ -17,9 +17,9 @@ use leptos_router::{
 };
 
 use crate::pages::{
-    ActivityPage, AdminAuditPage, AdminUserPage, AdminUsersPage, ChangePasswordPage, CheckEmailPage,
-    ForgotPasswordPage, HomePage, LoginPage, NotFoundPage, ResendVerificationPage, ResetPasswordPage,
-    SessionsPage, SignupPage, StepUpPage, VerifyEmailPage,
+    ActivityPage, AdminAuditPage, AdminImpersonationsPage, AdminUserPage, AdminUsersPage, ChangePasswordPage,
+    CheckEmailPage, ForgotPasswordPage, HomePage, LoginPage, NotFoundPage, ResendVerificationPage,
+    ResetPasswordPage, SessionsPage, SignupPage, StepUpPage, VerifyEmailPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -87,6 +87,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin") view=AdminUsersPage ssr=SsrMode::Async />
                     <Route path=path!("admin/users/:id") view=AdminUserPage ssr=SsrMode::Async />
                     <Route path=path!("admin/audit") view=AdminAuditPage ssr=SsrMode::Async />
+                    <Route path=path!("admin/impersonations") view=AdminImpersonationsPage ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

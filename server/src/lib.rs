@@ -3,7 +3,7 @@
 //! command line; everything here is also driven by the integration tests.
 
 mod assets;
-mod caller;
+pub mod caller;
 pub mod config;
 mod net;
 pub mod provision;

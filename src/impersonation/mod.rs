@@ -317,14 +317,16 @@ impl Impersonations {
             let why = store::refusal(&mut tx, new.admin, new.target, new.now).await?;
             return Err(self.why(&why, new.now));
         };
-        let entry = audit::Entry::new(Event::ImpersonationStart, Some(new.admin), Some(new.target), context)
-            .during(id)
-            .details(serde_json::json!({ "reason": new.reason, "expires_at": expires_at }));
-        audit::record(&mut tx, new.now, &entry).await?;
         let admin_username: String = sqlx::query_scalar("SELECT display_name FROM users WHERE id = ?")
             .bind(new.admin)
             .fetch_one(&mut *tx)
             .await?;
+        let details =
+            serde_json::json!({ "reason": new.reason, "expires_at": expires_at, "admin": admin_username });
+        let entry = audit::Entry::new(Event::ImpersonationStart, Some(new.admin), Some(new.target), context)
+            .during(id)
+            .details(details);
+        audit::record(&mut tx, new.now, &entry).await?;
         if let Ok(email) = Email::parse(&subject.email) {
             let notice = ImpersonationNotice {
                 admin: &admin_username,

@@ -121,6 +121,8 @@ pub struct ActivityView {
     pub by_admin: bool,
     pub ip: Option<String>,
     pub device: Option<String>,
+    /// More about an impersonation: who, why, how it ended.
+    pub note: Option<String>,
 }
 
 /// The signed-in user's recent security activity (newest first, at most 50): sign-ins,
@@ -138,7 +140,9 @@ pub async fn my_activity() -> Result<Vec<ActivityView>, ApiError> {
                 .map(|event| {
                     // Where an admin acted from is not for the account's owner to see.
                     let by_admin = event.actor.is_some_and(|actor| actor != user_id);
+                    let note = impersonation_note(&event.event, &event.details);
                     ActivityView {
+                        note,
                         at: event.at,
                         what: describe_event(&event.event, event.success).to_owned(),
                         success: event.success,
@@ -151,6 +155,25 @@ pub async fn my_activity() -> Result<Vec<ActivityView>, ApiError> {
         }
         .await,
     )
+}
+
+/// Who started an impersonation and why, or how it ended and after how long.
+#[cfg(feature = "ssr")]
+fn impersonation_note(event: &str, details: &str) -> Option<String> {
+    let details: serde_json::Value = serde_json::from_str(details).ok()?;
+    match event {
+        "authz_impersonation_start" => Some(format!(
+            "{} gave the reason: \"{}\"",
+            details["admin"].as_str().unwrap_or("An administrator"),
+            details["reason"].as_str().unwrap_or_default()
+        )),
+        "authz_impersonation_end" => {
+            let minutes = details["duration_secs"].as_i64().unwrap_or(0) / 60;
+            let how = super::describe_ending(details["how"].as_str().unwrap_or_default());
+            Some(format!("After {minutes} min: {how}"))
+        }
+        _ => None,
+    }
 }
 
 /// An event's name in words for its subject.
@@ -170,6 +193,10 @@ pub fn describe_event(event: &str, success: bool) -> &'static str {
         ("authz_role_change", _) => "Role changed by an administrator",
         ("session_revoked", _) => "Sessions signed out",
         ("user_created", _) => "Account created",
+        ("authz_impersonation_start", _) => "An administrator started viewing your account as you",
+        ("authz_impersonation_end", _) => "An administrator stopped viewing your account",
+        ("authz_support_access_granted", _) => "Support access granted",
+        ("authz_support_access_revoked", _) => "Support access withdrawn",
         _ => "Account event",
     }
 }

@@ -375,11 +375,13 @@ impl SessionState {
     /// signing out of an impersonation signs out of their own, parked session too.
     pub async fn log_out(self) -> Result<(), ApiError> {
         let registry = registry()?;
+        // The impersonation first (it ends as signed out), then the admin's parked session.
+        sessions::end(&self.0, &registry).await.map_err(session_error)?;
         if let Ok(Principal { impersonation: Some(impersonation), .. }) = current() {
             registry.forget(&impersonation.admin_session_key).await.map_err(session_error)?;
             expire_parked_cookie();
         }
-        sessions::end(&self.0, &registry).await.map_err(session_error)
+        Ok(())
     }
 
     /// The tower-sessions session.

@@ -84,7 +84,11 @@ pub fn ActivityPage() -> impl IntoView {
                                     {events.into_iter().map(|e| view! {
                                         <tr class:failure=!e.success>
                                             <td>{bulwark::utc::minute(e.at)}</td>
-                                            <td>{e.what}{e.by_admin.then_some(" (by an administrator)")}</td>
+                                            <td>
+                                                {e.what.clone()}
+                                                {(e.by_admin && e.note.is_none()).then_some(" (by an administrator)")}
+                                                {e.note.clone().map(|note| view! { <br /><span class="muted" data-testid="activity-note">{note}</span> })}
+                                            </td>
                                             <td>{e.device.unwrap_or_default()} " " <span class="muted">{e.ip.unwrap_or_default()}</span></td>
                                         </tr>
                                     }).collect_view()}
@@ -99,6 +103,7 @@ pub fn ActivityPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
+        <crate::pages::impersonation::SupportAccessCard />
     }
 }
 

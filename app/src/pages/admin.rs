@@ -24,13 +24,14 @@ use crate::{
 /// `children` for admins; the sign-in page for anonymous visitors; "not found" for
 /// everyone else.
 #[component]
-fn AdminOnly(children: ChildrenFn) -> impl IntoView {
+pub(super) fn AdminOnly(children: ChildrenFn) -> impl IntoView {
     let user = use_session().user;
     let children = StoredValue::new(children);
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 match user.await {
+                    Ok(Some(current)) if current.impersonation.is_some() => view! { <ClosedWhileImpersonating /> }.into_any(),
                     Ok(Some(current)) if current.role == Role::Admin => children.with_value(|c| c()).into_any(),
                     Ok(None) => view! {
                         <section class="card"><p>"Please " <a href="/login">"sign in"</a> "."</p></section>
@@ -42,11 +43,27 @@ fn AdminOnly(children: ChildrenFn) -> impl IntoView {
     }
 }
 
+/// The admin area while its admin is impersonating someone: 403, and why.
 #[component]
-fn AdminNav() -> impl IntoView {
+fn ClosedWhileImpersonating() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+        options.set_status(http::StatusCode::FORBIDDEN);
+    }
+    view! {
+        <section class="card" data-testid="admin-closed">
+            <h1>"Not available while impersonating"</h1>
+            <p>"The admin area is closed while you are viewing someone else's account. Stop impersonating (the button in the banner above) to come back as yourself."</p>
+        </section>
+    }
+}
+
+#[component]
+pub(super) fn AdminNav() -> impl IntoView {
     view! {
         <nav class="admin-nav" aria-label="Admin">
             <a href=ADMIN_PAGE>"Users"</a>
+            <a href=crate::api::ADMIN_IMPERSONATIONS_PAGE>"Impersonations"</a>
             <a href=ADMIN_AUDIT_PAGE>"Audit log"</a>
         </nav>
     }
@@ -268,6 +285,7 @@ fn UserDetail() -> impl IntoView {
                                         <button type="submit" class="button button-quiet">{other_role.1}</button>
                                     </ActionForm>
                                 </div>
+                                {(user.role == Role::User && user.status == "active").then(|| view! { <super::impersonation::ImpersonateForm id /> })}
                                 <h2>"Live sessions"</h2>
                                 {if detail.sessions.is_empty() {
                                     view! { <p data-testid="no-sessions">"None."</p> }.into_any()

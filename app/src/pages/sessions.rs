@@ -6,8 +6,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
-    api::{list_sessions, RevokeAllSessions, RevokeOtherSessions, RevokeSession, SessionView},
-    components::FormError,
+    api::{
+        list_sessions, EndSupportSession, RevokeAllSessions, RevokeOtherSessions, RevokeSession, SessionView,
+    },
+    components::{FormError, QueryNotice},
     error::ApiError,
 };
 
@@ -16,8 +18,11 @@ pub fn SessionsPage() -> impl IntoView {
     let revoke = ServerAction::<RevokeSession>::new();
     let revoke_others = ServerAction::<RevokeOtherSessions>::new();
     let revoke_all = ServerAction::<RevokeAllSessions>::new();
-    let list =
-        Resource::new(move || (revoke.version().get(), revoke_others.version().get()), |_| list_sessions());
+    let end_support = ServerAction::<EndSupportSession>::new();
+    let list = Resource::new(
+        move || (revoke.version().get(), revoke_others.version().get(), end_support.version().get()),
+        |_| list_sessions(),
+    );
     let revoke_error = Signal::derive(move || {
         revoke
             .value()
@@ -25,6 +30,7 @@ pub fn SessionsPage() -> impl IntoView {
             .and_then(Result::err)
             .or_else(|| revoke_all.value().get().and_then(Result::err))
             .or_else(|| revoke_others.value().get().and_then(Result::err))
+            .or_else(|| end_support.value().get().and_then(Result::err))
     });
     let others_done = move || {
         revoke_others.value().get().and_then(Result::ok).map(|n| match n {
@@ -41,6 +47,9 @@ pub fn SessionsPage() -> impl IntoView {
             <p class="muted">
                 "Every browser and device signed in to your account. If you don't recognise one, sign it out."
             </p>
+            <QueryNotice param="support" test_id="support-ended" title="Support access ended.">
+                " The administrator is no longer viewing your account."
+            </QueryNotice>
             <FormError error=revoke_error />
             {move || others_done().map(|text| view! { <div class="notice" role="status">{text}</div> })}
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
@@ -50,7 +59,7 @@ pub fn SessionsPage() -> impl IntoView {
                             let now = list.now;
                             view! {
                                 <ul class="session-list" aria-label="Signed-in sessions">
-                                    {list.sessions.into_iter().map(|s| view! { <SessionItem session=s now revoke /> }).collect_view()}
+                                    {list.sessions.into_iter().map(|s| view! { <SessionItem session=s now revoke end_support /> }).collect_view()}
                                 </ul>
                                 <div class="session-actions">
                                     <ActionForm action=revoke_others attr:class="inline-form">
@@ -76,8 +85,34 @@ pub fn SessionsPage() -> impl IntoView {
 }
 
 #[component]
-fn SessionItem(session: SessionView, now: i64, revoke: ServerAction<RevokeSession>) -> impl IntoView {
+fn SessionItem(
+    session: SessionView,
+    now: i64,
+    revoke: ServerAction<RevokeSession>,
+    end_support: ServerAction<EndSupportSession>,
+) -> impl IntoView {
     let label = format!("Sign out the {} session", session.device);
+    if let Some(support) = session.support.clone() {
+        // An administrator impersonating the account: said plainly, and ended in one click.
+        return view! {
+            <li class="session session-support" data-testid="support-session">
+                <div class="session-main">
+                    <strong class="session-device">{format!("Support access by {}", support.admin)}</strong>
+                    <span class="badge badge-warning">"Administrator"</span>
+                    <span class="session-meta">
+                        {format!("Reason: \"{}\" · started {} · ends {}", support.reason, relative(now, session.created_at), relative(now, session.expires_at))}
+                    </span>
+                </div>
+                {(!session.current).then(|| view! {
+                    <ActionForm action=end_support attr:class="inline-form">
+                        <input type="hidden" name="id" value=session.id.clone() />
+                        <button type="submit" class="button button-small button-danger" data-testid="end-support">"End support access"</button>
+                    </ActionForm>
+                })}
+            </li>
+        }
+        .into_any();
+    }
     view! {
         <li class="session" class:session-current=session.current data-testid="session">
             <div class="session-main">
@@ -101,6 +136,7 @@ fn SessionItem(session: SessionView, now: i64, revoke: ServerAction<RevokeSessio
             })}
         </li>
     }
+    .into_any()
 }
 
 /// "just now", "5 minutes ago", "in 3 hours".

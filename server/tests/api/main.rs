@@ -7,6 +7,7 @@ mod assets;
 mod csrf;
 mod devices;
 mod helpers;
+mod impersonation;
 mod limits;
 mod login;
 mod logout;

@@ -141,10 +141,24 @@ pub async fn my_activity() -> Result<Vec<ActivityView>, ApiError> {
                     // Where an admin acted from is not for the account's owner to see.
                     let by_admin = event.actor.is_some_and(|actor| actor != user_id);
                     let note = impersonation_note(&event.event, &event.details);
+                    // An admin reading their own activity sees the accounts they viewed in
+                    // their own words.
+                    let what = match event.event.as_str() {
+                        "authz_impersonation_start" if event.subject != Some(user_id) => {
+                            format!(
+                                "You started viewing account #{} as its user",
+                                event.subject.unwrap_or_default()
+                            )
+                        }
+                        "authz_impersonation_end" if event.subject != Some(user_id) => {
+                            format!("You stopped viewing account #{}", event.subject.unwrap_or_default())
+                        }
+                        name => describe_event(name, event.success).to_owned(),
+                    };
                     ActivityView {
                         note,
                         at: event.at,
-                        what: describe_event(&event.event, event.success).to_owned(),
+                        what,
                         success: event.success,
                         by_admin,
                         ip: if by_admin { None } else { event.ip },

@@ -116,6 +116,8 @@ pub struct Context {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OnBehalf {
     pub admin: UserId,
+    /// The impersonated user: an entry naming them as its actor names the admin instead.
+    pub user: UserId,
     pub impersonation: i64,
 }
 
@@ -176,7 +178,10 @@ impl<'a> Entry<'a> {
 /// the entry names, and the event carries the impersonation's id.
 pub async fn record(connection: &mut SqliteConnection, at: UnixTime, entry: &Entry<'_>) -> sqlx::Result<()> {
     let on_behalf = entry.context.impersonation;
-    let actor = on_behalf.map_or(entry.actor, |by| Some(by.admin));
+    let actor = match on_behalf {
+        Some(by) if entry.actor == Some(by.user) => Some(by.admin),
+        _ => entry.actor,
+    };
     let impersonation = entry.impersonation.or(on_behalf.map(|by| by.impersonation));
     sqlx::query(
         "INSERT INTO audit_events \
@@ -366,6 +371,29 @@ mod tests {
             .await
             .expect("none");
         assert!(by_event.is_empty());
+    }
+
+    #[tokio::test]
+    async fn during_an_impersonation_the_users_own_actions_name_the_admin() {
+        let (pool, _dir) = pool().await;
+        let context = Context {
+            impersonation: Some(OnBehalf { admin: 1, user: 2, impersonation: 7 }),
+            ..Context::default()
+        };
+        let mut connection = pool.acquire().await.expect("connection");
+        record(&mut connection, 1, &Entry::new(Event::SessionsRevoked, Some(2), Some(2), &context))
+            .await
+            .expect("write");
+        record(&mut connection, 2, &Entry::new(Event::UserLocked, Some(3), Some(2), &context))
+            .await
+            .expect("write");
+        let events = list(&pool, &Filter { limit: 10, ..Filter::default() }).await.expect("list");
+        assert_eq!((events[1].actor, events[1].impersonation), (Some(1), Some(7)), "the admin acted");
+        assert_eq!(
+            (events[0].actor, events[0].impersonation),
+            (Some(3), Some(7)),
+            "a third party stays itself"
+        );
     }
 
     #[test]

@@ -55,7 +55,14 @@ pub async fn resolve_caller(
     };
     let mut response = next.run(request).await;
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if drop_parked {
+    // Unless the handler set the parked cookie itself (a start): its value wins.
+    let prefix = format!("{}=", cookies.parked_name);
+    let handler_set_it = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.starts_with(&prefix)));
+    if drop_parked && !handler_set_it {
         if let Ok(value) = HeaderValue::from_str(&expired_cookie(cookies.parked_name, cookies.secure)) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
@@ -109,19 +116,25 @@ fn blocked_answer(request: &Request) -> Response {
     let mut response = match (accepts_html, referer) {
         (true, Some(referer)) => match ServerFnUrlError::new(path, error.clone()).to_url(referer) {
             // Only the path and query of the page: never a redirect to another site.
-            Ok(url) => {
+            Ok(url) if is_local_path(url.path()) => {
                 let back = match url.query() {
                     Some(query) => format!("{}?{query}", url.path()),
                     None => url.path().to_owned(),
                 };
                 axum::response::Redirect::to(&back).into_response()
             }
+            Ok(_) => json_error(&error),
             Err(_) => json_error(&error),
         },
         _ => json_error(&error),
     };
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// A path on this site: `/…`, but not `//…` or `/\…` (which browsers read as another host).
+fn is_local_path(path: &str) -> bool {
+    path.starts_with('/') && !path.starts_with("//") && !path.starts_with("/\\")
 }
 
 fn json_error(error: &app::error::ApiError) -> Response {

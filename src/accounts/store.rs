@@ -221,7 +221,8 @@ pub async fn change_password(
     let done = sqlx::query(
         "UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1, must_change_password = 0 \
          WHERE id = ? AND session_epoch = ? \
-         AND EXISTS (SELECT 1 FROM session_registry r WHERE r.store_key = ? AND r.user_id = ? AND r.epoch = ?)",
+         AND EXISTS (SELECT 1 FROM session_registry r WHERE r.store_key = ? AND r.user_id = ? AND r.epoch = ? \
+         AND r.parked = 0 AND r.impersonation_id IS NULL)",
     )
     .bind(password_hash)
     .bind(user_id)

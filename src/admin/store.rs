@@ -19,10 +19,12 @@ const ANOTHER_ACTIVE_ADMIN: &str = "EXISTS (SELECT 1 FROM users o WHERE o.role =
 
 /// "The acting admin is still an admin who can act, on a live session": checked by the
 /// statement that makes each change (binds the actor's id and session key), so an admin
-/// demoted, disabled or signed out while their request was in flight changes nothing.
+/// demoted, disabled or signed out while their request was in flight changes nothing, and
+/// neither does one whose session was parked meanwhile by an impersonation they started.
 const ACTOR_IS_ADMIN: &str = "EXISTS (SELECT 1 FROM users a JOIN session_registry s ON s.user_id = a.id \
      WHERE a.id = ? AND s.store_key = ? AND s.epoch = a.session_epoch AND a.role = 'admin' \
-     AND a.disabled_at IS NULL AND a.locked_at IS NULL AND s.stepped_up_at >= ?)";
+     AND a.disabled_at IS NULL AND a.locked_at IS NULL AND s.stepped_up_at >= ? \
+     AND s.parked = 0 AND s.impersonation_id IS NULL)";
 
 /// The acting admin: their id, their session's registry key, and the oldest step-up
 /// that still counts (so a step-up that expired while the request waited counts for

@@ -290,6 +290,9 @@ impl Impersonations {
                         .insert(crate::sessions::META_KEY, admin.session)
                         .await
                         .map_err(|e| ImpersonationError::from(crate::sessions::SessionError::from(e)))?;
+                    // And its cookie lives as long as the admin's session, not the cap.
+                    let lifetimes = self.registry.lifetimes_for(admin.user.role);
+                    crate::sessions::expire_cookie_at(session, admin.session.absolute_expires_at(lifetimes));
                 } else {
                     crate::sessions::end(session, &self.registry).await?;
                 }

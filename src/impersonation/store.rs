@@ -324,17 +324,15 @@ pub async fn unpark(
         finish(&mut *connection, id, &EndedBy { how, ..*ending }).await?;
     }
     let done = sqlx::query(
-        "UPDATE session_registry SET store_key = ?, parked = 0, last_seen_at = ?, \
-         idle_expires_at = MIN(absolute_expires_at, ? + ?) \
-         WHERE store_key = ? AND parked = 1 AND absolute_expires_at > ? \
+        "UPDATE session_registry SET store_key = ?1, parked = 0, last_seen_at = ?2, \
+         idle_expires_at = MIN(absolute_expires_at, ?2 + ?3) \
+         WHERE store_key = ?4 AND parked = 1 AND absolute_expires_at > ?2 AND idle_expires_at > ?2 \
          AND epoch = (SELECT session_epoch FROM users WHERE users.id = session_registry.user_id)",
     )
     .bind(new_key)
     .bind(ending.now)
-    .bind(ending.now)
     .bind(idle_secs)
     .bind(parked_key)
-    .bind(ending.now)
     .execute(&mut *connection)
     .await?;
     crate::sessions::store_delete_record(&mut *connection, parked_key).await?;

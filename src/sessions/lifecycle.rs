@@ -90,6 +90,12 @@ pub async fn step_up(
     Ok(meta)
 }
 
+/// Sets the session cookie (and stored record) to expire at `at`.
+pub fn expire_cookie_at(session: &Session, at: UnixTime) {
+    let at = OffsetDateTime::from_unix_timestamp(at).unwrap_or_else(|_| OffsetDateTime::now_utc());
+    session.set_expiry(Some(Expiry::AtDateTime(at)));
+}
+
 /// Moves `session` to a new id holding `meta`, with the cookie expiring at `expires_at`,
 /// saved at once (the new id exists only once saved). Returns the new registry key. The
 /// record under the old id is deleted; registry rows are the caller's business.
@@ -100,8 +106,7 @@ pub async fn rotate(
 ) -> Result<String, SessionError> {
     session.cycle_id().await?;
     session.insert(META_KEY, *meta).await?;
-    let at = OffsetDateTime::from_unix_timestamp(expires_at).unwrap_or_else(|_| OffsetDateTime::now_utc());
-    session.set_expiry(Some(Expiry::AtDateTime(at)));
+    expire_cookie_at(session, expires_at);
     session.save().await?;
     current_key(session).ok_or(SessionError::Superseded)
 }

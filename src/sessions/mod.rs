@@ -25,7 +25,7 @@ pub(crate) use self::store::delete_record as store_delete_record;
 pub use self::{
     device::describe_device,
     hashed_store::{storage_id, storage_key, HashedStore},
-    lifecycle::{begin, current_key, end, resume, rotate, step_up, SessionError, META_KEY},
+    lifecycle::{begin, current_key, end, expire_cookie_at, resume, rotate, step_up, SessionError, META_KEY},
     resolver::{resolve, Principal, Resolution, Resolved},
     store::{SessionRow, SupportSession},
 };

@@ -112,7 +112,11 @@ pub fn audit_context() -> bulwark::audit::Context {
         .map(str::to_owned);
     // During an impersonation every event names the admin as its actor.
     let impersonation = current().ok().and_then(|principal| {
-        principal.impersonation.map(|i| bulwark::audit::OnBehalf { admin: i.admin_id, impersonation: i.id })
+        principal.impersonation.map(|i| bulwark::audit::OnBehalf {
+            admin: i.admin_id,
+            user: principal.user.id,
+            impersonation: i.id,
+        })
     });
     bulwark::audit::Context { ip: Some(origin.ip), device: Some(origin.device), request_id, impersonation }
 }

@@ -53,8 +53,9 @@ pub async fn list_sessions() -> Result<SessionList, ApiError> {
                 .map(|row| SessionView {
                     current: row.store_key == principal.session_key,
                     id: row.handle,
-                    device: row.device,
-                    ip: row.ip,
+                    // Where an admin impersonating the account is is not for its owner to see.
+                    device: if row.support.is_some() { String::new() } else { row.device },
+                    ip: if row.support.is_some() { String::new() } else { row.ip },
                     created_at: row.created_at,
                     last_seen_at: row.last_seen_at,
                     expires_at: row.idle_expires_at.min(row.absolute_expires_at),

@@ -375,9 +375,19 @@ impl SessionState {
     /// signing out of an impersonation signs out of their own, parked session too.
     pub async fn log_out(self) -> Result<(), ApiError> {
         let registry = registry()?;
-        // The impersonation first (it ends as signed out), then the admin's parked session.
+        // The impersonation first (ended as signed out, by the admin, from this request),
+        // then its session, then the admin's parked session.
+        let impersonating = current().ok().and_then(|principal| principal.impersonation);
+        if let Some(impersonation) = &impersonating {
+            let how = bulwark::impersonation::Ended::SignedOut;
+            let by = Some(impersonation.admin_id);
+            impersonations()?
+                .end(impersonation.id, how, by, &audit_context())
+                .await
+                .map_err(impersonation_error)?;
+        }
         sessions::end(&self.0, &registry).await.map_err(session_error)?;
-        if let Ok(Principal { impersonation: Some(impersonation), .. }) = current() {
+        if let Some(impersonation) = impersonating {
             registry.forget(&impersonation.admin_session_key).await.map_err(session_error)?;
             expire_parked_cookie();
         }

@@ -55,12 +55,12 @@ fn parked_cookie(app: &TestApp, jar: &reqwest::cookie::Jar) -> Option<String> {
     header.to_str().ok()?.split("; ").find_map(|pair| pair.strip_prefix("bulwark-admin=").map(str::to_owned))
 }
 
-/// `(actor, subject, impersonation_id, details)` of every event named `event`, oldest first.
-async fn events(
-    app: &TestApp,
-    event: &str,
-) -> Vec<(Option<i64>, Option<i64>, Option<i64>, serde_json::Value)> {
-    let rows: Vec<(Option<i64>, Option<i64>, Option<i64>, String)> = sqlx::query_as(
+/// An audit row: `(actor, subject, impersonation_id, details)`.
+type EventRow<D> = (Option<i64>, Option<i64>, Option<i64>, D);
+
+/// Every event named `event`, oldest first.
+async fn events(app: &TestApp, event: &str) -> Vec<EventRow<serde_json::Value>> {
+    let rows: Vec<EventRow<String>> = sqlx::query_as(
         "SELECT actor_id, subject_id, impersonation_id, details FROM audit_events WHERE event = ? ORDER BY id",
     )
     .bind(event)
@@ -349,6 +349,20 @@ async fn every_endpoint_off_the_allow_list_is_refused_while_impersonating() {
     let location = response.headers()["location"].to_str().expect("text").to_owned();
     assert!(location.starts_with("/account/password?"), "{location}");
     assert!(location.contains("__path=%2Fapi%2Fchange-password&__err="), "{location}");
+    // A Referer whose path reads as another host is never followed.
+    for referer in ["//evil.example/x", "/\\evil.example/x"] {
+        let response = app
+            .client
+            .post(app.url("/api/change-password"))
+            .header("accept", "text/html")
+            .header("referer", format!("{}{referer}", app.address))
+            .form(&[("current_password", PASSWORD)])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(response.status().as_u16(), 403, "{referer}");
+        assert!(response.headers().get("location").is_none(), "{referer}");
+    }
 }
 
 #[tokio::test]
@@ -382,6 +396,8 @@ async fn the_user_sees_it_on_their_sessions_page_and_ends_it_there() {
     assert_eq!(support.len(), 1, "{list}");
     assert_eq!(support[0]["support"]["admin"], "rootadmin");
     assert_eq!(support[0]["support"]["reason"], REASON);
+    assert_eq!(support[0]["ip"], "", "where the admin is is not for the user to see");
+    assert_eq!(support[0]["device"], "");
     let handle = support[0]["id"].as_str().expect("handle").to_owned();
     // No step-up needed to end it; an ordinary session's handle is not accepted here.
     let own = list["sessions"].as_array().expect("list").iter().find(|s| s["current"] == true).expect("own");
@@ -475,7 +491,10 @@ async fn signing_out_while_impersonating_ends_both_sessions() {
     assert_eq!(rows, 0, "neither the impersonation nor the admin's parked session is left");
     // The parked id is worth nothing now, as a session cookie or as a parked cookie.
     assert!(me(&app, &client_with_cookie(&app, &parked)).await.is_none());
-    assert_eq!(events(&app, "authz_impersonation_end").await[0].3["how"], "signed_out");
+    let ended = events(&app, "authz_impersonation_end").await;
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].3["how"], "signed_out");
+    assert_eq!(ended[0].3["ended_by"], admin, "the admin signed out, from this request");
 }
 
 #[tokio::test]

@@ -24,11 +24,12 @@ pub async fn resolve_caller(
     next: Next,
 ) -> Response {
     let cookies = &state.settings.cookie;
-    let parked = cookie_value(&request, cookies.parked_name).and_then(|v| v.parse::<Id>().ok());
-    let had_parked = cookie_value(&request, cookies.parked_name).is_some();
+    let parked_value = app::api::ssr::cookie_in(request.headers(), cookies.parked_name);
+    let parked = parked_value.as_deref().and_then(|v| v.parse::<Id>().ok());
     let drop_parked = match sessions::resolve(&session, &state.registry, parked).await {
         Ok(sessions::Resolution { resolved, drop_parked }) => {
-            let drop_parked = drop_parked || (had_parked && parked.is_none());
+            // A parked cookie that is not even an id is dropped too.
+            let drop_parked = drop_parked || (parked_value.is_some() && parked.is_none());
             let path = request.uri().path();
             let impersonating = resolved.0.as_ref().is_some_and(|p| p.impersonation.is_some());
             if impersonating && path.starts_with("/api/") && !IMPERSONATION_MAY_REACH.contains(&path) {
@@ -63,28 +64,13 @@ pub async fn resolve_caller(
         .iter()
         .any(|v| v.to_str().is_ok_and(|v| v.starts_with(&prefix)));
     if drop_parked && !handler_set_it {
-        if let Ok(value) = HeaderValue::from_str(&expired_cookie(cookies.parked_name, cookies.secure)) {
+        let parked_cookie = app::api::ssr::DeviceCookie { name: cookies.parked_name, secure: cookies.secure };
+        let expired = app::api::ssr::set_cookie_value(parked_cookie, "", 0, "Strict");
+        if let Ok(value) = HeaderValue::from_str(&expired) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
     }
     response
-}
-
-/// The value of the request's cookie `name`, if it sent one.
-fn cookie_value(request: &Request, name: &str) -> Option<String> {
-    request
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|line| line.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
-}
-
-/// A `Set-Cookie` value that deletes cookie `name`.
-pub fn expired_cookie(name: &str, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{secure}")
 }
 
 /// Everything an admin impersonating someone may call: reading what the user sees, and

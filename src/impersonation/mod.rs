@@ -163,17 +163,14 @@ pub enum ImpersonationError {
     ActorGone,
     #[error(transparent)]
     Unexpected(#[from] UnexpectedError),
+    /// Moving the browser's session to its new id failed.
+    #[error(transparent)]
+    Session(#[from] crate::sessions::SessionError),
 }
 
 impl From<sqlx::Error> for ImpersonationError {
     fn from(e: sqlx::Error) -> Self {
         Self::Unexpected(e.into())
-    }
-}
-
-impl From<crate::sessions::SessionError> for ImpersonationError {
-    fn from(e: crate::sessions::SessionError) -> Self {
-        Self::Unexpected(UnexpectedError::from(sqlx::Error::Protocol(e.to_string())))
     }
 }
 
@@ -289,7 +286,7 @@ impl Impersonations {
                     session
                         .insert(crate::sessions::META_KEY, admin.session)
                         .await
-                        .map_err(|e| ImpersonationError::from(crate::sessions::SessionError::from(e)))?;
+                        .map_err(crate::sessions::SessionError::from)?;
                     // And its cookie lives as long as the admin's session, not the cap.
                     let lifetimes = self.registry.lifetimes_for(admin.user.role);
                     crate::sessions::expire_cookie_at(session, admin.session.absolute_expires_at(lifetimes));

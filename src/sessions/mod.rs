@@ -230,17 +230,7 @@ impl SessionRegistry {
         handle: &str,
         context: &crate::audit::Context,
     ) -> sqlx::Result<bool> {
-        let audit = self.audit_for(user_id, context);
-        let ended = store::delete_where(
-            &self.pool,
-            user_id,
-            store::Which::Support(handle),
-            Some(caller_key),
-            Some(audit),
-            self.now(),
-        )
-        .await?;
-        Ok(ended > 0)
+        self.revoke_one(user_id, caller_key, store::Which::Support(handle), context).await
     }
 
     /// The user's live sessions, newest first.
@@ -263,16 +253,21 @@ impl SessionRegistry {
         handle: &str,
         context: &crate::audit::Context,
     ) -> sqlx::Result<bool> {
+        self.revoke_one(user_id, caller_key, store::Which::Handle(handle), context).await
+    }
+
+    /// Ends the one session of the caller's that `which` names, as the caller.
+    async fn revoke_one(
+        &self,
+        user_id: UserId,
+        caller_key: &str,
+        which: store::Which<'_>,
+        context: &crate::audit::Context,
+    ) -> sqlx::Result<bool> {
         let audit = self.audit_for(user_id, context);
-        let ended = store::delete_where(
-            &self.pool,
-            user_id,
-            store::Which::Handle(handle),
-            Some(caller_key),
-            Some(audit),
-            self.now(),
-        )
-        .await?;
+        let ended =
+            store::delete_where(&self.pool, user_id, which, Some(caller_key), Some(audit), self.now())
+                .await?;
         Ok(ended > 0)
     }
 

@@ -5,7 +5,7 @@
 use bulwark::sessions::Principal;
 use leptos::prelude::*;
 
-use super::ssr::{busy, current, request_origin, service, services, too_many};
+use super::ssr::{busy, current, request_origin, service, services, session_error, too_many};
 use crate::error::ApiError;
 
 /// The caller, if they re-entered their password within the step-up window for
@@ -89,6 +89,7 @@ pub fn impersonation_error(error: bulwark::impersonation::ImpersonationError) ->
             tracing::error!(error = %cause, "impersonation failed unexpectedly");
             ApiError::Internal
         }
+        E::Session(cause) => session_error(cause),
     }
 }
 

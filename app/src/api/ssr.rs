@@ -247,17 +247,40 @@ pub struct DeviceCookie {
     pub secure: bool,
 }
 
-/// The device cookie this request carries, if any (its value, unchecked).
-pub fn device_cookie_value() -> Option<String> {
-    let name = services()?.device_cookie.name;
-    let parts = use_context::<http::request::Parts>()?;
-    parts
-        .headers
+/// The value of the cookie `name` in `headers`, if the request sent one (unchecked).
+pub fn cookie_in(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|line| line.split(';'))
         .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
+}
+
+/// A `Set-Cookie` value for `cookie`: path `/`, HttpOnly, `Secure` when the site is;
+/// `max_age` 0 deletes it.
+pub fn set_cookie_value(cookie: DeviceCookie, value: &str, max_age: i64, same_site: &str) -> String {
+    let secure = if cookie.secure { "; Secure" } else { "" };
+    format!("{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}", cookie.name)
+}
+
+/// Appends a `Set-Cookie` to this response.
+fn send_cookie(value: &str) {
+    if let (Some(options), Ok(value)) =
+        (use_context::<leptos_axum::ResponseOptions>(), http::HeaderValue::from_str(value))
+    {
+        options.append_header(http::header::SET_COOKIE, value);
+    }
+}
+
+/// The value of this request's cookie `name`.
+fn request_cookie(name: &str) -> Option<String> {
+    cookie_in(&use_context::<http::request::Parts>()?.headers, name)
+}
+
+/// The device cookie this request carries, if any (its value, unchecked).
+pub fn device_cookie_value() -> Option<String> {
+    request_cookie(services()?.device_cookie.name)
 }
 
 /// The live device this request's device cookie names, if any.
@@ -270,61 +293,28 @@ pub async fn current_device() -> Result<Option<Device>, ApiError> {
 
 /// Sends a new device cookie: long-lived, HttpOnly, `__Host-` prefixed when secure.
 pub fn set_device_cookie(new: &NewDevice) {
-    let (Some(cookie), Some(options)) =
-        (services().map(|s| s.device_cookie), use_context::<leptos_axum::ResponseOptions>())
-    else {
-        return;
-    };
-    let secure = if cookie.secure { "; Secure" } else { "" };
-    let max_age = bulwark::devices::DEVICE_LIFETIME_SECS;
-    let value =
-        format!("{}={}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}", cookie.name, new.cookie);
-    if let Ok(value) = http::HeaderValue::from_str(&value) {
-        options.append_header(http::header::SET_COOKIE, value);
-    }
+    let Some(cookie) = services().map(|s| s.device_cookie) else { return };
+    send_cookie(&set_cookie_value(cookie, &new.cookie, bulwark::devices::DEVICE_LIFETIME_SECS, "Lax"));
 }
 
 /// Keeps the admin's own session id in the parked cookie while they impersonate someone,
 /// until `expires_at` (their session's absolute limit). HttpOnly, SameSite=Strict,
 /// `__Host-` prefixed when secure.
 pub fn set_parked_cookie(id: &tower_sessions::session::Id, expires_at: i64) {
-    let (Some(services), Some(options)) = (services(), use_context::<leptos_axum::ResponseOptions>()) else {
-        return;
-    };
-    let cookie = services.parked_cookie;
-    let secure = if cookie.secure { "; Secure" } else { "" };
+    let Some(services) = services() else { return };
     let max_age = expires_at.saturating_sub(services.registry.now()).max(0);
-    let value = format!("{}={id}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}", cookie.name);
-    if let Ok(value) = http::HeaderValue::from_str(&value) {
-        options.append_header(http::header::SET_COOKIE, value);
-    }
+    send_cookie(&set_cookie_value(services.parked_cookie, &id.to_string(), max_age, "Strict"));
 }
 
 /// Deletes the parked cookie.
 pub fn expire_parked_cookie() {
-    let (Some(services), Some(options)) = (services(), use_context::<leptos_axum::ResponseOptions>()) else {
-        return;
-    };
-    let cookie = services.parked_cookie;
-    let secure = if cookie.secure { "; Secure" } else { "" };
-    let value = format!("{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{secure}", cookie.name);
-    if let Ok(value) = http::HeaderValue::from_str(&value) {
-        options.append_header(http::header::SET_COOKIE, value);
-    }
+    let Some(services) = services() else { return };
+    send_cookie(&set_cookie_value(services.parked_cookie, "", 0, "Strict"));
 }
 
 /// The parked cookie's value, if the request carries one.
 pub fn parked_cookie_value() -> Option<tower_sessions::session::Id> {
-    let name = services()?.parked_cookie.name;
-    let parts = use_context::<http::request::Parts>()?;
-    parts
-        .headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|line| line.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
-        .and_then(|value| value.parse().ok())
+    request_cookie(services()?.parked_cookie.name)?.parse().ok()
 }
 
 /// The device cookie service, provided as context by the server.

@@ -559,3 +559,41 @@ async fn consent_mode_needs_the_owners_grant_and_its_withdrawal_ends_it() {
     app.clock.advance(10 * 60);
     assert_eq!(me(&app, &app.client).await.expect("back at the grant's end")["id"], admin);
 }
+
+/// An admin change that was accepted on the admin's session just before that session was
+/// parked (a second tab, a slow request) commits nothing when it finishes.
+#[tokio::test]
+async fn an_admin_change_in_flight_when_the_session_was_parked_commits_nothing() {
+    let (app, admin, user) = admin_and_user(spawn_app().await).await;
+    let second = app.create_account("vera@example.com", "vera", Role::User).await;
+    let key: String = sqlx::query_scalar("SELECT store_key FROM session_registry WHERE user_id = ?")
+        .bind(admin)
+        .fetch_one(&app.pool)
+        .await
+        .expect("the admin's session");
+    // The change was checked against this session, with a fresh step-up...
+    let context = bulwark::audit::Context::default();
+    let actor = bulwark::admin::Actor {
+        id: admin,
+        session_key: &key,
+        stepped_up_since: app.clock.now() - 60,
+        context: &context,
+    };
+    // ...and the same session starts an impersonation before it commits.
+    assert_eq!(start(&app, &app.client, user, REASON).await.status, 200);
+    let parked: bool = sqlx::query_scalar("SELECT parked FROM session_registry WHERE store_key = ?")
+        .bind(&key)
+        .fetch_one(&app.pool)
+        .await
+        .expect("parked row");
+    assert!(parked);
+    let outcome = app.state.admin.lock(actor, second).await;
+    assert!(matches!(outcome, Err(bulwark::admin::AdminError::ActorGone)), "{outcome:?}");
+    assert!(events(&app, "user_locked").await.is_empty(), "nothing was recorded");
+    let locked: Option<i64> = sqlx::query_scalar("SELECT locked_at FROM users WHERE id = ?")
+        .bind(second)
+        .fetch_one(&app.pool)
+        .await
+        .expect("user");
+    assert_eq!(locked, None, "nothing changed");
+}

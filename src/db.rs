@@ -63,6 +63,16 @@ pub async fn connect_with_pool(url: &str, pool_size: u32) -> Result<SqlitePool, 
         .map_err(DbError::Open)
 }
 
+/// Begins a transaction that writes. It takes SQLite's write lock at `BEGIN`, waiting
+/// (up to the busy timeout) for another writer to finish. A plain (deferred) `BEGIN`
+/// takes it only at the first write: a transaction that read first then finds its
+/// snapshot stale if another connection committed meanwhile, and SQLite refuses the
+/// write at once with `SQLITE_BUSY` instead of waiting. Every transaction that writes
+/// starts here.
+pub async fn write(pool: &SqlitePool) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
 /// Applies every migration in `migrations/` that has not run yet.
 pub async fn migrate(pool: &SqlitePool) -> Result<(), DbError> {
     sqlx::migrate!("./migrations").run(pool).await?;
@@ -140,6 +150,28 @@ mod tests {
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&pool).await.expect("pragma");
         assert_eq!(mode, "wal");
         assert!(dir.path().join("nested/deeper/bulwark.db").exists());
+    }
+
+    #[tokio::test]
+    async fn a_write_transaction_that_reads_first_waits_for_another_writer_instead_of_failing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pool = connect(&format!("sqlite://{}/w.db", dir.path().display())).await.expect("opens");
+        sqlx::query("CREATE TABLE t (v INTEGER)").execute(&pool).await.expect("create");
+        let mut tx = write(&pool).await.expect("begin");
+        let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(&mut *tx).await.expect("read");
+        // Another connection writes while this transaction holds what it read. With a
+        // deferred BEGIN that write commits at once, and the write below then fails
+        // with SQLITE_BUSY (a stale snapshot is never waited for).
+        let other = tokio::spawn({
+            let pool = pool.clone();
+            async move { sqlx::query("INSERT INTO t VALUES (2)").execute(&pool).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        sqlx::query("INSERT INTO t VALUES (?)").bind(seen + 1).execute(&mut *tx).await.expect("writes");
+        tx.commit().await.expect("commits");
+        other.await.expect("joins").expect("the other writer waited, then wrote");
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(&pool).await.expect("count");
+        assert_eq!(total, 2);
     }
 
     #[tokio::test]

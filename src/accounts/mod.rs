@@ -216,7 +216,7 @@ impl Accounts {
         let password_hash = self.hasher.hash(&password).await?;
 
         // The link used up, the password set and the audit event, together or not at all.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write(&self.pool).await?;
         if store::take_token(&mut tx, &hash, purpose).await?.is_none()
             || !store::set_password(&mut tx, user_id, epoch, &password_hash, now).await?
         {

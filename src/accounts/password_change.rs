@@ -94,7 +94,7 @@ impl Accounts {
         let new_hash = self.hasher.hash(&new).await?;
 
         let now = self.clock.now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write(&self.pool).await?;
         let changed =
             store::change_password(&mut tx, user.id, change.session_epoch, change.session_key, &new_hash)
                 .await?;

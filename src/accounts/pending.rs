@@ -137,7 +137,7 @@ pub async fn confirm(
     display_name: &str,
     now: UnixTime,
 ) -> sqlx::Result<Confirmed> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::write(pool).await?;
     // Write first, so the transaction holds the write lock from its start: a transaction
     // that only read at first would fail to upgrade (SQLite) if another confirmation of
     // the same address committed meanwhile, and would decide on a stale snapshot.

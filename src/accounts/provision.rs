@@ -57,7 +57,7 @@ impl Accounts {
             password_hash: &prepared.password_hash,
             created_at: now,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write(&self.pool).await?;
         let Some(id) = store::insert_confirmed(&mut tx, &new, role).await? else {
             return Err(if store::email_exists(&mut tx, new.email).await? {
                 ProvisionError::EmailTaken

@@ -198,7 +198,7 @@ async fn record(
     blocked: Option<Block>,
 ) -> Result<(), SignInError> {
     let now = accounts.clock.now();
-    let mut tx = accounts.pool.begin().await?;
+    let mut tx = crate::db::write(&accounts.pool).await?;
     let mut entry = audit::Entry::new(Event::LoginSuccess, Some(user.id), Some(user.id), context);
     if let Some(block) = blocked {
         entry = entry.failed().details(serde_json::json!({ "refused": format!("{block:?}").to_lowercase() }));

@@ -168,7 +168,7 @@ impl Admin {
             return Err(AdminError::Yourself);
         }
         let details = serde_json::json!({ "reason": reason, "until": until });
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write(&self.pool).await?;
         let outcome = store::block(&mut tx, actor.key(), target, now, Some((reason, until))).await?;
         self.commit(tx, outcome, actor, target, Event::UserDisabled, details).await?;
         self.end_sessions(target, false).await?;
@@ -176,7 +176,7 @@ impl Admin {
     }
 
     pub async fn enable(&self, actor: Actor<'_>, target: UserId) -> Result<(), AdminError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write(&self.pool).await?;
         let outcome = store::unblock(&mut tx, actor.key(), target, true).await?;
         if !self.commit(tx, outcome, actor, target, Event::UserEnabled, serde_json::json!({})).await? {
             return Ok(()); // Not disabled: nothing recorded, nobody mailed.
@@ -190,7 +190,7 @@ impl Admin {
             return Err(AdminError::Yourself);
         }
         let now = self.clock.now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write(&self.pool).await?;
         let outcome = store::block(&mut tx, actor.key(), target, now, None).await?;
         self.commit(tx, outcome, actor, target, Event::UserLocked, serde_json::json!({})).await?;
         self.end_sessions(target, false).await?;
@@ -200,7 +200,7 @@ impl Admin {
     /// Lifts the admin lock and clears the account's sign-in throttle.
     pub async fn unlock(&self, actor: Actor<'_>, target: UserId) -> Result<(), AdminError> {
         let was_locked = self.user(target).await?.user.standing.is_locked();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write(&self.pool).await?;
         let outcome = store::unblock(&mut tx, actor.key(), target, false).await?;
         self.commit(
             tx,
@@ -228,7 +228,7 @@ impl Admin {
         }
         let unusable_hash =
             self.accounts.hasher().hash_unusable().await.map_err(|e| AdminError::Unexpected(e.into()))?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write(&self.pool).await?;
         let outcome = store::require_new_password(&mut tx, actor.key(), target, &unusable_hash).await?;
         self.commit(tx, outcome, actor, target, Event::AdminPasswordReset, serde_json::json!({})).await?;
         self.end_sessions(target, true).await?;
@@ -253,7 +253,7 @@ impl Admin {
             return Ok(());
         }
         let details = serde_json::json!({ "from": before.as_str(), "to": role.as_str() });
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write(&self.pool).await?;
         let outcome = store::set_role(&mut tx, actor.key(), target, role).await?;
         if !self.commit(tx, outcome, actor, target, Event::RoleChanged, details).await? {
             return Ok(()); // Another admin made the same change first.

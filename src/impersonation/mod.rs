@@ -304,7 +304,7 @@ impl Impersonations {
         subject: &crate::accounts::User,
         context: &audit::Context,
     ) -> Result<(i64, UnixTime), ImpersonationError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write(&self.pool).await?;
         store::end_stale(&mut tx, new.admin, new.now).await?;
         let inserted = match store::insert(&mut tx, new).await {
             Ok(inserted) => inserted,
@@ -381,7 +381,7 @@ impl Impersonations {
         by: Option<UserId>,
         context: &audit::Context,
     ) -> Result<bool, ImpersonationError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write(&self.pool).await?;
         let ending = EndedBy { how, by, context, now: self.clock.now() };
         let ended = store::finish(&mut tx, id, &ending).await?;
         tx.commit().await?;

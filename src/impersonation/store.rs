@@ -393,7 +393,7 @@ pub async fn set_support_access(
     until: Option<UnixTime>,
     ending: &EndedBy<'_>,
 ) -> sqlx::Result<()> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::write(pool).await?;
     sqlx::query("UPDATE users SET support_access_until = ? WHERE id = ?")
         .bind(until)
         .bind(user)

@@ -136,7 +136,7 @@ pub async fn resume(
     let mut meta = found.meta;
     meta.last_seen_at = ending.now;
     let new_key = rotate(session, &meta, meta.absolute_expires_at(lifetimes)).await?;
-    let mut tx = registry.pool().begin().await?;
+    let mut tx = crate::db::write(registry.pool()).await?;
     let back =
         crate::impersonation::store::unpark(&mut tx, &parked_key, &new_key, lifetimes.idle_secs, ending)
             .await?;

@@ -166,7 +166,7 @@ pub async fn resolve(
                 (Some(id), None) => {
                     let context = crate::audit::Context::default();
                     let ending = EndedBy { how, by: None, context: &context, now };
-                    let mut tx = registry.pool().begin().await?;
+                    let mut tx = crate::db::write(registry.pool()).await?;
                     crate::impersonation::store::finish(&mut tx, id, &ending).await?;
                     tx.commit().await?;
                     super::end(session, registry).await?;

@@ -288,7 +288,7 @@ pub async fn delete_where(
     if let Some(caller) = caller {
         query = query.bind(caller.to_owned()).bind(user_id);
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::write(pool).await?;
     let deleted = query.fetch_all(&mut *tx).await?;
     let keys: Vec<String> = deleted.iter().map(|(key, _)| key.clone()).collect();
     for key in &keys {
@@ -333,7 +333,7 @@ pub async fn delete_keys(pool: &SqlitePool, keys: &[String], ending: &EndedBy<'_
     if keys.is_empty() {
         return Ok(());
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::write(pool).await?;
     let mut deleted = Vec::with_capacity(keys.len());
     for key in keys {
         let impersonation: Option<Option<i64>> =

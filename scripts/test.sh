@@ -47,6 +47,8 @@ export RUST_LOG="${RUST_LOG:-info,sqlx=warn,tower_sessions=warn}"
 # Every browser test comes from 127.0.0.1: per-address limits would make the tests depend
 # on each other, so they are raised here (the integration tests cover them). Per-account
 # backoff stays at its defaults and is tested in the browser.
+# The sample breached-password list (see the README), so a breached password is refused.
+export BULWARK_BREACHED_LIST="$ROOT/fixtures/pwned-passwords-sample.txt"
 export BULWARK_THROTTLE_IP_LADDER="1000:60"
 export BULWARK_THROTTLE_SIGNUPS_PER_IP_PER_HOUR=1000
 export BULWARK_THROTTLE_MAIL_REQUESTS_PER_IP_PER_HOUR=1000

@@ -26,6 +26,23 @@ pub const WEAK_PASSWORD: &str = "This password is too easy to guess.";
 /// The strength verdict's closing advice when zxcvbn has none of its own.
 pub const WEAK_PASSWORD_FALLBACK: &str = "Try a longer phrase of unrelated words.";
 
+/// Said under a new password found in a list of breached passwords (see
+/// `breached`): how often it appeared, with thousands separated.
+pub fn breached(count: u64) -> String {
+    let digits = count.to_string();
+    let mut grouped = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    let breaches = if count == 1 { "data breach" } else { "data breaches" };
+    format!(
+        "This password has appeared in {grouped} {breaches}, so attackers try it first. Choose one you have never used anywhere."
+    )
+}
+
 /// zxcvbn 3's warnings and suggestions, word for word.
 const ZXCVBN_SENTENCES: &[&str] = &[
     "Straight rows of keys are easy to guess.",
@@ -86,6 +103,7 @@ pub fn is_known(field: Field, message: &str) -> bool {
                 || message == SAME_PASSWORD
                 || is_length_message(message)
                 || is_strength_verdict(message)
+                || is_breached_message(message)
         }
     }
 }
@@ -102,6 +120,12 @@ fn is_length_message(message: &str) -> bool {
         [max] => message == PasswordError::TooLong { max: *max }.to_string(),
         _ => false,
     }
+}
+
+/// [`breached`]'s message for the one number in it.
+fn is_breached_message(message: &str) -> bool {
+    let digits: String = message.chars().filter(char::is_ascii_digit).collect();
+    digits.len() <= 20 && digits.parse().is_ok_and(|count: u64| message == breached(count))
 }
 
 /// The strength verdict: [`WEAK_PASSWORD`] and then zxcvbn's sentences, each once.
@@ -153,6 +177,24 @@ mod tests {
             assert!(!is_known(Field::Email, crafted), "{crafted}");
         }
         assert!(!is_known(Field::Email, USERNAME_TAKEN_MEANWHILE), "known, but not for this field");
+    }
+
+    #[test]
+    fn breach_messages_are_known_and_group_their_thousands() {
+        assert_eq!(
+            breached(1),
+            "This password has appeared in 1 data breach, so attackers try it first. Choose one you have never used anywhere."
+        );
+        assert!(breached(999).contains(" 999 data breaches"));
+        assert!(breached(1_000).contains(" 1,000 data breaches"));
+        assert!(breached(3_861_493).contains(" 3,861,493 data breaches"));
+        for count in [1, 2, 999, 1_000, 52_256_179, u64::MAX] {
+            assert!(is_known(Field::Password, &breached(count)), "{count}");
+        }
+        let forged = breached(12).replace("Choose one", "Call +1 555 0100 and choose one");
+        assert!(!is_known(Field::Password, &forged));
+        assert!(!is_known(Field::Password, &breached(1_000).replace("1,000", "1000")));
+        assert!(!is_known(Field::Email, &breached(12)));
     }
 
     #[test]

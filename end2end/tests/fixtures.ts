@@ -76,6 +76,19 @@ export async function waitForMail(to: string, count = 1): Promise<ReceivedMail> 
   return mails[count - 1];
 }
 
+/** Waits until `to` has received a mail titled `subject` and returns the newest such
+ * mail (other mail, such as new-device notices, may arrive around it). */
+export async function waitForMailTitled(to: string, subject: string): Promise<ReceivedMail> {
+  let found: ReceivedMail | undefined;
+  await expect
+    .poll(async () => (found = (await mailsTo(to)).filter((m) => m.subject === subject).pop()) !== undefined, {
+      message: `a mail titled "${subject}" to ${to}`,
+      timeout: 15_000,
+    })
+    .toBe(true);
+  return found as ReceivedMail;
+}
+
 /** The link to `path` (with its token) in a mail's text. */
 function tokenLink(mail: ReceivedMail, path: string): string {
   const link = mail.text.match(new RegExp(`https?://\\S+${path}\\?token=[0-9a-f]{64}`))?.[0];

@@ -122,14 +122,18 @@ pub async fn prepare(
     let store = SqliteStore::new(pool.clone());
     store.migrate().await.map_err(StartupError::SessionStore)?;
     let hasher = PasswordHasher::new(settings.hash_params)?.with_queue_limit(settings.hash_queue);
-    let accounts = Accounts::new(pool.clone(), hasher, settings.password_policy, clock.clone());
+    let accounts = Accounts::new(pool.clone(), hasher, settings.password_policy, clock.clone())
+        .with_breaches(settings.credentials.breaches.clone());
     let registry = SessionRegistry::new(pool.clone(), clock.clone(), settings.session_lifetimes)
         .with_admin_lifetimes(settings.access.admin_lifetimes);
     let throttle =
         Throttle::new(pool.clone(), clock.clone(), settings.throttle.clone(), settings.secret.expose());
-    let devices = Devices::new(pool.clone(), clock.clone());
     let outbox = Outbox::new(pool.clone(), clock.clone());
     let templates = Templates::new(&settings.public_url.to_string());
+    let mut devices = Devices::new(pool.clone(), clock.clone());
+    if settings.credentials.new_device_notice {
+        devices = devices.with_notices(outbox.clone(), templates.clone());
+    }
     let registration =
         Registration::new(accounts.clone(), throttle.clone(), outbox.clone(), templates.clone());
     let recovery = Recovery::new(

@@ -57,7 +57,8 @@ pub async fn create_account(
     db::migrate(&pool).await.map_err(|e| e.to_string())?;
     let hasher = PasswordHasher::new(settings.hash_params).map_err(|e| e.to_string())?;
     let accounts =
-        Accounts::new(pool.clone(), hasher, settings.password_policy, std::sync::Arc::new(SystemClock));
+        Accounts::new(pool.clone(), hasher, settings.password_policy, std::sync::Arc::new(SystemClock))
+            .with_breaches(settings.credentials.breaches.clone());
     let created =
         accounts.create_confirmed(email, username, password, role, &audit::Context::command_line()).await;
     pool.close().await;

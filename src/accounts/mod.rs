@@ -33,11 +33,11 @@ pub use self::{
     store::NewUser,
 };
 use crate::{
+    breached::Breaches,
     clock::SharedClock,
     db::SqlitePool,
     hashing::{HashError, PasswordHasher, Ticket},
-    strength::{self, WeakPassword},
-    token, Email, Field, FieldErrors, Password, PasswordPolicy, Role,
+    strength, token, Email, Field, FieldErrors, Password, PasswordPolicy, Role,
 };
 
 pub type UserId = i64;
@@ -156,11 +156,12 @@ pub struct Accounts {
     hasher: PasswordHasher,
     policy: PasswordPolicy,
     clock: SharedClock,
+    breaches: Breaches,
 }
 
 impl Accounts {
     pub fn new(pool: SqlitePool, hasher: PasswordHasher, policy: PasswordPolicy, clock: SharedClock) -> Self {
-        Self { pool, hasher, policy, clock }
+        Self { pool, hasher, policy, clock, breaches: Breaches::default() }
     }
 
     pub fn policy(&self) -> PasswordPolicy {
@@ -211,7 +212,7 @@ impl Accounts {
             .map_err(|e| ResetError::Invalid(FieldErrors::single(Field::Password, e.to_string())))?;
         let inputs = raw_user_inputs(&user.email, &user.username);
         if let Some(weak) = self.weakness(password.clone(), inputs).await? {
-            return Err(ResetError::Invalid(FieldErrors::single(Field::Password, weak.to_string())));
+            return Err(ResetError::Invalid(FieldErrors::single(Field::Password, weak)));
         }
         let password_hash = self.hasher.hash(&password).await?;
 
@@ -241,21 +242,41 @@ impl Accounts {
         Ok(store::delete_expired_tokens(&self.pool, self.clock.now()).await?)
     }
 
-    /// zxcvbn's verdict, computed on the hashing pool (it is CPU-bound), whose bounded
-    /// queue refuses a flood instead of queueing it.
+    /// Why a new password is refused beyond its length, as the field message: zxcvbn's
+    /// verdict (computed on the hashing pool, whose bounded queue refuses a flood instead
+    /// of queueing it), then the breached-password lists (see `breached`; a list that
+    /// cannot answer lets the password through).
     pub(crate) async fn weakness(
         &self,
         password: Password,
         inputs: Vec<String>,
-    ) -> Result<Option<WeakPassword>, UnexpectedError> {
+    ) -> Result<Option<String>, UnexpectedError> {
+        let judged = password.clone();
         let verdict = self
             .hasher
             .run_bounded(move || {
                 let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-                strength::check(&password, &inputs)
+                strength::check(&judged, &inputs)
             })
             .await?;
-        Ok(verdict.err())
+        if let Err(weak) = verdict {
+            return Ok(Some(weak.to_string()));
+        }
+        match self.breaches.count(&password).await {
+            0 => Ok(None),
+            count => {
+                tracing::info!(
+                    event = "authn_password_breached",
+                    "a new password was found in a breach list"
+                );
+                Ok(Some(crate::messages::breached(count)))
+            }
+        }
+    }
+
+    /// Looks new passwords up in `breaches` too.
+    pub fn with_breaches(self, breaches: Breaches) -> Self {
+        Self { breaches, ..self }
     }
 
     /// The stored credentials of the account at `email`, if there is one.

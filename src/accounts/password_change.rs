@@ -89,7 +89,7 @@ impl Accounts {
         }
         let inputs = super::raw_user_inputs(&user.email, &user.username);
         if let Some(weak) = self.weakness(new.clone(), inputs).await.map_err(unexpected)? {
-            return Err(ChangeError::Invalid(FieldErrors::single(Field::Password, weak.to_string())));
+            return Err(ChangeError::Invalid(FieldErrors::single(Field::Password, weak)));
         }
         let new_hash = self.hasher.hash(&new).await?;
 

@@ -135,8 +135,11 @@ pub async fn sign_in(
                 tracing::info!(event = "authn_login_fail_blocked", user_id = user.id, block = ?block);
                 return Err(SignInError::Blocked(block));
             }
-            record(accounts, &user, attempt.context, None).await?;
-            let new_device = devices.signed_in(&user, trusted).await?;
+            let signed_in_before = record(accounts, &user, attempt.context, None).await?;
+            // The owner is told of a browser new to the account, except at its first
+            // sign-in (right after signup, every browser is new).
+            let notify = signed_in_before.then_some(attempt.context);
+            let new_device = devices.signed_in(&user, trusted, notify).await?;
             Ok(SignedIn { user, new_device })
         }
         Err(AccountError::InvalidCredentials | AccountError::Invalid(_)) => {
@@ -190,22 +193,23 @@ pub(super) async fn admit_reserved(
 }
 
 /// A right password: the audit event and, when the account may sign in, its "last
-/// sign-in", in one transaction.
+/// sign-in", in one transaction. Whether the account had signed in before.
 async fn record(
     accounts: &Accounts,
     user: &User,
     context: &audit::Context,
     blocked: Option<Block>,
-) -> Result<(), SignInError> {
+) -> Result<bool, SignInError> {
     let now = accounts.clock.now();
     let mut tx = crate::db::write(&accounts.pool).await?;
     let mut entry = audit::Entry::new(Event::LoginSuccess, Some(user.id), Some(user.id), context);
+    let mut before = true;
     if let Some(block) = blocked {
         entry = entry.failed().details(serde_json::json!({ "refused": format!("{block:?}").to_lowercase() }));
     } else {
-        super::store::touch_sign_in(&mut tx, user.id, now).await?;
+        before = super::store::touch_sign_in(&mut tx, user.id, now).await?;
     }
     audit::record(&mut tx, now, &entry).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(before)
 }

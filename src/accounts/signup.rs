@@ -130,7 +130,7 @@ impl Accounts {
             },
         };
         if let Some(weak) = self.weakness(checked, inputs).await? {
-            errors.insert(Field::Password, weak.to_string());
+            errors.insert(Field::Password, weak);
         }
         let form = match parsed {
             Ok(form) if errors.is_empty() => form,

@@ -199,13 +199,23 @@ pub async fn replace_hash(pool: &SqlitePool, user_id: UserId, old: &str, new: &s
 }
 
 /// Records a sign-in's time on the account.
-pub async fn touch_sign_in(connection: &mut SqliteConnection, user_id: UserId, now: i64) -> sqlx::Result<()> {
+/// Records a sign-in; whether the account had signed in before (run it in a write
+/// transaction, so two first sign-ins cannot both see none).
+pub async fn touch_sign_in(
+    connection: &mut SqliteConnection,
+    user_id: UserId,
+    now: i64,
+) -> sqlx::Result<bool> {
+    let before: Option<Option<i64>> = sqlx::query_scalar("SELECT last_sign_in_at FROM users WHERE id = ?")
+        .bind(user_id)
+        .fetch_optional(&mut *connection)
+        .await?;
     sqlx::query("UPDATE users SET last_sign_in_at = ? WHERE id = ?")
         .bind(now)
         .bind(user_id)
-        .execute(connection)
+        .execute(&mut *connection)
         .await?;
-    Ok(())
+    Ok(before.flatten().is_some())
 }
 
 /// The owner's password change: a new hash, a new epoch (every session ends), and no more

@@ -17,9 +17,12 @@ mod store;
 
 use crate::{
     accounts::{User, UserId},
+    audit,
     clock::{SharedClock, UnixTime},
     db::SqlitePool,
+    mail::{templates::NewDeviceNotice, Outbox, Templates},
     token::{self, Kind},
+    Email,
 };
 
 /// How long a device cookie lasts after its last successful sign-in.
@@ -56,11 +59,18 @@ impl std::fmt::Debug for NewDevice {
 pub struct Devices {
     pool: SqlitePool,
     clock: SharedClock,
+    notices: Option<(Outbox, Templates)>,
 }
 
 impl Devices {
     pub fn new(pool: SqlitePool, clock: SharedClock) -> Self {
-        Self { pool, clock }
+        Self { pool, clock, notices: None }
+    }
+
+    /// Mails the owner when a sign-in comes from a browser new to the account (see
+    /// [`Devices::signed_in`]).
+    pub fn with_notices(self, outbox: Outbox, templates: Templates) -> Self {
+        Self { notices: Some((outbox, templates)), ..self }
     }
 
     /// The live device this cookie value names, if any. A malformed value costs no lookup.
@@ -75,7 +85,16 @@ impl Devices {
     /// renews `current` if it is this account's, or issues a new device cookie (returned,
     /// to be set on the response). Nothing is issued if the account's epoch moved on since
     /// (a password reset that finished while this sign-in was in flight).
-    pub async fn signed_in(&self, user: &User, current: Option<&Device>) -> sqlx::Result<Option<NewDevice>> {
+    ///
+    /// With notices on and `notify` given (the sign-in's origin; the caller leaves it out
+    /// for an account's first sign-in), a new device also mails the owner, in the same
+    /// transaction: no cookie without its mail.
+    pub async fn signed_in(
+        &self,
+        user: &User,
+        current: Option<&Device>,
+        notify: Option<&audit::Context>,
+    ) -> sqlx::Result<Option<NewDevice>> {
         let now = self.clock.now();
         let expires_at = now.saturating_add(DEVICE_LIFETIME_SECS);
         if let Some(device) = current.filter(|d| d.user_id == user.id) {
@@ -83,9 +102,29 @@ impl Devices {
             return Ok(None);
         }
         let new = token::generate_kind(Kind::Device);
-        let issued =
-            store::insert(&self.pool, &new.hash, user.id, user.session_epoch, now, expires_at).await?;
-        Ok(issued.then_some(NewDevice { cookie: new.token, expires_at }))
+        let mut tx = crate::db::write(&self.pool).await?;
+        if !store::insert(&mut tx, &new.hash, user.id, user.session_epoch, now, expires_at).await? {
+            return Ok(None);
+        }
+        let mut notified = None;
+        if let (Some((outbox, templates)), Some(context), Ok(email)) =
+            (&self.notices, notify, Email::parse(&user.email))
+        {
+            let notice = NewDeviceNotice {
+                at: now,
+                device: context.device.as_deref().unwrap_or("Unknown device"),
+                ip: context.ip.as_deref(),
+            };
+            let mail = templates.new_device_sign_in(&email, &user.username, &notice);
+            outbox.enqueue_in(&mut tx, &mail).await?;
+            notified = Some(outbox);
+        }
+        tx.commit().await?;
+        if let Some(outbox) = notified {
+            outbox.wake();
+            tracing::info!(event = "authn_new_device_notice", user_id = user.id);
+        }
+        Ok(Some(NewDevice { cookie: new.token, expires_at }))
     }
 
     /// Deletes one device (it failed too often).
@@ -147,7 +186,7 @@ mod tests {
     #[tokio::test]
     async fn a_new_device_is_recognised_for_its_account_and_stored_only_hashed() {
         let (devices, _clock, pool, _dir) = devices().await;
-        let new = devices.signed_in(&user(1), None).await.expect("db").expect("a new cookie");
+        let new = devices.signed_in(&user(1), None, None).await.expect("db").expect("a new cookie");
         let device = devices.recognise(Some(&new.cookie)).await.expect("db").expect("recognised");
         assert_eq!(device.user_id, 1);
         let keys: Vec<String> =
@@ -155,11 +194,11 @@ mod tests {
         assert_eq!(keys, vec![device.key.clone()]);
         assert_ne!(keys[0], new.cookie);
         assert!(
-            devices.signed_in(&user(1), Some(&device)).await.expect("db").is_none(),
+            devices.signed_in(&user(1), Some(&device), None).await.expect("db").is_none(),
             "renewed, not replaced"
         );
         assert!(
-            devices.signed_in(&user(2), Some(&device)).await.expect("db").is_some(),
+            devices.signed_in(&user(2), Some(&device), None).await.expect("db").is_some(),
             "another account: a new one"
         );
     }
@@ -170,12 +209,12 @@ mod tests {
         assert!(devices.recognise(None).await.expect("db").is_none());
         assert!(devices.recognise(Some("not a cookie")).await.expect("db").is_none());
         assert!(devices.recognise(Some(&"a".repeat(64))).await.expect("db").is_none());
-        let new = devices.signed_in(&user(1), None).await.expect("db").expect("cookie");
+        let new = devices.signed_in(&user(1), None, None).await.expect("db").expect("cookie");
         let link_like = token::generate();
         assert!(devices.recognise(Some(&link_like.token)).await.expect("db").is_none());
         clock.advance(DEVICE_LIFETIME_SECS);
         assert!(devices.recognise(Some(&new.cookie)).await.expect("db").is_none(), "expired");
-        let other = devices.signed_in(&user(2), None).await.expect("db").expect("cookie");
+        let other = devices.signed_in(&user(2), None, None).await.expect("db").expect("cookie");
         let device = devices.recognise(Some(&other.cookie)).await.expect("db").expect("live");
         devices.revoke(&device).await.expect("db");
         assert!(devices.recognise(Some(&other.cookie)).await.expect("db").is_none(), "revoked");
@@ -184,13 +223,13 @@ mod tests {
     #[tokio::test]
     async fn a_device_dies_with_its_epoch_and_none_is_issued_for_a_stale_one() {
         let (devices, _clock, pool, _dir) = devices().await;
-        let new = devices.signed_in(&user(1), None).await.expect("db").expect("cookie");
+        let new = devices.signed_in(&user(1), None, None).await.expect("db").expect("cookie");
         sqlx::query("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = 1")
             .execute(&pool)
             .await
             .expect("a password reset");
         assert!(devices.recognise(Some(&new.cookie)).await.expect("db").is_none(), "the reset ended it");
         // A sign-in checked before the reset finishes after it: no device for it.
-        assert!(devices.signed_in(&user(1), None).await.expect("db").is_none());
+        assert!(devices.signed_in(&user(1), None, None).await.expect("db").is_none());
     }
 }

@@ -21,7 +21,7 @@ pub async fn find(pool: &SqlitePool, key: &str, now: UnixTime) -> sqlx::Result<O
 /// Issues a device for the account if it is still at `epoch` (the one its sign-in was
 /// checked at); `false` when a reset moved it on meanwhile.
 pub async fn insert(
-    pool: &SqlitePool,
+    connection: &mut sqlx::SqliteConnection,
     key: &str,
     user_id: UserId,
     epoch: i64,
@@ -38,7 +38,7 @@ pub async fn insert(
     .bind(expires_at)
     .bind(user_id)
     .bind(epoch)
-    .execute(pool)
+    .execute(connection)
     .await?;
     Ok(done.rows_affected() == 1)
 }

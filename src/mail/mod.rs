@@ -56,6 +56,8 @@ pub enum MailKind {
     AdminNotice,
     /// An admin started impersonating the account.
     Impersonation,
+    /// The account was signed in to from a browser new to it.
+    NewDevice,
 }
 
 impl MailKind {
@@ -67,6 +69,7 @@ impl MailKind {
             Self::PasswordChanged => "password_changed",
             Self::AdminNotice => "admin_notice",
             Self::Impersonation => "impersonation_notice",
+            Self::NewDevice => "new_device_notice",
         }
     }
 }

@@ -179,8 +179,10 @@ impl Templates {
 
 mod admin;
 mod impersonation;
+mod new_device;
 pub use admin::AdminNotice;
 pub use impersonation::{ImpersonationNotice, SESSIONS_PATH};
+pub use new_device::{approximate_network, NewDeviceNotice};
 
 fn page(paragraphs: &[String]) -> String {
     let mut html = String::from(

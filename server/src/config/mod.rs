@@ -19,6 +19,7 @@ use bulwark::{
 use clap::{Args, ValueEnum};
 
 pub mod access;
+pub mod credentials;
 pub mod network;
 
 pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:3000";
@@ -67,6 +68,8 @@ pub struct Config {
     pub db_pool_size: u32,
     #[command(flatten)]
     pub access: access::AccessConfig,
+    #[command(flatten)]
+    pub credentials: credentials::CredentialsConfig,
     /// The URL people use to reach this site; links in mail are built from it, never from
     /// the request's Host header. Defaults to http://localhost:3000 in development.
     #[arg(long, env = "BULWARK_PUBLIC_URL")]
@@ -202,6 +205,7 @@ pub struct Settings {
     pub hash_queue: usize,
     pub limits: network::ServerLimits,
     pub access: access::Access,
+    pub credentials: credentials::Credentials,
 }
 
 impl Settings {
@@ -226,6 +230,7 @@ impl Settings {
             hash_queue: bulwark::hashing::DEFAULT_QUEUE_LIMIT,
             limits: network::ServerLimits::default(),
             access: access::Access::default(),
+            credentials: credentials::Credentials::default(),
             mail: MailSettings {
                 from: DEV_MAIL_FROM.parse().expect("a valid mailbox"),
                 delivery: MailDelivery::Folder(PathBuf::from("data/outbox")),
@@ -280,6 +285,8 @@ impl fmt::Debug for Secret {
 pub enum ConfigError {
     #[error("{0}")]
     Access(String),
+    #[error("{0}")]
+    Credentials(String),
     #[error("BULWARK_SECRET must be set in production (at least 32 bytes; e.g. `openssl rand -base64 48`)")]
     MissingSecret,
     #[error("BULWARK_SECRET is {0} bytes; it must be at least 32")]
@@ -395,6 +402,8 @@ impl Config {
             .map_err(|e| errors.push(e))
             .ok();
         let access = self.access.validate().map_err(|e| errors.push(ConfigError::Access(e))).ok();
+        let credentials =
+            self.credentials.validate(production).map_err(|e| errors.push(ConfigError::Credentials(e))).ok();
         let limits = network::ServerLimits {
             max_connections: self.max_connections.max(1),
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
@@ -422,7 +431,7 @@ impl Config {
             ));
         }
 
-        match (public_url, secret, hash_params, client_ip, mail, access) {
+        match (public_url, secret, hash_params, client_ip, mail, access, credentials) {
             (
                 Some(public_url),
                 Some(secret),
@@ -430,6 +439,7 @@ impl Config {
                 Some(client_ip),
                 Some(mail),
                 Some(access),
+                Some(credentials),
             ) if errors.is_empty() => Ok(Settings {
                 site_addr: self.site_addr,
                 database_url: self.database_url,
@@ -447,6 +457,7 @@ impl Config {
                 hash_queue: self.hash_queue,
                 limits,
                 access,
+                credentials,
             }),
             _ => Err(ConfigErrors(errors)),
         }

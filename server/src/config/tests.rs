@@ -26,7 +26,11 @@ fn config(args: &[&str]) -> Config {
     if !args.iter().any(|a| a.starts_with("--trusted-proxies")) {
         config.trusted_proxies = String::new();
     }
+    if !args.iter().any(|a| a.starts_with("--breached-list")) {
+        config.credentials.breached_list = None;
+    }
     for (flag, field) in [
+        ("--breached-range-url", &mut config.credentials.breached_range_url),
         ("--smtp-host", &mut config.smtp_host),
         ("--smtp-username", &mut config.smtp_username),
         ("--smtp-password", &mut config.smtp_password),
@@ -189,4 +193,34 @@ fn production_refuses_plain_smtp_to_another_host_and_half_credentials() {
 fn a_malformed_from_address_is_refused() {
     let result = config(&["--mail-from=not an address"]).validate();
     assert_eq!(result.err(), Some(ConfigErrors(vec![ConfigError::BadMailFrom("not an address".into())])));
+}
+
+#[test]
+fn a_breached_list_that_is_missing_or_not_the_list_stops_the_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let junk = dir.path().join("junk.txt");
+    std::fs::write(&junk, "hello\n").expect("write");
+    for path in [dir.path().join("missing.txt"), junk] {
+        let errors =
+            config(&["--breached-list", path.to_str().expect("utf-8")]).validate().err().expect("refused");
+        assert!(
+            matches!(&errors.0[..], [ConfigError::Credentials(m)] if m.starts_with("BULWARK_BREACHED_LIST"))
+        );
+    }
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/pwned-passwords-sample.txt");
+    let settings = config(&["--breached-list", sample]).validate().expect("the sample list is accepted");
+    assert!(settings.credentials.breaches.is_enabled());
+}
+
+#[test]
+fn the_range_api_needs_an_http_url_and_https_in_production() {
+    assert!(config(&["--breached-range-url", "ftp://example.com"]).validate().is_err());
+    assert!(config(&["--breached-range-url", "http://127.0.0.1:9"]).validate().is_ok());
+    let plain = production(&["--breached-range-url", "http://api.pwnedpasswords.com"]).validate();
+    let errors = plain.err().expect("refused");
+    assert!(errors.0.iter().any(|e| e.to_string().contains("https in production")), "{errors}");
+    assert!(!config(&[]).validate().expect("defaults").credentials.breaches.is_enabled());
+    assert!(config(&[]).validate().expect("defaults").credentials.new_device_notice, "on by default");
+    let off = config(&["--new-device-notice", "false"]).validate().expect("valid");
+    assert!(!off.credentials.new_device_notice);
 }

@@ -233,3 +233,90 @@ async fn a_known_browser_gets_a_hashing_place_when_strangers_have_filled_theirs(
     assert_eq!(reply.status, 200, "the owner's known browser still gets in: {}", reply.body);
     drop(strangers);
 }
+
+/// The new-device notices `address` has received so far.
+fn notices(app: &TestApp, address: &str) -> Vec<crate::helpers::SentMail> {
+    app.mails_to(address).into_iter().filter(|m| m.subject() == "New sign-in to your account").collect()
+}
+
+#[tokio::test]
+async fn a_sign_in_from_a_new_browser_mails_the_owner_but_not_the_first_nor_a_known_one() {
+    let app = app().await;
+    app.register(ALICE, "alice").await;
+    let laptop = owners_laptop(&app).await;
+    app.outbox_drained().await;
+    assert!(notices(&app, ALICE).is_empty(), "the first sign-in after signup is not announced");
+
+    // The same browser again: known, nothing to tell.
+    let form = [("email", ALICE), ("password", PASSWORD)];
+    assert_eq!(app.post_form_with(&laptop.client, "/api/login", &form).await.status, 200);
+    app.outbox_drained().await;
+    assert!(notices(&app, ALICE).is_empty(), "a known browser is not announced");
+
+    // A new one, from elsewhere.
+    let phone = app.new_browser();
+    let response = phone
+        .client
+        .post(app.url("/api/login"))
+        .header("x-forwarded-for", "198.51.100.23")
+        .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+        .form(&form)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    app.outbox_drained().await;
+    let notices = notices(&app, ALICE);
+    assert_eq!(notices.len(), 1);
+    let text = &notices[0].raw;
+    assert!(text.contains("Firefox on Linux"), "{text}");
+    assert!(text.contains("198.51.100.x") && !text.contains("198.51.100.23"), "the network, not the address");
+    assert!(text.contains("http://localhost:3000/account/sessions"), "{text}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_from_a_new_browser_mails_nothing() {
+    let app = app().await;
+    app.register(ALICE, "alice").await;
+    owners_laptop(&app).await;
+    let stranger = app.new_browser();
+    let form = [("email", ALICE), ("password", "not the password at all, sorry")];
+    assert_eq!(app.post_form_with(&stranger.client, "/api/login", &form).await.status, 401);
+    app.outbox_drained().await;
+    assert!(notices(&app, ALICE).is_empty());
+}
+
+#[tokio::test]
+async fn notices_can_be_turned_off() {
+    let app = spawn_app_with(|s| {
+        s.client_ip = proxied_by_loopback();
+        s.credentials.new_device_notice = false;
+    })
+    .await;
+    app.register(ALICE, "alice").await;
+    owners_laptop(&app).await;
+    app.browser_signed_in(ALICE, PASSWORD).await;
+    app.outbox_drained().await;
+    assert!(notices(&app, ALICE).is_empty());
+}
+
+#[tokio::test]
+async fn two_first_sign_ins_at_once_announce_exactly_one_of_them() {
+    let app = app().await;
+    app.register(ALICE, "alice").await;
+    // Two at once (an account has at most two checks in flight), from two networks.
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..2 {
+        let (client, url) = (app.new_browser().client, app.url("/api/login"));
+        tasks.spawn(async move {
+            let form = [("email", ALICE), ("password", PASSWORD)];
+            let request = client.post(url).header("x-forwarded-for", format!("198.51.100.{n}")).form(&form);
+            request.send().await.expect("request").status().as_u16()
+        });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.expect("task"), 200);
+    }
+    app.outbox_drained().await;
+    assert_eq!(notices(&app, ALICE).len(), 1, "the first is not announced, the other is");
+}

@@ -308,6 +308,18 @@ impl TestApp {
         panic!("the outbox still holds mail after 10 s");
     }
 
+    /// Waits (up to 10 s) for the newest mail to `to` titled `subject` (other mail, such as
+    /// new-device notices, may arrive around it).
+    pub async fn mail_titled(&self, to: &str, subject: &str) -> SentMail {
+        for _ in 0..200 {
+            if let Some(mail) = self.mails_to(to).into_iter().rev().find(|m| m.subject() == subject) {
+                return mail;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{to} received no mail titled {subject:?}");
+    }
+
     /// The newest mail to `to` once it has `count`.
     pub async fn nth_mail(&self, to: &str, count: usize) -> SentMail {
         self.wait_for_mails(to, count).await.pop().expect("a mail")

@@ -4,6 +4,7 @@
 mod account;
 mod admin;
 mod assets;
+mod breached;
 mod csrf;
 mod devices;
 mod helpers;

@@ -1,0 +1,258 @@
+//! The offline list: a text file of Have I Been Pwned's Pwned Passwords, one
+//! `HASH:COUNT` line per password, sorted by hash, searched on disk by bisection. The
+//! full list is tens of gigabytes; a lookup reads a few dozen small pieces of it, and
+//! nothing is loaded into memory or indexed first.
+//!
+//! Two layouts, both what the official downloader writes:
+//! - one file whose lines are the whole SHA-1 (40 hex digits) and its count;
+//! - a folder of range files named by the first five hex digits (`21BD1.txt`), whose
+//!   lines are the other 35 digits and the count: exactly the range API's answer.
+//!
+//! Hex is compared without regard to case and lines may end in CRLF. A line that is not
+//! `HEX:COUNT` never matches, and never stops its neighbours from being found.
+
+use std::{
+    fs::File,
+    io::{self, BufRead, BufReader, Read, Seek, SeekFrom},
+    path::{Path, PathBuf},
+};
+
+/// Below this many bytes the rest of the search window is read line by line.
+const SCAN_WINDOW: u64 = 4096;
+
+/// Where the list lives.
+#[derive(Debug, Clone)]
+pub enum OfflineList {
+    /// One sorted file of full hashes.
+    File(PathBuf),
+    /// A folder of range files (`XXXXX.txt`, suffixes inside).
+    Ranges(PathBuf),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("{0}: neither a sorted HASH:COUNT file nor a folder of range files like 21BD1.txt")]
+    Unrecognised(String),
+}
+
+impl OfflineList {
+    /// Opens `path` (a file or a folder) and checks that it looks like the list, so that a
+    /// wrong setting stops the server at start rather than silently checking nothing.
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
+        let io = |source| OpenError::Io { path: path.display().to_string(), source };
+        let unrecognised = || OpenError::Unrecognised(path.display().to_string());
+        let metadata = std::fs::metadata(path).map_err(io)?;
+        if metadata.is_dir() {
+            let has_range = std::fs::read_dir(path).map_err(io)?.filter_map(Result::ok).any(|entry| {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                name.len() == 9 && name.ends_with(".txt") && name[..5].chars().all(|c| c.is_ascii_hexdigit())
+            });
+            return if has_range { Ok(Self::Ranges(path.to_owned())) } else { Err(unrecognised()) };
+        }
+        let mut first = String::new();
+        BufReader::new(File::open(path).map_err(io)?).read_line(&mut first).map_err(io)?;
+        match parse_line(first.as_bytes()) {
+            Some((hash, _)) if hash.len() == 40 => Ok(Self::File(path.to_owned())),
+            _ => Err(unrecognised()),
+        }
+    }
+
+    /// How often the password whose SHA-1 is `sha1_hex` (40 hex digits) appears in the
+    /// list; 0 when it does not. Blocking file reads: call it off the async workers.
+    pub fn count(&self, sha1_hex: &str) -> io::Result<u64> {
+        let hash = sha1_hex.to_ascii_uppercase();
+        match self {
+            Self::File(path) => search(&mut File::open(path)?, hash.as_bytes()),
+            Self::Ranges(dir) => {
+                let (prefix, suffix) = hash.split_at(5);
+                match File::open(dir.join(format!("{prefix}.txt"))) {
+                    Ok(mut file) => search(&mut file, suffix.as_bytes()),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+}
+
+/// `HEX:COUNT` (optionally CR-terminated) as upper-case hex and the count; `None` for
+/// anything else.
+pub(crate) fn parse_line(line: &[u8]) -> Option<(Vec<u8>, u64)> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let colon = line.iter().position(|&b| b == b':')?;
+    let (hex, count) = (&line[..colon], &line[colon + 1..]);
+    if hex.is_empty() || !hex.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let count = std::str::from_utf8(count).ok()?.trim().parse().ok()?;
+    Some((hex.to_ascii_uppercase(), count))
+}
+
+/// Bisects the sorted file for the line whose hex is `key` (upper case).
+///
+/// `lo` is always the start of a line and no line before it can match; a matching line
+/// starts at or before `hi`. Each step reads the first well-formed line after the
+/// midpoint (malformed lines in between cannot match, so they change nothing).
+fn search<F: Read + Seek>(file: &mut F, key: &[u8]) -> io::Result<u64> {
+    let (mut lo, mut hi) = (0u64, file.seek(SeekFrom::End(0))?);
+    while hi - lo > SCAN_WINDOW {
+        let mid = lo + (hi - lo) / 2;
+        let mut reader = BufReader::new(&mut *file);
+        reader.seek(SeekFrom::Start(mid))?;
+        // Skip the rest of the line the midpoint fell in.
+        let mut at = mid + reader.read_until(b'\n', &mut Vec::new())? as u64;
+        let mut line = Vec::new();
+        let next = loop {
+            line.clear();
+            let read = reader.read_until(b'\n', &mut line)? as u64;
+            if read == 0 || at > hi {
+                break None;
+            }
+            at += read;
+            if let Some(parsed) = parse_line(&line) {
+                break Some((parsed, at));
+            }
+        };
+        match next {
+            Some(((hex, count), _)) if hex == key => return Ok(count),
+            Some(((hex, _), end)) if hex.as_slice() < key => lo = end,
+            _ => hi = mid,
+        }
+    }
+    Ok(scan(file, lo, hi, key)?.unwrap_or(0))
+}
+
+/// Reads the lines that start in `from..=to` (`from` a line start) for `key`.
+fn scan<F: Read + Seek>(file: &mut F, from: u64, to: u64, key: &[u8]) -> io::Result<Option<u64>> {
+    let mut reader = BufReader::new(file);
+    reader.seek(SeekFrom::Start(from))?;
+    let mut at = from;
+    let mut line = Vec::new();
+    while at <= to {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line)? as u64;
+        if read == 0 {
+            break;
+        }
+        if let Some((hex, count)) = parse_line(&line) {
+            if hex == key {
+                return Ok(Some(count));
+            }
+        }
+        at += read;
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+
+    /// `n` sorted full-hash lines: hash `i` is `i` in 40 hex digits, its count `i + 1`.
+    fn lines(n: u64) -> Vec<String> {
+        (0..n).map(|i| format!("{:040X}:{}", i * 7, i + 1)).collect()
+    }
+
+    fn key(i: u64) -> Vec<u8> {
+        format!("{:040X}", i * 7).into_bytes()
+    }
+
+    fn file(lines: &[String], ending: &str) -> Cursor<Vec<u8>> {
+        Cursor::new(lines.iter().map(|l| format!("{l}{ending}")).collect::<String>().into_bytes())
+    }
+
+    #[test]
+    fn every_line_is_found_first_and_last_included_and_misses_count_zero() {
+        for n in [1, 2, 3, 200, 5000] {
+            for ending in ["\n", "\r\n"] {
+                let mut f = file(&lines(n), ending);
+                for i in [0, 1, n / 2, n - 1] {
+                    let i = i.min(n - 1);
+                    assert_eq!(search(&mut f, &key(i)).expect("io"), i + 1, "n={n} i={i}");
+                }
+                // Between two hashes, before the first, after the last.
+                let between = format!("{:040X}", 3).into_bytes();
+                assert_eq!(search(&mut f, &between).expect("io"), 0);
+                assert_eq!(search(&mut f, format!("{:040X}", u64::MAX).as_bytes()).expect("io"), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_without_a_final_newline_still_finds_its_last_line() {
+        let all = lines(3000);
+        let mut text = all.join("\n");
+        text.truncate(text.trim_end().len());
+        let mut f = Cursor::new(text.into_bytes());
+        assert_eq!(search(&mut f, &key(2999)).expect("io"), 3000);
+        assert_eq!(search(&mut f, &key(0)).expect("io"), 1);
+    }
+
+    #[test]
+    fn lower_case_hex_is_found_by_an_upper_case_key() {
+        let lower: Vec<String> = lines(3000).iter().map(|l| l.to_ascii_lowercase()).collect();
+        let mut f = file(&lower, "\n");
+        assert_eq!(search(&mut f, &key(1234)).expect("io"), 1235);
+    }
+
+    #[test]
+    fn malformed_lines_never_match_and_never_hide_their_neighbours() {
+        let mut all = lines(4000);
+        for at in [0, 1000, 1001, 2500, all.len()] {
+            all.insert(at, "this is not a hash line".into());
+        }
+        all.insert(3000, format!("{:040X}:not-a-number", 99_999));
+        all.insert(10, ":5".into());
+        all.insert(20, "ZZZZ:5".into());
+        let mut f = file(&all, "\n");
+        for i in [0, 1, 999, 1000, 1001, 2000, 2499, 2500, 3998, 3999] {
+            assert_eq!(search(&mut f, &key(i)).expect("io"), i + 1, "i={i}");
+        }
+        assert_eq!(search(&mut f, format!("{:040X}", 99_999).as_bytes()).expect("io"), 0);
+        assert_eq!(search(&mut f, b"ZZZZ").expect("io"), 0);
+    }
+
+    #[test]
+    fn an_empty_file_finds_nothing() {
+        assert_eq!(search(&mut Cursor::new(Vec::new()), &key(1)).expect("io"), 0);
+    }
+
+    #[test]
+    fn lines_parse_only_as_hex_colon_count() {
+        assert_eq!(parse_line(b"abc:12\r\n"), Some((b"ABC".to_vec(), 12)));
+        assert_eq!(parse_line(b"ABC:0"), Some((b"ABC".to_vec(), 0)));
+        for bad in [&b"abc"[..], b"abc:", b":1", b"xyz:1", b"abc:-1", b"abc:1:2", b""] {
+            assert_eq!(parse_line(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn both_layouts_open_and_answer_and_anything_else_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let single = dir.path().join("pwned.txt");
+        std::fs::write(&single, "0000000000000000000000000000000000000007:3\n").expect("write");
+        let list = OfflineList::open(&single).expect("a full-hash file");
+        assert_eq!(list.count(&format!("{:040x}", 7)).expect("io"), 3);
+
+        let ranges = dir.path().join("ranges");
+        std::fs::create_dir(&ranges).expect("mkdir");
+        std::fs::write(ranges.join("21BD1.txt"), "0018A45C4D1DEF81644B54AB7F969B88D65:1\r\n").expect("write");
+        let list = OfflineList::open(&ranges).expect("a range folder");
+        assert_eq!(list.count("21bd10018a45c4d1def81644b54ab7f969b88d65").expect("io"), 1);
+        assert_eq!(list.count("ABCDE0018A45C4D1DEF81644B54AB7F969B88D65").expect("io"), 0, "no such range");
+
+        let junk = dir.path().join("junk.txt");
+        std::fs::write(&junk, "hello\n").expect("write");
+        assert!(matches!(OfflineList::open(&junk), Err(OpenError::Unrecognised(_))));
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).expect("mkdir");
+        assert!(matches!(OfflineList::open(&empty), Err(OpenError::Unrecognised(_))));
+        assert!(matches!(OfflineList::open(&dir.path().join("missing")), Err(OpenError::Io { .. })));
+    }
+}

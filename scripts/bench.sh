@@ -38,8 +38,8 @@ setup_release
 cd "$ROOT"
 
 if [ "$BUILD" = 1 ]; then
-  say "building the release server and site (cargo leptos build --release --precompress)"
-  cargo leptos build --release --precompress
+  say "building the release server and site (cargo leptos build --release --precompress --split)"
+  cargo leptos build --release --precompress --split
 fi
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 BIN="$TARGET_DIR/server-release/server"

@@ -22,7 +22,7 @@ if [ ! -x "$LH_DIR/node_modules/.bin/lighthouse" ]; then
   (cd "$LH_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } \
     && npm install --no-audit --no-fund --loglevel=error lighthouse@12)
 fi
-[ "$BUILD" = 1 ] && cargo leptos build --release --precompress
+[ "$BUILD" = 1 ] && cargo leptos build --release --precompress --split
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 BIN="$TARGET_DIR/server-release/server"
 

@@ -9,4 +9,4 @@ cd "$ROOT"
 # Until a full Have I Been Pwned list is configured (see the README), the small sample.
 export BULWARK_BREACHED_LIST="${BULWARK_BREACHED_LIST:-$ROOT/fixtures/pwned-passwords-sample.txt}"
 say "building and starting Bulwark on http://localhost:3000 (Ctrl-C stops it)"
-exec cargo leptos serve --release --precompress "$@"
+exec cargo leptos serve --release --precompress --split "$@"

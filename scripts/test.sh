@@ -2,7 +2,7 @@
 # README command 2: install what is missing, then run every test: Rust unit tests, the
 # integration tests (real router, real SQLite files), clippy, and the Playwright suite in
 # Debian's Chromium against the real server as README command 1 builds it: release, with
-# precompressed files under content-hashed names (cargo leptos end-to-end --release).
+# precompressed files under content-hashed names (cargo leptos end-to-end --release --split).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 setup_release
@@ -61,7 +61,7 @@ export FORCE_COLOR=0
 # The browser suite makes its accounts with `server create-user` / `create-admin` on the
 # database the server under test uses (end2end/tests/fixtures.ts): the binary this run builds.
 export BULWARK_SERVER_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/server-release/server"
-step cargo leptos end-to-end --release --precompress
+step cargo leptos end-to-end --release --precompress --split
 
 # The server's log from the browser run must name no password, email address or mail token: the
 # suite signs up and in with one known password and many @example.com addresses.

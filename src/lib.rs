@@ -56,7 +56,7 @@ pub mod recovery;
 pub mod registration;
 #[cfg(feature = "server")]
 pub mod sessions;
-#[cfg(feature = "server")]
+#[cfg(feature = "strength")]
 pub mod strength;
 #[cfg(feature = "server")]
 pub mod throttle;

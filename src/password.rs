@@ -17,6 +17,24 @@ pub const MAX_PASSWORD_CHARS: usize = 128;
 /// length. Anything longer is refused without looking further.
 const MAX_RAW_BYTES: usize = MAX_PASSWORD_CHARS * 3 * 4;
 
+/// The words a password must not be built from: the email's local part and the username
+/// (as typed, when they do not parse), lower-cased. The signup form passes what is typed
+/// in its other fields; the reset and change forms the account's own.
+pub fn user_inputs(email: &str, username: &str) -> Vec<String> {
+    let local = match crate::Email::parse(email) {
+        Ok(email) => email.local_part().to_owned(),
+        Err(_) => {
+            let email = email.trim();
+            email.rsplit_once('@').map_or(email, |(local, _)| local).to_owned()
+        }
+    };
+    let username = match crate::Username::parse(username) {
+        Ok(username) => username.canonical().to_owned(),
+        Err(_) => username.trim().to_owned(),
+    };
+    vec![local.to_lowercase(), username.to_lowercase()]
+}
+
 /// How long new passwords must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PasswordPolicy {

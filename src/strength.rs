@@ -3,6 +3,10 @@
 //! least 3 ("safely unguessable: moderate protection from offline slow-hash scenarios").
 //! The account's email local part and username are given to zxcvbn as user inputs, so
 //! passwords built from them score low.
+//!
+//! [`estimate`] is what the browser's strength meter shows as the person types (feature
+//! `strength`, loaded as a separate WASM chunk) and what [`check`] decides with on the
+//! server: one function, so the meter's verdict is the server's.
 
 use std::fmt;
 
@@ -36,20 +40,60 @@ impl fmt::Display for WeakPassword {
     }
 }
 
-/// Accepts `password` if zxcvbn scores it at least [`MIN_SCORE`] given `user_inputs`.
-/// CPU-bound (tens of milliseconds on first use): call it off the async workers.
-pub fn check(password: &Password, user_inputs: &[&str]) -> Result<(), WeakPassword> {
-    let estimate = zxcvbn(password.expose_secret(), user_inputs);
-    if estimate.score() >= MIN_SCORE {
-        return Ok(());
+pub use crate::password::user_inputs;
+
+/// zxcvbn's verdict on one password.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Strength {
+    /// 0 (guessable within a few tries) to 4 (very unguessable).
+    pub score: u8,
+    /// At least [`MIN_SCORE`]: the server accepts it (as far as strength goes).
+    pub acceptable: bool,
+    pub warning: Option<String>,
+    pub suggestions: Vec<String>,
+}
+
+impl Strength {
+    /// The field message the server gives for a refused password, if this one is.
+    pub fn refusal(&self) -> Option<WeakPassword> {
+        (!self.acceptable)
+            .then(|| WeakPassword { warning: self.warning.clone(), suggestions: self.suggestions.clone() })
     }
+
+    /// The score in words.
+    pub fn label(&self) -> &'static str {
+        match self.score {
+            0 => "Very weak",
+            1 => "Weak",
+            2 => "Fair",
+            3 => "Strong",
+            _ => "Very strong",
+        }
+    }
+}
+
+/// zxcvbn's estimate of `password` (as it will be stored: normalised) given `user_inputs`.
+/// CPU-bound (tens of milliseconds on first use, to build the dictionaries).
+pub fn estimate(password: &str, user_inputs: &[&str]) -> Strength {
+    let estimate = zxcvbn(password, user_inputs);
     let feedback = estimate.feedback();
-    Err(WeakPassword {
+    Strength {
+        score: u8::from(estimate.score()),
+        acceptable: estimate.score() >= MIN_SCORE,
         warning: feedback.and_then(|f| f.warning()).map(|w| w.to_string()),
         suggestions: feedback
             .map(|f| f.suggestions().iter().map(ToString::to_string).collect())
             .unwrap_or_default(),
-    })
+    }
+}
+
+/// Accepts `password` if zxcvbn scores it at least [`MIN_SCORE`] given `user_inputs`.
+/// CPU-bound (tens of milliseconds on first use): call it off the async workers.
+pub fn check(password: &Password, user_inputs: &[&str]) -> Result<(), WeakPassword> {
+    match estimate(password.expose_secret(), user_inputs).refusal() {
+        Some(weak) => Err(weak),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -95,6 +139,22 @@ mod tests {
             }
         }
         assert!(refused >= 6, "only {refused} refused");
+    }
+
+    #[test]
+    fn context_words_are_the_local_part_and_the_username_parsed_or_as_typed() {
+        assert_eq!(user_inputs("Kitten.Lover@Example.com", "KittenLover"), ["kitten.lover", "kittenlover"]);
+        assert_eq!(user_inputs(" not-an-email ", " Bad Name "), ["not-an-email", "bad name"]);
+        assert_eq!(user_inputs("broken@", ""), ["broken", ""]);
+    }
+
+    #[test]
+    fn the_estimate_and_the_check_agree() {
+        for raw in ["passwordpassword1", "violet quasar harbour tulip 83", "kittenlover42kittenlover42"] {
+            let strength = estimate(raw, &["kittenlover42"]);
+            assert_eq!(check(&password(raw), &["kittenlover42"]).is_ok(), strength.acceptable, "{raw}");
+            assert_eq!(strength.acceptable, strength.score >= 3);
+        }
     }
 
     #[test]

@@ -82,13 +82,17 @@ pub fn SignOutButton() -> impl IntoView {
 }
 
 /// The "new password" field of the reset and change forms (posted as `password`): the
-/// shared policy checked as the user types, the server's verdict after submit.
+/// shared policy checked as the user types, the strength meter, the server's verdict
+/// after submit.
 #[component]
 pub fn NewPasswordField(
     id: &'static str,
     state: FieldState,
     /// The server's message for the `password` field, if any.
     server: Signal<Option<String>>,
+    /// The words the password must not be built from, when the page knows them.
+    #[prop(optional, into)]
+    context: Signal<Vec<String>>,
 ) -> impl IntoView {
     let policy = password_policy();
     view! {
@@ -105,6 +109,16 @@ pub fn NewPasswordField(
             state=state
             error=state.error(move |v| rule_message(bulwark::Password::parse(v, policy)), move || server.get())
         />
+        <crate::passwords::StrengthMeter id=format_meter_id(id) state=state context=context />
+    }
+}
+
+/// The meter's id for the field `id`.
+fn format_meter_id(id: &'static str) -> &'static str {
+    match id {
+        "reset-password" => "reset-password-strength",
+        "new-password" => "new-password-strength",
+        _ => "password-strength",
     }
 }
 
@@ -126,31 +140,39 @@ pub fn TextField(
     #[prop(optional)]
     hint: Option<String>,
 ) -> impl IntoView {
+    let is_password = input_type == "password";
     let error_id = format!("{id}-error");
     let hint_id = format!("{id}-hint");
     let described_by = match hint {
         Some(_) => format!("{hint_id} {error_id}"),
         None => error_id.clone(),
     };
+    // Built apart (and type-erased) so the field's view type stays shallow.
+    let input = view! {
+        <input
+            id=id
+            name=name
+            type=move || if is_password && state.shown.get() { "text" } else { input_type }
+            autocomplete=autocomplete
+            required
+            spellcheck="false"
+            autocapitalize="none"
+            aria-invalid=move || if error.get().is_some() { "true" } else { "false" }
+            aria-describedby=described_by
+            on:input=move |ev| {
+                state.value.set(event_target_value(&ev));
+                state.edited.set(true);
+            }
+        />
+    }
+    .into_any();
+    let toggle = is_password
+        .then(|| view! { <crate::passwords::ShowPasswordToggle input_id=id shown=state.shown /> }.into_any());
     view! {
         <div class="field" class:field-invalid=move || error.get().is_some()>
             <label for=id>{label}</label>
             {hint.map(|text| view! { <p class="field-hint" id=hint_id.clone()>{text}</p> })}
-            <input
-                id=id
-                name=name
-                type=input_type
-                autocomplete=autocomplete
-                required
-                spellcheck="false"
-                autocapitalize="none"
-                aria-invalid=move || if error.get().is_some() { "true" } else { "false" }
-                aria-describedby=described_by
-                on:input=move |ev| {
-                    state.value.set(event_target_value(&ev));
-                    state.edited.set(true);
-                }
-            />
+            <div class="input-row">{input}{toggle}</div>
             <p class="field-error" id=error_id aria-live="polite">{move || error.get()}</p>
         </div>
     }
@@ -274,11 +296,17 @@ pub struct FieldState {
     pub value: RwSignal<String>,
     /// Typed into since the last submission: live errors replace the server's.
     pub edited: RwSignal<bool>,
+    /// A password field's text is shown (see `passwords::ShowPasswordToggle`).
+    pub shown: RwSignal<bool>,
 }
 
 impl FieldState {
     pub fn new() -> Self {
-        Self { value: RwSignal::new(String::new()), edited: RwSignal::new(false) }
+        Self {
+            value: RwSignal::new(String::new()),
+            edited: RwSignal::new(false),
+            shown: RwSignal::new(false),
+        }
     }
 
     /// The error to show: the shared rule's verdict on what is typed now (once the user
@@ -318,6 +346,7 @@ where
         if action.version().get() > 0 {
             for field in &fields {
                 field.edited.set(false);
+                field.shown.set(false);
             }
         }
     });

@@ -8,6 +8,7 @@ pub mod api;
 mod components;
 pub mod error;
 mod pages;
+mod passwords;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, Meta, MetaTags, Title};

@@ -210,7 +210,7 @@ impl Accounts {
 
         let password = Password::parse(password, self.policy)
             .map_err(|e| ResetError::Invalid(FieldErrors::single(Field::Password, e.to_string())))?;
-        let inputs = raw_user_inputs(&user.email, &user.username);
+        let inputs = strength::user_inputs(&user.email, &user.username);
         if let Some(weak) = self.weakness(password.clone(), inputs).await? {
             return Err(ResetError::Invalid(FieldErrors::single(Field::Password, weak)));
         }
@@ -338,13 +338,6 @@ impl Accounts {
     pub async fn find_user(&self, id: UserId) -> Result<Option<User>, AccountError> {
         Ok(store::find_user(&self.pool, id).await?)
     }
-}
-
-/// The other fields as typed, for the strength check when they did not parse.
-pub(crate) fn raw_user_inputs(email: &str, username: &str) -> Vec<String> {
-    let email = email.trim().to_lowercase();
-    let local = email.rsplit_once('@').map_or(email.as_str(), |(local, _)| local).to_owned();
-    vec![local, username.trim().to_lowercase()]
 }
 
 #[cfg(test)]

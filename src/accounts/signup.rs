@@ -116,16 +116,14 @@ impl Accounts {
         password: &str,
     ) -> Result<PreparedSignup, AccountError> {
         let parsed = SignupForm::parse(email, username, password, self.policy);
-        let (mut errors, checked, inputs) = match &parsed {
-            Ok(form) => (
-                FieldErrors::default(),
-                form.password.clone(),
-                vec![form.email.local_part().to_owned(), form.username.canonical().to_owned()],
-            ),
+        // Judged against what was typed in the other fields, parsed or not (the meter in
+        // the browser does the same).
+        let inputs = crate::strength::user_inputs(email, username);
+        let (mut errors, checked) = match &parsed {
+            Ok(form) => (FieldErrors::default(), form.password.clone()),
             Err(errors) => match Password::parse(password, self.policy) {
-                // The password itself is fine by length: judge its strength against
-                // whatever the user typed in the other fields.
-                Ok(password) => (errors.clone(), password, super::raw_user_inputs(email, username)),
+                // The password itself is fine by length: judge its strength too.
+                Ok(password) => (errors.clone(), password),
                 Err(_) => return Err(AccountError::Invalid(errors.clone())),
             },
         };

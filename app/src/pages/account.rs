@@ -36,7 +36,7 @@ pub fn ChangePasswordPage() -> impl IntoView {
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match user.await {
-                        Ok(Some(_)) => view! {
+                        Ok(Some(me)) => view! {
                             <p>"Every other browser signed in to your account will be signed out. This one stays signed in."</p>
                             <ActionForm action=change attr:novalidate=true>
                                 <FormError error=failure />
@@ -50,7 +50,12 @@ pub fn ChangePasswordPage() -> impl IntoView {
                                     state=current
                                     error=current.error(|v| rule_message(Password::parse_existing(v)), server_current)
                                 />
-                                <NewPasswordField id="new-password" state=new server=Signal::derive(server_new) />
+                                <NewPasswordField
+                                    id="new-password"
+                                    state=new
+                                    server=Signal::derive(server_new)
+                                    context=crate::passwords::user_inputs(&me.email, &me.username)
+                                />
                                 <SubmitButton pending=change.pending() idle="Change password" busy="Saving…" />
                             </ActionForm>
                         }.into_any(),

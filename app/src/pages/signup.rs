@@ -10,6 +10,7 @@ use crate::{
     components::{
         password_policy, reset_on_submit, rule_message, FieldState, FormError, SubmitButton, TextField,
     },
+    passwords::{user_inputs, StrengthMeter},
 };
 
 #[component]
@@ -60,6 +61,11 @@ pub fn SignupPage() -> impl IntoView {
                     )
                     state=password
                     error=password.error(move |v| rule_message(Password::parse(v, policy)), server(Field::Password))
+                />
+                <StrengthMeter
+                    id="signup-password-strength"
+                    state=password
+                    context=Signal::derive(move || user_inputs(&email.value.get(), &username.value.get()))
                 />
                 <SubmitButton pending=signup.pending() idle="Create account" busy="Creating account…" />
             </ActionForm>

@@ -171,9 +171,18 @@ pub(crate) mod tests {
         assert_eq!(breaches.count(&password("correct horse battery staple")).await, 0);
         assert!(started.elapsed() < Duration::from_secs(3), "the timeout ends the wait");
 
+        // The error that is logged names no part of the hash (the URL ends in its prefix).
+        let api = RangeApi::new(&slow, Duration::from_millis(200)).expect("client");
+        let hash = sha1_upper("correct horse battery staple");
+        let error = api.count(&hash).await.expect_err("times out").to_string();
+        assert!(!error.contains(&hash[..5]) && !error.contains("/range/"), "{error}");
+
         // Nothing listens on the port any more.
         let port = TcpListener::bind("127.0.0.1:0").await.expect("bind").local_addr().expect("addr").port();
         let down = format!("http://127.0.0.1:{port}");
+        let refused = RangeApi::new(&down, Duration::from_millis(500)).expect("client");
+        let error = refused.count(&hash).await.expect_err("refused").to_string();
+        assert!(!error.contains(&hash[..5]) && !error.contains("/range/"), "{error}");
         let breaches =
             Breaches::new(None, Some(RangeApi::new(&down, Duration::from_millis(500)).expect("client")));
         assert_eq!(breaches.count(&password("correct horse battery staple")).await, 0);

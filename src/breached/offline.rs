@@ -19,6 +19,14 @@ use std::{
 
 /// Below this many bytes the rest of the search window is read line by line.
 const SCAN_WINDOW: u64 = 4096;
+/// No line of the list is longer (40 hex digits, a colon, a count): a longer one is read
+/// in pieces of this size, each malformed, so a damaged file never fills memory.
+const MAX_LINE: u64 = 128;
+
+/// Reads up to and including the next newline, at most [`MAX_LINE`] bytes of it.
+fn read_line<R: BufRead>(reader: &mut R, line: &mut Vec<u8>) -> io::Result<u64> {
+    Ok(reader.take(MAX_LINE).read_until(b'\n', line)? as u64)
+}
 
 /// Where the list lives.
 #[derive(Debug, Clone)]
@@ -52,9 +60,9 @@ impl OfflineList {
             });
             return if has_range { Ok(Self::Ranges(path.to_owned())) } else { Err(unrecognised()) };
         }
-        let mut first = String::new();
-        BufReader::new(File::open(path).map_err(io)?).read_line(&mut first).map_err(io)?;
-        match parse_line(first.as_bytes()) {
+        let mut first = Vec::new();
+        read_line(&mut BufReader::new(File::open(path).map_err(io)?), &mut first).map_err(io)?;
+        match parse_line(&first) {
             Some((hash, _)) if hash.len() == 40 => Ok(Self::File(path.to_owned())),
             _ => Err(unrecognised()),
         }
@@ -104,11 +112,11 @@ fn search<F: Read + Seek>(file: &mut F, key: &[u8]) -> io::Result<u64> {
         let mut reader = BufReader::new(&mut *file);
         reader.seek(SeekFrom::Start(mid))?;
         // Skip the rest of the line the midpoint fell in.
-        let mut at = mid + reader.read_until(b'\n', &mut Vec::new())? as u64;
+        let mut at = mid + read_line(&mut reader, &mut Vec::new())?;
         let mut line = Vec::new();
         let next = loop {
             line.clear();
-            let read = reader.read_until(b'\n', &mut line)? as u64;
+            let read = read_line(&mut reader, &mut line)?;
             if read == 0 || at > hi {
                 break None;
             }
@@ -119,7 +127,7 @@ fn search<F: Read + Seek>(file: &mut F, key: &[u8]) -> io::Result<u64> {
         };
         match next {
             Some(((hex, count), _)) if hex == key => return Ok(count),
-            Some(((hex, _), end)) if hex.as_slice() < key => lo = end,
+            Some(((hex, _), end)) if hex.as_slice() < key => lo = end.min(hi),
             _ => hi = mid,
         }
     }
@@ -134,7 +142,7 @@ fn scan<F: Read + Seek>(file: &mut F, from: u64, to: u64, key: &[u8]) -> io::Res
     let mut line = Vec::new();
     while at <= to {
         line.clear();
-        let read = reader.read_until(b'\n', &mut line)? as u64;
+        let read = read_line(&mut reader, &mut line)?;
         if read == 0 {
             break;
         }
@@ -216,6 +224,18 @@ mod tests {
         }
         assert_eq!(search(&mut f, format!("{:040X}", 99_999).as_bytes()).expect("io"), 0);
         assert_eq!(search(&mut f, b"ZZZZ").expect("io"), 0);
+    }
+
+    #[test]
+    fn a_file_of_one_endless_line_is_read_in_small_pieces_and_finds_nothing() {
+        let mut f = Cursor::new(vec![b'0'; 1 << 20]);
+        assert_eq!(search(&mut f, &key(1)).expect("io"), 0);
+        let mut all = lines(3000);
+        all.insert(1500, "0".repeat(100_000));
+        let mut f = file(&all, "\n");
+        for i in [0, 1499, 1500, 2999] {
+            assert_eq!(search(&mut f, &key(i)).expect("io"), i + 1, "i={i}");
+        }
     }
 
     #[test]

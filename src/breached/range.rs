@@ -54,12 +54,13 @@ impl RangeApi {
             .get(format!("{}/range/{prefix}", self.base))
             .header("Add-Padding", "true")
             .send()
-            .await?;
+            .await
+            .map_err(without_url)?;
         if !response.status().is_success() {
             return Err(RangeError::Status(response.status()));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
+        while let Some(chunk) = response.chunk().await.map_err(without_url)? {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(RangeError::TooLarge);
             }
@@ -67,6 +68,12 @@ impl RangeApi {
         }
         find(&body, suffix.as_bytes())
     }
+}
+
+/// reqwest's error without the URL it names: the URL ends in the five hex digits of the
+/// password's hash, which must not reach the log when the request fails.
+fn without_url(error: reqwest::Error) -> RangeError {
+    RangeError::Request(error.without_url())
 }
 
 /// The count for `suffix` in a range answer; padding (count 0) counts as absent.

@@ -4,36 +4,46 @@
 
 const MAX_LEN: usize = 64;
 
+/// What a User-Agent says, and the name shown for it. Order matters: Edge and Opera say
+/// "Chrome", Chrome says "Safari".
+const BROWSERS: [(&str, &str); 8] = [
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("HeadlessChrome/", "Headless Chrome"),
+    ("Chrome/", "Chrome"),
+    ("Chromium/", "Chromium"),
+    ("Safari/", "Safari"),
+    ("curl/", "curl"),
+];
+const SYSTEMS: [(&str, &str); 7] = [
+    ("Android", "Android"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+];
+
+/// Whether `summary` (from [`describe_device`]) is made of Bulwark's own words only, not
+/// the User-Agent text it falls back to: only such a summary may go into mail, which
+/// must carry no text the requester chose.
+pub fn is_recognised(summary: &str) -> bool {
+    let browser = |name: &str| BROWSERS.iter().any(|(_, b)| *b == name) || name == "Browser";
+    let system = |name: &str| SYSTEMS.iter().any(|(_, o)| *o == name);
+    match summary.split_once(" on ") {
+        Some((b, o)) => browser(b) && system(o),
+        None => browser(summary) && summary != "Browser",
+    }
+}
+
 pub fn describe_device(user_agent: Option<&str>) -> String {
     let Some(ua) = user_agent.map(str::trim).filter(|ua| !ua.is_empty()) else {
         return "Unknown device".to_owned();
     };
-    // Order matters: Edge and Opera say "Chrome", Chrome says "Safari".
-    let browser = [
-        ("Edg/", "Edge"),
-        ("OPR/", "Opera"),
-        ("Firefox/", "Firefox"),
-        ("HeadlessChrome/", "Headless Chrome"),
-        ("Chrome/", "Chrome"),
-        ("Chromium/", "Chromium"),
-        ("Safari/", "Safari"),
-        ("curl/", "curl"),
-    ]
-    .iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| *name);
-    let os = [
-        ("Android", "Android"),
-        ("iPhone", "iPhone"),
-        ("iPad", "iPad"),
-        ("Windows", "Windows"),
-        ("Mac OS X", "macOS"),
-        ("CrOS", "ChromeOS"),
-        ("Linux", "Linux"),
-    ]
-    .iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| *name);
+    let browser = BROWSERS.iter().find(|(needle, _)| ua.contains(needle)).map(|(_, name)| *name);
+    let os = SYSTEMS.iter().find(|(needle, _)| ua.contains(needle)).map(|(_, name)| *name);
     let summary = match (browser, os) {
         (Some(b), Some(o)) => format!("{b} on {o}"),
         (Some(b), None) => b.to_owned(),
@@ -46,6 +56,20 @@ pub fn describe_device(user_agent: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_summaries_in_bulwarks_own_words_are_recognised() {
+        for known in
+            ["Firefox on Linux", "Safari on iPhone", "Browser on Android", "curl", "Headless Chrome on Linux"]
+        {
+            assert!(is_recognised(known), "{known}");
+        }
+        let crafted = describe_device(Some("Bulwark security audit - no action needed"));
+        assert!(!is_recognised(&crafted), "{crafted}");
+        for other in ["Browser", "Unknown device", "Firefox on evil.example", "evil on Linux", ""] {
+            assert!(!is_recognised(other), "{other}");
+        }
+    }
 
     #[test]
     fn common_browsers_are_named_with_their_system() {

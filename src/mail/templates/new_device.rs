@@ -45,8 +45,12 @@ impl Templates {
         let sessions = self.link(SESSIONS_PATH);
         let forgot = self.link(super::FORGOT_PATH);
         let when = crate::utc::minute(notice.at);
-        let device: String =
-            notice.device.chars().filter(|c| c.is_ascii() && !c.is_ascii_control()).collect();
+        // Only Bulwark's own words: a User-Agent it did not recognise is the requester's text.
+        let device = if crate::sessions::is_recognised(notice.device) {
+            notice.device
+        } else {
+            "a browser Bulwark does not recognise"
+        };
         let body = format!(
             "Your Bulwark account was signed in to at {when} UTC from a browser it had not been \
              signed in from before: {device}, from {network}.",
@@ -105,5 +109,10 @@ mod tests {
         assert!(!mail.text.contains("198.51.100.23") && !mail.html.contains("198.51.100.23"));
         assert!(mail.text.contains("https://bulwark.example/account/sessions"));
         assert!(mail.text.is_ascii() && mail.html.is_ascii());
+
+        let crafted = NewDeviceNotice { device: "Bulwark audit, no action needed: evil.example", ..notice };
+        let mail = templates.new_device_sign_in(&to, "Ann", &crafted);
+        assert!(!mail.text.contains("evil.example") && !mail.text.contains("no action needed"));
+        assert!(mail.text.contains("a browser Bulwark does not recognise"), "{}", mail.text);
     }
 }

@@ -86,8 +86,10 @@ pub fn StrengthMeter(
             }
             leptos::task::spawn_local(async move {
                 let answer = chunk::estimate(password, context).await;
-                if latest.get_value() == turn {
-                    reading.set(match answer {
+                // The page may be gone by now (a form posted while the chunk loaded):
+                // then there is nothing to show, and nothing may be touched.
+                if latest.try_get_value() == Some(turn) {
+                    reading.try_set(match answer {
                         Ok(strength) => Reading::Ready(strength),
                         Err(chunk::Unavailable) => Reading::Unavailable,
                     });

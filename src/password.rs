@@ -123,6 +123,13 @@ impl fmt::Debug for Password {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn context_words_are_the_local_part_and_the_username_parsed_or_as_typed() {
+        assert_eq!(user_inputs("Kitten.Lover@Example.com", "KittenLover"), ["kitten.lover", "kittenlover"]);
+        assert_eq!(user_inputs(" not-an-email ", " Bad Name "), ["not-an-email", "bad name"]);
+        assert_eq!(user_inputs("broken@", ""), ["broken", ""]);
+    }
     use proptest::prelude::*;
 
     fn policy() -> PasswordPolicy {

@@ -109,16 +109,7 @@ pub fn NewPasswordField(
             state=state
             error=state.error(move |v| rule_message(bulwark::Password::parse(v, policy)), move || server.get())
         />
-        <crate::passwords::StrengthMeter id=format_meter_id(id) state=state context=context />
-    }
-}
-
-/// The meter's id for the field `id`.
-fn format_meter_id(id: &'static str) -> &'static str {
-    match id {
-        "reset-password" => "reset-password-strength",
-        "new-password" => "new-password-strength",
-        _ => "password-strength",
+        <crate::passwords::StrengthMeter id=format!("{id}-strength") state=state context=context />
     }
 }
 

@@ -14,8 +14,6 @@ use leptos::prelude::*;
 
 use crate::components::FieldState;
 
-pub use bulwark::password::user_inputs;
-
 /// True once this page runs in a browser with JavaScript (effects never run on the server).
 pub fn use_hydrated() -> ReadSignal<bool> {
     let (hydrated, set_hydrated) = signal(false);
@@ -62,7 +60,7 @@ enum Reading {
 /// (the email's local part and the username, see `bulwark::strength::user_inputs`).
 #[component]
 pub fn StrengthMeter(
-    id: &'static str,
+    #[prop(into)] id: String,
     state: FieldState,
     #[prop(into)] context: Signal<Vec<String>>,
 ) -> impl IntoView {
@@ -122,7 +120,7 @@ pub fn StrengthMeter(
             <div class="strength" data-testid="strength-meter">
                 <span class="strength-label" id=label_id.clone()>"Strength"</span>
                 <meter
-                    id=id
+                    id=id.clone()
                     aria-labelledby=label_id.clone()
                     min="0"
                     max="4"

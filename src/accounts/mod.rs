@@ -210,7 +210,7 @@ impl Accounts {
 
         let password = Password::parse(password, self.policy)
             .map_err(|e| ResetError::Invalid(FieldErrors::single(Field::Password, e.to_string())))?;
-        let inputs = strength::user_inputs(&user.email, &user.username);
+        let inputs = crate::password::user_inputs(&user.email, &user.username);
         if let Some(weak) = self.weakness(password.clone(), inputs).await? {
             return Err(ResetError::Invalid(FieldErrors::single(Field::Password, weak)));
         }

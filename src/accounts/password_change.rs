@@ -87,7 +87,7 @@ impl Accounts {
         if new.expose_secret() == current.expose_secret() {
             return Err(ChangeError::Invalid(FieldErrors::single(Field::Password, SAME_PASSWORD)));
         }
-        let inputs = crate::strength::user_inputs(&user.email, &user.username);
+        let inputs = crate::password::user_inputs(&user.email, &user.username);
         if let Some(weak) = self.weakness(new.clone(), inputs).await.map_err(unexpected)? {
             return Err(ChangeError::Invalid(FieldErrors::single(Field::Password, weak)));
         }

@@ -118,7 +118,7 @@ impl Accounts {
         let parsed = SignupForm::parse(email, username, password, self.policy);
         // Judged against what was typed in the other fields, parsed or not (the meter in
         // the browser does the same).
-        let inputs = crate::strength::user_inputs(email, username);
+        let inputs = crate::password::user_inputs(email, username);
         let (mut errors, checked) = match &parsed {
             Ok(form) => (FieldErrors::default(), form.password.clone()),
             Err(errors) => match Password::parse(password, self.policy) {

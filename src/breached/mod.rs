@@ -48,16 +48,13 @@ impl Breaches {
         }
         let hash = crate::token::hex(&Sha1::digest(password.expose_secret().as_bytes()));
         if let Some(list) = self.offline.clone() {
-            let lookup = {
-                let hash = hash.clone();
-                tokio::task::spawn_blocking(move || list.count(&hash)).await
-            };
+            let hash = hash.clone();
+            let lookup = tokio::task::spawn_blocking(move || list.count(&hash))
+                .await
+                .unwrap_or_else(|joined| Err(std::io::Error::other(joined)));
             match lookup {
-                Ok(Ok(0)) => {}
-                Ok(Ok(count)) => return count,
-                Ok(Err(error)) => {
-                    tracing::warn!(event = "breach_check_unavailable", source = "offline", error = %error);
-                }
+                Ok(0) => {}
+                Ok(count) => return count,
                 Err(error) => {
                     tracing::warn!(event = "breach_check_unavailable", source = "offline", error = %error);
                 }

@@ -54,7 +54,7 @@ pub fn ChangePasswordPage() -> impl IntoView {
                                     id="new-password"
                                     state=new
                                     server=Signal::derive(server_new)
-                                    context=crate::passwords::user_inputs(&me.email, &me.username)
+                                    context=bulwark::password::user_inputs(&me.email, &me.username)
                                 />
                                 <SubmitButton pending=change.pending() idle="Change password" busy="Saving…" />
                             </ActionForm>

@@ -10,7 +10,7 @@ use crate::{
     components::{
         password_policy, reset_on_submit, rule_message, FieldState, FormError, SubmitButton, TextField,
     },
-    passwords::{user_inputs, StrengthMeter},
+    passwords::StrengthMeter,
 };
 
 #[component]
@@ -65,7 +65,7 @@ pub fn SignupPage() -> impl IntoView {
                 <StrengthMeter
                     id="signup-password-strength"
                     state=password
-                    context=Signal::derive(move || user_inputs(&email.value.get(), &username.value.get()))
+                    context=Signal::derive(move || bulwark::password::user_inputs(&email.value.get(), &username.value.get()))
                 />
                 <SubmitButton pending=signup.pending() idle="Create account" busy="Creating account…" />
             </ActionForm>

@@ -104,7 +104,7 @@ async fn range_server(known: &[(&str, u64)]) -> (String, Arc<Mutex<Vec<(String, 
     let lines: Vec<String> = known
         .iter()
         .map(|(password, count)| {
-            let hash: String = Sha1::digest(password.as_bytes()).iter().map(|b| format!("{b:02X}")).collect();
+            let hash = bulwark::token::hex(&Sha1::digest(password.as_bytes())).to_ascii_uppercase();
             format!("{hash}:{count}")
         })
         .collect();

@@ -18,50 +18,55 @@ const NEW_PASSWORD = "a brand new passphrase for the test 58";
 for (const javaScript of [true, false]) {
   const mode = javaScript ? "with JavaScript" : "without JavaScript";
 
-  test(`reset a forgotten password ${mode}`, async ({ page, problems, browser }) => {
-    test.setTimeout(60_000);
-    const user = uniqueUser(javaScript ? "reset" : "resetnojs");
-    await signUp(page, user, javaScript);
+  test.describe(mode, () => {
+    // The page this test drives runs with JavaScript exactly when the test says so.
+    test.use({ javaScriptEnabled: javaScript });
 
-    // Another device, signed in before the reset.
-    const other = await browser.newContext({ javaScriptEnabled: javaScript });
-    const otherPage = await other.newPage();
-    trackProblems(otherPage, problems);
-    await open(otherPage, "/login", javaScript);
-    await signIn(otherPage, user.email, PASSWORD);
-    await expect(otherPage.getByTestId("header-username")).toHaveText(user.username);
+    test(`reset a forgotten password ${mode}`, async ({ page, problems, browser }) => {
+      test.setTimeout(60_000);
+      const user = uniqueUser(javaScript ? "reset" : "resetnojs");
+      await signUp(page, user, javaScript);
 
-    await open(page, "/login", javaScript);
-    await page.getByRole("link", { name: "Forgot your password?" }).click();
-    await expect(page).toHaveURL(/\/forgot-password$/);
-    await page.getByLabel("Email").fill(user.email);
-    await page.getByRole("button", { name: "Send a reset link" }).click();
-    await expect(page).toHaveURL(/\/check-email$/);
+      // Another device, signed in before the reset.
+      const other = await browser.newContext({ javaScriptEnabled: javaScript });
+      const otherPage = await other.newPage();
+      trackProblems(otherPage, problems);
+      await open(otherPage, "/login", javaScript);
+      await signIn(otherPage, user.email, PASSWORD);
+      await expect(otherPage.getByTestId("header-username")).toHaveText(user.username);
 
-    const mail = await waitForMailTitled(user.email, "Reset your password");
-    const link = resetLink(mail);
-    const response = await page.goto(link);
-    expect(response?.headers()["referrer-policy"]).toBe("no-referrer");
-    await open(page, link, javaScript);
+      await open(page, "/login", javaScript);
+      await page.getByRole("link", { name: "Forgot your password?" }).click();
+      await expect(page).toHaveURL(/\/forgot-password$/);
+      await page.getByLabel("Email").fill(user.email);
+      await page.getByRole("button", { name: "Send a reset link" }).click();
+      await expect(page).toHaveURL(/\/check-email$/);
 
-    await page.getByLabel("New password", { exact: true }).fill("password1234567");
-    await page.getByRole("button", { name: "Set new password" }).click();
-    await expect(page.locator("#reset-password-error")).toContainText("This password is too easy to guess.");
-    await expect(page).toHaveURL(/\/reset-password\?token=/);
+      const mail = await waitForMailTitled(user.email, "Reset your password");
+      const link = resetLink(mail);
+      const response = await page.goto(link);
+      expect(response?.headers()["referrer-policy"]).toBe("no-referrer");
+      await open(page, link, javaScript);
 
-    await page.getByLabel("New password", { exact: true }).fill(NEW_PASSWORD);
-    await page.getByRole("button", { name: "Set new password" }).click();
-    await expect(page).toHaveURL(/\/login\?reset=1$/);
-    await expect(page.getByTestId("reset-notice")).toBeVisible();
+      await page.getByLabel("New password", { exact: true }).fill("password1234567");
+      await page.getByRole("button", { name: "Set new password" }).click();
+      await expect(page.locator("#reset-password-error")).toContainText("This password is too easy to guess.");
+      await expect(page).toHaveURL(/\/reset-password\?token=/);
 
-    await signIn(page, user.email, NEW_PASSWORD);
-    await expect(page.getByTestId("header-username")).toHaveText(user.username);
-    await waitForMailTitled(user.email, "Your password was changed");
+      await page.getByLabel("New password", { exact: true }).fill(NEW_PASSWORD);
+      await page.getByRole("button", { name: "Set new password" }).click();
+      await expect(page).toHaveURL(/\/login\?reset=1$/);
+      await expect(page.getByTestId("reset-notice")).toBeVisible();
 
-    // The other device was signed out by the reset.
-    await open(otherPage, "/", javaScript);
-    await expect(otherPage.getByRole("banner").getByRole("link", { name: "Sign in" })).toBeVisible();
-    await other.close();
-    expect(problems).toEqual([]);
+      await signIn(page, user.email, NEW_PASSWORD);
+      await expect(page.getByTestId("header-username")).toHaveText(user.username);
+      await waitForMailTitled(user.email, "Your password was changed");
+
+      // The other device was signed out by the reset.
+      await open(otherPage, "/", javaScript);
+      await expect(otherPage.getByRole("banner").getByRole("link", { name: "Sign in" })).toBeVisible();
+      await other.close();
+      expect(problems).toEqual([]);
+    });
   });
 }

@@ -49,10 +49,19 @@ pub enum Event {
     SupportAccessGranted,
     /// The owner withdrew that permission.
     SupportAccessRevoked,
+    /// The owner asked to change the account's address (a link went to the new one).
+    EmailChangeRequested,
+    /// The new address's owner confirmed it: the account's address changed.
+    EmailChanged,
+    /// A pending address change was cancelled (from the old address's link, or by the owner).
+    EmailChangeCancelled,
+    /// The old address's owner took the account back after a change (sessions ended, a new
+    /// password required).
+    EmailChangeRecovered,
 }
 
 impl Event {
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 21] = [
         Self::LoginSuccess,
         Self::LoginFail,
         Self::PasswordChange,
@@ -70,6 +79,10 @@ impl Event {
         Self::ImpersonationEnd,
         Self::SupportAccessGranted,
         Self::SupportAccessRevoked,
+        Self::EmailChangeRequested,
+        Self::EmailChanged,
+        Self::EmailChangeCancelled,
+        Self::EmailChangeRecovered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,6 +104,10 @@ impl Event {
             Self::ImpersonationEnd => "authz_impersonation_end",
             Self::SupportAccessGranted => "authz_support_access_granted",
             Self::SupportAccessRevoked => "authz_support_access_revoked",
+            Self::EmailChangeRequested => "user_email_change_requested",
+            Self::EmailChanged => "user_email_changed",
+            Self::EmailChangeCancelled => "user_email_change_cancelled",
+            Self::EmailChangeRecovered => "user_email_change_recovered",
         }
     }
 

@@ -43,6 +43,8 @@ pub mod db;
 #[cfg(feature = "server")]
 pub mod devices;
 #[cfg(feature = "server")]
+pub mod email_change;
+#[cfg(feature = "server")]
 pub mod flow;
 #[cfg(feature = "server")]
 pub mod hashing;

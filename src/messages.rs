@@ -21,6 +21,8 @@ pub const USERNAME_TAKEN_MEANWHILE: &str =
 pub const WRONG_CURRENT_PASSWORD: &str = "This is not your current password.";
 /// Said under the new-password field when it is the password the account has now.
 pub const SAME_PASSWORD: &str = "Choose a password different from your current one.";
+/// Said under the new-address field of an email change when it is the account's address.
+pub const SAME_EMAIL: &str = "This is already your email address.";
 /// How every strength verdict starts (see `strength::WeakPassword`).
 pub const WEAK_PASSWORD: &str = "This password is too easy to guess.";
 /// The strength verdict's closing advice when zxcvbn has none of its own.
@@ -78,9 +80,12 @@ const ZXCVBN_SENTENCES: &[&str] = &[
 /// Whether `message` is one Bulwark itself could have put under `field`.
 pub fn is_known(field: Field, message: &str) -> bool {
     match field {
-        Field::Email => [crate::EmailError::Empty, crate::EmailError::TooLong, crate::EmailError::Invalid]
-            .iter()
-            .any(|e| e.to_string() == message),
+        Field::Email => {
+            message == SAME_EMAIL
+                || [crate::EmailError::Empty, crate::EmailError::TooLong, crate::EmailError::Invalid]
+                    .iter()
+                    .any(|e| e.to_string() == message)
+        }
         Field::Username => {
             message == USERNAME_TAKEN_MEANWHILE
                 || [

@@ -43,6 +43,7 @@ pub fn Header() -> impl IntoView {
                             Ok(Some(current)) => view! {
                                 <a href="/account/sessions">"Sessions"</a>
                                 <a href="/account/password">"Password"</a>
+                                <a href="/account/email">"Email"</a>
                                 <a href="/account/activity">"Activity"</a>
                                 {(current.role == bulwark::Role::Admin).then(|| view! { <a href="/admin" data-testid="admin-link">"Admin"</a> })}
                                 <span class="whoami">

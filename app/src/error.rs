@@ -63,6 +63,15 @@ pub enum ApiError {
     /// 409: the admin already has a live impersonation.
     #[error("You are already impersonating someone. Stop that first.")]
     AlreadyImpersonating,
+    /// 409: an email-change link would give the account an address that another account
+    /// has now (told only to whoever holds a link mailed to that address).
+    #[error("That address now belongs to another account, so this account's address stays as it is.")]
+    AddressTaken,
+    /// 409: a cancel link for an email change that has already happened.
+    #[error(
+        "That change has already happened. To undo it, use the \"Recover my account\" link we mailed to this address when it did."
+    )]
+    EmailAlreadyChanged,
     /// 429: too many attempts; the same answer whether or not the account exists.
     #[error("Too many attempts. Please wait {} and try again.", wait_words(*retry_after_secs))]
     TooManyRequests { retry_after_secs: i64 },
@@ -100,7 +109,9 @@ impl ApiError {
             Self::LastAdmin
             | Self::NotOnYourself
             | Self::CannotImpersonate(_)
-            | Self::AlreadyImpersonating => 409,
+            | Self::AlreadyImpersonating
+            | Self::AddressTaken
+            | Self::EmailAlreadyChanged => 409,
             Self::ReasonRequired | Self::UntilInPast | Self::ImpersonationReason => 422,
             Self::BadRequest | Self::InvalidLink => 400,
             Self::NotFound => 404,

@@ -18,8 +18,9 @@ use leptos_router::{
 };
 
 use crate::pages::{
-    ActivityPage, AdminAuditPage, AdminImpersonationsPage, AdminUserPage, AdminUsersPage, ChangePasswordPage,
-    CheckEmailPage, ForgotPasswordPage, HomePage, LoginPage, NotFoundPage, ResendVerificationPage,
+    ActivityPage, AdminAuditPage, AdminImpersonationsPage, AdminUserPage, AdminUsersPage,
+    CancelEmailChangePage, ChangePasswordPage, CheckEmailPage, ConfirmEmailChangePage, EmailChangePage,
+    ForgotPasswordPage, HomePage, LoginPage, NotFoundPage, RecoverAccountPage, ResendVerificationPage,
     ResetPasswordPage, SessionsPage, SignupPage, StepUpPage, VerifyEmailPage,
 };
 
@@ -84,6 +85,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("account/sessions") view=SessionsPage ssr=SsrMode::Async />
                     <Route path=path!("account/password") view=ChangePasswordPage ssr=SsrMode::Async />
                     <Route path=path!("account/activity") view=ActivityPage ssr=SsrMode::Async />
+                    <Route path=path!("account/email") view=EmailChangePage ssr=SsrMode::Async />
+                    <Route path=path!("email-change/confirm") view=ConfirmEmailChangePage ssr=SsrMode::Async />
+                    <Route path=path!("email-change/cancel") view=CancelEmailChangePage ssr=SsrMode::Async />
+                    <Route path=path!("email-change/recover") view=RecoverAccountPage ssr=SsrMode::Async />
                     <Route path=path!("step-up") view=StepUpPage ssr=SsrMode::Async />
                     <Route path=path!("admin") view=AdminUsersPage ssr=SsrMode::Async />
                     <Route path=path!("admin/users/:id") view=AdminUserPage ssr=SsrMode::Async />

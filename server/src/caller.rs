@@ -130,9 +130,18 @@ fn json_error(error: &app::error::ApiError) -> Response {
 }
 
 /// All a caller whose account must change its password may reach: the change itself,
-/// sign-out, and the header's "who is signed in".
-const CONFINED_MAY_REACH: &[&str] =
-    &[app::api::PASSWORD_PAGE, "/api/change-password", "/api/logout", "/api/session"];
+/// sign-out, the header's "who is signed in", and the email-change links mailed to an old
+/// address (cancel, recover), which protect the account whoever's browser opens them.
+const CONFINED_MAY_REACH: &[&str] = &[
+    app::api::PASSWORD_PAGE,
+    "/api/change-password",
+    "/api/logout",
+    "/api/session",
+    // The old address's links protect the account, whoever's browser opens them.
+    bulwark::mail::templates::CANCEL_PATH,
+    bulwark::mail::templates::RECOVER_PATH,
+    "/api/email-change/link",
+];
 
 /// Anything else: pages send the browser to the password page, server functions answer
 /// 403 with the reason (and change nothing).

@@ -78,6 +78,7 @@ pub struct Shared {
     pub recovery: Recovery,
     pub admin: bulwark::admin::Admin,
     pub impersonations: bulwark::impersonation::Impersonations,
+    pub email_changes: bulwark::email_change::EmailChanges,
     pub outbox: Outbox,
     /// Where the mail sender delivers: SMTP, or the development folder.
     pub mail_transport: Arc<dyn MailTransport>,
@@ -152,6 +153,16 @@ pub async fn prepare(
         outbox.clone(),
         templates.clone(),
     );
+    let email_changes = bulwark::email_change::EmailChanges::new(bulwark::email_change::Parts {
+        pool: pool.clone(),
+        clock: clock.clone(),
+        accounts: accounts.clone(),
+        throttle: throttle.clone(),
+        outbox: outbox.clone(),
+        templates: templates.clone(),
+        registry: registry.clone(),
+        devices: devices.clone(),
+    });
     let admin = bulwark::admin::Admin::new(
         pool.clone(),
         clock.clone(),
@@ -184,6 +195,7 @@ pub async fn prepare(
         recovery,
         admin,
         impersonations,
+        email_changes,
         outbox,
         mail_transport,
         settings: Arc::new(settings),
@@ -216,6 +228,7 @@ pub fn router(state: AppState) -> Router {
         audit: bulwark::audit::AuditLog::new(state.pool.clone()),
         admin: state.admin.clone(),
         impersonations: state.impersonations.clone(),
+        email_changes: state.email_changes.clone(),
         parked_cookie: DeviceCookie {
             name: state.settings.cookie.parked_name,
             secure: state.settings.cookie.secure,

@@ -111,8 +111,13 @@ impl NonceSlot {
 }
 
 /// Pages opened from a link in a mail, with a one-time token in the query string.
-pub const TOKEN_PAGES: &[&str] =
-    &[bulwark::mail::templates::VERIFY_PATH, bulwark::mail::templates::RESET_PATH];
+pub const TOKEN_PAGES: &[&str] = &[
+    bulwark::mail::templates::VERIFY_PATH,
+    bulwark::mail::templates::RESET_PATH,
+    bulwark::mail::templates::CONFIRM_PATH,
+    bulwark::mail::templates::CANCEL_PATH,
+    bulwark::mail::templates::RECOVER_PATH,
+];
 
 /// Adds the headers every response carries (OWASP Secure Headers Project): a nonce-based
 /// Content-Security-Policy on pages and [`DEFAULT_CSP`] on everything else.

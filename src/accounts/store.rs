@@ -33,8 +33,8 @@ impl Purpose {
 
 /// Stores a token bound to the account's current epoch. Verification tokens are only
 /// made for unconfirmed accounts. `false` when there is no such account.
-pub async fn insert_token(
-    pool: &SqlitePool,
+pub async fn insert_token<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
     hash: &str,
     user_id: UserId,
     purpose: Purpose,
@@ -54,7 +54,7 @@ pub async fn insert_token(
     .bind(now)
     .bind(expires_at)
     .bind(user_id)
-    .execute(pool)
+    .execute(executor)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -179,10 +179,13 @@ pub async fn find_user_by_email(pool: &SqlitePool, email: &Email) -> sqlx::Resul
     row.as_ref().map(user_from_row).transpose()
 }
 
-pub async fn find_user(pool: &SqlitePool, id: UserId) -> sqlx::Result<Option<User>> {
+pub async fn find_user<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    id: UserId,
+) -> sqlx::Result<Option<User>> {
     let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(executor)
         .await?;
     row.as_ref().map(user_from_row).transpose()
 }
@@ -266,12 +269,15 @@ pub async fn insert_confirmed(
     .await?;
     if id.is_some() {
         // A pending signup of the address could no longer become an account.
-        sqlx::query("DELETE FROM pending_signups WHERE email = ?")
-            .bind(user.email)
-            .execute(connection)
-            .await?;
+        delete_pending_signups(connection, user.email).await?;
     }
     Ok(id)
+}
+
+/// Every signup waiting for `email` ends (the address now belongs to an account).
+pub async fn delete_pending_signups(connection: &mut SqliteConnection, email: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM pending_signups WHERE email = ?").bind(email).execute(connection).await?;
+    Ok(())
 }
 
 pub async fn email_exists(connection: &mut SqliteConnection, email: &str) -> sqlx::Result<bool> {

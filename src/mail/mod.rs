@@ -58,6 +58,16 @@ pub enum MailKind {
     Impersonation,
     /// The account was signed in to from a browser new to it.
     NewDevice,
+    /// The link that confirms a new address for an account.
+    EmailChangeConfirm,
+    /// A change to this address was asked for, but the address already has an account.
+    EmailChangeTaken,
+    /// To the old address: a change was asked for (with the link that cancels it).
+    EmailChangeRequested,
+    /// To the old address: the change happened (with the link that recovers the account).
+    EmailChanged,
+    /// After a recovery: the link to choose a new password.
+    AccountRecovered,
 }
 
 impl MailKind {
@@ -70,6 +80,11 @@ impl MailKind {
             Self::AdminNotice => "admin_notice",
             Self::Impersonation => "impersonation_notice",
             Self::NewDevice => "new_device_notice",
+            Self::EmailChangeConfirm => "email_change_confirm",
+            Self::EmailChangeTaken => "email_change_taken",
+            Self::EmailChangeRequested => "email_change_requested",
+            Self::EmailChanged => "email_changed",
+            Self::AccountRecovered => "account_recovered",
         }
     }
 }

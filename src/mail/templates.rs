@@ -178,9 +178,11 @@ impl Templates {
 }
 
 mod admin;
+mod email_change;
 mod impersonation;
 mod new_device;
 pub use admin::AdminNotice;
+pub use email_change::{CANCEL_PATH, CONFIRM_PATH, RECOVER_PATH};
 pub use impersonation::{ImpersonationNotice, SESSIONS_PATH};
 pub use new_device::{approximate_network, NewDeviceNotice};
 

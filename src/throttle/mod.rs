@@ -239,6 +239,14 @@ impl Throttle {
         Ok(Ok(self.hit(&key, 3600, self.policy.mails_per_address_per_hour).await?.is_ok()))
     }
 
+    /// Counts a request to change the address of account `user_id` (each mails both the old
+    /// and the new address) against the account's hourly cap. The account's own budget: it
+    /// says nothing about the address asked for.
+    pub async fn email_change(&self, user_id: i64) -> sqlx::Result<Result<(), Throttled>> {
+        let key = format!("email-change:{user_id}");
+        self.hit(&key, 3600, self.policy.mails_per_address_per_hour).await
+    }
+
     /// Counts one mail with a link of `kind` against its site-wide per-minute cap. Counted
     /// for every request that could lead to one, before anything is looked up, so what
     /// the cap lets through never depends on whether some address has an account.
@@ -255,7 +263,7 @@ impl Throttle {
     pub async fn delete_stale(&self) -> sqlx::Result<u64> {
         let now = self.clock.now();
         let hour = 3600;
-        let kinds: [(&str, i64); 10] = [
+        let kinds: [(&str, i64); 11] = [
             ("ip:", self.policy.ip_window_secs),
             ("account:", self.policy.account_window_secs),
             ("device:", self.policy.account_window_secs),
@@ -266,6 +274,7 @@ impl Throttle {
             ("link-mail-all:", 60),
             ("reset-mail-to:", hour),
             ("link-submit-ip:", hour),
+            ("email-change:", hour),
         ];
         let mut deleted = 0;
         for (prefix, window) in kinds {

@@ -153,3 +153,26 @@ pub fn change_error(error: bulwark::accounts::ChangeError) -> ApiError {
         }
     }
 }
+
+/// The email-change service.
+pub fn email_changes() -> Result<bulwark::email_change::EmailChanges, ApiError> {
+    service(|s| s.email_changes.clone())
+}
+
+/// Maps an email change's failure.
+pub fn email_change_error(error: bulwark::email_change::EmailChangeError) -> ApiError {
+    use bulwark::email_change::EmailChangeError as E;
+    match error {
+        E::Invalid(errors) => ApiError::Validation(errors),
+        E::Throttled(verdict) => too_many(verdict),
+        E::InvalidLink => ApiError::InvalidLink,
+        E::AlreadyChanged => ApiError::EmailAlreadyChanged,
+        E::AddressTaken => ApiError::AddressTaken,
+        E::SessionEnded => ApiError::Unauthorized,
+        E::Busy => busy(),
+        E::Unexpected(cause) => {
+            tracing::error!(error = %cause, "email change failed unexpectedly");
+            ApiError::Internal
+        }
+    }
+}

@@ -211,6 +211,12 @@ pub fn describe_event(event: &str, success: bool) -> &'static str {
         ("authz_impersonation_end", _) => "An administrator stopped viewing your account",
         ("authz_support_access_granted", _) => "Support access granted",
         ("authz_support_access_revoked", _) => "Support access withdrawn",
+        ("user_email_change_requested", _) => {
+            "Email address change asked for (a link went to the new address)"
+        }
+        ("user_email_changed", _) => "Email address changed",
+        ("user_email_change_cancelled", _) => "Email address change cancelled",
+        ("user_email_change_recovered", _) => "Account recovered to its earlier email address",
         _ => "Account event",
     }
 }

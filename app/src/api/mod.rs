@@ -12,10 +12,11 @@ use crate::error::ApiError;
 
 mod account;
 mod admin;
+mod email_change;
 mod impersonation;
 mod recovery;
 mod sessions;
-pub use self::{account::*, admin::*, impersonation::*, recovery::*, sessions::*};
+pub use self::{account::*, admin::*, email_change::*, impersonation::*, recovery::*, sessions::*};
 
 /// What the UI may know about the signed-in user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

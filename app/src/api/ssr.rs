@@ -36,6 +36,7 @@ pub struct Services {
     pub audit: bulwark::audit::AuditLog,
     pub admin: bulwark::admin::Admin,
     pub impersonations: bulwark::impersonation::Impersonations,
+    pub email_changes: bulwark::email_change::EmailChanges,
     /// The cookie that keeps an impersonating admin's own session id.
     pub parked_cookie: DeviceCookie,
     /// Step-up windows (seconds): for sensitive actions, and for admin actions.

@@ -3,6 +3,7 @@
 mod account;
 mod admin;
 mod check_email;
+mod email_change;
 mod home;
 pub(crate) mod impersonation;
 mod login;
@@ -15,6 +16,7 @@ mod verify_email;
 pub use account::{ActivityPage, ChangePasswordPage, StepUpPage};
 pub use admin::{AdminAuditPage, AdminUserPage, AdminUsersPage};
 pub use check_email::CheckEmailPage;
+pub use email_change::{CancelEmailChangePage, ConfirmEmailChangePage, EmailChangePage, RecoverAccountPage};
 pub use home::HomePage;
 pub use impersonation::{AdminImpersonationsPage, ImpersonationBanner};
 pub use login::LoginPage;

@@ -1,0 +1,147 @@
+//! Email change: the signed-in owner asks (after a step-up) for a new address; the links
+//! mailed to the new address (confirm) and the old one (cancel, recover) finish it. See
+//! `bulwark::email_change`.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// The email-change page.
+pub const EMAIL_PAGE: &str = "/account/email";
+/// Where a request lands: the page, saying where the link went.
+pub const EMAIL_CHANGE_REQUESTED: &str = "/account/email?requested=1";
+/// Where withdrawing a pending change lands.
+pub const EMAIL_CHANGE_WITHDRAWN: &str = "/account/email?withdrawn=1";
+
+/// Which mailed link a page follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EmailChangeLink {
+    /// From the new address: make it the account's address.
+    Confirm,
+    /// From the old address: cancel a change that has not happened.
+    Cancel,
+    /// From the old address: undo a change that happened.
+    Recover,
+}
+
+impl EmailChangeLink {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "confirm" => Some(Self::Confirm),
+            "cancel" => Some(Self::Cancel),
+            "recover" => Some(Self::Recover),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Confirm => "confirm",
+            Self::Cancel => "cancel",
+            Self::Recover => "recover",
+        }
+    }
+
+    /// The page the link opens (the mail templates own the paths).
+    #[cfg(feature = "ssr")]
+    pub fn page(self) -> &'static str {
+        use bulwark::mail::templates::{CANCEL_PATH, CONFIRM_PATH, RECOVER_PATH};
+        match self {
+            Self::Confirm => CONFIRM_PATH,
+            Self::Cancel => CANCEL_PATH,
+            Self::Recover => RECOVER_PATH,
+        }
+    }
+}
+
+/// The signed-in user's address, and the change waiting for confirmation, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailView {
+    pub email: String,
+    /// The address a change waits for, and until when (Unix seconds).
+    pub pending: Option<(String, i64)>,
+}
+
+#[server(prefix = "/api", endpoint = "email-change/status")]
+pub async fn email_status() -> Result<EmailView, ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            let principal = current()?;
+            let pending = email_changes()?.pending(principal.user.id).await.map_err(email_change_error)?;
+            Ok(EmailView {
+                email: principal.user.email.clone(),
+                pending: pending.map(|p| (p.new_email, p.expires_at)),
+            })
+        }
+        .await,
+    )
+}
+
+/// Asks to move the account to `email`: needs a recent step-up. A confirmation link goes
+/// to the new address and a notice with a cancel link to the old one; the answer is the
+/// same whether or not another account has the new address.
+#[server(prefix = "/api", endpoint = "email-change")]
+pub async fn change_email(#[server(default)] email: String) -> Result<(), ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            let principal = stepped_up()?;
+            let context = audit_context();
+            email_changes()?.request(&principal, &email, &context).await.map_err(email_change_error)?;
+            leptos_axum::redirect(EMAIL_CHANGE_REQUESTED);
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// The signed-in owner withdraws their pending change (its links stop working).
+#[server(prefix = "/api", endpoint = "email-change/withdraw")]
+pub async fn withdraw_email_change() -> Result<(), ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            let principal = current()?;
+            let context = audit_context();
+            email_changes()?.withdraw(&principal.user, &context).await.map_err(email_change_error)?;
+            leptos_axum::redirect(EMAIL_CHANGE_WITHDRAWN);
+            Ok(())
+        }
+        .await,
+    )
+}
+
+/// Follows a mailed link (`link`: confirm, cancel or recover) with its token, posted by
+/// the page the link opens (never on GET, so mail scanners that open links use nothing up).
+#[server(prefix = "/api", endpoint = "email-change/link")]
+pub async fn follow_email_change_link(
+    #[server(default)] link: String,
+    #[server(default)] token: String,
+) -> Result<(), ApiError> {
+    use super::ssr::*;
+    respond(
+        async {
+            let link = EmailChangeLink::parse(&link).ok_or(ApiError::BadRequest)?;
+            let changes = email_changes()?;
+            let context = audit_context();
+            let outcome = match link {
+                EmailChangeLink::Confirm => changes.confirm(&token, &context).await.map(|_| ()),
+                EmailChangeLink::Cancel => changes.cancel(&token, &context).await,
+                EmailChangeLink::Recover => changes.recover(client_ip()?, &token, &context).await.map(|_| ()),
+            };
+            match outcome.map_err(email_change_error) {
+                Ok(()) => {
+                    leptos_axum::redirect(&format!("{}?done=1", link.page()));
+                    Ok(())
+                }
+                Err(error) => {
+                    let dead = format!("{}?link=invalid", link.page());
+                    Err(token_page_failed::<FollowEmailChangeLink>(error, link.page(), &token, &dead))
+                }
+            }
+        }
+        .await,
+    )
+}

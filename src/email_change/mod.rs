@@ -1,0 +1,347 @@
+//! Changing an account's email address, safely.
+//!
+//! - **Asking** needs a recent step-up (checked by the caller) and is throttled per
+//!   account. It records a pending change and mails two addresses: the new one gets a
+//!   confirmation link (24 h, single use), the old one a notice naming the new address,
+//!   with a link that cancels. Until the link is used, nothing about the account changes.
+//! - **No enumeration.** When the new address already belongs to another account, the
+//!   asker is answered exactly the same way (the same pending change, the same notice to
+//!   the old address); only the mail to the new address differs, and it goes to that
+//!   address's owner.
+//! - **Asking** stores nothing if the caller's session ended meanwhile, and a waiting
+//!   change dies with anything that ends every session (a new password, a recovery).
+//! - **Confirming** (the new address's link) changes the address only if the account
+//!   still has the old one and is neither disabled nor locked, kills every link mailed
+//!   before (a reset link sent to the old address must not outlive the change), and mails
+//!   the old address a recovery link valid for 7 days.
+//! - **Recovering** (that link) puts the old address back, ends every session and device,
+//!   makes the password unusable until it is reset, and mails the old address a reset
+//!   link. A recovery through one change undoes every later change and kills their links,
+//!   never an earlier one's: someone who took the account and then moved it again cannot
+//!   use the second change's recovery link to undo the owner's recovery.
+//!
+//! Every step is one write transaction with its audit event and its mail.
+
+mod store;
+
+use std::net::IpAddr;
+
+use crate::{
+    accounts::{self, Accounts, UnexpectedError, User, UserId, RESET_PASSWORD_VALID_SECS},
+    audit::{self, Event},
+    clock::SharedClock,
+    db::SqlitePool,
+    devices::Devices,
+    hashing::HashError,
+    mail::{Outbox, Templates},
+    messages::SAME_EMAIL,
+    sessions::{Principal, SessionRegistry},
+    throttle::{Throttle, Throttled},
+    token, Email, Field, FieldErrors,
+};
+use store::Link;
+
+/// How long a confirmation (and the cancel link) works.
+pub const CONFIRM_VALID_SECS: i64 = 24 * 60 * 60;
+/// How long after a change its recovery link works.
+pub const RECOVER_VALID_SECS: i64 = 7 * 24 * 60 * 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmailChangeError {
+    /// The new address broke a rule (or is the account's own).
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    #[error("throttled for {} s", .0.retry_after_secs)]
+    Throttled(Throttled),
+    /// Unknown, used, expired or superseded link: one answer.
+    #[error("invalid, used or expired link")]
+    InvalidLink,
+    /// A cancel link for a change that has already happened (the recovery link undoes it).
+    #[error("the change already happened")]
+    AlreadyChanged,
+    /// The address the link would give the account belongs to another account now. Told
+    /// only to whoever holds a link mailed to that address.
+    #[error("the address belongs to another account")]
+    AddressTaken,
+    /// The caller's session ended (or the account's password changed) while the request
+    /// was in flight; nothing was stored or mailed.
+    #[error("the session ended during the request")]
+    SessionEnded,
+    /// The password hasher's queue is full; nothing changed.
+    #[error("the server is busy")]
+    Busy,
+    #[error(transparent)]
+    Unexpected(#[from] UnexpectedError),
+}
+
+impl From<sqlx::Error> for EmailChangeError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unexpected(e.into())
+    }
+}
+
+impl From<HashError> for EmailChangeError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => Self::Busy,
+            other => Self::Unexpected(other.into()),
+        }
+    }
+}
+
+/// A change waiting for its confirmation, as the owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub new_email: String,
+    pub expires_at: i64,
+}
+
+/// What a used link did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Done {
+    pub user_id: UserId,
+    /// The account's address now.
+    pub email: String,
+}
+
+/// The email-change service. Cheap to clone.
+#[derive(Clone)]
+pub struct EmailChanges {
+    pool: SqlitePool,
+    clock: SharedClock,
+    accounts: Accounts,
+    throttle: Throttle,
+    outbox: Outbox,
+    templates: Templates,
+    registry: SessionRegistry,
+    devices: Devices,
+}
+
+/// The services an email change works with.
+pub struct Parts {
+    pub pool: SqlitePool,
+    pub clock: SharedClock,
+    pub accounts: Accounts,
+    pub throttle: Throttle,
+    pub outbox: Outbox,
+    pub templates: Templates,
+    pub registry: SessionRegistry,
+    pub devices: Devices,
+}
+
+impl EmailChanges {
+    pub fn new(parts: Parts) -> Self {
+        let Parts { pool, clock, accounts, throttle, outbox, templates, registry, devices } = parts;
+        Self { pool, clock, accounts, throttle, outbox, templates, registry, devices }
+    }
+
+    /// The owner (who stepped up) asks to move their account to `new_email`. The same
+    /// answer whether or not another account has that address.
+    pub async fn request(
+        &self,
+        caller: &Principal,
+        new_email: &str,
+        context: &audit::Context,
+    ) -> Result<Pending, EmailChangeError> {
+        let user = &caller.user;
+        let new = Email::parse(new_email)
+            .map_err(|e| EmailChangeError::Invalid(FieldErrors::single(Field::Email, e.to_string())))?;
+        if new.as_str() == user.email {
+            return Err(EmailChangeError::Invalid(FieldErrors::single(Field::Email, SAME_EMAIL)));
+        }
+        let old = stored_email(&user.email)?;
+        self.throttle.email_change(user.id).await?.map_err(EmailChangeError::Throttled)?;
+        // The new address's own mail cap: asking cannot be used to flood someone's mailbox.
+        let mail_new = self.throttle.mail_to(&new).await?.is_ok();
+
+        let confirm = token::generate();
+        let cancel = token::generate();
+        let now = self.clock.now();
+        let expires_at = now + CONFIRM_VALID_SECS;
+        let hours = CONFIRM_VALID_SECS / 3600;
+        let mut tx = crate::db::write(&self.pool).await?;
+        let taken = store::taken_by_other(&mut tx, new.as_str(), user.id).await?;
+        let change = store::NewChange {
+            user_id: user.id,
+            session_key: &caller.session_key,
+            epoch: caller.session.epoch,
+            old_email: &user.email,
+            new_email: new.as_str(),
+            confirm_hash: &confirm.hash,
+            cancel_hash: &cancel.hash,
+            now,
+            expires_at,
+        };
+        if store::insert(&mut tx, &change).await?.is_none() {
+            return Err(EmailChangeError::SessionEnded);
+        }
+        let entry = audit::Entry::new(Event::EmailChangeRequested, Some(user.id), Some(user.id), context);
+        audit::record(&mut tx, now, &entry).await?;
+        let notice = self.templates.email_change_requested(&old, &user.username, &new, &cancel.token, hours);
+        self.outbox.enqueue_in(&mut tx, &notice).await?;
+        if mail_new {
+            let mail = if taken {
+                self.templates.email_change_taken(&new)
+            } else {
+                self.templates.email_change_confirm(&new, &confirm.token, hours)
+            };
+            self.outbox.enqueue_in(&mut tx, &mail).await?;
+        }
+        tx.commit().await?;
+        self.outbox.wake();
+        tracing::info!(event = "user_email_change_requested", user_id = user.id);
+        Ok(Pending { new_email: new.as_str().to_owned(), expires_at })
+    }
+
+    /// The account's change waiting for confirmation, if any.
+    pub async fn pending(&self, user_id: UserId) -> Result<Option<Pending>, EmailChangeError> {
+        let mut connection = self.pool.acquire().await?;
+        let row = store::pending(&mut connection, user_id, self.clock.now()).await?;
+        Ok(row.map(|row| Pending { new_email: row.new_email, expires_at: row.expires_at }))
+    }
+
+    /// The signed-in owner withdraws their pending change; whether there was one.
+    pub async fn withdraw(&self, user: &User, context: &audit::Context) -> Result<bool, EmailChangeError> {
+        let now = self.clock.now();
+        let mut tx = crate::db::write(&self.pool).await?;
+        let Some(row) = store::pending(&mut tx, user.id, now).await? else { return Ok(false) };
+        if !store::cancel(&mut tx, row.id).await? {
+            return Ok(false);
+        }
+        let entry = audit::Entry::new(Event::EmailChangeCancelled, Some(user.id), Some(user.id), context);
+        audit::record(&mut tx, now, &entry).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The new address's link: the account's address becomes the new one.
+    pub async fn confirm(&self, token: &str, context: &audit::Context) -> Result<Done, EmailChangeError> {
+        let hash = token::parse(token).ok_or(EmailChangeError::InvalidLink)?;
+        let now = self.clock.now();
+        let recover = token::generate();
+        let mut tx = crate::db::write(&self.pool).await?;
+        let row = store::find_by_link(&mut tx, Link::Confirm, &hash).await?;
+        let Some(row) = row.filter(|row| row.state == "pending" && row.expires_at > now) else {
+            return Err(EmailChangeError::InvalidLink);
+        };
+        if store::taken_by_other(&mut tx, &row.new_email, row.user_id).await? {
+            return Err(EmailChangeError::AddressTaken);
+        }
+        if !store::set_address(&mut tx, &row, now).await?
+            || !store::mark_changed(&mut tx, row.id, &recover.hash, now, now + RECOVER_VALID_SECS).await?
+        {
+            return Err(EmailChangeError::InvalidLink);
+        }
+        store::delete_links(&mut tx, row.user_id).await?;
+        // A signup waiting for this address could no longer become an account.
+        accounts::store::delete_pending_signups(&mut tx, &row.new_email).await?;
+        let entry = audit::Entry::new(Event::EmailChanged, Some(row.user_id), Some(row.user_id), context);
+        audit::record(&mut tx, now, &entry).await?;
+        let user =
+            accounts::store::find_user(&mut *tx, row.user_id).await?.ok_or(EmailChangeError::InvalidLink)?;
+        let (old, new) = (stored_email(&row.old_email)?, stored_email(&row.new_email)?);
+        let days = RECOVER_VALID_SECS / 86_400;
+        let notice = self.templates.email_changed(&old, &user.username, &new, &recover.token, days);
+        self.outbox.enqueue_in(&mut tx, &notice).await?;
+        tx.commit().await?;
+        self.outbox.wake();
+        tracing::info!(event = "user_email_changed", user_id = row.user_id);
+        Ok(Done { user_id: row.user_id, email: row.new_email })
+    }
+
+    /// The old address's cancel link: a pending change is cancelled (again: still
+    /// cancelled). For a change that already happened: [`EmailChangeError::AlreadyChanged`].
+    pub async fn cancel(&self, token: &str, context: &audit::Context) -> Result<(), EmailChangeError> {
+        let hash = token::parse(token).ok_or(EmailChangeError::InvalidLink)?;
+        let now = self.clock.now();
+        let mut tx = crate::db::write(&self.pool).await?;
+        let Some(row) = store::find_by_link(&mut tx, Link::Cancel, &hash).await? else {
+            return Err(EmailChangeError::InvalidLink);
+        };
+        match row.state.as_str() {
+            "cancelled" => return Ok(()),
+            "changed" => return Err(EmailChangeError::AlreadyChanged),
+            "pending" if row.expires_at > now => {}
+            _ => return Err(EmailChangeError::InvalidLink),
+        }
+        if !store::cancel(&mut tx, row.id).await? {
+            return Err(EmailChangeError::InvalidLink);
+        }
+        let entry = audit::Entry::new(Event::EmailChangeCancelled, None, Some(row.user_id), context);
+        audit::record(&mut tx, now, &entry).await?;
+        tx.commit().await?;
+        tracing::info!(event = "user_email_change_cancelled", user_id = row.user_id);
+        Ok(())
+    }
+
+    /// The old address's recovery link (see the module documentation). Throttled per
+    /// client IP: each well-formed link costs a password hash.
+    pub async fn recover(
+        &self,
+        ip: IpAddr,
+        token: &str,
+        context: &audit::Context,
+    ) -> Result<Done, EmailChangeError> {
+        let hash = token::parse(token).ok_or(EmailChangeError::InvalidLink)?;
+        self.throttle.link_submission(ip).await?.map_err(EmailChangeError::Throttled)?;
+        // The unusable password is hashed before the write transaction, which must not
+        // wait on the hashing pool.
+        let unusable = self.accounts.hasher().hash_unusable().await?;
+        let now = self.clock.now();
+        let reset = token::generate();
+        let mut tx = crate::db::write(&self.pool).await?;
+        let row = store::find_by_link(&mut tx, Link::Recover, &hash).await?;
+        let Some(row) =
+            row.filter(|row| row.state == "changed" && row.recover_until.is_some_and(|t| t > now))
+        else {
+            return Err(EmailChangeError::InvalidLink);
+        };
+        if store::taken_by_other(&mut tx, &row.old_email, row.user_id).await? {
+            return Err(EmailChangeError::AddressTaken);
+        }
+        if !store::mark_recovered(&mut tx, row.id, row.user_id).await?
+            || !store::restore(&mut tx, row.user_id, &row.old_email, &unusable).await?
+        {
+            return Err(EmailChangeError::InvalidLink);
+        }
+        store::delete_links(&mut tx, row.user_id).await?;
+        let purpose = accounts::store::Purpose::ResetPassword;
+        let expires_at = now + RESET_PASSWORD_VALID_SECS;
+        accounts::store::insert_token(&mut *tx, &reset.hash, row.user_id, purpose, now, expires_at).await?;
+        let entry = audit::Entry::new(Event::EmailChangeRecovered, None, Some(row.user_id), context);
+        audit::record(&mut tx, now, &entry).await?;
+        let user =
+            accounts::store::find_user(&mut *tx, row.user_id).await?.ok_or(EmailChangeError::InvalidLink)?;
+        let old = stored_email(&row.old_email)?;
+        let minutes = RESET_PASSWORD_VALID_SECS / 60;
+        let mail = self.templates.account_recovered(&old, &user.username, &reset.token, minutes);
+        self.outbox.enqueue_in(&mut tx, &mail).await?;
+        tx.commit().await?;
+        self.outbox.wake();
+        // The epoch bump above already made every session and device cookie worthless;
+        // their rows go too.
+        let ended = self.registry.revoke_all(row.user_id).await?;
+        let devices = self.devices.revoke_all(row.user_id).await?;
+        self.throttle.clear_account(&old).await?;
+        tracing::info!(
+            event = "user_email_change_recovered",
+            user_id = row.user_id,
+            sessions_ended = ended,
+            devices_revoked = devices
+        );
+        Ok(Done { user_id: row.user_id, email: row.old_email })
+    }
+}
+
+/// An address as stored: written by `Email::parse`, so this cannot fail in practice.
+fn stored_email(stored: &str) -> Result<Email, EmailChangeError> {
+    Email::parse(stored).map_err(|_| {
+        tracing::error!("a stored address does not parse");
+        EmailChangeError::Unexpected(UnexpectedError::Database(sqlx::Error::Protocol(
+            "a stored address does not parse".into(),
+        )))
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,260 @@
+//! The SQL of the email-change aggregate (`email_changes`, and the account's address).
+//! Every function runs on the caller's write transaction.
+
+use sqlx::{Row, SqliteConnection};
+
+use crate::accounts::UserId;
+
+/// A change as a link finds it.
+#[derive(Debug, Clone)]
+pub struct ChangeRow {
+    pub id: i64,
+    pub user_id: UserId,
+    /// The account's epoch when it was asked for.
+    pub epoch: i64,
+    pub old_email: String,
+    pub new_email: String,
+    pub state: String,
+    pub expires_at: i64,
+    pub recover_until: Option<i64>,
+}
+
+/// Which of a change's three links a token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    Confirm,
+    Cancel,
+    Recover,
+}
+
+impl Link {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Confirm => "confirm_hash",
+            Self::Cancel => "cancel_hash",
+            Self::Recover => "recover_hash",
+        }
+    }
+}
+
+const COLUMNS: &str = "id, user_id, epoch, old_email, new_email, state, expires_at, recover_until";
+
+fn change_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<ChangeRow> {
+    Ok(ChangeRow {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        epoch: row.try_get("epoch")?,
+        old_email: row.try_get("old_email")?,
+        new_email: row.try_get("new_email")?,
+        state: row.try_get("state")?,
+        expires_at: row.try_get("expires_at")?,
+        recover_until: row.try_get("recover_until")?,
+    })
+}
+
+/// The change a link's token hash belongs to (whatever its state).
+pub async fn find_by_link(
+    connection: &mut SqliteConnection,
+    link: Link,
+    hash: &str,
+) -> sqlx::Result<Option<ChangeRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM email_changes WHERE {} = ?", link.column());
+    let row = sqlx::query(&sql).bind(hash).fetch_optional(connection).await?;
+    row.as_ref().map(change_from_row).transpose()
+}
+
+/// The account's change that waits for confirmation, if any.
+pub async fn pending(
+    connection: &mut SqliteConnection,
+    user_id: UserId,
+    now: i64,
+) -> sqlx::Result<Option<ChangeRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM email_changes WHERE user_id = ? AND state = 'pending' AND expires_at > ? \
+         ORDER BY id DESC LIMIT 1"
+    );
+    let row = sqlx::query(&sql).bind(user_id).bind(now).fetch_optional(connection).await?;
+    row.as_ref().map(change_from_row).transpose()
+}
+
+/// A new pending change, asked for from session `session_key` signed in at `epoch`.
+pub struct NewChange<'a> {
+    pub user_id: UserId,
+    pub session_key: &'a str,
+    pub epoch: i64,
+    pub old_email: &'a str,
+    pub new_email: &'a str,
+    pub confirm_hash: &'a str,
+    pub cancel_hash: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+/// Stores `change`, only while its session still exists and the account is still at the
+/// session's epoch (a request in flight when the session was revoked, or the password
+/// changed, stores nothing); every older pending change of the account dies with its
+/// links. The new change's id, or `None`: roll the transaction back.
+pub async fn insert(connection: &mut SqliteConnection, change: &NewChange<'_>) -> sqlx::Result<Option<i64>> {
+    supersede_pending(&mut *connection, change.user_id).await?;
+    sqlx::query_scalar(
+        "INSERT INTO email_changes (user_id, old_email, new_email, state, confirm_hash, cancel_hash, \
+         epoch, created_at, expires_at) SELECT ?, ?, ?, 'pending', ?, ?, ?, ?, ? \
+         WHERE EXISTS (SELECT 1 FROM users u JOIN session_registry r ON r.user_id = u.id \
+         WHERE u.id = ? AND u.session_epoch = ? AND r.store_key = ? AND r.epoch = ? \
+         AND r.parked = 0 AND r.impersonation_id IS NULL) RETURNING id",
+    )
+    .bind(change.user_id)
+    .bind(change.old_email)
+    .bind(change.new_email)
+    .bind(change.confirm_hash)
+    .bind(change.cancel_hash)
+    .bind(change.epoch)
+    .bind(change.now)
+    .bind(change.expires_at)
+    .bind(change.user_id)
+    .bind(change.epoch)
+    .bind(change.session_key)
+    .bind(change.epoch)
+    .fetch_optional(connection)
+    .await
+}
+
+/// Every pending change of the account ends, its links with it; how many.
+pub async fn supersede_pending(connection: &mut SqliteConnection, user_id: UserId) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE email_changes SET state = 'superseded', confirm_hash = NULL, cancel_hash = NULL \
+         WHERE user_id = ? AND state = 'pending'",
+    )
+    .bind(user_id)
+    .execute(connection)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// A pending change is cancelled (by its cancel link, or by the signed-in owner); whether
+/// it was still pending. The cancel link keeps working, as a no-op that says so.
+pub async fn cancel(connection: &mut SqliteConnection, id: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE email_changes SET state = 'cancelled', confirm_hash = NULL \
+         WHERE id = ? AND state = 'pending'",
+    )
+    .bind(id)
+    .execute(connection)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Whether an account other than `user_id` has `email`.
+pub async fn taken_by_other(
+    connection: &mut SqliteConnection,
+    email: &str,
+    user_id: UserId,
+) -> sqlx::Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = ? AND id <> ?")
+        .bind(email)
+        .bind(user_id)
+        .fetch_optional(connection)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// The account's address becomes the change's new one, only while it still has the old
+/// one, is still at the epoch the change was asked at, and is neither disabled nor locked;
+/// whether it did. The address counts as proven (its owner followed the link).
+pub async fn set_address(
+    connection: &mut SqliteConnection,
+    change: &ChangeRow,
+    now: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE users SET email = ?, email_verified_at = ? WHERE id = ? AND email = ? \
+         AND session_epoch = ? AND disabled_at IS NULL AND locked_at IS NULL",
+    )
+    .bind(&change.new_email)
+    .bind(now)
+    .bind(change.user_id)
+    .bind(&change.old_email)
+    .bind(change.epoch)
+    .execute(connection)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A pending change happened: its confirmation link dies, its cancel link now only says
+/// so, and its recovery link (for the old address) works until `recover_until`; whether
+/// it was still pending.
+pub async fn mark_changed(
+    connection: &mut SqliteConnection,
+    id: i64,
+    recover_hash: &str,
+    now: i64,
+    recover_until: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE email_changes SET state = 'changed', confirm_hash = NULL, \
+         recover_hash = ?, changed_at = ?, recover_until = ? WHERE id = ? AND state = 'pending'",
+    )
+    .bind(recover_hash)
+    .bind(now)
+    .bind(recover_until)
+    .bind(id)
+    .execute(connection)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The account goes back to `old_email` with an unusable password that must be replaced,
+/// at a new epoch (every session and link ends); whether the account still exists.
+pub async fn restore(
+    connection: &mut SqliteConnection,
+    user_id: UserId,
+    old_email: &str,
+    unusable_hash: &str,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE users SET email = ?, password_hash = ?, must_change_password = 1, \
+         session_epoch = session_epoch + 1 WHERE id = ?",
+    )
+    .bind(old_email)
+    .bind(unusable_hash)
+    .bind(user_id)
+    .execute(connection)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A recovery through change `id`: it is recovered, and every change of the account made
+/// after it (which the recovery undoes) dies with its links. Changes made before it keep
+/// theirs, so a later change's recovery link can never undo an earlier one's recovery.
+/// Whether `id` was still recoverable.
+pub async fn mark_recovered(
+    connection: &mut SqliteConnection,
+    id: i64,
+    user_id: UserId,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE email_changes SET state = 'recovered', cancel_hash = NULL, recover_hash = NULL \
+         WHERE id = ? AND state = 'changed'",
+    )
+    .bind(id)
+    .execute(&mut *connection)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE email_changes SET state = 'superseded', confirm_hash = NULL, cancel_hash = NULL, \
+         recover_hash = NULL WHERE user_id = ? AND id > ?",
+    )
+    .bind(user_id)
+    .bind(id)
+    .execute(connection)
+    .await?;
+    Ok(true)
+}
+
+/// The account's one-time links mailed before (verification, password reset) die.
+pub async fn delete_links(connection: &mut SqliteConnection, user_id: UserId) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM email_tokens WHERE user_id = ?").bind(user_id).execute(connection).await?;
+    Ok(())
+}

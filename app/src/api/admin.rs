@@ -36,6 +36,10 @@ pub const AUDIT_EVENTS: &[&str] = &[
     "authz_impersonation_end",
     "authz_support_access_granted",
     "authz_support_access_revoked",
+    "user_email_change_requested",
+    "user_email_changed",
+    "user_email_change_cancelled",
+    "user_email_change_recovered",
 ];
 
 /// The page of one user in the dashboard.

@@ -55,6 +55,11 @@ impl SentMail {
         self.token_after("/reset-password?token=")
     }
 
+    /// The token in a link to the page at `path`, if the mail has one.
+    pub fn link_token(&self, path: &str) -> Option<String> {
+        self.token_after(&format!("{path}?token="))
+    }
+
     fn token_after(&self, prefix: &str) -> Option<String> {
         let start = self.raw.find(prefix)? + prefix.len();
         Some(self.raw[start..].chars().take_while(char::is_ascii_hexdigit).collect())

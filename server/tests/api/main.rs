@@ -7,6 +7,7 @@ mod assets;
 mod breached;
 mod csrf;
 mod devices;
+mod email_change;
 mod helpers;
 mod impersonation;
 mod limits;

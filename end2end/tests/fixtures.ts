@@ -90,7 +90,7 @@ export async function waitForMailTitled(to: string, subject: string): Promise<Re
 }
 
 /** The link to `path` (with its token) in a mail's text. */
-function tokenLink(mail: ReceivedMail, path: string): string {
+export function tokenLink(mail: ReceivedMail, path: string): string {
   const link = mail.text.match(new RegExp(`https?://\\S+${path}\\?token=[0-9a-f]{64}`))?.[0];
   expect(link, `a ${path} link in: ${mail.text}`).toBeDefined();
   return link as string;

@@ -135,10 +135,10 @@ pub async fn sign_in(
                 tracing::info!(event = "authn_login_fail_blocked", user_id = user.id, block = ?block);
                 return Err(SignInError::Blocked(block));
             }
-            let signed_in_before = record(accounts, &user, attempt.context, None).await?;
+            let announce = record(accounts, &user, attempt.context, None).await?;
             // The owner is told of a browser new to the account, except at its first
-            // sign-in (right after signup, every browser is new).
-            let notify = signed_in_before.then_some(attempt.context);
+            // sign-in soon after it was made (right after signup, every browser is new).
+            let notify = announce.then_some(attempt.context);
             let new_device = devices.signed_in(&user, trusted, notify).await?;
             Ok(SignedIn { user, new_device })
         }
@@ -193,7 +193,8 @@ pub(super) async fn admit_reserved(
 }
 
 /// A right password: the audit event and, when the account may sign in, its "last
-/// sign-in", in one transaction. Whether the account had signed in before.
+/// sign-in", in one transaction. Whether a new browser is worth announcing (see
+/// `store::touch_sign_in`).
 async fn record(
     accounts: &Accounts,
     user: &User,

@@ -201,24 +201,30 @@ pub async fn replace_hash(pool: &SqlitePool, user_id: UserId, old: &str, new: &s
     Ok(())
 }
 
-/// Records a sign-in's time on the account.
-/// Records a sign-in; whether the account had signed in before (run it in a write
-/// transaction, so two first sign-ins cannot both see none).
+/// How long after an account is created its first sign-in goes unannounced (every browser
+/// is new right after signup; an account an operator made and first used much later is
+/// not, and its first sign-in is worth telling the owner about).
+pub const FIRST_SIGN_IN_GRACE_SECS: i64 = 60 * 60;
+
+/// Records a sign-in; whether it is worth telling the owner about as a new browser: the
+/// account signed in before, or was created longer than [`FIRST_SIGN_IN_GRACE_SECS`] ago.
+/// Run it in a write transaction, so two first sign-ins cannot both see none.
 pub async fn touch_sign_in(
     connection: &mut SqliteConnection,
     user_id: UserId,
     now: i64,
 ) -> sqlx::Result<bool> {
-    let before: Option<Option<i64>> = sqlx::query_scalar("SELECT last_sign_in_at FROM users WHERE id = ?")
-        .bind(user_id)
-        .fetch_optional(&mut *connection)
-        .await?;
+    let row: Option<(Option<i64>, i64)> =
+        sqlx::query_as("SELECT last_sign_in_at, created_at FROM users WHERE id = ?")
+            .bind(user_id)
+            .fetch_optional(&mut *connection)
+            .await?;
     sqlx::query("UPDATE users SET last_sign_in_at = ? WHERE id = ?")
         .bind(now)
         .bind(user_id)
         .execute(&mut *connection)
         .await?;
-    Ok(before.flatten().is_some())
+    Ok(row.is_some_and(|(last, created)| last.is_some() || created < now - FIRST_SIGN_IN_GRACE_SECS))
 }
 
 /// The owner's password change: a new hash, a new epoch (every session ends), and no more

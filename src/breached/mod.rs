@@ -24,15 +24,32 @@ pub use self::{
 use crate::Password;
 
 /// Where breached passwords are looked up. The default looks nowhere.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Breaches {
     offline: Option<Arc<OfflineList>>,
     range: Option<RangeApi>,
+    /// Offline lookups in progress: blocking file reads, kept off Tokio's unbounded
+    /// blocking pool beyond this many at once.
+    lookups: Arc<tokio::sync::Semaphore>,
 }
+
+impl Default for Breaches {
+    /// No list and no API: every password counts as not breached.
+    fn default() -> Self {
+        Self::new(None, None)
+    }
+}
+
+/// At most this many offline lookups read the list at once; more wait their turn.
+const CONCURRENT_LOOKUPS: usize = 8;
 
 impl Breaches {
     pub fn new(offline: Option<OfflineList>, range: Option<RangeApi>) -> Self {
-        Self { offline: offline.map(Arc::new), range }
+        Self {
+            offline: offline.map(Arc::new),
+            range,
+            lookups: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_LOOKUPS)),
+        }
     }
 
     /// Whether any source is configured.
@@ -49,9 +66,15 @@ impl Breaches {
         let hash = crate::token::hex(&Sha1::digest(password.expose_secret().as_bytes()));
         if let Some(list) = self.offline.clone() {
             let hash = hash.clone();
-            let lookup = tokio::task::spawn_blocking(move || list.count(&hash))
+            let lookup = match self.lookups.clone().acquire_owned().await {
+                Ok(permit) => tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    list.count(&hash)
+                })
                 .await
-                .unwrap_or_else(|joined| Err(std::io::Error::other(joined)));
+                .unwrap_or_else(|joined| Err(std::io::Error::other(joined))),
+                Err(closed) => Err(std::io::Error::other(closed)),
+            };
             match lookup {
                 Ok(0) => {}
                 Ok(count) => return count,

@@ -47,43 +47,90 @@ pub enum OpenError {
 
 impl OfflineList {
     /// Opens `path` (a file or a folder) and checks that it looks like the list, so that a
-    /// wrong setting stops the server at start rather than silently checking nothing.
+    /// wrong setting stops the server at start rather than silently checking nothing: a
+    /// folder must hold the first and the last range file (`00000.txt`, `FFFFF.txt`); a
+    /// file's first, middle and last lines must be full hashes in order (a list sorted by
+    /// count, or cut short mid-line, is refused).
     pub fn open(path: &Path) -> Result<Self, OpenError> {
         let io = |source| OpenError::Io { path: path.display().to_string(), source };
         let unrecognised = || OpenError::Unrecognised(path.display().to_string());
         let metadata = std::fs::metadata(path).map_err(io)?;
         if metadata.is_dir() {
-            let has_range = std::fs::read_dir(path).map_err(io)?.filter_map(Result::ok).any(|entry| {
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                name.len() == 9 && name.ends_with(".txt") && name[..5].chars().all(|c| c.is_ascii_hexdigit())
-            });
-            return if has_range { Ok(Self::Ranges(path.to_owned())) } else { Err(unrecognised()) };
+            let complete = ["00000", "FFFFF"].iter().all(|range| range_file(path, range).is_file());
+            return if complete { Ok(Self::Ranges(path.to_owned())) } else { Err(unrecognised()) };
         }
-        let mut first = Vec::new();
-        read_line(&mut BufReader::new(File::open(path).map_err(io)?), &mut first).map_err(io)?;
-        match parse_line(&first) {
-            Some((hash, _)) if hash.len() == 40 => Ok(Self::File(path.to_owned())),
-            _ => Err(unrecognised()),
+        let mut file = File::open(path).map_err(io)?;
+        let size = metadata.len();
+        let mut hashes = Vec::new();
+        for at in [0, size / 2] {
+            match line_at(&mut file, at, at == 0).map_err(io)? {
+                Some((hash, _)) if hash.len() == 40 => hashes.push(hash),
+                // A small file has no line after its middle.
+                None if at > 0 => {}
+                _ => return Err(unrecognised()),
+            }
         }
+        match last_line(&mut file, size).map_err(io)? {
+            Some((hash, _)) if hash.len() == 40 => hashes.push(hash),
+            _ => return Err(unrecognised()),
+        }
+        if !hashes.is_sorted() {
+            return Err(unrecognised());
+        }
+        Ok(Self::File(path.to_owned()))
     }
 
     /// How often the password whose SHA-1 is `sha1_hex` (40 hex digits) appears in the
-    /// list; 0 when it does not. Blocking file reads: call it off the async workers.
+    /// list; 0 when it does not. Blocking file reads: call it off the async workers. A
+    /// range file missing from the folder is an error (the caller lets the password
+    /// through and logs it), never a silent "not breached".
     pub fn count(&self, sha1_hex: &str) -> io::Result<u64> {
         let hash = sha1_hex.to_ascii_uppercase();
         match self {
             Self::File(path) => search(&mut File::open(path)?, hash.as_bytes()),
             Self::Ranges(dir) => {
                 let (prefix, suffix) = hash.split_at(5);
-                match File::open(dir.join(format!("{prefix}.txt"))) {
-                    Ok(mut file) => search(&mut file, suffix.as_bytes()),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
-                    Err(e) => Err(e),
-                }
+                search(&mut File::open(range_file(dir, prefix))?, suffix.as_bytes())
             }
         }
     }
+}
+
+fn range_file(dir: &Path, prefix: &str) -> PathBuf {
+    dir.join(format!("{prefix}.txt"))
+}
+
+/// The file's last line (a final line break is optional), parsed; `None` when it is not
+/// `HEX:COUNT` (a list cut short mid-line).
+fn last_line(file: &mut File, size: u64) -> io::Result<Option<(Vec<u8>, u64)>> {
+    let start = size.saturating_sub(MAX_LINE);
+    file.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    file.take(MAX_LINE).read_to_end(&mut tail)?;
+    let trimmed = tail.strip_suffix(b"\n").unwrap_or(&tail);
+    let last = trimmed.rsplit(|&b| b == b'\n').next().unwrap_or_default();
+    Ok(parse_line(last))
+}
+
+/// The first well-formed line that starts at or after `at` (at `at` itself only when
+/// `at_line_start`), parsed; `None` when there is none in the next few lines.
+fn line_at(file: &mut File, at: u64, at_line_start: bool) -> io::Result<Option<(Vec<u8>, u64)>> {
+    file.seek(SeekFrom::Start(at))?;
+    let mut reader = BufReader::new(&mut *file);
+    let mut line = Vec::new();
+    if !at_line_start {
+        read_line(&mut reader, &mut line)?;
+    }
+    for _ in 0..4 {
+        line.clear();
+        if read_line(&mut reader, &mut line)? == 0 {
+            return Ok(None);
+        }
+        if let Some(parsed) = parse_line(&line) {
+            return Ok(Some(parsed));
+        }
+    }
+    Ok(None)
 }
 
 /// `HEX:COUNT` (optionally CR-terminated) as upper-case hex and the count; `None` for
@@ -263,9 +310,39 @@ mod tests {
         let ranges = dir.path().join("ranges");
         std::fs::create_dir(&ranges).expect("mkdir");
         std::fs::write(ranges.join("21BD1.txt"), "0018A45C4D1DEF81644B54AB7F969B88D65:1\r\n").expect("write");
+        assert!(
+            matches!(OfflineList::open(&ranges), Err(OpenError::Unrecognised(_))),
+            "first and last missing"
+        );
+        for range in ["00000", "FFFFF"] {
+            std::fs::write(ranges.join(format!("{range}.txt")), "0018A45C4D1DEF81644B54AB7F969B88D65:2\r\n")
+                .expect("write");
+        }
         let list = OfflineList::open(&ranges).expect("a range folder");
         assert_eq!(list.count("21bd10018a45c4d1def81644b54ab7f969b88d65").expect("io"), 1);
-        assert_eq!(list.count("ABCDE0018A45C4D1DEF81644B54AB7F969B88D65").expect("io"), 0, "no such range");
+        assert_eq!(
+            list.count("21bd10018a45c4d1def81644b54ab7f969b88d66").expect("io"),
+            0,
+            "not in its range"
+        );
+        assert!(
+            list.count("ABCDE0018A45C4D1DEF81644B54AB7F969B88D65").is_err(),
+            "a missing range is no answer"
+        );
+
+        // Sorted by count (as one of the official downloads is), or cut short: refused.
+        let by_count = dir.path().join("by-count.txt");
+        let lines: Vec<String> =
+            (0..200u32).rev().map(|n| format!("{:040X}:{}\n", n * 7919 % 200, n)).collect();
+        std::fs::write(&by_count, lines.concat()).expect("write");
+        assert!(matches!(OfflineList::open(&by_count), Err(OpenError::Unrecognised(_))));
+        let cut = dir.path().join("cut.txt");
+        std::fs::write(
+            &cut,
+            "0000000000000000000000000000000000000007:3\n00000000000000000000000000000000000000",
+        )
+        .expect("write");
+        assert!(matches!(OfflineList::open(&cut), Err(OpenError::Unrecognised(_))));
 
         let junk = dir.path().join("junk.txt");
         std::fs::write(&junk, "hello\n").expect("write");

@@ -25,6 +25,11 @@ use crate::{
     Email,
 };
 
+/// At most this many new-device notices per account per hour: someone who has the
+/// password cannot flood the owner's mailbox by signing in without cookies (the owner has
+/// been told by then).
+pub const NOTICES_PER_HOUR: i64 = 3;
+
 /// How long a device cookie lasts after its last successful sign-in.
 pub const DEVICE_LIFETIME_SECS: i64 = 365 * 24 * 60 * 60;
 
@@ -107,6 +112,18 @@ impl Devices {
             return Ok(None);
         }
         let mut notified = None;
+        let notify = match notify {
+            Some(context) if self.notices.is_some() => {
+                let recent = store::created_since(&mut tx, user.id, now.saturating_sub(3600)).await?;
+                if recent > NOTICES_PER_HOUR {
+                    tracing::info!(event = "authn_new_device_notice_capped", user_id = user.id);
+                    None
+                } else {
+                    Some(context)
+                }
+            }
+            _ => None,
+        };
         if let (Some((outbox, templates)), Some(context), Ok(email)) =
             (&self.notices, notify, Email::parse(&user.email))
         {

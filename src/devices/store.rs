@@ -43,6 +43,19 @@ pub async fn insert(
     Ok(done.rows_affected() == 1)
 }
 
+/// How many of the account's devices were first seen since `since`.
+pub async fn created_since(
+    connection: &mut sqlx::SqliteConnection,
+    user_id: UserId,
+    since: UnixTime,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM device_cookies WHERE user_id = ? AND created_at > ?")
+        .bind(user_id)
+        .bind(since)
+        .fetch_one(connection)
+        .await
+}
+
 pub async fn renew(pool: &SqlitePool, key: &str, now: UnixTime, expires_at: UnixTime) -> sqlx::Result<()> {
     sqlx::query("UPDATE device_cookies SET last_used_at = ?, expires_at = ? WHERE key = ?")
         .bind(now)

@@ -38,6 +38,12 @@ pub async fn change_password(
             };
             let user = recovery()?.change_password(change).await.map_err(change_error)?;
             SessionState::extract().await?.log_in(&user).await?;
+            // Every device cookie of the account died with the old password; this browser,
+            // where the owner just proved it twice, gets a new one at once (unannounced), so
+            // its next sign-in is neither throttled as a stranger's nor reported as new.
+            if let Some(new) = devices()?.signed_in(&user, None, None).await.map_err(session_error)? {
+                set_device_cookie(&new);
+            }
             tracing::info!(event = "authn_password_change", user_id = user.id, "password changed");
             leptos_axum::redirect(PASSWORD_CHANGED);
             Ok(())

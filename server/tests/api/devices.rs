@@ -320,3 +320,56 @@ async fn two_first_sign_ins_at_once_announce_exactly_one_of_them() {
     app.outbox_drained().await;
     assert_eq!(notices(&app, ALICE).len(), 1, "the first is not announced, the other is");
 }
+
+#[tokio::test]
+async fn someone_with_the_password_cannot_flood_the_owner_with_notices() {
+    let app = app().await;
+    app.register(ALICE, "alice").await;
+    owners_laptop(&app).await;
+    for _ in 0..6 {
+        app.browser_signed_in(ALICE, PASSWORD).await;
+    }
+    app.outbox_drained().await;
+    // Three browsers new to the account in the hour (the laptop's first sign-in among
+    // them) are announced; the rest of the hour's are not.
+    assert_eq!(notices(&app, ALICE).len(), bulwark::devices::NOTICES_PER_HOUR as usize - 1);
+    app.clock.advance(3601);
+    app.browser_signed_in(ALICE, PASSWORD).await;
+    app.outbox_drained().await;
+    assert_eq!(
+        notices(&app, ALICE).len(),
+        bulwark::devices::NOTICES_PER_HOUR as usize,
+        "a new hour, a new notice"
+    );
+}
+
+#[tokio::test]
+async fn the_browser_that_changed_the_password_stays_known() {
+    let app = app().await;
+    app.register(ALICE, "alice").await;
+    let laptop = owners_laptop(&app).await;
+    let form = [("email", ALICE), ("password", PASSWORD)];
+    assert_eq!(app.post_form_with(&laptop.client, "/api/login", &form).await.status, 200);
+    let before = laptop.device_cookie().expect("a device cookie");
+    let new_password = "a sturdier passphrase for alice 44";
+    let form = [("current_password", PASSWORD), ("password", new_password)];
+    let reply = app.post_form_with(&laptop.client, "/api/change-password", &form).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let after = laptop.device_cookie().expect("a new device cookie");
+    assert_ne!(after, before, "the old cookie died with the old password");
+    assert_eq!(app.post_form_with(&laptop.client, "/api/logout", &[]).await.status, 200);
+    let form = [("email", ALICE), ("password", new_password)];
+    assert_eq!(app.post_form_with(&laptop.client, "/api/login", &form).await.status, 200);
+    app.outbox_drained().await;
+    assert!(notices(&app, ALICE).is_empty(), "the owner's own browser is not announced as new");
+}
+
+#[tokio::test]
+async fn an_account_an_operator_made_long_ago_has_its_first_sign_in_announced() {
+    let app = app().await;
+    app.create_account(ALICE, "alice", bulwark::Role::User).await;
+    app.clock.advance(bulwark::accounts::store::FIRST_SIGN_IN_GRACE_SECS + 60);
+    app.browser_signed_in(ALICE, PASSWORD).await;
+    app.outbox_drained().await;
+    assert_eq!(notices(&app, ALICE).len(), 1, "its initial password may be known to others");
+}

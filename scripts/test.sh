@@ -52,6 +52,7 @@ export BULWARK_BREACHED_LIST="$ROOT/fixtures/pwned-passwords-sample.txt"
 export BULWARK_THROTTLE_IP_LADDER="1000:60"
 export BULWARK_THROTTLE_SIGNUPS_PER_IP_PER_HOUR=1000
 export BULWARK_THROTTLE_MAIL_REQUESTS_PER_IP_PER_HOUR=1000
+export BULWARK_THROTTLE_LINK_SUBMISSIONS_PER_IP_PER_HOUR=1000
 # Mail goes over SMTP to the sink that Playwright's global set-up runs (end2end/mail-sink.ts).
 export BULWARK_E2E_SMTP_PORT="${BULWARK_E2E_SMTP_PORT:-2525}"
 export BULWARK_SMTP_HOST=127.0.0.1

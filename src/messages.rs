@@ -182,6 +182,8 @@ mod tests {
             assert!(!is_known(Field::Email, crafted), "{crafted}");
         }
         assert!(!is_known(Field::Email, USERNAME_TAKEN_MEANWHILE), "known, but not for this field");
+        assert!(is_known(Field::Email, SAME_EMAIL));
+        assert!(!is_known(Field::Password, SAME_EMAIL), "known, but not for this field");
     }
 
     #[test]

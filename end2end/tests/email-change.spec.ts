@@ -1,7 +1,18 @@
 // Changing the email address, with JavaScript on and off: the password again first, a
 // link to the new address, nothing changed until it is used, and the old address's links
 // (cancel before, recover after) each doing what their page says.
-import { test, expect, open, createAccount, signedInPage, stepUp, tokenLink, uniqueUser, waitForMailTitled } from "./fixtures";
+import {
+  test,
+  expect,
+  open,
+  createAccount,
+  signedInPage,
+  stepUp,
+  tokenLink,
+  uniqueUser,
+  waitForMailTitled,
+  PASSWORD,
+} from "./fixtures";
 import type { Browser, Page } from "@playwright/test";
 
 async function askFor(page: Page, address: string, javaScript: boolean) {
@@ -9,12 +20,21 @@ async function askFor(page: Page, address: string, javaScript: boolean) {
   await page.getByRole("button", { name: "Send a confirmation link" }).click();
 }
 
-/** Opens a mailed link in a browser of its own (not signed in) and presses its button. */
-async function follow(browser: Browser, link: string, button: string, javaScript: boolean, problems: string[]) {
+/** Opens a mailed link in a browser of its own (not signed in), types the account's
+ * password when the page asks for it, and presses its button. */
+async function follow(
+  browser: Browser,
+  link: string,
+  button: string,
+  javaScript: boolean,
+  problems: string[],
+  password?: string,
+) {
   const context = await browser.newContext({ javaScriptEnabled: javaScript });
   const page = await context.newPage();
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
   await open(page, link, javaScript);
+  if (password !== undefined) await page.getByLabel("Password", { exact: true }).fill(password);
   await page.getByRole("button", { name: button }).click();
   return { context, page };
 }
@@ -48,7 +68,11 @@ for (const javaScript of [true, false]) {
       const confirm = tokenLink(await waitForMailTitled(next, "Confirm your new email address"), "/email-change/confirm");
       const notice = await waitForMailTitled(user.email, "Your email address is about to change");
       expect(notice.text).toContain(next);
-      const used = await follow(browser, confirm, "Use this address", javaScript, problems);
+      // Someone who has the link but not the account's password changes nothing.
+      const stranger = await follow(browser, confirm, "Use this address", javaScript, problems, "not the password at all");
+      await expect(stranger.page.getByText("This is not your current password.")).toBeVisible();
+      await stranger.context.close();
+      const used = await follow(browser, confirm, "Use this address", javaScript, problems, PASSWORD);
       await expect(used.page.getByTestId("link-done")).toContainText("Your email address has been changed.");
       await used.context.close();
 
@@ -84,7 +108,7 @@ for (const javaScript of [true, false]) {
       await expect(cancelled.page.getByTestId("link-done")).toContainText("The change is cancelled.");
       await cancelled.context.close();
 
-      const dead = await follow(browser, confirm, "Use this address", javaScript, problems);
+      const dead = await follow(browser, confirm, "Use this address", javaScript, problems, PASSWORD);
       await expect(dead.page.getByTestId("link-invalid")).toBeVisible();
       await dead.context.close();
       await open(page, "/account/email", javaScript);

@@ -8,15 +8,19 @@
 //!   asker is answered exactly the same way (the same pending change, the same notice to
 //!   the old address); only the mail to the new address differs, and it goes to that
 //!   address's owner.
-//! - **Asking** stores nothing if the caller's session ended meanwhile, and a waiting
-//!   change dies with anything that ends every session (a new password, a recovery).
-//! - **Confirming** (the new address's link) changes the address only if the account
+//! - **Asking** stores nothing if the caller's session ended (or the address changed)
+//!   meanwhile, and a waiting change dies with anything that moves the account's epoch on
+//!   (a new password, a recovery, an admin's disable or forced reset). Signing sessions
+//!   out does not end it: whoever asked knew the password, which the confirmation needs.
+//! - **Confirming** (the new address's link) needs the password of the account being
+//!   moved, so nobody can put a stranger's address on their own account by getting the
+//!   stranger to click. It changes the address only if the account
 //!   still has the old one and is neither disabled nor locked, kills every link mailed
 //!   before (a reset link sent to the old address must not outlive the change), and mails
 //!   the old address a recovery link valid for 7 days.
 //! - **Recovering** (that link) puts the old address back, ends every session and device,
-//!   makes the password unusable until it is reset, and mails the old address a reset
-//!   link. A recovery through one change undoes every later change and kills their links,
+//!   makes the password unusable until it is reset, mails the old address a reset link
+//!   and tells the address the account had. A recovery through one change undoes every later change and kills their links,
 //!   never an earlier one's: someone who took the account and then moved it again cannot
 //!   use the second change's recovery link to undo the owner's recovery.
 //!
@@ -27,7 +31,7 @@ mod store;
 use std::net::IpAddr;
 
 use crate::{
-    accounts::{self, Accounts, UnexpectedError, User, UserId, RESET_PASSWORD_VALID_SECS},
+    accounts::{self, Accounts, ReauthError, UnexpectedError, User, UserId, RESET_PASSWORD_VALID_SECS},
     audit::{self, Event},
     clock::SharedClock,
     db::SqlitePool,
@@ -37,7 +41,7 @@ use crate::{
     messages::SAME_EMAIL,
     sessions::{Principal, SessionRegistry},
     throttle::{Throttle, Throttled},
-    token, Email, Field, FieldErrors,
+    token, Email, Field, FieldErrors, Password,
 };
 use store::Link;
 
@@ -56,6 +60,9 @@ pub enum EmailChangeError {
     /// Unknown, used, expired or superseded link: one answer.
     #[error("invalid, used or expired link")]
     InvalidLink,
+    /// The password typed on the confirmation page is not the account's.
+    #[error("wrong password")]
+    WrongPassword,
     /// A cancel link for a change that has already happened (the recovery link undoes it).
     #[error("the change already happened")]
     AlreadyChanged,
@@ -200,12 +207,11 @@ impl EmailChanges {
         Ok(row.map(|row| Pending { new_email: row.new_email, expires_at: row.expires_at }))
     }
 
-    /// The signed-in owner withdraws their pending change; whether there was one.
+    /// The signed-in owner withdraws their waiting change; whether there was one.
     pub async fn withdraw(&self, user: &User, context: &audit::Context) -> Result<bool, EmailChangeError> {
         let now = self.clock.now();
         let mut tx = crate::db::write(&self.pool).await?;
-        let Some(row) = store::pending(&mut tx, user.id, now).await? else { return Ok(false) };
-        if !store::cancel(&mut tx, row.id).await? {
+        if store::cancel_pending(&mut tx, user.id).await? == 0 {
             return Ok(false);
         }
         let entry = audit::Entry::new(Event::EmailChangeCancelled, Some(user.id), Some(user.id), context);
@@ -214,10 +220,50 @@ impl EmailChanges {
         Ok(true)
     }
 
-    /// The new address's link: the account's address becomes the new one.
-    pub async fn confirm(&self, token: &str, context: &audit::Context) -> Result<Done, EmailChangeError> {
+    /// The change a link names, read without taking the write lock: an unknown or dead
+    /// link costs one read, however many arrive at once.
+    async fn look_up(&self, link: Link, hash: &str) -> Result<store::ChangeRow, EmailChangeError> {
+        let mut connection = self.pool.acquire().await?;
+        store::find_by_link(&mut connection, link, hash).await?.ok_or(EmailChangeError::InvalidLink)
+    }
+
+    /// The new address's link, with the password of the account it would move: the
+    /// account's address becomes the new one. The password is what keeps an attacker from
+    /// putting a stranger's address on the attacker's own account by getting the stranger
+    /// to click a genuine link (the way a signup's confirmation asks for the signup's
+    /// password); a wrong one counts like a failed sign-in of that account.
+    pub async fn confirm(
+        &self,
+        ip: IpAddr,
+        token: &str,
+        password: &str,
+        context: &audit::Context,
+    ) -> Result<Done, EmailChangeError> {
         let hash = token::parse(token).ok_or(EmailChangeError::InvalidLink)?;
         let now = self.clock.now();
+        let row = self.look_up(Link::Confirm, &hash).await?;
+        if row.state != "pending" || row.expires_at <= now {
+            return Err(EmailChangeError::InvalidLink);
+        }
+        let password = Password::parse_existing(password).map_err(|_| EmailChangeError::WrongPassword)?;
+        let user = accounts::store::find_user(&self.pool, row.user_id).await?;
+        // A change the account's epoch has moved past is dead: no password is asked for it.
+        let Some(user) = user.filter(|user| user.session_epoch == row.epoch) else {
+            return Err(EmailChangeError::InvalidLink);
+        };
+        let checked = self
+            .accounts
+            .reauthenticate(&self.throttle, &user, ip, &password, context, Event::EmailChanged)
+            .await;
+        match checked {
+            Ok(()) => {}
+            Err(ReauthError::WrongPassword) => return Err(EmailChangeError::WrongPassword),
+            Err(ReauthError::Throttled(verdict)) => return Err(EmailChangeError::Throttled(verdict)),
+            Err(ReauthError::Busy) => return Err(EmailChangeError::Busy),
+            Err(ReauthError::Gone) => return Err(EmailChangeError::InvalidLink),
+            Err(ReauthError::Unexpected(cause)) => return Err(EmailChangeError::Unexpected(cause)),
+        }
+
         let recover = token::generate();
         let mut tx = crate::db::write(&self.pool).await?;
         let row = store::find_by_link(&mut tx, Link::Confirm, &hash).await?;
@@ -237,8 +283,6 @@ impl EmailChanges {
         accounts::store::delete_pending_signups(&mut tx, &row.new_email).await?;
         let entry = audit::Entry::new(Event::EmailChanged, Some(row.user_id), Some(row.user_id), context);
         audit::record(&mut tx, now, &entry).await?;
-        let user =
-            accounts::store::find_user(&mut *tx, row.user_id).await?.ok_or(EmailChangeError::InvalidLink)?;
         let (old, new) = (stored_email(&row.old_email)?, stored_email(&row.new_email)?);
         let days = RECOVER_VALID_SECS / 86_400;
         let notice = self.templates.email_changed(&old, &user.username, &new, &recover.token, days);
@@ -249,33 +293,41 @@ impl EmailChanges {
         Ok(Done { user_id: row.user_id, email: row.new_email })
     }
 
-    /// The old address's cancel link: a pending change is cancelled (again: still
-    /// cancelled). For a change that already happened: [`EmailChangeError::AlreadyChanged`].
-    pub async fn cancel(&self, token: &str, context: &audit::Context) -> Result<(), EmailChangeError> {
+    /// The old address's cancel link: every change of the account that waits is cancelled
+    /// (a thief's newer request too: a superseded change's link still cancels). Again:
+    /// still cancelled. For a change that already happened:
+    /// [`EmailChangeError::AlreadyChanged`]. Throttled per client IP.
+    pub async fn cancel(
+        &self,
+        ip: IpAddr,
+        token: &str,
+        context: &audit::Context,
+    ) -> Result<(), EmailChangeError> {
         let hash = token::parse(token).ok_or(EmailChangeError::InvalidLink)?;
+        self.look_up(Link::Cancel, &hash).await?;
+        self.throttle.link_submission(ip).await?.map_err(EmailChangeError::Throttled)?;
         let now = self.clock.now();
         let mut tx = crate::db::write(&self.pool).await?;
-        let Some(row) = store::find_by_link(&mut tx, Link::Cancel, &hash).await? else {
-            return Err(EmailChangeError::InvalidLink);
-        };
+        let row =
+            store::find_by_link(&mut tx, Link::Cancel, &hash).await?.ok_or(EmailChangeError::InvalidLink)?;
         match row.state.as_str() {
-            "cancelled" => return Ok(()),
             "changed" => return Err(EmailChangeError::AlreadyChanged),
-            "pending" if row.expires_at > now => {}
+            "pending" | "superseded" | "cancelled" => {}
             _ => return Err(EmailChangeError::InvalidLink),
         }
-        if !store::cancel(&mut tx, row.id).await? {
-            return Err(EmailChangeError::InvalidLink);
+        if store::cancel_pending(&mut tx, row.user_id).await? > 0 {
+            let entry = audit::Entry::new(Event::EmailChangeCancelled, None, Some(row.user_id), context);
+            audit::record(&mut tx, now, &entry).await?;
+            tx.commit().await?;
+            tracing::info!(event = "user_email_change_cancelled", user_id = row.user_id);
         }
-        let entry = audit::Entry::new(Event::EmailChangeCancelled, None, Some(row.user_id), context);
-        audit::record(&mut tx, now, &entry).await?;
-        tx.commit().await?;
-        tracing::info!(event = "user_email_change_cancelled", user_id = row.user_id);
         Ok(())
     }
 
     /// The old address's recovery link (see the module documentation). Throttled per
-    /// client IP: each well-formed link costs a password hash.
+    /// client IP: each live link costs a password hash. The account's address at the time
+    /// is told too: whoever reads the old mailbox can take the account back for 7 days,
+    /// and the owner must hear of it if that was not them.
     pub async fn recover(
         &self,
         ip: IpAddr,
@@ -283,6 +335,7 @@ impl EmailChanges {
         context: &audit::Context,
     ) -> Result<Done, EmailChangeError> {
         let hash = token::parse(token).ok_or(EmailChangeError::InvalidLink)?;
+        self.look_up(Link::Recover, &hash).await?;
         self.throttle.link_submission(ip).await?.map_err(EmailChangeError::Throttled)?;
         // The unusable password is hashed before the write transaction, which must not
         // wait on the hashing pool.
@@ -299,36 +352,54 @@ impl EmailChanges {
         if store::taken_by_other(&mut tx, &row.old_email, row.user_id).await? {
             return Err(EmailChangeError::AddressTaken);
         }
+        let user =
+            accounts::store::find_user(&mut *tx, row.user_id).await?.ok_or(EmailChangeError::InvalidLink)?;
         if !store::mark_recovered(&mut tx, row.id, row.user_id).await?
             || !store::restore(&mut tx, row.user_id, &row.old_email, &unusable).await?
         {
             return Err(EmailChangeError::InvalidLink);
         }
         store::delete_links(&mut tx, row.user_id).await?;
+        accounts::store::delete_pending_signups(&mut tx, &row.old_email).await?;
         let purpose = accounts::store::Purpose::ResetPassword;
         let expires_at = now + RESET_PASSWORD_VALID_SECS;
         accounts::store::insert_token(&mut *tx, &reset.hash, row.user_id, purpose, now, expires_at).await?;
         let entry = audit::Entry::new(Event::EmailChangeRecovered, None, Some(row.user_id), context);
         audit::record(&mut tx, now, &entry).await?;
-        let user =
-            accounts::store::find_user(&mut *tx, row.user_id).await?.ok_or(EmailChangeError::InvalidLink)?;
         let old = stored_email(&row.old_email)?;
         let minutes = RESET_PASSWORD_VALID_SECS / 60;
         let mail = self.templates.account_recovered(&old, &user.username, &reset.token, minutes);
         self.outbox.enqueue_in(&mut tx, &mail).await?;
+        if user.email != row.old_email {
+            let current = stored_email(&user.email)?;
+            let notice = self.templates.account_recovered_elsewhere(&current, &user.username, &old);
+            self.outbox.enqueue_in(&mut tx, &notice).await?;
+        }
         tx.commit().await?;
         self.outbox.wake();
         // The epoch bump above already made every session and device cookie worthless;
-        // their rows go too.
-        let ended = self.registry.revoke_all(row.user_id).await?;
-        let devices = self.devices.revoke_all(row.user_id).await?;
-        self.throttle.clear_account(&old).await?;
-        tracing::info!(
-            event = "user_email_change_recovered",
-            user_id = row.user_id,
-            sessions_ended = ended,
-            devices_revoked = devices
-        );
+        // their rows go too, in a task of its own (a client that hangs up cannot stop it
+        // halfway, and the recovery, committed, is not reported as failed if this fails).
+        let this = self.clone();
+        let user_id = row.user_id;
+        let cleared = tokio::spawn(async move {
+            let ended = this.registry.revoke_all(user_id).await?;
+            let devices = this.devices.revoke_all(user_id).await?;
+            this.throttle.clear_account(&old).await?;
+            tracing::info!(
+                event = "user_email_change_recovered",
+                user_id,
+                sessions_ended = ended,
+                devices_revoked = devices
+            );
+            Ok::<_, sqlx::Error>(())
+        })
+        .await;
+        match cleared {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(error = %error, user_id, "clearing up after a recovery failed"),
+            Err(error) => tracing::error!(error = %error, user_id, "clearing up after a recovery failed"),
+        }
         Ok(Done { user_id: row.user_id, email: row.old_email })
     }
 }

@@ -63,15 +63,18 @@ pub async fn find_by_link(
     row.as_ref().map(change_from_row).transpose()
 }
 
-/// The account's change that waits for confirmation, if any.
+/// The account's change that waits for confirmation, if any (one asked for at an earlier
+/// epoch is dead, whatever its row says).
 pub async fn pending(
     connection: &mut SqliteConnection,
     user_id: UserId,
     now: i64,
 ) -> sqlx::Result<Option<ChangeRow>> {
+    let columns = COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
     let sql = format!(
-        "SELECT {COLUMNS} FROM email_changes WHERE user_id = ? AND state = 'pending' AND expires_at > ? \
-         ORDER BY id DESC LIMIT 1"
+        "SELECT {columns} FROM email_changes c JOIN users u ON u.id = c.user_id \
+         WHERE c.user_id = ? AND c.state = 'pending' AND c.expires_at > ? AND c.epoch = u.session_epoch \
+         ORDER BY c.id DESC LIMIT 1"
     );
     let row = sqlx::query(&sql).bind(user_id).bind(now).fetch_optional(connection).await?;
     row.as_ref().map(change_from_row).transpose()
@@ -90,9 +93,9 @@ pub struct NewChange<'a> {
     pub expires_at: i64,
 }
 
-/// Stores `change`, only while its session still exists and the account is still at the
-/// session's epoch (a request in flight when the session was revoked, or the password
-/// changed, stores nothing); every older pending change of the account dies with its
+/// Stores `change`, only while its session still exists, the account is still at the
+/// session's epoch and still has the old address (a request in flight when the session was
+/// revoked, the password changed or another change was confirmed stores nothing); every older pending change of the account dies with its
 /// links. The new change's id, or `None`: roll the transaction back.
 pub async fn insert(connection: &mut SqliteConnection, change: &NewChange<'_>) -> sqlx::Result<Option<i64>> {
     supersede_pending(&mut *connection, change.user_id).await?;
@@ -100,7 +103,7 @@ pub async fn insert(connection: &mut SqliteConnection, change: &NewChange<'_>) -
         "INSERT INTO email_changes (user_id, old_email, new_email, state, confirm_hash, cancel_hash, \
          epoch, created_at, expires_at) SELECT ?, ?, ?, 'pending', ?, ?, ?, ?, ? \
          WHERE EXISTS (SELECT 1 FROM users u JOIN session_registry r ON r.user_id = u.id \
-         WHERE u.id = ? AND u.session_epoch = ? AND r.store_key = ? AND r.epoch = ? \
+         WHERE u.id = ? AND u.email = ? AND u.session_epoch = ? AND r.store_key = ? AND r.epoch = ? \
          AND r.parked = 0 AND r.impersonation_id IS NULL) RETURNING id",
     )
     .bind(change.user_id)
@@ -112,6 +115,7 @@ pub async fn insert(connection: &mut SqliteConnection, change: &NewChange<'_>) -
     .bind(change.now)
     .bind(change.expires_at)
     .bind(change.user_id)
+    .bind(change.old_email)
     .bind(change.epoch)
     .bind(change.session_key)
     .bind(change.epoch)
@@ -119,11 +123,11 @@ pub async fn insert(connection: &mut SqliteConnection, change: &NewChange<'_>) -
     .await
 }
 
-/// Every pending change of the account ends, its links with it; how many.
+/// Every pending change of the account is superseded: its confirmation link dies; its
+/// cancel link still cancels whatever waits then. How many.
 pub async fn supersede_pending(connection: &mut SqliteConnection, user_id: UserId) -> sqlx::Result<u64> {
     let done = sqlx::query(
-        "UPDATE email_changes SET state = 'superseded', confirm_hash = NULL, cancel_hash = NULL \
-         WHERE user_id = ? AND state = 'pending'",
+        "UPDATE email_changes SET state = 'superseded', confirm_hash = NULL WHERE user_id = ? AND state = 'pending'",
     )
     .bind(user_id)
     .execute(connection)
@@ -131,17 +135,16 @@ pub async fn supersede_pending(connection: &mut SqliteConnection, user_id: UserI
     Ok(done.rows_affected())
 }
 
-/// A pending change is cancelled (by its cancel link, or by the signed-in owner); whether
-/// it was still pending. The cancel link keeps working, as a no-op that says so.
-pub async fn cancel(connection: &mut SqliteConnection, id: i64) -> sqlx::Result<bool> {
+/// Every pending change of the account is cancelled (by a cancel link, or by the signed-in
+/// owner); how many. Their cancel links keep working, as a no-op that says so.
+pub async fn cancel_pending(connection: &mut SqliteConnection, user_id: UserId) -> sqlx::Result<u64> {
     let done = sqlx::query(
-        "UPDATE email_changes SET state = 'cancelled', confirm_hash = NULL \
-         WHERE id = ? AND state = 'pending'",
+        "UPDATE email_changes SET state = 'cancelled', confirm_hash = NULL WHERE user_id = ? AND state = 'pending'",
     )
-    .bind(id)
+    .bind(user_id)
     .execute(connection)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done.rows_affected())
 }
 
 /// Whether an account other than `user_id` has `email`.
@@ -159,7 +162,8 @@ pub async fn taken_by_other(
 }
 
 /// The account's address becomes the change's new one, only while it still has the old
-/// one, is still at the epoch the change was asked at, and is neither disabled nor locked;
+/// one, is still at the epoch the change was asked at, and is neither disabled (a lapsed
+/// temporary disablement does not count) nor locked;
 /// whether it did. The address counts as proven (its owner followed the link).
 pub async fn set_address(
     connection: &mut SqliteConnection,
@@ -168,13 +172,14 @@ pub async fn set_address(
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE users SET email = ?, email_verified_at = ? WHERE id = ? AND email = ? \
-         AND session_epoch = ? AND disabled_at IS NULL AND locked_at IS NULL",
+         AND session_epoch = ? AND (disabled_at IS NULL OR disabled_until <= ?) AND locked_at IS NULL",
     )
     .bind(&change.new_email)
     .bind(now)
     .bind(change.user_id)
     .bind(&change.old_email)
     .bind(change.epoch)
+    .bind(now)
     .execute(connection)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -244,7 +249,7 @@ pub async fn mark_recovered(
     }
     sqlx::query(
         "UPDATE email_changes SET state = 'superseded', confirm_hash = NULL, cancel_hash = NULL, \
-         recover_hash = NULL WHERE user_id = ? AND id > ?",
+         recover_hash = NULL WHERE user_id = ? AND id > ? AND state IN ('pending', 'superseded', 'changed')",
     )
     .bind(user_id)
     .bind(id)

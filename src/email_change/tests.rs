@@ -58,10 +58,18 @@ async fn a_new_request_kills_the_pending_one_and_its_links() {
     assert_eq!(state(&pool, second).await, "pending");
     let mut connection = pool.acquire().await.expect("connection");
     assert!(store::find_by_link(&mut connection, Link::Confirm, "confirm1").await.expect("find").is_none());
-    assert!(store::find_by_link(&mut connection, Link::Cancel, "cancel1").await.expect("find").is_none());
+    let cancel = store::find_by_link(&mut connection, Link::Cancel, "cancel1").await.expect("find");
+    assert_eq!(cancel.map(|row| row.state), Some("superseded".into()), "its cancel link still cancels");
+    assert_eq!(store::cancel_pending(&mut connection, 1).await.expect("cancel"), 1);
+    assert_eq!(state(&pool, second).await, "cancelled");
+    drop(connection);
+    let third = change(&pool, "a@example.com", "d@example.com", 3).await;
+    let mut connection = pool.acquire().await.expect("connection");
     let pending = store::pending(&mut connection, 1, 50).await.expect("pending").expect("one");
-    assert_eq!(pending.new_email, "c@example.com");
+    assert_eq!(pending.id, third);
     assert!(store::pending(&mut connection, 1, 100).await.expect("pending").is_none(), "expired");
+    sqlx::query("UPDATE users SET session_epoch = 1").execute(&pool).await.expect("bump");
+    assert!(store::pending(&mut connection, 1, 50).await.expect("pending").is_none(), "a new epoch");
 }
 
 #[tokio::test]
@@ -111,6 +119,7 @@ async fn a_recovery_undoes_later_changes_but_never_an_earlier_one() {
     let mut connection = pool.acquire().await.expect("connection");
     assert!(store::mark_changed(&mut connection, first, "recover1", 20, 1000).await.expect("changed"));
     drop(connection);
+    sqlx::query("UPDATE users SET email = 'b@example.com'").execute(&pool).await.expect("moved");
     let second = change(&pool, "b@example.com", "c@example.com", 2).await;
     let mut connection = pool.acquire().await.expect("connection");
     assert!(store::mark_changed(&mut connection, second, "recover2", 30, 1000).await.expect("changed"));
@@ -132,6 +141,7 @@ async fn the_owners_recovery_kills_the_thiefs_later_recovery_link() {
     let mut connection = pool.acquire().await.expect("connection");
     assert!(store::mark_changed(&mut connection, first, "recover1", 20, 1000).await.expect("changed"));
     drop(connection);
+    sqlx::query("UPDATE users SET email = 'b@example.com'").execute(&pool).await.expect("moved");
     let second = change(&pool, "b@example.com", "c@example.com", 2).await;
     let mut connection = pool.acquire().await.expect("connection");
     assert!(store::mark_changed(&mut connection, second, "recover2", 30, 1000).await.expect("changed"));

@@ -68,6 +68,8 @@ pub enum MailKind {
     EmailChanged,
     /// After a recovery: the link to choose a new password.
     AccountRecovered,
+    /// After a recovery, to the address the account had: it was moved back.
+    AccountRecoveredElsewhere,
 }
 
 impl MailKind {
@@ -85,6 +87,7 @@ impl MailKind {
             Self::EmailChangeRequested => "email_change_requested",
             Self::EmailChanged => "email_changed",
             Self::AccountRecovered => "account_recovered",
+            Self::AccountRecoveredElsewhere => "account_recovered_elsewhere",
         }
     }
 }

@@ -166,6 +166,10 @@ pub fn email_change_error(error: bulwark::email_change::EmailChangeError) -> Api
         E::Invalid(errors) => ApiError::Validation(errors),
         E::Throttled(verdict) => too_many(verdict),
         E::InvalidLink => ApiError::InvalidLink,
+        E::WrongPassword => ApiError::Validation(bulwark::FieldErrors::single(
+            bulwark::Field::CurrentPassword,
+            bulwark::messages::WRONG_CURRENT_PASSWORD,
+        )),
         E::AlreadyChanged => ApiError::EmailAlreadyChanged,
         E::AddressTaken => ApiError::AddressTaken,
         E::SessionEnded => ApiError::Unauthorized,

@@ -115,10 +115,12 @@ pub async fn withdraw_email_change() -> Result<(), ApiError> {
 
 /// Follows a mailed link (`link`: confirm, cancel or recover) with its token, posted by
 /// the page the link opens (never on GET, so mail scanners that open links use nothing up).
+/// Confirming also needs `current_password`, the password of the account being moved.
 #[server(prefix = "/api", endpoint = "email-change/link")]
 pub async fn follow_email_change_link(
     #[server(default)] link: String,
     #[server(default)] token: String,
+    #[server(default)] current_password: String,
 ) -> Result<(), ApiError> {
     use super::ssr::*;
     respond(
@@ -126,10 +128,13 @@ pub async fn follow_email_change_link(
             let link = EmailChangeLink::parse(&link).ok_or(ApiError::BadRequest)?;
             let changes = email_changes()?;
             let context = audit_context();
+            let ip = client_ip()?;
             let outcome = match link {
-                EmailChangeLink::Confirm => changes.confirm(&token, &context).await.map(|_| ()),
-                EmailChangeLink::Cancel => changes.cancel(&token, &context).await,
-                EmailChangeLink::Recover => changes.recover(client_ip()?, &token, &context).await.map(|_| ()),
+                EmailChangeLink::Confirm => {
+                    changes.confirm(ip, &token, &current_password, &context).await.map(|_| ())
+                }
+                EmailChangeLink::Cancel => changes.cancel(ip, &token, &context).await,
+                EmailChangeLink::Recover => changes.recover(ip, &token, &context).await.map(|_| ()),
             };
             match outcome.map_err(email_change_error) {
                 Ok(()) => {

@@ -109,7 +109,7 @@ pub fn ConfirmEmailChangePage() -> impl IntoView {
     link_page(LinkWords {
         link: EmailChangeLink::Confirm,
         title: "Confirm your new email address",
-        intro: "This makes this address the email address of your Bulwark account. You will sign in with it from now on.",
+        intro: "This makes this address the email address of your Bulwark account: enter that account's password. You will sign in with this address from now on.",
         button: "Use this address",
         busy: "Confirming…",
         done_title: "Your email address has been changed.",
@@ -148,10 +148,14 @@ pub fn RecoverAccountPage() -> impl IntoView {
 
 fn link_page(words: LinkWords) -> impl IntoView {
     let follow = ServerAction::<FollowEmailChangeLink>::new();
+    let password = FieldState::new();
+    reset_on_submit(follow, &[password]);
+    let asks_password = words.link == EmailChangeLink::Confirm;
     let query = use_query_map();
     let token = move || query.read().get("token").unwrap_or_default();
     let done = move || query.read().get("done").is_some() || matches!(follow.value().get(), Some(Ok(())));
     let failure = Signal::derive(move || follow.value().get().and_then(Result::err));
+    let server_password = move || failure.get().and_then(|e| e.field(bulwark::Field::CurrentPassword));
     let dead = move || {
         query.read().get("link").is_some_and(|v| v == "invalid")
             || failure.get() == Some(ApiError::InvalidLink)
@@ -172,6 +176,21 @@ fn link_page(words: LinkWords) -> impl IntoView {
                                 <FormError error=failure />
                                 <input type="hidden" name="link" value=words.link.name() />
                                 <input type="hidden" name="token" prop:value=token value=token />
+                                {asks_password.then(|| view! {
+                                    <TextField
+                                        id="confirm-password"
+                                        name="current_password"
+                                        label="Password"
+                                        input_type="password"
+                                        autocomplete="current-password"
+                                        hint="The password of the account whose address this becomes.".to_owned()
+                                        state=password
+                                        error=password.error(
+                                            |v| rule_message(bulwark::Password::parse_existing(v)),
+                                            server_password,
+                                        )
+                                    />
+                                })}
                                 <SubmitButton pending=follow.pending() idle=words.button busy=words.busy />
                             </ActionForm>
                         }

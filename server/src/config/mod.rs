@@ -147,6 +147,10 @@ pub struct Config {
     /// for each of the two kinds.
     #[arg(long, env = "BULWARK_THROTTLE_LINK_MAILS_PER_MINUTE", default_value_t = 60)]
     pub throttle_link_mails_per_minute: u32,
+    /// Mailed links followed (a confirmation, a reset, an email change's cancel or
+    /// recovery: each costs a strength check or a hash) per client IP per hour.
+    #[arg(long, env = "BULWARK_THROTTLE_LINK_SUBMISSIONS_PER_IP_PER_HOUR", default_value_t = 30)]
+    pub throttle_link_submissions_per_ip_per_hour: u32,
     /// SMTP server for outgoing mail. Unset in development: mail is written to
     /// BULWARK_MAIL_OUTBOX and the log instead. Required in production.
     #[arg(long, env = "BULWARK_SMTP_HOST")]
@@ -421,6 +425,7 @@ impl Config {
             mail_requests_per_ip_per_hour: self.throttle_mail_requests_per_ip_per_hour,
             mails_per_address_per_hour: self.throttle_mails_per_address_per_hour,
             link_mails_per_minute: self.throttle_link_mails_per_minute,
+            link_submissions_per_ip_per_hour: self.throttle_link_submissions_per_ip_per_hour,
             ..ThrottlePolicy::default()
         };
         if throttle.account_backoff_from == 0

@@ -18,8 +18,14 @@ async fn ask(app: &TestApp, email: &str) -> Reply {
     app.post_form("/api/email-change", &[("email", email)]).await
 }
 
+/// Follows a link from a browser of its own; a confirmation types the account's password.
 async fn follow(app: &TestApp, link: &str, token: &str) -> Reply {
-    app.post_form("/api/email-change/link", &[("link", link), ("token", token)]).await
+    follow_with(app, link, token, PASSWORD).await
+}
+
+async fn follow_with(app: &TestApp, link: &str, token: &str, password: &str) -> Reply {
+    let form = [("link", link), ("token", token), ("current_password", password)];
+    app.post_form_with(&app.new_browser().client, "/api/email-change/link", &form).await
 }
 
 async fn current_email(app: &TestApp, id: i64) -> String {
@@ -209,6 +215,8 @@ async fn recovery_restores_the_address_ends_every_session_and_requires_a_new_pas
     assert_eq!(follow(&app, "recover", &recover).await.status, 400, "once");
     assert_eq!(app.audit("user_email_change_recovered").await, vec![(None, Some(id), "success".into())]);
 
+    let told = app.mail_titled(NEW, "Your account was moved back to its earlier address").await;
+    assert!(told.raw.contains(OLGA), "the address it had is told where it went");
     let reset = app.mail_titled(OLGA, RECOVERED).await.reset_token().expect("reset link");
     assert_eq!(app.reset_password(&reset, NEW_PASSWORD).await.status, 200);
     assert_eq!(app.login(OLGA, NEW_PASSWORD).await.status, 200);
@@ -275,16 +283,49 @@ async fn an_address_taken_since_the_request_is_not_given_away() {
 }
 
 #[tokio::test]
-async fn a_disabled_account_keeps_its_address() {
+async fn a_disabled_account_keeps_its_address_until_a_temporary_disablement_lapses() {
     let app = spawn_app().await;
     let id = olga(&app).await;
     let (confirm, _) = asked(&app, NEW).await;
-    sqlx::query("UPDATE users SET disabled_at = 1 WHERE id = ?")
+    let until = app.state.registry.now() + 600;
+    sqlx::query("UPDATE users SET disabled_at = 1, disabled_until = ? WHERE id = ?")
+        .bind(until)
         .bind(id)
         .execute(&app.pool)
         .await
         .expect("disable");
     assert_eq!(follow(&app, "confirm", &confirm).await.status, 400);
+    assert_eq!(current_email(&app, id).await, OLGA);
+    app.clock.advance(601);
+    assert_eq!(follow(&app, "confirm", &confirm).await.status, 200, "the disablement lapsed");
+    assert_eq!(current_email(&app, id).await, NEW);
+}
+
+#[tokio::test]
+async fn a_stranger_who_clicks_the_link_cannot_put_their_address_on_someone_elses_account() {
+    let app = spawn_app().await;
+    let id = olga(&app).await;
+    // Olga is the attacker here: the new address is a stranger's, who clicks the genuine
+    // link but does not know Olga's password.
+    let (confirm, _) = asked(&app, NEW).await;
+    for guess in ["", "the strangers own password 12"] {
+        let reply = follow_with(&app, "confirm", &confirm, guess).await;
+        assert_eq!(reply.status, 422, "{}", reply.body);
+        assert!(reply.body.contains("current_password"), "{}", reply.body);
+    }
+    assert_eq!(current_email(&app, id).await, OLGA);
+    assert_eq!(app.audit("user_email_changed").await, vec![(Some(id), Some(id), "failure".into())]);
+    assert_eq!(follow(&app, "confirm", &confirm).await.status, 200, "the link was not used up");
+}
+
+#[tokio::test]
+async fn any_cancel_link_cancels_the_change_that_waits_now() {
+    let app = spawn_app().await;
+    let id = olga(&app).await;
+    let (_, first_cancel) = asked(&app, NEW).await;
+    let (confirm, _) = asked(&app, "olga.third@example.com").await;
+    assert_eq!(follow(&app, "cancel", &first_cancel).await.status, 200);
+    assert_eq!(follow(&app, "confirm", &confirm).await.status, 400, "the newer change was cancelled too");
     assert_eq!(current_email(&app, id).await, OLGA);
 }
 
@@ -293,13 +334,16 @@ async fn forty_concurrent_confirmations_change_the_address_once() {
     let app = spawn_app().await;
     let id = olga(&app).await;
     let (confirm, _) = asked(&app, NEW).await;
-    let forms =
-        (0..40).map(|_| vec![("link".into(), "confirm".into()), ("token".into(), confirm.clone())]).collect();
+    let form = [("link", "confirm"), ("token", confirm.as_str()), ("current_password", PASSWORD)];
+    let form: Vec<(String, String)> = form.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let forms = (0..40).map(|_| form.clone()).collect();
     let replies = app.burst(&app.new_browser().client, "/api/email-change/link", forms).await;
     let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
-    assert!(statuses.iter().all(|s| *s == 200 || *s == 400), "{statuses:?}");
-    assert_eq!(app.audit("user_email_changed").await.len(), 1);
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?} {}", replies[0].body);
+    // The rest: the link is used up (400), or the account's password checks in flight
+    // are at their cap (429) or the hashing queue is full (503).
+    assert!(statuses.iter().all(|s| [200, 400, 429, 503].contains(s)), "{statuses:?}");
+    assert_eq!(app.audit("user_email_changed").await, vec![(Some(id), Some(id), "success".into())]);
     app.outbox_drained().await;
     assert_eq!(titled(&app, OLGA, CHANGED).len(), 1);
     assert_eq!(current_email(&app, id).await, NEW);
@@ -313,7 +357,11 @@ async fn a_confirmation_racing_its_cancellation_ends_one_way_only() {
     let forms = (0..20)
         .map(|i| {
             let (link, token) = if i % 2 == 0 { ("confirm", &confirm) } else { ("cancel", &cancel) };
-            vec![("link".into(), link.into()), ("token".into(), token.clone())]
+            vec![
+                ("link".into(), link.into()),
+                ("token".into(), token.clone()),
+                ("current_password".into(), PASSWORD.into()),
+            ]
         })
         .collect();
     let replies = app.burst(&app.new_browser().client, "/api/email-change/link", forms).await;

@@ -75,8 +75,8 @@ impl Templates {
             action: Some(("Confirm this address", self.link(&format!("{CONFIRM_PATH}?token={token}")))),
             after: vec![
                 format!("The link works once and expires in {valid_hours} hours."),
-                "If you did not ask for this, ignore this mail: without the link, no account can \
-                 use your address."
+                "If you did not ask for this, ignore this mail: without the link and that \
+                 account's password, no account can use your address."
                     .into(),
             ],
             valid_for_secs: Some(valid_hours.saturating_mul(3600)),
@@ -166,6 +166,31 @@ impl Templates {
                 ),
             ],
             action: Some(("Recover my account", self.link(&format!("{RECOVER_PATH}?token={recover_token}")))),
+            after: vec![],
+            valid_for_secs: None,
+        }
+        .mail()
+    }
+
+    /// After a recovery, to the address the account had until then: it was taken back.
+    pub fn account_recovered_elsewhere(&self, to: &Email, display_name: &str, old: &Email) -> Mail {
+        Words {
+            kind: MailKind::AccountRecoveredElsewhere,
+            to,
+            subject: "Your account was moved back to its earlier address",
+            greeting: hello(display_name),
+            before: vec![
+                format!(
+                    "The recovery link mailed to your account's earlier address, {old}, was just \
+                     used: the account's email address is {old} again, every device signed in to \
+                     it has been signed out, and a link to choose a new password went to {old}.",
+                    old = old.as_str()
+                ),
+                "If that was you, there is nothing to do. If it was not, whoever reads that \
+                 mailbox now controls the account: contact the site's administrators."
+                    .into(),
+            ],
+            action: None,
             after: vec![],
             valid_for_secs: None,
         }

@@ -114,23 +114,35 @@ impl Recovery {
     }
 
     async fn after_password_change(&self, user: crate::accounts::User) -> Result<(), FlowError> {
-        let ended = self.registry.revoke_all(user.id).await?;
-        // A thief's device cookie must not keep its budget past the reset either.
-        let devices = self.devices.revoke_all(user.id).await?;
+        // Stored addresses were written by `Email::parse`, so this parse cannot fail in practice.
+        let email = Email::parse(&user.email).ok();
+        let (ended, devices) = self.end_all_access(user.id, email.as_ref()).await?;
         tracing::info!(
             event = "authn_password_change",
             user_id = user.id,
             sessions_ended = ended,
             devices_revoked = devices
         );
-        // Stored addresses were written by `Email::parse`, so this parse cannot fail in practice.
-        match Email::parse(&user.email) {
-            Ok(email) => {
-                self.throttle.clear_account(&email).await?;
+        match email {
+            Some(email) => {
                 self.outbox.enqueue(&self.templates.password_changed(&email, &user.username)).await?;
             }
-            Err(_) => tracing::error!(user_id = user.id, "stored address does not parse; no notice sent"),
+            None => tracing::error!(user_id = user.id, "stored address does not parse; no notice sent"),
         }
         Ok(())
+    }
+
+    /// What follows anything that takes an account back from whoever held it (a new
+    /// password, an email-change recovery): every session and device cookie of the account
+    /// deleted (a thief's device must not keep its budget either) and the sign-in backoff of
+    /// `email` cleared. The epoch bump that came first already made them worthless; this
+    /// removes their rows. How many sessions and devices ended.
+    pub async fn end_all_access(&self, user_id: UserId, email: Option<&Email>) -> sqlx::Result<(usize, u64)> {
+        let ended = self.registry.revoke_all(user_id).await?;
+        let devices = self.devices.revoke_all(user_id).await?;
+        if let Some(email) = email {
+            self.throttle.clear_account(email).await?;
+        }
+        Ok((ended, devices))
     }
 }

@@ -1,10 +1,23 @@
 // Choosing a password: the live strength meter (zxcvbn in a WASM chunk fetched on first
 // use, never on the first load), the Show toggle, breached passwords, and the server's
 // verdict without JavaScript.
+import type { Page } from "@playwright/test";
 import { test, expect, open, uniqueUser } from "./fixtures";
 
 /** In the sample breached list the browser tests run with, 3,784 times. */
 const BREACHED = "correct horse battery staple";
+
+/** On the signup page: signs up with the breached password; the server refuses it under
+ * its field with its count. */
+async function signUpRefusedAsBreached(page: Page, user: { email: string; username: string }) {
+  await page.getByLabel("Email").fill(user.email);
+  await page.getByLabel("Username").fill(user.username);
+  await page.getByLabel("Password").fill(BREACHED);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expect(page.locator("#signup-password-error")).toContainText(
+    "This password has appeared in 3,784 data breaches",
+  );
+}
 
 test.describe("with JavaScript", () => {
   test("the meter judges as the person types, and zxcvbn is not part of the first load", async ({
@@ -74,13 +87,7 @@ test.describe("with JavaScript", () => {
   test("a breached password is refused under its field", async ({ page, problems }) => {
     const user = uniqueUser("breached");
     await open(page, "/signup");
-    await page.getByLabel("Email").fill(user.email);
-    await page.getByLabel("Username").fill(user.username);
-    await page.getByLabel("Password").fill(BREACHED);
-    await page.getByRole("button", { name: "Create account" }).click();
-    await expect(page.locator("#signup-password-error")).toContainText(
-      "This password has appeared in 3,784 data breaches",
-    );
+    await signUpRefusedAsBreached(page, user);
     expect(problems).toEqual([]);
   });
 });
@@ -100,13 +107,7 @@ test.describe("without JavaScript", () => {
     await expect(page.locator("#signup-password-error")).toContainText("This password is too easy to guess.");
     await expect(page.getByTestId("strength-meter")).toHaveCount(0);
 
-    await page.getByLabel("Email").fill(user.email);
-    await page.getByLabel("Username").fill(user.username);
-    await page.getByLabel("Password").fill(BREACHED);
-    await page.getByRole("button", { name: "Create account" }).click();
-    await expect(page.locator("#signup-password-error")).toContainText(
-      "This password has appeared in 3,784 data breaches",
-    );
+    await signUpRefusedAsBreached(page, user);
     expect(problems).toEqual([]);
   });
 });

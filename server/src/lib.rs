@@ -160,8 +160,7 @@ pub async fn prepare(
         throttle: throttle.clone(),
         outbox: outbox.clone(),
         templates: templates.clone(),
-        registry: registry.clone(),
-        devices: devices.clone(),
+        recovery: recovery.clone(),
     });
     let admin = bulwark::admin::Admin::new(
         pool.clone(),

@@ -23,6 +23,9 @@ const SCAN_WINDOW: u64 = 4096;
 /// in pieces of this size, each malformed, so a damaged file never fills memory.
 const MAX_LINE: u64 = 128;
 
+/// How many points of a list file are sampled at start to check that it is sorted by hash.
+const SAMPLES: u64 = 16;
+
 /// Reads up to and including the next newline, at most [`MAX_LINE`] bytes of it.
 fn read_line<R: BufRead>(reader: &mut R, line: &mut Vec<u8>) -> io::Result<u64> {
     Ok(reader.take(MAX_LINE).read_until(b'\n', line)? as u64)
@@ -49,8 +52,8 @@ impl OfflineList {
     /// Opens `path` (a file or a folder) and checks that it looks like the list, so that a
     /// wrong setting stops the server at start rather than silently checking nothing: a
     /// folder must hold the first and the last range file (`00000.txt`, `FFFFF.txt`); a
-    /// file's first, middle and last lines must be full hashes in order (a list sorted by
-    /// count, or cut short mid-line, is refused).
+    /// file's first and last lines and lines at [`SAMPLES`] points between must be full
+    /// hashes in order (a list sorted by count, or cut short mid-line, is refused).
     pub fn open(path: &Path) -> Result<Self, OpenError> {
         let io = |source| OpenError::Io { path: path.display().to_string(), source };
         let unrecognised = || OpenError::Unrecognised(path.display().to_string());
@@ -62,10 +65,10 @@ impl OfflineList {
         let mut file = File::open(path).map_err(io)?;
         let size = metadata.len();
         let mut hashes = Vec::new();
-        for at in [0, size / 2] {
+        for at in (0..SAMPLES).map(|i| size / SAMPLES * i) {
             match line_at(&mut file, at, at == 0).map_err(io)? {
                 Some((hash, _)) if hash.len() == 40 => hashes.push(hash),
-                // A small file has no line after its middle.
+                // A small file has no line after some of the sample points.
                 None if at > 0 => {}
                 _ => return Err(unrecognised()),
             }
@@ -100,14 +103,14 @@ fn range_file(dir: &Path, prefix: &str) -> PathBuf {
     dir.join(format!("{prefix}.txt"))
 }
 
-/// The file's last line (a final line break is optional), parsed; `None` when it is not
+/// The file's last line (a final line break and blank lines after it are optional), parsed; `None` when it is not
 /// `HEX:COUNT` (a list cut short mid-line).
 fn last_line(file: &mut File, size: u64) -> io::Result<Option<(Vec<u8>, u64)>> {
     let start = size.saturating_sub(MAX_LINE);
     file.seek(SeekFrom::Start(start))?;
     let mut tail = Vec::new();
     file.take(MAX_LINE).read_to_end(&mut tail)?;
-    let trimmed = tail.strip_suffix(b"\n").unwrap_or(&tail);
+    let trimmed = tail.trim_ascii_end();
     let last = trimmed.rsplit(|&b| b == b'\n').next().unwrap_or_default();
     Ok(parse_line(last))
 }
@@ -336,6 +339,9 @@ mod tests {
             (0..200u32).rev().map(|n| format!("{:040X}:{}\n", n * 7919 % 200, n)).collect();
         std::fs::write(&by_count, lines.concat()).expect("write");
         assert!(matches!(OfflineList::open(&by_count), Err(OpenError::Unrecognised(_))));
+        let blank_end = dir.path().join("blank-end.txt");
+        std::fs::write(&blank_end, "0000000000000000000000000000000000000007:3\r\n\r\n").expect("write");
+        assert!(OfflineList::open(&blank_end).is_ok(), "a blank line at the end is not damage");
         let cut = dir.path().join("cut.txt");
         std::fs::write(
             &cut,

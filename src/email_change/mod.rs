@@ -35,11 +35,11 @@ use crate::{
     audit::{self, Event},
     clock::SharedClock,
     db::SqlitePool,
-    devices::Devices,
     hashing::HashError,
     mail::{Outbox, Templates},
     messages::SAME_EMAIL,
-    sessions::{Principal, SessionRegistry},
+    recovery::Recovery,
+    sessions::Principal,
     throttle::{Throttle, Throttled},
     token, Email, Field, FieldErrors, Password,
 };
@@ -111,20 +111,8 @@ pub struct Done {
     pub email: String,
 }
 
-/// The email-change service. Cheap to clone.
-#[derive(Clone)]
-pub struct EmailChanges {
-    pool: SqlitePool,
-    clock: SharedClock,
-    accounts: Accounts,
-    throttle: Throttle,
-    outbox: Outbox,
-    templates: Templates,
-    registry: SessionRegistry,
-    devices: Devices,
-}
-
 /// The services an email change works with.
+#[derive(Clone)]
 pub struct Parts {
     pub pool: SqlitePool,
     pub clock: SharedClock,
@@ -132,14 +120,24 @@ pub struct Parts {
     pub throttle: Throttle,
     pub outbox: Outbox,
     pub templates: Templates,
-    pub registry: SessionRegistry,
-    pub devices: Devices,
+    /// For what follows a recovery (every session and device ended).
+    pub recovery: Recovery,
+}
+
+/// The email-change service. Cheap to clone.
+#[derive(Clone)]
+pub struct EmailChanges(Parts);
+
+impl std::ops::Deref for EmailChanges {
+    type Target = Parts;
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
 }
 
 impl EmailChanges {
     pub fn new(parts: Parts) -> Self {
-        let Parts { pool, clock, accounts, throttle, outbox, templates, registry, devices } = parts;
-        Self { pool, clock, accounts, throttle, outbox, templates, registry, devices }
+        Self(parts)
     }
 
     /// The owner (who stepped up) asks to move their account to `new_email`. The same
@@ -245,12 +243,12 @@ impl EmailChanges {
         if row.state != "pending" || row.expires_at <= now {
             return Err(EmailChangeError::InvalidLink);
         }
-        let password = Password::parse_existing(password).map_err(|_| EmailChangeError::WrongPassword)?;
         let user = accounts::store::find_user(&self.pool, row.user_id).await?;
         // A change the account's epoch has moved past is dead: no password is asked for it.
         let Some(user) = user.filter(|user| user.session_epoch == row.epoch) else {
             return Err(EmailChangeError::InvalidLink);
         };
+        let password = Password::parse_existing(password).map_err(|_| EmailChangeError::WrongPassword)?;
         let checked = self
             .accounts
             .reauthenticate(&self.throttle, &user, ip, &password, context, Event::EmailChanged)
@@ -294,8 +292,8 @@ impl EmailChanges {
     }
 
     /// The old address's cancel link: every change of the account that waits is cancelled
-    /// (a thief's newer request too: a superseded change's link still cancels). Again:
-    /// still cancelled. For a change that already happened:
+    /// (a thief's newer request too: a superseded change's link still cancels, within its
+    /// 24 hours and while the account is as it was). Again: still cancelled. For a change that already happened:
     /// [`EmailChangeError::AlreadyChanged`]. Throttled per client IP.
     pub async fn cancel(
         &self,
@@ -314,6 +312,14 @@ impl EmailChanges {
             "changed" => return Err(EmailChangeError::AlreadyChanged),
             "pending" | "superseded" | "cancelled" => {}
             _ => return Err(EmailChangeError::InvalidLink),
+        }
+        // A cancel link works only while its request could still matter: not after its
+        // 24 hours, nor once the account has moved on (a new epoch, another address). An old
+        // link in a mailbox that someone else reads later cancels nothing.
+        let user = accounts::store::find_user(&mut *tx, row.user_id).await?;
+        let current = user.is_some_and(|user| user.session_epoch == row.epoch && user.email == row.old_email);
+        if !current || row.expires_at <= now {
+            return Err(EmailChangeError::InvalidLink);
         }
         if store::cancel_pending(&mut tx, row.user_id).await? > 0 {
             let entry = audit::Entry::new(Event::EmailChangeCancelled, None, Some(row.user_id), context);
@@ -335,18 +341,18 @@ impl EmailChanges {
         context: &audit::Context,
     ) -> Result<Done, EmailChangeError> {
         let hash = token::parse(token).ok_or(EmailChangeError::InvalidLink)?;
-        self.look_up(Link::Recover, &hash).await?;
+        let now = self.clock.now();
+        if !recoverable(&self.look_up(Link::Recover, &hash).await?, now) {
+            return Err(EmailChangeError::InvalidLink);
+        }
         self.throttle.link_submission(ip).await?.map_err(EmailChangeError::Throttled)?;
         // The unusable password is hashed before the write transaction, which must not
         // wait on the hashing pool.
         let unusable = self.accounts.hasher().hash_unusable().await?;
-        let now = self.clock.now();
         let reset = token::generate();
         let mut tx = crate::db::write(&self.pool).await?;
         let row = store::find_by_link(&mut tx, Link::Recover, &hash).await?;
-        let Some(row) =
-            row.filter(|row| row.state == "changed" && row.recover_until.is_some_and(|t| t > now))
-        else {
+        let Some(row) = row.filter(|row| recoverable(row, now)) else {
             return Err(EmailChangeError::InvalidLink);
         };
         if store::taken_by_other(&mut tx, &row.old_email, row.user_id).await? {
@@ -382,26 +388,25 @@ impl EmailChanges {
         // halfway, and the recovery, committed, is not reported as failed if this fails).
         let this = self.clone();
         let user_id = row.user_id;
-        let cleared = tokio::spawn(async move {
-            let ended = this.registry.revoke_all(user_id).await?;
-            let devices = this.devices.revoke_all(user_id).await?;
-            this.throttle.clear_account(&old).await?;
-            tracing::info!(
+        let cleared =
+            tokio::spawn(async move { this.recovery.end_all_access(user_id, Some(&old)).await }).await;
+        match cleared {
+            Ok(Ok((ended, devices))) => tracing::info!(
                 event = "user_email_change_recovered",
                 user_id,
                 sessions_ended = ended,
                 devices_revoked = devices
-            );
-            Ok::<_, sqlx::Error>(())
-        })
-        .await;
-        match cleared {
-            Ok(Ok(())) => {}
+            ),
             Ok(Err(error)) => tracing::error!(error = %error, user_id, "clearing up after a recovery failed"),
             Err(error) => tracing::error!(error = %error, user_id, "clearing up after a recovery failed"),
         }
         Ok(Done { user_id: row.user_id, email: row.old_email })
     }
+}
+
+/// Whether a change's recovery link still works at `now`.
+fn recoverable(row: &store::ChangeRow, now: i64) -> bool {
+    row.state == "changed" && row.recover_until.is_some_and(|until| until > now)
 }
 
 /// An address as stored: written by `Email::parse`, so this cannot fail in practice.

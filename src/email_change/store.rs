@@ -247,9 +247,12 @@ pub async fn mark_recovered(
     if done.rows_affected() != 1 {
         return Ok(false);
     }
+    // Every later change loses its links, whatever its state (a cancelled one's cancel link
+    // included); the live ones are superseded, the rest keep their history.
     sqlx::query(
-        "UPDATE email_changes SET state = 'superseded', confirm_hash = NULL, cancel_hash = NULL, \
-         recover_hash = NULL WHERE user_id = ? AND id > ? AND state IN ('pending', 'superseded', 'changed')",
+        "UPDATE email_changes SET state = CASE WHEN state IN ('pending', 'changed') THEN 'superseded' \
+         ELSE state END, confirm_hash = NULL, cancel_hash = NULL, recover_hash = NULL \
+         WHERE user_id = ? AND id > ?",
     )
     .bind(user_id)
     .bind(id)

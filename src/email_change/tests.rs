@@ -111,18 +111,25 @@ async fn the_address_changes_only_from_the_old_one_at_the_same_epoch_and_never_o
     assert!(store::set_address(&mut connection, &row, 5).await.expect("set"));
 }
 
-#[tokio::test]
-async fn a_recovery_undoes_later_changes_but_never_an_earlier_one() {
-    let (pool, _dir) = pool().await;
-    // The owner's address a; a thief moves the account to b, then on to c.
-    let first = change(&pool, "a@example.com", "b@example.com", 1).await;
+/// The owner's address a; a thief moves the account to b, then on to c. Both changes
+/// happened; their recovery links are `recover1` and `recover2`.
+async fn moved_twice(pool: &SqlitePool) -> (i64, i64) {
+    let first = change(pool, "a@example.com", "b@example.com", 1).await;
     let mut connection = pool.acquire().await.expect("connection");
     assert!(store::mark_changed(&mut connection, first, "recover1", 20, 1000).await.expect("changed"));
     drop(connection);
-    sqlx::query("UPDATE users SET email = 'b@example.com'").execute(&pool).await.expect("moved");
-    let second = change(&pool, "b@example.com", "c@example.com", 2).await;
+    sqlx::query("UPDATE users SET email = 'b@example.com'").execute(pool).await.expect("moved");
+    let second = change(pool, "b@example.com", "c@example.com", 2).await;
     let mut connection = pool.acquire().await.expect("connection");
     assert!(store::mark_changed(&mut connection, second, "recover2", 30, 1000).await.expect("changed"));
+    (first, second)
+}
+
+#[tokio::test]
+async fn a_recovery_undoes_later_changes_but_never_an_earlier_one() {
+    let (pool, _dir) = pool().await;
+    let (first, second) = moved_twice(&pool).await;
+    let mut connection = pool.acquire().await.expect("connection");
     // The thief recovers through the second change (back to b): the first keeps its link.
     assert!(store::mark_recovered(&mut connection, second, 1).await.expect("recovered"));
     assert_eq!(state(&pool, first).await, "changed");
@@ -137,15 +144,10 @@ async fn a_recovery_undoes_later_changes_but_never_an_earlier_one() {
 #[tokio::test]
 async fn the_owners_recovery_kills_the_thiefs_later_recovery_link() {
     let (pool, _dir) = pool().await;
-    let first = change(&pool, "a@example.com", "b@example.com", 1).await;
+    let (first, second) = moved_twice(&pool).await;
     let mut connection = pool.acquire().await.expect("connection");
-    assert!(store::mark_changed(&mut connection, first, "recover1", 20, 1000).await.expect("changed"));
-    drop(connection);
-    sqlx::query("UPDATE users SET email = 'b@example.com'").execute(&pool).await.expect("moved");
-    let second = change(&pool, "b@example.com", "c@example.com", 2).await;
-    let mut connection = pool.acquire().await.expect("connection");
-    assert!(store::mark_changed(&mut connection, second, "recover2", 30, 1000).await.expect("changed"));
     assert!(store::mark_recovered(&mut connection, first, 1).await.expect("recovered"));
     assert_eq!(state(&pool, second).await, "superseded");
     assert!(store::find_by_link(&mut connection, Link::Recover, "recover2").await.expect("find").is_none());
+    assert!(store::find_by_link(&mut connection, Link::Cancel, "cancel2").await.expect("find").is_none());
 }

@@ -416,3 +416,18 @@ async fn a_malformed_or_unknown_link_is_one_answer() {
     }
     assert_eq!(follow(&app, "explode", &unknown).await.status, 400);
 }
+
+#[tokio::test]
+async fn an_old_cancel_link_cancels_nothing_once_its_day_is_over() {
+    let app = spawn_app().await;
+    let id = olga(&app).await;
+    let (_, old_cancel) = asked(&app, "olga.once@example.com").await;
+    // A day later, whoever reads the old mailbox still has that link; the owner asks anew.
+    app.clock.advance(24 * 3600 + 1);
+    assert_eq!(app.login(OLGA, PASSWORD).await.status, 200);
+    assert_eq!(app.step_up_with(&app.client).await.status, 200);
+    let (confirm, _) = asked(&app, NEW).await;
+    assert_eq!(follow(&app, "cancel", &old_cancel).await.status, 400);
+    assert_eq!(follow(&app, "confirm", &confirm).await.status, 200, "the owner's change went through");
+    assert_eq!(current_email(&app, id).await, NEW);
+}

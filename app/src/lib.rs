@@ -7,21 +7,23 @@
 pub mod api;
 mod components;
 pub mod error;
+mod lazy;
 mod pages;
 mod passwords;
+
+#[cfg(feature = "hydrate")]
+pub use lazy::{mark_not_hydrated, preload_current_page};
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, Meta, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path, SsrMode,
+    path, Lazy, SsrMode,
 };
 
 use crate::pages::{
-    ActivityPage, AdminAuditPage, AdminImpersonationsPage, AdminUserPage, AdminUsersPage,
-    CancelEmailChangePage, ChangePasswordPage, CheckEmailPage, ConfirmEmailChangePage, EmailChangePage,
-    ForgotPasswordPage, HomePage, LoginPage, NotFoundPage, RecoverAccountPage, ResendVerificationPage,
-    ResetPasswordPage, SessionsPage, SignupPage, StepUpPage, VerifyEmailPage,
+    ChangePasswordPage, CheckEmailPage, ForgotPasswordPage, HomePage, LoginPage, NotFoundPage,
+    ResendVerificationPage, ResetPasswordPage, SignupPage, VerifyEmailPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -82,18 +84,18 @@ pub fn App() -> impl IntoView {
                     />
                     <Route path=path!("forgot-password") view=ForgotPasswordPage ssr=SsrMode::Async />
                     <Route path=path!("reset-password") view=ResetPasswordPage ssr=SsrMode::Async />
-                    <Route path=path!("account/sessions") view=SessionsPage ssr=SsrMode::Async />
+                    <Route path=path!("account/sessions") view={Lazy::<lazy::SessionsRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("account/password") view=ChangePasswordPage ssr=SsrMode::Async />
-                    <Route path=path!("account/activity") view=ActivityPage ssr=SsrMode::Async />
-                    <Route path=path!("account/email") view=EmailChangePage ssr=SsrMode::Async />
-                    <Route path=path!("email-change/confirm") view=ConfirmEmailChangePage ssr=SsrMode::Async />
-                    <Route path=path!("email-change/cancel") view=CancelEmailChangePage ssr=SsrMode::Async />
-                    <Route path=path!("email-change/recover") view=RecoverAccountPage ssr=SsrMode::Async />
-                    <Route path=path!("step-up") view=StepUpPage ssr=SsrMode::Async />
-                    <Route path=path!("admin") view=AdminUsersPage ssr=SsrMode::Async />
-                    <Route path=path!("admin/users/:id") view=AdminUserPage ssr=SsrMode::Async />
-                    <Route path=path!("admin/audit") view=AdminAuditPage ssr=SsrMode::Async />
-                    <Route path=path!("admin/impersonations") view=AdminImpersonationsPage ssr=SsrMode::Async />
+                    <Route path=path!("account/activity") view={Lazy::<lazy::ActivityRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("account/email") view={Lazy::<lazy::EmailChangeRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("email-change/confirm") view={Lazy::<lazy::ConfirmEmailChangeRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("email-change/cancel") view={Lazy::<lazy::CancelEmailChangeRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("email-change/recover") view={Lazy::<lazy::RecoverAccountRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("step-up") view={Lazy::<lazy::StepUpRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("admin") view={Lazy::<lazy::AdminUsersRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("admin/users/:id") view={Lazy::<lazy::AdminUserRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("admin/audit") view={Lazy::<lazy::AdminAuditRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("admin/impersonations") view={Lazy::<lazy::AdminImpersonationsRoute>::new()} ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

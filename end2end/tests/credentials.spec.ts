@@ -61,7 +61,10 @@ test.describe("with JavaScript", () => {
     // The page still works: the field rules still run, the form still submits.
     await page.getByLabel("Email").fill("nope");
     await expect(page.locator("#signup-email-error")).not.toBeEmpty();
-    expect(errors, "no panic").toEqual([]);
+    // wasm_split's loader leaves the zxcvbn chunk's own fetch unhandled when a chunk it
+    // shares with a lazy page fails first; Chromium reports that as an uncaught "Failed to
+    // fetch". What must not happen is a Rust panic.
+    expect(errors.filter((message) => message !== "Failed to fetch"), "no panic").toEqual([]);
   });
 
   test("Show reveals the password and hides it again, and the field is a password field", async ({

@@ -103,8 +103,11 @@ impl Accounts {
         }
         let entry = audit::Entry::new(Event::PasswordChange, Some(user.id), Some(user.id), change.context);
         audit::record(&mut tx, now, &entry).await?;
+        // Read inside the write transaction: a reset that commits right after this one must
+        // not lend its epoch to the session and device cookie made from what is returned.
+        let changed = store::find_user(&mut *tx, user.id).await?.ok_or(ChangeError::SessionEnded)?;
         tx.commit().await?;
-        store::find_user(&self.pool, user.id).await?.ok_or(ChangeError::SessionEnded)
+        Ok(changed)
     }
 }
 

@@ -71,7 +71,10 @@ impl Accounts {
             store::find_credentials(&self.pool, &email).await?.filter(|(found, _)| found.id == user.id);
         let Some((_, stored_hash)) = found else { return Err(ReauthError::Gone) };
         let matches = self.hasher.verify(ticket, password, Some(stored_hash)).await?;
-        let mut entry = audit::Entry::new(event, Some(user.id), Some(user.id), context);
+        // Step-up and password change come from the account's own session, so it is the
+        // actor; an email-change confirmation link can be followed by anyone.
+        let actor = if event == Event::EmailChanged { None } else { Some(user.id) };
+        let mut entry = audit::Entry::new(event, actor, Some(user.id), context);
         if matches {
             reservation.succeeded().await?;
         } else {

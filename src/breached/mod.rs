@@ -43,6 +43,10 @@ impl Default for Breaches {
 /// At most this many offline lookups read the list at once; more wait their turn.
 const CONCURRENT_LOOKUPS: usize = 8;
 
+/// How long a request waits for the offline list (a permit and the read) before going on
+/// without it. A read takes well under a millisecond; this only bounds a hung disk.
+const OFFLINE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Breaches {
     pub fn new(offline: Option<OfflineList>, range: Option<RangeApi>) -> Self {
         Self {
@@ -66,15 +70,23 @@ impl Breaches {
         let hash = crate::token::hex(&Sha1::digest(password.expose_secret().as_bytes()));
         if let Some(list) = self.offline.clone() {
             let hash = hash.clone();
-            let lookup = match self.lookups.clone().acquire_owned().await {
-                Ok(permit) => tokio::task::spawn_blocking(move || {
-                    let _permit = permit;
-                    list.count(&hash)
-                })
-                .await
-                .unwrap_or_else(|joined| Err(std::io::Error::other(joined))),
-                Err(closed) => Err(std::io::Error::other(closed)),
+            let lookups = self.lookups.clone();
+            let lookup = async move {
+                match lookups.acquire_owned().await {
+                    Ok(permit) => tokio::task::spawn_blocking(move || {
+                        let _permit = permit;
+                        list.count(&hash)
+                    })
+                    .await
+                    .unwrap_or_else(|joined| Err(std::io::Error::other(joined))),
+                    Err(closed) => Err(std::io::Error::other(closed)),
+                }
             };
+            // A disk that hangs keeps its reads (and their permits), never the request:
+            // past the wait the list counts as unavailable, like any other failure.
+            let lookup = tokio::time::timeout(OFFLINE_WAIT, lookup)
+                .await
+                .unwrap_or_else(|_| Err(std::io::Error::other("no answer within the wait")));
             match lookup {
                 Ok(0) => {}
                 Ok(count) => return count,
@@ -227,5 +239,24 @@ pub(crate) mod tests {
         assert!(seen.lock().expect("log").is_empty(), "found offline: nothing leaves");
         assert_eq!(breaches.count(&password("only online breached phrase")).await, 5);
         assert_eq!(Breaches::default().count(&password("correct horse battery staple")).await, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_offline_list_that_does_not_answer_in_time_is_skipped_not_waited_for() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("pwned.txt");
+        std::fs::write(&file, format!("{}:77", sha1_upper("correct horse battery staple"))).expect("write");
+        let breaches = Breaches::new(Some(OfflineList::open(&file).expect("list")), None);
+        assert_eq!(breaches.count(&password("correct horse battery staple")).await, 77);
+
+        // Every permit held, as by reads stuck on a hung disk: the lookup gives up after
+        // the wait (virtual time here) and the password counts as not breached.
+        let stuck =
+            breaches.lookups.clone().acquire_many_owned(CONCURRENT_LOOKUPS as u32).await.expect("permits");
+        let started = tokio::time::Instant::now();
+        assert_eq!(breaches.count(&password("correct horse battery staple")).await, 0);
+        assert_eq!(started.elapsed(), OFFLINE_WAIT);
+        drop(stuck);
+        assert_eq!(breaches.count(&password("correct horse battery staple")).await, 77);
     }
 }

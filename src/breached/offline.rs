@@ -23,8 +23,15 @@ const SCAN_WINDOW: u64 = 4096;
 /// in pieces of this size, each malformed, so a damaged file never fills memory.
 const MAX_LINE: u64 = 128;
 
-/// How many points of a list file are sampled at start to check that it is sorted by hash.
+/// How many points of a list file are sampled at start to check that it is sorted by hash,
+/// and how many consecutive lines are read at each.
 const SAMPLES: u64 = 16;
+const RUN: usize = 64;
+
+/// A list file at least this big is taken to be the full list, which must then start in
+/// the `0000` range and end in the `FFFF` one (the full list is tens of gigabytes; a
+/// subset someone builds for themselves is far smaller).
+const FULL_LIST_BYTES: u64 = 1 << 30;
 
 /// Reads up to and including the next newline, at most [`MAX_LINE`] bytes of it.
 fn read_line<R: BufRead>(reader: &mut R, line: &mut Vec<u8>) -> io::Result<u64> {
@@ -66,10 +73,16 @@ impl OfflineList {
         let size = metadata.len();
         let mut hashes = Vec::new();
         for at in (0..SAMPLES).map(|i| size / SAMPLES * i) {
-            match line_at(&mut file, at, at == 0).map_err(io)? {
-                Some((hash, _)) if hash.len() == 40 => hashes.push(hash),
+            let run = lines_at(&mut file, at, at == 0).map_err(io)?;
+            let full = run.iter().all(|hash| hash.len() == 40);
+            // Consecutive lines strictly in order: a list sorted by count (hashes in no
+            // order) fails here at the first sample with near certainty.
+            let ordered = run.windows(2).all(|pair| pair[0] < pair[1]);
+            match run.first() {
                 // A small file has no line after some of the sample points.
                 None if at > 0 => {}
+                // Runs overlap in a small file: their first lines are compared below.
+                Some(first) if full && ordered => hashes.push(first.clone()),
                 _ => return Err(unrecognised()),
             }
         }
@@ -78,6 +91,11 @@ impl OfflineList {
             _ => return Err(unrecognised()),
         }
         if !hashes.is_sorted() {
+            return Err(unrecognised());
+        }
+        // The full list (tens of gigabytes) spans the whole hash space; one that stops
+        // short of it was cut off, at a line boundary, by an interrupted download.
+        if size >= FULL_LIST_BYTES && !spans_the_hash_space(&hashes) {
             return Err(unrecognised());
         }
         Ok(Self::File(path.to_owned()))
@@ -115,25 +133,36 @@ fn last_line(file: &mut File, size: u64) -> io::Result<Option<(Vec<u8>, u64)>> {
     Ok(parse_line(last))
 }
 
-/// The first well-formed line that starts at or after `at` (at `at` itself only when
-/// `at_line_start`), parsed; `None` when there is none in the next few lines.
-fn line_at(file: &mut File, at: u64, at_line_start: bool) -> io::Result<Option<(Vec<u8>, u64)>> {
+/// The hashes of up to [`RUN`] well-formed lines that start at or after `at` (at `at`
+/// itself only when `at_line_start`); malformed lines among them are skipped.
+fn lines_at(file: &mut File, at: u64, at_line_start: bool) -> io::Result<Vec<Vec<u8>>> {
     file.seek(SeekFrom::Start(at))?;
     let mut reader = BufReader::new(&mut *file);
     let mut line = Vec::new();
     if !at_line_start {
         read_line(&mut reader, &mut line)?;
     }
-    for _ in 0..4 {
+    let mut hashes = Vec::new();
+    for _ in 0..RUN * 2 {
         line.clear();
         if read_line(&mut reader, &mut line)? == 0 {
-            return Ok(None);
+            break;
         }
-        if let Some(parsed) = parse_line(&line) {
-            return Ok(Some(parsed));
+        if let Some((hash, _)) = parse_line(&line) {
+            hashes.push(hash);
+            if hashes.len() == RUN {
+                break;
+            }
         }
     }
-    Ok(None)
+    Ok(hashes)
+}
+
+/// Whether sorted `hashes` start in the `0000` range and end in the `FFFF` one.
+fn spans_the_hash_space(hashes: &[Vec<u8>]) -> bool {
+    let starts = hashes.first().is_some_and(|hash| hash.starts_with(b"0000"));
+    let ends = hashes.last().is_some_and(|hash| hash.starts_with(b"FFFF"));
+    starts && ends
 }
 
 /// `HEX:COUNT` (optionally CR-terminated) as upper-case hex and the count; `None` for
@@ -339,6 +368,14 @@ mod tests {
             (0..200u32).rev().map(|n| format!("{:040X}:{}\n", n * 7919 % 200, n)).collect();
         std::fs::write(&by_count, lines.concat()).expect("write");
         assert!(matches!(OfflineList::open(&by_count), Err(OpenError::Unrecognised(_))));
+        // Sorted, but for pairs of neighbours swapped all through: the samples' first
+        // lines are in order, their runs are not.
+        let swapped = dir.path().join("swapped.txt");
+        let lines: Vec<String> =
+            (0..2000u32).map(|n| format!("{:040X}:1\n", if n % 2 == 0 { n + 1 } else { n - 1 })).collect();
+        std::fs::write(&swapped, lines.concat()).expect("write");
+        assert!(matches!(OfflineList::open(&swapped), Err(OpenError::Unrecognised(_))));
+
         let blank_end = dir.path().join("blank-end.txt");
         std::fs::write(&blank_end, "0000000000000000000000000000000000000007:3\r\n\r\n").expect("write");
         assert!(OfflineList::open(&blank_end).is_ok(), "a blank line at the end is not damage");
@@ -349,6 +386,11 @@ mod tests {
         )
         .expect("write");
         assert!(matches!(OfflineList::open(&cut), Err(OpenError::Unrecognised(_))));
+
+        let full = |first: &str, last: &str| spans_the_hash_space(&[first.into(), last.into()]);
+        assert!(full("0000A", "FFFF3"), "the full list's ends");
+        assert!(!full("0000A", "FFF93"), "cut short at a line boundary");
+        assert!(!full("1000A", "FFFF3"), "its start missing");
 
         let junk = dir.path().join("junk.txt");
         std::fs::write(&junk, "hello\n").expect("write");

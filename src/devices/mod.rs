@@ -108,14 +108,10 @@ impl Devices {
         }
         let new = token::generate_kind(Kind::Device);
         let mut tx = crate::db::write(&self.pool).await?;
-        if !store::insert(&mut tx, &new.hash, user.id, user.session_epoch, now, expires_at).await? {
-            return Ok(None);
-        }
-        let mut notified = None;
         let notify = match notify {
             Some(context) if self.notices.is_some() => {
-                let recent = store::created_since(&mut tx, user.id, now.saturating_sub(3600)).await?;
-                if recent > NOTICES_PER_HOUR {
+                let sent = store::announced_since(&mut tx, user.id, now.saturating_sub(3600)).await?;
+                if sent >= NOTICES_PER_HOUR {
                     tracing::info!(event = "authn_new_device_notice_capped", user_id = user.id);
                     None
                 } else {
@@ -124,6 +120,12 @@ impl Devices {
             }
             _ => None,
         };
+        let announced = notify.is_some() && Email::parse(&user.email).is_ok();
+        if !store::insert(&mut tx, &new.hash, user.id, user.session_epoch, now, expires_at, announced).await?
+        {
+            return Ok(None);
+        }
+        let mut notified = None;
         if let (Some((outbox, templates)), Some(context), Ok(email)) =
             (&self.notices, notify, Email::parse(&user.email))
         {

@@ -27,15 +27,17 @@ pub async fn insert(
     epoch: i64,
     now: UnixTime,
     expires_at: UnixTime,
+    announced: bool,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "INSERT INTO device_cookies (key, user_id, epoch, created_at, last_used_at, expires_at) \
-         SELECT ?, id, session_epoch, ?, ?, ? FROM users WHERE id = ? AND session_epoch = ?",
+        "INSERT INTO device_cookies (key, user_id, epoch, created_at, last_used_at, expires_at, announced) \
+         SELECT ?, id, session_epoch, ?, ?, ?, ? FROM users WHERE id = ? AND session_epoch = ?",
     )
     .bind(key)
     .bind(now)
     .bind(now)
     .bind(expires_at)
+    .bind(announced)
     .bind(user_id)
     .bind(epoch)
     .execute(connection)
@@ -43,17 +45,19 @@ pub async fn insert(
     Ok(done.rows_affected() == 1)
 }
 
-/// How many of the account's devices were first seen since `since`.
-pub async fn created_since(
+/// How many of the account's devices first seen since `since` were announced to its owner.
+pub async fn announced_since(
     connection: &mut sqlx::SqliteConnection,
     user_id: UserId,
     since: UnixTime,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM device_cookies WHERE user_id = ? AND created_at > ?")
-        .bind(user_id)
-        .bind(since)
-        .fetch_one(connection)
-        .await
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM device_cookies WHERE user_id = ? AND created_at > ? AND announced = 1",
+    )
+    .bind(user_id)
+    .bind(since)
+    .fetch_one(connection)
+    .await
 }
 
 pub async fn renew(pool: &SqlitePool, key: &str, now: UnixTime, expires_at: UnixTime) -> sqlx::Result<()> {

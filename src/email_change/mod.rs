@@ -269,6 +269,13 @@ impl EmailChanges {
             return Err(EmailChangeError::InvalidLink);
         };
         if store::taken_by_other(&mut tx, &row.new_email, row.user_id).await? {
+            // The right password and a live link: the attempt is the account's, and its
+            // activity shows why nothing changed.
+            let entry = audit::Entry::new(Event::EmailChanged, Some(row.user_id), Some(row.user_id), context)
+                .failed()
+                .details(serde_json::json!({ "reason": "address taken" }));
+            audit::record(&mut tx, now, &entry).await?;
+            tx.commit().await?;
             return Err(EmailChangeError::AddressTaken);
         }
         if !store::set_address(&mut tx, &row, now).await?

@@ -72,7 +72,27 @@ pub enum MailKind {
     AccountRecoveredElsewhere,
 }
 
+/// The name log lines give a mail of the kind stored as `stored`. The mail that answers a
+/// request for an address with an account and the one that answers the same request for an
+/// address without one share a name, so a log reader cannot tell which went out.
+pub fn log_kind(stored: &str) -> &str {
+    match stored {
+        "verify_email" | "signup_existing" => "signup",
+        "email_change_confirm" | "email_change_taken" => "email_change_new_address",
+        other => other,
+    }
+}
+
 impl MailKind {
+    /// See [`log_kind`].
+    pub fn log_name(self) -> &'static str {
+        match self {
+            Self::VerifyEmail | Self::SignupExisting => "signup",
+            Self::EmailChangeConfirm | Self::EmailChangeTaken => "email_change_new_address",
+            other => other.as_str(),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::VerifyEmail => "verify_email",
@@ -109,5 +129,37 @@ impl std::fmt::Debug for Mail {
     // Neither the recipient nor the body (which may hold a link with a token).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Mail").field("kind", &self.kind).finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVERY_KIND: [MailKind; 13] = [
+        MailKind::VerifyEmail,
+        MailKind::SignupExisting,
+        MailKind::PasswordReset,
+        MailKind::PasswordChanged,
+        MailKind::AdminNotice,
+        MailKind::Impersonation,
+        MailKind::NewDevice,
+        MailKind::EmailChangeConfirm,
+        MailKind::EmailChangeTaken,
+        MailKind::EmailChangeRequested,
+        MailKind::EmailChanged,
+        MailKind::AccountRecovered,
+        MailKind::AccountRecoveredElsewhere,
+    ];
+
+    #[test]
+    fn a_log_line_names_a_mail_the_same_whether_or_not_the_address_has_an_account() {
+        assert_eq!(MailKind::VerifyEmail.log_name(), MailKind::SignupExisting.log_name());
+        assert_eq!(MailKind::EmailChangeConfirm.log_name(), MailKind::EmailChangeTaken.log_name());
+        for kind in EVERY_KIND {
+            // Queued and sent lines (the sender reads the stored name) agree.
+            assert_eq!(log_kind(kind.as_str()), kind.log_name(), "{kind:?}");
+            assert!(!kind.log_name().contains("existing") && !kind.log_name().contains("taken"));
+        }
     }
 }

@@ -88,7 +88,7 @@ impl Outbox {
         .bind(mail.valid_for_secs.map(|secs| now.saturating_add(secs)))
         .fetch_one(connection)
         .await?;
-        tracing::info!(event = "mail_queued", outbox_id = id, kind = mail.kind.as_str());
+        tracing::info!(event = "mail_queued", outbox_id = id, kind = mail.kind.log_name());
         Ok(id)
     }
 

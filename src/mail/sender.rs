@@ -50,7 +50,12 @@ pub async fn deliver_due(
 ) -> sqlx::Result<usize> {
     let mut sent = 0;
     for (id, kind) in outbox.drop_expired().await? {
-        tracing::warn!(event = "mail_send_fail", outbox_id = id, kind = %kind, "the link in this mail expired before it could be sent; given up");
+        tracing::warn!(
+            event = "mail_send_fail",
+            outbox_id = id,
+            kind = super::log_kind(&kind),
+            "the link in this mail expired before it could be sent; given up"
+        );
     }
     loop {
         let batch = outbox.claim_due(policy.batch).await?;
@@ -61,7 +66,11 @@ pub async fn deliver_due(
             match deliver(transport, from, queued).await {
                 Ok(()) => {
                     outbox.sent(queued.id).await?;
-                    tracing::info!(event = "mail_sent", outbox_id = queued.id, kind = %queued.kind);
+                    tracing::info!(
+                        event = "mail_sent",
+                        outbox_id = queued.id,
+                        kind = super::log_kind(&queued.kind)
+                    );
                     sent += 1;
                 }
                 Err(error) => {
@@ -71,11 +80,11 @@ pub async fn deliver_due(
                     };
                     match outbox.failed(queued, &error.to_string(), backoff).await? {
                         Retry::At(at) => tracing::warn!(
-                            event = "mail_send_retry", outbox_id = queued.id, kind = %queued.kind,
+                            event = "mail_send_retry", outbox_id = queued.id, kind = super::log_kind(&queued.kind),
                             retry_at = at, error = %error, "mail not sent; will retry"
                         ),
                         Retry::GaveUp => tracing::error!(
-                            event = "mail_send_fail", outbox_id = queued.id, kind = %queued.kind,
+                            event = "mail_send_fail", outbox_id = queued.id, kind = super::log_kind(&queued.kind),
                             error = %error, "mail not sent; giving up"
                         ),
                     }

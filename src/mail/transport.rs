@@ -183,7 +183,7 @@ impl MailTransport for DevTransport {
         tracing::info!(
             target: "bulwark::mail::dev",
             outbox_id = queued.id,
-            kind = %queued.kind,
+            kind = super::log_kind(&queued.kind),
             file = %path.display(),
             "development mail transport (no SMTP configured) wrote \"{}\":\n\n{}",
             queued.subject,

@@ -39,13 +39,7 @@ pub async fn connect(url: &str) -> Result<SqlitePool, DbError> {
 
 /// [`connect`] with at most `pool_size` connections (each SQLite connection is a thread).
 pub async fn connect_with_pool(url: &str, pool_size: u32) -> Result<SqlitePool, DbError> {
-    let options = SqliteConnectOptions::from_str(url)
-        .map_err(DbError::BadUrl)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(5))
-        .foreign_keys(true);
+    let options = options(url)?.create_if_missing(true);
     let file = options.get_filename();
     if file != Path::new(":memory:") {
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -53,6 +47,33 @@ pub async fn connect_with_pool(url: &str, pool_size: u32) -> Result<SqlitePool, 
                 .map_err(|source| DbError::CreateDir { path: dir.display().to_string(), source })?;
         }
     }
+    pool(options, pool_size).await
+}
+
+/// Opens the database at `url` only if it exists (for `server check`, which creates
+/// nothing).
+pub async fn connect_existing(url: &str) -> Result<SqlitePool, DbError> {
+    pool(options(url)?.create_if_missing(false), 1).await
+}
+
+/// Where the database at `url` is, for people to read: never a password.
+pub fn describe(url: &str) -> String {
+    match options(url) {
+        Ok(options) => format!("SQLite file {}", options.get_filename().display()),
+        Err(_) => "an unreadable DATABASE_URL".to_owned(),
+    }
+}
+
+fn options(url: &str) -> Result<SqliteConnectOptions, DbError> {
+    Ok(SqliteConnectOptions::from_str(url)
+        .map_err(DbError::BadUrl)?
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true))
+}
+
+async fn pool(options: SqliteConnectOptions, pool_size: u32) -> Result<SqlitePool, DbError> {
     SqlitePoolOptions::new()
         .max_connections(pool_size.max(1))
         // An embedded connection cannot be lost: pinging it before each use would only add
@@ -73,10 +94,71 @@ pub async fn write(pool: &SqlitePool) -> sqlx::Result<sqlx::Transaction<'static,
     pool.begin_with("BEGIN IMMEDIATE").await
 }
 
+/// This build's migrations (`migrations/`).
+fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations")
+}
+
 /// Applies every migration in `migrations/` that has not run yet.
 pub async fn migrate(pool: &SqlitePool) -> Result<(), DbError> {
-    sqlx::migrate!("./migrations").run(pool).await?;
+    migrator().run(pool).await?;
     Ok(())
+}
+
+/// What the database holds against what this build's migrations expect.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MigrationStatus {
+    /// Applied, as this build has them.
+    pub applied: usize,
+    /// This build's, not applied yet (`server migrate`, or any start, applies them).
+    pub pending: Vec<String>,
+    /// Applied with other contents than this build's file, or failed half-way.
+    pub altered: Vec<String>,
+    /// Applied, but not this build's: the database belongs to a newer Bulwark.
+    pub unknown: Vec<i64>,
+}
+
+impl MigrationStatus {
+    /// Whether this build can serve the database as it is.
+    pub fn is_current(&self) -> bool {
+        self.pending.is_empty() && self.altered.is_empty() && self.unknown.is_empty()
+    }
+}
+
+/// Compares the database's applied migrations with this build's, changing nothing.
+pub async fn migration_status(pool: &SqlitePool) -> sqlx::Result<MigrationStatus> {
+    let applied: Vec<(i64, Vec<u8>, bool)> = if table_exists(pool, "_sqlx_migrations").await? {
+        sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations").fetch_all(pool).await?
+    } else {
+        Vec::new()
+    };
+    let migrator = migrator();
+    let ours: Vec<_> = migrator.iter().filter(|m| !m.migration_type.is_down_migration()).collect();
+    let mut status = MigrationStatus::default();
+    for migration in &ours {
+        let name = format!("{} {}", migration.version, migration.description);
+        match applied.iter().find(|(version, _, _)| *version == migration.version) {
+            None => status.pending.push(name),
+            Some((_, checksum, success)) if *success && checksum[..] == migration.checksum[..] => {
+                status.applied += 1
+            }
+            Some(_) => status.altered.push(name),
+        }
+    }
+    status.unknown = applied
+        .iter()
+        .map(|(version, _, _)| *version)
+        .filter(|version| !ours.iter().any(|m| m.version == *version))
+        .collect();
+    Ok(status)
+}
+
+/// Whether the database has a table called `name`.
+pub async fn table_exists(pool: &SqlitePool, name: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)")
+        .bind(name)
+        .fetch_one(pool)
+        .await
 }
 
 /// A few connections set aside, outside the pool, for the one read every signed-in
@@ -150,6 +232,37 @@ mod tests {
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&pool).await.expect("pragma");
         assert_eq!(mode, "wal");
         assert!(dir.path().join("nested/deeper/bulwark.db").exists());
+    }
+
+    #[tokio::test]
+    async fn the_migration_status_tells_pending_altered_and_unknown_migrations_apart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/m.db", dir.path().display());
+        assert!(connect_existing(&url).await.is_err(), "check creates nothing");
+        assert!(!dir.path().join("m.db").exists());
+
+        let pool = connect(&url).await.expect("opens");
+        let fresh = migration_status(&pool).await.expect("status");
+        assert_eq!((fresh.applied, fresh.pending.len()), (0, migrator().iter().count()));
+        assert!(!fresh.is_current());
+        migrate(&pool).await.expect("migrates");
+        let current = migration_status(&pool).await.expect("status");
+        assert!(current.is_current(), "{current:?}");
+        assert_eq!(current.applied, migrator().iter().count());
+
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = (SELECT MIN(version) FROM _sqlx_migrations)")
+            .execute(&pool)
+            .await
+            .expect("alter");
+        sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99991231000000, 'from the future', 1, x'00', 0)")
+            .execute(&pool)
+            .await
+            .expect("insert");
+        let odd = migration_status(&pool).await.expect("status");
+        assert_eq!((odd.altered.len(), odd.unknown.as_slice()), (1, &[99991231000000][..]));
+        assert!(!odd.is_current());
+        assert!(connect_existing(&url).await.is_ok());
+        assert!(describe(&url).ends_with("m.db") && !describe(&url).contains("sqlite://"));
     }
 
     #[tokio::test]

@@ -62,11 +62,9 @@ impl Registration {
 
     async fn store_and_mail(&self, prepared: PreparedSignup) -> Result<(), FlowError> {
         let signup = self.accounts.store_signup(prepared).await?;
-        match signup.outcome {
-            SignupOutcome::Pending { .. } => tracing::info!(event = "user_signup_pending"),
-            // No identifier: the mail tells the owner; the log must not tell anyone.
-            SignupOutcome::EmailTaken => tracing::info!(event = "user_signup_duplicate"),
-        }
+        // One line whatever the outcome: the mail tells the owner of a taken address; the
+        // log must not tell anyone whether the address had an account.
+        tracing::info!(event = "user_signup_stored");
         self.follow_up(&signup).await
     }
 
@@ -87,7 +85,9 @@ impl Registration {
         }
         let mail = match &signup.outcome {
             SignupOutcome::Pending { token } => self.verification_mail(&signup.email, token),
-            SignupOutcome::EmailTaken => self.templates.signup_existing(&signup.email),
+            SignupOutcome::EmailTaken => {
+                self.templates.signup_existing(&signup.email, VERIFY_EMAIL_VALID_SECS / 3600)
+            }
         };
         self.outbox.enqueue(&mail).await?;
         Ok(())

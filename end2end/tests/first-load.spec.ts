@@ -66,3 +66,15 @@ test("a page whose chunk cannot be fetched is not hydrated, says so, and the ser
   // happen is a Rust panic.
   expect(errors.filter((message) => message !== "Failed to fetch"), "no panic").toEqual([]);
 });
+
+test("a chunk that never comes is given up after a while, and the page stays the server's", async ({ page }) => {
+  test.setTimeout(60_000);
+  // Requests for the chunks are held, never answered, as by a network that hangs.
+  await page.route(/\/pkg\/(chunk|split)_[^/]*\.wasm$/, () => {});
+  await page.goto(`/email-change/cancel?token=${"0".repeat(64)}`);
+  await expect(page.getByTestId("page-unavailable")).toBeVisible({ timeout: 30_000 });
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "unavailable");
+  await page.getByRole("button", { name: "Cancel the change" }).click();
+  await expect(page).toHaveURL(/link=invalid/);
+  await expect(page.getByTestId("link-invalid")).toBeVisible();
+});

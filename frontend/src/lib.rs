@@ -1,16 +1,46 @@
 //! The browser entry point: hydrates the server-rendered page.
 
+use std::{cell::Cell, rc::Rc, time::Duration};
+
+/// How long the browser waits for a lazy page's chunk before it stops waiting and leaves
+/// the page as the server sent it (a fetch that hangs rather than fails).
+const CHUNK_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    Waiting,
+    Hydrating,
+    GaveUp,
+}
+
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    wasm_bindgen_futures::spawn_local(async {
-        // A page behind sign-in is a chunk of its own: fetch it before hydrating, and if
-        // it cannot be fetched leave the server's HTML as it is (it works without
-        // JavaScript) rather than hydrate a page whose code is missing.
-        if app::preload_current_page().await.is_err() {
-            app::mark_not_hydrated();
+    // A page behind sign-in is a chunk of its own: fetch it before hydrating. If it cannot
+    // be fetched, or does not come in time, the server's HTML stays as it is (it works
+    // without JavaScript), rather than hydrate a page whose code is missing.
+    let start = Rc::new(Cell::new(Start::Waiting));
+    leptos::prelude::set_timeout(
+        {
+            let start = Rc::clone(&start);
+            move || {
+                if start.get() == Start::Waiting {
+                    start.set(Start::GaveUp);
+                    app::mark_not_hydrated();
+                }
+            }
+        },
+        CHUNK_WAIT,
+    );
+    wasm_bindgen_futures::spawn_local(async move {
+        let loaded = app::preload_current_page().await;
+        if start.get() == Start::GaveUp {
             return;
         }
-        leptos::mount::hydrate_lazy(app::App);
+        start.set(Start::Hydrating);
+        match loaded {
+            Ok(()) => leptos::mount::hydrate_lazy(app::App),
+            Err(_) => app::mark_not_hydrated(),
+        }
     });
 }

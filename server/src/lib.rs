@@ -4,6 +4,7 @@
 
 mod assets;
 pub mod caller;
+pub mod check;
 pub mod config;
 mod net;
 pub mod provision;

@@ -1,6 +1,6 @@
-//! `server`: run Bulwark (`serve`, the default), only apply migrations (`migrate`), make a
-//! confirmed admin or user (`create-admin`, `create-user`), or time one password
-//! verification (`measure-hash`).
+//! `server`: run Bulwark (`serve`, the default), only apply migrations (`migrate`), verify
+//! an instance without serving (`check`), make a confirmed admin or user (`create-admin`,
+//! `create-user`), or time one password verification (`measure-hash`).
 
 use std::process::ExitCode;
 
@@ -23,6 +23,10 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Verify the configuration, the database, its migrations, the session table and the
+    /// site files without serving or changing anything; print one line per check and exit
+    /// non-zero if any failed.
+    Check,
     /// Create a confirmed admin. The password is asked for twice on a terminal, or read
     /// as the first line of standard input; never from the command line or environment.
     /// It must pass the same rules as at signup.
@@ -79,6 +83,13 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Migrate => {
             server::migrate_only(&settings).await.map_err(|e| e.to_string())?;
             tracing::info!("migrations applied");
+        }
+        Command::Check => {
+            let report = server::check::check(&settings, &server::leptos_options(settings.site_addr)).await;
+            print!("{report}");
+            if !report.passed() {
+                return Err("the check failed (see above)".to_owned());
+            }
         }
         Command::MeasureHash { samples } => measure_hash(settings.hash_params, samples)?,
         Command::CreateAdmin { email, username } => {

@@ -28,10 +28,15 @@ const MAX_LINE: u64 = 128;
 const SAMPLES: u64 = 16;
 const RUN: usize = 64;
 
-/// A list file at least this big is taken to be the full list, which must then start in
-/// the `0000` range and end in the `FFFF` one (the full list is tens of gigabytes; a
-/// subset someone builds for themselves is far smaller).
-const FULL_LIST_BYTES: u64 = 1 << 30;
+/// A list file at least this big (some twenty thousand lines) must spread its hashes
+/// evenly: SHA-1 hashes are uniform, so the full list, and any subset of it that size,
+/// has the hash at a fraction of its length near the same fraction of the hash space. A
+/// download cut short (at a line break) does not: its hashes end early.
+const EVEN_SPREAD_BYTES: u64 = 1 << 20;
+
+/// How far (as a fraction of the hash space) a sampled hash may be from where its offset
+/// says it should be, in a list of at least [`EVEN_SPREAD_BYTES`].
+const SPREAD_TOLERANCE: f64 = 1.0 / 16.0;
 
 /// Reads up to and including the next newline, at most [`MAX_LINE`] bytes of it.
 fn read_line<R: BufRead>(reader: &mut R, line: &mut Vec<u8>) -> io::Result<u64> {
@@ -59,8 +64,10 @@ impl OfflineList {
     /// Opens `path` (a file or a folder) and checks that it looks like the list, so that a
     /// wrong setting stops the server at start rather than silently checking nothing: a
     /// folder must hold the first and the last range file (`00000.txt`, `FFFFF.txt`); a
-    /// file's first and last lines and lines at [`SAMPLES`] points between must be full
-    /// hashes in order (a list sorted by count, or cut short mid-line, is refused).
+    /// file's first and last lines and [`RUN`] lines at each of [`SAMPLES`] points between
+    /// must be full hashes in order (a list sorted by count, or cut short mid-line, is
+    /// refused), and a big one must be evenly spread ([`EVEN_SPREAD_BYTES`]: a download
+    /// cut short at a line break is refused).
     pub fn open(path: &Path) -> Result<Self, OpenError> {
         let io = |source| OpenError::Io { path: path.display().to_string(), source };
         let unrecognised = || OpenError::Unrecognised(path.display().to_string());
@@ -72,6 +79,7 @@ impl OfflineList {
         let mut file = File::open(path).map_err(io)?;
         let size = metadata.len();
         let mut hashes = Vec::new();
+        let mut placed = Vec::new();
         for at in (0..SAMPLES).map(|i| size / SAMPLES * i) {
             let run = lines_at(&mut file, at, at == 0).map_err(io)?;
             let full = run.iter().all(|hash| hash.len() == 40);
@@ -82,20 +90,24 @@ impl OfflineList {
                 // A small file has no line after some of the sample points.
                 None if at > 0 => {}
                 // Runs overlap in a small file: their first lines are compared below.
-                Some(first) if full && ordered => hashes.push(first.clone()),
+                Some(first) if full && ordered => {
+                    placed.push((at as f64 / size as f64, first.clone()));
+                    hashes.push(first.clone());
+                }
                 _ => return Err(unrecognised()),
             }
         }
         match last_line(&mut file, size).map_err(io)? {
-            Some((hash, _)) if hash.len() == 40 => hashes.push(hash),
+            Some((hash, _)) if hash.len() == 40 => {
+                placed.push((1.0, hash.clone()));
+                hashes.push(hash);
+            }
             _ => return Err(unrecognised()),
         }
         if !hashes.is_sorted() {
             return Err(unrecognised());
         }
-        // The full list (tens of gigabytes) spans the whole hash space; one that stops
-        // short of it was cut off, at a line boundary, by an interrupted download.
-        if size >= FULL_LIST_BYTES && !spans_the_hash_space(&hashes) {
+        if size >= EVEN_SPREAD_BYTES && !evenly_spread(&placed) {
             return Err(unrecognised());
         }
         Ok(Self::File(path.to_owned()))
@@ -158,11 +170,13 @@ fn lines_at(file: &mut File, at: u64, at_line_start: bool) -> io::Result<Vec<Vec
     Ok(hashes)
 }
 
-/// Whether sorted `hashes` start in the `0000` range and end in the `FFFF` one.
-fn spans_the_hash_space(hashes: &[Vec<u8>]) -> bool {
-    let starts = hashes.first().is_some_and(|hash| hash.starts_with(b"0000"));
-    let ends = hashes.last().is_some_and(|hash| hash.starts_with(b"FFFF"));
-    starts && ends
+/// Whether each hash sits near the fraction of the hash space its place in the file (a
+/// fraction of the file's length) says it should: see [`EVEN_SPREAD_BYTES`].
+fn evenly_spread(placed: &[(f64, Vec<u8>)]) -> bool {
+    placed.iter().all(|(at, hash)| {
+        let leading = std::str::from_utf8(&hash[..4]).ok().and_then(|hex| u16::from_str_radix(hex, 16).ok());
+        leading.is_some_and(|leading| (f64::from(leading) / 65536.0 - at).abs() <= SPREAD_TOLERANCE)
+    })
 }
 
 /// `HEX:COUNT` (optionally CR-terminated) as upper-case hex and the count; `None` for
@@ -387,10 +401,31 @@ mod tests {
         .expect("write");
         assert!(matches!(OfflineList::open(&cut), Err(OpenError::Unrecognised(_))));
 
-        let full = |first: &str, last: &str| spans_the_hash_space(&[first.into(), last.into()]);
-        assert!(full("0000A", "FFFF3"), "the full list's ends");
-        assert!(!full("0000A", "FFF93"), "cut short at a line boundary");
-        assert!(!full("1000A", "FFFF3"), "its start missing");
+        // A list big enough to be judged by its spread: whole, a subset of it (every other
+        // line), and the whole cut short at a line break.
+        let hashes: Vec<String> = {
+            use sha1::{Digest, Sha1};
+            let mut all: Vec<String> = (0..50_000u32)
+                .map(|n| crate::token::hex(&Sha1::digest(n.to_le_bytes())).to_uppercase())
+                .collect();
+            all.sort();
+            all
+        };
+        let write = |name: &str, lines: &[String]| {
+            let path = dir.path().join(name);
+            let text: String = lines.iter().map(|hash| format!("{hash}:1\r\n")).collect();
+            std::fs::write(&path, text).expect("write");
+            assert!(std::fs::metadata(&path).expect("size").len() >= EVEN_SPREAD_BYTES);
+            path
+        };
+        assert!(OfflineList::open(&write("whole.txt", &hashes)).is_ok());
+        let subset: Vec<String> = hashes.iter().step_by(2).cloned().collect();
+        assert!(OfflineList::open(&write("subset.txt", &subset)).is_ok());
+        let cut = write("cut-at-a-line.txt", &hashes[..hashes.len() * 9 / 10]);
+        assert!(
+            matches!(OfflineList::open(&cut), Err(OpenError::Unrecognised(_))),
+            "a download cut short at a line break"
+        );
 
         let junk = dir.path().join("junk.txt");
         std::fs::write(&junk, "hello\n").expect("write");

@@ -110,7 +110,7 @@ impl Devices {
         let mut tx = crate::db::write(&self.pool).await?;
         let notify = match notify {
             Some(context) if self.notices.is_some() => {
-                let sent = store::announced_since(&mut tx, user.id, now.saturating_sub(3600)).await?;
+                let sent = store::notices_since(&mut tx, user.id, now.saturating_sub(3600)).await?;
                 if sent >= NOTICES_PER_HOUR {
                     tracing::info!(event = "authn_new_device_notice_capped", user_id = user.id);
                     None
@@ -120,9 +120,7 @@ impl Devices {
             }
             _ => None,
         };
-        let announced = notify.is_some() && Email::parse(&user.email).is_ok();
-        if !store::insert(&mut tx, &new.hash, user.id, user.session_epoch, now, expires_at, announced).await?
-        {
+        if !store::insert(&mut tx, &new.hash, user.id, user.session_epoch, now, expires_at).await? {
             return Ok(None);
         }
         let mut notified = None;
@@ -136,6 +134,7 @@ impl Devices {
             };
             let mail = templates.new_device_sign_in(&email, &user.username, &notice);
             outbox.enqueue_in(&mut tx, &mail).await?;
+            store::record_notice(&mut tx, user.id, now).await?;
             notified = Some(outbox);
         }
         tx.commit().await?;

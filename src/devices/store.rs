@@ -27,17 +27,15 @@ pub async fn insert(
     epoch: i64,
     now: UnixTime,
     expires_at: UnixTime,
-    announced: bool,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "INSERT INTO device_cookies (key, user_id, epoch, created_at, last_used_at, expires_at, announced) \
-         SELECT ?, id, session_epoch, ?, ?, ?, ? FROM users WHERE id = ? AND session_epoch = ?",
+        "INSERT INTO device_cookies (key, user_id, epoch, created_at, last_used_at, expires_at) \
+         SELECT ?, id, session_epoch, ?, ?, ? FROM users WHERE id = ? AND session_epoch = ?",
     )
     .bind(key)
     .bind(now)
     .bind(now)
     .bind(expires_at)
-    .bind(announced)
     .bind(user_id)
     .bind(epoch)
     .execute(connection)
@@ -45,19 +43,31 @@ pub async fn insert(
     Ok(done.rows_affected() == 1)
 }
 
-/// How many of the account's devices first seen since `since` were announced to its owner.
-pub async fn announced_since(
+/// How many new-device notices the account was sent since `since`.
+pub async fn notices_since(
     connection: &mut sqlx::SqliteConnection,
     user_id: UserId,
     since: UnixTime,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM device_cookies WHERE user_id = ? AND created_at > ? AND announced = 1",
-    )
-    .bind(user_id)
-    .bind(since)
-    .fetch_one(connection)
-    .await
+    sqlx::query_scalar("SELECT COUNT(*) FROM device_notices WHERE user_id = ? AND sent_at > ?")
+        .bind(user_id)
+        .bind(since)
+        .fetch_one(connection)
+        .await
+}
+
+/// Records a new-device notice sent to the account.
+pub async fn record_notice(
+    connection: &mut sqlx::SqliteConnection,
+    user_id: UserId,
+    now: UnixTime,
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO device_notices (user_id, sent_at) VALUES (?, ?)")
+        .bind(user_id)
+        .bind(now)
+        .execute(connection)
+        .await?;
+    Ok(())
 }
 
 pub async fn renew(pool: &SqlitePool, key: &str, now: UnixTime, expires_at: UnixTime) -> sqlx::Result<()> {
@@ -83,7 +93,12 @@ pub async fn delete_for_user(pool: &SqlitePool, user_id: UserId) -> sqlx::Result
         .rows_affected())
 }
 
+/// Deletes expired devices, and notices older than a day (the cap looks back an hour).
 pub async fn delete_expired(pool: &SqlitePool, now: UnixTime) -> sqlx::Result<u64> {
+    sqlx::query("DELETE FROM device_notices WHERE sent_at <= ?")
+        .bind(now.saturating_sub(86_400))
+        .execute(pool)
+        .await?;
     Ok(sqlx::query("DELETE FROM device_cookies WHERE expires_at <= ?")
         .bind(now)
         .execute(pool)

@@ -186,7 +186,7 @@ impl EmailChanges {
         self.outbox.enqueue_in(&mut tx, &notice).await?;
         if mail_new {
             let mail = if taken {
-                self.templates.email_change_taken(&new)
+                self.templates.email_change_taken(&new, hours)
             } else {
                 self.templates.email_change_confirm(&new, &confirm.token, hours)
             };

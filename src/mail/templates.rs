@@ -70,7 +70,9 @@ impl Templates {
     }
 
     /// To the owner of an existing account: someone tried to sign up with their address.
-    pub fn signup_existing(&self, to: &Email) -> Mail {
+    /// Given up after `valid_hours` like the verification mail it stands in for, so that
+    /// a mail outage drops both alike.
+    pub fn signup_existing(&self, to: &Email, valid_hours: i64) -> Mail {
         let login = self.link("/login");
         let forgot = self.link(FORGOT_PATH);
         let text = format!(
@@ -107,7 +109,7 @@ impl Templates {
             subject: "Someone tried to sign up with your email address".into(),
             text,
             html,
-            valid_for_secs: None,
+            valid_for_secs: Some(valid_hours.saturating_mul(3600)),
         }
     }
 
@@ -244,7 +246,7 @@ mod tests {
         let t = Templates::new("http://localhost:3000");
         for mail in [
             t.verify_email(&to(), "ff", 24),
-            t.signup_existing(&to()),
+            t.signup_existing(&to(), 24),
             t.password_reset(&to(), "alice", "ff", 60),
             t.password_changed(&to(), "alice"),
         ] {
@@ -256,10 +258,12 @@ mod tests {
     #[test]
     fn the_existing_account_mail_differs_from_the_verification_mail() {
         let t = Templates::new("http://localhost:3000");
-        let existing = t.signup_existing(&to());
+        let existing = t.signup_existing(&to(), 24);
         assert!(!existing.text.contains("token="), "no verification link for an existing account");
         assert!(existing.text.contains("http://localhost:3000/forgot-password"), "{}", existing.text);
-        assert_ne!(existing.subject, t.verify_email(&to(), "b", 24).subject);
+        let verify = t.verify_email(&to(), "b", 24);
+        assert_ne!(existing.subject, verify.subject);
+        assert_eq!(existing.valid_for_secs, verify.valid_for_secs, "an outage drops both alike");
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub use self::{
     hashed_store::{storage_id, storage_key, HashedStore},
     lifecycle::{begin, current_key, end, expire_cookie_at, resume, rotate, step_up, SessionError, META_KEY},
     resolver::{resolve, Principal, Resolution, Resolved},
-    store::{SessionRow, SupportSession},
+    store::{SessionRow, SupportSession, STORE_TABLE},
 };
 use crate::{
     accounts::UserId,

@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// tower-sessions-sqlx-store's table (its default name).
-const STORE_TABLE: &str = "tower_sessions";
+pub const STORE_TABLE: &str = "tower_sessions";
 
 /// One registry row, as listed to its owner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -333,6 +333,17 @@ async fn someone_with_the_password_cannot_flood_the_owner_with_notices() {
     // Three notices in the hour (the laptop's first sign-in, never announced, uses none
     // of them); the rest of the hour's new browsers are not announced.
     assert_eq!(notices(&app, ALICE).len(), bulwark::devices::NOTICES_PER_HOUR as usize);
+    // Deleting the devices (as a password change or a device's failures do) frees no
+    // notice: the cap counts notices sent, not devices alive.
+    let id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
+        .bind(ALICE)
+        .fetch_one(&app.pool)
+        .await
+        .expect("alice");
+    app.state.devices.revoke_all(id).await.expect("revoke");
+    app.browser_signed_in(ALICE, PASSWORD).await;
+    app.outbox_drained().await;
+    assert_eq!(notices(&app, ALICE).len(), bulwark::devices::NOTICES_PER_HOUR as usize);
     app.clock.advance(3601);
     app.browser_signed_in(ALICE, PASSWORD).await;
     app.outbox_drained().await;

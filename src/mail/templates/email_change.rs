@@ -86,7 +86,8 @@ impl Templates {
 
     /// To the new address when it already has an account: nothing can change, and the
     /// mail says so (the person who asked is told the same as for any address).
-    pub fn email_change_taken(&self, to: &Email) -> Mail {
+    /// Given up after `valid_hours`, like the confirmation mail it stands in for.
+    pub fn email_change_taken(&self, to: &Email, valid_hours: i64) -> Mail {
         Words {
             kind: MailKind::EmailChangeTaken,
             to,
@@ -102,7 +103,7 @@ impl Templates {
             ],
             action: Some(("Reset my password", self.link(FORGOT_PATH))),
             after: vec!["If it was not you, you can ignore this mail.".into()],
-            valid_for_secs: None,
+            valid_for_secs: Some(valid_hours.saturating_mul(3600)),
         }
         .mail()
     }
@@ -259,7 +260,10 @@ mod tests {
 
     #[test]
     fn the_mail_to_a_taken_address_carries_no_link_of_the_change() {
-        let mail = Templates::new("https://auth.example.com").email_change_taken(&email("taken@example.com"));
+        let t = Templates::new("https://auth.example.com");
+        let mail = t.email_change_taken(&email("taken@example.com"), 24);
+        let confirm = t.email_change_confirm(&email("taken@example.com"), "c0ffee", 24);
+        assert_eq!(mail.valid_for_secs, confirm.valid_for_secs, "an outage drops both alike");
         assert!(!mail.text.contains("email-change"), "{}", mail.text);
         assert!(!mail.html.contains("email-change"));
     }

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster for the tests: never a system cluster, never a fixed port.
+#
+#   source scripts/pg.sh
+#   pg_start            # installs Debian's postgresql when missing, starts a cluster,
+#                       # exports BULWARK_TEST_PG_URL, and stops it again when the shell exits
+#   pg_stop             # stops it now and deletes its folder
+#
+# PostgreSQL refuses to run as root. As root, the cluster runs as the unprivileged
+# `postgres` user the Debian package creates, in a fresh folder that user owns; as anyone
+# else, as that user. It listens on loopback only, on a free port, with a random password
+# (scram-sha-256), and is tuned for throwaway data (no fsync).
+set -euo pipefail
+
+PG_DIR=""
+PG_BIN=""
+
+pg_say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+pg_bin_dir() {
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
+}
+
+pg_install() {
+  if [ -z "$(pg_bin_dir)" ]; then
+    pg_say "installing PostgreSQL (Debian package postgresql)"
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+  fi
+  PG_BIN="$(pg_bin_dir)"
+  [ -n "$PG_BIN" ] || { echo "PostgreSQL's programs were not found under /usr/lib/postgresql" >&2; return 1; }
+}
+
+# Runs a PostgreSQL program as the cluster's owner.
+pg_as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+pg_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+pg_start() {
+  pg_install
+  PG_DIR="$(mktemp -d /tmp/bulwark-pg.XXXXXX)"
+  chmod 755 "$PG_DIR"
+  local password port
+  password="$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+  port="$(pg_free_port)"
+  printf '%s\n' "$password" > "$PG_DIR/pwfile"
+  [ "$(id -u)" -ne 0 ] || chown -R postgres: "$PG_DIR"
+  pg_as_owner "$PG_BIN/initdb" -D "$PG_DIR/data" -U bulwark --pwfile="$PG_DIR/pwfile" \
+    --auth=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 \
+    || { cat "$PG_DIR/initdb.log" >&2; return 1; }
+  rm -f "$PG_DIR/pwfile"
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+    -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    start >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
+  export BULWARK_TEST_PG_URL="postgres://bulwark:$password@127.0.0.1:$port/postgres"
+  trap pg_stop EXIT
+  pg_say "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (throwaway, $PG_DIR)"
+}
+
+pg_stop() {
+  if [ -n "$PG_DIR" ] && [ -d "$PG_DIR/data" ]; then
+    pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+  fi
+  PG_DIR=""
+}

@@ -21,6 +21,8 @@ use tokio::sync::{Mutex, MutexGuard};
 pub enum DbError {
     #[error("DATABASE_URL is not a valid SQLite URL: {0}")]
     BadUrl(#[source] sqlx::Error),
+    #[error("DATABASE_URL must start with sqlite: (PostgreSQL support is under way)")]
+    UnsupportedUrl,
     #[error("could not create the database folder {path}: {source}")]
     CreateDir { path: String, source: std::io::Error },
     #[error("could not open the database: {0}")]
@@ -50,23 +52,34 @@ pub async fn connect_with_pool(url: &str, pool_size: u32) -> Result<SqlitePool, 
     pool(options, pool_size).await
 }
 
-/// Opens the database at `url` only if it exists (for `server check`, which creates
-/// nothing).
+/// Opens the database at `url` read-only, and only if it exists (for `server check`,
+/// which creates and changes nothing: no file, no journal mode, no table).
 pub async fn connect_existing(url: &str) -> Result<SqlitePool, DbError> {
-    pool(options(url)?.create_if_missing(false), 1).await
+    let options =
+        sqlite_url(url)?.create_if_missing(false).read_only(true).busy_timeout(Duration::from_secs(5));
+    pool(options, 1).await
 }
 
-/// Where the database at `url` is, for people to read: never a password.
+/// Where the database at `url` is, for people to read: never a password (a URL that is
+/// not SQLite's is not shown at all).
 pub fn describe(url: &str) -> String {
-    match options(url) {
+    match sqlite_url(url) {
         Ok(options) => format!("SQLite file {}", options.get_filename().display()),
-        Err(_) => "an unreadable DATABASE_URL".to_owned(),
+        Err(_) => "DATABASE_URL (not shown: not a sqlite: URL)".to_owned(),
     }
 }
 
+/// `url` parsed, if it is a `sqlite:` URL. sqlx would take anything else for a file name
+/// (`postgres://user:password@host/db` would become a SQLite file of that name).
+fn sqlite_url(url: &str) -> Result<SqliteConnectOptions, DbError> {
+    if !url.starts_with("sqlite:") {
+        return Err(DbError::UnsupportedUrl);
+    }
+    SqliteConnectOptions::from_str(url).map_err(DbError::BadUrl)
+}
+
 fn options(url: &str) -> Result<SqliteConnectOptions, DbError> {
-    Ok(SqliteConnectOptions::from_str(url)
-        .map_err(DbError::BadUrl)?
+    Ok(sqlite_url(url)?
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5))
@@ -94,12 +107,12 @@ pub async fn write(pool: &SqlitePool) -> sqlx::Result<sqlx::Transaction<'static,
     pool.begin_with("BEGIN IMMEDIATE").await
 }
 
-/// This build's migrations (`migrations/`).
+/// This build's SQLite migrations (`migrations/sqlite/`).
 fn migrator() -> sqlx::migrate::Migrator {
-    sqlx::migrate!("./migrations")
+    sqlx::migrate!("./migrations/sqlite")
 }
 
-/// Applies every migration in `migrations/` that has not run yet.
+/// Applies every migration in `migrations/sqlite/` that has not run yet.
 pub async fn migrate(pool: &SqlitePool) -> Result<(), DbError> {
     migrator().run(pool).await?;
     Ok(())
@@ -240,6 +253,19 @@ mod tests {
         let url = format!("sqlite://{}/m.db", dir.path().display());
         assert!(connect_existing(&url).await.is_err(), "check creates nothing");
         assert!(!dir.path().join("m.db").exists());
+        // Nor does it change an existing database's journal mode.
+        {
+            let rollback = SqliteConnectOptions::from_str(&url).expect("url").create_if_missing(true);
+            let mut connection = rollback.connect().await.expect("create");
+            sqlx::query("CREATE TABLE t (v INTEGER)").execute(&mut connection).await.expect("table");
+        }
+        let checked = connect_existing(&url).await.expect("opens");
+        assert!(!migration_status(&checked).await.expect("status").is_current());
+        checked.close().await;
+        assert!(!dir.path().join("m.db-wal").exists(), "still in rollback-journal mode");
+        assert!(!table_exists(&connect_existing(&url).await.expect("opens"), "_sqlx_migrations")
+            .await
+            .expect("read"));
 
         let pool = connect(&url).await.expect("opens");
         let fresh = migration_status(&pool).await.expect("status");
@@ -263,6 +289,10 @@ mod tests {
         assert!(!odd.is_current());
         assert!(connect_existing(&url).await.is_ok());
         assert!(describe(&url).ends_with("m.db") && !describe(&url).contains("sqlite://"));
+        let elsewhere = "postgres://bulwark:hunter2@127.0.0.1:5432/postgres";
+        assert!(!describe(elsewhere).contains("hunter2"), "{}", describe(elsewhere));
+        assert!(matches!(connect(elsewhere).await, Err(DbError::UnsupportedUrl)));
+        assert!(!std::path::Path::new("postgres:").exists(), "no file made of the URL");
     }
 
     #[tokio::test]

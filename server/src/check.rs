@@ -68,11 +68,12 @@ async fn check_database(settings: &Settings, report: &mut Report) {
     let place = db::describe(&settings.database_url);
     let pool = match db::connect_existing(&settings.database_url).await {
         Ok(pool) => pool,
-        Err(error) => {
+        Err(error @ db::DbError::Open(_)) => {
             return report.fail(format!(
                 "database: {place} could not be opened ({error}); the first `server migrate` or start creates it"
             ));
         }
+        Err(error) => return report.fail(format!("database: {error}")),
     };
     report.ok(format!("database: {place} opens"));
     match db::migration_status(&pool).await {

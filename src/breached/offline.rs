@@ -38,6 +38,17 @@ const EVEN_SPREAD_BYTES: u64 = 1 << 20;
 /// says it should be, in a list of at least [`EVEN_SPREAD_BYTES`].
 const SPREAD_TOLERANCE: f64 = 1.0 / 16.0;
 
+/// At either end of such a list, the gap to the end of the hash space may be at most this
+/// many times the average gap between its hashes. In an evenly spread list a gap that wide
+/// happens with odds of about e^-30; a list cut short at a line break leaves one as wide
+/// as what is missing (cut at 99.9%, the full list's is a million average gaps wide).
+const END_GAPS: f64 = 30.0;
+
+/// No line is longer than this on average (40 hex digits, a colon, a count, CRLF): the
+/// line count a list's size implies is at least its size over this, so the end check never
+/// expects more hashes than there are.
+const LONGEST_AVERAGE_LINE: u64 = 64;
+
 /// Reads up to and including the next newline, at most [`MAX_LINE`] bytes of it.
 fn read_line<R: BufRead>(reader: &mut R, line: &mut Vec<u8>) -> io::Result<u64> {
     Ok(reader.take(MAX_LINE).read_until(b'\n', line)? as u64)
@@ -107,7 +118,7 @@ impl OfflineList {
         if !hashes.is_sorted() {
             return Err(unrecognised());
         }
-        if size >= EVEN_SPREAD_BYTES && !evenly_spread(&placed) {
+        if size >= EVEN_SPREAD_BYTES && !evenly_spread(&placed, size / LONGEST_AVERAGE_LINE) {
             return Err(unrecognised());
         }
         Ok(Self::File(path.to_owned()))
@@ -171,12 +182,20 @@ fn lines_at(file: &mut File, at: u64, at_line_start: bool) -> io::Result<Vec<Vec
 }
 
 /// Whether each hash sits near the fraction of the hash space its place in the file (a
-/// fraction of the file's length) says it should: see [`EVEN_SPREAD_BYTES`].
-fn evenly_spread(placed: &[(f64, Vec<u8>)]) -> bool {
-    placed.iter().all(|(at, hash)| {
-        let leading = std::str::from_utf8(&hash[..4]).ok().and_then(|hex| u16::from_str_radix(hex, 16).ok());
-        leading.is_some_and(|leading| (f64::from(leading) / 65536.0 - at).abs() <= SPREAD_TOLERANCE)
-    })
+/// fraction of the file's length) says it should, and the first and the last (`placed`'s
+/// ends) leave no wider gap to the ends of the hash space than a list of at least `lines`
+/// hashes would: see [`EVEN_SPREAD_BYTES`] and [`END_GAPS`].
+fn evenly_spread(placed: &[(f64, Vec<u8>)], lines: u64) -> bool {
+    let fraction = |hash: &[u8]| {
+        let leading = std::str::from_utf8(&hash[..8]).ok().and_then(|hex| u32::from_str_radix(hex, 16).ok());
+        leading.map(|leading| f64::from(leading) / 4_294_967_296.0)
+    };
+    let near =
+        placed.iter().all(|(at, hash)| fraction(hash).is_some_and(|f| (f - at).abs() <= SPREAD_TOLERANCE));
+    let widest = END_GAPS / lines.max(1) as f64;
+    let starts = placed.first().and_then(|(_, hash)| fraction(hash)).is_some_and(|f| f <= widest);
+    let ends = placed.last().and_then(|(_, hash)| fraction(hash)).is_some_and(|f| 1.0 - f <= widest);
+    near && starts && ends
 }
 
 /// `HEX:COUNT` (optionally CR-terminated) as upper-case hex and the count; `None` for
@@ -421,11 +440,15 @@ mod tests {
         assert!(OfflineList::open(&write("whole.txt", &hashes)).is_ok());
         let subset: Vec<String> = hashes.iter().step_by(2).cloned().collect();
         assert!(OfflineList::open(&write("subset.txt", &subset)).is_ok());
-        let cut = write("cut-at-a-line.txt", &hashes[..hashes.len() * 9 / 10]);
-        assert!(
-            matches!(OfflineList::open(&cut), Err(OpenError::Unrecognised(_))),
-            "a download cut short at a line break"
-        );
+        for kept in [90, 99] {
+            let cut = write(&format!("cut-{kept}.txt"), &hashes[..hashes.len() * kept / 100]);
+            assert!(
+                matches!(OfflineList::open(&cut), Err(OpenError::Unrecognised(_))),
+                "a download cut short at a line break, {kept}% kept"
+            );
+        }
+        let headless = write("headless.txt", &hashes[hashes.len() / 100..]);
+        assert!(matches!(OfflineList::open(&headless), Err(OpenError::Unrecognised(_))), "its start missing");
 
         let junk = dir.path().join("junk.txt");
         std::fs::write(&junk, "hello\n").expect("write");

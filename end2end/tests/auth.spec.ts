@@ -1,6 +1,6 @@
 // The signup → confirm → sign-in → sign-out slice, with JavaScript on (hydrated WASM) and
 // off (plain form posts to the same server functions). Mail arrives over real SMTP.
-import { test, expect, open, signUp, signIn, submitSignUp, uniqueUser, waitForMail, PASSWORD } from "./fixtures";
+import { test, expect, fillNewPassword, open, signUp, signIn, submitSignUp, uniqueUser, waitForMail, PASSWORD } from "./fixtures";
 
 for (const javaScript of [true, false]) {
   const mode = javaScript ? "with JavaScript" : "without JavaScript";
@@ -50,7 +50,7 @@ for (const javaScript of [true, false]) {
       await open(page, "/signup", javaScript);
       await page.getByLabel("Email").fill("someone@example.com");
       await page.getByLabel("Username").fill("root");
-      await page.getByLabel("Password").fill("passwordpassword1");
+      await fillNewPassword(page, page.getByLabel("Password"), "passwordpassword1", javaScript);
       await page.getByRole("button", { name: "Create account" }).click();
       await expect(page.locator("#signup-username-error")).toHaveText("That username is reserved. Please choose another.");
       await expect(page.getByLabel("Username")).toHaveAttribute("aria-invalid", "true");
@@ -95,7 +95,7 @@ test("non-ASCII input gets no verdict in the browser, then the server's, which n
   await expect(error).toHaveText("");
   await expect(username).toHaveAttribute("aria-invalid", "false");
   await page.getByLabel("Email").fill("fullwidth@example.com");
-  await page.getByLabel("Password").fill(PASSWORD);
+  await fillNewPassword(page, page.getByLabel("Password"), PASSWORD);
   await page.getByRole("button", { name: "Create account" }).click();
   await expect(error).toHaveText("That username is reserved. Please choose another.");
   await expect(username).toHaveAttribute("aria-invalid", "true");

@@ -3,7 +3,7 @@
 // part of the API (401 for a failed sign-in, 422 for a rejected form) and Chromium reports
 // each as "Failed to load resource"; those lines alone are not counted.
 import { execFileSync } from "node:child_process";
-import { test as base, expect, type Browser, type Page } from "@playwright/test";
+import { test as base, expect, type Browser, type Locator, type Page } from "@playwright/test";
 import { mailApiPort, type ReceivedMail } from "../mail-sink";
 
 export const PASSWORD = "violet quasar harbour tulip 83";
@@ -50,12 +50,22 @@ export async function open(page: Page, path: string, javaScript = true): Promise
 
 type User = { email: string; username: string };
 
+/**
+ * Types a new password into `field`. With JavaScript, also waits for the strength meter's
+ * verdict: it appears under the field once zxcvbn's chunk is in, and moves the buttons
+ * below it, so a click sent at that moment could land where the button was.
+ */
+export async function fillNewPassword(page: Page, field: Locator, value: string, javaScript = true) {
+  await field.fill(value);
+  if (javaScript) await expect(page.getByTestId("strength-verdict")).not.toBeEmpty();
+}
+
 /** Fills in and sends the signup form; ends on the "check your email" page. */
 export async function submitSignUp(page: Page, user: User, javaScript = true, password = PASSWORD) {
   await open(page, "/signup", javaScript);
   await page.getByLabel("Email").fill(user.email);
   await page.getByLabel("Username").fill(user.username);
-  await page.getByLabel("Password").fill(password);
+  await fillNewPassword(page, page.getByLabel("Password"), password, javaScript);
   await page.getByRole("button", { name: "Create account" }).click();
   await expect(page).toHaveURL(/\/check-email$/);
   await expect(page.getByTestId("check-email")).toBeVisible();

@@ -3,7 +3,7 @@
 // a password change and the admin area, stops, and is back on that user's dashboard page
 // as themselves. The user gets the mail and sees the entry in their activity. With
 // JavaScript on, the user also ends an impersonation from their sessions page.
-import { test, expect, open, createAccount, signedInPage, stepUp, uniqueUser, waitForMailTitled, PASSWORD } from "./fixtures";
+import { test, expect, open, createAccount, fillNewPassword, signedInPage, stepUp, uniqueUser, waitForMailTitled, PASSWORD } from "./fixtures";
 import type { Page } from "@playwright/test";
 
 const REASON = "Ticket 4521: the checkout button does nothing";
@@ -53,7 +53,7 @@ for (const javaScript of [true, false]) {
 
     // A password change is refused, and says why.
     await page.getByLabel("Current password").fill(PASSWORD);
-    await page.getByLabel("New password").fill("copper lantern meadow violin 51");
+    await fillNewPassword(page, page.getByLabel("New password"), "copper lantern meadow violin 51", javaScript);
     await page.getByRole("button", { name: "Change password" }).click();
     await expect(page.getByTestId("form-error")).toContainText("Not available while you are viewing someone else's account");
 

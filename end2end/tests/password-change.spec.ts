@@ -1,6 +1,6 @@
 // Changing the password, with JavaScript on and off: this browser stays signed in, the
 // user's second browser is signed out, and a notice is mailed.
-import { test, expect, open, createAccount, signedInPage, uniqueUser, waitForMailTitled, PASSWORD } from "./fixtures";
+import { test, expect, open, createAccount, fillNewPassword, signedInPage, uniqueUser, waitForMailTitled, PASSWORD } from "./fixtures";
 
 for (const javaScript of [true, false]) {
   const mode = javaScript ? "with JavaScript" : "without JavaScript";
@@ -13,12 +13,12 @@ for (const javaScript of [true, false]) {
 
     await open(page, "/account/password", javaScript);
     await page.getByLabel("Current password").fill("not the password at all");
-    await page.getByLabel("New password").fill("copper lantern meadow violin 51");
+    await fillNewPassword(page, page.getByLabel("New password"), "copper lantern meadow violin 51", javaScript);
     await page.getByRole("button", { name: "Change password" }).click();
     await expect(page.getByText("This is not your current password.")).toBeVisible();
 
     await page.getByLabel("Current password").fill(PASSWORD);
-    await page.getByLabel("New password").fill("copper lantern meadow violin 51");
+    await fillNewPassword(page, page.getByLabel("New password"), "copper lantern meadow violin 51", javaScript);
     await page.getByRole("button", { name: "Change password" }).click();
     await expect(page.getByTestId("password-changed")).toBeVisible();
     const mail = await waitForMailTitled(user.email, "Your password was changed");

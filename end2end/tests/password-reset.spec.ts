@@ -7,6 +7,7 @@ import {
   resetLink,
   signIn,
   signUp,
+  fillNewPassword,
   trackProblems,
   uniqueUser,
   waitForMailTitled,
@@ -48,12 +49,13 @@ for (const javaScript of [true, false]) {
       expect(response?.headers()["referrer-policy"]).toBe("no-referrer");
       await open(page, link, javaScript);
 
-      await page.getByLabel("New password", { exact: true }).fill("password1234567");
+      const field = page.getByLabel("New password", { exact: true });
+      await fillNewPassword(page, field, "password1234567", javaScript);
       await page.getByRole("button", { name: "Set new password" }).click();
       await expect(page.locator("#reset-password-error")).toContainText("This password is too easy to guess.");
       await expect(page).toHaveURL(/\/reset-password\?token=/);
 
-      await page.getByLabel("New password", { exact: true }).fill(NEW_PASSWORD);
+      await fillNewPassword(page, field, NEW_PASSWORD, javaScript);
       await page.getByRole("button", { name: "Set new password" }).click();
       await expect(page).toHaveURL(/\/login\?reset=1$/);
       await expect(page.getByTestId("reset-notice")).toBeVisible();

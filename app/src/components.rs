@@ -103,14 +103,43 @@ pub fn NewPasswordField(
             label="New password"
             input_type="password"
             autocomplete="new-password"
-            hint=format!(
+            hint=Some(format!(
                 "At least {} characters. A few unrelated words make a strong, memorable password.",
                 policy.min_chars(),
-            )
+            ))
             state=state
             error=state.error(move |v| rule_message(bulwark::Password::parse(v, policy)), move || server.get())
         />
         <crate::passwords::StrengthMeter id=format!("{id}-strength") state=state context=context />
+    }
+}
+
+/// A field for a password the account already has (sign-in, step-up, confirmations,
+/// the current password of a change): checked as typed only for what any password must
+/// be (the rules are the server's, which may have changed since it was chosen), with the
+/// server's verdict after submit.
+#[component]
+pub fn ExistingPasswordField(
+    id: &'static str,
+    name: &'static str,
+    #[prop(default = "Password")] label: &'static str,
+    #[prop(optional)] hint: Option<&'static str>,
+    state: FieldState,
+    /// The server's message for this field, if any.
+    #[prop(optional, into)]
+    server: Signal<Option<String>>,
+) -> impl IntoView {
+    view! {
+        <TextField
+            id=id
+            name=name
+            label=label
+            input_type="password"
+            autocomplete="current-password"
+            hint=hint.map(str::to_owned)
+            state=state
+            error=state.error(|v| rule_message(bulwark::Password::parse_existing(v)), move || server.get())
+        />
     }
 }
 
@@ -129,7 +158,7 @@ pub fn TextField(
     #[prop(into)]
     error: Signal<Option<String>>,
     /// A standing hint shown under the label.
-    #[prop(optional)]
+    #[prop(optional_no_strip)]
     hint: Option<String>,
 ) -> impl IntoView {
     let is_password = input_type == "password";

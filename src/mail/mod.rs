@@ -86,11 +86,7 @@ pub fn log_kind(stored: &str) -> &str {
 impl MailKind {
     /// See [`log_kind`].
     pub fn log_name(self) -> &'static str {
-        match self {
-            Self::VerifyEmail | Self::SignupExisting => "signup",
-            Self::EmailChangeConfirm | Self::EmailChangeTaken => "email_change_new_address",
-            other => other.as_str(),
-        }
+        log_kind(self.as_str())
     }
 
     pub fn as_str(self) -> &'static str {

@@ -2,15 +2,15 @@
 //! session ends. `/account/activity`: the account's recent security events. Both work
 //! without JavaScript.
 
-use bulwark::{Field, Password};
+use bulwark::Field;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
     api::{my_activity, ChangePassword},
     components::{
-        reset_on_submit, rule_message, use_session, FieldState, FormError, NewPasswordField, QueryNotice,
-        SubmitButton, TextField,
+        reset_on_submit, use_session, ExistingPasswordField, FieldState, FormError, NewPasswordField,
+        QueryNotice, SubmitButton,
     },
     error::ApiError,
 };
@@ -40,15 +40,13 @@ pub fn ChangePasswordPage() -> impl IntoView {
                             <p>"Every other browser signed in to your account will be signed out. This one stays signed in."</p>
                             <ActionForm action=change attr:novalidate=true>
                                 <FormError error=failure />
-                                <TextField
+                                <ExistingPasswordField
                                     id="current-password"
                                     name="current_password"
                                     label="Current password"
-                                    input_type="password"
-                                    autocomplete="current-password"
-                                    hint="The password you signed in with.".to_owned()
+                                    hint="The password you signed in with."
                                     state=current
-                                    error=current.error(|v| rule_message(Password::parse_existing(v)), server_current)
+                                    server=Signal::derive(server_current)
                                 />
                                 <NewPasswordField
                                     id="new-password"
@@ -132,18 +130,12 @@ pub fn StepUpPage() -> impl IntoView {
             <ActionForm action=step_up attr:novalidate=true>
                 <FormError error=failure />
                 <input type="hidden" name="next" prop:value=next value=next />
-                <TextField
+                <ExistingPasswordField
                     id="step-up-password"
                     name="password"
-                    label="Password"
-                    input_type="password"
-                    autocomplete="current-password"
-                    hint="The password you sign in with.".to_owned()
+                    hint="The password you sign in with."
                     state=password
-                    error=password.error(
-                        |v| rule_message(Password::parse_existing(v)),
-                        move || failure.get().and_then(|e| e.field(Field::CurrentPassword)),
-                    )
+                    server=Signal::derive(move || failure.get().and_then(|e| e.field(Field::CurrentPassword)))
                 />
                 <SubmitButton pending=step_up.pending() idle="Confirm" busy="Checking…" />
             </ActionForm>

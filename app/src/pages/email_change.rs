@@ -11,7 +11,8 @@ use leptos_router::hooks::use_query_map;
 use crate::{
     api::{email_status, ChangeEmail, EmailChangeLink, FollowEmailChangeLink, WithdrawEmailChange},
     components::{
-        reset_on_submit, rule_message, FieldState, FormError, QueryNotice, SubmitButton, TextField,
+        reset_on_submit, rule_message, ExistingPasswordField, FieldState, FormError, QueryNotice,
+        SubmitButton, TextField,
     },
     error::ApiError,
 };
@@ -177,18 +178,12 @@ fn link_page(words: LinkWords) -> impl IntoView {
                                 <input type="hidden" name="link" value=words.link.name() />
                                 <input type="hidden" name="token" prop:value=token value=token />
                                 {asks_password.then(|| view! {
-                                    <TextField
+                                    <ExistingPasswordField
                                         id="confirm-password"
                                         name="current_password"
-                                        label="Password"
-                                        input_type="password"
-                                        autocomplete="current-password"
-                                        hint="The password of the account whose address this becomes.".to_owned()
+                                        hint="The password of the account whose address this becomes."
                                         state=password
-                                        error=password.error(
-                                            |v| rule_message(bulwark::Password::parse_existing(v)),
-                                            server_password,
-                                        )
+                                        server=Signal::derive(server_password)
                                     />
                                 })}
                                 <SubmitButton pending=follow.pending() idle=words.button busy=words.busy />

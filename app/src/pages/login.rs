@@ -1,14 +1,15 @@
 //! `/login`: the sign-in form. Live hints check only the shape of what is typed; the
 //! server's answer to any failure is one generic message.
 
-use bulwark::{Email, Password};
+use bulwark::Email;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
     api::Login,
     components::{
-        reset_on_submit, rule_message, FieldState, FormError, QueryNotice, SubmitButton, TextField,
+        reset_on_submit, rule_message, ExistingPasswordField, FieldState, FormError, QueryNotice,
+        SubmitButton, TextField,
     },
 };
 
@@ -42,15 +43,7 @@ pub fn LoginPage() -> impl IntoView {
                     state=email
                     error=email.error(|v| rule_message(Email::parse(v)), || None)
                 />
-                <TextField
-                    id="login-password"
-                    name="password"
-                    label="Password"
-                    input_type="password"
-                    autocomplete="current-password"
-                    state=password
-                    error=password.error(|v| rule_message(Password::parse_existing(v)), || None)
-                />
+                <ExistingPasswordField id="login-password" name="password" state=password />
                 <SubmitButton pending=login.pending() idle="Sign in" busy="Signing in…" />
             </ActionForm>
             <p class="aside"><a href="/forgot-password">"Forgot your password?"</a></p>

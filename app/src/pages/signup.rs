@@ -45,7 +45,7 @@ pub fn SignupPage() -> impl IntoView {
                     name="username"
                     label="Username"
                     autocomplete="username"
-                    hint="3–32 characters: letters, digits, dots, hyphens, underscores.".to_string()
+                    hint=Some("3–32 characters: letters, digits, dots, hyphens, underscores.".to_string())
                     state=username
                     error=username.error(|v| rule_message(Username::parse(v)), server(Field::Username))
                 />
@@ -55,10 +55,10 @@ pub fn SignupPage() -> impl IntoView {
                     label="Password"
                     input_type="password"
                     autocomplete="new-password"
-                    hint=format!(
+                    hint=Some(format!(
                         "At least {} characters. Any characters work, spaces and emoji included; a few unrelated words make a strong, memorable password.",
                         policy.min_chars(),
-                    )
+                    ))
                     state=password
                     error=password.error(move |v| rule_message(Password::parse(v, policy)), server(Field::Password))
                 />

@@ -15,8 +15,8 @@ use leptos_router::hooks::use_query_map;
 use crate::{
     api::{ResendVerification, VerifyEmail},
     components::{
-        reset_on_submit, rule_message, EmailField, FieldState, FormError, InvalidLinkNotice, SubmitButton,
-        TextField,
+        reset_on_submit, rule_message, EmailField, ExistingPasswordField, FieldState, FormError,
+        InvalidLinkNotice, SubmitButton, TextField,
     },
 };
 
@@ -42,15 +42,7 @@ pub fn VerifyEmailPage() -> impl IntoView {
             <ActionForm action=verify attr:novalidate=true>
                 <FormError error=failure />
                 <input type="hidden" name="token" prop:value=token value=token />
-                <TextField
-                    id="verify-password"
-                    name="password"
-                    label="Password"
-                    input_type="password"
-                    autocomplete="current-password"
-                    state=password
-                    error=password.error(|v| rule_message(bulwark::Password::parse_existing(v)), server_password)
-                />
+                <ExistingPasswordField id="verify-password" name="password" state=password server=Signal::derive(server_password) />
                 <Show when=needs_username>
                     <TextField
                         id="verify-username"

@@ -8,7 +8,7 @@
 //! and `details` carries only what the event's own code puts there.
 
 use serde::Serialize;
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use crate::db::{AsConn, DbRow, Pool};
 
 use crate::{accounts::UserId, clock::UnixTime};
 
@@ -193,17 +193,17 @@ impl<'a> Entry<'a> {
 /// Writes `entry` at `at` on `connection`: pass the transaction that makes the change.
 /// During an impersonation (see [`Context::impersonation`]) the actor is the admin, whoever
 /// the entry names, and the event carries the impersonation's id.
-pub async fn record(connection: &mut SqliteConnection, at: UnixTime, entry: &Entry<'_>) -> sqlx::Result<()> {
+pub async fn record(connection: &mut impl AsConn, at: UnixTime, entry: &Entry<'_>) -> sqlx::Result<()> {
     let on_behalf = entry.context.impersonation;
     let actor = match on_behalf {
         Some(by) if entry.actor == Some(by.user) => Some(by.admin),
         _ => entry.actor,
     };
     let impersonation = entry.impersonation.or(on_behalf.map(|by| by.impersonation));
-    sqlx::query(
+    crate::on_db!(connection.conn(), c => sqlx::query(
         "INSERT INTO audit_events \
          (at, event, outcome, actor_id, subject_id, ip, device, request_id, details, impersonation_id) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(at)
     .bind(entry.event.as_str())
@@ -215,8 +215,8 @@ pub async fn record(connection: &mut SqliteConnection, at: UnixTime, entry: &Ent
     .bind(entry.context.request_id.as_deref())
     .bind(entry.details.to_string())
     .bind(impersonation)
-    .execute(connection)
-    .await?;
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
     Ok(())
 }
 
@@ -240,11 +240,11 @@ pub struct Recorded {
 /// Reading the log (writing is [`record`], on the change's own transaction).
 #[derive(Clone)]
 pub struct AuditLog {
-    pool: SqlitePool,
+    pool: Pool,
 }
 
 impl AuditLog {
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(pool: Pool) -> Self {
         Self { pool }
     }
 
@@ -269,42 +269,44 @@ pub struct Filter {
     pub limit: u32,
 }
 
-pub async fn list(pool: &SqlitePool, filter: &Filter) -> sqlx::Result<Vec<Recorded>> {
-    let rows = sqlx::query(
-        "SELECT id, at, event, outcome, actor_id, subject_id, ip, device, request_id, details, impersonation_id \
-         FROM audit_events \
-         WHERE (?1 IS NULL OR event = ?1) AND (?2 IS NULL OR actor_id = ?2) AND (?3 IS NULL OR subject_id = ?3) \
-           AND (?4 IS NULL OR actor_id = ?4 OR subject_id = ?4) AND (?5 IS NULL OR at >= ?5) \
-           AND (?6 IS NULL OR at < ?6) AND (?7 IS NULL OR id < ?7) \
-         ORDER BY id DESC LIMIT ?8",
-    )
-    .bind(filter.event.map(Event::as_str))
-    .bind(filter.actor)
-    .bind(filter.subject)
-    .bind(filter.involving)
-    .bind(filter.from)
-    .bind(filter.until)
-    .bind(filter.before)
-    .bind(filter.limit.clamp(1, 200))
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Recorded {
-                id: row.try_get("id")?,
-                at: row.try_get("at")?,
-                event: row.try_get("event")?,
-                success: row.try_get::<&str, _>("outcome")? == "success",
-                actor: row.try_get("actor_id")?,
-                subject: row.try_get("subject_id")?,
-                ip: row.try_get("ip")?,
-                device: row.try_get("device")?,
-                request_id: row.try_get("request_id")?,
-                details: row.try_get("details")?,
-                impersonation: row.try_get("impersonation_id")?,
+pub async fn list(pool: &Pool, filter: &Filter) -> sqlx::Result<Vec<Recorded>> {
+    crate::on_db!(pool, c => {
+        let rows = sqlx::query(
+            "SELECT id, at, event, outcome, actor_id, subject_id, ip, device, request_id, details, impersonation_id \
+             FROM audit_events \
+             WHERE ($1 IS NULL OR event = $1) AND ($2 IS NULL OR actor_id = $2) AND ($3 IS NULL OR subject_id = $3) \
+               AND ($4 IS NULL OR actor_id = $4 OR subject_id = $4) AND ($5 IS NULL OR at >= $5) \
+               AND ($6 IS NULL OR at < $6) AND ($7 IS NULL OR id < $7) \
+             ORDER BY id DESC LIMIT $8",
+        )
+        .bind(filter.event.map(Event::as_str))
+        .bind(filter.actor)
+        .bind(filter.subject)
+        .bind(filter.involving)
+        .bind(filter.from)
+        .bind(filter.until)
+        .bind(filter.before)
+        .bind(i64::from(filter.limit.clamp(1, 200)))
+        .fetch_all(c)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Recorded {
+                    id: row.try_get("id")?,
+                    at: row.try_get("at")?,
+                    event: row.try_get("event")?,
+                    success: row.try_get::<String>("outcome")? == "success",
+                    actor: row.try_get("actor_id")?,
+                    subject: row.try_get("subject_id")?,
+                    ip: row.try_get("ip")?,
+                    device: row.try_get("device")?,
+                    request_id: row.try_get("request_id")?,
+                    details: row.try_get("details")?,
+                    impersonation: row.try_get("impersonation_id")?,
+                })
             })
-        })
-        .collect()
+            .collect()
+    })
 }
 
 #[cfg(test)]
@@ -312,7 +314,7 @@ mod tests {
     use super::*;
     use crate::db;
 
-    async fn pool() -> (SqlitePool, tempfile::TempDir) {
+    async fn pool() -> (Pool, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
         let pool = db::connect(&format!("sqlite://{}/a.db", dir.path().display())).await.expect("db");
         db::migrate(&pool).await.expect("migrate");
@@ -351,8 +353,8 @@ mod tests {
         )
         .await
         .expect("write");
-        assert!(sqlx::query("UPDATE audit_events SET outcome = 'success'").execute(&pool).await.is_err());
-        assert!(sqlx::query("DELETE FROM audit_events").execute(&pool).await.is_err());
+        assert!(crate::on_db!(&pool, c => sqlx::query("UPDATE audit_events SET outcome = 'success'").execute(c).await.map(|_| ())).is_err());
+        assert!(crate::on_db!(&pool, c => sqlx::query("DELETE FROM audit_events").execute(c).await.map(|_| ())).is_err());
         let events = list(&pool, &Filter { limit: 10, ..Filter::default() }).await.expect("list");
         assert_eq!(events.len(), 1);
         assert!(!events[0].success);

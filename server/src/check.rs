@@ -15,7 +15,6 @@ use crate::config::Settings;
 
 /// The table the session store keeps sessions in: the name the code that deletes session
 /// rows uses.
-const SESSION_TABLE: &str = bulwark::sessions::STORE_TABLE;
 
 /// One checked thing.
 #[derive(Debug, PartialEq, Eq)]
@@ -106,9 +105,10 @@ async fn check_database(settings: &Settings, report: &mut Report) {
             }
         }
     }
-    match db::table_exists(&pool, SESSION_TABLE).await {
-        Ok(true) => report.ok(format!("sessions: table {SESSION_TABLE} present")),
-        Ok(false) => report.fail(format!("sessions: no table {SESSION_TABLE}; run `server migrate`")),
+    let session_table = bulwark::sessions::store_table(pool.backend());
+    match db::table_exists(&pool, session_table).await {
+        Ok(true) => report.ok(format!("sessions: table {session_table} present")),
+        Ok(false) => report.fail(format!("sessions: no table {session_table}; run `server migrate`")),
         Err(error) => report.fail(format!("sessions: could not be checked ({error})")),
     }
     pool.close().await;
@@ -157,12 +157,12 @@ mod tests {
         assert!(ready.to_string().contains("migrations: all"), "{ready}");
 
         let pool = db::connect(&settings.database_url).await.expect("opens");
-        sqlx::query("DROP TABLE tower_sessions").execute(&pool).await.expect("drop");
-        sqlx::query(
+        bulwark::on_db!(&pool, c => sqlx::query("DROP TABLE tower_sessions").execute(c).await.map(|_| ())).expect("drop");
+        bulwark::on_db!(&pool, c => sqlx::query(
             "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
         )
-        .execute(&pool)
-        .await
+        .execute(c)
+        .await.map(|_| ()))
         .expect("forget one");
         let behind = check(&settings, &site).await.to_string();
         assert!(

@@ -26,7 +26,7 @@ use axum::{
 use bulwark::{
     accounts::Accounts,
     clock::SharedClock,
-    db::{self, DbError, SqlitePool},
+    db::{self, DbError, Pool},
     devices::Devices,
     hashing::{HashError, PasswordHasher},
     mail::{
@@ -34,7 +34,7 @@ use bulwark::{
     },
     recovery::Recovery,
     registration::Registration,
-    sessions::{HashedStore, SessionRegistry},
+    sessions::{HashedStore, SessionData, SessionRegistry},
     throttle::Throttle,
 };
 use leptos::prelude::*;
@@ -49,7 +49,6 @@ use tower_http::{
     trace::TraceLayer,
 };
 use tower_sessions::{cookie::SameSite, session_store::ExpiredDeletion, Expiry, SessionManagerLayer};
-use tower_sessions_sqlx_store::SqliteStore;
 
 use crate::config::{network::ServerLimits, MailDelivery, Settings};
 
@@ -69,9 +68,9 @@ impl std::ops::Deref for AppState {
 pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub accounts: Accounts,
-    pub pool: SqlitePool,
+    pub pool: Pool,
     /// Session data, keyed by a hash of the cookie's id.
-    pub sessions: HashedStore<SqliteStore>,
+    pub sessions: HashedStore<SessionData>,
     pub registry: SessionRegistry,
     pub devices: Devices,
     pub throttle: Throttle,
@@ -121,7 +120,7 @@ pub async fn prepare(
 ) -> Result<AppState, StartupError> {
     let pool = db::connect_with_pool(&settings.database_url, settings.db_pool_size).await?;
     db::migrate(&pool).await?;
-    let store = SqliteStore::new(pool.clone());
+    let store = SessionData::new(&pool);
     store.migrate().await.map_err(StartupError::SessionStore)?;
     let hasher = PasswordHasher::new(settings.hash_params)?.with_queue_limit(settings.hash_queue);
     let accounts = Accounts::new(pool.clone(), hasher, settings.password_policy, clock.clone())
@@ -206,7 +205,7 @@ pub async fn prepare(
 pub async fn migrate_only(settings: &Settings) -> Result<(), StartupError> {
     let pool = db::connect_with_pool(&settings.database_url, settings.db_pool_size).await?;
     db::migrate(&pool).await?;
-    SqliteStore::new(pool).migrate().await.map_err(StartupError::SessionStore)?;
+    SessionData::new(&pool).migrate().await.map_err(StartupError::SessionStore)?;
     Ok(())
 }
 

@@ -35,7 +35,7 @@ pub use self::{
 use crate::{
     breached::Breaches,
     clock::SharedClock,
-    db::SqlitePool,
+    db::Pool,
     hashing::{HashError, PasswordHasher, Ticket},
     strength, token, Email, Field, FieldErrors, Password, PasswordPolicy, Role,
 };
@@ -152,7 +152,7 @@ impl std::fmt::Debug for Credentials {
 /// The accounts service. Cheap to clone.
 #[derive(Clone)]
 pub struct Accounts {
-    pool: SqlitePool,
+    pool: Pool,
     hasher: PasswordHasher,
     policy: PasswordPolicy,
     clock: SharedClock,
@@ -160,7 +160,7 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    pub fn new(pool: SqlitePool, hasher: PasswordHasher, policy: PasswordPolicy, clock: SharedClock) -> Self {
+    pub fn new(pool: Pool, hasher: PasswordHasher, policy: PasswordPolicy, clock: SharedClock) -> Self {
         Self { pool, hasher, policy, clock, breaches: Breaches::default() }
     }
 
@@ -180,7 +180,7 @@ impl Accounts {
         let now = self.clock.now();
         let expires_at = now + RESET_PASSWORD_VALID_SECS;
         let stored = store::insert_token(
-            &self.pool,
+            &mut self.pool.acquire().await?,
             &new.hash,
             user.id,
             store::Purpose::ResetPassword,
@@ -202,7 +202,7 @@ impl Accounts {
         let purpose = store::Purpose::ResetPassword;
         let (user_id, epoch, expires_at) =
             store::peek_token(&self.pool, &hash, purpose).await?.ok_or(ResetError::InvalidLink)?;
-        let user = store::find_user(&self.pool, user_id).await?;
+        let user = store::find_user(&mut self.pool.acquire().await?, user_id).await?;
         let now = self.clock.now();
         let Some(user) = user.filter(|u| u.session_epoch == epoch && expires_at > now) else {
             return Err(ResetError::InvalidLink);
@@ -234,7 +234,7 @@ impl Accounts {
         tx.commit().await?;
         store::delete_tokens(&self.pool, user_id, purpose).await?;
         store::delete_tokens(&self.pool, user_id, store::Purpose::VerifyEmail).await?;
-        store::find_user(&self.pool, user_id).await?.ok_or(ResetError::InvalidLink)
+        store::find_user(&mut self.pool.acquire().await?, user_id).await?.ok_or(ResetError::InvalidLink)
     }
 
     /// Deletes expired one-time tokens; returns how many.
@@ -336,7 +336,7 @@ impl Accounts {
     }
 
     pub async fn find_user(&self, id: UserId) -> Result<Option<User>, AccountError> {
-        Ok(store::find_user(&self.pool, id).await?)
+        Ok(store::find_user(&mut self.pool.acquire().await?, id).await?)
     }
 }
 

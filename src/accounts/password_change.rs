@@ -105,7 +105,7 @@ impl Accounts {
         audit::record(&mut tx, now, &entry).await?;
         // Read inside the write transaction: a reset that commits right after this one must
         // not lend its epoch to the session and device cookie made from what is returned.
-        let changed = store::find_user(&mut *tx, user.id).await?.ok_or(ChangeError::SessionEnded)?;
+        let changed = store::find_user(&mut tx, user.id).await?.ok_or(ChangeError::SessionEnded)?;
         tx.commit().await?;
         Ok(changed)
     }

@@ -1,7 +1,7 @@
 //! Every SQL statement about pending signups (`pending_signups`): a signup waits here,
 //! with its own link, username and password hash, until the address's owner confirms it.
 
-use sqlx::{Row, SqlitePool};
+use crate::db::{AsConn, DbRow, Pool};
 
 use super::{store::NewUser, UserId};
 use crate::clock::UnixTime;
@@ -21,14 +21,14 @@ impl std::fmt::Debug for Pending {
 }
 
 pub async fn insert(
-    pool: &SqlitePool,
+    pool: &Pool,
     token_hash: &str,
     signup: &NewUser<'_>,
     expires_at: UnixTime,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    crate::on_db!(pool, c => sqlx::query(
         "INSERT INTO pending_signups (token_hash, email, username, display_name, password_hash, created_at, expires_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(token_hash)
     .bind(signup.email)
@@ -37,82 +37,84 @@ pub async fn insert(
     .bind(signup.password_hash)
     .bind(signup.created_at)
     .bind(expires_at)
-    .execute(pool)
-    .await?;
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
     Ok(())
 }
 
 /// The live pending signup with this link.
-pub async fn find(pool: &SqlitePool, token_hash: &str, now: UnixTime) -> sqlx::Result<Option<Pending>> {
-    let row = sqlx::query(
-        "SELECT username, display_name, password_hash, created_at FROM pending_signups \
-         WHERE token_hash = ? AND expires_at > ?",
-    )
-    .bind(token_hash)
-    .bind(now)
-    .fetch_optional(pool)
-    .await?;
-    row.map(|row| {
-        Ok(Pending {
-            username: row.try_get("username")?,
-            display_name: row.try_get("display_name")?,
-            password_hash: row.try_get("password_hash")?,
-            created_at: row.try_get("created_at")?,
+pub async fn find(pool: &Pool, token_hash: &str, now: UnixTime) -> sqlx::Result<Option<Pending>> {
+    crate::on_db!(pool, c => {
+        let row = sqlx::query(
+            "SELECT username, display_name, password_hash, created_at FROM pending_signups \
+             WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(c)
+        .await?;
+        row.map(|row| {
+            Ok(Pending {
+                username: row.try_get("username")?,
+                display_name: row.try_get("display_name")?,
+                password_hash: row.try_get("password_hash")?,
+                created_at: row.try_get("created_at")?,
+            })
         })
+        .transpose()
     })
-    .transpose()
 }
 
 /// Gives the newest live pending signup of `email` a new link (the old one dies) valid
 /// until `expires_at`. `false` when the address has none.
 pub async fn renew(
-    pool: &SqlitePool,
+    pool: &Pool,
     email: &str,
     new_hash: &str,
     now: UnixTime,
     expires_at: UnixTime,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE pending_signups SET token_hash = ?, expires_at = ? WHERE token_hash = ( \
-             SELECT token_hash FROM pending_signups WHERE email = ? AND expires_at > ? \
+    let done = crate::on_db!(pool, c => sqlx::query(
+        "UPDATE pending_signups SET token_hash = $1, expires_at = $2 WHERE token_hash = ( \
+             SELECT token_hash FROM pending_signups WHERE email = $3 AND expires_at > $4 \
              ORDER BY created_at DESC, token_hash LIMIT 1)",
     )
     .bind(new_hash)
     .bind(expires_at)
     .bind(email)
     .bind(now)
-    .execute(pool)
-    .await?;
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Counts one password check against the signup before it runs (so 40 concurrent wrong
 /// passwords cannot all be checked); `false` when its `limit` is used up or it is gone.
 pub async fn reserve_attempt(
-    pool: &SqlitePool,
+    pool: &Pool,
     token_hash: &str,
     limit: i64,
     now: UnixTime,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = crate::on_db!(pool, c => sqlx::query(
         "UPDATE pending_signups SET failed_attempts = failed_attempts + 1 \
-         WHERE token_hash = ? AND failed_attempts < ? AND expires_at > ?",
+         WHERE token_hash = $1 AND failed_attempts < $2 AND expires_at > $3",
     )
     .bind(token_hash)
     .bind(limit)
     .bind(now)
-    .execute(pool)
-    .await?;
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Deletes the signup once its wrong passwords reached `limit`.
-pub async fn delete_if_exhausted(pool: &SqlitePool, token_hash: &str, limit: i64) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM pending_signups WHERE token_hash = ? AND failed_attempts >= ?")
+pub async fn delete_if_exhausted(pool: &Pool, token_hash: &str, limit: i64) -> sqlx::Result<()> {
+    crate::on_db!(pool, c => sqlx::query("DELETE FROM pending_signups WHERE token_hash = $1 AND failed_attempts >= $2")
         .bind(token_hash)
         .bind(limit)
-        .execute(pool)
-        .await?;
+        .execute(c)
+        .await.map(crate::db::Done::from))?;
     Ok(())
 }
 
@@ -131,7 +133,7 @@ pub enum Confirmed {
 /// Turns the pending signup behind `token_hash` into a confirmed account named
 /// `username`/`display_name`, in one transaction.
 pub async fn confirm(
-    pool: &SqlitePool,
+    pool: &Pool,
     token_hash: &str,
     username: &str,
     display_name: &str,
@@ -141,34 +143,32 @@ pub async fn confirm(
     // Write first, so the transaction holds the write lock from its start: a transaction
     // that only read at first would fail to upgrade (SQLite) if another confirmation of
     // the same address committed meanwhile, and would decide on a stale snapshot.
-    sqlx::query("UPDATE pending_signups SET failed_attempts = failed_attempts WHERE token_hash = ?")
+    crate::on_db!(tx.conn(), c => sqlx::query("UPDATE pending_signups SET failed_attempts = failed_attempts WHERE token_hash = $1")
         .bind(token_hash)
-        .execute(&mut *tx)
-        .await?;
-    let Some(row) = sqlx::query(
-        "SELECT email, password_hash FROM pending_signups WHERE token_hash = ? AND expires_at > ?",
+        .execute(c)
+        .await.map(crate::db::Done::from))?;
+    let Some((email, password_hash)) = crate::on_db!(tx.conn(), c => sqlx::query_as::<_, (String, String)>(
+        "SELECT email, password_hash FROM pending_signups WHERE token_hash = $1 AND expires_at > $2",
     )
     .bind(token_hash)
     .bind(now)
-    .fetch_optional(&mut *tx)
-    .await?
+    .fetch_optional(c)
+    .await)?
     else {
         return Ok(Confirmed::Gone);
     };
-    let email: String = row.try_get("email")?;
-    let password_hash: String = row.try_get("password_hash")?;
-    let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
+    let taken: Option<i64> = crate::on_db!(tx.conn(), c => sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
         .bind(&email)
-        .fetch_optional(&mut *tx)
-        .await?;
+        .fetch_optional(c)
+        .await)?;
     if taken.is_some() {
-        sqlx::query("DELETE FROM pending_signups WHERE email = ?").bind(&email).execute(&mut *tx).await?;
+        crate::on_db!(tx.conn(), c => sqlx::query("DELETE FROM pending_signups WHERE email = $1").bind(&email).execute(c).await.map(crate::db::Done::from))?;
         tx.commit().await?;
         return Ok(Confirmed::Gone);
     }
-    let id: Option<UserId> = sqlx::query_scalar(
+    let id: Option<UserId> = crate::on_db!(tx.conn(), c => sqlx::query_scalar(
         "INSERT INTO users (email, username, display_name, password_hash, created_at, email_verified_at) \
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(&email)
     .bind(username)
@@ -176,18 +176,18 @@ pub async fn confirm(
     .bind(&password_hash)
     .bind(now)
     .bind(now)
-    .fetch_optional(&mut *tx)
-    .await?;
+    .fetch_optional(c)
+    .await)?;
     let Some(id) = id else {
         // Either constraint: a confirmation of the same address that committed meanwhile
         // (the link is then moot), or the username.
-        let email_taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
+        let email_taken: Option<i64> = crate::on_db!(tx.conn(), c => sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
             .bind(&email)
-            .fetch_optional(&mut *tx)
-            .await?;
+            .fetch_optional(c)
+            .await)?;
         return Ok(if email_taken.is_some() { Confirmed::Gone } else { Confirmed::UsernameTaken });
     };
-    sqlx::query("DELETE FROM pending_signups WHERE email = ?").bind(&email).execute(&mut *tx).await?;
+    crate::on_db!(tx.conn(), c => sqlx::query("DELETE FROM pending_signups WHERE email = $1").bind(&email).execute(c).await.map(crate::db::Done::from))?;
     let context = crate::audit::Context::default();
     let entry = crate::audit::Entry::new(crate::audit::Event::UserCreated, Some(id), Some(id), &context)
         .details(serde_json::json!({ "role": "user", "confirmed": true, "via": "email link" }));
@@ -196,10 +196,10 @@ pub async fn confirm(
     Ok(Confirmed::Created(id))
 }
 
-pub async fn delete_expired(pool: &SqlitePool, now: UnixTime) -> sqlx::Result<u64> {
-    Ok(sqlx::query("DELETE FROM pending_signups WHERE expires_at <= ?")
+pub async fn delete_expired(pool: &Pool, now: UnixTime) -> sqlx::Result<u64> {
+    Ok(crate::on_db!(pool, c => sqlx::query("DELETE FROM pending_signups WHERE expires_at <= $1")
         .bind(now)
-        .execute(pool)
-        .await?
+        .execute(c)
+        .await.map(crate::db::Done::from))?
         .rows_affected())
 }

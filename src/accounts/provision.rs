@@ -69,7 +69,7 @@ impl Accounts {
             .details(serde_json::json!({ "role": role.as_str(), "confirmed": true }));
         audit::record(&mut tx, now, &entry).await?;
         tx.commit().await?;
-        store::find_user(&self.pool, id)
+        store::find_user(&mut self.pool.acquire().await?, id)
             .await?
             .ok_or_else(|| ProvisionError::Unexpected(sqlx::Error::RowNotFound.into()))
     }

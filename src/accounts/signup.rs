@@ -214,7 +214,7 @@ impl Accounts {
         };
         match pending::confirm(&self.pool, &hash, canonical, display, now).await? {
             Confirmed::Created(id) => {
-                super::store::find_user(&self.pool, id).await?.ok_or(ConfirmError::InvalidLink)
+                super::store::find_user(&mut self.pool.acquire().await?, id).await?.ok_or(ConfirmError::InvalidLink)
             }
             Confirmed::Gone => Err(ConfirmError::InvalidLink),
             Confirmed::UsernameTaken => {

@@ -2,7 +2,7 @@
 //! compile-time macros) keep the crate buildable without a database and portable to the
 //! PostgreSQL backend.
 
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use crate::db::{AsConn, DbRow, Pool};
 
 use super::{User, UserId};
 use crate::{Email, Role};
@@ -33,8 +33,8 @@ impl Purpose {
 
 /// Stores a token bound to the account's current epoch. Verification tokens are only
 /// made for unconfirmed accounts. `false` when there is no such account.
-pub async fn insert_token<'e>(
-    executor: impl sqlx::SqliteExecutor<'e>,
+pub async fn insert_token(
+    executor: &mut impl AsConn,
     hash: &str,
     user_id: UserId,
     purpose: Purpose,
@@ -45,17 +45,17 @@ pub async fn insert_token<'e>(
         Purpose::VerifyEmail => "AND email_verified_at IS NULL",
         Purpose::ResetPassword => "",
     };
-    let done = sqlx::query(&format!(
+    let done = crate::on_db!(executor.conn(), c => sqlx::query(&format!(
         "INSERT INTO email_tokens (token_hash, user_id, purpose, epoch, created_at, expires_at) \
-         SELECT ?, id, ?, session_epoch, ?, ? FROM users WHERE id = ? {condition}"
+         SELECT $1, id, $2, session_epoch, $3, $4 FROM users WHERE id = $5 {condition}"
     ))
     .bind(hash)
     .bind(purpose.as_str())
     .bind(now)
     .bind(expires_at)
     .bind(user_id)
-    .execute(executor)
-    .await?;
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -64,21 +64,23 @@ pub type TokenRow = (UserId, i64, i64);
 
 /// Runs `sql` (which binds the hash and the purpose and returns the token's columns).
 async fn token_row(
-    connection: &mut SqliteConnection,
+    connection: &mut impl AsConn,
     sql: &str,
     hash: &str,
     purpose: Purpose,
 ) -> sqlx::Result<Option<TokenRow>> {
-    let row = sqlx::query(sql).bind(hash).bind(purpose.as_str()).fetch_optional(connection).await?;
-    row.map(|row| Ok((row.try_get("user_id")?, row.try_get("epoch")?, row.try_get("expires_at")?)))
-        .transpose()
+    crate::on_db!(connection.conn(), c => {
+        let row = sqlx::query(sql).bind(hash).bind(purpose.as_str()).fetch_optional(c).await?;
+        row.map(|row| Ok((row.try_get("user_id")?, row.try_get("epoch")?, row.try_get("expires_at")?)))
+            .transpose()
+    })
 }
 
 /// A token's row without using it up.
-pub async fn peek_token(pool: &SqlitePool, hash: &str, purpose: Purpose) -> sqlx::Result<Option<TokenRow>> {
+pub async fn peek_token(pool: &Pool, hash: &str, purpose: Purpose) -> sqlx::Result<Option<TokenRow>> {
     token_row(
-        &mut *pool.acquire().await?,
-        "SELECT user_id, epoch, expires_at FROM email_tokens WHERE token_hash = ? AND purpose = ?",
+        &mut pool.acquire().await?,
+        "SELECT user_id, epoch, expires_at FROM email_tokens WHERE token_hash = $1 AND purpose = $2",
         hash,
         purpose,
     )
@@ -89,55 +91,55 @@ pub async fn peek_token(pool: &SqlitePool, hash: &str, purpose: Purpose) -> sqlx
 /// every session and kills every outstanding link) and confirming the address (the reset
 /// link proved it). `false` if the account moved on meanwhile.
 pub async fn set_password(
-    connection: &mut SqliteConnection,
+    connection: &mut impl AsConn,
     user_id: UserId,
     epoch: i64,
     password_hash: &str,
     now: i64,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1, must_change_password = 0, \
-         email_verified_at = COALESCE(email_verified_at, ?) WHERE id = ? AND session_epoch = ?",
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(
+        "UPDATE users SET password_hash = $1, session_epoch = session_epoch + 1, must_change_password = FALSE, \
+         email_verified_at = COALESCE(email_verified_at, $2) WHERE id = $3 AND session_epoch = $4",
     )
     .bind(password_hash)
     .bind(now)
     .bind(user_id)
     .bind(epoch)
-    .execute(connection)
-    .await?;
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Deletes the token and returns its row. Deleting is what makes it single-use, even for
 /// two requests racing with the same link.
 pub async fn take_token(
-    connection: &mut SqliteConnection,
+    connection: &mut impl AsConn,
     hash: &str,
     purpose: Purpose,
 ) -> sqlx::Result<Option<TokenRow>> {
     token_row(
         connection,
-        "DELETE FROM email_tokens WHERE token_hash = ? AND purpose = ? RETURNING user_id, epoch, expires_at",
+        "DELETE FROM email_tokens WHERE token_hash = $1 AND purpose = $2 RETURNING user_id, epoch, expires_at",
         hash,
         purpose,
     )
     .await
 }
 
-pub async fn delete_tokens(pool: &SqlitePool, user_id: UserId, purpose: Purpose) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM email_tokens WHERE user_id = ? AND purpose = ?")
+pub async fn delete_tokens(pool: &Pool, user_id: UserId, purpose: Purpose) -> sqlx::Result<()> {
+    crate::on_db!(pool, c => sqlx::query("DELETE FROM email_tokens WHERE user_id = $1 AND purpose = $2")
         .bind(user_id)
         .bind(purpose.as_str())
-        .execute(pool)
-        .await?;
+        .execute(c)
+        .await.map(crate::db::Done::from))?;
     Ok(())
 }
 
-pub async fn delete_expired_tokens(pool: &SqlitePool, now: i64) -> sqlx::Result<u64> {
-    Ok(sqlx::query("DELETE FROM email_tokens WHERE expires_at <= ?")
+pub async fn delete_expired_tokens(pool: &Pool, now: i64) -> sqlx::Result<u64> {
+    Ok(crate::on_db!(pool, c => sqlx::query("DELETE FROM email_tokens WHERE expires_at <= $1")
         .bind(now)
-        .execute(pool)
-        .await?
+        .execute(c)
+        .await.map(crate::db::Done::from))?
         .rows_affected())
 }
 
@@ -145,12 +147,12 @@ pub(crate) const USER_COLUMNS: &str = "id, email, display_name, role, session_ep
      email_verified_at IS NOT NULL AS email_verified, disabled_at, disabled_reason, disabled_until, locked_at, \
      must_change_password";
 
-pub(crate) fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<User> {
+pub(crate) fn user_from_row(row: &impl DbRow) -> sqlx::Result<User> {
     Ok(User {
         id: row.try_get("id")?,
         email: row.try_get("email")?,
         username: row.try_get("display_name")?,
-        role: Role::parse_lenient(row.try_get::<&str, _>("role")?),
+        role: Role::parse_lenient(&row.try_get::<String>("role")?),
         session_epoch: row.try_get("session_epoch")?,
         email_verified: row.try_get("email_verified")?,
         standing: super::Standing {
@@ -163,41 +165,47 @@ pub(crate) fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<User>
     })
 }
 
-pub async fn find_credentials(pool: &SqlitePool, email: &Email) -> sqlx::Result<Option<(User, String)>> {
-    let row = sqlx::query(&format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = ?"))
-        .bind(email.as_str())
-        .fetch_optional(pool)
-        .await?;
-    row.map(|row| Ok((user_from_row(&row)?, row.try_get("password_hash")?))).transpose()
+pub async fn find_credentials(pool: &Pool, email: &Email) -> sqlx::Result<Option<(User, String)>> {
+    crate::on_db!(pool, c => {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1"))
+            .bind(email.as_str())
+            .fetch_optional(c)
+            .await?;
+        row.map(|row| Ok((user_from_row(&row)?, row.try_get("password_hash")?))).transpose()
+    })
 }
 
-pub async fn find_user_by_email(pool: &SqlitePool, email: &Email) -> sqlx::Result<Option<User>> {
-    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?"))
-        .bind(email.as_str())
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(user_from_row).transpose()
+pub async fn find_user_by_email(pool: &Pool, email: &Email) -> sqlx::Result<Option<User>> {
+    crate::on_db!(pool, c => {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
+            .bind(email.as_str())
+            .fetch_optional(c)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    })
 }
 
-pub async fn find_user<'e>(
-    executor: impl sqlx::SqliteExecutor<'e>,
+pub async fn find_user(
+    executor: &mut impl AsConn,
     id: UserId,
 ) -> sqlx::Result<Option<User>> {
-    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
-        .bind(id)
-        .fetch_optional(executor)
-        .await?;
-    row.as_ref().map(user_from_row).transpose()
+    crate::on_db!(executor.conn(), c => {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(c)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    })
 }
 
 /// Replaces the password hash if it is still `old` (a reset meanwhile wins).
-pub async fn replace_hash(pool: &SqlitePool, user_id: UserId, old: &str, new: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?")
+pub async fn replace_hash(pool: &Pool, user_id: UserId, old: &str, new: &str) -> sqlx::Result<()> {
+    crate::on_db!(pool, c => sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
         .bind(new)
         .bind(user_id)
         .bind(old)
-        .execute(pool)
-        .await?;
+        .execute(c)
+        .await.map(crate::db::Done::from))?;
     Ok(())
 }
 
@@ -210,20 +218,20 @@ pub const FIRST_SIGN_IN_GRACE_SECS: i64 = 60 * 60;
 /// account signed in before, or was created longer than [`FIRST_SIGN_IN_GRACE_SECS`] ago.
 /// Run it in a write transaction, so two first sign-ins cannot both see none.
 pub async fn touch_sign_in(
-    connection: &mut SqliteConnection,
+    connection: &mut impl AsConn,
     user_id: UserId,
     now: i64,
 ) -> sqlx::Result<bool> {
     let row: Option<(Option<i64>, i64)> =
-        sqlx::query_as("SELECT last_sign_in_at, created_at FROM users WHERE id = ?")
+        crate::on_db!(connection.conn(), c => sqlx::query_as("SELECT last_sign_in_at, created_at FROM users WHERE id = $1")
             .bind(user_id)
-            .fetch_optional(&mut *connection)
-            .await?;
-    sqlx::query("UPDATE users SET last_sign_in_at = ? WHERE id = ?")
+            .fetch_optional(c)
+            .await)?;
+    crate::on_db!(connection.conn(), c => sqlx::query("UPDATE users SET last_sign_in_at = $1 WHERE id = $2")
         .bind(now)
         .bind(user_id)
-        .execute(&mut *connection)
-        .await?;
+        .execute(c)
+        .await.map(crate::db::Done::from))?;
     Ok(row.is_some_and(|(last, created)| last.is_some() || created < now - FIRST_SIGN_IN_GRACE_SECS))
 }
 
@@ -231,17 +239,17 @@ pub async fn touch_sign_in(
 /// "must change password", only while the caller's session (`session_key`, signed in at
 /// `epoch`) still exists and the account is still at that epoch. `false` otherwise.
 pub async fn change_password(
-    connection: &mut SqliteConnection,
+    connection: &mut impl AsConn,
     user_id: UserId,
     epoch: i64,
     session_key: &str,
     password_hash: &str,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1, must_change_password = 0 \
-         WHERE id = ? AND session_epoch = ? \
-         AND EXISTS (SELECT 1 FROM session_registry r WHERE r.store_key = ? AND r.user_id = ? AND r.epoch = ? \
-         AND r.parked = 0 AND r.impersonation_id IS NULL)",
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(
+        "UPDATE users SET password_hash = $1, session_epoch = session_epoch + 1, must_change_password = FALSE \
+         WHERE id = $2 AND session_epoch = $3 \
+         AND EXISTS (SELECT 1 FROM session_registry r WHERE r.store_key = $4 AND r.user_id = $5 AND r.epoch = $6 \
+         AND r.parked = FALSE AND r.impersonation_id IS NULL)",
     )
     .bind(password_hash)
     .bind(user_id)
@@ -249,20 +257,20 @@ pub async fn change_password(
     .bind(session_key)
     .bind(user_id)
     .bind(epoch)
-    .execute(connection)
-    .await?;
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
 /// A confirmed account (made by an operator); `None` when the address or username is taken.
 pub async fn insert_confirmed(
-    connection: &mut SqliteConnection,
+    connection: &mut impl AsConn,
     user: &NewUser<'_>,
     role: Role,
 ) -> sqlx::Result<Option<UserId>> {
-    let id = sqlx::query_scalar(
+    let id = crate::on_db!(connection.conn(), c => sqlx::query_scalar(
         "INSERT INTO users (email, username, display_name, password_hash, role, created_at, email_verified_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(user.email)
     .bind(user.username)
@@ -271,8 +279,8 @@ pub async fn insert_confirmed(
     .bind(role.as_str())
     .bind(user.created_at)
     .bind(user.created_at)
-    .fetch_optional(&mut *connection)
-    .await?;
+    .fetch_optional(c)
+    .await)?;
     if id.is_some() {
         // A pending signup of the address could no longer become an account.
         delete_pending_signups(connection, user.email).await?;
@@ -281,15 +289,15 @@ pub async fn insert_confirmed(
 }
 
 /// Every signup waiting for `email` ends (the address now belongs to an account).
-pub async fn delete_pending_signups(connection: &mut SqliteConnection, email: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM pending_signups WHERE email = ?").bind(email).execute(connection).await?;
+pub async fn delete_pending_signups(connection: &mut impl AsConn, email: &str) -> sqlx::Result<()> {
+    crate::on_db!(connection.conn(), c => sqlx::query("DELETE FROM pending_signups WHERE email = $1").bind(email).execute(c).await.map(crate::db::Done::from))?;
     Ok(())
 }
 
-pub async fn email_exists(connection: &mut SqliteConnection, email: &str) -> sqlx::Result<bool> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
+pub async fn email_exists(connection: &mut impl AsConn, email: &str) -> sqlx::Result<bool> {
+    let found: Option<i64> = crate::on_db!(connection.conn(), c => sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
         .bind(email)
-        .fetch_optional(connection)
-        .await?;
+        .fetch_optional(c)
+        .await)?;
     Ok(found.is_some())
 }

@@ -19,7 +19,7 @@ use crate::{
     accounts::{Accounts, UnexpectedError, User, UserId, RESET_PASSWORD_VALID_SECS},
     audit::{self, Event},
     clock::{SharedClock, UnixTime},
-    db::SqlitePool,
+    db::Pool,
     devices::Devices,
     mail::{AdminNotice, Outbox, Templates},
     sessions::{SessionRegistry, SessionRow},
@@ -108,7 +108,7 @@ pub struct UserFilter {
 
 #[derive(Clone)]
 pub struct Admin {
-    pool: SqlitePool,
+    pool: Pool,
     clock: SharedClock,
     accounts: Accounts,
     registry: SessionRegistry,
@@ -121,7 +121,7 @@ pub struct Admin {
 impl Admin {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        pool: SqlitePool,
+        pool: Pool,
         clock: SharedClock,
         accounts: Accounts,
         registry: SessionRegistry,
@@ -270,7 +270,7 @@ impl Admin {
         handle: Option<&str>,
     ) -> Result<usize, AdminError> {
         self.user(target).await?;
-        if !store::actor_may_act(&mut *self.pool.acquire().await?, actor.key()).await? {
+        if !store::actor_may_act(&mut self.pool.acquire().await?, actor.key()).await? {
             return Err(AdminError::ActorGone);
         }
         let ended = self.registry.revoke_by_admin(target, handle, actor.id, actor.context).await?;
@@ -281,7 +281,7 @@ impl Admin {
     /// back when the change was refused (an error) or there was nothing to change (`false`).
     async fn commit(
         &self,
-        mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+        mut tx: crate::db::Tx,
         outcome: Outcome,
         actor: Actor<'_>,
         target: UserId,

@@ -2,7 +2,7 @@
 //! one statement, with its condition (the target exists, the last active admin stays),
 //! on the caller's transaction so its audit event commits with it.
 
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use crate::db::{AsConn, DbRow, Pool};
 
 use super::{StatusFilter, UserFilter, UserSummary};
 use crate::{
@@ -12,30 +12,40 @@ use crate::{
 };
 
 /// "Another admin who can still act remains": the guard on every change that could take
-/// the last one away (`?` binds the target's id).
-const ANOTHER_ACTIVE_ADMIN: &str = "EXISTS (SELECT 1 FROM users o WHERE o.role = 'admin' AND o.id != ? \
-     AND o.disabled_at IS NULL AND o.locked_at IS NULL AND o.must_change_password = 0 \
-     AND o.email_verified_at IS NOT NULL)";
+/// the last one away (placeholder `$n` binds the target's id).
+fn another_active_admin(n: usize) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM users o WHERE o.role = 'admin' AND o.id != ${n} \
+         AND o.disabled_at IS NULL AND o.locked_at IS NULL AND o.must_change_password = FALSE \
+         AND o.email_verified_at IS NOT NULL)"
+    )
+}
 
 /// "The acting admin is still an admin who can act, on a live session": checked by the
 /// statement that makes each change (binds the actor's id and session key), so an admin
 /// demoted, disabled or signed out while their request was in flight changes nothing, and
 /// neither does one whose session was parked meanwhile by an impersonation they started.
-const ACTOR_IS_ADMIN: &str = "EXISTS (SELECT 1 FROM users a JOIN session_registry s ON s.user_id = a.id \
-     WHERE a.id = ? AND s.store_key = ? AND s.epoch = a.session_epoch AND a.role = 'admin' \
-     AND a.disabled_at IS NULL AND a.locked_at IS NULL AND s.stepped_up_at >= ? \
-     AND s.parked = 0 AND s.impersonation_id IS NULL)";
+/// Its placeholders are `$n`, `$n+1` and `$n+2` (see [`bind_actor!`]).
+fn actor_is_admin(n: usize) -> String {
+    let (key, stepped_up) = (n + 1, n + 2);
+    format!(
+        "EXISTS (SELECT 1 FROM users a JOIN session_registry s ON s.user_id = a.id \
+         WHERE a.id = ${n} AND s.store_key = ${key} AND s.epoch = a.session_epoch AND a.role = 'admin' \
+         AND a.disabled_at IS NULL AND a.locked_at IS NULL AND s.stepped_up_at >= ${stepped_up} \
+         AND s.parked = FALSE AND s.impersonation_id IS NULL)"
+    )
+}
 
 /// The acting admin: their id, their session's registry key, and the oldest step-up
 /// that still counts (so a step-up that expired while the request waited counts for
 /// nothing when the change is made).
 pub type ActorKey<'a> = (UserId, &'a str, UnixTime);
 
-type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
-
-/// Binds the three values [`ACTOR_IS_ADMIN`] takes, in its order.
-fn bind_actor<'q>(query: Query<'q>, actor: ActorKey<'q>) -> Query<'q> {
-    query.bind(actor.0).bind(actor.1).bind(actor.2)
+/// Binds the three values [`actor_is_admin`] takes, in its order.
+macro_rules! bind_actor {
+    ($query:expr, $actor:expr) => {
+        $query.bind($actor.0).bind($actor.1).bind($actor.2)
+    };
 }
 
 /// What a change did.
@@ -54,7 +64,7 @@ pub enum Outcome {
 /// What an `UPDATE` that changed `affected` rows means; `refused` is the answer when the
 /// target exists and the actor may act (the statement's own condition said no).
 async fn outcome(
-    connection: &mut SqliteConnection,
+    connection: &mut impl AsConn,
     affected: u64,
     target: UserId,
     actor: ActorKey<'_>,
@@ -66,17 +76,17 @@ async fn outcome(
     if !actor_may_act(&mut *connection, actor).await? {
         return Ok(Outcome::ActorGone);
     }
-    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = ?")
+    let exists: Option<i64> = crate::on_db!(connection.conn(), c => sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
         .bind(target)
-        .fetch_optional(connection)
-        .await?;
+        .fetch_optional(c)
+        .await)?;
     Ok(if exists.is_some() { refused } else { Outcome::NoSuchUser })
 }
 
 /// Disables (or locks, with `lock`) and ends every session (epoch bump); never the last
 /// active admin.
 pub async fn block(
-    connection: &mut SqliteConnection,
+    connection: &mut impl AsConn,
     actor: ActorKey<'_>,
     target: UserId,
     now: UnixTime,
@@ -84,26 +94,31 @@ pub async fn block(
 ) -> sqlx::Result<Outcome> {
     let sql = match disable {
         Some(_) => format!(
-            "UPDATE users SET disabled_at = ?, disabled_reason = ?, disabled_until = ?, \
-             session_epoch = session_epoch + 1 WHERE id = ? AND (role != 'admin' OR {ANOTHER_ACTIVE_ADMIN}) \
-             AND {ACTOR_IS_ADMIN}"
+            "UPDATE users SET disabled_at = $1, disabled_reason = $2, disabled_until = $3, \
+             session_epoch = session_epoch + 1 WHERE id = $4 AND (role != 'admin' OR {}) AND {}",
+            another_active_admin(5),
+            actor_is_admin(6)
         ),
         None => format!(
-            "UPDATE users SET locked_at = ?, session_epoch = session_epoch + 1 \
-             WHERE id = ? AND (role != 'admin' OR {ANOTHER_ACTIVE_ADMIN}) AND {ACTOR_IS_ADMIN}"
+            "UPDATE users SET locked_at = $1, session_epoch = session_epoch + 1 \
+             WHERE id = $2 AND (role != 'admin' OR {}) AND {}",
+            another_active_admin(3),
+            actor_is_admin(4)
         ),
     };
-    let mut query = sqlx::query(&sql).bind(now);
-    if let Some((reason, until)) = disable {
-        query = query.bind(reason).bind(until);
-    }
-    let done = bind_actor(query.bind(target).bind(target), actor).execute(&mut *connection).await?;
+    let done = crate::on_db!(connection.conn(), c => {
+        let mut query = sqlx::query(&sql).bind(now);
+        if let Some((reason, until)) = disable {
+            query = query.bind(reason).bind(until);
+        }
+        bind_actor!(query.bind(target).bind(target), actor).execute(c).await.map(crate::db::Done::from)
+    })?;
     outcome(connection, done.rows_affected(), target, actor, Outcome::LastAdmin).await
 }
 
 /// Lifts a disablement (`disabled`) or the admin lock.
 pub async fn unblock(
-    connection: &mut SqliteConnection,
+    connection: &mut impl AsConn,
     actor: ActorKey<'_>,
     target: UserId,
     disabled: bool,
@@ -113,10 +128,11 @@ pub async fn unblock(
     let (set, only_if) = if disabled {
         ("disabled_at = NULL, disabled_reason = NULL, disabled_until = NULL", "disabled_at IS NOT NULL")
     } else {
-        ("locked_at = NULL", "1 = 1")
+        ("locked_at = NULL", "TRUE")
     };
-    let sql = format!("UPDATE users SET {set} WHERE id = ? AND {only_if} AND {ACTOR_IS_ADMIN}");
-    let done = bind_actor(sqlx::query(&sql).bind(target), actor).execute(&mut *connection).await?;
+    let sql = format!("UPDATE users SET {set} WHERE id = $1 AND {only_if} AND {}", actor_is_admin(2));
+    let done =
+        crate::on_db!(connection.conn(), c => bind_actor!(sqlx::query(&sql).bind(target), actor).execute(c).await.map(crate::db::Done::from))?;
     outcome(connection, done.rows_affected(), target, actor, Outcome::Unchanged).await
 }
 
@@ -124,46 +140,53 @@ pub async fn unblock(
 /// secret nobody holds, so the old password stops working), every session ends, and the
 /// account must choose a new password (the reset link does it).
 pub async fn require_new_password(
-    connection: &mut SqliteConnection,
+    connection: &mut impl AsConn,
     actor: ActorKey<'_>,
     target: UserId,
     unusable_hash: &str,
 ) -> sqlx::Result<Outcome> {
     let sql = format!(
-        "UPDATE users SET password_hash = ?, must_change_password = 1, session_epoch = session_epoch + 1 \
-         WHERE id = ? AND (role != 'admin' OR {ANOTHER_ACTIVE_ADMIN}) AND {ACTOR_IS_ADMIN}"
+        "UPDATE users SET password_hash = $1, must_change_password = TRUE, session_epoch = session_epoch + 1 \
+         WHERE id = $2 AND (role != 'admin' OR {}) AND {}",
+        another_active_admin(3),
+        actor_is_admin(4)
     );
-    let query = sqlx::query(&sql).bind(unusable_hash).bind(target).bind(target);
-    let done = bind_actor(query, actor).execute(&mut *connection).await?;
+    let done = crate::on_db!(connection.conn(), c => {
+        bind_actor!(sqlx::query(&sql).bind(unusable_hash).bind(target).bind(target), actor).execute(c).await.map(crate::db::Done::from)
+    })?;
     outcome(connection, done.rows_affected(), target, actor, Outcome::LastAdmin).await
 }
 
 /// Sets the role and ends every session; never removes the last active admin.
 pub async fn set_role(
-    connection: &mut SqliteConnection,
+    connection: &mut impl AsConn,
     actor: ActorKey<'_>,
     target: UserId,
     role: Role,
 ) -> sqlx::Result<Outcome> {
     let sql = format!(
-        "UPDATE users SET role = ?, session_epoch = session_epoch + 1 \
-         WHERE id = ? AND role != ? AND (? = 'admin' OR {ANOTHER_ACTIVE_ADMIN}) AND {ACTOR_IS_ADMIN}"
+        "UPDATE users SET role = $1, session_epoch = session_epoch + 1 \
+         WHERE id = $2 AND role != $3 AND ($4 = 'admin' OR {}) AND {}",
+        another_active_admin(5),
+        actor_is_admin(6)
     );
-    let query = sqlx::query(&sql)
-        .bind(role.as_str())
-        .bind(target)
-        .bind(role.as_str())
-        .bind(role.as_str())
-        .bind(target);
-    let done = bind_actor(query, actor).execute(&mut *connection).await?;
+    let done = crate::on_db!(connection.conn(), c => {
+        let query = sqlx::query(&sql)
+            .bind(role.as_str())
+            .bind(target)
+            .bind(role.as_str())
+            .bind(role.as_str())
+            .bind(target);
+        bind_actor!(query, actor).execute(c).await.map(crate::db::Done::from)
+    })?;
     if done.rows_affected() == 0 {
         if outcome(&mut *connection, 0, target, actor, Outcome::LastAdmin).await? == Outcome::ActorGone {
             return Ok(Outcome::ActorGone);
         }
-        let current: Option<String> = sqlx::query_scalar("SELECT role FROM users WHERE id = ?")
+        let current: Option<String> = crate::on_db!(connection.conn(), c => sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
             .bind(target)
-            .fetch_optional(&mut *connection)
-            .await?;
+            .fetch_optional(c)
+            .await)?;
         return Ok(match current {
             None => Outcome::NoSuchUser,
             // Already that role (another admin got there first): nothing to do.
@@ -175,13 +198,12 @@ pub async fn set_role(
 }
 
 /// Whether the actor may act now (for changes not made by one statement here).
-pub async fn actor_may_act(connection: &mut SqliteConnection, actor: ActorKey<'_>) -> sqlx::Result<bool> {
-    let sql = format!("SELECT {ACTOR_IS_ADMIN}");
-    let row = bind_actor(sqlx::query(&sql), actor).fetch_one(connection).await?;
-    row.try_get(0)
+pub async fn actor_may_act(connection: &mut impl AsConn, actor: ActorKey<'_>) -> sqlx::Result<bool> {
+    let sql = format!("SELECT {}", actor_is_admin(1));
+    crate::on_db!(connection.conn(), c => bind_actor!(sqlx::query_scalar(&sql), actor).fetch_one(c).await)
 }
 
-fn summary(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<UserSummary> {
+fn summary(row: &impl DbRow) -> sqlx::Result<UserSummary> {
     Ok(UserSummary {
         user: crate::accounts::store::user_from_row(row)?,
         created_at: row.try_get("created_at")?,
@@ -192,27 +214,27 @@ fn summary(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<UserSummary> {
 
 const SUMMARY_COLUMNS: &str = "created_at, email_verified_at, last_sign_in_at";
 
-pub async fn find(pool: &SqlitePool, id: UserId) -> sqlx::Result<Option<UserSummary>> {
-    let row = sqlx::query(&format!("SELECT {USER_COLUMNS}, {SUMMARY_COLUMNS} FROM users WHERE id = ?"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(summary).transpose()
+pub async fn find(pool: &Pool, id: UserId) -> sqlx::Result<Option<UserSummary>> {
+    let sql = format!("SELECT {USER_COLUMNS}, {SUMMARY_COLUMNS} FROM users WHERE id = $1");
+    crate::on_db!(pool, c => {
+        let row = sqlx::query(&sql).bind(id).fetch_optional(c).await?;
+        row.as_ref().map(summary).transpose()
+    })
 }
 
-/// The `WHERE` clause of a search and its bound values, in order.
+/// The `WHERE` clause of a search and its bound values, in order (`$1`, `$2`...).
 fn search_clause(filter: &UserFilter, now: UnixTime) -> (String, Vec<String>) {
-    let mut clause = String::from("WHERE 1 = 1");
+    let mut clause = String::from("WHERE TRUE");
     let mut binds = Vec::new();
     if let Some(prefix) = filter.prefix.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-        // Both columns hold lower-case normalised forms; LIKE's wildcards are escaped.
+        // Both columns hold lower-case normalised forms (so LIKE's case rules, which
+        // differ between SQLite and PostgreSQL, never matter); wildcards are escaped.
         let escaped = prefix.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        clause.push_str(" AND (email LIKE ? ESCAPE '\\' OR username LIKE ? ESCAPE '\\')");
-        binds.push(format!("{escaped}%"));
+        clause.push_str(" AND (email LIKE $1 ESCAPE '\\' OR username LIKE $1 ESCAPE '\\')");
         binds.push(format!("{escaped}%"));
     }
     if let Some(role) = filter.role {
-        clause.push_str(" AND role = ?");
+        clause.push_str(&format!(" AND role = ${}", binds.len() + 1));
         binds.push(role.as_str().to_owned());
     }
     let disabled_now =
@@ -224,7 +246,7 @@ fn search_clause(filter: &UserFilter, now: UnixTime) -> (String, Vec<String>) {
         }
         Some(StatusFilter::Disabled) => clause.push_str(&format!(" AND {disabled_now}")),
         Some(StatusFilter::Locked) => clause.push_str(" AND locked_at IS NOT NULL"),
-        Some(StatusFilter::MustChangePassword) => clause.push_str(" AND must_change_password = 1"),
+        Some(StatusFilter::MustChangePassword) => clause.push_str(" AND must_change_password = TRUE"),
     }
     (clause, binds)
 }
@@ -232,29 +254,28 @@ fn search_clause(filter: &UserFilter, now: UnixTime) -> (String, Vec<String>) {
 /// One page of users matching `filter`, newest first, older than `filter.before` (an id:
 /// keyset pagination, stable while accounts are created), and how many match in all.
 pub async fn search(
-    pool: &SqlitePool,
+    pool: &Pool,
     filter: &UserFilter,
     now: UnixTime,
 ) -> sqlx::Result<(Vec<UserSummary>, i64)> {
     let (clause, binds) = search_clause(filter, now);
     let count_sql = format!("SELECT COUNT(*) FROM users {clause}");
-    let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-    for bind in &binds {
-        count = count.bind(bind);
-    }
-    let total = count.fetch_one(pool).await?;
+    let (before, limit) = (binds.len() + 1, binds.len() + 2);
     let sql = format!(
-        "SELECT {USER_COLUMNS}, {SUMMARY_COLUMNS} FROM users {clause} AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?"
+        "SELECT {USER_COLUMNS}, {SUMMARY_COLUMNS} FROM users {clause} \
+         AND (${before} IS NULL OR id < ${before}) ORDER BY id DESC LIMIT ${limit}"
     );
-    let mut page = sqlx::query(&sql);
-    for bind in &binds {
-        page = page.bind(bind);
-    }
-    let rows = page
-        .bind(filter.before)
-        .bind(filter.before)
-        .bind(i64::from(filter.limit.clamp(1, 100)))
-        .fetch_all(pool)
-        .await?;
-    Ok((rows.iter().map(summary).collect::<sqlx::Result<_>>()?, total))
+    crate::on_db!(pool, c => {
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+        for bind in &binds {
+            count = count.bind(bind);
+        }
+        let total = count.fetch_one(c).await?;
+        let mut page = sqlx::query(&sql);
+        for bind in &binds {
+            page = page.bind(bind);
+        }
+        let rows = page.bind(filter.before).bind(i64::from(filter.limit.clamp(1, 100))).fetch_all(c).await?;
+        Ok((rows.iter().map(summary).collect::<sqlx::Result<_>>()?, total))
+    })
 }

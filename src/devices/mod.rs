@@ -19,7 +19,7 @@ use crate::{
     accounts::{User, UserId},
     audit,
     clock::{SharedClock, UnixTime},
-    db::SqlitePool,
+    db::Pool,
     mail::{templates::NewDeviceNotice, Outbox, Templates},
     token::{self, Kind},
     Email,
@@ -62,13 +62,13 @@ impl std::fmt::Debug for NewDevice {
 /// The device cookie service. Cheap to clone.
 #[derive(Clone)]
 pub struct Devices {
-    pool: SqlitePool,
+    pool: Pool,
     clock: SharedClock,
     notices: Option<(Outbox, Templates)>,
 }
 
 impl Devices {
-    pub fn new(pool: SqlitePool, clock: SharedClock) -> Self {
+    pub fn new(pool: Pool, clock: SharedClock) -> Self {
         Self { pool, clock, notices: None }
     }
 
@@ -180,21 +180,21 @@ mod tests {
         }
     }
 
-    async fn devices() -> (Devices, ManualClock, SqlitePool, tempfile::TempDir) {
+    async fn devices() -> (Devices, ManualClock, Pool, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
         let pool = db::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.expect("db");
         db::migrate(&pool).await.expect("migrate");
         for (id, email) in [(1, "a@example.com"), (2, "b@example.com")] {
-            sqlx::query(
+            crate::on_db!(&pool, c => sqlx::query(
                 "INSERT INTO users (id, email, username, display_name, password_hash, created_at) \
-                 VALUES (?, ?, ?, ?, 'x', 0)",
+                 VALUES ($1, $2, $3, $4, 'x', 0)",
             )
             .bind(id)
             .bind(email)
             .bind(email)
             .bind(email)
-            .execute(&pool)
-            .await
+            .execute(c)
+            .await.map(|_| ()))
             .expect("user");
         }
         let clock = ManualClock::starting_at(1_000_000);
@@ -208,7 +208,7 @@ mod tests {
         let device = devices.recognise(Some(&new.cookie)).await.expect("db").expect("recognised");
         assert_eq!(device.user_id, 1);
         let keys: Vec<String> =
-            sqlx::query_scalar("SELECT key FROM device_cookies").fetch_all(&pool).await.expect("keys");
+            crate::on_db!(&pool, c => sqlx::query_scalar("SELECT key FROM device_cookies").fetch_all(c).await).expect("keys");
         assert_eq!(keys, vec![device.key.clone()]);
         assert_ne!(keys[0], new.cookie);
         assert!(
@@ -242,9 +242,9 @@ mod tests {
     async fn a_device_dies_with_its_epoch_and_none_is_issued_for_a_stale_one() {
         let (devices, _clock, pool, _dir) = devices().await;
         let new = devices.signed_in(&user(1), None, None).await.expect("db").expect("cookie");
-        sqlx::query("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = 1")
-            .execute(&pool)
-            .await
+        crate::on_db!(&pool, c => sqlx::query("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = 1")
+            .execute(c)
+            .await.map(|_| ()))
             .expect("a password reset");
         assert!(devices.recognise(Some(&new.cookie)).await.expect("db").is_none(), "the reset ended it");
         // A sign-in checked before the reset finishes after it: no device for it.

@@ -34,7 +34,7 @@ use crate::{
     accounts::{self, Accounts, ReauthError, UnexpectedError, User, UserId, RESET_PASSWORD_VALID_SECS},
     audit::{self, Event},
     clock::SharedClock,
-    db::SqlitePool,
+    db::Pool,
     hashing::HashError,
     mail::{Outbox, Templates},
     messages::SAME_EMAIL,
@@ -114,7 +114,7 @@ pub struct Done {
 /// The services an email change works with.
 #[derive(Clone)]
 pub struct Parts {
-    pub pool: SqlitePool,
+    pub pool: Pool,
     pub clock: SharedClock,
     pub accounts: Accounts,
     pub throttle: Throttle,
@@ -243,7 +243,7 @@ impl EmailChanges {
         if row.state != "pending" || row.expires_at <= now {
             return Err(EmailChangeError::InvalidLink);
         }
-        let user = accounts::store::find_user(&self.pool, row.user_id).await?;
+        let user = accounts::store::find_user(&mut self.pool.acquire().await?, row.user_id).await?;
         // A change the account's epoch has moved past is dead: no password is asked for it.
         let Some(user) = user.filter(|user| user.session_epoch == row.epoch) else {
             return Err(EmailChangeError::InvalidLink);
@@ -323,7 +323,7 @@ impl EmailChanges {
         // A cancel link works only while its request could still matter: not after its
         // 24 hours, nor once the account has moved on (a new epoch, another address). An old
         // link in a mailbox that someone else reads later cancels nothing.
-        let user = accounts::store::find_user(&mut *tx, row.user_id).await?;
+        let user = accounts::store::find_user(&mut tx, row.user_id).await?;
         let current = user.is_some_and(|user| user.session_epoch == row.epoch && user.email == row.old_email);
         if !current || row.expires_at <= now {
             return Err(EmailChangeError::InvalidLink);
@@ -366,7 +366,7 @@ impl EmailChanges {
             return Err(EmailChangeError::AddressTaken);
         }
         let user =
-            accounts::store::find_user(&mut *tx, row.user_id).await?.ok_or(EmailChangeError::InvalidLink)?;
+            accounts::store::find_user(&mut tx, row.user_id).await?.ok_or(EmailChangeError::InvalidLink)?;
         if !store::mark_recovered(&mut tx, row.id, row.user_id).await?
             || !store::restore(&mut tx, row.user_id, &row.old_email, &unusable).await?
         {
@@ -376,7 +376,7 @@ impl EmailChanges {
         accounts::store::delete_pending_signups(&mut tx, &row.old_email).await?;
         let purpose = accounts::store::Purpose::ResetPassword;
         let expires_at = now + RESET_PASSWORD_VALID_SECS;
-        accounts::store::insert_token(&mut *tx, &reset.hash, row.user_id, purpose, now, expires_at).await?;
+        accounts::store::insert_token(&mut tx, &reset.hash, row.user_id, purpose, now, expires_at).await?;
         let entry = audit::Entry::new(Event::EmailChangeRecovered, None, Some(row.user_id), context);
         audit::record(&mut tx, now, &entry).await?;
         let old = stored_email(&row.old_email)?;

@@ -1,7 +1,7 @@
 //! The SQL of the email-change aggregate (`email_changes`, and the account's address).
 //! Every function runs on the caller's write transaction.
 
-use sqlx::{Row, SqliteConnection};
+use crate::db::{AsConn, DbRow};
 
 use crate::accounts::UserId;
 
@@ -39,7 +39,7 @@ impl Link {
 
 const COLUMNS: &str = "id, user_id, epoch, old_email, new_email, state, expires_at, recover_until";
 
-fn change_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<ChangeRow> {
+fn change_from_row(row: &impl DbRow) -> sqlx::Result<ChangeRow> {
     Ok(ChangeRow {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
@@ -54,30 +54,34 @@ fn change_from_row(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<ChangeRow> {
 
 /// The change a link's token hash belongs to (whatever its state).
 pub async fn find_by_link(
-    connection: &mut SqliteConnection,
+    connection: &mut impl AsConn,
     link: Link,
     hash: &str,
 ) -> sqlx::Result<Option<ChangeRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM email_changes WHERE {} = ?", link.column());
-    let row = sqlx::query(&sql).bind(hash).fetch_optional(connection).await?;
-    row.as_ref().map(change_from_row).transpose()
+    let sql = format!("SELECT {COLUMNS} FROM email_changes WHERE {} = $1", link.column());
+    crate::on_db!(connection.conn(), c => {
+        let row = sqlx::query(&sql).bind(hash).fetch_optional(c).await?;
+        row.as_ref().map(change_from_row).transpose()
+    })
 }
 
 /// The account's change that waits for confirmation, if any (one asked for at an earlier
 /// epoch is dead, whatever its row says).
 pub async fn pending(
-    connection: &mut SqliteConnection,
+    connection: &mut impl AsConn,
     user_id: UserId,
     now: i64,
 ) -> sqlx::Result<Option<ChangeRow>> {
     let columns = COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
     let sql = format!(
         "SELECT {columns} FROM email_changes c JOIN users u ON u.id = c.user_id \
-         WHERE c.user_id = ? AND c.state = 'pending' AND c.expires_at > ? AND c.epoch = u.session_epoch \
+         WHERE c.user_id = $1 AND c.state = 'pending' AND c.expires_at > $2 AND c.epoch = u.session_epoch \
          ORDER BY c.id DESC LIMIT 1"
     );
-    let row = sqlx::query(&sql).bind(user_id).bind(now).fetch_optional(connection).await?;
-    row.as_ref().map(change_from_row).transpose()
+    crate::on_db!(connection.conn(), c => {
+        let row = sqlx::query(&sql).bind(user_id).bind(now).fetch_optional(c).await?;
+        row.as_ref().map(change_from_row).transpose()
+    })
 }
 
 /// A new pending change, asked for from session `session_key` signed in at `epoch`.
@@ -97,14 +101,14 @@ pub struct NewChange<'a> {
 /// session's epoch and still has the old address (a request in flight when the session was
 /// revoked, the password changed or another change was confirmed stores nothing); every older pending change of the account dies with its
 /// links. The new change's id, or `None`: roll the transaction back.
-pub async fn insert(connection: &mut SqliteConnection, change: &NewChange<'_>) -> sqlx::Result<Option<i64>> {
+pub async fn insert(connection: &mut impl AsConn, change: &NewChange<'_>) -> sqlx::Result<Option<i64>> {
     supersede_pending(&mut *connection, change.user_id).await?;
-    sqlx::query_scalar(
+    crate::on_db!(connection.conn(), c => sqlx::query_scalar(
         "INSERT INTO email_changes (user_id, old_email, new_email, state, confirm_hash, cancel_hash, \
-         epoch, created_at, expires_at) SELECT ?, ?, ?, 'pending', ?, ?, ?, ?, ? \
+         epoch, created_at, expires_at) SELECT $1, $2, $3, 'pending', $4, $5, $6, $7, $8 \
          WHERE EXISTS (SELECT 1 FROM users u JOIN session_registry r ON r.user_id = u.id \
-         WHERE u.id = ? AND u.email = ? AND u.session_epoch = ? AND r.store_key = ? AND r.epoch = ? \
-         AND r.parked = 0 AND r.impersonation_id IS NULL) RETURNING id",
+         WHERE u.id = $9 AND u.email = $10 AND u.session_epoch = $11 AND r.store_key = $12 AND r.epoch = $13 \
+         AND r.parked = FALSE AND r.impersonation_id IS NULL) RETURNING id",
     )
     .bind(change.user_id)
     .bind(change.old_email)
@@ -119,45 +123,45 @@ pub async fn insert(connection: &mut SqliteConnection, change: &NewChange<'_>) -
     .bind(change.epoch)
     .bind(change.session_key)
     .bind(change.epoch)
-    .fetch_optional(connection)
-    .await
+    .fetch_optional(c)
+    .await)
 }
 
 /// Every pending change of the account is superseded: its confirmation link dies; its
 /// cancel link still cancels whatever waits then. How many.
-pub async fn supersede_pending(connection: &mut SqliteConnection, user_id: UserId) -> sqlx::Result<u64> {
-    let done = sqlx::query(
-        "UPDATE email_changes SET state = 'superseded', confirm_hash = NULL WHERE user_id = ? AND state = 'pending'",
+pub async fn supersede_pending(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Result<u64> {
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(
+        "UPDATE email_changes SET state = 'superseded', confirm_hash = NULL WHERE user_id = $1 AND state = 'pending'",
     )
     .bind(user_id)
-    .execute(connection)
-    .await?;
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
     Ok(done.rows_affected())
 }
 
 /// Every pending change of the account is cancelled (by a cancel link, or by the signed-in
 /// owner); how many. Their cancel links keep working, as a no-op that says so.
-pub async fn cancel_pending(connection: &mut SqliteConnection, user_id: UserId) -> sqlx::Result<u64> {
-    let done = sqlx::query(
-        "UPDATE email_changes SET state = 'cancelled', confirm_hash = NULL WHERE user_id = ? AND state = 'pending'",
+pub async fn cancel_pending(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Result<u64> {
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(
+        "UPDATE email_changes SET state = 'cancelled', confirm_hash = NULL WHERE user_id = $1 AND state = 'pending'",
     )
     .bind(user_id)
-    .execute(connection)
-    .await?;
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
     Ok(done.rows_affected())
 }
 
 /// Whether an account other than `user_id` has `email`.
 pub async fn taken_by_other(
-    connection: &mut SqliteConnection,
+    connection: &mut impl AsConn,
     email: &str,
     user_id: UserId,
 ) -> sqlx::Result<bool> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = ? AND id <> ?")
+    let found: Option<i64> = crate::on_db!(connection.conn(), c => sqlx::query_scalar("SELECT id FROM users WHERE email = $1 AND id <> $2")
         .bind(email)
         .bind(user_id)
-        .fetch_optional(connection)
-        .await?;
+        .fetch_optional(c)
+        .await)?;
     Ok(found.is_some())
 }
 
@@ -166,13 +170,13 @@ pub async fn taken_by_other(
 /// temporary disablement does not count) nor locked;
 /// whether it did. The address counts as proven (its owner followed the link).
 pub async fn set_address(
-    connection: &mut SqliteConnection,
+    connection: &mut impl AsConn,
     change: &ChangeRow,
     now: i64,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE users SET email = ?, email_verified_at = ? WHERE id = ? AND email = ? \
-         AND session_epoch = ? AND (disabled_at IS NULL OR disabled_until <= ?) AND locked_at IS NULL",
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(
+        "UPDATE users SET email = $1, email_verified_at = $2 WHERE id = $3 AND email = $4 \
+         AND session_epoch = $5 AND (disabled_at IS NULL OR disabled_until <= $6) AND locked_at IS NULL",
     )
     .bind(&change.new_email)
     .bind(now)
@@ -180,8 +184,8 @@ pub async fn set_address(
     .bind(&change.old_email)
     .bind(change.epoch)
     .bind(now)
-    .execute(connection)
-    .await?;
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -189,42 +193,42 @@ pub async fn set_address(
 /// so, and its recovery link (for the old address) works until `recover_until`; whether
 /// it was still pending.
 pub async fn mark_changed(
-    connection: &mut SqliteConnection,
+    connection: &mut impl AsConn,
     id: i64,
     recover_hash: &str,
     now: i64,
     recover_until: i64,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(
         "UPDATE email_changes SET state = 'changed', confirm_hash = NULL, \
-         recover_hash = ?, changed_at = ?, recover_until = ? WHERE id = ? AND state = 'pending'",
+         recover_hash = $1, changed_at = $2, recover_until = $3 WHERE id = $4 AND state = 'pending'",
     )
     .bind(recover_hash)
     .bind(now)
     .bind(recover_until)
     .bind(id)
-    .execute(connection)
-    .await?;
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
 /// The account goes back to `old_email` with an unusable password that must be replaced,
 /// at a new epoch (every session and link ends); whether the account still exists.
 pub async fn restore(
-    connection: &mut SqliteConnection,
+    connection: &mut impl AsConn,
     user_id: UserId,
     old_email: &str,
     unusable_hash: &str,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE users SET email = ?, password_hash = ?, must_change_password = 1, \
-         session_epoch = session_epoch + 1 WHERE id = ?",
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(
+        "UPDATE users SET email = $1, password_hash = $2, must_change_password = TRUE, \
+         session_epoch = session_epoch + 1 WHERE id = $3",
     )
     .bind(old_email)
     .bind(unusable_hash)
     .bind(user_id)
-    .execute(connection)
-    .await?;
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -233,36 +237,36 @@ pub async fn restore(
 /// theirs, so a later change's recovery link can never undo an earlier one's recovery.
 /// Whether `id` was still recoverable.
 pub async fn mark_recovered(
-    connection: &mut SqliteConnection,
+    connection: &mut impl AsConn,
     id: i64,
     user_id: UserId,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(
         "UPDATE email_changes SET state = 'recovered', cancel_hash = NULL, recover_hash = NULL \
-         WHERE id = ? AND state = 'changed'",
+         WHERE id = $1 AND state = 'changed'",
     )
     .bind(id)
-    .execute(&mut *connection)
-    .await?;
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
     if done.rows_affected() != 1 {
         return Ok(false);
     }
     // Every later change loses its links, whatever its state (a cancelled one's cancel link
     // included); the live ones are superseded, the rest keep their history.
-    sqlx::query(
+    crate::on_db!(connection.conn(), c => sqlx::query(
         "UPDATE email_changes SET state = CASE WHEN state IN ('pending', 'changed') THEN 'superseded' \
          ELSE state END, confirm_hash = NULL, cancel_hash = NULL, recover_hash = NULL \
-         WHERE user_id = ? AND id > ?",
+         WHERE user_id = $1 AND id > $2",
     )
     .bind(user_id)
     .bind(id)
-    .execute(connection)
-    .await?;
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
     Ok(true)
 }
 
 /// The account's one-time links mailed before (verification, password reset) die.
-pub async fn delete_links(connection: &mut SqliteConnection, user_id: UserId) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM email_tokens WHERE user_id = ?").bind(user_id).execute(connection).await?;
+pub async fn delete_links(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Result<()> {
+    crate::on_db!(connection.conn(), c => sqlx::query("DELETE FROM email_tokens WHERE user_id = $1").bind(user_id).execute(c).await.map(crate::db::Done::from))?;
     Ok(())
 }

@@ -1,30 +1,30 @@
 //! The store's state rules; the flows are tested through the router (`server/tests`).
 
 use super::store::{self, Link, NewChange};
-use crate::db::{self, SqlitePool};
+use crate::db::{self, Pool};
 
-async fn pool() -> (SqlitePool, tempfile::TempDir) {
+async fn pool() -> (Pool, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let pool = db::connect(&format!("sqlite://{}/a.db", dir.path().display())).await.expect("db");
     db::migrate(&pool).await.expect("migrate");
-    sqlx::query(
+    crate::on_db!(&pool, c => sqlx::query(
         "INSERT INTO users (id, email, username, display_name, password_hash, role, created_at, email_verified_at) \
          VALUES (1, 'a@example.com', 'olga', 'olga', 'x', 'user', 0, 0)",
     )
-    .execute(&pool)
-    .await
+    .execute(c)
+    .await.map(|_| ()))
     .expect("user");
-    sqlx::query(
+    crate::on_db!(&pool, c => sqlx::query(
         "INSERT INTO session_registry (store_key, handle, user_id, created_at, last_seen_at, idle_expires_at, \
          absolute_expires_at, ip, device) VALUES ('s', 'h', 1, 0, 0, 9999999999, 9999999999, '', '')",
     )
-    .execute(&pool)
-    .await
+    .execute(c)
+    .await.map(|_| ()))
     .expect("session");
     (pool, dir)
 }
 
-async fn change(pool: &SqlitePool, old: &str, new: &str, n: u32) -> i64 {
+async fn change(pool: &Pool, old: &str, new: &str, n: u32) -> i64 {
     let mut connection = pool.acquire().await.expect("connection");
     let (confirm, cancel) = (format!("confirm{n}"), format!("cancel{n}"));
     let change = NewChange {
@@ -41,11 +41,11 @@ async fn change(pool: &SqlitePool, old: &str, new: &str, n: u32) -> i64 {
     store::insert(&mut connection, &change).await.expect("insert").expect("stored")
 }
 
-async fn state(pool: &SqlitePool, id: i64) -> String {
-    sqlx::query_scalar("SELECT state FROM email_changes WHERE id = ?")
+async fn state(pool: &Pool, id: i64) -> String {
+    crate::on_db!(pool, c => sqlx::query_scalar("SELECT state FROM email_changes WHERE id = $1")
         .bind(id)
-        .fetch_one(pool)
-        .await
+        .fetch_one(c)
+        .await)
         .expect("state")
 }
 
@@ -68,7 +68,7 @@ async fn a_new_request_kills_the_pending_one_and_its_links() {
     let pending = store::pending(&mut connection, 1, 50).await.expect("pending").expect("one");
     assert_eq!(pending.id, third);
     assert!(store::pending(&mut connection, 1, 100).await.expect("pending").is_none(), "expired");
-    sqlx::query("UPDATE users SET session_epoch = 1").execute(&pool).await.expect("bump");
+    crate::on_db!(&pool, c => sqlx::query("UPDATE users SET session_epoch = 1").execute(c).await.map(|_| ())).expect("bump");
     assert!(store::pending(&mut connection, 1, 50).await.expect("pending").is_none(), "a new epoch");
 }
 
@@ -89,7 +89,7 @@ async fn nothing_is_stored_for_a_session_that_ended_or_an_account_at_another_epo
     };
     assert_eq!(store::insert(&mut connection, &change).await.expect("insert"), None, "no such session");
     change.session_key = "s";
-    sqlx::query("UPDATE users SET session_epoch = 1").execute(&pool).await.expect("bump");
+    crate::on_db!(&pool, c => sqlx::query("UPDATE users SET session_epoch = 1").execute(c).await.map(|_| ())).expect("bump");
     assert_eq!(store::insert(&mut connection, &change).await.expect("insert"), None, "a new epoch");
 }
 
@@ -105,20 +105,20 @@ async fn the_address_changes_only_from_the_old_one_at_the_same_epoch_and_never_o
     assert!(!store::set_address(&mut connection, &elsewhere, 5).await.expect("set"));
     let older = store::ChangeRow { epoch: -1, ..row.clone() };
     assert!(!store::set_address(&mut connection, &older, 5).await.expect("set"));
-    sqlx::query("UPDATE users SET disabled_at = 1").execute(&pool).await.expect("disable");
+    crate::on_db!(&pool, c => sqlx::query("UPDATE users SET disabled_at = 1").execute(c).await.map(|_| ())).expect("disable");
     assert!(!store::set_address(&mut connection, &row, 5).await.expect("set"));
-    sqlx::query("UPDATE users SET disabled_at = NULL").execute(&pool).await.expect("enable");
+    crate::on_db!(&pool, c => sqlx::query("UPDATE users SET disabled_at = NULL").execute(c).await.map(|_| ())).expect("enable");
     assert!(store::set_address(&mut connection, &row, 5).await.expect("set"));
 }
 
 /// The owner's address a; a thief moves the account to b, then on to c. Both changes
 /// happened; their recovery links are `recover1` and `recover2`.
-async fn moved_twice(pool: &SqlitePool) -> (i64, i64) {
+async fn moved_twice(pool: &Pool) -> (i64, i64) {
     let first = change(pool, "a@example.com", "b@example.com", 1).await;
     let mut connection = pool.acquire().await.expect("connection");
     assert!(store::mark_changed(&mut connection, first, "recover1", 20, 1000).await.expect("changed"));
     drop(connection);
-    sqlx::query("UPDATE users SET email = 'b@example.com'").execute(pool).await.expect("moved");
+    crate::on_db!(pool, c => sqlx::query("UPDATE users SET email = 'b@example.com'").execute(c).await.map(crate::db::Done::from)).expect("moved");
     let second = change(pool, "b@example.com", "c@example.com", 2).await;
     let mut connection = pool.acquire().await.expect("connection");
     assert!(store::mark_changed(&mut connection, second, "recover2", 30, 1000).await.expect("changed"));

@@ -26,11 +26,12 @@ pub mod store;
 
 use tower_sessions::{session::Id, Session};
 
+use crate::db::AsConn;
 use crate::{
     accounts::{UnexpectedError, UserId},
     audit::{self, Event},
     clock::{SharedClock, UnixTime},
-    db::SqlitePool,
+    db::Pool,
     mail::{ImpersonationNotice, Outbox, Templates},
     sessions::{Origin, SessionMeta, SessionRegistry},
     Email,
@@ -197,7 +198,7 @@ pub struct Starter<'a> {
 /// Starting, listing and ending impersonations. Cheap to clone.
 #[derive(Clone)]
 pub struct Impersonations {
-    pool: SqlitePool,
+    pool: Pool,
     clock: SharedClock,
     policy: Policy,
     registry: SessionRegistry,
@@ -207,7 +208,7 @@ pub struct Impersonations {
 
 impl Impersonations {
     pub fn new(
-        pool: SqlitePool,
+        pool: Pool,
         clock: SharedClock,
         policy: Policy,
         registry: SessionRegistry,
@@ -244,7 +245,7 @@ impl Impersonations {
             return Err(ImpersonationError::AlreadyImpersonating);
         }
         let Some(parked_id) = session.id() else { return Err(ImpersonationError::ActorGone) };
-        let Some(subject) = crate::accounts::store::find_user(&self.pool, target).await? else {
+        let Some(subject) = crate::accounts::store::find_user(&mut self.pool.acquire().await?, target).await? else {
             return Err(ImpersonationError::NotFound);
         };
         let now = self.clock.now();
@@ -317,10 +318,10 @@ impl Impersonations {
             let why = store::refusal(&mut tx, new.admin, new.target, new.now).await?;
             return Err(self.why(&why, new.now));
         };
-        let admin_username: String = sqlx::query_scalar("SELECT display_name FROM users WHERE id = ?")
+        let admin_username: String = crate::on_db!(tx.conn(), c => sqlx::query_scalar("SELECT display_name FROM users WHERE id = $1")
             .bind(new.admin)
-            .fetch_one(&mut *tx)
-            .await?;
+            .fetch_one(c)
+            .await)?;
         let details =
             serde_json::json!({ "reason": new.reason, "expires_at": expires_at, "admin": admin_username });
         let entry = audit::Entry::new(Event::ImpersonationStart, Some(new.admin), Some(new.target), context)

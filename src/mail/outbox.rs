@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use sqlx::SqlitePool;
+use crate::db::{AsConn, Backend, Done, Pool};
 use tokio::sync::Notify;
 
 use super::Mail;
@@ -19,7 +19,7 @@ const LEASE_SECS: i64 = 120;
 /// The queue. Cheap to clone; clones share the wake-up signal.
 #[derive(Clone)]
 pub struct Outbox {
-    pool: SqlitePool,
+    pool: Pool,
     clock: SharedClock,
     wake: Arc<Notify>,
 }
@@ -54,7 +54,7 @@ pub enum Retry {
 }
 
 impl Outbox {
-    pub fn new(pool: SqlitePool, clock: SharedClock) -> Self {
+    pub fn new(pool: Pool, clock: SharedClock) -> Self {
         Self { pool, clock, wake: Arc::new(Notify::new()) }
     }
 
@@ -70,13 +70,13 @@ impl Outbox {
     /// call [`Self::wake`] after the commit.
     pub async fn enqueue_in(
         &self,
-        connection: &mut sqlx::SqliteConnection,
+        connection: &mut impl AsConn,
         mail: &Mail,
     ) -> sqlx::Result<i64> {
         let now = self.clock.now();
-        let id = sqlx::query_scalar(
+        let id = crate::on_db!(connection.conn(), c => sqlx::query_scalar(
             "INSERT INTO mail_outbox (kind, recipient, subject, body_text, body_html, created_at, \
-             next_attempt_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             next_attempt_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(mail.kind.as_str())
         .bind(mail.to.as_str())
@@ -86,8 +86,8 @@ impl Outbox {
         .bind(now)
         .bind(now)
         .bind(mail.valid_for_secs.map(|secs| now.saturating_add(secs)))
-        .fetch_one(connection)
-        .await?;
+        .fetch_one(c)
+        .await)?;
         tracing::info!(event = "mail_queued", outbox_id = id, kind = mail.kind.log_name());
         Ok(id)
     }
@@ -105,38 +105,41 @@ impl Outbox {
     /// Deletes queued mail whose link has expired (a link sits in clear text here no longer
     /// than it works); returns their ids and kinds for the log.
     pub async fn drop_expired(&self) -> sqlx::Result<Vec<(i64, String)>> {
-        sqlx::query_as(
-            "DELETE FROM mail_outbox WHERE expires_at IS NOT NULL AND expires_at <= ? RETURNING id, kind",
-        )
-        .bind(self.clock.now())
-        .fetch_all(&self.pool)
-        .await
+        let sql = "DELETE FROM mail_outbox WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING id, kind";
+        crate::on_db!(&self.pool, p => sqlx::query_as(sql).bind(self.clock.now()).fetch_all(p).await)
     }
 
-    /// Leases up to `limit` due mails to the caller.
+    /// Leases up to `limit` due mails to the caller. Each mail is leased to one sender
+    /// at a time, whichever instance it runs in: the statement re-checks the lease
+    /// (`claimed_until`) on the row it updates, and on PostgreSQL rows another sender is
+    /// leasing right now are skipped (`FOR UPDATE SKIP LOCKED`) rather than waited for.
     pub async fn claim_due(&self, limit: u32) -> sqlx::Result<Vec<Queued>> {
         let now = self.clock.now();
-        let mut claimed: Vec<Queued> = sqlx::query_as(
-            "UPDATE mail_outbox SET claimed_until = ? WHERE id IN ( \
-                 SELECT id FROM mail_outbox WHERE next_attempt_at <= ? AND claimed_until <= ? \
-                 ORDER BY next_attempt_at, id LIMIT ?) \
-             AND claimed_until <= ? \
-             RETURNING id, kind, recipient, subject, body_text, body_html, attempts",
-        )
-        .bind(now + LEASE_SECS)
-        .bind(now)
-        .bind(now)
-        .bind(i64::from(limit))
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await?;
+        // SQLite has one writer at a time, so its statement needs no row locks.
+        let lock = match self.pool.backend() {
+            Backend::Sqlite => "",
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE mail_outbox SET claimed_until = $1 WHERE id IN ( \
+                 SELECT id FROM mail_outbox WHERE next_attempt_at <= $2 AND claimed_until <= $2 \
+                 ORDER BY next_attempt_at, id LIMIT $3 {lock}) \
+             AND claimed_until <= $2 \
+             RETURNING id, kind, recipient, subject, body_text, body_html, attempts"
+        );
+        let mut claimed: Vec<Queued> = crate::on_db!(&self.pool, p => sqlx::query_as(&sql)
+            .bind(now + LEASE_SECS)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(p)
+            .await)?;
         claimed.sort_by_key(|q| q.id);
         Ok(claimed)
     }
 
     /// Delivered: the row (and the link in it) is deleted.
     pub async fn sent(&self, id: i64) -> sqlx::Result<()> {
-        sqlx::query("DELETE FROM mail_outbox WHERE id = ?").bind(id).execute(&self.pool).await?;
+        crate::on_db!(&self.pool, p => sqlx::query("DELETE FROM mail_outbox WHERE id = $1").bind(id).execute(p).await.map(Done::from))?;
         Ok(())
     }
 
@@ -152,16 +155,16 @@ impl Outbox {
         match backoff(attempts) {
             Some(delay) => {
                 let at = self.clock.now() + delay;
-                sqlx::query(
-                    "UPDATE mail_outbox SET attempts = ?, next_attempt_at = ?, claimed_until = 0, \
-                     last_error = ? WHERE id = ?",
-                )
-                .bind(i64::from(attempts))
-                .bind(at)
-                .bind(error)
-                .bind(queued.id)
-                .execute(&self.pool)
-                .await?;
+                let sql = "UPDATE mail_outbox SET attempts = $1, next_attempt_at = $2, claimed_until = 0, \
+                     last_error = $3 WHERE id = $4";
+                crate::on_db!(&self.pool, p => sqlx::query(sql)
+                    .bind(i64::from(attempts))
+                    .bind(at)
+                    .bind(error)
+                    .bind(queued.id)
+                    .execute(p)
+                    .await
+                    .map(Done::from))?;
                 Ok(Retry::At(at))
             }
             None => {
@@ -173,6 +176,6 @@ impl Outbox {
 
     /// Mails still waiting (for monitoring and tests).
     pub async fn pending(&self) -> sqlx::Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM mail_outbox").fetch_one(&self.pool).await
+        crate::on_db!(&self.pool, p => sqlx::query_scalar("SELECT COUNT(*) FROM mail_outbox").fetch_one(p).await)
     }
 }

@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
+use crate::db::Pool;
 use tower_sessions::{
     session::{Id, Record},
     session_store::{self, ExpiredDeletion},
@@ -36,11 +36,11 @@ pub fn storage_key(id: &Id) -> String {
 #[derive(Debug, Clone)]
 pub struct HashedStore<S> {
     inner: S,
-    pool: SqlitePool,
+    pool: Pool,
 }
 
 impl<S> HashedStore<S> {
-    pub fn new(inner: S, pool: SqlitePool) -> Self {
+    pub fn new(inner: S, pool: Pool) -> Self {
         Self { inner, pool }
     }
 }

@@ -13,6 +13,7 @@
 //!   most once a minute per session, never to the session record, which is written only
 //!   when the session is created and never re-created by a later save.
 
+mod data;
 mod device;
 mod hashed_store;
 mod lifecycle;
@@ -27,12 +28,13 @@ pub use self::{
     hashed_store::{storage_id, storage_key, HashedStore},
     lifecycle::{begin, current_key, end, expire_cookie_at, resume, rotate, step_up, SessionError, META_KEY},
     resolver::{resolve, Principal, Resolution, Resolved},
-    store::{SessionRow, SupportSession, STORE_TABLE},
+    store::{store_table, SessionRow, SupportSession},
+    data::SessionData,
 };
 use crate::{
     accounts::UserId,
     clock::{SharedClock, UnixTime},
-    db::SqlitePool,
+    db::Pool,
 };
 
 /// How often "last seen" is written back, at most.
@@ -110,7 +112,7 @@ impl Liveness {
 /// The per-user session registry. Cheap to clone.
 #[derive(Clone)]
 pub struct SessionRegistry {
-    pool: SqlitePool,
+    pool: Pool,
     /// Where the request resolver reads (see [`crate::db::HotReads`]).
     reads: crate::db::HotReads,
     clock: SharedClock,
@@ -136,7 +138,7 @@ pub struct Origin {
 }
 
 impl SessionRegistry {
-    pub fn new(pool: SqlitePool, clock: SharedClock, lifetimes: Lifetimes) -> Self {
+    pub fn new(pool: Pool, clock: SharedClock, lifetimes: Lifetimes) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Self {
             reads: crate::db::HotReads::new(&pool, cores),
@@ -208,7 +210,7 @@ impl SessionRegistry {
         store::touch(&self.pool, store_key, meta, lifetimes).await
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    pub(crate) fn pool(&self) -> &Pool {
         &self.pool
     }
 

@@ -98,9 +98,9 @@ pub async fn resolve(
     let key = storage_key(&id);
     let mut lease = registry.reads().lease().await?;
     let read = async {
-        let Some(found) = store::find_signed_in(lease.connection(), &key).await? else { return Ok(None) };
+        let Some(found) = store::find_signed_in(&mut lease, &key).await? else { return Ok(None) };
         let impersonation = match found.impersonation {
-            Some(id) => crate::impersonation::store::live(lease.connection(), id, now).await?,
+            Some(id) => crate::impersonation::store::live(&mut lease, id, now).await?,
             None => None,
         };
         Ok::<_, sqlx::Error>(Some((found, impersonation)))

@@ -3,7 +3,7 @@
 //! transaction as its registry row).
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Row, SqlitePool};
+use crate::db::{AsConn, DbRow, Pool};
 
 use super::{Lifetimes, Origin, SessionMeta};
 pub use crate::impersonation::{Ended, EndedBy};
@@ -15,8 +15,7 @@ use crate::{
     clock::UnixTime,
 };
 
-/// tower-sessions-sqlx-store's table (its default name).
-pub const STORE_TABLE: &str = "tower_sessions";
+pub use super::data::store_table;
 
 /// One registry row, as listed to its owner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +47,7 @@ pub fn new_handle() -> String {
 }
 
 pub async fn insert(
-    pool: &SqlitePool,
+    pool: &Pool,
     store_key: &str,
     handle: &str,
     meta: &SessionMeta,
@@ -57,10 +56,10 @@ pub async fn insert(
 ) -> sqlx::Result<bool> {
     // Only while the user is still at the epoch the sign-in was checked at: a password
     // reset that finished while this sign-in was in flight leaves no row behind.
-    let done = sqlx::query(
+    let done = crate::on_db!(pool, c => sqlx::query(
         "INSERT INTO session_registry \
          (store_key, handle, user_id, epoch, created_at, last_seen_at, idle_expires_at, absolute_expires_at, ip, device) \
-         SELECT ?, ?, id, session_epoch, ?, ?, ?, ?, ?, ? FROM users WHERE id = ? AND session_epoch = ?",
+         SELECT $1, $2, id, session_epoch, $3, $4, $5, $6, $7, $8 FROM users WHERE id = $9 AND session_epoch = $10",
     )
     .bind(store_key)
     .bind(handle)
@@ -72,23 +71,23 @@ pub async fn insert(
     .bind(&origin.device)
     .bind(meta.user_id)
     .bind(meta.epoch)
-    .execute(pool)
-    .await?;
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
 pub async fn touch(
-    pool: &SqlitePool,
+    pool: &Pool,
     store_key: &str,
     meta: &SessionMeta,
     lifetimes: Lifetimes,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE session_registry SET last_seen_at = ?, idle_expires_at = ? WHERE store_key = ?")
+    crate::on_db!(pool, c => sqlx::query("UPDATE session_registry SET last_seen_at = $1, idle_expires_at = $2 WHERE store_key = $3")
         .bind(meta.last_seen_at)
         .bind(meta.idle_expires_at(lifetimes))
         .bind(store_key)
-        .execute(pool)
-        .await?;
+        .execute(c)
+        .await.map(crate::db::Done::from))?;
     Ok(())
 }
 
@@ -105,54 +104,56 @@ pub struct Found {
 /// The registry row under `store_key` as session metadata, with its user: the one read
 /// the request resolver makes.
 pub async fn find_signed_in(
-    connection: &mut sqlx::SqliteConnection,
+    connection: &mut impl AsConn,
     store_key: &str,
 ) -> sqlx::Result<Option<Found>> {
-    let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS}, r.epoch AS session_at_epoch, r.created_at AS session_created_at, \
-         r.last_seen_at AS session_last_seen_at, r.stepped_up_at AS session_stepped_up_at, \
-         r.parked AS session_parked, r.impersonation_id AS session_impersonation \
-         FROM session_registry r JOIN users ON users.id = r.user_id WHERE r.store_key = ?"
-    ))
-    .bind(store_key)
-    .fetch_optional(connection)
-    .await?;
-    row.map(|row| {
-        let user = user_from_row(&row)?;
-        let meta = SessionMeta {
-            user_id: user.id,
-            epoch: row.try_get("session_at_epoch")?,
-            created_at: row.try_get("session_created_at")?,
-            last_seen_at: row.try_get("session_last_seen_at")?,
-            stepped_up_at: row.try_get("session_stepped_up_at")?,
-        };
-        Ok(Found {
-            meta,
-            user,
-            parked: row.try_get("session_parked")?,
-            impersonation: row.try_get("session_impersonation")?,
+    crate::on_db!(connection.conn(), c => {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, r.epoch AS session_at_epoch, r.created_at AS session_created_at, \
+             r.last_seen_at AS session_last_seen_at, r.stepped_up_at AS session_stepped_up_at, \
+             r.parked AS session_parked, r.impersonation_id AS session_impersonation \
+             FROM session_registry r JOIN users ON users.id = r.user_id WHERE r.store_key = $1"
+        ))
+        .bind(store_key)
+        .fetch_optional(c)
+        .await?;
+        row.map(|row| {
+            let user = user_from_row(&row)?;
+            let meta = SessionMeta {
+                user_id: user.id,
+                epoch: row.try_get("session_at_epoch")?,
+                created_at: row.try_get("session_created_at")?,
+                last_seen_at: row.try_get("session_last_seen_at")?,
+                stepped_up_at: row.try_get("session_stepped_up_at")?,
+            };
+            Ok(Found {
+                meta,
+                user,
+                parked: row.try_get("session_parked")?,
+                impersonation: row.try_get("session_impersonation")?,
+            })
         })
+        .transpose()
     })
-    .transpose()
 }
 
 /// See [`super::SessionRegistry::rekey`].
 pub async fn rekey(
-    pool: &SqlitePool,
+    pool: &Pool,
     old_key: &str,
     new_key: &str,
     stepped_up_at: Option<UnixTime>,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE session_registry SET store_key = ?, stepped_up_at = COALESCE(?, stepped_up_at) \
-         WHERE store_key = ? AND parked = 0 \
+    let done = crate::on_db!(pool, c => sqlx::query(
+        "UPDATE session_registry SET store_key = $1, stepped_up_at = COALESCE($2, stepped_up_at) \
+         WHERE store_key = $3 AND parked = FALSE \
          AND epoch = (SELECT session_epoch FROM users WHERE users.id = session_registry.user_id)",
     )
     .bind(new_key)
     .bind(stepped_up_at)
     .bind(old_key)
-    .execute(pool)
-    .await?;
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -160,34 +161,36 @@ pub async fn rekey(
 /// revocation stays deleted whatever a request that was in flight then tries to save.
 /// The encoding is tower-sessions-sqlx-store's (MessagePack data, expiry as a timestamp).
 pub async fn update_record(
-    pool: &SqlitePool,
+    pool: &Pool,
     record: &tower_sessions::session::Record,
 ) -> sqlx::Result<bool> {
     let data = rmp_serde::to_vec(record).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let done = sqlx::query(&format!("UPDATE {STORE_TABLE} SET data = ?, expiry_date = ? WHERE id = ?"))
+    let table = store_table(pool.backend());
+    let done = crate::on_db!(pool, c => sqlx::query(&format!("UPDATE {table} SET data = $1, expiry_date = $2 WHERE id = $3"))
         .bind(data)
         .bind(record.expiry_date)
         .bind(record.id.to_string())
-        .execute(pool)
-        .await?;
+        .execute(c)
+        .await.map(crate::db::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Writes a new session record unless its id is taken (`false`): one statement, where
 /// asking first and then writing would be two.
 pub async fn insert_record(
-    pool: &SqlitePool,
+    pool: &Pool,
     record: &tower_sessions::session::Record,
 ) -> sqlx::Result<bool> {
     let data = rmp_serde::to_vec(record).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let done = sqlx::query(&format!(
-        "INSERT INTO {STORE_TABLE} (id, data, expiry_date) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+    let done = crate::on_db!(pool, c => sqlx::query(&format!(
+        "INSERT INTO {} (id, data, expiry_date) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        store_table(pool.backend())
     ))
     .bind(record.id.to_string())
     .bind(data)
     .bind(record.expiry_date)
-    .execute(pool)
-    .await?;
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -197,45 +200,47 @@ const ROW_COLUMNS: &str = "r.store_key, r.handle, r.created_at, r.last_seen_at, 
 
 /// The user's sessions that can still be used: an admin's parked session is not one (it
 /// comes back when the impersonation ends), and an impersonation session is listed as such.
-pub async fn list_live(pool: &SqlitePool, user_id: UserId, now: UnixTime) -> sqlx::Result<Vec<SessionRow>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {ROW_COLUMNS} FROM session_registry r \
-         LEFT JOIN impersonations i ON i.id = r.impersonation_id \
-         LEFT JOIN users a ON a.id = i.admin_id \
-         WHERE r.user_id = ? AND r.idle_expires_at > ? AND r.absolute_expires_at > ? AND r.parked = 0 \
-         AND r.epoch = (SELECT session_epoch FROM users WHERE users.id = r.user_id) \
-         AND (r.impersonation_id IS NULL OR (i.ended_at IS NULL AND i.expires_at > ?)) \
-         ORDER BY r.created_at DESC, r.handle"
-    ))
-    .bind(user_id)
-    .bind(now)
-    .bind(now)
-    .bind(now)
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let support = match row.try_get::<Option<String>, _>("support_admin")? {
-                Some(admin) => Some(SupportSession {
-                    admin,
-                    reason: row.try_get("support_reason")?,
-                    expires_at: row.try_get("support_expires_at")?,
-                }),
-                None => None,
-            };
-            Ok(SessionRow {
-                support,
-                store_key: row.try_get("store_key")?,
-                handle: row.try_get("handle")?,
-                created_at: row.try_get("created_at")?,
-                last_seen_at: row.try_get("last_seen_at")?,
-                idle_expires_at: row.try_get("idle_expires_at")?,
-                absolute_expires_at: row.try_get("absolute_expires_at")?,
-                ip: row.try_get("ip")?,
-                device: row.try_get("device")?,
+pub async fn list_live(pool: &Pool, user_id: UserId, now: UnixTime) -> sqlx::Result<Vec<SessionRow>> {
+    crate::on_db!(pool, c => {
+        let rows = sqlx::query(&format!(
+            "SELECT {ROW_COLUMNS} FROM session_registry r \
+             LEFT JOIN impersonations i ON i.id = r.impersonation_id \
+             LEFT JOIN users a ON a.id = i.admin_id \
+             WHERE r.user_id = $1 AND r.idle_expires_at > $2 AND r.absolute_expires_at > $3 AND r.parked = FALSE \
+             AND r.epoch = (SELECT session_epoch FROM users WHERE users.id = r.user_id) \
+             AND (r.impersonation_id IS NULL OR (i.ended_at IS NULL AND i.expires_at > $4)) \
+             ORDER BY r.created_at DESC, r.handle"
+        ))
+        .bind(user_id)
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .fetch_all(c)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let support = match row.try_get::<Option<String>>("support_admin")? {
+                    Some(admin) => Some(SupportSession {
+                        admin,
+                        reason: row.try_get("support_reason")?,
+                        expires_at: row.try_get("support_expires_at")?,
+                    }),
+                    None => None,
+                };
+                Ok(SessionRow {
+                    support,
+                    store_key: row.try_get("store_key")?,
+                    handle: row.try_get("handle")?,
+                    created_at: row.try_get("created_at")?,
+                    last_seen_at: row.try_get("last_seen_at")?,
+                    idle_expires_at: row.try_get("idle_expires_at")?,
+                    absolute_expires_at: row.try_get("absolute_expires_at")?,
+                    ip: row.try_get("ip")?,
+                    device: row.try_get("device")?,
+                })
             })
-        })
-        .collect()
+            .collect()
+    })
 }
 
 pub enum Which<'a> {
@@ -254,7 +259,7 @@ pub enum Which<'a> {
 /// selects nothing. An impersonation whose session (or parked admin session) goes ends on
 /// the same transaction (see `impersonation::store::after_sessions_deleted`).
 pub async fn delete_where(
-    pool: &SqlitePool,
+    pool: &Pool,
     user_id: UserId,
     which: Which<'_>,
     caller: Option<&str>,
@@ -267,32 +272,40 @@ pub async fn delete_where(
         Which::All => "all",
     };
     let (condition, bound) = match which {
-        Which::Handle(handle) => ("AND handle = ?", Some(handle)),
-        Which::Support(handle) => ("AND handle = ? AND impersonation_id IS NOT NULL", Some(handle)),
-        Which::AllBut(key) => ("AND store_key <> ?", Some(key)),
+        Which::Handle(handle) => ("AND handle = $2", Some(handle)),
+        Which::Support(handle) => ("AND handle = $2 AND impersonation_id IS NOT NULL", Some(handle)),
+        Which::AllBut(key) => ("AND store_key <> $2", Some(key)),
         Which::All => ("", None),
     };
-    let guard = if caller.is_some() {
-        "AND EXISTS (SELECT 1 FROM session_registry c JOIN users u ON u.id = c.user_id \
-         WHERE c.store_key = ? AND c.user_id = ? AND c.epoch = u.session_epoch AND c.parked = 0)"
-    } else {
-        ""
+    // The caller's key is the next placeholder after the selection's.
+    let guard = match (caller, bound) {
+        (None, _) => String::new(),
+        (Some(_), bound) => {
+            let key = if bound.is_some() { 3 } else { 2 };
+            format!(
+                "AND EXISTS (SELECT 1 FROM session_registry c JOIN users u ON u.id = c.user_id \
+                 WHERE c.store_key = ${key} AND c.user_id = $1 AND c.epoch = u.session_epoch AND c.parked = FALSE)"
+            )
+        }
     };
     let sql = format!(
-        "DELETE FROM session_registry WHERE user_id = ? {condition} {guard} RETURNING store_key, impersonation_id"
+        "DELETE FROM session_registry WHERE user_id = $1 {condition} {guard} RETURNING store_key, impersonation_id"
     );
-    let mut query = sqlx::query_as::<_, (String, Option<i64>)>(&sql).bind(user_id);
-    if let Some(value) = bound {
-        query = query.bind(value.to_owned());
-    }
-    if let Some(caller) = caller {
-        query = query.bind(caller.to_owned()).bind(user_id);
-    }
     let mut tx = crate::db::write(pool).await?;
-    let deleted = query.fetch_all(&mut *tx).await?;
+    let deleted = crate::on_db!(tx.conn(), c => {
+        let mut query = sqlx::query_as::<_, (String, Option<i64>)>(&sql).bind(user_id);
+        if let Some(value) = bound {
+            query = query.bind(value);
+        }
+        if let Some(caller) = caller {
+            query = query.bind(caller);
+        }
+        query.fetch_all(c).await
+    })?;
     let keys: Vec<String> = deleted.iter().map(|(key, _)| key.clone()).collect();
+    let table = store_table(tx.backend());
     for key in &keys {
-        sqlx::query(&format!("DELETE FROM {STORE_TABLE} WHERE id = ?")).bind(key).execute(&mut *tx).await?;
+        crate::on_db!(tx.conn(), c => sqlx::query(&format!("DELETE FROM {table} WHERE id = $1")).bind(key).execute(c).await.map(crate::db::Done::from))?;
     }
     let no_context = crate::audit::Context::default();
     let (how, by, context, now) = match audit {
@@ -317,31 +330,32 @@ pub async fn delete_where(
     Ok(keys.len())
 }
 
-pub async fn expired_keys(pool: &SqlitePool, now: UnixTime) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
-        "SELECT store_key FROM session_registry WHERE idle_expires_at <= ? OR absolute_expires_at <= ?",
+pub async fn expired_keys(pool: &Pool, now: UnixTime) -> sqlx::Result<Vec<String>> {
+    crate::on_db!(pool, c => sqlx::query_scalar(
+        "SELECT store_key FROM session_registry WHERE idle_expires_at <= $1 OR absolute_expires_at <= $2",
     )
     .bind(now)
     .bind(now)
-    .fetch_all(pool)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 /// Deletes the registry rows and the stored session data for `keys`, atomically, ending
 /// (as `ending` says) any impersonation that ran on one of them or had parked one.
-pub async fn delete_keys(pool: &SqlitePool, keys: &[String], ending: &EndedBy<'_>) -> sqlx::Result<()> {
+pub async fn delete_keys(pool: &Pool, keys: &[String], ending: &EndedBy<'_>) -> sqlx::Result<()> {
     if keys.is_empty() {
         return Ok(());
     }
     let mut tx = crate::db::write(pool).await?;
     let mut deleted = Vec::with_capacity(keys.len());
+    let table = store_table(tx.backend());
     for key in keys {
         let impersonation: Option<Option<i64>> =
-            sqlx::query_scalar("DELETE FROM session_registry WHERE store_key = ? RETURNING impersonation_id")
+            crate::on_db!(tx.conn(), c => sqlx::query_scalar("DELETE FROM session_registry WHERE store_key = $1 RETURNING impersonation_id")
                 .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-        sqlx::query(&format!("DELETE FROM {STORE_TABLE} WHERE id = ?")).bind(key).execute(&mut *tx).await?;
+                .fetch_optional(c)
+                .await)?;
+        crate::on_db!(tx.conn(), c => sqlx::query(&format!("DELETE FROM {table} WHERE id = $1")).bind(key).execute(c).await.map(crate::db::Done::from))?;
         if let Some(impersonation) = impersonation {
             deleted.push((key.clone(), impersonation));
         }
@@ -351,7 +365,8 @@ pub async fn delete_keys(pool: &SqlitePool, keys: &[String], ending: &EndedBy<'_
 }
 
 /// Deletes the stored session data under `key` (not its registry row).
-pub async fn delete_record(connection: &mut sqlx::SqliteConnection, key: &str) -> sqlx::Result<()> {
-    sqlx::query(&format!("DELETE FROM {STORE_TABLE} WHERE id = ?")).bind(key).execute(connection).await?;
+pub async fn delete_record(connection: &mut impl AsConn, key: &str) -> sqlx::Result<()> {
+    let table = store_table(connection.conn().backend());
+    crate::on_db!(connection.conn(), c => sqlx::query(&format!("DELETE FROM {table} WHERE id = $1")).bind(key).execute(c).await.map(crate::db::Done::from))?;
     Ok(())
 }

@@ -18,7 +18,7 @@ pub use self::{
     in_flight::InFlightGuard,
     policy::{Counter, Rule, ThrottlePolicy},
 };
-use crate::{clock::SharedClock, db::SqlitePool, token::keyed_hex, Email};
+use crate::{clock::SharedClock, db::Pool, token::keyed_hex, Email};
 
 /// Refused for now; try again in `retry_after_secs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub enum Budget<'a> {
 
 #[derive(Clone)]
 pub struct Throttle {
-    pool: SqlitePool,
+    pool: Pool,
     clock: SharedClock,
     policy: ThrottlePolicy,
     key: Vec<u8>,
@@ -70,7 +70,7 @@ pub struct Reservation {
 impl Throttle {
     /// `key` is the server secret: account counters are keyed by an HMAC of the email,
     /// so the table holds no addresses and its keys cannot be reversed by guessing.
-    pub fn new(pool: SqlitePool, clock: SharedClock, policy: ThrottlePolicy, key: &[u8]) -> Self {
+    pub fn new(pool: Pool, clock: SharedClock, policy: ThrottlePolicy, key: &[u8]) -> Self {
         Self { pool, clock, policy, key: key.to_vec(), in_flight: InFlight::default() }
     }
 
@@ -456,9 +456,9 @@ mod tests {
         let (throttle, _clock, _dir) = throttle().await;
         let email = Email::parse("secret.person@example.com").expect("email");
         fail(&throttle, "198.51.100.1", Some(&email)).await.expect("admitted");
-        let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM throttle_counters")
-            .fetch_all(&throttle.pool)
-            .await
+        let keys: Vec<String> = crate::on_db!(&throttle.pool, c => sqlx::query_scalar("SELECT key FROM throttle_counters")
+            .fetch_all(c)
+            .await)
             .expect("keys");
         assert_eq!(keys.len(), 2);
         assert!(keys.iter().all(|k| !k.contains("secret.person")));

@@ -1,11 +1,11 @@
 //! Every SQL statement about throttle counters. Updates are optimistic (compare the
 //! `version`, retry on conflict) so they are correct across instances on any database.
 
-use sqlx::{Row, SqlitePool};
+use crate::db::{DbRow, Pool};
 
 use super::Counter;
 
-pub async fn get(pool: &SqlitePool, key: &str) -> sqlx::Result<Counter> {
+pub async fn get(pool: &Pool, key: &str) -> sqlx::Result<Counter> {
     Ok(read(pool, key).await?.map(|(counter, _)| counter).unwrap_or_default())
 }
 
@@ -14,28 +14,31 @@ pub async fn get(pool: &SqlitePool, key: &str) -> sqlx::Result<Counter> {
 pub type Snapshot = Option<(Counter, i64)>;
 
 /// The counters at `keys`, in one query: one snapshot per key, in the order given.
-pub async fn get_many(pool: &SqlitePool, keys: &[&str]) -> sqlx::Result<Vec<Snapshot>> {
-    let placeholders = vec!["?"; keys.len()].join(", ");
+pub async fn get_many(pool: &Pool, keys: &[&str]) -> sqlx::Result<Vec<Snapshot>> {
+    let placeholders = (1..=keys.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
     let sql = format!(
         "SELECT key, failures, last_failure_at, blocked_until, version FROM throttle_counters \
          WHERE key IN ({placeholders})"
     );
-    let mut query = sqlx::query(&sql);
-    for key in keys {
-        query = query.bind(*key);
-    }
-    let rows = query.fetch_all(pool).await?;
-    let mut found = Vec::with_capacity(rows.len());
-    for row in &rows {
-        found.push((row.try_get::<String, _>("key")?, snapshot(row)?));
-    }
+    let found = crate::on_db!(pool, c => {
+        let mut query = sqlx::query(&sql);
+        for key in keys {
+            query = query.bind(*key);
+        }
+        let rows = query.fetch_all(c).await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in &rows {
+            found.push((row.try_get::<String>("key")?, snapshot(row)?));
+        }
+        found
+    });
     Ok(keys.iter().map(|key| found.iter().find(|(k, _)| k == key).map(|(_, snapshot)| *snapshot)).collect())
 }
 
-fn snapshot(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<(Counter, i64)> {
+fn snapshot(row: &impl DbRow) -> sqlx::Result<(Counter, i64)> {
     Ok((
         Counter {
-            failures: u32::try_from(row.try_get::<i64, _>("failures")?).unwrap_or(u32::MAX),
+            failures: u32::try_from(row.try_get::<i64>("failures")?).unwrap_or(u32::MAX),
             last_failure_at: row.try_get("last_failure_at")?,
             blocked_until: row.try_get("blocked_until")?,
         },
@@ -43,20 +46,22 @@ fn snapshot(row: &sqlx::sqlite::SqliteRow) -> sqlx::Result<(Counter, i64)> {
     ))
 }
 
-async fn read(pool: &SqlitePool, key: &str) -> sqlx::Result<Snapshot> {
-    let row = sqlx::query(
-        "SELECT failures, last_failure_at, blocked_until, version FROM throttle_counters WHERE key = ?",
-    )
-    .bind(key)
-    .fetch_optional(pool)
-    .await?;
-    row.as_ref().map(snapshot).transpose()
+async fn read(pool: &Pool, key: &str) -> sqlx::Result<Snapshot> {
+    crate::on_db!(pool, c => {
+        let row = sqlx::query(
+            "SELECT failures, last_failure_at, blocked_until, version FROM throttle_counters WHERE key = $1",
+        )
+        .bind(key)
+        .fetch_optional(c)
+        .await?;
+        row.as_ref().map(snapshot).transpose()
+    })
 }
 
 /// Applies `change` to the counter at `key` atomically; `Err` from `change` writes nothing
 /// and is handed back.
 pub async fn update<E>(
-    pool: &SqlitePool,
+    pool: &Pool,
     key: &str,
     change: impl Fn(&Counter) -> Result<Counter, E>,
 ) -> sqlx::Result<Result<(), E>> {
@@ -68,7 +73,7 @@ pub async fn update<E>(
 /// when somebody did, the compare-and-swap misses and the counter is read and the change
 /// reapplied, as in [`update`]. Returns the counter as written, for the next change.
 pub async fn update_from<E>(
-    pool: &SqlitePool,
+    pool: &Pool,
     key: &str,
     mut seen: Option<Snapshot>,
     change: impl Fn(&Counter) -> Result<Counter, E>,
@@ -84,24 +89,24 @@ pub async fn update_from<E>(
             Err(e) => return Ok(Err(e)),
         };
         let written = match current {
-            None => sqlx::query(
+            None => crate::on_db!(pool, c => sqlx::query(
                 "INSERT INTO throttle_counters (key, failures, last_failure_at, blocked_until, version) \
-                 VALUES (?, ?, ?, ?, 0) ON CONFLICT DO NOTHING",
+                 VALUES ($1, $2, $3, $4, 0) ON CONFLICT DO NOTHING",
             )
             .bind(key)
             .bind(i64::from(after.failures))
             .bind(after.last_failure_at)
             .bind(after.blocked_until)
-            .execute(pool)
-            .await?
+            .execute(c)
+            .await.map(crate::db::Done::from))?
             .rows_affected(),
             // Every column, not only the version: a row deleted and made again (a reset
             // clears an account's counter) starts its versions over, and a snapshot taken
             // before that must not match the new row unless it is that row exactly.
-            Some(_) => sqlx::query(
-                "UPDATE throttle_counters SET failures = ?, last_failure_at = ?, blocked_until = ?, \
-                 version = version + 1 WHERE key = ? AND version = ? AND failures = ? \
-                 AND last_failure_at = ? AND blocked_until = ?",
+            Some(_) => crate::on_db!(pool, c => sqlx::query(
+                "UPDATE throttle_counters SET failures = $1, last_failure_at = $2, blocked_until = $3, \
+                 version = version + 1 WHERE key = $4 AND version = $5 AND failures = $6 \
+                 AND last_failure_at = $7 AND blocked_until = $8",
             )
             .bind(i64::from(after.failures))
             .bind(after.last_failure_at)
@@ -111,8 +116,8 @@ pub async fn update_from<E>(
             .bind(i64::from(before.failures))
             .bind(before.last_failure_at)
             .bind(before.blocked_until)
-            .execute(pool)
-            .await?
+            .execute(c)
+            .await.map(crate::db::Done::from))?
             .rows_affected(),
         };
         if written == 1 {
@@ -125,7 +130,7 @@ pub async fn update_from<E>(
 
 /// [`update_from`] for changes that always apply.
 pub async fn apply_from(
-    pool: &SqlitePool,
+    pool: &Pool,
     key: &str,
     seen: Option<Snapshot>,
     change: impl Fn(&Counter) -> Counter,
@@ -136,24 +141,24 @@ pub async fn apply_from(
     }
 }
 
-pub async fn delete(pool: &SqlitePool, key: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM throttle_counters WHERE key = ?").bind(key).execute(pool).await?;
+pub async fn delete(pool: &Pool, key: &str) -> sqlx::Result<()> {
+    crate::on_db!(pool, c => sqlx::query("DELETE FROM throttle_counters WHERE key = $1").bind(key).execute(c).await.map(crate::db::Done::from))?;
     Ok(())
 }
 
 /// Deletes counters whose key starts with `prefix`, last touched before `quiet_since` and
 /// not blocking anything at `now`.
-pub async fn delete_stale(pool: &SqlitePool, prefix: &str, quiet_since: i64, now: i64) -> sqlx::Result<u64> {
+pub async fn delete_stale(pool: &Pool, prefix: &str, quiet_since: i64, now: i64) -> sqlx::Result<u64> {
     let prefix_chars = i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX);
-    Ok(sqlx::query(
-        "DELETE FROM throttle_counters WHERE substr(key, 1, ?) = ? AND last_failure_at < ? AND blocked_until <= ?",
+    Ok(crate::on_db!(pool, c => sqlx::query(
+        "DELETE FROM throttle_counters WHERE substr(key, 1, $1) = $2 AND last_failure_at < $3 AND blocked_until <= $4",
     )
     .bind(prefix_chars)
     .bind(prefix)
     .bind(quiet_since)
     .bind(now)
-    .execute(pool)
-    .await?
+    .execute(c)
+    .await.map(crate::db::Done::from))?
     .rows_affected())
 }
 

@@ -110,10 +110,10 @@ async fn a_change_whose_session_ended_meanwhile_changes_nothing() {
 async fn a_user_who_must_change_their_password_reaches_nothing_else() {
     let app = spawn_app().await;
     let id = app.create_account(EMAIL, "olive", Role::User).await;
-    sqlx::query("UPDATE users SET must_change_password = 1 WHERE id = ?")
+    bulwark::on_db!(&app.pool, c => sqlx::query("UPDATE users SET must_change_password = TRUE WHERE id = $1")
         .bind(id)
-        .execute(&app.pool)
-        .await
+        .execute(c)
+        .await.map(|_| ()))
         .expect("flag");
     assert_eq!(app.login(EMAIL, PASSWORD).await.status, 200);
 

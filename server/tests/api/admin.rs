@@ -49,11 +49,11 @@ async fn every_admin_endpoint_refuses_anonymous_callers_and_users() {
         let reply = app.post_form_with(&user.client, path, &form).await;
         assert_eq!(reply.status, 403, "{path} answered a user: {}", reply.body);
     }
-    let events: i64 = sqlx::query_scalar(
+    let events: i64 = bulwark::on_db!(&app.pool, c => sqlx::query_scalar(
         "SELECT COUNT(*) FROM audit_events WHERE event LIKE 'user_%' AND event != 'user_created'",
     )
-    .fetch_one(&app.pool)
-    .await
+    .fetch_one(c)
+    .await)
     .expect("count");
     assert_eq!(events, 0, "nothing was changed");
 }
@@ -250,9 +250,9 @@ async fn a_role_change_ends_the_targets_sessions_and_the_last_admin_stays() {
     let (a, b) = tokio::join!(demote_other, demote_me);
     let wins = [a.status, b.status].iter().filter(|status| **status == 200).count();
     assert_eq!(wins, 1, "exactly one demotion wins: {} {}", a.body, b.body);
-    let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'")
-        .fetch_one(&app.pool)
-        .await
+    let admins: i64 = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'")
+        .fetch_one(c)
+        .await)
         .expect("count");
     assert_eq!(admins, 1);
 }
@@ -399,10 +399,10 @@ fn the_viewers_event_list_is_the_audit_logs() {
 #[tokio::test]
 async fn a_step_up_that_expired_while_the_change_waited_counts_for_nothing() {
     let (app, admin, user, browser) = admin_and_user().await;
-    let key: String = sqlx::query_scalar("SELECT store_key FROM session_registry WHERE user_id = ?")
+    let key: String = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT store_key FROM session_registry WHERE user_id = $1")
         .bind(admin)
-        .fetch_one(&app.pool)
-        .await
+        .fetch_one(c)
+        .await)
         .expect("the admin's session");
     let context = bulwark::audit::Context::default();
     // The admin's live session, but a step-up older than the window by the time the

@@ -149,7 +149,7 @@ async fn a_device_cookie_that_fails_too_often_is_revoked() {
         }
     }
     let devices: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM device_cookies").fetch_one(&app.pool).await.expect("count");
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM device_cookies").fetch_one(c).await).expect("count");
     assert_eq!(devices, 0, "revoked after its tenth failure");
     // From now on the laptop is an untrusted client like any other: its failures count
     // against the account's shared budget.
@@ -212,7 +212,7 @@ async fn a_password_reset_revokes_every_device_cookie_of_the_account() {
     let token = mail.reset_token().expect("a reset link");
     assert_eq!(app.reset_password(&token, "marble comet lantern fjord 47").await.status, 200);
     let devices: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM device_cookies").fetch_one(&app.pool).await.expect("count");
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM device_cookies").fetch_one(c).await).expect("count");
     assert_eq!(devices, 0);
 }
 
@@ -355,10 +355,10 @@ async fn someone_with_the_password_cannot_flood_the_owner_with_notices() {
     assert_eq!(notices(&app, ALICE).len(), bulwark::devices::NOTICES_PER_HOUR as usize);
     // Deleting the devices (as a password change or a device's failures do) frees no
     // notice: the cap counts notices sent, not devices alive.
-    let id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
+    let id: i64 = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
         .bind(ALICE)
-        .fetch_one(&app.pool)
-        .await
+        .fetch_one(c)
+        .await)
         .expect("alice");
     app.state.devices.revoke_all(id).await.expect("revoke");
     app.browser_signed_in(ALICE, PASSWORD).await;

@@ -29,18 +29,18 @@ async fn follow_with(app: &TestApp, link: &str, token: &str, password: &str) -> 
 }
 
 async fn current_email(app: &TestApp, id: i64) -> String {
-    sqlx::query_scalar("SELECT email FROM users WHERE id = ?")
+    bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
         .bind(id)
-        .fetch_one(&app.pool)
-        .await
+        .fetch_one(c)
+        .await)
         .expect("email")
 }
 
 async fn user_id(app: &TestApp, email: &str) -> i64 {
-    sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
+    bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
         .bind(email)
-        .fetch_one(&app.pool)
-        .await
+        .fetch_one(c)
+        .await)
         .expect("id")
 }
 
@@ -80,7 +80,7 @@ async fn asking_needs_a_recent_step_up_and_changes_nothing_without_one() {
     app.clock.advance(11 * 60);
     assert_eq!(ask(&app, NEW).await.status, 403, "ten minutes later the step-up is stale");
     let rows: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM email_changes").fetch_one(&app.pool).await.expect("count");
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM email_changes").fetch_one(c).await).expect("count");
     assert_eq!(rows, 0);
     app.outbox_drained().await;
     assert!(app.mails_to(NEW).is_empty());
@@ -289,11 +289,11 @@ async fn a_disabled_account_keeps_its_address_until_a_temporary_disablement_laps
     let id = olga(&app).await;
     let (confirm, _) = asked(&app, NEW).await;
     let until = app.state.registry.now() + 600;
-    sqlx::query("UPDATE users SET disabled_at = 1, disabled_until = ? WHERE id = ?")
+    bulwark::on_db!(&app.pool, c => sqlx::query("UPDATE users SET disabled_at = 1, disabled_until = $1 WHERE id = $2")
         .bind(until)
         .bind(id)
-        .execute(&app.pool)
-        .await
+        .execute(c)
+        .await.map(|_| ()))
         .expect("disable");
     assert_eq!(follow(&app, "confirm", &confirm).await.status, 400);
     assert_eq!(current_email(&app, id).await, OLGA);

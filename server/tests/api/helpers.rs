@@ -11,7 +11,7 @@ use std::{
 use bulwark::clock::{Clock, ManualClock, SystemClock};
 use reqwest::{cookie::Jar, header::HeaderMap, redirect::Policy, Client, Response, Url};
 use server::config::{MailDelivery, Settings};
-use sqlx::SqlitePool;
+use bulwark::db::Pool;
 use tokio::sync::watch;
 
 pub const PASSWORD: &str = "violet quasar harbour tulip 83";
@@ -20,7 +20,7 @@ pub struct TestApp {
     pub address: String,
     pub clock: ManualClock,
     pub state: server::AppState,
-    pub pool: SqlitePool,
+    pub pool: Pool,
     pub jar: Arc<Jar>,
     pub client: Client,
     /// The development mail folder the app's sender writes to.
@@ -94,6 +94,28 @@ impl Reply {
     }
 }
 
+/// The variable that runs the suite on PostgreSQL: a URL whose user may create databases
+/// (`scripts/pg.sh` starts such a server). Unset, tests run on SQLite files.
+pub const PG_URL_VAR: &str = "BULWARK_TEST_PG_URL";
+
+/// A fresh, empty database for one test: a SQLite file in `dir`, or a new PostgreSQL
+/// database when [`PG_URL_VAR`] is set.
+pub async fn database_url(dir: &std::path::Path) -> String {
+    match std::env::var(PG_URL_VAR) {
+        Ok(admin) if !admin.is_empty() => {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let unique = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("time")
+                .as_nanos();
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = format!("bulwark_test_{}_{unique}_{n}", std::process::id());
+            bulwark::db::create_postgres_database(&admin, &name).await.expect("a test database on PostgreSQL")
+        }
+        _ => format!("sqlite://{}/test.db", dir.display()),
+    }
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
@@ -110,7 +132,7 @@ pub async fn spawn_app_serving(
     site: impl FnOnce(&mut leptos::config::LeptosOptions),
 ) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut settings = Settings::local(format!("sqlite://{}/test.db", dir.path().display()));
+    let mut settings = Settings::local(database_url(dir.path()).await);
     let outbox = dir.path().join("outbox");
     settings.mail.delivery = MailDelivery::Folder(outbox.clone());
     configure(&mut settings);
@@ -157,6 +179,11 @@ pub fn client_with(jar: Arc<Jar>) -> Client {
 }
 
 impl TestApp {
+    /// The session data table, as SQL names it on this test's backend.
+    pub fn session_table(&self) -> &'static str {
+        bulwark::sessions::store_table(self.pool.backend())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -228,10 +255,10 @@ impl TestApp {
 
     /// The audit events named `event`, oldest first, as `(actor, subject, outcome)`.
     pub async fn audit(&self, event: &str) -> Vec<(Option<i64>, Option<i64>, String)> {
-        sqlx::query_as("SELECT actor_id, subject_id, outcome FROM audit_events WHERE event = ? ORDER BY id")
+        bulwark::on_db!(&self.pool, c => sqlx::query_as("SELECT actor_id, subject_id, outcome FROM audit_events WHERE event = $1 ORDER BY id")
             .bind(event)
-            .fetch_all(&self.pool)
-            .await
+            .fetch_all(c)
+            .await)
             .expect("audit")
     }
 
@@ -354,7 +381,7 @@ impl TestApp {
 
     /// Signups waiting for their address to be confirmed.
     pub async fn pending_count(&self) -> i64 {
-        sqlx::query_scalar("SELECT COUNT(*) FROM pending_signups").fetch_one(&self.pool).await.expect("count")
+        bulwark::on_db!(&self.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM pending_signups").fetch_one(c).await).expect("count")
     }
 
     /// Waits (up to 10 s) until `count` signups are pending: a signup is stored after its
@@ -370,7 +397,7 @@ impl TestApp {
     }
 
     pub async fn user_count(&self) -> i64 {
-        sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await.expect("count")
+        bulwark::on_db!(&self.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(c).await).expect("count")
     }
 }
 

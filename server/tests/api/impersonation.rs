@@ -60,20 +60,20 @@ type EventRow<D> = (Option<i64>, Option<i64>, Option<i64>, D);
 
 /// Every event named `event`, oldest first.
 async fn events(app: &TestApp, event: &str) -> Vec<EventRow<serde_json::Value>> {
-    let rows: Vec<EventRow<String>> = sqlx::query_as(
-        "SELECT actor_id, subject_id, impersonation_id, details FROM audit_events WHERE event = ? ORDER BY id",
+    let rows: Vec<EventRow<String>> = bulwark::on_db!(&app.pool, c => sqlx::query_as(
+        "SELECT actor_id, subject_id, impersonation_id, details FROM audit_events WHERE event = $1 ORDER BY id",
     )
     .bind(event)
-    .fetch_all(&app.pool)
-    .await
+    .fetch_all(c)
+    .await)
     .expect("events");
     rows.into_iter().map(|(a, s, i, d)| (a, s, i, serde_json::from_str(&d).expect("details"))).collect()
 }
 
 async fn live_count(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM impersonations WHERE ended_at IS NULL")
-        .fetch_one(&app.pool)
-        .await
+    bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM impersonations WHERE ended_at IS NULL")
+        .fetch_one(c)
+        .await)
         .expect("count")
 }
 
@@ -174,11 +174,11 @@ async fn refused_targets_are_refused_with_the_reason_and_nothing_changes() {
     ] {
         let id = app.create_account(&format!("{name}@example.com"), name, Role::User).await;
         let sql = if column == "unconfirmed" {
-            "UPDATE users SET email_verified_at = NULL WHERE id = ?".to_owned()
+            "UPDATE users SET email_verified_at = NULL WHERE id = $1".to_owned()
         } else {
-            format!("UPDATE users SET {column} = 1 WHERE id = ?")
+            format!("UPDATE users SET {column} = 1 WHERE id = $1")
         };
-        sqlx::query(&sql).bind(id).execute(&app.pool).await.expect("update");
+        bulwark::on_db!(&app.pool, c => sqlx::query(&sql).bind(id).execute(c).await.map(|_| ())).expect("update");
         cases.push((id, refusal));
     }
     for (target, refusal) in cases {
@@ -233,12 +233,12 @@ async fn concurrent_starts_make_one_impersonation() {
     assert_eq!(started, 1, "{:?}", replies.iter().map(|r| (r.status, r.body.as_str())).collect::<Vec<_>>());
     assert_eq!(events(&app, "authz_impersonation_start").await.len(), 1);
     let total: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM impersonations").fetch_one(&app.pool).await.expect("count");
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM impersonations").fetch_one(c).await).expect("count");
     assert_eq!(total, 1);
     let sessions: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM session_registry WHERE impersonation_id IS NOT NULL")
-            .fetch_one(&app.pool)
-            .await
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM session_registry WHERE impersonation_id IS NOT NULL")
+            .fetch_one(c)
+            .await)
             .expect("count");
     assert!(sessions <= 1);
 }
@@ -293,13 +293,13 @@ async fn every_endpoint_off_the_allow_list_is_refused_while_impersonating() {
     );
     let (app, _, user) = admin_and_user(spawn_app().await).await;
     assert_eq!(start(&app, &app.client, user, REASON).await.status, 200);
-    let hash_before: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+    let hash_before: String = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
         .bind(user)
-        .fetch_one(&app.pool)
-        .await
+        .fetch_one(c)
+        .await)
         .expect("hash");
     let events_before: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(&app.pool).await.expect("count");
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(c).await).expect("count");
     let mut paths: Vec<String> =
         leptos::server_fn::axum::server_fn_paths().map(|(path, _)| path.to_owned()).collect();
     paths.sort();
@@ -326,14 +326,14 @@ async fn every_endpoint_off_the_allow_list_is_refused_while_impersonating() {
     assert!(refused >= 20);
     // Still impersonating, and nothing changed.
     assert_eq!(me(&app, &app.client).await.expect("still impersonating")["id"], user);
-    let hash_after: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+    let hash_after: String = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
         .bind(user)
-        .fetch_one(&app.pool)
-        .await
+        .fetch_one(c)
+        .await)
         .expect("hash");
     assert_eq!(hash_before, hash_after);
     let events_after: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(&app.pool).await.expect("count");
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(c).await).expect("count");
     assert_eq!(events_before, events_after, "no event: nothing happened");
     // The password change, refused without JavaScript too: back to the form with the reason.
     let response = app
@@ -482,11 +482,11 @@ async fn signing_out_while_impersonating_ends_both_sessions() {
     let parked = parked_cookie(&app, &app.jar).expect("parked");
     assert_eq!(app.logout().await.status, 200);
     assert!(me(&app, &app.client).await.is_none());
-    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM session_registry WHERE user_id IN (?, ?)")
+    let rows: i64 = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM session_registry WHERE user_id IN ($1, $2)")
         .bind(admin)
         .bind(user)
-        .fetch_one(&app.pool)
-        .await
+        .fetch_one(c)
+        .await)
         .expect("count");
     assert_eq!(rows, 0, "neither the impersonation nor the admin's parked session is left");
     // The parked id is worth nothing now, as a session cookie or as a parked cookie.
@@ -514,10 +514,10 @@ async fn stolen_cookies_give_no_more_than_they_are() {
     assert_eq!(reply.location.as_deref(), Some("/login"));
     assert!(me(&app, &thief).await.is_none());
     assert!(me(&app, &app.client).await.is_none(), "the admin signs in again");
-    let admin_rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM session_registry WHERE user_id = ?")
+    let admin_rows: i64 = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM session_registry WHERE user_id = $1")
         .bind(admin)
-        .fetch_one(&app.pool)
-        .await
+        .fetch_one(c)
+        .await)
         .expect("count");
     assert_eq!(admin_rows, 0);
 }
@@ -551,9 +551,9 @@ async fn consent_mode_needs_the_owners_grant_and_its_withdrawal_ends_it() {
     assert_eq!(app.step_up_with(&app.client).await.status, 200);
     assert_eq!(start(&app, &app.client, user, REASON).await.status, 200);
     let expires_at: i64 =
-        sqlx::query_scalar("SELECT expires_at FROM impersonations ORDER BY id DESC LIMIT 1")
-            .fetch_one(&app.pool)
-            .await
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT expires_at FROM impersonations ORDER BY id DESC LIMIT 1")
+            .fetch_one(c)
+            .await)
             .expect("row");
     assert_eq!(expires_at, granted_until, "the grant ends before the 30-minute cap");
     app.clock.advance(10 * 60);
@@ -566,10 +566,10 @@ async fn consent_mode_needs_the_owners_grant_and_its_withdrawal_ends_it() {
 async fn an_admin_change_in_flight_when_the_session_was_parked_commits_nothing() {
     let (app, admin, user) = admin_and_user(spawn_app().await).await;
     let second = app.create_account("vera@example.com", "vera", Role::User).await;
-    let key: String = sqlx::query_scalar("SELECT store_key FROM session_registry WHERE user_id = ?")
+    let key: String = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT store_key FROM session_registry WHERE user_id = $1")
         .bind(admin)
-        .fetch_one(&app.pool)
-        .await
+        .fetch_one(c)
+        .await)
         .expect("the admin's session");
     // The change was checked against this session, with a fresh step-up...
     let context = bulwark::audit::Context::default();
@@ -581,19 +581,19 @@ async fn an_admin_change_in_flight_when_the_session_was_parked_commits_nothing()
     };
     // ...and the same session starts an impersonation before it commits.
     assert_eq!(start(&app, &app.client, user, REASON).await.status, 200);
-    let parked: bool = sqlx::query_scalar("SELECT parked FROM session_registry WHERE store_key = ?")
+    let parked: bool = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT parked FROM session_registry WHERE store_key = $1")
         .bind(&key)
-        .fetch_one(&app.pool)
-        .await
+        .fetch_one(c)
+        .await)
         .expect("parked row");
     assert!(parked);
     let outcome = app.state.admin.lock(actor, second).await;
     assert!(matches!(outcome, Err(bulwark::admin::AdminError::ActorGone)), "{outcome:?}");
     assert!(events(&app, "user_locked").await.is_empty(), "nothing was recorded");
-    let locked: Option<i64> = sqlx::query_scalar("SELECT locked_at FROM users WHERE id = ?")
+    let locked: Option<i64> = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT locked_at FROM users WHERE id = $1")
         .bind(second)
-        .fetch_one(&app.pool)
-        .await
+        .fetch_one(c)
+        .await)
         .expect("user");
     assert_eq!(locked, None, "nothing changed");
 }

@@ -29,9 +29,9 @@ async fn sign_out_deletes_the_server_side_record() {
     app.register("alice@example.com", "alice").await;
     app.login("alice@example.com", PASSWORD).await;
     let count = || async {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM tower_sessions")
-            .fetch_one(&app.pool)
-            .await
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {}", app.session_table()))
+            .fetch_one(c)
+            .await)
             .expect("count")
     };
     assert_eq!(count().await, 1);

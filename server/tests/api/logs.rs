@@ -147,9 +147,9 @@ async fn a_failing_smtp_delivery_logs_and_stores_no_address() {
 
     let mut stored = None;
     for _ in 0..200 {
-        stored = sqlx::query_scalar::<_, Option<String>>("SELECT last_error FROM mail_outbox")
-            .fetch_optional(&app.pool)
-            .await
+        stored = bulwark::on_db!(&app.pool, c => sqlx::query_scalar::<_, Option<String>>("SELECT last_error FROM mail_outbox")
+            .fetch_optional(c)
+            .await)
             .expect("outbox")
             .flatten();
         if stored.is_some() {

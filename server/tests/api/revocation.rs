@@ -40,7 +40,7 @@ async fn finish(mut stream: TcpStream) {
 }
 
 async fn count(app: &crate::helpers::TestApp, table: &str) -> i64 {
-    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&app.pool).await.expect("count")
+    bulwark::on_db!(&app.pool, c => sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(c).await).expect("count")
 }
 
 #[tokio::test]
@@ -68,7 +68,7 @@ async fn a_request_in_flight_during_sign_out_everywhere_cannot_revive_its_sessio
     // Nothing came back: the cookie is dead, and no session record or registry row exists.
     let replay = client_with_cookie(&app, &stolen);
     assert_eq!(app.status_of(&replay, "/api/me").await, 401);
-    assert_eq!(count(&app, "tower_sessions").await, 0, "no session record was re-created");
+    assert_eq!(count(&app, app.session_table()).await, 0, "no session record was re-created");
     assert_eq!(count(&app, "session_registry").await, 0);
 
     // The owner's sessions page lists every live session: exactly the new one.
@@ -76,7 +76,7 @@ async fn a_request_in_flight_during_sign_out_everywhere_cannot_revive_its_sessio
     let list = app.post_form_with(&laptop.client, "/api/sessions", &[]).await;
     let list: serde_json::Value = serde_json::from_str(&list.body).expect("json");
     assert_eq!(list["sessions"].as_array().expect("array").len(), 1);
-    assert_eq!(count(&app, "tower_sessions").await, 1);
+    assert_eq!(count(&app, app.session_table()).await, 1);
 }
 
 #[tokio::test]
@@ -107,9 +107,9 @@ async fn a_session_from_before_a_password_change_cannot_act_even_before_its_row_
     let stolen = app.session_cookie().expect("a session cookie");
     let thief = slow_request(&app, "/api/sessions/revoke-others", &stolen).await;
     // A reset's first step: the epoch moves on. (Its registry rows go a moment later.)
-    sqlx::query("UPDATE users SET session_epoch = session_epoch + 1")
-        .execute(&app.pool)
-        .await
+    bulwark::on_db!(&app.pool, c => sqlx::query("UPDATE users SET session_epoch = session_epoch + 1")
+        .execute(c)
+        .await.map(|_| ()))
         .expect("epoch bump");
     let laptop = app.browser_signed_in(ALICE, PASSWORD).await;
     finish(thief).await;

@@ -182,7 +182,7 @@ async fn bumping_the_session_epoch_ends_every_older_session() {
     let app = spawn_app().await;
     app.signed_in_user(ALICE, "alice").await;
     let phone = app.browser_signed_in(ALICE, PASSWORD).await;
-    sqlx::query("UPDATE users SET session_epoch = session_epoch + 1").execute(&app.pool).await.expect("bump");
+    bulwark::on_db!(&app.pool, c => sqlx::query("UPDATE users SET session_epoch = session_epoch + 1").execute(c).await.map(|_| ())).expect("bump");
     assert_eq!(app.me().await.status, 401);
     assert_eq!(app.status_of(&phone.client, "/api/me").await, 401);
     // Signing in again picks up the new epoch.
@@ -197,7 +197,7 @@ async fn stored_session_keys_cannot_be_replayed_as_cookies() {
     let _phone = app.browser_signed_in(ALICE, PASSWORD).await;
     let cookie = app.session_cookie().expect("cookie");
     let keys: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM tower_sessions").fetch_all(&app.pool).await.expect("keys");
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar(&format!("SELECT id FROM {}", app.session_table())).fetch_all(c).await).expect("keys");
     assert_eq!(keys.len(), 2);
     assert!(!keys.contains(&cookie), "the cookie's id must not be stored as is");
     for key in keys {
@@ -223,7 +223,7 @@ async fn sign_out_clears_site_data_and_pages_are_not_cached() {
     // domain, sibling sites' cookies); the session cookie is expired by name.
     assert_eq!(response.headers()["clear-site-data"], "\"storage\"");
     let registry: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM session_registry").fetch_one(&app.pool).await.expect("n");
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM session_registry").fetch_one(c).await).expect("n");
     assert_eq!(registry, 0, "sign-out removes the registry row too");
 }
 
@@ -237,9 +237,9 @@ async fn the_clean_up_task_removes_expired_sessions_and_stops_on_shutdown() {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = server::spawn_cleanup(&app.state, std::time::Duration::from_millis(10), stopped);
     let registry_rows = || async {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM session_registry")
-            .fetch_one(&app.pool)
-            .await
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM session_registry")
+            .fetch_one(c)
+            .await)
             .expect("n")
     };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -248,7 +248,7 @@ async fn the_clean_up_task_removes_expired_sessions_and_stops_on_shutdown() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     let stored: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM tower_sessions").fetch_one(&app.pool).await.expect("n");
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", app.session_table())).fetch_one(c).await).expect("n");
     assert_eq!(stored, 0, "their stored data goes with them");
 
     stop.send(true).expect("signal");

@@ -20,7 +20,7 @@ async fn the_email_is_stored_trimmed_and_lowercased() {
     app.signup("  Alice@Example.COM ", "alice", PASSWORD).await;
     app.wait_for_pending(1).await;
     let stored: String =
-        sqlx::query_scalar("SELECT email FROM pending_signups").fetch_one(&app.pool).await.expect("row");
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT email FROM pending_signups").fetch_one(c).await).expect("row");
     assert_eq!(stored, "alice@example.com");
 }
 
@@ -134,9 +134,9 @@ async fn the_stored_hash_is_argon2id_with_at_least_owasp_parameters() {
     let app = spawn_app().await;
     app.signup("alice@example.com", "alice", PASSWORD).await;
     app.wait_for_pending(1).await;
-    let hash: String = sqlx::query_scalar("SELECT password_hash FROM pending_signups")
-        .fetch_one(&app.pool)
-        .await
+    let hash: String = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT password_hash FROM pending_signups")
+        .fetch_one(c)
+        .await)
         .expect("row");
     let mut parts = hash.split('$').skip(1);
     assert_eq!(parts.next(), Some("argon2id"));

@@ -48,15 +48,15 @@ async fn a_link_expires_after_24_hours() {
 async fn only_a_hash_of_the_token_is_stored_and_sent_mail_leaves_the_database() {
     let app = spawn_app().await;
     let token = signed_up(&app, ALICE, "alice").await;
-    let stored: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM pending_signups")
-        .fetch_all(&app.pool)
-        .await
+    let stored: Vec<String> = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT token_hash FROM pending_signups")
+        .fetch_all(c)
+        .await)
         .expect("rows");
     assert_eq!(stored.len(), 1);
     assert_ne!(stored[0], token);
     app.outbox_drained().await;
     let dump: Vec<String> =
-        sqlx::query_scalar("SELECT body_text FROM mail_outbox").fetch_all(&app.pool).await.expect("rows");
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT body_text FROM mail_outbox").fetch_all(c).await).expect("rows");
     assert!(dump.is_empty(), "the delivered mail (and its link) is gone from the outbox");
 }
 

@@ -7,8 +7,8 @@
 //! never a password, token, session id or raw address: actor and subject are user ids,
 //! and `details` carries only what the event's own code puts there.
 
-use serde::Serialize;
 use crate::db::{AsConn, DbRow, Pool};
+use serde::Serialize;
 
 use crate::{accounts::UserId, clock::UnixTime};
 
@@ -354,7 +354,10 @@ mod tests {
         .await
         .expect("write");
         assert!(crate::on_db!(&pool, c => sqlx::query("UPDATE audit_events SET outcome = 'success'").execute(c).await.map(|_| ())).is_err());
-        assert!(crate::on_db!(&pool, c => sqlx::query("DELETE FROM audit_events").execute(c).await.map(|_| ())).is_err());
+        assert!(
+            crate::on_db!(&pool, c => sqlx::query("DELETE FROM audit_events").execute(c).await.map(|_| ()))
+                .is_err()
+        );
         let events = list(&pool, &Filter { limit: 10, ..Filter::default() }).await.expect("list");
         assert_eq!(events.len(), 1);
         assert!(!events[0].success);

@@ -157,7 +157,8 @@ mod tests {
         assert!(ready.to_string().contains("migrations: all"), "{ready}");
 
         let pool = db::connect(&settings.database_url).await.expect("opens");
-        bulwark::on_db!(&pool, c => sqlx::query("DROP TABLE tower_sessions").execute(c).await.map(|_| ())).expect("drop");
+        bulwark::on_db!(&pool, c => sqlx::query("DROP TABLE tower_sessions").execute(c).await.map(|_| ()))
+            .expect("drop");
         bulwark::on_db!(&pool, c => sqlx::query(
             "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
         )

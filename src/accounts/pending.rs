@@ -90,12 +90,7 @@ pub async fn renew(
 
 /// Counts one password check against the signup before it runs (so 40 concurrent wrong
 /// passwords cannot all be checked); `false` when its `limit` is used up or it is gone.
-pub async fn reserve_attempt(
-    pool: &Pool,
-    token_hash: &str,
-    limit: i64,
-    now: UnixTime,
-) -> sqlx::Result<bool> {
+pub async fn reserve_attempt(pool: &Pool, token_hash: &str, limit: i64, now: UnixTime) -> sqlx::Result<bool> {
     let done = crate::on_db!(pool, c => sqlx::query(
         "UPDATE pending_signups SET failed_attempts = failed_attempts + 1 \
          WHERE token_hash = $1 AND failed_attempts < $2 AND expires_at > $3",
@@ -201,5 +196,5 @@ pub async fn delete_expired(pool: &Pool, now: UnixTime) -> sqlx::Result<u64> {
         .bind(now)
         .execute(c)
         .await.map(crate::db::Done::from))?
-        .rows_affected())
+    .rows_affected())
 }

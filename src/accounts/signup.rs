@@ -213,9 +213,9 @@ impl Accounts {
             None => (found.username.as_str(), found.display_name.as_str()),
         };
         match pending::confirm(&self.pool, &hash, canonical, display, now).await? {
-            Confirmed::Created(id) => {
-                super::store::find_user(&mut self.pool.acquire().await?, id).await?.ok_or(ConfirmError::InvalidLink)
-            }
+            Confirmed::Created(id) => super::store::find_user(&mut self.pool.acquire().await?, id)
+                .await?
+                .ok_or(ConfirmError::InvalidLink),
             Confirmed::Gone => Err(ConfirmError::InvalidLink),
             Confirmed::UsernameTaken => {
                 Err(ConfirmError::Invalid(FieldErrors::single(Field::Username, USERNAME_TAKEN_MEANWHILE)))

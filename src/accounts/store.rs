@@ -140,7 +140,7 @@ pub async fn delete_expired_tokens(pool: &Pool, now: i64) -> sqlx::Result<u64> {
         .bind(now)
         .execute(c)
         .await.map(crate::db::Done::from))?
-        .rows_affected())
+    .rows_affected())
 }
 
 pub(crate) const USER_COLUMNS: &str = "id, email, display_name, role, session_epoch, \
@@ -185,10 +185,7 @@ pub async fn find_user_by_email(pool: &Pool, email: &Email) -> sqlx::Result<Opti
     })
 }
 
-pub async fn find_user(
-    executor: &mut impl AsConn,
-    id: UserId,
-) -> sqlx::Result<Option<User>> {
+pub async fn find_user(executor: &mut impl AsConn, id: UserId) -> sqlx::Result<Option<User>> {
     crate::on_db!(executor.conn(), c => {
         let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
@@ -217,13 +214,8 @@ pub const FIRST_SIGN_IN_GRACE_SECS: i64 = 60 * 60;
 /// Records a sign-in; whether it is worth telling the owner about as a new browser: the
 /// account signed in before, or was created longer than [`FIRST_SIGN_IN_GRACE_SECS`] ago.
 /// Run it in a write transaction, so two first sign-ins cannot both see none.
-pub async fn touch_sign_in(
-    connection: &mut impl AsConn,
-    user_id: UserId,
-    now: i64,
-) -> sqlx::Result<bool> {
-    let row: Option<(Option<i64>, i64)> =
-        crate::on_db!(connection.conn(), c => sqlx::query_as("SELECT last_sign_in_at, created_at FROM users WHERE id = $1")
+pub async fn touch_sign_in(connection: &mut impl AsConn, user_id: UserId, now: i64) -> sqlx::Result<bool> {
+    let row: Option<(Option<i64>, i64)> = crate::on_db!(connection.conn(), c => sqlx::query_as("SELECT last_sign_in_at, created_at FROM users WHERE id = $1")
             .bind(user_id)
             .fetch_optional(c)
             .await)?;

@@ -131,8 +131,7 @@ pub async fn unblock(
         ("locked_at = NULL", "TRUE")
     };
     let sql = format!("UPDATE users SET {set} WHERE id = $1 AND {only_if} AND {}", actor_is_admin(2));
-    let done =
-        crate::on_db!(connection.conn(), c => bind_actor!(sqlx::query(&sql).bind(target), actor).execute(c).await.map(crate::db::Done::from))?;
+    let done = crate::on_db!(connection.conn(), c => bind_actor!(sqlx::query(&sql).bind(target), actor).execute(c).await.map(crate::db::Done::from))?;
     outcome(connection, done.rows_affected(), target, actor, Outcome::Unchanged).await
 }
 

@@ -5,7 +5,9 @@ use std::sync::{
     Arc,
 };
 
-use sqlx::{pool::PoolConnection, sqlite::SqliteConnectOptions, ConnectOptions, PgPool, Postgres, SqliteConnection};
+use sqlx::{
+    pool::PoolConnection, sqlite::SqliteConnectOptions, ConnectOptions, PgPool, Postgres, SqliteConnection,
+};
 use tokio::sync::{Mutex, MutexGuard};
 
 use super::{AsConn, Conn, Db, Pool};
@@ -49,7 +51,9 @@ impl HotReads {
             Db::Sqlite(hot) => {
                 let mut guard = match hot.slots.iter().find_map(|slot| slot.try_lock().ok()) {
                     Some(guard) => guard,
-                    None => hot.slots[hot.next.fetch_add(1, Ordering::Relaxed) % hot.slots.len()].lock().await,
+                    None => {
+                        hot.slots[hot.next.fetch_add(1, Ordering::Relaxed) % hot.slots.len()].lock().await
+                    }
                 };
                 if guard.is_none() {
                     *guard = Some(hot.options.connect().await?);

@@ -87,7 +87,8 @@ pub async fn connect_with_pool(url: &str, pool_size: u32) -> Result<Pool, DbErro
 pub async fn connect_existing(url: &str) -> Result<Pool, DbError> {
     match parse(url)? {
         Url::Sqlite(options) => {
-            let options = options.create_if_missing(false).read_only(true).busy_timeout(Duration::from_secs(5));
+            let options =
+                options.create_if_missing(false).read_only(true).busy_timeout(Duration::from_secs(5));
             sqlite_pool(options, 1).await
         }
         Url::Postgres(options) => {
@@ -241,12 +242,16 @@ pub async fn migration_status(pool: &Pool) -> sqlx::Result<MigrationStatus> {
 pub async fn table_exists(pool: &Pool, name: &str) -> sqlx::Result<bool> {
     match pool {
         Db::Sqlite(p) => {
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1)")
-                .bind(name)
-                .fetch_one(p)
-                .await
+            sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1)",
+            )
+            .bind(name)
+            .fetch_one(p)
+            .await
         }
-        Db::Postgres(p) => sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(name).fetch_one(p).await,
+        Db::Postgres(p) => {
+            sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(name).fetch_one(p).await
+        }
     }
 }
 
@@ -260,7 +265,8 @@ pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<Str
     let Url::Postgres(options) = parse(admin_url)? else { return Err(DbError::UnsupportedUrl) };
     let mut connection = sqlx::ConnectOptions::connect(&options).await.map_err(DbError::Open)?;
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut connection).await.map_err(DbError::Open)?;
-    let (base, query) = admin_url.split_once('?').map_or((admin_url, None), |(base, query)| (base, Some(query)));
+    let (base, query) =
+        admin_url.split_once('?').map_or((admin_url, None), |(base, query)| (base, Some(query)));
     let server = match base.rsplit_once('/') {
         Some((server, _)) if server.contains("//") && !server.ends_with('/') => server,
         _ => base,
@@ -290,7 +296,8 @@ mod tests {
         let pool = connect(&url).await.expect("opens");
         migrate(&pool).await.expect("migrates");
         migrate(&pool).await.expect("migrating twice is a no-op");
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(sqlite(&pool)).await.expect("pragma");
+        let mode: String =
+            sqlx::query_scalar("PRAGMA journal_mode").fetch_one(sqlite(&pool)).await.expect("pragma");
         assert_eq!(mode, "wal");
         assert!(dir.path().join("nested/deeper/bulwark.db").exists());
     }
@@ -346,6 +353,114 @@ mod tests {
         assert!(!std::path::Path::new("mysql:").exists(), "no file made of the URL");
     }
 
+    /// A fresh PostgreSQL database when `BULWARK_TEST_PG_URL` is set (as `test.sh` sets
+    /// it). Without it, tests of both backends run on SQLite only, except in CI, where
+    /// that is an error.
+    pub(crate) async fn postgres() -> Option<Pool> {
+        match std::env::var("BULWARK_TEST_PG_URL") {
+            Ok(admin) if !admin.is_empty() => {
+                let unique =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time");
+                let name = format!("bulwark_unit_{}_{}", std::process::id(), unique.as_nanos());
+                let url = create_postgres_database(&admin, &name).await.expect("a database");
+                Some(connect(&url).await.expect("connects"))
+            }
+            _ => {
+                assert!(std::env::var_os("CI").is_none(), "CI runs every backend: set BULWARK_TEST_PG_URL");
+                None
+            }
+        }
+    }
+
+    /// Every table's columns: `(table, column, kind, nullable)`, kinds as both backends
+    /// can share them (an integer column on SQLite may be a BIGINT or a BOOLEAN on
+    /// PostgreSQL, whose booleans SQLite stores as integers).
+    async fn columns(pool: &Pool) -> Vec<(String, String, String, bool)> {
+        let rows: Vec<(String, String, String, bool)> = match pool {
+            Db::Sqlite(p) => sqlx::query_as(
+                "SELECT m.name, c.name, upper(c.type), c.\"notnull\" = 0 AND c.pk = 0 FROM sqlite_master m \
+                 JOIN pragma_table_info(m.name) c WHERE m.type = 'table' \
+                 AND m.name NOT LIKE 'sqlite_%' AND m.name NOT IN ('_sqlx_migrations', 'tower_sessions')",
+            )
+            .fetch_all(p)
+            .await
+            .expect("columns"),
+            Db::Postgres(p) => sqlx::query_as(
+                "SELECT table_name::TEXT, column_name::TEXT, upper(data_type::TEXT), is_nullable = 'YES' \
+                 FROM information_schema.columns WHERE table_schema = current_schema() \
+                 AND table_name <> '_sqlx_migrations'",
+            )
+            .fetch_all(p)
+            .await
+            .expect("columns"),
+        };
+        let mut columns: Vec<_> = rows
+            .into_iter()
+            .map(|(table, column, kind, nullable)| {
+                let kind = match kind.as_str() {
+                    "INTEGER" | "BIGINT" | "BOOLEAN" => "integer",
+                    "TEXT" => "text",
+                    "BLOB" | "BYTEA" => "bytes",
+                    other => {
+                        panic!("{table}.{column} has type {other}, which has no twin on the other backend")
+                    }
+                };
+                (table, column, kind.to_owned(), nullable)
+            })
+            .collect();
+        columns.sort();
+        columns
+    }
+
+    #[tokio::test]
+    async fn both_backends_migrate_to_the_same_tables_and_columns() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sqlite = connect(&format!("sqlite://{}/s.db", dir.path().display())).await.expect("opens");
+        migrate(&sqlite).await.expect("migrates");
+        let Some(postgres) = postgres().await else { return };
+        migrate(&postgres).await.expect("migrates");
+        migrate(&postgres).await.expect("migrating twice is a no-op");
+        let (on_sqlite, on_postgres) = (columns(&sqlite).await, columns(&postgres).await);
+        assert!(on_sqlite.len() > 50, "{on_sqlite:?}");
+        let only_sqlite: Vec<_> = on_sqlite.iter().filter(|c| !on_postgres.contains(c)).collect();
+        let only_postgres: Vec<_> = on_postgres.iter().filter(|c| !on_sqlite.contains(c)).collect();
+        assert!(
+            only_sqlite.is_empty() && only_postgres.is_empty(),
+            "SQLite only: {only_sqlite:?}\nPostgreSQL only: {only_postgres:?}"
+        );
+        assert!(migration_status(&postgres).await.expect("status").is_current());
+    }
+
+    #[tokio::test]
+    async fn postgres_write_transactions_take_turns_across_connections() {
+        let Some(pool) = postgres().await else { return };
+        on_db!(&pool, p => sqlx::query("CREATE TABLE t (v BIGINT)").execute(p).await.map(|_| ()))
+            .expect("create");
+        // Forty transactions each read the count and write count + 1: with the write lock
+        // they take turns and every value is distinct; without it, read committed lets
+        // several read the same count.
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    let mut tx = write(&pool).await?;
+                    let seen: i64 =
+                        on_db!(tx.conn(), c => sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(c).await)?;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    on_db!(tx.conn(), c => sqlx::query("INSERT INTO t VALUES ($1)").bind(seen + 1).execute(c).await.map(Done::from))?;
+                    tx.commit().await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("joins").expect("writes");
+        }
+        let distinct: i64 =
+            on_db!(&pool, p => sqlx::query_scalar("SELECT count(DISTINCT v) FROM t").fetch_one(p).await)
+                .expect("count");
+        assert_eq!(distinct, 40);
+    }
+
     #[tokio::test]
     async fn a_write_transaction_that_reads_first_waits_for_another_writer_instead_of_failing() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -353,7 +468,8 @@ mod tests {
         sqlx::query("CREATE TABLE t (v INTEGER)").execute(sqlite(&pool)).await.expect("create");
         let mut tx = write(&pool).await.expect("begin");
         let seen: i64 =
-            on_db!(tx.conn(), c => sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(c).await).expect("read");
+            on_db!(tx.conn(), c => sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(c).await)
+                .expect("read");
         // Another connection writes while this transaction holds what it read. With a
         // deferred BEGIN that write commits at once, and the write below then fails
         // with SQLITE_BUSY (a stale snapshot is never waited for).
@@ -369,7 +485,8 @@ mod tests {
         on_db!(tx.conn(), c => sqlx::query("INSERT INTO t VALUES ($1)").bind(seen + 1).execute(c).await.map(crate::db::Done::from)).expect("writes");
         tx.commit().await.expect("commits");
         other.await.expect("joins").expect("the other writer waited, then wrote");
-        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(sqlite(&pool)).await.expect("count");
+        let total: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(sqlite(&pool)).await.expect("count");
         assert_eq!(total, 2);
     }
 }

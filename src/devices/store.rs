@@ -59,11 +59,7 @@ pub async fn notices_since(
 }
 
 /// Records a new-device notice sent to the account.
-pub async fn record_notice(
-    connection: &mut impl AsConn,
-    user_id: UserId,
-    now: UnixTime,
-) -> sqlx::Result<()> {
+pub async fn record_notice(connection: &mut impl AsConn, user_id: UserId, now: UnixTime) -> sqlx::Result<()> {
     crate::on_db!(connection.conn(), c => sqlx::query("INSERT INTO device_notices (user_id, sent_at) VALUES ($1, $2)")
         .bind(user_id)
         .bind(now)
@@ -92,7 +88,7 @@ pub async fn delete_for_user(pool: &Pool, user_id: UserId) -> sqlx::Result<u64> 
         .bind(user_id)
         .execute(c)
         .await.map(crate::db::Done::from))?
-        .rows_affected())
+    .rows_affected())
 }
 
 /// Deletes expired devices, and notices older than a day (the cap looks back an hour).
@@ -105,5 +101,5 @@ pub async fn delete_expired(pool: &Pool, now: UnixTime) -> sqlx::Result<u64> {
         .bind(now)
         .execute(c)
         .await.map(crate::db::Done::from))?
-        .rows_affected())
+    .rows_affected())
 }

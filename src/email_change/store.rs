@@ -169,11 +169,7 @@ pub async fn taken_by_other(
 /// one, is still at the epoch the change was asked at, and is neither disabled (a lapsed
 /// temporary disablement does not count) nor locked;
 /// whether it did. The address counts as proven (its owner followed the link).
-pub async fn set_address(
-    connection: &mut impl AsConn,
-    change: &ChangeRow,
-    now: i64,
-) -> sqlx::Result<bool> {
+pub async fn set_address(connection: &mut impl AsConn, change: &ChangeRow, now: i64) -> sqlx::Result<bool> {
     let done = crate::on_db!(connection.conn(), c => sqlx::query(
         "UPDATE users SET email = $1, email_verified_at = $2 WHERE id = $3 AND email = $4 \
          AND session_epoch = $5 AND (disabled_at IS NULL OR disabled_until <= $6) AND locked_at IS NULL",
@@ -236,11 +232,7 @@ pub async fn restore(
 /// after it (which the recovery undoes) dies with its links. Changes made before it keep
 /// theirs, so a later change's recovery link can never undo an earlier one's recovery.
 /// Whether `id` was still recoverable.
-pub async fn mark_recovered(
-    connection: &mut impl AsConn,
-    id: i64,
-    user_id: UserId,
-) -> sqlx::Result<bool> {
+pub async fn mark_recovered(connection: &mut impl AsConn, id: i64, user_id: UserId) -> sqlx::Result<bool> {
     let done = crate::on_db!(connection.conn(), c => sqlx::query(
         "UPDATE email_changes SET state = 'recovered', cancel_hash = NULL, recover_hash = NULL \
          WHERE id = $1 AND state = 'changed'",

@@ -46,7 +46,7 @@ async fn state(pool: &Pool, id: i64) -> String {
         .bind(id)
         .fetch_one(c)
         .await)
-        .expect("state")
+    .expect("state")
 }
 
 #[tokio::test]
@@ -68,7 +68,8 @@ async fn a_new_request_kills_the_pending_one_and_its_links() {
     let pending = store::pending(&mut connection, 1, 50).await.expect("pending").expect("one");
     assert_eq!(pending.id, third);
     assert!(store::pending(&mut connection, 1, 100).await.expect("pending").is_none(), "expired");
-    crate::on_db!(&pool, c => sqlx::query("UPDATE users SET session_epoch = 1").execute(c).await.map(|_| ())).expect("bump");
+    crate::on_db!(&pool, c => sqlx::query("UPDATE users SET session_epoch = 1").execute(c).await.map(|_| ()))
+        .expect("bump");
     assert!(store::pending(&mut connection, 1, 50).await.expect("pending").is_none(), "a new epoch");
 }
 
@@ -89,7 +90,8 @@ async fn nothing_is_stored_for_a_session_that_ended_or_an_account_at_another_epo
     };
     assert_eq!(store::insert(&mut connection, &change).await.expect("insert"), None, "no such session");
     change.session_key = "s";
-    crate::on_db!(&pool, c => sqlx::query("UPDATE users SET session_epoch = 1").execute(c).await.map(|_| ())).expect("bump");
+    crate::on_db!(&pool, c => sqlx::query("UPDATE users SET session_epoch = 1").execute(c).await.map(|_| ()))
+        .expect("bump");
     assert_eq!(store::insert(&mut connection, &change).await.expect("insert"), None, "a new epoch");
 }
 
@@ -105,7 +107,8 @@ async fn the_address_changes_only_from_the_old_one_at_the_same_epoch_and_never_o
     assert!(!store::set_address(&mut connection, &elsewhere, 5).await.expect("set"));
     let older = store::ChangeRow { epoch: -1, ..row.clone() };
     assert!(!store::set_address(&mut connection, &older, 5).await.expect("set"));
-    crate::on_db!(&pool, c => sqlx::query("UPDATE users SET disabled_at = 1").execute(c).await.map(|_| ())).expect("disable");
+    crate::on_db!(&pool, c => sqlx::query("UPDATE users SET disabled_at = 1").execute(c).await.map(|_| ()))
+        .expect("disable");
     assert!(!store::set_address(&mut connection, &row, 5).await.expect("set"));
     crate::on_db!(&pool, c => sqlx::query("UPDATE users SET disabled_at = NULL").execute(c).await.map(|_| ())).expect("enable");
     assert!(store::set_address(&mut connection, &row, 5).await.expect("set"));

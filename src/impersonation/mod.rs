@@ -245,7 +245,9 @@ impl Impersonations {
             return Err(ImpersonationError::AlreadyImpersonating);
         }
         let Some(parked_id) = session.id() else { return Err(ImpersonationError::ActorGone) };
-        let Some(subject) = crate::accounts::store::find_user(&mut self.pool.acquire().await?, target).await? else {
+        let Some(subject) =
+            crate::accounts::store::find_user(&mut self.pool.acquire().await?, target).await?
+        else {
             return Err(ImpersonationError::NotFound);
         };
         let now = self.clock.now();

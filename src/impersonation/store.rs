@@ -211,8 +211,7 @@ pub async fn finish(connection: &mut impl AsConn, id: i64, ending: &EndedBy<'_>)
     .fetch_optional(c)
     .await)?;
     let Some((admin, user, started_at, ended_at)) = row else { return Ok(false) };
-    let keys: Vec<String> =
-        crate::on_db!(connection.conn(), c => sqlx::query_scalar("DELETE FROM session_registry WHERE impersonation_id = $1 RETURNING store_key")
+    let keys: Vec<String> = crate::on_db!(connection.conn(), c => sqlx::query_scalar("DELETE FROM session_registry WHERE impersonation_id = $1 RETURNING store_key")
             .bind(id)
             .fetch_all(c)
             .await)?;
@@ -406,8 +405,7 @@ pub async fn set_support_access(
         Some(until) => audit::Entry::new(Event::SupportAccessGranted, Some(user), Some(user), ending.context)
             .details(serde_json::json!({ "until": until })),
         None => {
-            let live: Vec<i64> =
-                crate::on_db!(tx.conn(), c => sqlx::query_scalar("SELECT id FROM impersonations WHERE user_id = $1 AND ended_at IS NULL")
+            let live: Vec<i64> = crate::on_db!(tx.conn(), c => sqlx::query_scalar("SELECT id FROM impersonations WHERE user_id = $1 AND ended_at IS NULL")
                     .bind(user)
                     .fetch_all(c)
                     .await)?;
@@ -427,5 +425,5 @@ pub async fn support_access_until(pool: &Pool, user: UserId) -> sqlx::Result<Opt
         .bind(user)
         .fetch_optional(c)
         .await)?
-        .flatten())
+    .flatten())
 }

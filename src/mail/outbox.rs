@@ -68,11 +68,7 @@ impl Outbox {
 
     /// Queues `mail` on `connection` (a transaction: the mail is sent only if it commits);
     /// call [`Self::wake`] after the commit.
-    pub async fn enqueue_in(
-        &self,
-        connection: &mut impl AsConn,
-        mail: &Mail,
-    ) -> sqlx::Result<i64> {
+    pub async fn enqueue_in(&self, connection: &mut impl AsConn, mail: &Mail) -> sqlx::Result<i64> {
         let now = self.clock.now();
         let id = crate::on_db!(connection.conn(), c => sqlx::query_scalar(
             "INSERT INTO mail_outbox (kind, recipient, subject, body_text, body_html, created_at, \
@@ -105,7 +101,8 @@ impl Outbox {
     /// Deletes queued mail whose link has expired (a link sits in clear text here no longer
     /// than it works); returns their ids and kinds for the log.
     pub async fn drop_expired(&self) -> sqlx::Result<Vec<(i64, String)>> {
-        let sql = "DELETE FROM mail_outbox WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING id, kind";
+        let sql =
+            "DELETE FROM mail_outbox WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING id, kind";
         crate::on_db!(&self.pool, p => sqlx::query_as(sql).bind(self.clock.now()).fetch_all(p).await)
     }
 

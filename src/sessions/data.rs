@@ -34,7 +34,9 @@ pub struct SessionData(Db<SqliteStore, PostgresStore>);
 impl SessionData {
     pub fn new(pool: &Pool) -> Self {
         Self(match pool {
-            Db::Sqlite(pool) => Db::Sqlite(SqliteStore::new(pool.clone()).with_table_name(SQLITE_TABLE).expect("a valid name")),
+            Db::Sqlite(pool) => Db::Sqlite(
+                SqliteStore::new(pool.clone()).with_table_name(SQLITE_TABLE).expect("a valid name"),
+            ),
             Db::Postgres(pool) => Db::Postgres(
                 PostgresStore::new(pool.clone())
                     .with_schema_name(POSTGRES_SCHEMA)

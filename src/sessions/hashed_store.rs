@@ -6,9 +6,9 @@
 //! id would mean inverting SHA-256. The id is 128 random bits, so no salt or key is needed
 //! to stop guessing, and the mapping stays stable across restarts and instances.
 
+use crate::db::Pool;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use crate::db::Pool;
 use tower_sessions::{
     session::{Id, Record},
     session_store::{self, ExpiredDeletion},

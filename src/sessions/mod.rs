@@ -24,12 +24,12 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use self::store::delete_record as store_delete_record;
 pub use self::{
+    data::SessionData,
     device::{describe_device, is_recognised},
     hashed_store::{storage_id, storage_key, HashedStore},
     lifecycle::{begin, current_key, end, expire_cookie_at, resume, rotate, step_up, SessionError, META_KEY},
     resolver::{resolve, Principal, Resolution, Resolved},
     store::{store_table, SessionRow, SupportSession},
-    data::SessionData,
 };
 use crate::{
     accounts::UserId,

@@ -2,8 +2,8 @@
 //! session store's table directly (to delete a revoked session's data in the same
 //! transaction as its registry row).
 
-use serde::{Deserialize, Serialize};
 use crate::db::{AsConn, DbRow, Pool};
+use serde::{Deserialize, Serialize};
 
 use super::{Lifetimes, Origin, SessionMeta};
 pub use crate::impersonation::{Ended, EndedBy};
@@ -103,10 +103,7 @@ pub struct Found {
 
 /// The registry row under `store_key` as session metadata, with its user: the one read
 /// the request resolver makes.
-pub async fn find_signed_in(
-    connection: &mut impl AsConn,
-    store_key: &str,
-) -> sqlx::Result<Option<Found>> {
+pub async fn find_signed_in(connection: &mut impl AsConn, store_key: &str) -> sqlx::Result<Option<Found>> {
     crate::on_db!(connection.conn(), c => {
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS}, r.epoch AS session_at_epoch, r.created_at AS session_created_at, \
@@ -160,10 +157,7 @@ pub async fn rekey(
 /// Writes an existing session record, never creating one: a record deleted by a
 /// revocation stays deleted whatever a request that was in flight then tries to save.
 /// The encoding is tower-sessions-sqlx-store's (MessagePack data, expiry as a timestamp).
-pub async fn update_record(
-    pool: &Pool,
-    record: &tower_sessions::session::Record,
-) -> sqlx::Result<bool> {
+pub async fn update_record(pool: &Pool, record: &tower_sessions::session::Record) -> sqlx::Result<bool> {
     let data = rmp_serde::to_vec(record).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let table = store_table(pool.backend());
     let done = crate::on_db!(pool, c => sqlx::query(&format!("UPDATE {table} SET data = $1, expiry_date = $2 WHERE id = $3"))
@@ -177,10 +171,7 @@ pub async fn update_record(
 
 /// Writes a new session record unless its id is taken (`false`): one statement, where
 /// asking first and then writing would be two.
-pub async fn insert_record(
-    pool: &Pool,
-    record: &tower_sessions::session::Record,
-) -> sqlx::Result<bool> {
+pub async fn insert_record(pool: &Pool, record: &tower_sessions::session::Record) -> sqlx::Result<bool> {
     let data = rmp_serde::to_vec(record).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let done = crate::on_db!(pool, c => sqlx::query(&format!(
         "INSERT INTO {} (id, data, expiry_date) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -350,8 +341,7 @@ pub async fn delete_keys(pool: &Pool, keys: &[String], ending: &EndedBy<'_>) -> 
     let mut deleted = Vec::with_capacity(keys.len());
     let table = store_table(tx.backend());
     for key in keys {
-        let impersonation: Option<Option<i64>> =
-            crate::on_db!(tx.conn(), c => sqlx::query_scalar("DELETE FROM session_registry WHERE store_key = $1 RETURNING impersonation_id")
+        let impersonation: Option<Option<i64>> = crate::on_db!(tx.conn(), c => sqlx::query_scalar("DELETE FROM session_registry WHERE store_key = $1 RETURNING impersonation_id")
                 .bind(key)
                 .fetch_optional(c)
                 .await)?;

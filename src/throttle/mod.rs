@@ -456,7 +456,8 @@ mod tests {
         let (throttle, _clock, _dir) = throttle().await;
         let email = Email::parse("secret.person@example.com").expect("email");
         fail(&throttle, "198.51.100.1", Some(&email)).await.expect("admitted");
-        let keys: Vec<String> = crate::on_db!(&throttle.pool, c => sqlx::query_scalar("SELECT key FROM throttle_counters")
+        let keys: Vec<String> =
+            crate::on_db!(&throttle.pool, c => sqlx::query_scalar("SELECT key FROM throttle_counters")
             .fetch_all(c)
             .await)
             .expect("keys");

@@ -114,7 +114,7 @@ async fn a_user_who_must_change_their_password_reaches_nothing_else() {
         .bind(id)
         .execute(c)
         .await.map(|_| ()))
-        .expect("flag");
+    .expect("flag");
     assert_eq!(app.login(EMAIL, PASSWORD).await.status, 200);
 
     let me = app.me().await;

@@ -250,7 +250,8 @@ async fn a_role_change_ends_the_targets_sessions_and_the_last_admin_stays() {
     let (a, b) = tokio::join!(demote_other, demote_me);
     let wins = [a.status, b.status].iter().filter(|status| **status == 200).count();
     assert_eq!(wins, 1, "exactly one demotion wins: {} {}", a.body, b.body);
-    let admins: i64 = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'")
+    let admins: i64 =
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'")
         .fetch_one(c)
         .await)
         .expect("count");

@@ -359,7 +359,7 @@ async fn someone_with_the_password_cannot_flood_the_owner_with_notices() {
         .bind(ALICE)
         .fetch_one(c)
         .await)
-        .expect("alice");
+    .expect("alice");
     app.state.devices.revoke_all(id).await.expect("revoke");
     app.browser_signed_in(ALICE, PASSWORD).await;
     app.outbox_drained().await;

@@ -33,7 +33,7 @@ async fn current_email(app: &TestApp, id: i64) -> String {
         .bind(id)
         .fetch_one(c)
         .await)
-        .expect("email")
+    .expect("email")
 }
 
 async fn user_id(app: &TestApp, email: &str) -> i64 {
@@ -41,7 +41,7 @@ async fn user_id(app: &TestApp, email: &str) -> i64 {
         .bind(email)
         .fetch_one(c)
         .await)
-        .expect("id")
+    .expect("id")
 }
 
 /// Olga, signed in and stepped up on the main client; her id.

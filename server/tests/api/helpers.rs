@@ -9,9 +9,9 @@ use std::{
 };
 
 use bulwark::clock::{Clock, ManualClock, SystemClock};
+use bulwark::db::Pool;
 use reqwest::{cookie::Jar, header::HeaderMap, redirect::Policy, Client, Response, Url};
 use server::config::{MailDelivery, Settings};
-use bulwark::db::Pool;
 use tokio::sync::watch;
 
 pub const PASSWORD: &str = "violet quasar harbour tulip 83";
@@ -26,7 +26,11 @@ pub struct TestApp {
     /// The development mail folder the app's sender writes to.
     pub outbox: PathBuf,
     _stop_sender: watch::Sender<bool>,
-    _dir: tempfile::TempDir,
+    /// The folder of the SQLite file and the mail folder, shared by every instance of
+    /// the same site (see [`spawn_second_instance`]).
+    dir: Arc<tempfile::TempDir>,
+    /// The database every instance of this site uses.
+    database_url: String,
 }
 
 /// One mail the app sent, read back from its `.eml` file.
@@ -104,10 +108,8 @@ pub async fn database_url(dir: &std::path::Path) -> String {
     match std::env::var(PG_URL_VAR) {
         Ok(admin) if !admin.is_empty() => {
             static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let unique = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("time")
-                .as_nanos();
+            let unique =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_nanos();
             let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let name = format!("bulwark_test_{}_{unique}_{n}", std::process::id());
             bulwark::db::create_postgres_database(&admin, &name).await.expect("a test database on PostgreSQL")
@@ -131,16 +133,34 @@ pub async fn spawn_app_serving(
     configure: impl FnOnce(&mut Settings),
     site: impl FnOnce(&mut leptos::config::LeptosOptions),
 ) -> TestApp {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut settings = Settings::local(database_url(dir.path()).await);
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    let url = database_url(dir.path()).await;
+    let clock = ManualClock::starting_at(SystemClock.now());
+    spawn_instance(dir, url, clock, configure, site).await
+}
+
+/// Another instance of `app`'s site: the same database, clock, configuration (as
+/// `configure` leaves it, from the same defaults) and mail folder, its own listener,
+/// services and mail sender, as a second machine behind the same load balancer.
+pub async fn spawn_second_instance(app: &TestApp, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_instance(app.dir.clone(), app.database_url.clone(), app.clock.clone(), configure, |_| {}).await
+}
+
+async fn spawn_instance(
+    dir: Arc<tempfile::TempDir>,
+    database_url: String,
+    clock: ManualClock,
+    configure: impl FnOnce(&mut Settings),
+    site: impl FnOnce(&mut leptos::config::LeptosOptions),
+) -> TestApp {
+    let mut settings = Settings::local(database_url.clone());
     let outbox = dir.path().join("outbox");
     settings.mail.delivery = MailDelivery::Folder(outbox.clone());
     configure(&mut settings);
     let listener = server::bind(settings.site_addr).await.expect("bind");
     let addr: SocketAddr = listener.local_addr().expect("local addr");
-    // Starts at the real time (so the store's own expiry stamps are sensible) and then
-    // moves only when a test advances it.
-    let clock = ManualClock::starting_at(SystemClock.now());
+    // The clock starts at the real time (so the store's own expiry stamps are sensible)
+    // and then moves only when a test advances it.
     let mut leptos_options = server::leptos_options(addr);
     site(&mut leptos_options);
     let state = server::prepare(settings, leptos_options, Arc::new(clock.clone())).await.expect("prepare");
@@ -159,7 +179,8 @@ pub async fn spawn_app_serving(
         jar,
         outbox,
         _stop_sender: stop_sender,
-        _dir: dir,
+        dir,
+        database_url,
     }
 }
 
@@ -397,7 +418,8 @@ impl TestApp {
     }
 
     pub async fn user_count(&self) -> i64 {
-        bulwark::on_db!(&self.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(c).await).expect("count")
+        bulwark::on_db!(&self.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(c).await)
+            .expect("count")
     }
 }
 

@@ -176,9 +176,11 @@ async fn refused_targets_are_refused_with_the_reason_and_nothing_changes() {
         let sql = if column == "unconfirmed" {
             "UPDATE users SET email_verified_at = NULL WHERE id = $1".to_owned()
         } else {
-            format!("UPDATE users SET {column} = 1 WHERE id = $1")
+            let value = if column == "must_change_password" { "TRUE" } else { "1" };
+            format!("UPDATE users SET {column} = {value} WHERE id = $1")
         };
-        bulwark::on_db!(&app.pool, c => sqlx::query(&sql).bind(id).execute(c).await.map(|_| ())).expect("update");
+        bulwark::on_db!(&app.pool, c => sqlx::query(&sql).bind(id).execute(c).await.map(|_| ()))
+            .expect("update");
         cases.push((id, refusal));
     }
     for (target, refusal) in cases {
@@ -293,7 +295,8 @@ async fn every_endpoint_off_the_allow_list_is_refused_while_impersonating() {
     );
     let (app, _, user) = admin_and_user(spawn_app().await).await;
     assert_eq!(start(&app, &app.client, user, REASON).await.status, 200);
-    let hash_before: String = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+    let hash_before: String =
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
         .bind(user)
         .fetch_one(c)
         .await)
@@ -326,7 +329,8 @@ async fn every_endpoint_off_the_allow_list_is_refused_while_impersonating() {
     assert!(refused >= 20);
     // Still impersonating, and nothing changed.
     assert_eq!(me(&app, &app.client).await.expect("still impersonating")["id"], user);
-    let hash_after: String = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+    let hash_after: String =
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
         .bind(user)
         .fetch_one(c)
         .await)
@@ -590,7 +594,8 @@ async fn an_admin_change_in_flight_when_the_session_was_parked_commits_nothing()
     let outcome = app.state.admin.lock(actor, second).await;
     assert!(matches!(outcome, Err(bulwark::admin::AdminError::ActorGone)), "{outcome:?}");
     assert!(events(&app, "user_locked").await.is_empty(), "nothing was recorded");
-    let locked: Option<i64> = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT locked_at FROM users WHERE id = $1")
+    let locked: Option<i64> =
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT locked_at FROM users WHERE id = $1")
         .bind(second)
         .fetch_one(c)
         .await)

@@ -1,5 +1,6 @@
 //! One integration-test binary (each extra binary is another slow link), one module per
-//! feature. Every test drives the real router over HTTP against its own SQLite file.
+//! feature. Every test drives the real router over HTTP against its own database: a SQLite
+//! file, or with BULWARK_TEST_PG_URL set, a PostgreSQL database of its own.
 
 mod account;
 mod admin;
@@ -10,6 +11,7 @@ mod devices;
 mod email_change;
 mod helpers;
 mod impersonation;
+mod instances;
 mod limits;
 mod login;
 mod logout;

@@ -34,7 +34,8 @@ async fn a_reset_signs_out_every_device_and_only_the_new_password_works() {
     assert_eq!(reply.location.as_deref(), Some(app::api::AFTER_RESET));
     assert_eq!(app.me().await.status, 401, "this device is signed out");
     assert_eq!(app.status_of(&laptop.client, "/api/me").await, 401, "and the other one");
-    let sessions: i64 = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM session_registry")
+    let sessions: i64 =
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM session_registry")
         .fetch_one(c)
         .await)
         .expect("count");

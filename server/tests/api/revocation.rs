@@ -110,7 +110,7 @@ async fn a_session_from_before_a_password_change_cannot_act_even_before_its_row_
     bulwark::on_db!(&app.pool, c => sqlx::query("UPDATE users SET session_epoch = session_epoch + 1")
         .execute(c)
         .await.map(|_| ()))
-        .expect("epoch bump");
+    .expect("epoch bump");
     let laptop = app.browser_signed_in(ALICE, PASSWORD).await;
     finish(thief).await;
     assert_eq!(app.status_of(&laptop.client, "/api/me").await, 200, "the new session lives");

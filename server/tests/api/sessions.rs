@@ -240,7 +240,7 @@ async fn the_clean_up_task_removes_expired_sessions_and_stops_on_shutdown() {
         bulwark::on_db!(&app.pool, c => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM session_registry")
             .fetch_one(c)
             .await)
-            .expect("n")
+        .expect("n")
     };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
     while registry_rows().await > 0 {

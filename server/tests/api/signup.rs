@@ -134,7 +134,8 @@ async fn the_stored_hash_is_argon2id_with_at_least_owasp_parameters() {
     let app = spawn_app().await;
     app.signup("alice@example.com", "alice", PASSWORD).await;
     app.wait_for_pending(1).await;
-    let hash: String = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT password_hash FROM pending_signups")
+    let hash: String =
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT password_hash FROM pending_signups")
         .fetch_one(c)
         .await)
         .expect("row");

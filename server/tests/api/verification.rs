@@ -48,7 +48,8 @@ async fn a_link_expires_after_24_hours() {
 async fn only_a_hash_of_the_token_is_stored_and_sent_mail_leaves_the_database() {
     let app = spawn_app().await;
     let token = signed_up(&app, ALICE, "alice").await;
-    let stored: Vec<String> = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT token_hash FROM pending_signups")
+    let stored: Vec<String> =
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT token_hash FROM pending_signups")
         .fetch_all(c)
         .await)
         .expect("rows");

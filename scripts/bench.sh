@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The benchmark: builds the release server (as README command 1 does), starts it on
-# loopback with a throwaway SQLite database, creates confirmed accounts through the real
+# loopback with a throwaway SQLite database (or, with --postgres, a throwaway PostgreSQL
+# cluster from scripts/pg.sh), creates confirmed accounts through the real
 # signup and mail path, runs bounded `wrk` runs, and prints one table.
 #
-#   bash scripts/bench.sh [--users N] [--seconds S] [--connections C] [--no-build]
+#   bash scripts/bench.sh [--users N] [--seconds S] [--connections C] [--no-build] [--postgres]
 #                         [--only "LABEL ..."]   (runs: static anonymous signed-in me
 #                                                 signin-ok signin-unknown signin-wrong)
 #
@@ -13,13 +14,14 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
-USERS=100 SECONDS_PER_RUN=10 CONNECTIONS=32 BUILD=1 ONLY=""
+USERS=100 SECONDS_PER_RUN=10 CONNECTIONS=32 BUILD=1 ONLY="" BACKEND=sqlite
 while [ $# -gt 0 ]; do
   case "$1" in
     --users) USERS="$2"; shift 2 ;;
     --seconds) SECONDS_PER_RUN="$2"; shift 2 ;;
     --connections) CONNECTIONS="$2"; shift 2 ;;
     --no-build) BUILD=0; shift ;;
+    --postgres) BACKEND=postgres; shift ;;
     --only) ONLY=" $2 "; shift 2 ;;
     *) echo "unknown option: $1 (see the top of $0)" >&2; exit 2 ;;
   esac
@@ -52,6 +54,11 @@ ORIGIN="http://localhost:$PORT"
 SERVER_PID=""
 cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
+if [ "$BACKEND" = postgres ]; then
+  source "$ROOT/scripts/pg.sh"
+  pg_start   # chains its clean-up after the trap above
+  "$PG_BIN/psql" -q "$BULWARK_TEST_PG_URL" -c "CREATE DATABASE bulwark_bench"
+fi
 
 # The server as cargo-leptos would run it, on a throwaway database. What differs from the
 # defaults, and why:
@@ -66,6 +73,7 @@ export LEPTOS_HASH_FILES=false
 grep -qE '^hash-files *= *true' Cargo.toml && [ -f "$(dirname "$BIN")/hash.txt" ] && LEPTOS_HASH_FILES=true
 export LEPTOS_SITE_ADDR="127.0.0.1:$PORT" BULWARK_PUBLIC_URL="$ORIGIN"
 export DATABASE_URL="sqlite://$WORK/bench.db" BULWARK_MAIL_OUTBOX="$WORK/outbox"
+[ "$BACKEND" = sqlite ] || DATABASE_URL="${BULWARK_TEST_PG_URL%/*}/bulwark_bench"
 export BULWARK_CLIENT_IP=x-forwarded-for BULWARK_TRUSTED_PROXIES=127.0.0.1
 export BULWARK_THROTTLE_SIGNUPS_PER_MINUTE=100000 BULWARK_THROTTLE_LINK_MAILS_PER_MINUTE=100000
 export BULWARK_THROTTLE_ACCOUNT_BACKOFF_FROM=100000
@@ -172,7 +180,7 @@ ANON=$(field anonymous ok_rps); SIGNED=$(field signed-in ok_rps)
 
 echo
 echo "Bulwark benchmark · $(date -u +%Y-%m-%dT%H:%MZ) · $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))"
-echo "wrk -t$THREADS -c$CONNECTIONS -d${SECONDS_PER_RUN}s against the release build; $USERS confirmed accounts; SQLite"
+echo "wrk -t$THREADS -c$CONNECTIONS -d${SECONDS_PER_RUN}s against the release build; $USERS confirmed accounts; $([ "$BACKEND" = sqlite ] && echo SQLite || echo PostgreSQL)"
 echo
 printf '| %-40s | %12s | %10s | %10s | %s\n' "figure" "per second" "p50 ms" "p99 ms" "answers (status:count)"
 printf '|%s|%s|%s|%s|%s\n' "------------------------------------------" "--------------" "------------" "------------" "--------"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # README command 2: install what is missing, then run every test: Rust unit tests, the
-# integration tests (real router, real SQLite files), clippy, and the Playwright suite in
-# Debian's Chromium against the real server as README command 1 builds it: release, with
-# precompressed files under content-hashed names (cargo leptos end-to-end --release --split).
+# integration tests (real router) on SQLite files and again on PostgreSQL, clippy, and the
+# Playwright suite in Debian's Chromium against the real server as README command 1 builds
+# it (release, precompressed files under content-hashed names: cargo leptos end-to-end
+# --release --split), on PostgreSQL. PostgreSQL is a throwaway cluster (scripts/pg.sh):
+# Debian's package is installed when missing; no system cluster is made or touched.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 setup_release
@@ -23,13 +25,19 @@ E2E_DIR="$(mktemp -d)"
 trap 'rm -rf "$LOG" "$E2E_DIR"' EXIT
 step() { "$@" 2>&1 | tee -a "$LOG"; }
 
+# After the trap above: pg_start chains its own clean-up after it.
+source "$ROOT/scripts/pg.sh"
+pg_start
+
 # Per package, never --workspace: that would unify the app's `ssr` and `hydrate` features.
-say "unit tests: bulwark (shared schemas + services)"
+say "unit tests: bulwark (shared schemas + services; storage tests on SQLite and PostgreSQL)"
 step cargo test -p bulwark --features server
 say "unit tests: app (server build; the browser build is compiled by clippy below)"
 step cargo test -p app --features ssr
-say "server unit and integration tests"
-step cargo test -p server
+say "server unit and integration tests, on SQLite"
+step env -u BULWARK_TEST_PG_URL cargo test -p server
+say "integration tests again, on PostgreSQL (every test its own database)"
+step cargo test -p server --test api
 say "formatting and clippy"
 step cargo fmt --all -- --check
 step cargo clippy -p bulwark --features server --all-targets -- -D warnings
@@ -42,7 +50,10 @@ say "browser tests (Playwright + Debian Chromium)"
 export BULWARK_E2E_PORT="${BULWARK_E2E_PORT:-3005}"
 export LEPTOS_SITE_ADDR="127.0.0.1:$BULWARK_E2E_PORT"
 export BULWARK_PUBLIC_URL="http://localhost:$BULWARK_E2E_PORT"
-export DATABASE_URL="sqlite://$E2E_DIR/e2e.db"
+# On PostgreSQL: the integration tests above ran on both backends, the browser suite runs
+# once, on the one SQLite is not the default for.
+"$PG_BIN/psql" -q "$BULWARK_TEST_PG_URL" -c "CREATE DATABASE bulwark_e2e"
+export DATABASE_URL="${BULWARK_TEST_PG_URL%/*}/bulwark_e2e"
 export RUST_LOG="${RUST_LOG:-info,sqlx=warn,tower_sessions=warn}"
 # Every browser test comes from 127.0.0.1: per-address limits would make the tests depend
 # on each other, so they are raised here (the integration tests cover them). Per-account

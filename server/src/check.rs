@@ -13,9 +13,6 @@ use leptos::config::LeptosOptions;
 
 use crate::config::Settings;
 
-/// The table the session store keeps sessions in: the name the code that deletes session
-/// rows uses.
-
 /// One checked thing.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Finding {

@@ -57,7 +57,7 @@ trap cleanup EXIT
 if [ "$BACKEND" = postgres ]; then
   source "$ROOT/scripts/pg.sh"
   pg_start   # chains its clean-up after the trap above
-  "$PG_BIN/psql" -q "$BULWARK_TEST_PG_URL" -c "CREATE DATABASE bulwark_bench"
+  pg_psql -c "CREATE DATABASE bulwark_bench"
 fi
 
 # The server as cargo-leptos would run it, on a throwaway database. What differs from the

@@ -5,6 +5,7 @@
 #   pg_start            # installs Debian's postgresql when missing (without its system
 #                       # cluster), starts a cluster, exports BULWARK_TEST_PG_URL, and
 #                       # stops it again when the shell exits (after any EXIT trap it had)
+#   pg_psql -c "SQL"    # runs psql on it (the password goes by environment, not argument)
 #   pg_stop             # stops it now and deletes its folder
 #
 # PostgreSQL refuses to run as root. As root, the cluster runs as the unprivileged
@@ -16,6 +17,8 @@
 
 PG_DIR=""
 PG_BIN=""
+PG_PORT=""
+PG_PASSWORD=""
 
 pg_say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -84,8 +87,13 @@ pg_start() {
     pg_stop
     return 1
   fi
+  PG_PORT="$port" PG_PASSWORD="$password"
   export BULWARK_TEST_PG_URL="postgres://bulwark:$password@127.0.0.1:$port/postgres"
   pg_say "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (throwaway, $PG_DIR)"
+}
+
+pg_psql() {
+  PGPASSWORD="$PG_PASSWORD" "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U bulwark -d postgres "$@"
 }
 
 pg_stop() {

@@ -52,7 +52,7 @@ export LEPTOS_SITE_ADDR="127.0.0.1:$BULWARK_E2E_PORT"
 export BULWARK_PUBLIC_URL="http://localhost:$BULWARK_E2E_PORT"
 # On PostgreSQL: the integration tests above ran on both backends, the browser suite runs
 # once, on the one SQLite is not the default for.
-"$PG_BIN/psql" -q "$BULWARK_TEST_PG_URL" -c "CREATE DATABASE bulwark_e2e"
+pg_psql -c "CREATE DATABASE bulwark_e2e"
 export DATABASE_URL="${BULWARK_TEST_PG_URL%/*}/bulwark_e2e"
 export RUST_LOG="${RUST_LOG:-info,sqlx=warn,tower_sessions=warn}"
 # Every browser test comes from 127.0.0.1: per-address limits would make the tests depend

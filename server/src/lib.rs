@@ -348,37 +348,14 @@ pub fn spawn_cleanup(
     every: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    let registry = state.registry.clone();
-    let store = state.sessions.clone();
-    let accounts = state.accounts.clone();
-    let throttle = state.throttle.clone();
-    let devices = state.devices.clone();
+    let state = state.clone();
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
         loop {
             tokio::select! {
                 _ = ticker.tick() => {
-                    match registry.delete_expired().await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(event = "session_expired", count = n, "expired sessions removed"),
-                        Err(error) => tracing::warn!(error = %error, "session clean-up failed"),
-                    }
-                    if let Err(error) = store.delete_expired().await {
-                        tracing::warn!(error = %error, "session store clean-up failed");
-                    }
-                    if let Err(error) = throttle.delete_stale().await {
-                        tracing::warn!(error = %error, "throttle counter clean-up failed");
-                    }
-                    if let Err(error) = devices.delete_expired().await {
-                        tracing::warn!(error = %error, "device cookie clean-up failed");
-                    }
-                    if let Err(error) = accounts.delete_expired_tokens().await {
-                        tracing::warn!(error = %error, "token clean-up failed");
-                    }
-                    match accounts.delete_expired_pending().await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(event = "user_signup_expired", count = n, "expired signups removed"),
-                        Err(error) => tracing::warn!(error = %error, "pending signup clean-up failed"),
+                    for (what, error) in clean_up(&state).await {
+                        tracing::warn!(error = %error, "{what} clean-up failed");
                     }
                 }
                 _ = shutdown.changed() => break,
@@ -386,6 +363,35 @@ pub fn spawn_cleanup(
         }
         tracing::debug!("session clean-up stopped");
     })
+}
+
+/// One clean-up pass (see [`spawn_cleanup`]): every step runs even when one before it
+/// failed; the failures, named, are returned.
+pub async fn clean_up(state: &AppState) -> Vec<(&'static str, String)> {
+    let mut failures = Vec::new();
+    match state.registry.delete_expired().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(event = "session_expired", count = n, "expired sessions removed"),
+        Err(error) => failures.push(("session", error.to_string())),
+    }
+    if let Err(error) = state.sessions.delete_expired().await {
+        failures.push(("session store", error.to_string()));
+    }
+    if let Err(error) = state.throttle.delete_stale().await {
+        failures.push(("throttle counter", error.to_string()));
+    }
+    if let Err(error) = state.devices.delete_expired().await {
+        failures.push(("device cookie", error.to_string()));
+    }
+    if let Err(error) = state.accounts.delete_expired_tokens().await {
+        failures.push(("token", error.to_string()));
+    }
+    match state.accounts.delete_expired_pending().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(event = "user_signup_expired", count = n, "expired signups removed"),
+        Err(error) => failures.push(("pending signup", error.to_string())),
+    }
+    failures
 }
 
 /// Leptos' own settings: from the variables cargo-leptos sets when it builds and runs the

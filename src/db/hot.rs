@@ -21,7 +21,10 @@ use super::{AsConn, Conn, Db, Pool};
 /// connection whose query failed is closed, and opened anew (with the pool's options)
 /// the next time it is needed.
 ///
-/// On PostgreSQL: the pool (a network round trip dominates; there is no worker thread).
+/// On PostgreSQL: a small pool of its own (`connections` at most), for the same reason as
+/// on SQLite: a flood of requests that need the main pool (writes waiting for the write
+/// lock, say) must not leave signed-in requests without a connection to find out who
+/// is calling.
 #[derive(Clone)]
 pub struct HotReads(Db<SqliteSlots, PgPool>);
 
@@ -41,7 +44,12 @@ impl HotReads {
                 options: (*pool.connect_options()).clone(),
                 next: Arc::new(AtomicUsize::new(0)),
             }),
-            Db::Postgres(pool) => Db::Postgres(pool.clone()),
+            Db::Postgres(pool) => Db::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(u32::try_from(connections.max(1)).unwrap_or(u32::MAX))
+                    .acquire_timeout(std::time::Duration::from_secs(10))
+                    .connect_lazy_with((*pool.connect_options()).clone()),
+            ),
         })
     }
 

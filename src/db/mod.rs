@@ -97,6 +97,19 @@ pub async fn connect_existing(url: &str) -> Result<Pool, DbError> {
     }
 }
 
+/// Whether `url` is a PostgreSQL server on another host reached without a checked
+/// certificate (`sslmode` other than `verify-ca` / `verify-full`): refused in production,
+/// where the database holds reset links and session data. Loopback and Unix sockets are
+/// this machine.
+pub fn is_unverified_remote_postgres(url: &str) -> bool {
+    use sqlx::postgres::PgSslMode;
+    let Ok(Url::Postgres(options)) = parse(url) else { return false };
+    let local = options.get_socket().is_some()
+        || options.get_host().starts_with('/')
+        || matches!(options.get_host(), "localhost" | "127.0.0.1" | "::1" | "[::1]");
+    !local && !matches!(options.get_ssl_mode(), PgSslMode::VerifyCa | PgSslMode::VerifyFull)
+}
+
 /// Where the database at `url` is, for people to read: never a user name or password.
 pub fn describe(url: &str) -> String {
     match parse(url) {
@@ -132,7 +145,12 @@ async fn sqlite_pool(options: SqliteConnectOptions, pool_size: u32) -> Result<Po
         .map_err(DbError::Open)
 }
 
+/// How long a statement waits for a lock (the write lock included) before it fails, as
+/// SQLite's busy timeout does: a request never waits without end behind another.
+const LOCK_TIMEOUT: &str = "5s";
+
 async fn postgres_pool(options: PgConnectOptions, pool_size: u32) -> Result<Pool, DbError> {
+    let options = options.options([("lock_timeout", LOCK_TIMEOUT)]);
     PgPoolOptions::new()
         .max_connections(pool_size.max(1))
         .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -278,7 +296,7 @@ pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<Str
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use sqlx::SqlitePool;
 
@@ -347,6 +365,16 @@ mod tests {
         let elsewhere = "postgres://bulwark:hunter2@127.0.0.1:5432/postgres";
         assert!(!describe(elsewhere).contains("hunter2"), "{}", describe(elsewhere));
         assert_eq!(describe(elsewhere), "PostgreSQL database postgres on 127.0.0.1:5432");
+        assert!(!is_unverified_remote_postgres(elsewhere), "loopback");
+        assert!(
+            is_unverified_remote_postgres("postgres://u:p@db.internal/bulwark"),
+            "sslmode=prefer by default"
+        );
+        assert!(is_unverified_remote_postgres("postgres://u:p@db.internal/bulwark?sslmode=require"));
+        assert!(!is_unverified_remote_postgres("postgres://u:p@db.internal/bulwark?sslmode=verify-full"));
+        assert!(!is_unverified_remote_postgres("postgres://u:p@db.internal/bulwark?sslmode=verify-ca"));
+        assert!(!is_unverified_remote_postgres("postgres:///bulwark?host=/run/postgresql"), "a socket");
+        assert!(!is_unverified_remote_postgres(&url), "not PostgreSQL");
         let unknown = "mysql://bulwark:hunter2@127.0.0.1/bulwark";
         assert!(matches!(connect(unknown).await, Err(DbError::UnsupportedUrl)));
         assert!(!describe(unknown).contains("hunter2"));
@@ -370,6 +398,18 @@ mod tests {
                 None
             }
         }
+    }
+
+    /// A migrated SQLite database (in `dir`) and, when there is a PostgreSQL server for
+    /// tests, a migrated PostgreSQL one: for store tests that must hold on every backend.
+    pub(crate) async fn every_backend(dir: &std::path::Path) -> Vec<Pool> {
+        let sqlite = connect(&format!("sqlite://{}/every.db", dir.display())).await.expect("opens");
+        let mut pools = vec![sqlite];
+        pools.extend(postgres().await);
+        for pool in &pools {
+            migrate(pool).await.expect("migrates");
+        }
+        pools
     }
 
     /// Every table's columns: `(table, column, kind, nullable)`, kinds as both backends

@@ -111,8 +111,9 @@ impl Pool {
         })
     }
 
-    /// A transaction for reads that must agree with each other. Writes go through
-    /// [`crate::db::write`].
+    /// A plain transaction (on PostgreSQL in read committed: each statement sees what
+    /// had committed when it began, not one snapshot for the whole transaction). Writes
+    /// that decide on what they read go through [`crate::db::write`].
     pub async fn begin(&self) -> sqlx::Result<Tx> {
         Ok(match self {
             Db::Sqlite(pool) => Db::Sqlite(pool.begin().await?),

@@ -78,12 +78,17 @@ pub async fn insert(
         "UPDATE session_registry SET parked = TRUE, idle_expires_at = {least}(absolute_expires_at, $1 + $2) \
          WHERE store_key = $3 AND parked = FALSE"
     );
-    crate::on_db!(connection.conn(), c => sqlx::query(&sql)
+    let parked = crate::on_db!(connection.conn(), c => sqlx::query(&sql)
     .bind(expires_at)
     .bind(new.idle_secs)
     .bind(new.admin_session_key)
     .execute(c)
     .await.map(crate::db::Done::from))?;
+    // The admin's session moved meanwhile (a step-up in another tab gives it a new key
+    // without the write lock): no start, and the caller's transaction rolls back the row.
+    if parked.rows_affected() != 1 {
+        return Ok(None);
+    }
     // The impersonation's own session: the user's, at the user's current epoch, ending at
     // the cap whatever happens.
     crate::on_db!(connection.conn(), c => sqlx::query(

@@ -151,7 +151,7 @@ pub async fn delete(pool: &Pool, key: &str) -> sqlx::Result<()> {
 pub async fn delete_stale(pool: &Pool, prefix: &str, quiet_since: i64, now: i64) -> sqlx::Result<u64> {
     let prefix_chars = i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX);
     Ok(crate::on_db!(pool, c => sqlx::query(
-        "DELETE FROM throttle_counters WHERE substr(key, 1, $1) = $2 AND last_failure_at < $3 AND blocked_until <= $4",
+        "DELETE FROM throttle_counters WHERE substr(key, 1, CAST($1 AS INTEGER)) = $2 AND last_failure_at < $3 AND blocked_until <= $4",
     )
     .bind(prefix_chars)
     .bind(prefix)
@@ -172,10 +172,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn many_counters_are_read_in_order_and_stale_ones_deleted_by_prefix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for pool in db::tests::every_backend(dir.path()).await {
+            let ok = |c: &Counter| Ok::<_, ()>(Counter { last_failure_at: 100, ..count(c) });
+            for key in ["ip:a", "ip:b", "acct:a"] {
+                update(&pool, key, ok).await.expect("db").expect("counted");
+            }
+            update(&pool, "ip:b", ok).await.expect("db").expect("counted");
+            let read = get_many(&pool, &["ip:b", "nothing", "ip:a"]).await.expect("db");
+            let failures: Vec<_> = read.iter().map(|s| s.map(|(c, _)| c.failures)).collect();
+            assert_eq!(failures, [Some(2), None, Some(1)], "{:?}", pool.backend());
+            assert_eq!(delete_stale(&pool, "ip:", 101, 0).await.expect("db"), 2, "{:?}", pool.backend());
+            assert_eq!(get(&pool, "acct:a").await.expect("db").failures, 1);
+            assert_eq!(get(&pool, "ip:a").await.expect("db").failures, 0);
+        }
+    }
+
+    #[tokio::test]
     async fn a_snapshot_from_before_a_delete_does_not_match_the_row_made_again() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let pool = db::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.expect("db");
-        db::migrate(&pool).await.expect("migrate");
+        for pool in db::tests::every_backend(dir.path()).await {
+            snapshot_after_delete(&pool).await;
+        }
+    }
+
+    async fn snapshot_after_delete(pool: &Pool) {
+        let pool = pool.clone();
         let ok = |c: &Counter| Ok::<_, ()>(count(c));
 
         // The owner's reservation: a row at version 1 with 2 failures, remembered.

@@ -60,8 +60,15 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
     pub site_addr: SocketAddr,
-    /// Database URL; a SQLite file is created (with its folder) when missing.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/bulwark.db")]
+    /// Database URL: `sqlite://…` (the file is created, with its folder, when missing) or
+    /// `postgres://…`. Never shown by --help: it may hold a password.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/bulwark.db",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
     pub database_url: String,
     /// Database connections kept open at most.
     #[arg(long, env = "BULWARK_DB_POOL_SIZE", default_value_t = bulwark::db::DEFAULT_POOL_SIZE)]
@@ -321,6 +328,8 @@ pub enum ConfigError {
     SessionLifetimes,
     #[error("BULWARK_SMTP_HOST must be set in production (mail cannot go to a local folder there)")]
     MissingSmtpHost,
+    #[error("DATABASE_URL: a PostgreSQL server on another host needs sslmode=verify-full (or verify-ca) in production; the database holds session data and reset links")]
+    UnverifiedDatabaseTls,
     #[error("BULWARK_SMTP_TLS=none is only allowed in production for a relay on this host (localhost)")]
     PlainSmtpInProduction,
     #[error("BULWARK_SMTP_USERNAME and BULWARK_SMTP_PASSWORD must be set together")]
@@ -342,6 +351,9 @@ impl Config {
     pub fn validate(self) -> Result<Settings, ConfigErrors> {
         let production = self.environment == Environment::Production;
         let mut errors = Vec::new();
+        if production && bulwark::db::is_unverified_remote_postgres(&self.database_url) {
+            errors.push(ConfigError::UnverifiedDatabaseTls);
+        }
 
         let public_url = match (&self.public_url, production) {
             (Some(raw), _) => parse_public_url(raw),

@@ -224,3 +224,31 @@ fn the_range_api_needs_an_http_url_and_https_in_production() {
     let off = config(&["--new-device-notice", "false"]).validate().expect("valid");
     assert!(!off.credentials.new_device_notice);
 }
+
+#[test]
+fn production_refuses_a_remote_postgres_without_a_checked_certificate() {
+    let base = [SECRET, "--public-url=https://a.example.com"];
+    let with = |url: &str| {
+        let mut args = base.to_vec();
+        args.push(url);
+        production(&args).validate()
+    };
+    for unchecked in [
+        "--database-url=postgres://bulwark:pw@db.internal/bulwark",
+        "--database-url=postgres://bulwark:pw@db.internal/bulwark?sslmode=require",
+    ] {
+        assert_eq!(
+            with(unchecked).err(),
+            Some(ConfigErrors(vec![ConfigError::UnverifiedDatabaseTls])),
+            "{unchecked}"
+        );
+    }
+    assert!(with("--database-url=postgres://bulwark:pw@db.internal/bulwark?sslmode=verify-full").is_ok());
+    assert!(with("--database-url=postgres://bulwark:pw@localhost/bulwark").is_ok(), "this machine");
+    // Development takes any URL.
+    assert!(config(&["--env=development", "--database-url=postgres://u:p@db.internal/b"]).validate().is_ok());
+    // --help never shows the URL (it may hold a password).
+    let mut command = <Config as clap::Args>::augment_args(clap::Command::new("server"));
+    let help = command.render_long_help().to_string();
+    assert!(help.contains("DATABASE_URL") && !help.contains("sqlite://data"), "{help}");
+}

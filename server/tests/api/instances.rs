@@ -204,3 +204,21 @@ async fn step_up_and_impersonation_hold_across_instances() {
     a.clock.advance(5 * 60);
     assert_eq!(me_json(&b, &a.client).await["id"], admin, "past the cap, B gives the admin's session back");
 }
+
+/// The clean-up pass every instance runs (each step of it, on this test's backend), with
+/// something expired for each step to delete.
+#[tokio::test]
+async fn the_clean_up_pass_runs_every_step_without_an_error() {
+    let (a, b) = pair().await;
+    a.register(ALICE, "alice").await;
+    assert_eq!(a.login(ALICE, PASSWORD).await.status, 200);
+    assert_eq!(a.login("nobody@example.com", "wrong password guess").await.status, 401);
+    assert_eq!(a.signup("waiting@example.com", "waiting", PASSWORD).await.status, 200);
+    assert_eq!(a.forgot_password(ALICE).await.status, 200);
+    a.clock.advance(40 * 24 * 3600);
+    assert_eq!(server::clean_up(&a.state).await, Vec::<(&str, String)>::new());
+    // Nothing is left for the other instance's pass, which must not fail either.
+    assert_eq!(server::clean_up(&b.state).await, Vec::<(&str, String)>::new());
+    assert_eq!(me_status(&b, &a.client).await, 401, "the expired session is gone");
+    assert_eq!(a.pending_count().await, 0, "the expired signup is gone");
+}

@@ -50,6 +50,34 @@ impl<S, P> Db<S, P> {
 
 /// Runs `$body` with `$c` bound to the backend's own value (a pool, a connection...).
 /// The body is compiled once per backend.
+///
+/// A statement both backends take builds:
+///
+/// ```
+/// async fn count(pool: &bulwark::db::Pool) -> sqlx::Result<i64> {
+///     bulwark::on_db!(pool, p => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id > $1").bind(0_i64).fetch_one(p).await)
+/// }
+/// ```
+///
+/// One that binds a type PostgreSQL cannot take (an unsigned integer) does not, though
+/// SQLite would take it:
+///
+/// ```compile_fail
+/// async fn count(pool: &bulwark::db::Pool) -> sqlx::Result<i64> {
+///     bulwark::on_db!(pool, p => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id > $1").bind(0_u32).fetch_one(p).await)
+/// }
+/// ```
+///
+/// And SQL written for one backend only does not build either: a `match` on [`Db`]
+/// without an arm for the other backend is not exhaustive.
+///
+/// ```compile_fail
+/// async fn count(pool: &bulwark::db::Pool) -> sqlx::Result<i64> {
+///     match pool {
+///         bulwark::db::Db::Sqlite(p) => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(p).await,
+///     }
+/// }
+/// ```
 #[macro_export]
 macro_rules! on_db {
     ($db:expr, $c:ident => $body:expr) => {

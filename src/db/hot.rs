@@ -21,12 +21,17 @@ use super::{AsConn, Conn, Db, Pool};
 /// connection whose query failed is closed, and opened anew (with the pool's options)
 /// the next time it is needed.
 ///
-/// On PostgreSQL: a small pool of its own (`connections` at most), for the same reason as
+/// On PostgreSQL: a small pool of its own (`connections` at most, and never more than
+/// [`MAX_POSTGRES_READERS`]), for the same reason as
 /// on SQLite: a flood of requests that need the main pool (writes waiting for the write
 /// lock, say) must not leave signed-in requests without a connection to find out who
 /// is calling.
 #[derive(Clone)]
 pub struct HotReads(Db<SqliteSlots, PgPool>);
+
+/// The resolver's own PostgreSQL connections per instance, at most: each is a server
+/// process, and the server's `max_connections` is shared by every instance.
+pub const MAX_POSTGRES_READERS: usize = 4;
 
 #[derive(Clone)]
 pub struct SqliteSlots {
@@ -46,8 +51,11 @@ impl HotReads {
             }),
             Db::Postgres(pool) => Db::Postgres(
                 sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(u32::try_from(connections.max(1)).unwrap_or(u32::MAX))
+                    .max_connections(u32::try_from(connections.clamp(1, MAX_POSTGRES_READERS)).unwrap_or(1))
                     .acquire_timeout(std::time::Duration::from_secs(10))
+                    // A failed read discards its connection (see `Lease::discard`): no
+                    // ping before every request's one query.
+                    .test_before_acquire(false)
                     .connect_lazy_with((*pool.connect_options()).clone()),
             ),
         })

@@ -97,17 +97,18 @@ pub async fn connect_existing(url: &str) -> Result<Pool, DbError> {
     }
 }
 
-/// Whether `url` is a PostgreSQL server on another host reached without a checked
-/// certificate (`sslmode` other than `verify-ca` / `verify-full`): refused in production,
-/// where the database holds reset links and session data. Loopback and Unix sockets are
-/// this machine.
+/// Whether `url` is a PostgreSQL server on another host reached without a certificate
+/// checked for that host (`sslmode` other than `verify-full`): refused in production,
+/// where the database holds reset links and session data. (`verify-ca` is not enough:
+/// with sqlx it accepts any certificate a trusted root signed, for any name.) Loopback
+/// and Unix sockets are this machine.
 pub fn is_unverified_remote_postgres(url: &str) -> bool {
     use sqlx::postgres::PgSslMode;
     let Ok(Url::Postgres(options)) = parse(url) else { return false };
     let local = options.get_socket().is_some()
         || options.get_host().starts_with('/')
         || matches!(options.get_host(), "localhost" | "127.0.0.1" | "::1" | "[::1]");
-    !local && !matches!(options.get_ssl_mode(), PgSslMode::VerifyCa | PgSslMode::VerifyFull)
+    !local && !matches!(options.get_ssl_mode(), PgSslMode::VerifyFull)
 }
 
 /// Where the database at `url` is, for people to read: never a user name or password.
@@ -200,10 +201,20 @@ fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
 }
 
 /// Applies every migration of the pool's backend that has not run yet. On PostgreSQL
-/// sqlx holds an advisory lock meanwhile, so instances starting together take turns.
+/// sqlx holds an advisory lock meanwhile, so instances starting together take turns: on
+/// a connection without the pool's lock timeout, so an instance waits for another's
+/// migration however long it takes (the connection is closed afterwards, not pooled).
 pub async fn migrate(pool: &Pool) -> Result<(), DbError> {
     let migrator = migrator(pool.backend());
-    on_db!(pool, p => migrator.run(p).await)?;
+    match pool {
+        Db::Sqlite(p) => migrator.run(p).await?,
+        Db::Postgres(p) => {
+            let mut connection = p.acquire().await.map_err(DbError::Open)?;
+            connection.close_on_drop();
+            sqlx::query("SET lock_timeout = 0").execute(&mut *connection).await.map_err(DbError::Open)?;
+            migrator.run(&mut *connection).await?;
+        }
+    }
     Ok(())
 }
 
@@ -372,7 +383,10 @@ pub(crate) mod tests {
         );
         assert!(is_unverified_remote_postgres("postgres://u:p@db.internal/bulwark?sslmode=require"));
         assert!(!is_unverified_remote_postgres("postgres://u:p@db.internal/bulwark?sslmode=verify-full"));
-        assert!(!is_unverified_remote_postgres("postgres://u:p@db.internal/bulwark?sslmode=verify-ca"));
+        assert!(
+            is_unverified_remote_postgres("postgres://u:p@db.internal/bulwark?sslmode=verify-ca"),
+            "any name"
+        );
         assert!(!is_unverified_remote_postgres("postgres:///bulwark?host=/run/postgresql"), "a socket");
         assert!(!is_unverified_remote_postgres(&url), "not PostgreSQL");
         let unknown = "mysql://bulwark:hunter2@127.0.0.1/bulwark";

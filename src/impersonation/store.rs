@@ -85,8 +85,14 @@ pub async fn insert(
     .execute(c)
     .await.map(crate::db::Done::from))?;
     // The admin's session moved meanwhile (a step-up in another tab gives it a new key
-    // without the write lock): no start, and the caller's transaction rolls back the row.
+    // without the write lock): no start. The row goes at once, so that the caller's look
+    // at why (on this transaction) does not find it and call the admin busy.
     if parked.rows_affected() != 1 {
+        crate::on_db!(connection.conn(), c => sqlx::query("DELETE FROM impersonations WHERE id = $1")
+            .bind(id)
+            .execute(c)
+            .await
+            .map(crate::db::Done::from))?;
         return Ok(None);
     }
     // The impersonation's own session: the user's, at the user's current epoch, ending at

@@ -328,7 +328,7 @@ pub enum ConfigError {
     SessionLifetimes,
     #[error("BULWARK_SMTP_HOST must be set in production (mail cannot go to a local folder there)")]
     MissingSmtpHost,
-    #[error("DATABASE_URL: a PostgreSQL server on another host needs sslmode=verify-full (or verify-ca) in production; the database holds session data and reset links")]
+    #[error("DATABASE_URL: a PostgreSQL server on another host needs sslmode=verify-full in production (the certificate checked for that host); the database holds session data and reset links")]
     UnverifiedDatabaseTls,
     #[error("BULWARK_SMTP_TLS=none is only allowed in production for a relay on this host (localhost)")]
     PlainSmtpInProduction,

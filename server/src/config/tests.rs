@@ -236,6 +236,7 @@ fn production_refuses_a_remote_postgres_without_a_checked_certificate() {
     for unchecked in [
         "--database-url=postgres://bulwark:pw@db.internal/bulwark",
         "--database-url=postgres://bulwark:pw@db.internal/bulwark?sslmode=require",
+        "--database-url=postgres://bulwark:pw@db.internal/bulwark?sslmode=verify-ca",
     ] {
         assert_eq!(
             with(unchecked).err(),

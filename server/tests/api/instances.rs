@@ -222,3 +222,23 @@ async fn the_clean_up_pass_runs_every_step_without_an_error() {
     assert_eq!(me_status(&b, &a.client).await, 401, "the expired session is gone");
     assert_eq!(a.pending_count().await, 0, "the expired signup is gone");
 }
+
+/// While one instance holds the write lock (a long write transaction), made-up session
+/// cookies sent to the other are still answered at once: forgetting a cookie nobody
+/// knows takes no lock. On SQLite every write waits for the one writer anyway.
+#[tokio::test]
+async fn made_up_cookies_do_not_queue_behind_the_write_lock() {
+    let (a, b) = pair().await;
+    if a.pool.backend() != bulwark::db::Backend::Postgres {
+        return;
+    }
+    let held = bulwark::db::write(&a.pool).await.expect("the write lock");
+    let started = std::time::Instant::now();
+    for _ in 0..10 {
+        let forged =
+            crate::helpers::client_with_cookie(&b, &tower_sessions::session::Id::default().to_string());
+        assert_eq!(me_status(&b, &forged).await, 401);
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
+    held.rollback().await.expect("rollback");
+}

@@ -152,11 +152,6 @@ impl Pool {
     pub async fn close(&self) {
         on_db!(self, pool => pool.close().await)
     }
-
-    /// Connections open right now (idle or in use).
-    pub fn size(&self) -> u32 {
-        on_db!(self, pool => pool.size())
-    }
 }
 
 impl Tx {

@@ -220,7 +220,7 @@ impl SessionRegistry {
         let context = crate::audit::Context::default();
         let ending =
             store::EndedBy { how: store::Ended::SignedOut, by: None, context: &context, now: self.now() };
-        store::delete_keys(&self.pool, &[store_key.to_owned()], &ending).await
+        store::forget(&self.pool, store_key, &ending).await
     }
 
     /// Ends the caller's impersonation session with this public handle, without a

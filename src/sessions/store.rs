@@ -331,28 +331,31 @@ pub async fn expired_keys(pool: &Pool, now: UnixTime) -> sqlx::Result<Vec<String
     .await)
 }
 
+/// Forgets the session under `key` (see [`super::SessionRegistry::forget`]). A key no
+/// registry row knows (a made-up cookie, a session already ended) has at most stored
+/// data to delete: done without the write lock, so a flood of made-up cookies cannot
+/// queue every request behind it. No row can appear for such a key meanwhile: keys are
+/// hashes of fresh random ids. (A parked session has its registry row.)
+pub async fn forget(pool: &Pool, key: &str, ending: &EndedBy<'_>) -> sqlx::Result<()> {
+    let mut connection = pool.acquire().await?;
+    let known = crate::on_db!(connection.conn(), c => sqlx::query_scalar::<_, bool>(
+        "SELECT EXISTS (SELECT 1 FROM session_registry WHERE store_key = $1)",
+    )
+    .bind(key)
+    .fetch_one(c)
+    .await)?;
+    if !known {
+        return delete_record(&mut connection, key).await;
+    }
+    drop(connection);
+    delete_keys(pool, &[key.to_owned()], ending).await
+}
+
 /// Deletes the registry rows and the stored session data for `keys`, atomically, ending
 /// (as `ending` says) any impersonation that ran on one of them or had parked one.
 pub async fn delete_keys(pool: &Pool, keys: &[String], ending: &EndedBy<'_>) -> sqlx::Result<()> {
     if keys.is_empty() {
         return Ok(());
-    }
-    // One key no registry row knows (a made-up cookie, a session already ended: what the
-    // resolver forgets) has at most stored data to delete: done without the write lock,
-    // so a flood of made-up cookies cannot queue every request behind it. No row can
-    // appear for such a key meanwhile: keys are hashes of fresh random ids. (A parked
-    // session has its registry row; expired keys, many at once, come from their rows.)
-    if let [key] = keys {
-        let mut connection = pool.acquire().await?;
-        let known = crate::on_db!(connection.conn(), c => sqlx::query_scalar::<_, bool>(
-            "SELECT EXISTS (SELECT 1 FROM session_registry WHERE store_key = $1)",
-        )
-        .bind(key)
-        .fetch_one(c)
-        .await)?;
-        if !known {
-            return delete_record(&mut connection, key).await;
-        }
     }
     let mut tx = crate::db::write(pool).await?;
     let mut deleted = Vec::with_capacity(keys.len());

@@ -70,8 +70,9 @@ impl Recovery {
     }
 
     /// Sets a new password through a reset link and ends every session of the account.
-    /// Throttled per client IP (each submission runs a strength check).
-    pub async fn reset_password(&self, ip: IpAddr, token: &str, password: &str) -> Result<UserId, FlowError> {
+    /// Throttled per client IP (each submission runs a strength check). The account as it
+    /// now is: the browser that proved the mailbox gets a fresh device cookie for it.
+    pub async fn reset_password(&self, ip: IpAddr, token: &str, password: &str) -> Result<User, FlowError> {
         self.throttle.link_submission(ip).await?.map_err(FlowError::Throttled)?;
         let user = match self.accounts.reset_password(token, password).await {
             Ok(user) => user,
@@ -85,11 +86,11 @@ impl Recovery {
         // client that hangs up, or the request's time limit, cannot stop it halfway. (The
         // epoch bump above already made every old session and device worthless.)
         let this = self.clone();
-        let id = user.id;
-        tokio::spawn(async move { this.after_password_change(user).await })
+        let changed = user.clone();
+        tokio::spawn(async move { this.after_password_change(changed).await })
             .await
             .map_err(|e| FlowError::Unexpected(e.into()))??;
-        Ok(id)
+        Ok(user)
     }
 
     /// The owner's password change (see `accounts::password_change`), then what follows
@@ -97,7 +98,16 @@ impl Recovery {
     /// too: the server function starts it anew), the sign-in backoff cleared, a notice
     /// mailed. The account as it now is.
     pub async fn change_password(&self, change: PasswordChange<'_>) -> Result<User, ChangeError> {
-        let user = self.accounts.change_password(&self.throttle, change).await?;
+        let session_key = change.session_key.to_owned();
+        let user = match self.accounts.change_password(&self.throttle, change).await {
+            Ok(user) => user,
+            Err(ChangeError::SessionEnded) => {
+                // Ended meanwhile, or its wrong passwords used up: either way it is over.
+                self.registry.forget(&session_key).await?;
+                return Err(ChangeError::SessionEnded);
+            }
+            Err(other) => return Err(other),
+        };
         let this = self.clone();
         let changed = user.clone();
         let after = tokio::spawn(async move { this.after_password_change(changed).await })

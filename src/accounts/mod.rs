@@ -183,6 +183,7 @@ impl Accounts {
             &mut self.pool.acquire().await?,
             &new.hash,
             user.id,
+            (&user.email, user.session_epoch),
             store::Purpose::ResetPassword,
             now,
             expires_at,
@@ -415,6 +416,29 @@ pub(crate) mod tests {
 
     async fn reset_link(accounts: &Accounts, email: &str) -> (User, String) {
         accounts.issue_reset(&Email::parse(email).expect("email")).await.expect("db").expect("an account")
+    }
+
+    #[tokio::test]
+    async fn a_reset_link_is_stored_only_while_the_address_and_epoch_are_the_ones_looked_up() {
+        let (accounts, clock, _dir) = accounts().await;
+        let id = verified(&accounts, "a@example.com", "alpha").await;
+        let user = accounts.find_user(id).await.expect("db").expect("the account");
+        let now = crate::clock::Clock::now(&clock);
+        let insert = |hash: &'static str, seen: (&'static str, i64)| {
+            let pool = accounts.pool.clone();
+            async move {
+                let mut connection = pool.acquire().await.expect("connection");
+                let purpose = store::Purpose::ResetPassword;
+                store::insert_token(&mut connection, hash, user.id, seen, purpose, now, now + 60)
+                    .await
+                    .expect("db")
+            }
+        };
+        // An email change (no epoch bump) or a new password committed between the look-up
+        // and the insert: no link for the old mailbox.
+        assert!(!insert("h1", ("someone.else@example.com", user.session_epoch)).await);
+        assert!(!insert("h2", ("a@example.com", user.session_epoch + 1)).await);
+        assert!(insert("h3", ("a@example.com", user.session_epoch)).await);
     }
 
     #[tokio::test]

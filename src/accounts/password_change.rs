@@ -81,8 +81,17 @@ impl Accounts {
             .map_err(|e| errors.insert(Field::Password, e.to_string()))
             .ok();
         let (Some(current), Some(new)) = (current, new) else { return Err(ChangeError::Invalid(errors)) };
-        self.reauthenticate(throttle, user, change.ip, &current, change.context, Event::PasswordChange)
-            .await?;
+        let budget = crate::throttle::Budget::Session(change.session_key);
+        self.reauthenticate(
+            throttle,
+            user,
+            change.ip,
+            budget,
+            &current,
+            change.context,
+            Event::PasswordChange,
+        )
+        .await?;
 
         if new.expose_secret() == current.expose_secret() {
             return Err(ChangeError::Invalid(FieldErrors::single(Field::Password, SAME_PASSWORD)));
@@ -119,7 +128,8 @@ impl From<ReauthError> for ChangeError {
             }
             ReauthError::Throttled(verdict) => Self::Throttled(verdict),
             ReauthError::Busy => Self::Busy,
-            ReauthError::Gone => Self::SessionEnded,
+            // The session is to end: the caller ends it (see `Recovery::change_password`).
+            ReauthError::Gone | ReauthError::Exhausted => Self::SessionEnded,
             ReauthError::Unexpected(cause) => Self::Unexpected(cause),
         }
     }

@@ -1,8 +1,15 @@
-//! Typing the password again while signed in: before a password change, and for step-up
-//! ("sudo mode"). Throttled exactly like a sign-in of the account from a stranger's
-//! browser (the client's address and the account's budget), so a stolen session cannot
-//! guess the password any faster than a sign-in form could. Each verdict is an audit
-//! event.
+//! Typing the password again to prove an account already in hand: while signed in, before
+//! a password change and for step-up ("sudo mode"), and with an email-change confirmation
+//! link. Each verdict is an audit event.
+//!
+//! Not throttled like a stranger's sign-in. The budget is the proof's own
+//! ([`Budget::Session`]: this session; [`Budget::ChangeLink`]: this link) plus the client
+//! address's ladder, never the account's budget for untrusted clients: that one is
+//! anyone's to exhaust by guessing at the sign-in form, and spending it here let such a
+//! flood keep the owner, on their own signed-in browser, from stepping up, changing the
+//! password or signing a thief's sessions out. A proof that has failed
+//! [`ThrottlePolicy::proof_max_failures`](crate::throttle::ThrottlePolicy) times ends
+//! ([`ReauthError::Exhausted`]): a stolen session gets that many guesses, ever.
 
 use std::net::IpAddr;
 
@@ -23,6 +30,10 @@ pub enum ReauthError {
     Busy,
     #[error("wrong password")]
     WrongPassword,
+    /// A wrong password, and the last one this proof is allowed: the caller must end the
+    /// session (or kill the link) it came with.
+    #[error("too many wrong passwords")]
+    Exhausted,
     /// The account is gone or its address no longer reads.
     #[error("the account changed")]
     Gone,
@@ -52,15 +63,14 @@ impl Accounts {
         throttle: &Throttle,
         user: &User,
         ip: IpAddr,
+        budget: Budget<'_>,
         password: &Password,
         context: &audit::Context,
         event: Event,
     ) -> Result<(), ReauthError> {
+        debug_assert!(matches!(budget, Budget::Session(_) | Budget::ChangeLink(_)));
         let email = Email::parse(&user.email).map_err(|_| ReauthError::Gone)?;
-        let reservation = throttle
-            .reserve_login(ip, Budget::Untrusted(Some(&email)))
-            .await?
-            .map_err(ReauthError::Throttled)?;
+        let reservation = throttle.reserve_login(ip, budget).await?.map_err(ReauthError::Throttled)?;
         let Some((reservation, ticket)) =
             super::sign_in::admit_reserved(&self.hasher, reservation, crate::hashing::Priority::Normal)
                 .await?
@@ -75,21 +85,23 @@ impl Accounts {
         // actor; an email-change confirmation link can be followed by anyone.
         let actor = if event == Event::EmailChanged { None } else { Some(user.id) };
         let mut entry = audit::Entry::new(event, actor, Some(user.id), context);
+        let mut exhausted = false;
         if matches {
             reservation.succeeded().await?;
         } else {
-            reservation.failed().await?;
-            entry = entry.failed().details(serde_json::json!({ "reason": "wrong password" }));
+            exhausted = reservation.failed().await?;
+            let reason = if exhausted { "wrong password, the last allowed" } else { "wrong password" };
+            entry = entry.failed().details(serde_json::json!({ "reason": reason }));
         }
         // A success is recorded by the caller with the change it allows, when there is one.
         if !matches || event == Event::StepUp {
             let mut connection = self.pool.acquire().await?;
             audit::record(&mut connection, self.clock.now(), &entry).await?;
         }
-        if matches {
-            Ok(())
-        } else {
-            Err(ReauthError::WrongPassword)
+        match (matches, exhausted) {
+            (true, _) => Ok(()),
+            (false, false) => Err(ReauthError::WrongPassword),
+            (false, true) => Err(ReauthError::Exhausted),
         }
     }
 }

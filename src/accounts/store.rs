@@ -31,12 +31,16 @@ impl Purpose {
     }
 }
 
-/// Stores a token bound to the account's current epoch. Verification tokens are only
-/// made for unconfirmed accounts. `false` when there is no such account.
+/// Stores a token bound to the account's current epoch, only while the account still has
+/// the address and the epoch the caller looked up (`seen`): an email change or a new
+/// password that committed in between must not leave a live link in the old mailbox.
+/// Verification tokens are only made for unconfirmed accounts. `false` when there is no
+/// such account (or it changed).
 pub async fn insert_token(
     executor: &mut impl AsConn,
     hash: &str,
     user_id: UserId,
+    seen: (&str, i64),
     purpose: Purpose,
     now: i64,
     expires_at: i64,
@@ -47,16 +51,27 @@ pub async fn insert_token(
     };
     let done = crate::on_db!(executor.conn(), c => sqlx::query(&format!(
         "INSERT INTO email_tokens (token_hash, user_id, purpose, epoch, created_at, expires_at) \
-         SELECT $1, id, $2, session_epoch, $3, $4 FROM users WHERE id = $5 {condition}"
+         SELECT $1, id, $2, session_epoch, $3, $4 FROM users \
+         WHERE id = $5 AND email = $6 AND session_epoch = $7 {condition}"
     ))
     .bind(hash)
     .bind(purpose.as_str())
     .bind(now)
     .bind(expires_at)
     .bind(user_id)
+    .bind(seen.0)
+    .bind(seen.1)
     .execute(c)
     .await.map(crate::db::Done::from))?;
     Ok(done.rows_affected() == 1)
+}
+
+/// "Not disabled at `now`" in SQL, the one predicate every statement uses (a disablement
+/// whose `disabled_until` has passed is over, as [`Standing`](super::Standing) says in
+/// Rust): `prefix` is the table's alias with its dot (or empty), `now` the placeholder
+/// bound to the current time.
+pub fn not_disabled(prefix: &str, now: &str) -> String {
+    format!("({prefix}disabled_at IS NULL OR {prefix}disabled_until <= {now})")
 }
 
 /// What a token row says: `(user, epoch it was made at, expires_at)`.

@@ -45,8 +45,8 @@ pub struct Actor<'a> {
 }
 
 impl Actor<'_> {
-    fn key(&self) -> store::ActorKey<'_> {
-        (self.id, self.session_key, self.stepped_up_since)
+    fn key(&self, now: UnixTime) -> store::ActorKey<'_> {
+        (self.id, self.session_key, self.stepped_up_since, now)
     }
 }
 
@@ -169,7 +169,8 @@ impl Admin {
         }
         let details = serde_json::json!({ "reason": reason, "until": until });
         let mut tx = crate::db::write(&self.pool).await?;
-        let outcome = store::block(&mut tx, actor.key(), target, now, Some((reason, until))).await?;
+        let outcome =
+            store::block(&mut tx, actor.key(self.clock.now()), target, now, Some((reason, until))).await?;
         self.commit(tx, outcome, actor, target, Event::UserDisabled, details).await?;
         self.end_sessions(target, false).await?;
         self.notify(target, AdminNotice::Disabled { until }).await
@@ -177,7 +178,7 @@ impl Admin {
 
     pub async fn enable(&self, actor: Actor<'_>, target: UserId) -> Result<(), AdminError> {
         let mut tx = crate::db::write(&self.pool).await?;
-        let outcome = store::unblock(&mut tx, actor.key(), target, true).await?;
+        let outcome = store::unblock(&mut tx, actor.key(self.clock.now()), target, true).await?;
         if !self.commit(tx, outcome, actor, target, Event::UserEnabled, serde_json::json!({})).await? {
             return Ok(()); // Not disabled: nothing recorded, nobody mailed.
         }
@@ -191,7 +192,7 @@ impl Admin {
         }
         let now = self.clock.now();
         let mut tx = crate::db::write(&self.pool).await?;
-        let outcome = store::block(&mut tx, actor.key(), target, now, None).await?;
+        let outcome = store::block(&mut tx, actor.key(self.clock.now()), target, now, None).await?;
         self.commit(tx, outcome, actor, target, Event::UserLocked, serde_json::json!({})).await?;
         self.end_sessions(target, false).await?;
         self.notify(target, AdminNotice::Locked).await
@@ -201,7 +202,7 @@ impl Admin {
     pub async fn unlock(&self, actor: Actor<'_>, target: UserId) -> Result<(), AdminError> {
         let was_locked = self.user(target).await?.user.standing.is_locked();
         let mut tx = crate::db::write(&self.pool).await?;
-        let outcome = store::unblock(&mut tx, actor.key(), target, false).await?;
+        let outcome = store::unblock(&mut tx, actor.key(self.clock.now()), target, false).await?;
         self.commit(
             tx,
             outcome,
@@ -229,7 +230,8 @@ impl Admin {
         let unusable_hash =
             self.accounts.hasher().hash_unusable().await.map_err(|e| AdminError::Unexpected(e.into()))?;
         let mut tx = crate::db::write(&self.pool).await?;
-        let outcome = store::require_new_password(&mut tx, actor.key(), target, &unusable_hash).await?;
+        let outcome =
+            store::require_new_password(&mut tx, actor.key(self.clock.now()), target, &unusable_hash).await?;
         self.commit(tx, outcome, actor, target, Event::AdminPasswordReset, serde_json::json!({})).await?;
         self.end_sessions(target, true).await?;
         let Some(email) = self.email_of(target).await? else { return Ok(()) };
@@ -254,7 +256,7 @@ impl Admin {
         }
         let details = serde_json::json!({ "from": before.as_str(), "to": role.as_str() });
         let mut tx = crate::db::write(&self.pool).await?;
-        let outcome = store::set_role(&mut tx, actor.key(), target, role).await?;
+        let outcome = store::set_role(&mut tx, actor.key(self.clock.now()), target, role).await?;
         if !self.commit(tx, outcome, actor, target, Event::RoleChanged, details).await? {
             return Ok(()); // Another admin made the same change first.
         }
@@ -270,11 +272,9 @@ impl Admin {
         handle: Option<&str>,
     ) -> Result<usize, AdminError> {
         self.user(target).await?;
-        if !store::actor_may_act(&mut self.pool.acquire().await?, actor.key()).await? {
-            return Err(AdminError::ActorGone);
-        }
-        let ended = self.registry.revoke_by_admin(target, handle, actor.id, actor.context).await?;
-        Ok(ended)
+        let key = actor.key(self.clock.now());
+        // The actor is checked on the deleting transaction itself (see `sessions::guard`).
+        self.registry.revoke_by_admin(target, handle, key, actor.context).await?.ok_or(AdminError::ActorGone)
     }
 
     /// Commits `tx` with the audit event of the change it made (`true`), or rolls it

@@ -6,47 +6,27 @@ use crate::db::{AsConn, DbRow, Pool};
 
 use super::{StatusFilter, UserFilter, UserSummary};
 use crate::{
-    accounts::{store::USER_COLUMNS, UserId},
+    accounts::{
+        store::{not_disabled, USER_COLUMNS},
+        UserId,
+    },
     clock::UnixTime,
     Role,
 };
 
 /// "Another admin who can still act remains": the guard on every change that could take
-/// the last one away (placeholder `$n` binds the target's id).
-fn another_active_admin(n: usize) -> String {
+/// the last one away (placeholder `$n` binds the target's id, `$now` the current time).
+fn another_active_admin(n: usize, now: usize) -> String {
     format!(
         "EXISTS (SELECT 1 FROM users o WHERE o.role = 'admin' AND o.id != ${n} \
-         AND o.disabled_at IS NULL AND o.locked_at IS NULL AND o.must_change_password = FALSE \
-         AND o.email_verified_at IS NOT NULL)"
+         AND {} AND o.locked_at IS NULL AND o.must_change_password = FALSE \
+         AND o.email_verified_at IS NOT NULL)",
+        not_disabled("o.", &format!("${now}"))
     )
 }
 
-/// "The acting admin is still an admin who can act, on a live session": checked by the
-/// statement that makes each change (binds the actor's id and session key), so an admin
-/// demoted, disabled or signed out while their request was in flight changes nothing, and
-/// neither does one whose session was parked meanwhile by an impersonation they started.
-/// Its placeholders are `$n`, `$n+1` and `$n+2` (see [`bind_actor!`]).
-fn actor_is_admin(n: usize) -> String {
-    let (key, stepped_up) = (n + 1, n + 2);
-    format!(
-        "EXISTS (SELECT 1 FROM users a JOIN session_registry s ON s.user_id = a.id \
-         WHERE a.id = ${n} AND s.store_key = ${key} AND s.epoch = a.session_epoch AND a.role = 'admin' \
-         AND a.disabled_at IS NULL AND a.locked_at IS NULL AND s.stepped_up_at >= ${stepped_up} \
-         AND s.parked = FALSE AND s.impersonation_id IS NULL)"
-    )
-}
-
-/// The acting admin: their id, their session's registry key, and the oldest step-up
-/// that still counts (so a step-up that expired while the request waited counts for
-/// nothing when the change is made).
-pub type ActorKey<'a> = (UserId, &'a str, UnixTime);
-
-/// Binds the three values [`actor_is_admin`] takes, in its order.
-macro_rules! bind_actor {
-    ($query:expr, $actor:expr) => {
-        $query.bind($actor.0).bind($actor.1).bind($actor.2)
-    };
-}
+pub use crate::sessions::guard::ActorKey;
+use crate::{bind_actor, sessions::guard::actor_is_admin};
 
 /// What a change did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,13 +76,13 @@ pub async fn block(
         Some(_) => format!(
             "UPDATE users SET disabled_at = $1, disabled_reason = $2, disabled_until = $3, \
              session_epoch = session_epoch + 1 WHERE id = $4 AND (role != 'admin' OR {}) AND {}",
-            another_active_admin(5),
+            another_active_admin(5, 9),
             actor_is_admin(6)
         ),
         None => format!(
             "UPDATE users SET locked_at = $1, session_epoch = session_epoch + 1 \
              WHERE id = $2 AND (role != 'admin' OR {}) AND {}",
-            another_active_admin(3),
+            another_active_admin(3, 7),
             actor_is_admin(4)
         ),
     };
@@ -147,7 +127,7 @@ pub async fn require_new_password(
     let sql = format!(
         "UPDATE users SET password_hash = $1, must_change_password = TRUE, session_epoch = session_epoch + 1 \
          WHERE id = $2 AND (role != 'admin' OR {}) AND {}",
-        another_active_admin(3),
+        another_active_admin(3, 7),
         actor_is_admin(4)
     );
     let done = crate::on_db!(connection.conn(), c => {
@@ -166,7 +146,7 @@ pub async fn set_role(
     let sql = format!(
         "UPDATE users SET role = $1, session_epoch = session_epoch + 1 \
          WHERE id = $2 AND role != $3 AND ($4 = 'admin' OR {}) AND {}",
-        another_active_admin(5),
+        another_active_admin(5, 9),
         actor_is_admin(6)
     );
     let done = crate::on_db!(connection.conn(), c => {
@@ -196,10 +176,10 @@ pub async fn set_role(
     Ok(Outcome::Done)
 }
 
-/// Whether the actor may act now (for changes not made by one statement here).
+/// Whether the actor may act now (for changes not made by one statement here: call it on
+/// the write transaction that commits the change).
 pub async fn actor_may_act(connection: &mut impl AsConn, actor: ActorKey<'_>) -> sqlx::Result<bool> {
-    let sql = format!("SELECT {}", actor_is_admin(1));
-    crate::on_db!(connection.conn(), c => bind_actor!(sqlx::query_scalar(&sql), actor).fetch_one(c).await)
+    crate::sessions::guard::still_may_act(connection, crate::sessions::guard::Caller::Admin(actor)).await
 }
 
 fn summary(row: &impl DbRow) -> sqlx::Result<UserSummary> {
@@ -236,8 +216,7 @@ fn search_clause(filter: &UserFilter, now: UnixTime) -> (String, Vec<String>) {
         clause.push_str(&format!(" AND role = ${}", binds.len() + 1));
         binds.push(role.as_str().to_owned());
     }
-    let disabled_now =
-        format!("(disabled_at IS NOT NULL AND (disabled_until IS NULL OR disabled_until > {now}))");
+    let disabled_now = format!("(NOT {})", not_disabled("", &now.to_string()));
     match filter.status {
         None => {}
         Some(StatusFilter::Active) => {

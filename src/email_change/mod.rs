@@ -40,7 +40,7 @@ use crate::{
     messages::SAME_EMAIL,
     recovery::Recovery,
     sessions::Principal,
-    throttle::{Throttle, Throttled},
+    throttle::{Budget, Throttle, Throttled},
     token, Email, Field, FieldErrors, Password,
 };
 use store::Link;
@@ -205,10 +205,21 @@ impl EmailChanges {
         Ok(row.map(|row| Pending { new_email: row.new_email, expires_at: row.expires_at }))
     }
 
-    /// The signed-in owner withdraws their waiting change; whether there was one.
-    pub async fn withdraw(&self, user: &User, context: &audit::Context) -> Result<bool, EmailChangeError> {
+    /// The signed-in owner withdraws their waiting change; whether there was one. Only
+    /// while the owner's session (`session_key`) may still act, checked on the withdrawing
+    /// transaction ([`EmailChangeError::SessionEnded`] otherwise; see `sessions::guard`).
+    pub async fn withdraw(
+        &self,
+        user: &User,
+        session_key: &str,
+        context: &audit::Context,
+    ) -> Result<bool, EmailChangeError> {
         let now = self.clock.now();
         let mut tx = crate::db::write(&self.pool).await?;
+        let caller = crate::sessions::guard::Caller::Owner { user_id: user.id, session_key };
+        if !crate::sessions::guard::still_may_act(&mut tx, caller).await? {
+            return Err(EmailChangeError::SessionEnded);
+        }
         if store::cancel_pending(&mut tx, user.id).await? == 0 {
             return Ok(false);
         }
@@ -251,11 +262,27 @@ impl EmailChanges {
         let password = Password::parse_existing(password).map_err(|_| EmailChangeError::WrongPassword)?;
         let checked = self
             .accounts
-            .reauthenticate(&self.throttle, &user, ip, &password, context, Event::EmailChanged)
+            .reauthenticate(
+                &self.throttle,
+                &user,
+                ip,
+                Budget::ChangeLink(row.id),
+                &password,
+                context,
+                Event::EmailChanged,
+            )
             .await;
         match checked {
             Ok(()) => {}
             Err(ReauthError::WrongPassword) => return Err(EmailChangeError::WrongPassword),
+            Err(ReauthError::Exhausted) => {
+                // The link and a password prove the account; this link has had its
+                // guesses, and the change dies (as a pending signup does).
+                let mut tx = crate::db::write(&self.pool).await?;
+                store::kill(&mut tx, row.id).await?;
+                tx.commit().await?;
+                return Err(EmailChangeError::WrongPassword);
+            }
             Err(ReauthError::Throttled(verdict)) => return Err(EmailChangeError::Throttled(verdict)),
             Err(ReauthError::Busy) => return Err(EmailChangeError::Busy),
             Err(ReauthError::Gone) => return Err(EmailChangeError::InvalidLink),
@@ -376,7 +403,14 @@ impl EmailChanges {
         accounts::store::delete_pending_signups(&mut tx, &row.old_email).await?;
         let purpose = accounts::store::Purpose::ResetPassword;
         let expires_at = now + RESET_PASSWORD_VALID_SECS;
-        accounts::store::insert_token(&mut tx, &reset.hash, row.user_id, purpose, now, expires_at).await?;
+        let restored =
+            accounts::store::find_user(&mut tx, row.user_id).await?.ok_or(EmailChangeError::InvalidLink)?;
+        let seen = (row.old_email.as_str(), restored.session_epoch);
+        if !accounts::store::insert_token(&mut tx, &reset.hash, row.user_id, seen, purpose, now, expires_at)
+            .await?
+        {
+            return Err(EmailChangeError::InvalidLink);
+        }
         let entry = audit::Entry::new(Event::EmailChangeRecovered, None, Some(row.user_id), context);
         audit::record(&mut tx, now, &entry).await?;
         let old = stored_email(&row.old_email)?;

@@ -151,6 +151,18 @@ pub async fn cancel_pending(connection: &mut impl AsConn, user_id: UserId) -> sq
     Ok(done.rows_affected())
 }
 
+/// The pending change `id` dies (its confirmation link had too many wrong passwords); its
+/// cancel link keeps working, as a no-op that says so. Whether it was pending.
+pub async fn kill(connection: &mut impl AsConn, id: i64) -> sqlx::Result<bool> {
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(
+        "UPDATE email_changes SET state = 'cancelled', confirm_hash = NULL WHERE id = $1 AND state = 'pending'",
+    )
+    .bind(id)
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Whether an account other than `user_id` has `email`.
 pub async fn taken_by_other(
     connection: &mut impl AsConn,
@@ -170,10 +182,12 @@ pub async fn taken_by_other(
 /// temporary disablement does not count) nor locked;
 /// whether it did. The address counts as proven (its owner followed the link).
 pub async fn set_address(connection: &mut impl AsConn, change: &ChangeRow, now: i64) -> sqlx::Result<bool> {
-    let done = crate::on_db!(connection.conn(), c => sqlx::query(
+    let sql = format!(
         "UPDATE users SET email = $1, email_verified_at = $2 WHERE id = $3 AND email = $4 \
-         AND session_epoch = $5 AND (disabled_at IS NULL OR disabled_until <= $6) AND locked_at IS NULL",
-    )
+         AND session_epoch = $5 AND {} AND locked_at IS NULL",
+        crate::accounts::store::not_disabled("", "$6")
+    );
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(&sql)
     .bind(&change.new_email)
     .bind(now)
     .bind(change.user_id)

@@ -33,7 +33,10 @@ use crate::{
     clock::{SharedClock, UnixTime},
     db::Pool,
     mail::{ImpersonationNotice, Outbox, Templates},
-    sessions::{Origin, SessionMeta, SessionRegistry},
+    sessions::{
+        guard::{still_may_act, Caller},
+        Origin, SessionMeta, SessionRegistry,
+    },
     Email,
 };
 
@@ -222,6 +225,11 @@ impl Impersonations {
         self.policy
     }
 
+    /// The current time on the service's clock.
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+
     /// Starts impersonating `target` on `session` (the admin's, which is parked): see the
     /// module documentation. On success the session has a new id and is the user's; on
     /// refusal it is still the admin's (under a new id).
@@ -376,15 +384,23 @@ impl Impersonations {
 
     /// Ends the live impersonation `id`, as `how` says, by `by` (another admin from the
     /// list, or the admin's Stop when their own session cannot come back: see
-    /// `sessions::resume` for the usual Stop). `false` when it was not live.
+    /// `sessions::resume` for the usual Stop). `false` when it was not live. With
+    /// `caller`, only while that caller may still act, checked on the ending transaction
+    /// ([`ImpersonationError::ActorGone`] otherwise; see `sessions::guard`).
     pub async fn end(
         &self,
         id: i64,
         how: Ended,
         by: Option<UserId>,
+        caller: Option<Caller<'_>>,
         context: &audit::Context,
     ) -> Result<bool, ImpersonationError> {
         let mut tx = crate::db::write(&self.pool).await?;
+        if let Some(caller) = caller {
+            if !still_may_act(&mut tx, caller).await? {
+                return Err(ImpersonationError::ActorGone);
+            }
+        }
         let ending = EndedBy { how, by, context, now: self.clock.now() };
         let ended = store::finish(&mut tx, id, &ending).await?;
         tx.commit().await?;
@@ -403,27 +419,39 @@ impl Impersonations {
     }
 
     /// Consent mode: the owner lets support staff in for `hours` (1 to 168).
+    /// Only while the owner's session (`session_key`) may still act
+    /// ([`ImpersonationError::ActorGone`] otherwise).
     pub async fn grant_support_access(
         &self,
         user: UserId,
+        session_key: &str,
         hours: i64,
         context: &audit::Context,
     ) -> Result<UnixTime, ImpersonationError> {
         let now = self.clock.now();
         let until = now + hours.clamp(1, 168) * 3600;
         let ending = EndedBy { how: Ended::EndedByUser, by: Some(user), context, now };
-        store::set_support_access(&self.pool, user, Some(until), &ending).await?;
+        let caller = Caller::Owner { user_id: user, session_key };
+        if !store::set_support_access(&self.pool, caller, Some(until), &ending).await? {
+            return Err(ImpersonationError::ActorGone);
+        }
         Ok(until)
     }
 
     /// Consent mode: the owner withdraws support access; a live impersonation ends.
+    /// Only while the owner's session may still act, as for granting.
     pub async fn revoke_support_access(
         &self,
         user: UserId,
+        session_key: &str,
         context: &audit::Context,
     ) -> Result<(), ImpersonationError> {
         let ending = EndedBy { how: Ended::EndedByUser, by: Some(user), context, now: self.clock.now() };
-        Ok(store::set_support_access(&self.pool, user, None, &ending).await?)
+        let caller = Caller::Owner { user_id: user, session_key };
+        if !store::set_support_access(&self.pool, caller, None, &ending).await? {
+            return Err(ImpersonationError::ActorGone);
+        }
+        Ok(())
     }
 
     /// Until when `user` lets support staff in, if it is still in the future.

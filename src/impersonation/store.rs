@@ -7,10 +7,13 @@ use crate::db::{AsConn, DbRow, Pool};
 
 use super::{Ended, EndedBy, Impersonating, Summary};
 use crate::{
-    accounts::UserId,
+    accounts::{store::not_disabled, UserId},
     audit::{self, Event},
     clock::UnixTime,
-    sessions::Origin,
+    sessions::{
+        guard::{still_may_act, Caller},
+        Origin,
+    },
 };
 
 /// One impersonation to start, as the service checked it.
@@ -44,16 +47,17 @@ pub async fn insert(
     new: &NewImpersonation<'_>,
 ) -> sqlx::Result<Option<(i64, UnixTime)>> {
     let least = connection.conn().backend().least();
+    let (t_enabled, a_enabled) = (not_disabled("t.", "$3"), not_disabled("a.", "$3"));
     let sql = format!(
         "INSERT INTO impersonations (admin_id, user_id, reason, started_at, expires_at, admin_session_key) \
          SELECT $1, t.id, $2, $3, {least}($3 + $4, s.absolute_expires_at, \
                 CASE WHEN $5 THEN COALESCE(t.support_access_until, $3) ELSE $3 + $4 END), $6 \
          FROM users t, users a JOIN session_registry s ON s.user_id = a.id \
          WHERE t.id = $7 AND t.id != $1 AND t.role = 'user' AND t.email_verified_at IS NOT NULL \
-           AND (t.disabled_at IS NULL OR t.disabled_until <= $3) AND t.locked_at IS NULL \
+           AND {t_enabled} AND t.locked_at IS NULL \
            AND t.must_change_password = FALSE \
            AND (NOT $5 OR t.support_access_until > $3) \
-           AND a.id = $1 AND a.role = 'admin' AND a.disabled_at IS NULL AND a.locked_at IS NULL \
+           AND a.id = $1 AND a.role = 'admin' AND {a_enabled} AND a.locked_at IS NULL \
            AND s.store_key = $6 AND s.epoch = a.session_epoch AND s.parked = FALSE \
            AND s.impersonation_id IS NULL AND s.stepped_up_at >= $8 AND s.absolute_expires_at > $3 \
            AND (SELECT COUNT(*) FROM impersonations h WHERE h.admin_id = $1 AND h.started_at > $3 - 3600) < $9 \
@@ -282,15 +286,16 @@ pub async fn live(
     now: UnixTime,
 ) -> sqlx::Result<Option<Impersonating>> {
     crate::on_db!(connection.conn(), c => {
-        let row = sqlx::query(
+        let row = sqlx::query(&format!(
             "SELECT i.id, i.admin_id, a.display_name AS admin_username, i.reason, i.started_at, i.expires_at, \
              i.admin_session_key FROM impersonations i JOIN users a ON a.id = i.admin_id \
              JOIN session_registry p ON p.store_key = i.admin_session_key \
              WHERE i.id = $1 AND i.ended_at IS NULL AND i.expires_at > $2 \
-               AND a.role = 'admin' AND a.disabled_at IS NULL AND a.locked_at IS NULL \
+               AND a.role = 'admin' AND {} AND a.locked_at IS NULL \
                AND a.must_change_password = FALSE AND p.parked = TRUE AND p.user_id = a.id \
                AND p.epoch = a.session_epoch AND p.absolute_expires_at > $3",
-        )
+            not_disabled("a.", "$2")
+        ))
         .bind(id)
         .bind(now)
         .bind(now)
@@ -398,15 +403,20 @@ pub async fn list(
     })
 }
 
-/// Consent mode: lets support staff impersonate `user` until `until` (`None`: withdraws
-/// it, ending any live impersonation of the account). Audited on the same transaction.
+/// Consent mode: lets support staff impersonate the caller's account until `until`
+/// (`None`: withdraws it, ending any live impersonation of the account). Audited on the
+/// same transaction. `false` (nothing changed) when the caller may no longer act.
 pub async fn set_support_access(
     pool: &Pool,
-    user: UserId,
+    caller: Caller<'_>,
     until: Option<UnixTime>,
     ending: &EndedBy<'_>,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<bool> {
+    let Caller::Owner { user_id: user, .. } = caller else { return Ok(false) };
     let mut tx = crate::db::write(pool).await?;
+    if !still_may_act(&mut tx, caller).await? {
+        return Ok(false);
+    }
     crate::on_db!(tx.conn(), c => sqlx::query("UPDATE users SET support_access_until = $1 WHERE id = $2")
         .bind(until)
         .bind(user)
@@ -427,7 +437,8 @@ pub async fn set_support_access(
         }
     };
     audit::record(&mut tx, ending.now, &event).await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Until when `user` lets support staff in (consent mode), if at all.

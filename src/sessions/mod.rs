@@ -15,6 +15,7 @@
 
 mod data;
 mod device;
+pub mod guard;
 mod hashed_store;
 mod lifecycle;
 mod resolver;
@@ -267,10 +268,10 @@ impl SessionRegistry {
         context: &crate::audit::Context,
     ) -> sqlx::Result<bool> {
         let audit = self.audit_for(user_id, context);
+        let caller = guard::Caller::Owner { user_id, session_key: caller_key };
         let ended =
-            store::delete_where(&self.pool, user_id, which, Some(caller_key), Some(audit), self.now())
-                .await?;
-        Ok(ended > 0)
+            store::delete_where(&self.pool, user_id, which, Some(caller), Some(audit), self.now()).await?;
+        Ok(ended.unwrap_or(0) > 0)
     }
 
     fn audit_for<'a>(&self, actor: UserId, context: &'a crate::audit::Context) -> AuditFor<'a> {
@@ -285,15 +286,11 @@ impl SessionRegistry {
         context: &crate::audit::Context,
     ) -> sqlx::Result<usize> {
         let audit = self.audit_for(user_id, context);
-        store::delete_where(
-            &self.pool,
-            user_id,
-            store::Which::AllBut(caller_key),
-            Some(caller_key),
-            Some(audit),
-            self.now(),
-        )
-        .await
+        let caller = guard::Caller::Owner { user_id, session_key: caller_key };
+        let which = store::Which::AllBut(caller_key);
+        Ok(store::delete_where(&self.pool, user_id, which, Some(caller), Some(audit), self.now())
+            .await?
+            .unwrap_or(0))
     }
 
     /// Ends every session of the caller, their own included.
@@ -304,36 +301,36 @@ impl SessionRegistry {
         context: &crate::audit::Context,
     ) -> sqlx::Result<usize> {
         let audit = self.audit_for(user_id, context);
-        store::delete_where(&self.pool, user_id, store::Which::All, Some(caller_key), Some(audit), self.now())
-            .await
+        let caller = guard::Caller::Owner { user_id, session_key: caller_key };
+        let which = store::Which::All;
+        Ok(store::delete_where(&self.pool, user_id, which, Some(caller), Some(audit), self.now())
+            .await?
+            .unwrap_or(0))
     }
 
     /// Ends the user's session with this public handle, for an admin (no session of the
-    /// user's own asks for it). How many ended (0 or 1).
-    /// `admin` and `context` go into the audit event written with the deletion; with no
+    /// user's own asks for it). How many ended (0 or 1), or `None` when the admin may no
+    /// longer act (checked on the deleting transaction: see [`guard`]).
+    /// The admin and `context` go into the audit event written with the deletion; with no
     /// `handle`, every session of the user ends.
     pub async fn revoke_by_admin(
         &self,
         user_id: UserId,
         handle: Option<&str>,
-        admin: UserId,
+        admin: guard::ActorKey<'_>,
         context: &crate::audit::Context,
-    ) -> sqlx::Result<usize> {
+    ) -> sqlx::Result<Option<usize>> {
         let which = handle.map_or(store::Which::All, store::Which::Handle);
-        store::delete_where(
-            &self.pool,
-            user_id,
-            which,
-            None,
-            Some(self.audit_for(admin, context)),
-            self.now(),
-        )
-        .await
+        let audit = Some(self.audit_for(admin.0, context));
+        store::delete_where(&self.pool, user_id, which, Some(guard::Caller::Admin(admin)), audit, self.now())
+            .await
     }
 
     /// Ends every session of the user (a password reset: no session asks for it).
     pub async fn revoke_all(&self, user_id: UserId) -> sqlx::Result<usize> {
-        store::delete_where(&self.pool, user_id, store::Which::All, None, None, self.now()).await
+        let ended =
+            store::delete_where(&self.pool, user_id, store::Which::All, None, None, self.now()).await?;
+        Ok(ended.unwrap_or(0))
     }
 
     /// Deletes registry rows (and their stored data) past either limit. Returns how many.

@@ -5,7 +5,7 @@
 use crate::db::{AsConn, DbRow, Pool};
 use serde::{Deserialize, Serialize};
 
-use super::{Lifetimes, Origin, SessionMeta};
+use super::{guard::Caller, Lifetimes, Origin, SessionMeta};
 pub use crate::impersonation::{Ended, EndedBy};
 use crate::{
     accounts::{
@@ -243,20 +243,22 @@ pub enum Which<'a> {
 }
 
 /// Deletes the user's sessions selected by `which` (registry rows and stored data, in one
-/// transaction) and returns how many. With `caller`, only if the session with that key
-/// still exists at its user's current epoch (a password reset that bumped the epoch ends
-/// it even before its row is deleted): checked in the deleting statement itself, so a revocation that
-/// committed first wins. Always scoped to the user: a handle belonging to someone else
-/// selects nothing. An impersonation whose session (or parked admin session) goes ends on
-/// the same transaction (see `impersonation::store::after_sessions_deleted`).
+/// transaction) and returns how many, or `None` when `caller` may no longer act (see
+/// [`guard`](super::guard)): a signed-in owner's session must still exist at its user's
+/// current epoch (a password reset that bumped the epoch ends it even before its row is
+/// deleted), checked in the deleting statement itself; an admin is checked on the same
+/// write transaction. Either way a revocation or demotion that committed first wins.
+/// Always scoped to the user: a handle belonging to someone else selects nothing. An
+/// impersonation whose session (or parked admin session) goes ends on the same
+/// transaction (see `impersonation::store::after_sessions_deleted`).
 pub async fn delete_where(
     pool: &Pool,
     user_id: UserId,
     which: Which<'_>,
-    caller: Option<&str>,
+    caller: Option<Caller<'_>>,
     audit: Option<super::AuditFor<'_>>,
     now: UnixTime,
-) -> sqlx::Result<usize> {
+) -> sqlx::Result<Option<usize>> {
     let scope = match which {
         Which::Handle(_) | Which::Support(_) => "one",
         Which::AllBut(_) => "others",
@@ -268,28 +270,31 @@ pub async fn delete_where(
         Which::AllBut(key) => ("AND store_key <> $2", Some(key)),
         Which::All => ("", None),
     };
+    let owner_key = match caller {
+        Some(Caller::Owner { session_key, .. }) => Some(session_key),
+        _ => None,
+    };
     // The caller's key is the next placeholder after the selection's.
-    let guard = match (caller, bound) {
-        (None, _) => String::new(),
-        (Some(_), bound) => {
-            let key = if bound.is_some() { 3 } else { 2 };
-            format!(
-                "AND EXISTS (SELECT 1 FROM session_registry c JOIN users u ON u.id = c.user_id \
-                 WHERE c.store_key = ${key} AND c.user_id = $1 AND c.epoch = u.session_epoch AND c.parked = FALSE)"
-            )
-        }
+    let guard = match owner_key {
+        None => String::new(),
+        Some(_) => format!("AND {}", super::guard::session_is_live(if bound.is_some() { 3 } else { 2 }, 1)),
     };
     let sql = format!(
         "DELETE FROM session_registry WHERE user_id = $1 {condition} {guard} RETURNING store_key, impersonation_id"
     );
     let mut tx = crate::db::write(pool).await?;
+    if let Some(admin @ Caller::Admin(_)) = caller {
+        if !super::guard::still_may_act(&mut tx, admin).await? {
+            return Ok(None);
+        }
+    }
     let deleted = crate::on_db!(tx.conn(), c => {
         let mut query = sqlx::query_as::<_, (String, Option<i64>)>(&sql).bind(user_id);
         if let Some(value) = bound {
             query = query.bind(value);
         }
-        if let Some(caller) = caller {
-            query = query.bind(caller);
+        if let Some(key) = owner_key {
+            query = query.bind(key);
         }
         query.fetch_all(c).await
     })?;
@@ -318,7 +323,7 @@ pub async fn delete_where(
         crate::audit::record(&mut tx, audit.now, &entry).await?;
     }
     tx.commit().await?;
-    Ok(keys.len())
+    Ok(Some(keys.len()))
 }
 
 pub async fn expired_keys(pool: &Pool, now: UnixTime) -> sqlx::Result<Vec<String>> {

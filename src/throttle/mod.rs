@@ -43,6 +43,16 @@ pub enum Budget<'a> {
     /// Every other client: the account's shared budget for untrusted clients, keyed by
     /// the email whether or not an account has it (`None`: the email did not parse).
     Untrusted(Option<&'a Email>),
+    /// A signed-in session typing its password again (step-up, password change), given by
+    /// its registry key. Not a stranger's guess: it never spends or obeys the account's
+    /// budget for untrusted clients, so nobody's flood of sign-ins can keep the owner from
+    /// stepping up. After [`ThrottlePolicy::proof_max_failures`] wrong passwords the
+    /// session must be ended ([`Reservation::failed`] says so): a stolen session gets that
+    /// many guesses, ever.
+    Session(&'a str),
+    /// An email-change confirmation link (its row id): the link and the password together
+    /// prove the account; a few wrong passwords kill the change, as with a pending signup.
+    ChangeLink(i64),
 }
 
 #[derive(Clone)]
@@ -118,6 +128,11 @@ impl Throttle {
             Budget::Device(key) => Some((format!("device:{key}"), Rule::Device)),
             Budget::Untrusted(Some(email)) => Some((self.account_key(email), Rule::Untrusted)),
             Budget::Untrusted(None) => None,
+            Budget::Session(key) => Some((
+                format!("session:{}", keyed_hex(&self.key, b"throttle session\0", key.as_bytes())),
+                Rule::Proof,
+            )),
+            Budget::ChangeLink(id) => Some((format!("change-link:{id}"), Rule::Proof)),
         };
         let limit = self.policy.in_flight_per_key;
         let mut guards = Vec::new();
@@ -263,10 +278,12 @@ impl Throttle {
     pub async fn delete_stale(&self) -> sqlx::Result<u64> {
         let now = self.clock.now();
         let hour = 3600;
-        let kinds: [(&str, i64); 11] = [
+        let kinds: [(&str, i64); 13] = [
             ("ip:", self.policy.ip_window_secs),
             ("account:", self.policy.account_window_secs),
             ("device:", self.policy.account_window_secs),
+            ("session:", policy::PROOF_WINDOW_SECS),
+            ("change-link:", policy::PROOF_WINDOW_SECS),
             ("signup-ip:", hour),
             ("signup-all", 60),
             ("mail-ip:", hour),
@@ -322,16 +339,18 @@ impl Reservation {
         Ok(())
     }
 
-    /// The attempt failed (it was counted when admitted). `true` when it spent a device
-    /// budget that has now failed too often: the device cookie must be revoked.
+    /// The attempt failed (it was counted when admitted). `true` when it spent a budget
+    /// that has now failed too often: a device cookie must be revoked, a session
+    /// re-authenticating ended, an email-change link killed.
     pub async fn failed(self) -> sqlx::Result<bool> {
         let t = &self.throttle;
-        match &self.budget {
-            Some((key, Rule::Device)) => {
-                Ok(store::get(&t.pool, key).await?.failures >= t.policy.device_max_failures)
-            }
-            _ => Ok(false),
-        }
+        let max = match &self.budget {
+            Some((_, Rule::Device)) => t.policy.device_max_failures,
+            Some((_, Rule::Proof)) => t.policy.proof_max_failures,
+            _ => return Ok(false),
+        };
+        let key = self.budget.as_ref().map(|(key, _)| key.as_str()).unwrap_or_default();
+        Ok(store::get(&t.pool, key).await?.failures >= max)
     }
 }
 

@@ -44,7 +44,15 @@ pub enum Rule {
     Untrusted,
     /// One device cookie's budget.
     Device,
+    /// A proof that dies after a few wrong passwords: a live session re-authenticating
+    /// (step-up, password change) or one email-change link. No backoff: from
+    /// [`ThrottlePolicy::proof_max_failures`] on it is refused, and its owner ends it.
+    Proof,
 }
+
+/// How long a proof's failures are remembered: longer than any session or email-change
+/// link lives, so the count never resets while what it guards is alive.
+pub const PROOF_WINDOW_SECS: i64 = 7 * 24 * 60 * 60;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottlePolicy {
@@ -63,6 +71,9 @@ pub struct ThrottlePolicy {
     pub account_max_failures: u32,
     /// Failures after which a device cookie is revoked.
     pub device_max_failures: u32,
+    /// Wrong passwords after which a session re-authenticating is ended, or an
+    /// email-change link dies (see [`Rule::Proof`]).
+    pub proof_max_failures: u32,
     /// Verifications in flight at once per IP bucket and per account or device.
     pub in_flight_per_key: u32,
     /// New accounts per client IP per hour.
@@ -91,6 +102,7 @@ impl Default for ThrottlePolicy {
             account_max_delay_secs: 15 * 60,
             account_max_failures: 100,
             device_max_failures: 10,
+            proof_max_failures: 5,
             in_flight_per_key: 2,
             signups_per_ip_per_hour: 20,
             signups_per_minute: 60,
@@ -110,6 +122,8 @@ impl ThrottlePolicy {
                 self.ip_ladder.iter().rev().find(|(at, _)| failures >= *at).map_or(0, |(_, secs)| *secs)
             }
             Rule::Untrusted if failures >= self.account_max_failures => self.account_window_secs,
+            Rule::Proof if failures >= self.proof_max_failures => PROOF_WINDOW_SECS,
+            Rule::Proof => 0,
             Rule::Untrusted | Rule::Device => match failures.checked_sub(self.account_backoff_from) {
                 None => 0,
                 Some(doublings) => self
@@ -124,6 +138,7 @@ impl ThrottlePolicy {
         match rule {
             Rule::Ip => self.ip_window_secs,
             Rule::Untrusted | Rule::Device => self.account_window_secs,
+            Rule::Proof => PROOF_WINDOW_SECS,
         }
     }
 }
@@ -249,6 +264,16 @@ mod tests {
         assert_eq!(untrusted.retry_after(0), Some(p.account_window_secs));
         let device = (0..100).fold(Counter::default(), |c, _| c.after_failure(Rule::Device, 0, &p));
         assert_eq!(device.retry_after(0), Some(15 * 60), "devices are revoked instead, see Throttle");
+    }
+
+    #[test]
+    fn a_proof_has_no_backoff_and_is_refused_from_its_last_failure_on() {
+        let p = policy();
+        let four = (0..4).fold(Counter::default(), |c, _| c.after_failure(Rule::Proof, 0, &p));
+        assert_eq!(four.retry_after(0), None, "a typo or four cost nothing in waiting");
+        let five = four.after_failure(Rule::Proof, 0, &p);
+        assert_eq!(five.retry_after(0), Some(PROOF_WINDOW_SECS));
+        assert_eq!(five.refunded(Rule::Proof, &p).retry_after(0), None);
     }
 
     #[test]

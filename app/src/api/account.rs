@@ -67,8 +67,10 @@ pub fn safe_next(next: &str) -> &str {
 }
 
 /// Step-up ("sudo mode"): the signed-in user types their password again; the session
-/// gets a new id and remembers the time, which sensitive actions check. Throttled like a
-/// sign-in. Returns the browser to `next` (a path on this site).
+/// gets a new id and remembers the time, which sensitive actions check. Throttled on this
+/// session's own budget and the client address (never the account's budget for strangers,
+/// which anyone can exhaust); the last wrong password it is allowed ends the session.
+/// Returns the browser to `next` (a path on this site).
 #[server(prefix = "/api", endpoint = "step-up")]
 pub async fn step_up(
     #[server(default)] password: String,
@@ -91,6 +93,7 @@ pub async fn step_up(
                     &throttle()?,
                     &principal.user,
                     client_ip()?,
+                    bulwark::throttle::Budget::Session(&principal.session_key),
                     &password,
                     &context,
                     bulwark::audit::Event::StepUp,
@@ -99,6 +102,11 @@ pub async fn step_up(
             match verdict {
                 Ok(()) => {}
                 Err(bulwark::accounts::ReauthError::WrongPassword) => return Err(wrong()),
+                Err(bulwark::accounts::ReauthError::Exhausted) => {
+                    // This session has had its guesses at the password: it ends.
+                    registry()?.forget(&principal.session_key).await.map_err(session_error)?;
+                    return Err(ApiError::Unauthorized);
+                }
                 Err(bulwark::accounts::ReauthError::Throttled(verdict)) => return Err(too_many(verdict)),
                 Err(bulwark::accounts::ReauthError::Busy) => return Err(busy()),
                 Err(bulwark::accounts::ReauthError::Gone) => return Err(ApiError::Unauthorized),

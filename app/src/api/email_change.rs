@@ -97,15 +97,19 @@ pub async fn change_email(#[server(default)] email: String) -> Result<(), ApiErr
     )
 }
 
-/// The signed-in owner withdraws their pending change (its links stop working).
+/// The signed-in owner withdraws their pending change (its links stop working). Needs a
+/// step-up: a stolen session must not silently cancel the owner's change.
 #[server(prefix = "/api", endpoint = "email-change/withdraw")]
 pub async fn withdraw_email_change() -> Result<(), ApiError> {
     use super::ssr::*;
     respond(
         async {
-            let principal = current()?;
+            let principal = stepped_up()?;
             let context = audit_context();
-            email_changes()?.withdraw(&principal.user, &context).await.map_err(email_change_error)?;
+            email_changes()?
+                .withdraw(&principal.user, &principal.session_key, &context)
+                .await
+                .map_err(email_change_error)?;
             leptos_axum::redirect(EMAIL_CHANGE_WITHDRAWN);
             Ok(())
         }

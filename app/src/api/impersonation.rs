@@ -121,7 +121,7 @@ pub async fn stop_impersonation() -> Result<(), ApiError> {
                     .map_err(session_error)?,
                 None => {
                     impersonations()?
-                        .end(impersonation.id, ending.how, ending.by, &context)
+                        .end(impersonation.id, ending.how, ending.by, None, &context)
                         .await
                         .map_err(impersonation_error)?;
                     registry.forget(&impersonation.admin_session_key).await.map_err(session_error)?;
@@ -169,8 +169,19 @@ pub async fn end_impersonation(id: i64) -> Result<(), ApiError> {
         async {
             let caller = admin_caller(true)?;
             let context = audit_context();
-            let ended = impersonations()?
-                .end(id, bulwark::impersonation::Ended::EndedByAdmin, Some(caller.user.id), &context)
+            let services = impersonations()?;
+            let now = services.now();
+            let since = admin_step_up_since().unwrap_or(i64::MAX);
+            let actor =
+                bulwark::sessions::guard::Caller::Admin((caller.user.id, &caller.session_key, since, now));
+            let ended = services
+                .end(
+                    id,
+                    bulwark::impersonation::Ended::EndedByAdmin,
+                    Some(caller.user.id),
+                    Some(actor),
+                    &context,
+                )
                 .await
                 .map_err(impersonation_error)?;
             if !ended {
@@ -231,9 +242,9 @@ pub async fn grant_support_access(#[server(default)] hours: i64) -> Result<(), A
                 return Err(ApiError::BadRequest);
             }
             impersonations()?
-                .grant_support_access(principal.user.id, hours, &audit_context())
+                .grant_support_access(principal.user.id, &principal.session_key, hours, &audit_context())
                 .await
-                .map_err(impersonation_error)?;
+                .map_err(owner_error)?;
             leptos_axum::redirect("/account/activity?support=granted");
             Ok(())
         }
@@ -249,14 +260,24 @@ pub async fn revoke_support_access() -> Result<(), ApiError> {
         async {
             let principal = current()?;
             impersonations()?
-                .revoke_support_access(principal.user.id, &audit_context())
+                .revoke_support_access(principal.user.id, &principal.session_key, &audit_context())
                 .await
-                .map_err(impersonation_error)?;
+                .map_err(owner_error)?;
             leptos_axum::redirect("/account/activity?support=revoked");
             Ok(())
         }
         .await,
     )
+}
+
+/// An owner's change refused because their session ended while it was in flight is
+/// `Unauthorized`, not a step-up to ask for.
+#[cfg(feature = "ssr")]
+fn owner_error(error: bulwark::impersonation::ImpersonationError) -> ApiError {
+    match error {
+        bulwark::impersonation::ImpersonationError::ActorGone => ApiError::Unauthorized,
+        other => super::ssr::impersonation_error(other),
+    }
 }
 
 #[cfg(feature = "ssr")]

@@ -40,7 +40,13 @@ pub async fn reset_password(
         async {
             let ip = client_ip()?;
             match recovery()?.reset_password(ip, &token, &password).await.map_err(flow_error) {
-                Ok(_) => {
+                Ok(user) => {
+                    // Every device cookie of the account died with the reset; this browser
+                    // just proved the mailbox, so it gets a new one (unannounced): its next
+                    // sign-in spends its own budget, not the one strangers' guesses block.
+                    if let Some(new) = devices()?.signed_in(&user, None, None).await.map_err(session_error)? {
+                        set_device_cookie(&new);
+                    }
                     leptos_axum::redirect(AFTER_RESET);
                     Ok(())
                 }

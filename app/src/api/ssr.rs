@@ -373,7 +373,7 @@ impl SessionState {
             let how = bulwark::impersonation::Ended::SignedOut;
             let by = Some(impersonation.admin_id);
             impersonations()?
-                .end(impersonation.id, how, by, &audit_context())
+                .end(impersonation.id, how, by, None, &audit_context())
                 .await
                 .map_err(impersonation_error)?;
         }

@@ -26,6 +26,7 @@ pub fn EmailChangePage() -> impl IntoView {
     let status =
         Resource::new(move || (change.version().get(), withdraw.version().get()), |_| email_status());
     let failure = Signal::derive(move || change.value().get().and_then(Result::err));
+    let withdraw_failure = Signal::derive(move || withdraw.value().get().and_then(Result::err));
     let server_email = move || failure.get().and_then(|e| e.field(bulwark::Field::Email));
 
     view! {
@@ -82,6 +83,7 @@ pub fn EmailChangePage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     status.await.ok().and_then(|s| s.pending).map(|_| view! {
                         <ActionForm action=withdraw attr:class="inline-form">
+                            <FormError error=withdraw_failure />
                             <button type="submit" class="button button-quiet" data-testid="withdraw-email-change">
                                 "Withdraw the waiting change"
                             </button>

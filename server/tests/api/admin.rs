@@ -100,7 +100,7 @@ async fn a_change_needs_a_step_up_within_the_admin_window() {
 }
 
 #[tokio::test]
-async fn a_wrong_step_up_password_is_refused_and_throttled_like_a_sign_in() {
+async fn a_wrong_step_up_password_is_refused_and_the_fifth_ends_the_session() {
     let app = spawn_app().await;
     app.create_account(ADMIN, "rootadmin", Role::Admin).await;
     assert_eq!(app.login(ADMIN, PASSWORD).await.status, 200);
@@ -114,7 +114,10 @@ async fn a_wrong_step_up_password_is_refused_and_throttled_like_a_sign_in() {
     }
     assert_eq!(statuses[0], 422, "said under the password field: {statuses:?} {bodies:?}");
     assert!(bodies[0].contains("This is not your current password."), "{}", bodies[0]);
-    assert!(statuses.contains(&429), "{statuses:?}");
+    // The session's own budget: four typos are told so, the fifth ends the session.
+    assert_eq!(statuses, [422, 422, 422, 422, 401, 401, 401, 401, 401, 401, 401, 401], "{bodies:?}");
+    assert_eq!(app.me().await.status, 401);
+    assert_eq!(app.audit("authn_reauth").await.len(), 5);
     assert!(app.audit("authn_reauth").await.iter().all(|(_, _, outcome)| outcome == "failure"));
 }
 
@@ -491,15 +494,42 @@ async fn forty_concurrent_wrong_step_ups_check_at_most_the_accounts_allowance() 
         })
         .collect();
     let replies = app.burst(&app.client, "/api/step-up", forms).await;
-    let checked = replies.iter().filter(|r| r.status == 422).count();
+    let checked = replies.iter().filter(|r| r.status == 422 || r.status == 401).count();
     assert!(
-        replies.iter().all(|r| r.status == 422 || r.status == 429),
+        replies.iter().all(|r| [401, 422, 429].contains(&r.status)),
         "{:?}",
         replies.iter().map(|r| r.status).collect::<Vec<_>>()
     );
-    assert!(checked <= 5, "the account's allowance for strangers is 5: {checked} were checked");
+    assert!(checked <= 5, "the session's allowance is 5: {checked} were checked");
     assert_eq!(app.state.accounts.hasher().runs() - before, checked as u64, "a hash per checked guess only");
     assert_eq!(app.audit("authn_reauth").await.len(), checked, "an event per checked guess");
     // The session was never stepped up.
-    assert_eq!(app.post_form("/api/admin/lock", &[("id", "1")]).await.status, 403);
+    assert!([401, 403].contains(&app.post_form("/api/admin/lock", &[("id", "1")]).await.status));
+}
+
+#[tokio::test]
+async fn an_admin_whose_temporary_disablement_lapsed_acts_and_counts_as_an_admin() {
+    let (app, first, user, _) = admin_and_user().await;
+    let second = app.create_account("second@example.com", "secondadmin", Role::Admin).await;
+    let until = bulwark::utc::minute(app.clock.now() + 2 * 86_400)[..10].to_owned();
+    let form = [("id", second.to_string()), ("reason", "cooling off".to_owned()), ("until", until)];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(app.post_form("/api/admin/disable", &form).await.status, 200);
+    app.clock.advance(3 * 86_400);
+
+    // The disablement is over: the second admin signs in, steps up and acts...
+    let browser = app.browser_signed_in("second@example.com", PASSWORD).await;
+    assert_eq!(app.step_up_with(&browser.client).await.status, 200);
+    let id = user.to_string();
+    let reply = app.post_form_with(&browser.client, "/api/admin/lock", &[("id", id.as_str())]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // ...and counts as an admin who can act: the first may step down.
+    let reply = app
+        .post_form_with(
+            &browser.client,
+            "/api/admin/role",
+            &[("id", first.to_string().as_str()), ("role", "user")],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
 }

@@ -480,7 +480,7 @@ async fn confirming_a_signup_by_email_link_is_recorded() {
 }
 
 #[tokio::test]
-async fn forty_concurrent_wrong_step_ups_check_at_most_the_accounts_allowance() {
+async fn forty_concurrent_wrong_step_ups_check_at_most_the_sessions_allowance() {
     let app = spawn_app().await;
     app.create_account(ADMIN, "rootadmin", Role::Admin).await;
     assert_eq!(app.login(ADMIN, PASSWORD).await.status, 200);

@@ -179,8 +179,11 @@ impl Accounts {
         let new = token::generate();
         let now = self.clock.now();
         let expires_at = now + RESET_PASSWORD_VALID_SECS;
+        // On a write transaction: they take turns, so an email change cannot commit between
+        // this insert's check of the address and its own deletion of the account's links.
+        let mut tx = crate::db::write(&self.pool).await?;
         let stored = store::insert_token(
-            &mut self.pool.acquire().await?,
+            &mut tx,
             &new.hash,
             user.id,
             (&user.email, user.session_epoch),
@@ -189,6 +192,7 @@ impl Accounts {
             expires_at,
         )
         .await?;
+        tx.commit().await?;
         Ok(stored.then_some((user, new.token)))
     }
 
@@ -232,10 +236,13 @@ impl Accounts {
             &context,
         );
         crate::audit::record(&mut tx, now, &entry).await?;
+        // Read inside the write transaction: a change that commits right after (a forced
+        // reset, say) must not lend its epoch to the device cookie made from what is returned.
+        let changed = store::find_user(&mut tx, user_id).await?.ok_or(ResetError::InvalidLink)?;
         tx.commit().await?;
         store::delete_tokens(&self.pool, user_id, purpose).await?;
         store::delete_tokens(&self.pool, user_id, store::Purpose::VerifyEmail).await?;
-        store::find_user(&mut self.pool.acquire().await?, user_id).await?.ok_or(ResetError::InvalidLink)
+        Ok(changed)
     }
 
     /// Deletes expired one-time tokens; returns how many.

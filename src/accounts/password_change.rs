@@ -85,8 +85,7 @@ impl Accounts {
         self.reauthenticate(
             throttle,
             user,
-            change.ip,
-            budget,
+            (change.ip, budget),
             &current,
             change.context,
             Event::PasswordChange,

@@ -57,13 +57,13 @@ impl From<HashError> for ReauthError {
 }
 
 impl Accounts {
-    /// Checks that `password` is `user`'s, recording `event` (a failure on a wrong one).
+    /// Checks that `password` is `user`'s, recording `event` (a failure on a wrong one),
+    /// from the client address `ip` on the proof's `budget`.
     pub async fn reauthenticate(
         &self,
         throttle: &Throttle,
         user: &User,
-        ip: IpAddr,
-        budget: Budget<'_>,
+        (ip, budget): (IpAddr, Budget<'_>),
         password: &Password,
         context: &audit::Context,
         event: Event,
@@ -72,7 +72,10 @@ impl Accounts {
         let email = Email::parse(&user.email).map_err(|_| ReauthError::Gone)?;
         let reservation = throttle.reserve_login(ip, budget).await?.map_err(ReauthError::Throttled)?;
         let Some((reservation, ticket)) =
-            super::sign_in::admit_reserved(&self.hasher, reservation, crate::hashing::Priority::Normal)
+            // Trusted: the caller holds a session or a mailed link, and gets five wrong
+            // passwords at most; strangers' sign-ins filling the ordinary places must not
+            // keep the owner from stepping up (a flood of random addresses, review of N1).
+            super::sign_in::admit_reserved(&self.hasher, reservation, crate::hashing::Priority::Trusted)
                 .await?
         else {
             return Err(ReauthError::Busy);

@@ -71,7 +71,10 @@ pub async fn insert_token(
 /// Rust): `prefix` is the table's alias with its dot (or empty), `now` the placeholder
 /// bound to the current time.
 pub fn not_disabled(prefix: &str, now: &str) -> String {
-    format!("({prefix}disabled_at IS NULL OR {prefix}disabled_until <= {now})")
+    // Never NULL (so `NOT` of it is exact): a disablement without an end date is on.
+    format!(
+        "({prefix}disabled_at IS NULL OR ({prefix}disabled_until IS NOT NULL AND {prefix}disabled_until <= {now}))"
+    )
 }
 
 /// What a token row says: `(user, epoch it was made at, expires_at)`.

@@ -265,8 +265,7 @@ impl EmailChanges {
             .reauthenticate(
                 &self.throttle,
                 &user,
-                ip,
-                Budget::ChangeLink(row.id),
+                (ip, Budget::ChangeLink(row.id)),
                 &password,
                 context,
                 Event::EmailChanged,

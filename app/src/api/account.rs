@@ -92,8 +92,7 @@ pub async fn step_up(
                 .reauthenticate(
                     &throttle()?,
                     &principal.user,
-                    client_ip()?,
-                    bulwark::throttle::Budget::Session(&principal.session_key),
+                    (client_ip()?, bulwark::throttle::Budget::Session(&principal.session_key)),
                     &password,
                     &context,
                     bulwark::audit::Event::StepUp,

@@ -533,3 +533,16 @@ async fn an_admin_whose_temporary_disablement_lapsed_acts_and_counts_as_an_admin
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
+
+#[tokio::test]
+async fn the_status_filters_tell_disabled_for_good_from_lapsed_and_active() {
+    let (app, _, user, _) = admin_and_user().await;
+    let id = user.to_string();
+    let reply =
+        app.post_form("/api/admin/disable", &[("id", &id), ("reason", "for good"), ("until", "")]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let disabled = app.post_form("/api/admin/users", &[("status", "disabled")]).await;
+    assert!(disabled.body.contains(USER), "a disablement without an end date is listed: {}", disabled.body);
+    let active = app.post_form("/api/admin/users", &[("status", "active")]).await;
+    assert!(!active.body.contains(USER), "{}", active.body);
+}

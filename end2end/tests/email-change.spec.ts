@@ -91,6 +91,24 @@ for (const javaScript of [true, false]) {
       expect(problems).toEqual([]);
     });
 
+    test(`the owner withdraws a waiting change after typing the password again ${mode}`, async ({ browser, problems }) => {
+      const user = uniqueUser(javaScript ? "wdrjs" : "wdrnojs");
+      const next = uniqueUser(javaScript ? "wnewjs" : "wnewnojs").email;
+      createAccount(user);
+      const { context, page } = await signedInPage(browser, user, javaScript, problems);
+      await open(page, "/account/email", javaScript);
+      await askFor(page, next, javaScript);
+      await stepUp(page, javaScript);
+      await askFor(page, next, javaScript);
+      await expect(page.getByTestId("pending-email")).toContainText(next);
+      await page.getByTestId("withdraw-email-change").click();
+      await expect(page.getByTestId("email-change-withdrawn")).toBeVisible();
+      await expect(page.getByTestId("pending-email")).toHaveCount(0);
+      await expect(page.getByTestId("current-email")).toHaveText(user.email);
+      await context.close();
+      expect(problems).toEqual([]);
+    });
+
     test(`the old address's cancel link stops a change and its confirmation link dies ${mode}`, async ({ browser, problems }) => {
       const user = uniqueUser(javaScript ? "cancjs" : "cancnojs");
       const next = uniqueUser(javaScript ? "cnewjs" : "cnewnojs").email;

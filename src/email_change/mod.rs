@@ -276,9 +276,14 @@ impl EmailChanges {
             Err(ReauthError::WrongPassword) => return Err(EmailChangeError::WrongPassword),
             Err(ReauthError::Exhausted) => {
                 // The link and a password prove the account; this link has had its
-                // guesses, and the change dies (as a pending signup does).
+                // guesses, and the change dies (as a pending signup does), with its event.
                 let mut tx = crate::db::write(&self.pool).await?;
-                store::kill(&mut tx, row.id).await?;
+                if store::kill(&mut tx, row.id).await? {
+                    let entry =
+                        audit::Entry::new(Event::EmailChangeCancelled, None, Some(row.user_id), context)
+                            .details(serde_json::json!({ "reason": "too many wrong passwords" }));
+                    audit::record(&mut tx, self.clock.now(), &entry).await?;
+                }
                 tx.commit().await?;
                 return Err(EmailChangeError::WrongPassword);
             }

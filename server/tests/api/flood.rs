@@ -96,6 +96,23 @@ async fn the_owner_steps_up_changes_the_password_and_signs_others_out_during_a_f
 }
 
 #[tokio::test]
+async fn the_owner_steps_up_while_strangers_fill_the_hashing_queue() {
+    let app = app().await;
+    let laptop = owner(&app).await;
+    // Sign-ins at random addresses (each costs a dummy hash) hold every ordinary place.
+    let hasher = app.state.accounts.hasher();
+    let mut strangers = Vec::new();
+    while let Ok(ticket) = hasher.admit() {
+        strangers.push(ticket);
+    }
+    let refused = wrong_guess(&app, "random.person@example.net", 0, "203.0.113.50").await;
+    assert_eq!(refused, 503, "strangers' share of the queue is full");
+    let reply = step_up(&app, &laptop, PASSWORD).await;
+    assert_eq!(reply.status, 200, "a signed-in owner still gets a place: {}", reply.body);
+    drop(strangers);
+}
+
+#[tokio::test]
 async fn an_admin_acts_during_a_flood_of_guesses_at_their_address() {
     let app = app().await;
     const ADMIN: &str = "root@example.com";
@@ -218,6 +235,9 @@ async fn an_email_change_is_confirmed_during_a_flood_and_its_link_dies_after_fiv
         assert_eq!(reply.status, 422, "{}", reply.body);
     }
     assert_eq!(follow(first, PASSWORD.to_owned()).await.status, 400, "the link is dead");
+    let cancelled = app.audit("user_email_change_cancelled").await;
+    assert_eq!(cancelled.len(), 1, "the change died with its event");
+    assert_eq!(cancelled[0].0, None, "whoever held the link is not known to be the owner");
 
     // Meanwhile strangers block the account; the owner's next link still works.
     block(&app, ALICE, 5).await;

@@ -16,7 +16,7 @@ const REASON: &str = "Investigating a support ticket about billing";
 
 /// Sends the headers of a form POST to `path` with the session `cookie` and the first
 /// byte of `body`; the rest waits for [`finish`].
-async fn slow_post(app: &TestApp, path: &str, cookie: &str, body: &'static str) -> (TcpStream, &'static str) {
+async fn slow_post(app: &TestApp, path: &str, cookie: &str, body: &str) -> (TcpStream, String) {
     let address = app.address.trim_start_matches("http://").to_owned();
     let mut stream = TcpStream::connect(&address).await.expect("connect");
     let head = format!(
@@ -29,11 +29,11 @@ async fn slow_post(app: &TestApp, path: &str, cookie: &str, body: &'static str) 
     stream.write_all(head.as_bytes()).await.expect("write");
     // Long enough for the server to have read the headers and resolved the caller.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    (stream, &body[1..])
+    (stream, body[1..].to_owned())
 }
 
 /// Sends the rest of a [`slow_post`]'s body; the answer's status.
-async fn finish((mut stream, rest): (TcpStream, &'static str)) -> u16 {
+async fn finish((mut stream, rest): (TcpStream, String)) -> u16 {
     stream.write_all(rest.as_bytes()).await.expect("write");
     let mut response = vec![0u8; 4096];
     let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut response))
@@ -131,8 +131,7 @@ async fn an_admins_session_revocation_in_flight_across_their_demotion_ends_nothi
     let (a, _, alice) = two_admins(&app).await;
     let alices = app.browser_signed_in(ALICE, PASSWORD).await;
     let cookie = app.session_cookie().expect("a session cookie");
-    let body: &'static str = Box::leak(format!("id={alice}").into_boxed_str());
-    let request = slow_post(&app, "/api/admin/revoke-sessions", &cookie, body).await;
+    let request = slow_post(&app, "/api/admin/revoke-sessions", &cookie, &format!("id={alice}")).await;
     demote(&app, a).await;
     let status = finish(request).await;
     assert!(status == 401 || status == 403, "{status}");
@@ -155,8 +154,8 @@ async fn ending_an_impersonation_in_flight_across_the_admins_demotion_ends_nothi
     let impersonation = scalar_i64(&app, "SELECT id FROM impersonations").await.expect("an impersonation");
 
     let cookie = app.session_cookie().expect("a session cookie");
-    let body: &'static str = Box::leak(format!("id={impersonation}").into_boxed_str());
-    let request = slow_post(&app, "/api/admin/impersonations/end", &cookie, body).await;
+    let request =
+        slow_post(&app, "/api/admin/impersonations/end", &cookie, &format!("id={impersonation}")).await;
     demote(&app, a).await;
     let status = finish(request).await;
     assert!(status == 401 || status == 403, "{status}");

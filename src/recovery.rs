@@ -101,10 +101,10 @@ impl Recovery {
         let session_key = change.session_key.to_owned();
         let user = match self.accounts.change_password(&self.throttle, change).await {
             Ok(user) => user,
-            Err(ChangeError::SessionEnded) => {
-                // Ended meanwhile, or its wrong passwords used up: either way it is over.
+            Err(ChangeError::TooManyWrong) => {
+                // This session has had its guesses at the password: it ends.
                 self.registry.forget(&session_key).await?;
-                return Err(ChangeError::SessionEnded);
+                return Err(ChangeError::TooManyWrong);
             }
             Err(other) => return Err(other),
         };

@@ -46,6 +46,10 @@ pub enum ChangeError {
     /// The session ended, or the account changed, while this change was in flight.
     #[error("the session ended during the change")]
     SessionEnded,
+    /// The last wrong current password this session was allowed: the caller must end the
+    /// session (see `Recovery::change_password`).
+    #[error("too many wrong passwords")]
+    TooManyWrong,
     #[error(transparent)]
     Unexpected(#[from] UnexpectedError),
 }
@@ -127,8 +131,8 @@ impl From<ReauthError> for ChangeError {
             }
             ReauthError::Throttled(verdict) => Self::Throttled(verdict),
             ReauthError::Busy => Self::Busy,
-            // The session is to end: the caller ends it (see `Recovery::change_password`).
-            ReauthError::Gone | ReauthError::Exhausted => Self::SessionEnded,
+            ReauthError::Gone => Self::SessionEnded,
+            ReauthError::Exhausted => Self::TooManyWrong,
             ReauthError::Unexpected(cause) => Self::Unexpected(cause),
         }
     }

@@ -146,7 +146,7 @@ pub fn change_error(error: bulwark::accounts::ChangeError) -> ApiError {
         ChangeError::Throttled(verdict) => too_many(verdict),
         ChangeError::Busy => busy(),
         ChangeError::Invalid(errors) => ApiError::Validation(errors),
-        ChangeError::SessionEnded => ApiError::Unauthorized,
+        ChangeError::SessionEnded | ChangeError::TooManyWrong => ApiError::Unauthorized,
         ChangeError::Unexpected(cause) => {
             tracing::error!(error = %cause, "password change failed unexpectedly");
             ApiError::Internal

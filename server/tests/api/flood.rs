@@ -248,3 +248,24 @@ async fn an_email_change_is_confirmed_during_a_flood_and_its_link_dies_after_fiv
     assert_eq!(reply.status, 200, "confirmed during a flood: {}", reply.body);
     joined(attack).await;
 }
+
+#[tokio::test]
+async fn step_up_and_password_change_share_the_sessions_five_guesses() {
+    let app = app().await;
+    let laptop = owner(&app).await;
+    for n in 0..3 {
+        assert_eq!(step_up(&app, &laptop, &format!("typo {n}")).await.status, 422);
+    }
+    let change = |current: &'static str| {
+        let form = [("current_password", current), ("password", NEW_PASSWORD)];
+        let client = laptop.client.clone();
+        let app = &app;
+        async move { app.post_form_with(&client, "/api/change-password", &form).await }
+    };
+    assert_eq!(change("typo 3").await.status, 422);
+    assert_eq!(app.post_form_with(&laptop.client, "/api/me", &[]).await.status, 200);
+    let reply = change("typo 4").await;
+    assert_eq!(reply.status, 401, "the fifth wrong password ends the session: {}", reply.body);
+    assert_eq!(app.post_form_with(&laptop.client, "/api/me", &[]).await.status, 401);
+    assert_eq!(change(PASSWORD).await.status, 401, "and nothing revives it");
+}

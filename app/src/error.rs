@@ -189,8 +189,11 @@ impl FromServerFnError for ApiError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
+            // On the server: a body that is not text, or not this endpoint's arguments. In
+            // the browser: an answer it cannot read (a page older than the server).
             ServerFnErrorErr::Args(_)
             | ServerFnErrorErr::MissingArg(_)
+            | ServerFnErrorErr::Deserialization(_)
             | ServerFnErrorErr::UnsupportedRequestMethod(_) => Self::BadRequest,
             ServerFnErrorErr::Request(_) => Self::Network,
             _ => Self::Internal,

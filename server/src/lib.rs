@@ -2,6 +2,7 @@
 //! router with its session layer, and graceful shutdown. `main.rs` only parses the
 //! command line; everything here is also driven by the integration tests.
 
+mod api_errors;
 mod assets;
 pub mod caller;
 pub mod check;
@@ -265,6 +266,8 @@ pub fn router(state: AppState) -> Router {
     let router = Router::new()
         .leptos_routes_with_context(&state, routes, context.clone(), move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        // Every server function's error gets its own status here, decoding errors included.
+        .layer(middleware::from_fn(api_errors::status_from_error))
         .layer(middleware::from_fn_with_state(state.clone(), caller::resolve_caller))
         .layer(sessions)
         // Static files: beside the session layer, not inside it.

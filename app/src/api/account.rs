@@ -23,33 +23,31 @@ pub async fn change_password(
     #[server(default)] password: String,
 ) -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let principal = current()?;
-            let context = audit_context();
-            let change = bulwark::accounts::PasswordChange {
-                user: &principal.user,
-                session_key: &principal.session_key,
-                session_epoch: principal.session.epoch,
-                ip: client_ip()?,
-                current: &current_password,
-                new: &password,
-                context: &context,
-            };
-            let user = recovery()?.change_password(change).await.map_err(change_error)?;
-            SessionState::extract().await?.log_in(&user).await?;
-            // Every device cookie of the account died with the old password; this browser,
-            // where the owner just proved it twice, gets a new one at once (unannounced), so
-            // its next sign-in is neither throttled as a stranger's nor reported as new.
-            if let Some(new) = devices()?.signed_in(&user, None, None).await.map_err(session_error)? {
-                set_device_cookie(&new);
-            }
-            tracing::info!(event = "authn_password_change", user_id = user.id, "password changed");
-            leptos_axum::redirect(PASSWORD_CHANGED);
-            Ok(())
+    async {
+        let principal = current()?;
+        let context = audit_context();
+        let change = bulwark::accounts::PasswordChange {
+            user: &principal.user,
+            session_key: &principal.session_key,
+            session_epoch: principal.session.epoch,
+            ip: client_ip()?,
+            current: &current_password,
+            new: &password,
+            context: &context,
+        };
+        let user = recovery()?.change_password(change).await.map_err(change_error)?;
+        SessionState::extract().await?.log_in(&user).await?;
+        // Every device cookie of the account died with the old password; this browser,
+        // where the owner just proved it twice, gets a new one at once (unannounced), so
+        // its next sign-in is neither throttled as a stranger's nor reported as new.
+        if let Some(new) = devices()?.signed_in(&user, None, None).await.map_err(session_error)? {
+            set_device_cookie(&new);
         }
-        .await,
-    )
+        tracing::info!(event = "authn_password_change", user_id = user.id, "password changed");
+        leptos_axum::redirect(PASSWORD_CHANGED);
+        Ok(())
+    }
+    .await
 }
 
 /// The step-up page.
@@ -77,50 +75,48 @@ pub async fn step_up(
     #[server(default)] next: String,
 ) -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let principal = current()?;
-            let wrong = || {
-                ApiError::Validation(bulwark::FieldErrors::single(
-                    bulwark::Field::CurrentPassword,
-                    bulwark::messages::WRONG_CURRENT_PASSWORD,
-                ))
-            };
-            let Ok(password) = bulwark::Password::parse_existing(&password) else { return Err(wrong()) };
-            let context = audit_context();
-            let verdict = accounts()?
-                .reauthenticate(
-                    &throttle()?,
-                    &principal.user,
-                    (client_ip()?, bulwark::throttle::Budget::Session(&principal.session_key)),
-                    &password,
-                    &context,
-                    bulwark::audit::Event::StepUp,
-                )
-                .await;
-            match verdict {
-                Ok(()) => {}
-                Err(bulwark::accounts::ReauthError::WrongPassword) => return Err(wrong()),
-                Err(bulwark::accounts::ReauthError::Exhausted) => {
-                    // This session has had its guesses at the password: it ends.
-                    registry()?.forget(&principal.session_key).await.map_err(session_error)?;
-                    return Err(ApiError::Unauthorized);
-                }
-                Err(bulwark::accounts::ReauthError::Throttled(verdict)) => return Err(too_many(verdict)),
-                Err(bulwark::accounts::ReauthError::Busy) => return Err(busy()),
-                Err(bulwark::accounts::ReauthError::Gone) => return Err(ApiError::Unauthorized),
-                Err(bulwark::accounts::ReauthError::Unexpected(cause)) => {
-                    tracing::error!(error = %cause, "step-up failed unexpectedly");
-                    return Err(ApiError::Internal);
-                }
+    async {
+        let principal = current()?;
+        let wrong = || {
+            ApiError::Validation(bulwark::FieldErrors::single(
+                bulwark::Field::CurrentPassword,
+                bulwark::messages::WRONG_CURRENT_PASSWORD,
+            ))
+        };
+        let Ok(password) = bulwark::Password::parse_existing(&password) else { return Err(wrong()) };
+        let context = audit_context();
+        let verdict = accounts()?
+            .reauthenticate(
+                &throttle()?,
+                &principal.user,
+                (client_ip()?, bulwark::throttle::Budget::Session(&principal.session_key)),
+                &password,
+                &context,
+                bulwark::audit::Event::StepUp,
+            )
+            .await;
+        match verdict {
+            Ok(()) => {}
+            Err(bulwark::accounts::ReauthError::WrongPassword) => return Err(wrong()),
+            Err(bulwark::accounts::ReauthError::Exhausted) => {
+                // This session has had its guesses at the password: it ends.
+                registry()?.forget(&principal.session_key).await.map_err(session_error)?;
+                return Err(ApiError::Unauthorized);
             }
-            let session = SessionState::extract().await?;
-            session.step_up(&principal).await?;
-            leptos_axum::redirect(safe_next(&next));
-            Ok(())
+            Err(bulwark::accounts::ReauthError::Throttled(verdict)) => return Err(too_many(verdict)),
+            Err(bulwark::accounts::ReauthError::Busy) => return Err(busy()),
+            Err(bulwark::accounts::ReauthError::Gone) => return Err(ApiError::Unauthorized),
+            Err(bulwark::accounts::ReauthError::Unexpected(cause)) => {
+                tracing::error!(error = %cause, "step-up failed unexpectedly");
+                return Err(ApiError::Internal);
+            }
         }
-        .await,
-    )
+        let session = SessionState::extract().await?;
+        session.step_up(&principal).await?;
+        leptos_axum::redirect(safe_next(&next));
+        Ok(())
+    }
+    .await
 }
 
 /// One security event as its subject sees it. Times are Unix seconds.
@@ -143,45 +139,43 @@ pub struct ActivityView {
 #[server(prefix = "/api", endpoint = "activity")]
 pub async fn my_activity() -> Result<Vec<ActivityView>, ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let principal = current()?;
-            let user_id = principal.user.id;
-            let events = activity(user_id).await?;
-            Ok(events
-                .into_iter()
-                .map(|event| {
-                    // Where an admin acted from is not for the account's owner to see.
-                    let by_admin = event.actor.is_some_and(|actor| actor != user_id);
-                    let note = impersonation_note(&event.event, &event.details);
-                    // An admin reading their own activity sees the accounts they viewed in
-                    // their own words.
-                    let what = match event.event.as_str() {
-                        "authz_impersonation_start" if event.subject != Some(user_id) => {
-                            format!(
-                                "You started viewing account #{} as its user",
-                                event.subject.unwrap_or_default()
-                            )
-                        }
-                        "authz_impersonation_end" if event.subject != Some(user_id) => {
-                            format!("You stopped viewing account #{}", event.subject.unwrap_or_default())
-                        }
-                        name => describe_event(name, event.success).to_owned(),
-                    };
-                    ActivityView {
-                        note,
-                        at: event.at,
-                        what,
-                        success: event.success,
-                        by_admin,
-                        ip: if by_admin { None } else { event.ip },
-                        device: if by_admin { None } else { event.device },
+    async {
+        let principal = current()?;
+        let user_id = principal.user.id;
+        let events = activity(user_id).await?;
+        Ok(events
+            .into_iter()
+            .map(|event| {
+                // Where an admin acted from is not for the account's owner to see.
+                let by_admin = event.actor.is_some_and(|actor| actor != user_id);
+                let note = impersonation_note(&event.event, &event.details);
+                // An admin reading their own activity sees the accounts they viewed in
+                // their own words.
+                let what = match event.event.as_str() {
+                    "authz_impersonation_start" if event.subject != Some(user_id) => {
+                        format!(
+                            "You started viewing account #{} as its user",
+                            event.subject.unwrap_or_default()
+                        )
                     }
-                })
-                .collect())
-        }
-        .await,
-    )
+                    "authz_impersonation_end" if event.subject != Some(user_id) => {
+                        format!("You stopped viewing account #{}", event.subject.unwrap_or_default())
+                    }
+                    name => describe_event(name, event.success).to_owned(),
+                };
+                ActivityView {
+                    note,
+                    at: event.at,
+                    what,
+                    success: event.success,
+                    by_admin,
+                    ip: if by_admin { None } else { event.ip },
+                    device: if by_admin { None } else { event.device },
+                }
+            })
+            .collect())
+    }
+    .await
 }
 
 /// Who started an impersonation and why, or how it ended and after how long.

@@ -120,63 +120,58 @@ pub async fn admin_users(
     #[server(default)] before: Option<i64>,
 ) -> Result<AdminUserPage, ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            admin_caller(false)?;
-            let status = match status.as_str() {
-                "active" => Some(bulwark::admin::StatusFilter::Active),
-                "disabled" => Some(bulwark::admin::StatusFilter::Disabled),
-                "locked" => Some(bulwark::admin::StatusFilter::Locked),
-                "must_change_password" => Some(bulwark::admin::StatusFilter::MustChangePassword),
-                _ => None,
-            };
-            let role = match role.as_str() {
-                "admin" => Some(Role::Admin),
-                "user" => Some(Role::User),
-                _ => None,
-            };
-            let limit = 25;
-            let filter = bulwark::admin::UserFilter { prefix: Some(q), status, role, before, limit };
-            let admin = admin()?;
-            let (found, total) = admin.users(&filter).await.map_err(admin_error)?;
-            let now = registry()?.now();
-            let next_before =
-                (found.len() == limit as usize).then(|| found.last().map(|s| s.user.id)).flatten();
-            Ok(AdminUserPage { users: found.iter().map(|s| user_view(s, now)).collect(), total, next_before })
-        }
-        .await,
-    )
+    async {
+        admin_caller(false)?;
+        let status = match status.as_str() {
+            "active" => Some(bulwark::admin::StatusFilter::Active),
+            "disabled" => Some(bulwark::admin::StatusFilter::Disabled),
+            "locked" => Some(bulwark::admin::StatusFilter::Locked),
+            "must_change_password" => Some(bulwark::admin::StatusFilter::MustChangePassword),
+            _ => None,
+        };
+        let role = match role.as_str() {
+            "admin" => Some(Role::Admin),
+            "user" => Some(Role::User),
+            _ => None,
+        };
+        let limit = 25;
+        let filter = bulwark::admin::UserFilter { prefix: Some(q), status, role, before, limit };
+        let admin = admin()?;
+        let (found, total) = admin.users(&filter).await.map_err(admin_error)?;
+        let now = registry()?.now();
+        let next_before = (found.len() == limit as usize).then(|| found.last().map(|s| s.user.id)).flatten();
+        Ok(AdminUserPage { users: found.iter().map(|s| user_view(s, now)).collect(), total, next_before })
+    }
+    .await
 }
 
 /// One account: its details, live sessions and latest audit events.
 #[server(prefix = "/api/admin", endpoint = "user")]
 pub async fn admin_user(id: i64) -> Result<AdminUserDetail, ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            admin_caller(false)?;
-            let admin = admin()?;
-            let summary = admin.user(id).await.map_err(admin_error)?;
-            let now = registry()?.now();
-            let sessions = admin
-                .sessions(id)
-                .await
-                .map_err(admin_error)?
-                .into_iter()
-                .map(|row| AdminSessionView {
-                    handle: row.handle,
-                    device: row.device,
-                    ip: row.ip,
-                    created_at: row.created_at,
-                    last_seen_at: row.last_seen_at,
-                })
-                .collect();
-            let filter = bulwark::audit::Filter { involving: Some(id), limit: 20, ..Default::default() };
-            let events = audit_events(&filter).await?;
-            Ok(AdminUserDetail { now, user: user_view(&summary, now), sessions, events })
-        }
-        .await,
-    )
+    async {
+        admin_caller(false)?;
+        let admin = admin()?;
+        let summary = admin.user(id).await.map_err(admin_error)?;
+        let now = registry()?.now();
+        let sessions = admin
+            .sessions(id)
+            .await
+            .map_err(admin_error)?
+            .into_iter()
+            .map(|row| AdminSessionView {
+                handle: row.handle,
+                device: row.device,
+                ip: row.ip,
+                created_at: row.created_at,
+                last_seen_at: row.last_seen_at,
+            })
+            .collect();
+        let filter = bulwark::audit::Filter { involving: Some(id), limit: 20, ..Default::default() };
+        let events = audit_events(&filter).await?;
+        Ok(AdminUserDetail { now, user: user_view(&summary, now), sessions, events })
+    }
+    .await
 }
 
 /// Disables an account (a reason is required; `until`, a `YYYY-MM-DD` date, optional) and
@@ -188,118 +183,104 @@ pub async fn admin_disable(
     #[server(default)] until: String,
 ) -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let caller = admin_caller(true)?;
-            let until = match until.trim() {
-                "" => None,
-                date => Some(bulwark::utc::parse_date(date).ok_or(ApiError::UntilInPast)?),
-            };
-            let context = audit_context();
-            admin()?.disable(actor(&caller, &context), id, &reason, until).await.map_err(admin_error)?;
-            done(id, "disabled")
-        }
-        .await,
-    )
+    async {
+        let caller = admin_caller(true)?;
+        let until = match until.trim() {
+            "" => None,
+            date => Some(bulwark::utc::parse_date(date).ok_or(ApiError::UntilInPast)?),
+        };
+        let context = audit_context();
+        admin()?.disable(actor(&caller, &context), id, &reason, until).await.map_err(admin_error)?;
+        done(id, "disabled")
+    }
+    .await
 }
 
 #[server(prefix = "/api/admin", endpoint = "enable")]
 pub async fn admin_enable(id: i64) -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let caller = admin_caller(true)?;
-            let context = audit_context();
-            admin()?.enable(actor(&caller, &context), id).await.map_err(admin_error)?;
-            done(id, "enabled")
-        }
-        .await,
-    )
+    async {
+        let caller = admin_caller(true)?;
+        let context = audit_context();
+        admin()?.enable(actor(&caller, &context), id).await.map_err(admin_error)?;
+        done(id, "enabled")
+    }
+    .await
 }
 
 /// The admin lock: ends every session; only an admin can lift it.
 #[server(prefix = "/api/admin", endpoint = "lock")]
 pub async fn admin_lock(id: i64) -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let caller = admin_caller(true)?;
-            let context = audit_context();
-            admin()?.lock(actor(&caller, &context), id).await.map_err(admin_error)?;
-            done(id, "locked")
-        }
-        .await,
-    )
+    async {
+        let caller = admin_caller(true)?;
+        let context = audit_context();
+        admin()?.lock(actor(&caller, &context), id).await.map_err(admin_error)?;
+        done(id, "locked")
+    }
+    .await
 }
 
 /// Lifts the admin lock and clears the account's sign-in throttle.
 #[server(prefix = "/api/admin", endpoint = "unlock")]
 pub async fn admin_unlock(id: i64) -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let caller = admin_caller(true)?;
-            let context = audit_context();
-            admin()?.unlock(actor(&caller, &context), id).await.map_err(admin_error)?;
-            done(id, "unlocked")
-        }
-        .await,
-    )
+    async {
+        let caller = admin_caller(true)?;
+        let context = audit_context();
+        admin()?.unlock(actor(&caller, &context), id).await.map_err(admin_error)?;
+        done(id, "unlocked")
+    }
+    .await
 }
 
 /// Requires a new password: every session ends, a reset link is mailed.
 #[server(prefix = "/api/admin", endpoint = "force-reset")]
 pub async fn admin_force_reset(id: i64) -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let caller = admin_caller(true)?;
-            let context = audit_context();
-            admin()?.force_password_reset(actor(&caller, &context), id).await.map_err(admin_error)?;
-            done(id, "reset")
-        }
-        .await,
-    )
+    async {
+        let caller = admin_caller(true)?;
+        let context = audit_context();
+        admin()?.force_password_reset(actor(&caller, &context), id).await.map_err(admin_error)?;
+        done(id, "reset")
+    }
+    .await
 }
 
 /// Grants (`admin`) or removes (`user`) the admin role; ends every session of the account.
 #[server(prefix = "/api/admin", endpoint = "role")]
 pub async fn admin_set_role(id: i64, #[server(default)] role: String) -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let caller = admin_caller(true)?;
-            let role = match role.as_str() {
-                "admin" => Role::Admin,
-                "user" => Role::User,
-                _ => return Err(ApiError::BadRequest),
-            };
-            let context = audit_context();
-            admin()?.set_role(actor(&caller, &context), id, role).await.map_err(admin_error)?;
-            done(id, "role")
-        }
-        .await,
-    )
+    async {
+        let caller = admin_caller(true)?;
+        let role = match role.as_str() {
+            "admin" => Role::Admin,
+            "user" => Role::User,
+            _ => return Err(ApiError::BadRequest),
+        };
+        let context = audit_context();
+        admin()?.set_role(actor(&caller, &context), id, role).await.map_err(admin_error)?;
+        done(id, "role")
+    }
+    .await
 }
 
 /// Ends one session of the account (`session`: its handle) or, with none, all of them.
 #[server(prefix = "/api/admin", endpoint = "revoke-sessions")]
 pub async fn admin_revoke_sessions(id: i64, #[server(default)] session: String) -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let caller = admin_caller(true)?;
-            let context = audit_context();
-            let handle = Some(session.trim()).filter(|h| !h.is_empty());
-            let ended =
-                admin()?.revoke_sessions(actor(&caller, &context), id, handle).await.map_err(admin_error)?;
-            if handle.is_some() && ended == 0 {
-                return Err(ApiError::NotFound);
-            }
-            done(id, "sessions")
+    async {
+        let caller = admin_caller(true)?;
+        let context = audit_context();
+        let handle = Some(session.trim()).filter(|h| !h.is_empty());
+        let ended =
+            admin()?.revoke_sessions(actor(&caller, &context), id, handle).await.map_err(admin_error)?;
+        if handle.is_some() && ended == 0 {
+            return Err(ApiError::NotFound);
         }
-        .await,
-    )
+        done(id, "sessions")
+    }
+    .await
 }
 
 /// The audit log, newest first, 50 per page: by event name, actor id, subject id and a
@@ -314,26 +295,24 @@ pub async fn admin_audit(
     #[server(default)] before: Option<i64>,
 ) -> Result<AuditPage, ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            admin_caller(false)?;
-            let limit = 50;
-            let filter = bulwark::audit::Filter {
-                event: bulwark::audit::Event::parse(event.trim()),
-                actor,
-                subject,
-                involving: None,
-                from: bulwark::utc::parse_date(&from),
-                until: bulwark::utc::parse_date(&until),
-                before,
-                limit,
-            };
-            let events = audit_events(&filter).await?;
-            let next_before = (events.len() == limit as usize).then(|| events.last().map(|e| e.id)).flatten();
-            Ok(AuditPage { events, next_before })
-        }
-        .await,
-    )
+    async {
+        admin_caller(false)?;
+        let limit = 50;
+        let filter = bulwark::audit::Filter {
+            event: bulwark::audit::Event::parse(event.trim()),
+            actor,
+            subject,
+            involving: None,
+            from: bulwark::utc::parse_date(&from),
+            until: bulwark::utc::parse_date(&until),
+            before,
+            limit,
+        };
+        let events = audit_events(&filter).await?;
+        let next_before = (events.len() == limit as usize).then(|| events.last().map(|e| e.id)).flatten();
+        Ok(AuditPage { events, next_before })
+    }
+    .await
 }
 
 #[cfg(feature = "ssr")]

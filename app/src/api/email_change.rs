@@ -66,17 +66,15 @@ pub struct EmailView {
 #[server(prefix = "/api", endpoint = "email-change/status")]
 pub async fn email_status() -> Result<EmailView, ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let principal = current()?;
-            let pending = email_changes()?.pending(principal.user.id).await.map_err(email_change_error)?;
-            Ok(EmailView {
-                email: principal.user.email.clone(),
-                pending: pending.map(|p| (p.new_email, p.expires_at)),
-            })
-        }
-        .await,
-    )
+    async {
+        let principal = current()?;
+        let pending = email_changes()?.pending(principal.user.id).await.map_err(email_change_error)?;
+        Ok(EmailView {
+            email: principal.user.email.clone(),
+            pending: pending.map(|p| (p.new_email, p.expires_at)),
+        })
+    }
+    .await
 }
 
 /// Asks to move the account to `email`: needs a recent step-up. A confirmation link goes
@@ -85,16 +83,14 @@ pub async fn email_status() -> Result<EmailView, ApiError> {
 #[server(prefix = "/api", endpoint = "email-change")]
 pub async fn change_email(#[server(default)] email: String) -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let principal = stepped_up()?;
-            let context = audit_context();
-            email_changes()?.request(&principal, &email, &context).await.map_err(email_change_error)?;
-            leptos_axum::redirect(EMAIL_CHANGE_REQUESTED);
-            Ok(())
-        }
-        .await,
-    )
+    async {
+        let principal = stepped_up()?;
+        let context = audit_context();
+        email_changes()?.request(&principal, &email, &context).await.map_err(email_change_error)?;
+        leptos_axum::redirect(EMAIL_CHANGE_REQUESTED);
+        Ok(())
+    }
+    .await
 }
 
 /// The signed-in owner withdraws their pending change (its links stop working). Needs a
@@ -102,19 +98,17 @@ pub async fn change_email(#[server(default)] email: String) -> Result<(), ApiErr
 #[server(prefix = "/api", endpoint = "email-change/withdraw")]
 pub async fn withdraw_email_change() -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let principal = stepped_up()?;
-            let context = audit_context();
-            email_changes()?
-                .withdraw(&principal.user, &principal.session_key, &context)
-                .await
-                .map_err(email_change_error)?;
-            leptos_axum::redirect(EMAIL_CHANGE_WITHDRAWN);
-            Ok(())
-        }
-        .await,
-    )
+    async {
+        let principal = stepped_up()?;
+        let context = audit_context();
+        email_changes()?
+            .withdraw(&principal.user, &principal.session_key, &context)
+            .await
+            .map_err(email_change_error)?;
+        leptos_axum::redirect(EMAIL_CHANGE_WITHDRAWN);
+        Ok(())
+    }
+    .await
 }
 
 /// Follows a mailed link (`link`: confirm, cancel or recover) with its token, posted by
@@ -127,30 +121,28 @@ pub async fn follow_email_change_link(
     #[server(default)] current_password: String,
 ) -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let link = EmailChangeLink::parse(&link).ok_or(ApiError::BadRequest)?;
-            let changes = email_changes()?;
-            let context = audit_context();
-            let ip = client_ip()?;
-            let outcome = match link {
-                EmailChangeLink::Confirm => {
-                    changes.confirm(ip, &token, &current_password, &context).await.map(|_| ())
-                }
-                EmailChangeLink::Cancel => changes.cancel(ip, &token, &context).await,
-                EmailChangeLink::Recover => changes.recover(ip, &token, &context).await.map(|_| ()),
-            };
-            match outcome.map_err(email_change_error) {
-                Ok(()) => {
-                    leptos_axum::redirect(&format!("{}?done=1", link.page()));
-                    Ok(())
-                }
-                Err(error) => {
-                    let dead = format!("{}?link=invalid", link.page());
-                    Err(token_page_failed::<FollowEmailChangeLink>(error, link.page(), &token, &dead))
-                }
+    async {
+        let link = EmailChangeLink::parse(&link).ok_or(ApiError::BadRequest)?;
+        let changes = email_changes()?;
+        let context = audit_context();
+        let ip = client_ip()?;
+        let outcome = match link {
+            EmailChangeLink::Confirm => {
+                changes.confirm(ip, &token, &current_password, &context).await.map(|_| ())
+            }
+            EmailChangeLink::Cancel => changes.cancel(ip, &token, &context).await,
+            EmailChangeLink::Recover => changes.recover(ip, &token, &context).await.map(|_| ()),
+        };
+        match outcome.map_err(email_change_error) {
+            Ok(()) => {
+                leptos_axum::redirect(&format!("{}?done=1", link.page()));
+                Ok(())
+            }
+            Err(error) => {
+                let dead = format!("{}?link=invalid", link.page());
+                Err(token_page_failed::<FollowEmailChangeLink>(error, link.page(), &token, &dead))
             }
         }
-        .await,
-    )
+    }
+    .await
 }

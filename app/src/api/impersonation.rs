@@ -62,32 +62,29 @@ pub struct SupportAccessView {
 #[server(prefix = "/api/admin", endpoint = "impersonate")]
 pub async fn start_impersonation(id: i64, #[server(default)] reason: String) -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let caller = admin_caller(true)?;
-            let context = audit_context();
-            let origin = request_origin();
-            let since = admin_step_up_since().ok_or(ApiError::Internal)?;
-            let starter = bulwark::impersonation::Starter {
-                admin: &caller,
-                stepped_up_since: since,
-                context: &context,
-                origin: &origin,
-            };
-            let session = SessionState::extract().await?;
-            let started = impersonations()?
-                .start(session.session(), starter, id, &reason)
-                .await
-                .map_err(impersonation_error)?;
-            let registry = registry()?;
-            let admin_expires =
-                caller.session.absolute_expires_at(registry.lifetimes_for(bulwark::Role::Admin));
-            set_parked_cookie(&started.parked_id, admin_expires);
-            leptos_axum::redirect("/");
-            Ok(())
-        }
-        .await,
-    )
+    async {
+        let caller = admin_caller(true)?;
+        let context = audit_context();
+        let origin = request_origin();
+        let since = admin_step_up_since().ok_or(ApiError::Internal)?;
+        let starter = bulwark::impersonation::Starter {
+            admin: &caller,
+            stepped_up_since: since,
+            context: &context,
+            origin: &origin,
+        };
+        let session = SessionState::extract().await?;
+        let started = impersonations()?
+            .start(session.session(), starter, id, &reason)
+            .await
+            .map_err(impersonation_error)?;
+        let registry = registry()?;
+        let admin_expires = caller.session.absolute_expires_at(registry.lifetimes_for(bulwark::Role::Admin));
+        set_parked_cookie(&started.parked_id, admin_expires);
+        leptos_axum::redirect("/");
+        Ok(())
+    }
+    .await
 }
 
 /// Ends the caller's impersonation and gives the admin their own session back (under a
@@ -96,47 +93,45 @@ pub async fn start_impersonation(id: i64, #[server(default)] reason: String) -> 
 #[server(prefix = "/api/impersonation", endpoint = "stop")]
 pub async fn stop_impersonation() -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let principal = current()?;
-            let Some(impersonation) = principal.impersonation.clone() else {
-                leptos_axum::redirect("/");
-                return Ok(());
-            };
-            let registry = registry()?;
-            let context = audit_context();
-            let ending = bulwark::impersonation::EndedBy {
-                how: bulwark::impersonation::Ended::Stopped,
-                by: Some(impersonation.admin_id),
-                context: &context,
-                now: registry.now(),
-            };
-            let session = SessionState::extract().await?;
-            let parked = parked_cookie_value()
-                .filter(|id| sessions::storage_key(id) == impersonation.admin_session_key);
-            expire_parked_cookie();
-            let back = match parked {
-                Some(parked) => sessions::resume(session.session(), &registry, &parked, &ending)
+    async {
+        let principal = current()?;
+        let Some(impersonation) = principal.impersonation.clone() else {
+            leptos_axum::redirect("/");
+            return Ok(());
+        };
+        let registry = registry()?;
+        let context = audit_context();
+        let ending = bulwark::impersonation::EndedBy {
+            how: bulwark::impersonation::Ended::Stopped,
+            by: Some(impersonation.admin_id),
+            context: &context,
+            now: registry.now(),
+        };
+        let session = SessionState::extract().await?;
+        let parked =
+            parked_cookie_value().filter(|id| sessions::storage_key(id) == impersonation.admin_session_key);
+        expire_parked_cookie();
+        let back = match parked {
+            Some(parked) => sessions::resume(session.session(), &registry, &parked, &ending)
+                .await
+                .map_err(session_error)?,
+            None => {
+                impersonations()?
+                    .end(impersonation.id, ending.how, ending.by, None, &context)
                     .await
-                    .map_err(session_error)?,
-                None => {
-                    impersonations()?
-                        .end(impersonation.id, ending.how, ending.by, None, &context)
-                        .await
-                        .map_err(impersonation_error)?;
-                    registry.forget(&impersonation.admin_session_key).await.map_err(session_error)?;
-                    sessions::end(session.session(), &registry).await.map_err(session_error)?;
-                    None
-                }
-            };
-            match back {
-                Some(_) => leptos_axum::redirect(&super::admin_user_page(principal.user.id)),
-                None => leptos_axum::redirect("/login"),
+                    .map_err(impersonation_error)?;
+                registry.forget(&impersonation.admin_session_key).await.map_err(session_error)?;
+                sessions::end(session.session(), &registry).await.map_err(session_error)?;
+                None
             }
-            Ok(())
+        };
+        match back {
+            Some(_) => leptos_axum::redirect(&super::admin_user_page(principal.user.id)),
+            None => leptos_axum::redirect("/login"),
         }
-        .await,
-    )
+        Ok(())
+    }
+    .await
 }
 
 /// Impersonations, newest first, 50 per page: live ones only with `live`.
@@ -146,52 +141,41 @@ pub async fn admin_impersonations(
     #[server(default)] before: Option<i64>,
 ) -> Result<ImpersonationList, ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            admin_caller(false)?;
-            const PAGE: u32 = 50;
-            let rows =
-                impersonations()?.list(live, None, before, PAGE + 1).await.map_err(impersonation_error)?;
-            let more = rows.len() > PAGE as usize;
-            let items: Vec<ImpersonationView> = rows.into_iter().take(PAGE as usize).map(view).collect();
-            let next = if more { items.last().map(|i| i.id) } else { None };
-            Ok(ImpersonationList { items, next })
-        }
-        .await,
-    )
+    async {
+        admin_caller(false)?;
+        const PAGE: u32 = 50;
+        let rows = impersonations()?.list(live, None, before, PAGE + 1).await.map_err(impersonation_error)?;
+        let more = rows.len() > PAGE as usize;
+        let items: Vec<ImpersonationView> = rows.into_iter().take(PAGE as usize).map(view).collect();
+        let next = if more { items.last().map(|i| i.id) } else { None };
+        Ok(ImpersonationList { items, next })
+    }
+    .await
 }
 
 /// Ends a live impersonation (any admin's). Needs a step-up in the admin window.
 #[server(prefix = "/api/admin", endpoint = "impersonations/end")]
 pub async fn end_impersonation(id: i64) -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let caller = admin_caller(true)?;
-            let context = audit_context();
-            let services = impersonations()?;
-            let now = services.now();
-            let since = admin_step_up_since().unwrap_or(i64::MAX);
-            let actor =
-                bulwark::sessions::guard::Caller::Admin((caller.user.id, &caller.session_key, since, now));
-            let ended = services
-                .end(
-                    id,
-                    bulwark::impersonation::Ended::EndedByAdmin,
-                    Some(caller.user.id),
-                    Some(actor),
-                    &context,
-                )
-                .await
-                .map_err(impersonation_error)?;
-            if !ended {
-                return Err(ApiError::NotFound);
-            }
-            leptos_axum::redirect(&format!("{ADMIN_IMPERSONATIONS_PAGE}?done=ended"));
-            Ok(())
+    async {
+        let caller = admin_caller(true)?;
+        let context = audit_context();
+        let services = impersonations()?;
+        let now = services.now();
+        let since = admin_step_up_since().unwrap_or(i64::MAX);
+        let actor =
+            bulwark::sessions::guard::Caller::Admin((caller.user.id, &caller.session_key, since, now));
+        let ended = services
+            .end(id, bulwark::impersonation::Ended::EndedByAdmin, Some(caller.user.id), Some(actor), &context)
+            .await
+            .map_err(impersonation_error)?;
+        if !ended {
+            return Err(ApiError::NotFound);
         }
-        .await,
-    )
+        leptos_axum::redirect(&format!("{ADMIN_IMPERSONATIONS_PAGE}?done=ended"));
+        Ok(())
+    }
+    .await
 }
 
 /// Ends an admin's impersonation of the caller's account (`id`: its session's handle).
@@ -199,75 +183,67 @@ pub async fn end_impersonation(id: i64) -> Result<(), ApiError> {
 #[server(prefix = "/api", endpoint = "sessions/end-support")]
 pub async fn end_support_session(#[server(default)] id: String) -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let principal = current()?;
-            let ended = registry()?
-                .end_support_session(principal.user.id, &principal.session_key, id.trim(), &audit_context())
-                .await
-                .map_err(session_error)?;
-            if !ended {
-                return Err(ApiError::NotFound);
-            }
-            leptos_axum::redirect("/account/sessions?support=ended");
-            Ok(())
+    async {
+        let principal = current()?;
+        let ended = registry()?
+            .end_support_session(principal.user.id, &principal.session_key, id.trim(), &audit_context())
+            .await
+            .map_err(session_error)?;
+        if !ended {
+            return Err(ApiError::NotFound);
         }
-        .await,
-    )
+        leptos_axum::redirect("/account/sessions?support=ended");
+        Ok(())
+    }
+    .await
 }
 
 /// Consent mode: whether it is on, and until when the caller lets support staff in.
 #[server(prefix = "/api", endpoint = "support-access")]
 pub async fn support_access() -> Result<SupportAccessView, ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let principal = current()?;
-            let service = impersonations()?;
-            let until = service.support_access_until(principal.user.id).await.map_err(impersonation_error)?;
-            Ok(SupportAccessView { consent_required: service.policy().consent_required, until })
-        }
-        .await,
-    )
+    async {
+        let principal = current()?;
+        let service = impersonations()?;
+        let until = service.support_access_until(principal.user.id).await.map_err(impersonation_error)?;
+        Ok(SupportAccessView { consent_required: service.policy().consent_required, until })
+    }
+    .await
 }
 
 /// Consent mode: lets support staff impersonate the caller's account for `hours` (1 to 168).
 #[server(prefix = "/api", endpoint = "support-access/grant")]
 pub async fn grant_support_access(#[server(default)] hours: i64) -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let principal = current()?;
-            if !(1..=168).contains(&hours) {
-                return Err(ApiError::BadRequest);
-            }
-            impersonations()?
-                .grant_support_access(principal.user.id, &principal.session_key, hours, &audit_context())
-                .await
-                .map_err(owner_error)?;
-            leptos_axum::redirect("/account/activity?support=granted");
-            Ok(())
+    async {
+        let principal = current()?;
+        if !(1..=168).contains(&hours) {
+            return Err(ApiError::BadRequest);
         }
-        .await,
-    )
+        impersonations()?
+            .grant_support_access(principal.user.id, &principal.session_key, hours, &audit_context())
+            .await
+            .map_err(owner_error)?;
+        leptos_axum::redirect("/account/activity?support=granted");
+        Ok(())
+    }
+    .await
 }
 
 /// Consent mode: withdraws support access; a live impersonation of the account ends.
 #[server(prefix = "/api", endpoint = "support-access/revoke")]
 pub async fn revoke_support_access() -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let principal = current()?;
-            impersonations()?
-                .revoke_support_access(principal.user.id, &principal.session_key, &audit_context())
-                .await
-                .map_err(owner_error)?;
-            leptos_axum::redirect("/account/activity?support=revoked");
-            Ok(())
-        }
-        .await,
-    )
+    async {
+        let principal = current()?;
+        impersonations()?
+            .revoke_support_access(principal.user.id, &principal.session_key, &audit_context())
+            .await
+            .map_err(owner_error)?;
+        leptos_axum::redirect("/account/activity?support=revoked");
+        Ok(())
+    }
+    .await
 }
 
 /// An owner's change refused because their session ended while it was in flight is

@@ -46,15 +46,13 @@ pub async fn signup(
     #[server(default)] password: String,
 ) -> Result<(), ApiError> {
     use self::ssr::*;
-    respond(
-        async {
-            let ip = client_ip()?;
-            registration()?.sign_up(ip, &email, &username, &password).await.map_err(flow_error)?;
-            leptos_axum::redirect(CHECK_EMAIL);
-            Ok(())
-        }
-        .await,
-    )
+    async {
+        let ip = client_ip()?;
+        registration()?.sign_up(ip, &email, &username, &password).await.map_err(flow_error)?;
+        leptos_axum::redirect(CHECK_EMAIL);
+        Ok(())
+    }
+    .await
 }
 
 /// Follows a verification link: the token from the link's query, the password chosen at
@@ -68,20 +66,18 @@ pub async fn verify_email(
     #[server(default)] username: String,
 ) -> Result<(), ApiError> {
     use self::ssr::*;
-    respond(
-        async {
-            let ip = client_ip()?;
-            let verdict = registration()?.verify_email(ip, &token, &password, Some(&username)).await;
-            match verdict.map_err(flow_error) {
-                Ok(_) => {
-                    leptos_axum::redirect(AFTER_VERIFY);
-                    Ok(())
-                }
-                Err(error) => Err(token_page_failed::<VerifyEmail>(error, VERIFY_PATH, &token, LINK_INVALID)),
+    async {
+        let ip = client_ip()?;
+        let verdict = registration()?.verify_email(ip, &token, &password, Some(&username)).await;
+        match verdict.map_err(flow_error) {
+            Ok(_) => {
+                leptos_axum::redirect(AFTER_VERIFY);
+                Ok(())
             }
+            Err(error) => Err(token_page_failed::<VerifyEmail>(error, VERIFY_PATH, &token, LINK_INVALID)),
         }
-        .await,
-    )
+    }
+    .await
 }
 
 /// Mails a new link for the address's newest pending signup, if it has one. Same answer
@@ -89,16 +85,14 @@ pub async fn verify_email(
 #[server(prefix = "/api", endpoint = "resend-verification")]
 pub async fn resend_verification(#[server(default)] email: String) -> Result<(), ApiError> {
     use self::ssr::*;
-    respond(
-        async {
-            let ip = client_ip()?;
-            let device = current_device().await?;
-            registration()?.resend_verification(ip, &email, device.as_ref()).await.map_err(flow_error)?;
-            leptos_axum::redirect(CHECK_EMAIL);
-            Ok(())
-        }
-        .await,
-    )
+    async {
+        let ip = client_ip()?;
+        let device = current_device().await?;
+        registration()?.resend_verification(ip, &email, device.as_ref()).await.map_err(flow_error)?;
+        leptos_axum::redirect(CHECK_EMAIL);
+        Ok(())
+    }
+    .await
 }
 
 /// Signs in: on success the session id is rotated and the user recorded in the
@@ -111,28 +105,26 @@ pub async fn login(
     #[server(default)] password: String,
 ) -> Result<(), ApiError> {
     use self::ssr::*;
-    respond(
-        async {
-            let device_cookie = device_cookie_value();
-            let attempt = Attempt {
-                ip: client_ip()?,
-                email: &email,
-                password: &password,
-                device_cookie: device_cookie.as_deref(),
-                context: &audit_context(),
-            };
-            let signed_in =
-                sign_in(&accounts()?, &throttle()?, &devices()?, attempt).await.map_err(sign_in_error)?;
-            SessionState::extract().await?.log_in(&signed_in.user).await?;
-            if let Some(new) = &signed_in.new_device {
-                set_device_cookie(new);
-            }
-            tracing::info!(event = "authn_login_success", user_id = signed_in.user.id, "signed in");
-            leptos_axum::redirect("/");
-            Ok(())
+    async {
+        let device_cookie = device_cookie_value();
+        let attempt = Attempt {
+            ip: client_ip()?,
+            email: &email,
+            password: &password,
+            device_cookie: device_cookie.as_deref(),
+            context: &audit_context(),
+        };
+        let signed_in =
+            sign_in(&accounts()?, &throttle()?, &devices()?, attempt).await.map_err(sign_in_error)?;
+        SessionState::extract().await?.log_in(&signed_in.user).await?;
+        if let Some(new) = &signed_in.new_device {
+            set_device_cookie(new);
         }
-        .await,
-    )
+        tracing::info!(event = "authn_login_success", user_id = signed_in.user.id, "signed in");
+        leptos_axum::redirect("/");
+        Ok(())
+    }
+    .await
 }
 
 /// Ends the session on the server: the record and its registry row are deleted, so a
@@ -142,22 +134,20 @@ pub async fn login(
 #[server(prefix = "/api", endpoint = "logout")]
 pub async fn logout() -> Result<(), ApiError> {
     use self::ssr::*;
-    respond(
-        async {
-            SessionState::extract().await?.log_out().await?;
-            clear_site_data();
-            leptos_axum::redirect("/");
-            Ok(())
-        }
-        .await,
-    )
+    async {
+        SessionState::extract().await?.log_out().await?;
+        clear_site_data();
+        leptos_axum::redirect("/");
+        Ok(())
+    }
+    .await
 }
 
 /// The signed-in user, or 401: for API clients.
 #[server(prefix = "/api", endpoint = "me")]
 pub async fn me() -> Result<CurrentUser, ApiError> {
     use self::ssr::*;
-    respond(current().map(CurrentUser::from))
+    current().map(CurrentUser::from)
 }
 
 /// The signed-in user if there is one: what the pages ask on every navigation. Being
@@ -166,11 +156,11 @@ pub async fn me() -> Result<CurrentUser, ApiError> {
 #[server(prefix = "/api", endpoint = "session")]
 pub async fn session() -> Result<Option<CurrentUser>, ApiError> {
     use self::ssr::*;
-    respond(match current() {
+    match current() {
         Ok(principal) => Ok(Some(CurrentUser::from(principal))),
         Err(ApiError::Unauthorized) => Ok(None),
         Err(other) => Err(other),
-    })
+    }
 }
 
 #[cfg(feature = "ssr")]

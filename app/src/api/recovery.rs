@@ -16,16 +16,14 @@ pub const RESET_LINK_INVALID: &str = "/forgot-password?link=invalid";
 #[server(prefix = "/api", endpoint = "forgot-password")]
 pub async fn forgot_password(#[server(default)] email: String) -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let ip = client_ip()?;
-            let device = current_device().await?;
-            recovery()?.request_reset(ip, &email, device.as_ref()).await.map_err(flow_error)?;
-            leptos_axum::redirect(super::CHECK_EMAIL);
-            Ok(())
-        }
-        .await,
-    )
+    async {
+        let ip = client_ip()?;
+        let device = current_device().await?;
+        recovery()?.request_reset(ip, &email, device.as_ref()).await.map_err(flow_error)?;
+        leptos_axum::redirect(super::CHECK_EMAIL);
+        Ok(())
+    }
+    .await
 }
 
 /// Sets a new password with the token from a reset link. Every session of the account
@@ -36,25 +34,23 @@ pub async fn reset_password(
     #[server(default)] password: String,
 ) -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let ip = client_ip()?;
-            match recovery()?.reset_password(ip, &token, &password).await.map_err(flow_error) {
-                Ok(user) => {
-                    // Every device cookie of the account died with the reset; this browser
-                    // just proved the mailbox, so it gets a new one (unannounced): its next
-                    // sign-in spends its own budget, not the one strangers' guesses block.
-                    if let Some(new) = devices()?.signed_in(&user, None, None).await.map_err(session_error)? {
-                        set_device_cookie(&new);
-                    }
-                    leptos_axum::redirect(AFTER_RESET);
-                    Ok(())
+    async {
+        let ip = client_ip()?;
+        match recovery()?.reset_password(ip, &token, &password).await.map_err(flow_error) {
+            Ok(user) => {
+                // Every device cookie of the account died with the reset; this browser
+                // just proved the mailbox, so it gets a new one (unannounced): its next
+                // sign-in spends its own budget, not the one strangers' guesses block.
+                if let Some(new) = devices()?.signed_in(&user, None, None).await.map_err(session_error)? {
+                    set_device_cookie(&new);
                 }
-                Err(error) => {
-                    Err(token_page_failed::<ResetPassword>(error, RESET_PATH, &token, RESET_LINK_INVALID))
-                }
+                leptos_axum::redirect(AFTER_RESET);
+                Ok(())
+            }
+            Err(error) => {
+                Err(token_page_failed::<ResetPassword>(error, RESET_PATH, &token, RESET_LINK_INVALID))
             }
         }
-        .await,
-    )
+    }
+    .await
 }

@@ -43,30 +43,28 @@ pub struct SessionList {
 #[server(prefix = "/api", endpoint = "sessions")]
 pub async fn list_sessions() -> Result<SessionList, ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let principal = current()?;
-            let registry = registry()?;
-            let rows = registry.list(principal.user.id).await.map_err(session_error)?;
-            let mut sessions: Vec<SessionView> = rows
-                .into_iter()
-                .map(|row| SessionView {
-                    current: row.store_key == principal.session_key,
-                    id: row.handle,
-                    // Where an admin impersonating the account is is not for its owner to see.
-                    device: if row.support.is_some() { String::new() } else { row.device },
-                    ip: if row.support.is_some() { String::new() } else { row.ip },
-                    created_at: row.created_at,
-                    last_seen_at: row.last_seen_at,
-                    expires_at: row.idle_expires_at.min(row.absolute_expires_at),
-                    support: row.support.map(|s| SupportSessionView { admin: s.admin, reason: s.reason }),
-                })
-                .collect();
-            sessions.sort_by_key(|s| !s.current);
-            Ok(SessionList { now: registry.now(), sessions })
-        }
-        .await,
-    )
+    async {
+        let principal = current()?;
+        let registry = registry()?;
+        let rows = registry.list(principal.user.id).await.map_err(session_error)?;
+        let mut sessions: Vec<SessionView> = rows
+            .into_iter()
+            .map(|row| SessionView {
+                current: row.store_key == principal.session_key,
+                id: row.handle,
+                // Where an admin impersonating the account is is not for its owner to see.
+                device: if row.support.is_some() { String::new() } else { row.device },
+                ip: if row.support.is_some() { String::new() } else { row.ip },
+                created_at: row.created_at,
+                last_seen_at: row.last_seen_at,
+                expires_at: row.idle_expires_at.min(row.absolute_expires_at),
+                support: row.support.map(|s| SupportSessionView { admin: s.admin, reason: s.reason }),
+            })
+            .collect();
+        sessions.sort_by_key(|s| !s.current);
+        Ok(SessionList { now: registry.now(), sessions })
+    }
+    .await
 }
 
 /// Ends one of the caller's sessions by its handle. 404 when the caller has no session
@@ -75,23 +73,21 @@ pub async fn list_sessions() -> Result<SessionList, ApiError> {
 #[server(prefix = "/api", endpoint = "sessions/revoke")]
 pub async fn revoke_session(#[server(default)] id: String) -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let principal = stepped_up()?;
-            let user = &principal.user;
-            if registry()?
-                .revoke(user.id, &principal.session_key, id.trim(), &audit_context())
-                .await
-                .map_err(session_error)?
-            {
-                tracing::info!(event = "session_revoked", user_id = user.id, "session revoked by its owner");
-                Ok(())
-            } else {
-                Err(ApiError::NotFound)
-            }
+    async {
+        let principal = stepped_up()?;
+        let user = &principal.user;
+        if registry()?
+            .revoke(user.id, &principal.session_key, id.trim(), &audit_context())
+            .await
+            .map_err(session_error)?
+        {
+            tracing::info!(event = "session_revoked", user_id = user.id, "session revoked by its owner");
+            Ok(())
+        } else {
+            Err(ApiError::NotFound)
         }
-        .await,
-    )
+    }
+    .await
 }
 
 /// Ends every session of the caller except this one. Returns how many ended. Needs a
@@ -99,44 +95,35 @@ pub async fn revoke_session(#[server(default)] id: String) -> Result<(), ApiErro
 #[server(prefix = "/api", endpoint = "sessions/revoke-others")]
 pub async fn revoke_other_sessions() -> Result<usize, ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let principal = stepped_up()?;
-            let user = &principal.user;
-            let ended = registry()?
-                .revoke_others(user.id, &principal.session_key, &audit_context())
-                .await
-                .map_err(session_error)?;
-            tracing::info!(
-                event = "session_revoked_others",
-                user_id = user.id,
-                ended,
-                "other sessions revoked"
-            );
-            Ok(ended)
-        }
-        .await,
-    )
+    async {
+        let principal = stepped_up()?;
+        let user = &principal.user;
+        let ended = registry()?
+            .revoke_others(user.id, &principal.session_key, &audit_context())
+            .await
+            .map_err(session_error)?;
+        tracing::info!(event = "session_revoked_others", user_id = user.id, ended, "other sessions revoked");
+        Ok(ended)
+    }
+    .await
 }
 
 /// Ends every session of the caller, this one included. Needs a recent step-up.
 #[server(prefix = "/api", endpoint = "sessions/revoke-all")]
 pub async fn revoke_all_sessions() -> Result<(), ApiError> {
     use super::ssr::*;
-    respond(
-        async {
-            let principal = stepped_up()?;
-            let user = &principal.user;
-            registry()?
-                .revoke_all_as(user.id, &principal.session_key, &audit_context())
-                .await
-                .map_err(session_error)?;
-            SessionState::extract().await?.log_out().await?;
-            tracing::info!(event = "session_revoked_all", user_id = user.id, "all sessions revoked");
-            clear_site_data();
-            leptos_axum::redirect("/login");
-            Ok(())
-        }
-        .await,
-    )
+    async {
+        let principal = stepped_up()?;
+        let user = &principal.user;
+        registry()?
+            .revoke_all_as(user.id, &principal.session_key, &audit_context())
+            .await
+            .map_err(session_error)?;
+        SessionState::extract().await?.log_out().await?;
+        tracing::info!(event = "session_revoked_all", user_id = user.id, "all sessions revoked");
+        clear_site_data();
+        leptos_axum::redirect("/login");
+        Ok(())
+    }
+    .await
 }

@@ -175,31 +175,6 @@ pub fn session_error(error: impl Into<SessionError>) -> ApiError {
     ApiError::Internal
 }
 
-/// Sets the HTTP status that matches the error, but only for API calls: a server
-/// function called while rendering a page must not change the page's status, and a
-/// plain form post (no JavaScript) must keep the redirect that carries the error back
-/// to the form.
-pub fn respond<T>(result: Result<T, ApiError>) -> Result<T, ApiError> {
-    if let Err(error) = &result {
-        let parts = use_context::<http::request::Parts>();
-        let is_api_call = parts.as_ref().is_some_and(|p| p.uri.path().starts_with("/api/"));
-        if is_api_call && !is_form_post() {
-            if let (Some(options), Ok(status)) =
-                (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(error.status()))
-            {
-                options.set_status(status);
-                if let ApiError::TooManyRequests { retry_after_secs } | ApiError::Busy { retry_after_secs } =
-                    error
-                {
-                    options
-                        .insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(*retry_after_secs));
-                }
-            }
-        }
-    }
-    result
-}
-
 /// Whether this call is a plain HTML form post (JavaScript off), which Leptos answers with
 /// a redirect rather than a status.
 pub fn is_form_post() -> bool {

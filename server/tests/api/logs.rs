@@ -17,7 +17,15 @@ const USERNAME: &str = "markeruser77";
 const PASSWORD: &str = "marker passphrase quokka 4711 zebra";
 
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// The lines captured so far that contain `needle`.
+    pub fn lines_with(&self, needle: &str) -> Vec<String> {
+        let bytes = self.0.lock().expect("log buffer").clone();
+        String::from_utf8_lossy(&bytes).lines().filter(|l| l.contains(needle)).map(str::to_owned).collect()
+    }
+}
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -33,7 +41,7 @@ impl Write for Captured {
 /// Installs one capturing subscriber for this test binary (other tests' lines land in it
 /// too; they use other addresses). Everything at debug, except the test client's own
 /// cookie jar (`cookie_store`), which prints the cookies it receives.
-fn captured() -> Captured {
+pub fn captured() -> Captured {
     static LOG: OnceLock<Captured> = OnceLock::new();
     LOG.get_or_init(|| {
         let log = Captured::default();

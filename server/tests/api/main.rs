@@ -18,6 +18,7 @@ mod limits;
 mod login;
 mod logout;
 mod logs;
+mod malformed;
 mod pages;
 mod password_reset;
 mod revocation;

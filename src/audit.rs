@@ -58,10 +58,19 @@ pub enum Event {
     /// The old address's owner took the account back after a change (sessions ended, a new
     /// password required).
     EmailChangeRecovered,
+    /// An admin asked for an action on another admin's account (or to make an account an
+    /// admin); it waits for a second admin (details: the request, the action, its expiry).
+    ApprovalRequested,
+    /// A second admin approved such a request; the action's own event is written with it.
+    ApprovalGranted,
+    /// Such a request was withdrawn before anyone approved it.
+    ApprovalWithdrawn,
+    /// Such an action was taken by one admin because no other admin could approve it.
+    ApprovalWaived,
 }
 
 impl Event {
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 25] = [
         Self::LoginSuccess,
         Self::LoginFail,
         Self::PasswordChange,
@@ -83,6 +92,10 @@ impl Event {
         Self::EmailChanged,
         Self::EmailChangeCancelled,
         Self::EmailChangeRecovered,
+        Self::ApprovalRequested,
+        Self::ApprovalGranted,
+        Self::ApprovalWithdrawn,
+        Self::ApprovalWaived,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -108,6 +121,10 @@ impl Event {
             Self::EmailChanged => "user_email_changed",
             Self::EmailChangeCancelled => "user_email_change_cancelled",
             Self::EmailChangeRecovered => "user_email_change_recovered",
+            Self::ApprovalRequested => "authz_admin_approval_requested",
+            Self::ApprovalGranted => "authz_admin_approval_granted",
+            Self::ApprovalWithdrawn => "authz_admin_approval_withdrawn",
+            Self::ApprovalWaived => "authz_admin_approval_waived",
         }
     }
 

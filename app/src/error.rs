@@ -43,6 +43,12 @@ pub enum ApiError {
     /// 409: an admin action that may not target the admin's own account.
     #[error("You cannot do this to your own account.")]
     NotOnYourself,
+    /// 409: an admin may not approve their own request (two-person rule).
+    #[error("Another administrator must approve this: you asked for it.")]
+    ApprovalOwnRequest,
+    /// 409: the request was approved, withdrawn or expired meanwhile.
+    #[error("That request is no longer waiting: it was approved, withdrawn or it expired.")]
+    ApprovalNotWaiting,
     /// 422: disabling needs a reason.
     #[error("Please give a reason (at most 500 characters).")]
     ReasonRequired,
@@ -111,7 +117,9 @@ impl ApiError {
             | Self::CannotImpersonate(_)
             | Self::AlreadyImpersonating
             | Self::AddressTaken
-            | Self::EmailAlreadyChanged => 409,
+            | Self::EmailAlreadyChanged
+            | Self::ApprovalOwnRequest
+            | Self::ApprovalNotWaiting => 409,
             Self::ReasonRequired | Self::UntilInPast | Self::ImpersonationReason => 422,
             Self::BadRequest | Self::InvalidLink => 400,
             Self::NotFound => 404,
@@ -189,12 +197,14 @@ impl FromServerFnError for ApiError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            // On the server: a body that is not text, or not this endpoint's arguments. In
-            // the browser: an answer it cannot read (a page older than the server).
             ServerFnErrorErr::Args(_)
             | ServerFnErrorErr::MissingArg(_)
-            | ServerFnErrorErr::Deserialization(_)
             | ServerFnErrorErr::UnsupportedRequestMethod(_) => Self::BadRequest,
+            // On the server: a body that is not text. In the browser it is an answer that is
+            // not ours (a proxy's error page, a panic's 500): the server's fault, not the
+            // request's.
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Deserialization(_) => Self::BadRequest,
             ServerFnErrorErr::Request(_) => Self::Network,
             _ => Self::Internal,
         }

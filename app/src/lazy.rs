@@ -104,6 +104,7 @@ lazy_pages! {
     AdminUserRoute => admin_user: AdminUserPage,
     AdminAuditRoute => admin_audit: AdminAuditPage,
     AdminImpersonationsRoute => admin_impersonations: AdminImpersonationsPage,
+    AdminApprovalsRoute => admin_approvals: AdminApprovalsPage,
     SessionsRoute => sessions: SessionsPage,
     ActivityRoute => activity: ActivityPage,
     StepUpRoute => step_up: StepUpPage,

@@ -96,6 +96,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin/users/:id") view={Lazy::<lazy::AdminUserRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("admin/audit") view={Lazy::<lazy::AdminAuditRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("admin/impersonations") view={Lazy::<lazy::AdminImpersonationsRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("admin/approvals") view={Lazy::<lazy::AdminApprovalsRoute>::new()} ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

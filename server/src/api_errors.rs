@@ -33,6 +33,33 @@ use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
 /// Error bodies are a few hundred bytes at most; anything larger is not one of ours.
 const MAX_ERROR_BODY: usize = 16 * 1024;
 
+/// Reads a server function's body before the function does, so a body over the size
+/// limit answers 413 and one that stops arriving 408, as when their length says so up
+/// front: read inside the function, both would be a decoding error (400).
+pub async fn read_body(request: Request, next: Next) -> Response {
+    if request.method() != axum::http::Method::POST || !request.uri().path().starts_with("/api/") {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Err(error) => {
+            let cause = error.into_inner();
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(cause.as_ref());
+            while let Some(error) = source {
+                if error.is::<http_body_util::LengthLimitError>() {
+                    return (StatusCode::PAYLOAD_TOO_LARGE, "length limit exceeded").into_response();
+                }
+                if error.is::<tower_http::timeout::TimeoutError>() {
+                    return StatusCode::REQUEST_TIMEOUT.into_response();
+                }
+                source = error.source();
+            }
+            (StatusCode::BAD_REQUEST, "The request body could not be read.").into_response()
+        }
+    }
+}
+
 /// Gives every server-function error its own status (see the module's documentation).
 pub async fn status_from_error(request: Request, next: Next) -> Response {
     let form_post = accepts_html(&request);

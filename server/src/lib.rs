@@ -268,6 +268,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
         // Every server function's error gets its own status here, decoding errors included.
         .layer(middleware::from_fn(api_errors::status_from_error))
+        .layer(middleware::from_fn(api_errors::read_body))
         .layer(middleware::from_fn_with_state(state.clone(), caller::resolve_caller))
         .layer(sessions)
         // Static files: beside the session layer, not inside it.
@@ -287,7 +288,7 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let id = request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
             tracing::info_span!("request", id = id.unwrap_or("-"), method = %request.method(), path = request.uri().path())
-        }))
+        }).on_failure(log_failure))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         // Answers made outside the resolver (a refused cross-site request, 408, 413, a
@@ -295,6 +296,22 @@ pub fn router(state: AppState) -> Router {
         // file that was found has its own policy (see `assets`).
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .with_state(state)
+}
+
+/// Logs an answer in the 5xx range, at `error` except 503 (the hashing queue full, a lock
+/// that timed out: the load speaking, with `Retry-After`, not a fault), which is `warn`.
+fn log_failure(
+    class: tower_http::classify::ServerErrorsFailureClass,
+    latency: Duration,
+    _span: &tracing::Span,
+) {
+    let millis = latency.as_millis();
+    match class {
+        tower_http::classify::ServerErrorsFailureClass::StatusCode(StatusCode::SERVICE_UNAVAILABLE) => {
+            tracing::warn!(status = 503, latency_ms = millis, "answered 503: busy");
+        }
+        class => tracing::error!(classification = %class, latency_ms = millis, "response failed"),
+    }
 }
 
 /// The app's routes, listed once per process. Leptos lists them by rendering the app with
@@ -388,6 +405,9 @@ pub async fn clean_up(state: &AppState) -> Vec<(&'static str, String)> {
     }
     if let Err(error) = state.accounts.delete_expired_tokens().await {
         failures.push(("token", error.to_string()));
+    }
+    if let Err(error) = state.admin.delete_old_approvals().await {
+        failures.push(("admin approval", error.to_string()));
     }
     match state.accounts.delete_expired_pending().await {
         Ok(0) => {}

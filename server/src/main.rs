@@ -1,6 +1,7 @@
 //! `server`: run Bulwark (`serve`, the default), only apply migrations (`migrate`), verify
 //! an instance without serving (`check`), make a confirmed admin or user (`create-admin`,
-//! `create-user`), or time one password verification (`measure-hash`).
+//! `create-user`), break-glass on an account (`enable`, `unlock`, `set-role`), or time one
+//! password verification (`measure-hash`).
 
 use std::process::ExitCode;
 
@@ -43,6 +44,24 @@ enum Command {
         email: String,
         #[arg(long)]
         username: String,
+    },
+    /// Break-glass: lift an account's disablement (audited as the command line).
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Break-glass: lift an account's admin lock (audited as the command line).
+    Unlock {
+        #[arg(long)]
+        email: String,
+    },
+    /// Break-glass: grant (`admin`) or remove (`user`) the admin role; every session of the
+    /// account ends. Never removes the last admin who can act. Audited as the command line.
+    SetRole {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["admin", "user"])]
+        role: String,
     },
     /// Time one password verification with the configured argon2 parameters, print the
     /// median in milliseconds, the sign-ins per second that allows on this machine's
@@ -98,6 +117,16 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::CreateUser { email, username } => {
             create(&settings, &email, &username, bulwark::Role::User).await?
         }
+        Command::Enable { email } => {
+            operator(&settings, &email, bulwark::admin::OperatorAction::Enable).await?
+        }
+        Command::Unlock { email } => {
+            operator(&settings, &email, bulwark::admin::OperatorAction::Unlock).await?
+        }
+        Command::SetRole { email, role } => {
+            let role = bulwark::Role::parse_lenient(&role);
+            operator(&settings, &email, bulwark::admin::OperatorAction::SetRole(role)).await?
+        }
         Command::Serve => {
             let addr = settings.site_addr;
             let limits = settings.limits;
@@ -122,6 +151,16 @@ async fn run(cli: Cli) -> Result<(), String> {
             let _ = sender.await;
         }
     }
+    Ok(())
+}
+
+/// `server enable` / `unlock` / `set-role`.
+async fn operator(
+    settings: &server::config::Settings,
+    email: &str,
+    action: bulwark::admin::OperatorAction,
+) -> Result<(), String> {
+    println!("{}", server::provision::operator(settings, email, action).await?);
     Ok(())
 }
 

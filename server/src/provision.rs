@@ -73,6 +73,33 @@ pub async fn create_account(
     })
 }
 
+/// Break-glass from the command line (`server enable`, `unlock`, `set-role`): the change to
+/// the account at `email`, audited as the operator. The answer is a sentence for the
+/// operator.
+pub async fn operator(
+    settings: &Settings,
+    email: &str,
+    action: bulwark::admin::OperatorAction,
+) -> Result<String, String> {
+    let email = bulwark::Email::parse(email).map_err(|e| format!("that is not an email address: {e}"))?;
+    let pool = db::connect_with_pool(&settings.database_url, 2).await.map_err(|e| e.to_string())?;
+    db::migrate(&pool).await.map_err(|e| e.to_string())?;
+    let now = bulwark::clock::Clock::now(&SystemClock);
+    let outcome = bulwark::admin::operator(&pool, now, &email, action).await;
+    pool.close().await;
+    use bulwark::admin::AdminError;
+    match outcome {
+        Ok(true) => Ok("done; recorded in the audit log as the command line".to_owned()),
+        Ok(false) => Ok("nothing to change: the account was so already".to_owned()),
+        Err(AdminError::NotFound) => Err("no account has that address".to_owned()),
+        Err(AdminError::LastAdmin) => {
+            Err("refused: that would leave no administrator who can act (make another admin first)"
+                .to_owned())
+        }
+        Err(error) => Err(format!("the change failed: {error}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::first_line;

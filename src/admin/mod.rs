@@ -13,11 +13,15 @@
 //! Checking that the caller is an admin, with a fresh step-up, is the server's job (its
 //! admin guard); this module trusts the [`Actor`] it is given.
 
+mod action;
+mod approval_store;
+mod approvals;
+mod break_glass;
 mod store;
 
 use crate::{
     accounts::{Accounts, UnexpectedError, User, UserId, RESET_PASSWORD_VALID_SECS},
-    audit::{self, Event},
+    audit,
     clock::{SharedClock, UnixTime},
     db::Pool,
     devices::Devices,
@@ -27,7 +31,12 @@ use crate::{
     Email, Role,
 };
 
-pub use self::store::Outcome;
+pub use self::{
+    action::AdminAction,
+    approvals::{Approval, Decision, APPROVAL_WINDOW_SECS},
+    break_glass::{operator, OperatorAction},
+    store::Outcome,
+};
 
 /// Longest reason an admin may write when disabling an account.
 pub const MAX_REASON_CHARS: usize = 500;
@@ -66,6 +75,13 @@ pub enum AdminError {
     ReasonRequired,
     #[error("the end of a disablement must be in the future")]
     UntilInPast,
+    /// The request to approve or withdraw is not waiting (approved, withdrawn, expired,
+    /// unknown, or its proposer may no longer act).
+    #[error("that request is no longer waiting")]
+    NotWaiting,
+    /// An admin may not approve their own request.
+    #[error("a second admin must approve this request")]
+    OwnRequest,
     #[error(transparent)]
     Unexpected(#[from] UnexpectedError),
 }
@@ -147,159 +163,137 @@ impl Admin {
         Ok(self.registry.list(id).await?)
     }
 
-    /// Disables the account (reason required; `until`, if given, in the future) and ends
-    /// every session of it.
-    pub async fn disable(
+    /// Makes the change `action` asks for on `tx`, guarded by the actor's standing (see
+    /// `store`), with its own audit event; commits nothing.
+    async fn apply(
         &self,
+        tx: &mut crate::db::Tx,
         actor: Actor<'_>,
         target: UserId,
-        reason: &str,
-        until: Option<UnixTime>,
+        action: &AdminAction,
+        unusable_hash: Option<&str>,
+    ) -> Result<Outcome, AdminError> {
+        let now = self.clock.now();
+        let key = actor.key(now);
+        let role_before = approval_store::role_of(&mut *tx, target).await?;
+        let (outcome, details) = match action {
+            AdminAction::Disable { reason, until } => {
+                let reason = reason.trim();
+                let outcome = store::block(&mut *tx, key, target, now, Some((reason, *until))).await?;
+                (outcome, serde_json::json!({ "reason": reason, "until": until }))
+            }
+            AdminAction::Enable => {
+                (store::unblock(&mut *tx, key, target, true).await?, serde_json::json!({}))
+            }
+            AdminAction::Lock => {
+                (store::block(&mut *tx, key, target, now, None).await?, serde_json::json!({}))
+            }
+            AdminAction::Unlock => (
+                store::unblock(&mut *tx, key, target, false).await?,
+                serde_json::json!({ "throttle_cleared": true }),
+            ),
+            AdminAction::ForceReset => {
+                // Callers make the hash before the transaction (`unusable_hash_for`).
+                let made;
+                let hash = match unusable_hash {
+                    Some(hash) => hash,
+                    None => {
+                        made = self.unusable_hash_for(action).await?.unwrap_or_default();
+                        &made
+                    }
+                };
+                (store::require_new_password(&mut *tx, key, target, hash).await?, serde_json::json!({}))
+            }
+            AdminAction::SetRole { role } => (
+                store::set_role(&mut *tx, key, target, *role).await?,
+                serde_json::json!({ "from": role_before, "to": role.as_str() }),
+            ),
+            AdminAction::EndSessions { session } => {
+                // The registry writes its own event with the deletion.
+                if !store::actor_may_act(&mut *tx, key).await? {
+                    return Ok(Outcome::ActorGone);
+                }
+                if role_before.is_none() {
+                    return Ok(Outcome::NoSuchUser);
+                }
+                let ended = self
+                    .registry
+                    .revoke_by_admin_in(tx, target, session.as_deref(), actor.id, actor.context)
+                    .await?;
+                return Ok(if ended == 0 { Outcome::Unchanged } else { Outcome::Done });
+            }
+        };
+        if outcome == Outcome::Done {
+            let event = action.event();
+            let entry =
+                audit::Entry::new(event, Some(actor.id), Some(target), actor.context).details(details);
+            audit::record(&mut *tx, now, &entry).await?;
+            tracing::info!(event = event.as_str(), actor = actor.id, subject = target, "admin action");
+        }
+        Ok(outcome)
+    }
+
+    /// What follows a committed change: sessions and device cookies ended, the sign-in
+    /// throttle cleared, the owner mailed (never naming the admin). `before` is the account
+    /// as it was.
+    async fn follow_up(
+        &self,
+        target: UserId,
+        action: &AdminAction,
+        before: &UserSummary,
     ) -> Result<(), AdminError> {
-        let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
-            return Err(AdminError::ReasonRequired);
+        match action {
+            AdminAction::Disable { until, .. } => {
+                self.end_sessions(target, false).await?;
+                self.notify(target, AdminNotice::Disabled { until: *until }).await
+            }
+            AdminAction::Enable => self.notify(target, AdminNotice::Enabled).await,
+            AdminAction::Lock => {
+                self.end_sessions(target, false).await?;
+                self.notify(target, AdminNotice::Locked).await
+            }
+            AdminAction::Unlock => {
+                if let Some(email) = self.email_of(target).await? {
+                    self.throttle.clear_account(&email).await?;
+                }
+                if !before.user.standing.is_locked() {
+                    return Ok(()); // Only the throttle was cleared: recorded, but nothing to tell.
+                }
+                self.notify(target, AdminNotice::Unlocked).await
+            }
+            AdminAction::ForceReset => {
+                self.end_sessions(target, true).await?;
+                let Some(email) = self.email_of(target).await? else { return Ok(()) };
+                let issued = self.accounts.issue_reset(&email).await.map_err(|e| match e {
+                    crate::accounts::AccountError::Unexpected(cause) => AdminError::Unexpected(cause),
+                    _ => AdminError::NotFound,
+                })?;
+                if let Some((_, token)) = issued {
+                    let notice = AdminNotice::PasswordResetRequired {
+                        token,
+                        valid_minutes: RESET_PASSWORD_VALID_SECS / 60,
+                    };
+                    self.notify(target, notice).await?;
+                }
+                Ok(())
+            }
+            AdminAction::SetRole { role } => {
+                self.end_sessions(target, false).await?;
+                self.notify(target, AdminNotice::RoleChanged(*role)).await
+            }
+            AdminAction::EndSessions { .. } => Ok(()),
         }
-        let now = self.clock.now();
-        if until.is_some_and(|until| until <= now) {
-            return Err(AdminError::UntilInPast);
-        }
-        if target == actor.id {
-            return Err(AdminError::Yourself);
-        }
-        let details = serde_json::json!({ "reason": reason, "until": until });
-        let mut tx = crate::db::write(&self.pool).await?;
-        let outcome =
-            store::block(&mut tx, actor.key(self.clock.now()), target, now, Some((reason, until))).await?;
-        self.commit(tx, outcome, actor, target, Event::UserDisabled, details).await?;
-        self.end_sessions(target, false).await?;
-        self.notify(target, AdminNotice::Disabled { until }).await
     }
 
-    pub async fn enable(&self, actor: Actor<'_>, target: UserId) -> Result<(), AdminError> {
-        let mut tx = crate::db::write(&self.pool).await?;
-        let outcome = store::unblock(&mut tx, actor.key(self.clock.now()), target, true).await?;
-        if !self.commit(tx, outcome, actor, target, Event::UserEnabled, serde_json::json!({})).await? {
-            return Ok(()); // Not disabled: nothing recorded, nobody mailed.
+    /// A hash of a secret nobody holds, for a required new password (made before the write
+    /// transaction: hashing takes milliseconds nobody should wait behind).
+    async fn unusable_hash_for(&self, action: &AdminAction) -> Result<Option<String>, AdminError> {
+        if *action != AdminAction::ForceReset {
+            return Ok(None);
         }
-        self.notify(target, AdminNotice::Enabled).await
-    }
-
-    /// The admin lock (apart from sign-in throttling); ends every session.
-    pub async fn lock(&self, actor: Actor<'_>, target: UserId) -> Result<(), AdminError> {
-        if target == actor.id {
-            return Err(AdminError::Yourself);
-        }
-        let now = self.clock.now();
-        let mut tx = crate::db::write(&self.pool).await?;
-        let outcome = store::block(&mut tx, actor.key(self.clock.now()), target, now, None).await?;
-        self.commit(tx, outcome, actor, target, Event::UserLocked, serde_json::json!({})).await?;
-        self.end_sessions(target, false).await?;
-        self.notify(target, AdminNotice::Locked).await
-    }
-
-    /// Lifts the admin lock and clears the account's sign-in throttle.
-    pub async fn unlock(&self, actor: Actor<'_>, target: UserId) -> Result<(), AdminError> {
-        let was_locked = self.user(target).await?.user.standing.is_locked();
-        let mut tx = crate::db::write(&self.pool).await?;
-        let outcome = store::unblock(&mut tx, actor.key(self.clock.now()), target, false).await?;
-        self.commit(
-            tx,
-            outcome,
-            actor,
-            target,
-            Event::UserUnlocked,
-            serde_json::json!({ "throttle_cleared": true }),
-        )
-        .await?;
-        if let Some(email) = self.email_of(target).await? {
-            self.throttle.clear_account(&email).await?;
-        }
-        if !was_locked {
-            return Ok(()); // Only the throttle was cleared: recorded, but nothing to tell.
-        }
-        self.notify(target, AdminNotice::Unlocked).await
-    }
-
-    /// Requires a new password: the old one stops working, every session and device
-    /// cookie ends, and the owner is mailed a reset link (which sets the new one).
-    pub async fn force_password_reset(&self, actor: Actor<'_>, target: UserId) -> Result<(), AdminError> {
-        if target == actor.id {
-            return Err(AdminError::Yourself);
-        }
-        let unusable_hash =
+        let hash =
             self.accounts.hasher().hash_unusable().await.map_err(|e| AdminError::Unexpected(e.into()))?;
-        let mut tx = crate::db::write(&self.pool).await?;
-        let outcome =
-            store::require_new_password(&mut tx, actor.key(self.clock.now()), target, &unusable_hash).await?;
-        self.commit(tx, outcome, actor, target, Event::AdminPasswordReset, serde_json::json!({})).await?;
-        self.end_sessions(target, true).await?;
-        let Some(email) = self.email_of(target).await? else { return Ok(()) };
-        let issued = self.accounts.issue_reset(&email).await.map_err(|e| match e {
-            crate::accounts::AccountError::Unexpected(cause) => AdminError::Unexpected(cause),
-            _ => AdminError::NotFound,
-        })?;
-        if let Some((_, token)) = issued {
-            let notice =
-                AdminNotice::PasswordResetRequired { token, valid_minutes: RESET_PASSWORD_VALID_SECS / 60 };
-            self.notify(target, notice).await?;
-        }
-        Ok(())
-    }
-
-    /// Grants or removes the admin role (never the last active admin's); ends every
-    /// session of the account, which signs in again with its new role.
-    pub async fn set_role(&self, actor: Actor<'_>, target: UserId, role: Role) -> Result<(), AdminError> {
-        let before = self.user(target).await?.user.role;
-        if before == role {
-            return Ok(());
-        }
-        let details = serde_json::json!({ "from": before.as_str(), "to": role.as_str() });
-        let mut tx = crate::db::write(&self.pool).await?;
-        let outcome = store::set_role(&mut tx, actor.key(self.clock.now()), target, role).await?;
-        if !self.commit(tx, outcome, actor, target, Event::RoleChanged, details).await? {
-            return Ok(()); // Another admin made the same change first.
-        }
-        self.end_sessions(target, false).await?;
-        self.notify(target, AdminNotice::RoleChanged(role)).await
-    }
-
-    /// Ends one session of the account (by its public handle), or all of them.
-    pub async fn revoke_sessions(
-        &self,
-        actor: Actor<'_>,
-        target: UserId,
-        handle: Option<&str>,
-    ) -> Result<usize, AdminError> {
-        self.user(target).await?;
-        let key = actor.key(self.clock.now());
-        // The actor is checked on the deleting transaction itself (see `sessions::guard`).
-        self.registry.revoke_by_admin(target, handle, key, actor.context).await?.ok_or(AdminError::ActorGone)
-    }
-
-    /// Commits `tx` with the audit event of the change it made (`true`), or rolls it
-    /// back when the change was refused (an error) or there was nothing to change (`false`).
-    async fn commit(
-        &self,
-        mut tx: crate::db::Tx,
-        outcome: Outcome,
-        actor: Actor<'_>,
-        target: UserId,
-        event: Event,
-        details: serde_json::Value,
-    ) -> Result<bool, AdminError> {
-        match outcome {
-            Outcome::Done => {}
-            Outcome::Unchanged => return Ok(false),
-            Outcome::NoSuchUser => return Err(AdminError::NotFound),
-            Outcome::LastAdmin => return Err(AdminError::LastAdmin),
-            Outcome::ActorGone => return Err(AdminError::ActorGone),
-        }
-        let entry = audit::Entry::new(event, Some(actor.id), Some(target), actor.context).details(details);
-        audit::record(&mut tx, self.clock.now(), &entry).await?;
-        tx.commit().await?;
-        tracing::info!(event = event.as_str(), actor = actor.id, subject = target, "admin action");
-        Ok(true)
+        Ok(Some(hash))
     }
 
     /// Deletes every session of the account (already refused since the epoch bump) and,

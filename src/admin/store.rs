@@ -16,7 +16,7 @@ use crate::{
 
 /// "Another admin who can still act remains": the guard on every change that could take
 /// the last one away (placeholder `$n` binds the target's id, `$now` the current time).
-fn another_active_admin(n: usize, now: usize) -> String {
+pub(super) fn another_active_admin(n: usize, now: usize) -> String {
     format!(
         "EXISTS (SELECT 1 FROM users o WHERE o.role = 'admin' AND o.id != ${n} \
          AND {} AND o.locked_at IS NULL AND o.must_change_password = FALSE \
@@ -174,6 +174,57 @@ pub async fn set_role(
         });
     }
     Ok(Outcome::Done)
+}
+
+/// The operator lifts a disablement (break-glass: no actor to check). Whether it changed.
+pub async fn operator_enable(connection: &mut impl AsConn, target: UserId) -> sqlx::Result<bool> {
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(
+        "UPDATE users SET disabled_at = NULL, disabled_reason = NULL, disabled_until = NULL \
+         WHERE id = $1 AND disabled_at IS NOT NULL",
+    )
+    .bind(target)
+    .execute(c)
+    .await
+    .map(crate::db::Done::from))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The operator lifts the admin lock. Whether it changed.
+pub async fn operator_unlock(connection: &mut impl AsConn, target: UserId) -> sqlx::Result<bool> {
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(
+        "UPDATE users SET locked_at = NULL WHERE id = $1 AND locked_at IS NOT NULL",
+    )
+    .bind(target)
+    .execute(c)
+    .await
+    .map(crate::db::Done::from))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The operator sets the role (every session ends); never removes the last admin who can
+/// act. Whether it changed.
+pub async fn operator_set_role(
+    connection: &mut impl AsConn,
+    target: UserId,
+    role: Role,
+    now: UnixTime,
+) -> sqlx::Result<bool> {
+    let sql = format!(
+        "UPDATE users SET role = $1, session_epoch = session_epoch + 1 \
+         WHERE id = $2 AND role != $3 AND ($4 = 'admin' OR {})",
+        another_active_admin(5, 6)
+    );
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(&sql)
+        .bind(role.as_str())
+        .bind(target)
+        .bind(role.as_str())
+        .bind(role.as_str())
+        .bind(target)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(crate::db::Done::from))?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Whether the actor may act now (for changes not made by one statement here: call it on

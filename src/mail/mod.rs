@@ -21,7 +21,7 @@ pub mod transport;
 pub use self::{
     outbox::{Outbox, Queued},
     sender::{spawn_sender, SenderPolicy},
-    templates::{AdminNotice, ImpersonationNotice, Templates},
+    templates::{AdminNotice, ApprovalNotice, ImpersonationNotice, Templates},
     transport::{DevTransport, MailTransport, SmtpSettings, SmtpTls, SmtpTransport, TransportError},
 };
 use crate::Email;
@@ -70,6 +70,8 @@ pub enum MailKind {
     AccountRecovered,
     /// After a recovery, to the address the account had: it was moved back.
     AccountRecoveredElsewhere,
+    /// To every admin: an action on an admin's account waits for approval, or was decided.
+    AdminApproval,
 }
 
 /// The name log lines give a mail of the kind stored as `stored`. The mail that answers a
@@ -104,6 +106,7 @@ impl MailKind {
             Self::EmailChanged => "email_changed",
             Self::AccountRecovered => "account_recovered",
             Self::AccountRecoveredElsewhere => "account_recovered_elsewhere",
+            Self::AdminApproval => "admin_approval",
         }
     }
 }
@@ -132,7 +135,7 @@ impl std::fmt::Debug for Mail {
 mod tests {
     use super::*;
 
-    const EVERY_KIND: [MailKind; 13] = [
+    const EVERY_KIND: [MailKind; 14] = [
         MailKind::VerifyEmail,
         MailKind::SignupExisting,
         MailKind::PasswordReset,
@@ -146,6 +149,7 @@ mod tests {
         MailKind::EmailChanged,
         MailKind::AccountRecovered,
         MailKind::AccountRecoveredElsewhere,
+        MailKind::AdminApproval,
     ];
 
     #[test]

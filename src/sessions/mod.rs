@@ -326,6 +326,20 @@ impl SessionRegistry {
             .await
     }
 
+    /// [`Self::revoke_by_admin`] on the caller's write transaction, which has checked the
+    /// admin already (see [`guard`]). How many ended.
+    pub async fn revoke_by_admin_in(
+        &self,
+        tx: &mut crate::db::Tx,
+        user_id: UserId,
+        handle: Option<&str>,
+        admin: UserId,
+        context: &crate::audit::Context,
+    ) -> sqlx::Result<usize> {
+        let which = handle.map_or(store::Which::All, store::Which::Handle);
+        store::delete_in(tx, user_id, which, None, Some(self.audit_for(admin, context)), self.now()).await
+    }
+
     /// Ends every session of the user (a password reset: no session asks for it).
     pub async fn revoke_all(&self, user_id: UserId) -> sqlx::Result<usize> {
         let ended =

@@ -259,6 +259,32 @@ pub async fn delete_where(
     audit: Option<super::AuditFor<'_>>,
     now: UnixTime,
 ) -> sqlx::Result<Option<usize>> {
+    let mut tx = crate::db::write(pool).await?;
+    if let Some(admin @ Caller::Admin(_)) = caller {
+        if !super::guard::still_may_act(&mut tx, admin).await? {
+            return Ok(None);
+        }
+    }
+    let owner_key = match caller {
+        Some(Caller::Owner { session_key, .. }) => Some(session_key),
+        _ => None,
+    };
+    let ended = delete_in(&mut tx, user_id, which, owner_key, audit, now).await?;
+    tx.commit().await?;
+    Ok(Some(ended))
+}
+
+/// [`delete_where`] on the caller's write transaction, which has checked an acting admin
+/// already; `owner_key`, for an owner ending their own sessions, is checked in the
+/// deleting statement. How many ended.
+pub async fn delete_in(
+    tx: &mut crate::db::Tx,
+    user_id: UserId,
+    which: Which<'_>,
+    owner_key: Option<&str>,
+    audit: Option<super::AuditFor<'_>>,
+    now: UnixTime,
+) -> sqlx::Result<usize> {
     let scope = match which {
         Which::Handle(_) | Which::Support(_) => "one",
         Which::AllBut(_) => "others",
@@ -270,10 +296,6 @@ pub async fn delete_where(
         Which::AllBut(key) => ("AND store_key <> $2", Some(key)),
         Which::All => ("", None),
     };
-    let owner_key = match caller {
-        Some(Caller::Owner { session_key, .. }) => Some(session_key),
-        _ => None,
-    };
     // The caller's key is the next placeholder after the selection's.
     let guard = match owner_key {
         None => String::new(),
@@ -282,12 +304,6 @@ pub async fn delete_where(
     let sql = format!(
         "DELETE FROM session_registry WHERE user_id = $1 {condition} {guard} RETURNING store_key, impersonation_id"
     );
-    let mut tx = crate::db::write(pool).await?;
-    if let Some(admin @ Caller::Admin(_)) = caller {
-        if !super::guard::still_may_act(&mut tx, admin).await? {
-            return Ok(None);
-        }
-    }
     let deleted = crate::on_db!(tx.conn(), c => {
         let mut query = sqlx::query_as::<_, (String, Option<i64>)>(&sql).bind(user_id);
         if let Some(value) = bound {
@@ -310,7 +326,7 @@ pub async fn delete_where(
         None => (Ended::AccountChanged, None, &no_context, now),
     };
     let ending = EndedBy { how, by, context, now };
-    crate::impersonation::store::after_sessions_deleted(&mut tx, &deleted, &ending).await?;
+    crate::impersonation::store::after_sessions_deleted(&mut *tx, &deleted, &ending).await?;
     // The event commits with the deletion it records, and only when something ended.
     if let (Some(audit), false) = (audit, keys.is_empty()) {
         let entry = crate::audit::Entry::new(
@@ -320,10 +336,9 @@ pub async fn delete_where(
             audit.context,
         )
         .details(serde_json::json!({ "ended": keys.len(), "which": scope }));
-        crate::audit::record(&mut tx, audit.now, &entry).await?;
+        crate::audit::record(&mut *tx, audit.now, &entry).await?;
     }
-    tx.commit().await?;
-    Ok(Some(keys.len()))
+    Ok(keys.len())
 }
 
 pub async fn expired_keys(pool: &Pool, now: UnixTime) -> sqlx::Result<Vec<String>> {

@@ -54,6 +54,8 @@ pub fn admin_error(error: bulwark::admin::AdminError) -> ApiError {
         AdminError::ActorGone => ApiError::Unauthorized,
         AdminError::ReasonRequired => ApiError::ReasonRequired,
         AdminError::UntilInPast => ApiError::UntilInPast,
+        AdminError::NotWaiting => ApiError::ApprovalNotWaiting,
+        AdminError::OwnRequest => ApiError::ApprovalOwnRequest,
         AdminError::Unexpected(cause) => {
             tracing::error!(error = %cause, "admin action failed unexpectedly");
             ApiError::Internal

@@ -4,6 +4,8 @@
 //! window (403 `StepUpRequired` otherwise). A test enumerates every registered endpoint
 //! under this prefix and fails if one answers a non-admin.
 
+#[cfg(feature = "ssr")]
+use bulwark::admin::AdminAction;
 use bulwark::Role;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -40,6 +42,10 @@ pub const AUDIT_EVENTS: &[&str] = &[
     "user_email_changed",
     "user_email_change_cancelled",
     "user_email_change_recovered",
+    "authz_admin_approval_requested",
+    "authz_admin_approval_granted",
+    "authz_admin_approval_withdrawn",
+    "authz_admin_approval_waived",
 ];
 
 /// The page of one user in the dashboard.
@@ -102,6 +108,11 @@ pub struct AdminUserDetail {
     pub user: AdminUserView,
     pub sessions: Vec<AdminSessionView>,
     pub events: Vec<AuditView>,
+    /// Requests about this account that wait for a second admin.
+    pub approvals: Vec<super::ApprovalView>,
+    /// Whether an admin other than the caller can act (and so approve): if not, the
+    /// caller's actions on admins take effect at once.
+    pub second_admin: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,7 +161,7 @@ pub async fn admin_users(
 pub async fn admin_user(id: i64) -> Result<AdminUserDetail, ApiError> {
     use super::ssr::*;
     async {
-        admin_caller(false)?;
+        let caller = admin_caller(false)?;
         let admin = admin()?;
         let summary = admin.user(id).await.map_err(admin_error)?;
         let now = registry()?.now();
@@ -169,7 +180,16 @@ pub async fn admin_user(id: i64) -> Result<AdminUserDetail, ApiError> {
             .collect();
         let filter = bulwark::audit::Filter { involving: Some(id), limit: 20, ..Default::default() };
         let events = audit_events(&filter).await?;
-        Ok(AdminUserDetail { now, user: user_view(&summary, now), sessions, events })
+        let approvals = admin.waiting(Some(id)).await.map_err(admin_error)?;
+        let second_admin = admin.second_admin_exists(caller.user.id).await.map_err(admin_error)?;
+        Ok(AdminUserDetail {
+            now,
+            user: user_view(&summary, now),
+            sessions,
+            events,
+            approvals: approvals.iter().map(|a| super::approvals::approval_view(a, caller.user.id)).collect(),
+            second_admin,
+        })
     }
     .await
 }
@@ -190,8 +210,9 @@ pub async fn admin_disable(
             date => Some(bulwark::utc::parse_date(date).ok_or(ApiError::UntilInPast)?),
         };
         let context = audit_context();
-        admin()?.disable(actor(&caller, &context), id, &reason, until).await.map_err(admin_error)?;
-        done(id, "disabled")
+        let action = AdminAction::Disable { reason, until };
+        let decision = admin()?.act(actor(&caller, &context), id, action).await.map_err(admin_error)?;
+        done(id, "disabled", decision)
     }
     .await
 }
@@ -202,8 +223,9 @@ pub async fn admin_enable(id: i64) -> Result<(), ApiError> {
     async {
         let caller = admin_caller(true)?;
         let context = audit_context();
-        admin()?.enable(actor(&caller, &context), id).await.map_err(admin_error)?;
-        done(id, "enabled")
+        let decision =
+            admin()?.act(actor(&caller, &context), id, AdminAction::Enable).await.map_err(admin_error)?;
+        done(id, "enabled", decision)
     }
     .await
 }
@@ -215,8 +237,9 @@ pub async fn admin_lock(id: i64) -> Result<(), ApiError> {
     async {
         let caller = admin_caller(true)?;
         let context = audit_context();
-        admin()?.lock(actor(&caller, &context), id).await.map_err(admin_error)?;
-        done(id, "locked")
+        let decision =
+            admin()?.act(actor(&caller, &context), id, AdminAction::Lock).await.map_err(admin_error)?;
+        done(id, "locked", decision)
     }
     .await
 }
@@ -228,8 +251,9 @@ pub async fn admin_unlock(id: i64) -> Result<(), ApiError> {
     async {
         let caller = admin_caller(true)?;
         let context = audit_context();
-        admin()?.unlock(actor(&caller, &context), id).await.map_err(admin_error)?;
-        done(id, "unlocked")
+        let decision =
+            admin()?.act(actor(&caller, &context), id, AdminAction::Unlock).await.map_err(admin_error)?;
+        done(id, "unlocked", decision)
     }
     .await
 }
@@ -241,8 +265,9 @@ pub async fn admin_force_reset(id: i64) -> Result<(), ApiError> {
     async {
         let caller = admin_caller(true)?;
         let context = audit_context();
-        admin()?.force_password_reset(actor(&caller, &context), id).await.map_err(admin_error)?;
-        done(id, "reset")
+        let decision =
+            admin()?.act(actor(&caller, &context), id, AdminAction::ForceReset).await.map_err(admin_error)?;
+        done(id, "reset", decision)
     }
     .await
 }
@@ -259,8 +284,9 @@ pub async fn admin_set_role(id: i64, #[server(default)] role: String) -> Result<
             _ => return Err(ApiError::BadRequest),
         };
         let context = audit_context();
-        admin()?.set_role(actor(&caller, &context), id, role).await.map_err(admin_error)?;
-        done(id, "role")
+        let action = AdminAction::SetRole { role };
+        let decision = admin()?.act(actor(&caller, &context), id, action).await.map_err(admin_error)?;
+        done(id, "role", decision)
     }
     .await
 }
@@ -272,13 +298,10 @@ pub async fn admin_revoke_sessions(id: i64, #[server(default)] session: String) 
     async {
         let caller = admin_caller(true)?;
         let context = audit_context();
-        let handle = Some(session.trim()).filter(|h| !h.is_empty());
-        let ended =
-            admin()?.revoke_sessions(actor(&caller, &context), id, handle).await.map_err(admin_error)?;
-        if handle.is_some() && ended == 0 {
-            return Err(ApiError::NotFound);
-        }
-        done(id, "sessions")
+        let session = Some(session.trim().to_owned()).filter(|h| !h.is_empty());
+        let action = AdminAction::EndSessions { session };
+        let decision = admin()?.act(actor(&caller, &context), id, action).await.map_err(admin_error)?;
+        done(id, "sessions", decision)
     }
     .await
 }
@@ -364,7 +387,7 @@ async fn audit_events(filter: &bulwark::audit::Filter) -> Result<Vec<AuditView>,
 }
 
 #[cfg(feature = "ssr")]
-fn actor<'a>(
+pub(super) fn actor<'a>(
     caller: &'a bulwark::sessions::Principal,
     context: &'a bulwark::audit::Context,
 ) -> bulwark::admin::Actor<'a> {
@@ -372,9 +395,15 @@ fn actor<'a>(
     bulwark::admin::Actor { id: caller.user.id, session_key: &caller.session_key, stepped_up_since, context }
 }
 
-/// Back to the user's page, saying what was done.
+/// Back to the user's page: saying what was done, or (an action waiting for a second
+/// admin) to the page as it is, which lists the request from the server's own records.
 #[cfg(feature = "ssr")]
-fn done(id: i64, what: &str) -> Result<(), ApiError> {
-    leptos_axum::redirect(&format!("{}?done={what}", admin_user_page(id)));
+fn done(id: i64, what: &str, decision: bulwark::admin::Decision) -> Result<(), ApiError> {
+    match decision {
+        bulwark::admin::Decision::Done => {
+            leptos_axum::redirect(&format!("{}?done={what}", admin_user_page(id)))
+        }
+        bulwark::admin::Decision::Waiting { .. } => leptos_axum::redirect(&admin_user_page(id)),
+    }
     Ok(())
 }

@@ -12,11 +12,14 @@ use crate::error::ApiError;
 
 mod account;
 mod admin;
+mod approvals;
 mod email_change;
 mod impersonation;
 mod recovery;
 mod sessions;
-pub use self::{account::*, admin::*, email_change::*, impersonation::*, recovery::*, sessions::*};
+pub use self::{
+    account::*, admin::*, approvals::*, email_change::*, impersonation::*, recovery::*, sessions::*,
+};
 
 /// What the UI may know about the signed-in user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,9 +12,9 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
     api::{
-        admin_audit, admin_user, admin_user_page, admin_users, AdminDisable, AdminEnable, AdminForceReset,
-        AdminLock, AdminRevokeSessions, AdminSetRole, AdminUnlock, AdminUserView, AuditView,
-        ADMIN_AUDIT_PAGE, ADMIN_PAGE,
+        admin_audit, admin_user, admin_user_page, admin_users, AdminApprove, AdminDisable, AdminEnable,
+        AdminForceReset, AdminLock, AdminRevokeSessions, AdminSetRole, AdminUnlock, AdminUserView,
+        AdminWithdraw, AuditView, ADMIN_AUDIT_PAGE, ADMIN_PAGE,
     },
     components::{use_session, FormError, QueryNotice},
     error::ApiError,
@@ -64,6 +64,7 @@ pub(super) fn AdminNav() -> impl IntoView {
         <nav class="admin-nav" aria-label="Admin">
             <a href=ADMIN_PAGE>"Users"</a>
             <a href=crate::api::ADMIN_IMPERSONATIONS_PAGE>"Impersonations"</a>
+            <a href=crate::api::ADMIN_APPROVALS_PAGE>"Approvals"</a>
             <a href=ADMIN_AUDIT_PAGE>"Audit log"</a>
         </nav>
     }
@@ -187,6 +188,8 @@ fn UserDetail() -> impl IntoView {
     let reset = ServerAction::<AdminForceReset>::new();
     let role = ServerAction::<AdminSetRole>::new();
     let revoke = ServerAction::<AdminRevokeSessions>::new();
+    let approve = ServerAction::<AdminApprove>::new();
+    let withdraw = ServerAction::<AdminWithdraw>::new();
     let versions = move || {
         (
             disable.version().get(),
@@ -196,6 +199,8 @@ fn UserDetail() -> impl IntoView {
             reset.version().get(),
             role.version().get(),
             revoke.version().get(),
+            approve.version().get(),
+            withdraw.version().get(),
         )
     };
     let detail = Resource::new(move || (id(), versions()), |(id, _)| admin_user(id));
@@ -208,6 +213,8 @@ fn UserDetail() -> impl IntoView {
             reset.value().get(),
             role.value().get(),
             revoke.value().get(),
+            approve.value().get(),
+            withdraw.value().get(),
         ]
         .into_iter()
         .flatten()
@@ -242,6 +249,19 @@ fn UserDetail() -> impl IntoView {
                                 </dl>
                                 <h2>"Actions"</h2>
                                 <p class="muted">"Each action asks for your password again if you last entered it more than 5 minutes ago."</p>
+                                {(user.role == Role::Admin || !detail.approvals.is_empty()).then(|| {
+                                    let rule = if detail.second_admin {
+                                        super::approvals::RULE
+                                    } else {
+                                        "You are the only administrator who can act, so no one could approve a request: what you do to \
+                                         an administrator's account takes effect at once. Every administrator is mailed about it."
+                                    };
+                                    view! {
+                                        <p class="notice" data-testid="two-person-rule">{rule}</p>
+                                        <h3>"Waiting for approval"</h3>
+                                        <super::approvals::Approvals approvals=detail.approvals.clone() approve withdraw with_target=false />
+                                    }
+                                })}
                                 <div class="admin-actions">
                                     {if disabled {
                                         view! {

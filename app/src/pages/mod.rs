@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+mod approvals;
 mod check_email;
 mod email_change;
 mod home;
@@ -15,6 +16,7 @@ mod verify_email;
 
 pub use account::{ActivityPage, ChangePasswordPage, StepUpPage};
 pub use admin::{AdminAuditPage, AdminUserPage, AdminUsersPage};
+pub use approvals::AdminApprovalsPage;
 pub use check_email::CheckEmailPage;
 pub use email_change::{CancelEmailChangePage, ConfirmEmailChangePage, EmailChangePage, RecoverAccountPage};
 pub use home::HomePage;

@@ -2,6 +2,7 @@
 //! lifecycle changes that end sessions at once, the last admin kept, audit events
 //! committed with their changes.
 
+use bulwark::admin::AdminAction;
 use bulwark::{clock::Clock, Role};
 
 use crate::helpers::{spawn_app, Browser, TestApp, PASSWORD};
@@ -240,17 +241,33 @@ async fn a_role_change_ends_the_targets_sessions_and_the_last_admin_stays() {
         401,
         "signed out to sign in as admin"
     );
-    let mails = app.wait_for_mails(USER, 1).await;
-    assert_eq!(mails[0].subject(), "Your account's role has changed");
-    // Now there are two: either may demote the other, but not both at once.
+    app.mail_titled(USER, "Your account's role has changed").await;
+    // Admins are told who made whom an admin, though nobody else could approve it.
+    assert_eq!(app.audit("authz_admin_approval_waived").await.len(), 1);
+    app.mail_titled(ADMIN, "Done: rootadmin changed ursula's account").await;
+    // Now there are two: demoting either waits for the other's approval (the two-person
+    // rule), and of two demotions approved at once only one can win.
     let other = app.browser_signed_in(USER, PASSWORD).await;
     assert_eq!(app.step_up_with(&other.client).await.status, 200);
     let (user_id, admin_id) = (user.to_string(), admin.to_string());
     let (first, second) =
         ([("id", user_id.as_str()), ("role", "user")], [("id", admin_id.as_str()), ("role", "user")]);
-    let demote_other = app.post_form("/api/admin/role", &first);
-    let demote_me = app.post_form_with(&other.client, "/api/admin/role", &second);
-    let (a, b) = tokio::join!(demote_other, demote_me);
+    assert_eq!(app.post_form("/api/admin/role", &first).await.status, 200);
+    assert_eq!(app.post_form_with(&other.client, "/api/admin/role", &second).await.status, 200);
+    assert!(app.audit("authz_role_change").await.len() == 1, "only the promotion happened so far");
+    let theirs = |mine: bool| {
+        let app = &app;
+        let client = if mine { app.client.clone() } else { other.client.clone() };
+        async move {
+            let waiting = app.waiting_approvals(&client).await;
+            waiting.into_iter().find(|a| !a.mine).expect("the other's request").id.to_string()
+        }
+    };
+    let (for_admin, for_other) = (theirs(true).await, theirs(false).await);
+    let (form_mine, form_theirs) = ([("id", for_admin.as_str())], [("id", for_other.as_str())]);
+    let approve_mine = app.post_form("/api/admin/approve", &form_mine);
+    let approve_theirs = app.post_form_with(&other.client, "/api/admin/approve", &form_theirs);
+    let (a, b) = tokio::join!(approve_mine, approve_theirs);
     let wins = [a.status, b.status].iter().filter(|status| **status == 200).count();
     assert_eq!(wins, 1, "exactly one demotion wins: {} {}", a.body, b.body);
     let admins: i64 =
@@ -364,9 +381,13 @@ async fn an_admin_action_in_flight_when_its_admin_was_demoted_changes_nothing() 
         stepped_up_since: 0,
         context: &context,
     };
-    let outcome = app.state.admin.disable(actor, user, "in flight", None).await;
+    let outcome = app
+        .state
+        .admin
+        .act(actor, user, AdminAction::Disable { reason: "in flight".into(), until: None })
+        .await;
     assert!(matches!(outcome, Err(bulwark::admin::AdminError::ActorGone)), "{outcome:?}");
-    let outcome = app.state.admin.set_role(actor, user, Role::Admin).await;
+    let outcome = app.state.admin.act(actor, user, AdminAction::SetRole { role: Role::Admin }).await;
     assert!(matches!(outcome, Err(bulwark::admin::AdminError::ActorGone)), "{outcome:?}");
     assert_eq!(app.post_form_with(&browser.client, "/api/me", &[]).await.status, 200, "nothing ended");
     assert!(app.audit("user_disabled").await.is_empty());
@@ -417,11 +438,11 @@ async fn a_step_up_that_expired_while_the_change_waited_counts_for_nothing() {
         stepped_up_since: app.clock.now() + 1,
         context: &context,
     };
-    let outcome = app.state.admin.lock(stale, user).await;
+    let outcome = app.state.admin.act(stale, user, AdminAction::Lock).await;
     assert!(matches!(outcome, Err(bulwark::admin::AdminError::ActorGone)), "{outcome:?}");
     assert_eq!(app.post_form_with(&browser.client, "/api/me", &[]).await.status, 200, "nothing ended");
     let fresh = bulwark::admin::Actor { stepped_up_since: app.clock.now() - 60, ..stale };
-    assert!(app.state.admin.lock(fresh, user).await.is_ok());
+    assert!(app.state.admin.act(fresh, user, AdminAction::Lock).await.is_ok());
 }
 
 #[tokio::test]
@@ -432,12 +453,15 @@ async fn an_admin_cannot_strand_the_site_with_forced_resets_or_spam_a_user_with_
     // new password, so they do not count as an admin who can act.
     assert_eq!(app.post_form("/api/admin/role", &[("id", &id), ("role", "admin")]).await.status, 200);
     assert_eq!(app.post_form("/api/admin/force-reset", &[("id", &id)]).await.status, 200);
+    // The new admin approves their own forced reset (the two-person rule).
+    assert_eq!(app.approve_newest(USER).await.status, 200);
     let demote_me = app.post_form("/api/admin/role", &[("id", &admin.to_string()), ("role", "user")]).await;
     assert_eq!(demote_me.status, 409, "{}", demote_me.body);
     assert_eq!(app.post_form("/api/admin/force-reset", &[("id", &admin.to_string())]).await.status, 409);
 
     // Enabling an account that is not disabled records nothing and mails nobody.
-    let before = app.wait_for_mails(USER, 2).await.len();
+    app.outbox_drained().await;
+    let before = app.mails_to(USER).len();
     assert_eq!(app.post_form("/api/admin/enable", &[("id", &id)]).await.status, 200);
     assert!(app.audit("user_enabled").await.is_empty());
     app.outbox_drained().await;

@@ -274,6 +274,22 @@ impl TestApp {
         self.post_form_with(client, "/api/step-up", &[("password", PASSWORD), ("next", "/admin")]).await
     }
 
+    /// The requests that wait for a second admin, as `client`'s admin sees them.
+    pub async fn waiting_approvals(&self, client: &Client) -> Vec<app::api::ApprovalView> {
+        let reply = self.post_form_with(client, "/api/admin/approvals", &[]).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        serde_json::from_str::<app::api::ApprovalList>(&reply.body).expect("approvals").approvals
+    }
+
+    /// The admin `email` signs in on a browser of their own, steps up and approves the
+    /// newest request that waits (the two-person rule). The approval's reply.
+    pub async fn approve_newest(&self, email: &str) -> Reply {
+        let approver = self.browser_signed_in(email, PASSWORD).await;
+        assert_eq!(self.step_up_with(&approver.client).await.status, 200);
+        let newest = self.waiting_approvals(&approver.client).await.pop().expect("a request waits");
+        self.post_form_with(&approver.client, "/api/admin/approve", &[("id", &newest.id.to_string())]).await
+    }
+
     /// The audit events named `event`, oldest first, as `(actor, subject, outcome)`.
     pub async fn audit(&self, event: &str) -> Vec<(Option<i64>, Option<i64>, String)> {
         bulwark::on_db!(&self.pool, c => sqlx::query_as("SELECT actor_id, subject_id, outcome FROM audit_events WHERE event = $1 ORDER BY id")

@@ -115,13 +115,17 @@ async fn two_admins(app: &TestApp) -> (i64, i64, i64) {
     (a, b, alice)
 }
 
-/// Admin B demotes admin A (B signs in and steps up on a browser of its own).
+/// Admin B demotes admin A (B signs in and steps up on a browser of its own), and admin D
+/// approves it (the two-person rule).
 async fn demote(app: &TestApp, a: i64) {
     let b = app.browser_signed_in("b@example.com", PASSWORD).await;
     assert_eq!(app.step_up_with(&b.client).await.status, 200);
     let id = a.to_string();
     let reply =
         app.post_form_with(&b.client, "/api/admin/role", &[("id", id.as_str()), ("role", "user")]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    app.create_account("d@example.com", "admind", bulwark::Role::Admin).await;
+    let reply = app.approve_newest("d@example.com").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 

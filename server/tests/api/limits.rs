@@ -66,3 +66,30 @@ async fn an_oversized_body_is_refused_before_it_is_read() {
     let reply = app.post_form("/api/login", &[("email", "a@example.com"), ("password", big.as_str())]).await;
     assert_eq!(reply.status, 413);
 }
+
+/// A body over the limit that does not say its length up front (chunked) is refused 413
+/// too, not taken for a malformed call (400).
+#[tokio::test]
+async fn an_oversized_chunked_body_is_refused_413() {
+    let app = spawn_app().await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&address).await.expect("connect");
+    let head = format!(
+        "POST /api/login HTTP/1.1\r\nHost: {address}\r\nOrigin: {}\r\nAccept: application/json\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        crate::helpers::ORIGIN
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    let chunk = "x".repeat(8 * 1024);
+    for _ in 0..8 {
+        // A peer that stops reading may close early: the answer is what counts.
+        if stream.write_all(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{}", answer.lines().next().unwrap_or_default());
+}

@@ -4,6 +4,7 @@
 
 mod account;
 mod admin;
+mod approvals;
 mod assets;
 mod breached;
 mod csrf;

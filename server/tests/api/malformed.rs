@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
 use reqwest::{Client, Method};
 
-use crate::helpers::{spawn_app, Browser, TestApp, ORIGIN, PASSWORD};
+use crate::helpers::{proxied_by_loopback, spawn_app, spawn_app_with, Browser, TestApp, ORIGIN, PASSWORD};
 use crate::logs::captured;
 
 const BAD_REQUEST_BODY: &str = "\"BadRequest\"";
@@ -231,27 +231,35 @@ fn urlencode(text: &str) -> String {
 /// audit log, the throttle's counters or the sessions' own bookkeeping, which a refused
 /// request may rightly touch), as text.
 async fn holdings(app: &TestApp) -> String {
-    const TABLES: [&str; 8] = [
-        "users",
-        "pending_signups",
-        "email_tokens",
-        "email_changes",
-        "impersonations",
-        "device_cookies",
-        "device_notices",
-        "mail_outbox",
+    // Every column, but the registry's: which sessions exist, whose, at which epoch,
+    // parked or not (a request rightly moves its own last-seen time).
+    const TABLES: [(&str, &str); 10] = [
+        ("users", "*"),
+        ("pending_signups", "*"),
+        ("email_tokens", "*"),
+        ("email_changes", "*"),
+        ("impersonations", "*"),
+        ("device_cookies", "*"),
+        ("device_notices", "*"),
+        ("mail_outbox", "*"),
+        ("admin_approvals", "*"),
+        ("session_registry", "store_key, user_id, epoch, parked, impersonation_id"),
     ];
     let mut all = String::new();
-    for table in TABLES {
+    for (table, wanted) in TABLES {
         let rows: String = match &app.pool {
             bulwark::db::Pool::Sqlite(pool) => {
-                let columns: Vec<(String,)> =
-                    sqlx::query_as(&format!("SELECT name FROM pragma_table_info('{table}')"))
-                        .fetch_all(pool)
-                        .await
-                        .expect("columns");
-                let row =
-                    columns.iter().map(|(c,)| format!("quote({c})")).collect::<Vec<_>>().join("||','||");
+                let columns: Vec<String> = if wanted == "*" {
+                    let rows: Vec<(String,)> =
+                        sqlx::query_as(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                            .fetch_all(pool)
+                            .await
+                            .expect("columns");
+                    rows.into_iter().map(|(c,)| c).collect()
+                } else {
+                    wanted.split(", ").map(str::to_owned).collect()
+                };
+                let row = columns.iter().map(|c| format!("quote({c})")).collect::<Vec<_>>().join("||','||");
                 sqlx::query_scalar(&format!(
                     "SELECT coalesce(group_concat(r, ';'), '') FROM (SELECT {row} AS r FROM {table} ORDER BY rowid)"
                 ))
@@ -260,7 +268,7 @@ async fn holdings(app: &TestApp) -> String {
                 .expect("rows")
             }
             bulwark::db::Pool::Postgres(pool) => sqlx::query_scalar(&format!(
-                "SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') FROM {table} t"
+                "SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') FROM (SELECT {wanted} FROM {table}) t"
             ))
             .fetch_one(pool)
             .await
@@ -280,27 +288,74 @@ struct Caller {
     name: &'static str,
     browser: Browser,
     sign_in: Option<(&'static str, bool)>,
+    /// Where its fuzzed requests come from (each caller its own address, so the throttle
+    /// one spends does not block another).
+    ip: &'static str,
+    /// Where it signs in again from (the fuzzed sign-ins' failures block `ip` for good:
+    /// the test clock does not move).
+    home: &'static str,
+    /// Answers other than 401 and 403: requests that got past sign-in and role checks.
+    reached: usize,
 }
 
 impl Caller {
     /// Signs in again when a request ended the session (sign-out is a well-formed call of
-    /// `/api/logout` whatever else the form holds).
+    /// `/api/logout` whatever else the form holds, and the fifth wrong password at a
+    /// step-up ends it), and fails the test if it cannot.
     async fn keep_signed_in(&mut self, app: &TestApp) {
         let Some((email, step_up)) = self.sign_in else { return };
-        if app.post_form_with(&self.browser.client, "/api/me", &[]).await.body.contains(email) {
+        let post = |path: &'static str, form: Vec<(&'static str, &'static str)>| {
+            self.browser
+                .client
+                .post(app.url(path))
+                .header("accept", "application/json")
+                .header("x-forwarded-for", self.home)
+                .form(&form)
+                .send()
+        };
+        let me = post("/api/me", vec![]).await.expect("me");
+        if me.text().await.unwrap_or_default().contains(email) {
             return;
         }
-        let form = [("email", email), ("password", PASSWORD)];
-        if app.post_form_with(&self.browser.client, "/api/login", &form).await.status == 200 && step_up {
-            app.step_up_with(&self.browser.client).await;
+        let signed_in =
+            post("/api/login", vec![("email", email), ("password", PASSWORD)]).await.expect("login");
+        assert_eq!(signed_in.status().as_u16(), 200, "{} could not sign in again", self.name);
+        if step_up {
+            let form = vec![("password", PASSWORD), ("next", "/admin")];
+            let stepped = post("/api/step-up", form).await.expect("step-up");
+            assert_eq!(stepped.status().as_u16(), 200, "{} could not step up again", self.name);
         }
     }
+}
+
+/// The error Leptos put in a redirect's URL (`__err=`), for a form post sent back to its
+/// page.
+fn error_in_location(location: &str) -> Option<app::error::ApiError> {
+    let query = location.split_once('?')?.1;
+    let value = query.split('&').find_map(|pair| pair.strip_prefix("__err="))?;
+    let bytes = value.replace('+', " ").into_bytes();
+    let mut decoded = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                decoded.push(byte);
+                i += 3;
+            }
+            (b, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    serde_json::from_slice(&decoded).ok()
 }
 
 #[tokio::test]
 async fn fuzzing_every_server_function_finds_no_server_error_and_no_change_from_a_refused_request() {
     let log = captured();
-    let app = spawn_app().await;
+    let app = spawn_app_with(|s| s.client_ip = proxied_by_loopback()).await;
     let admin_id = app.create_account("fuzz-admin@example.com", "fuzzadmin", bulwark::Role::Admin).await;
     let user_id = app.create_account("fuzz-user@example.com", "fuzzuser", bulwark::Role::User).await;
     let ids = [admin_id, user_id, 0, -1, 999_999, i64::MAX];
@@ -317,10 +372,12 @@ async fn fuzzing_every_server_function_finds_no_server_error_and_no_change_from_
         assert!(endpoints.iter().any(|e| e.path == required), "{required} is not among the endpoints");
     }
 
+    let caller =
+        |name, sign_in, ip, home| Caller { name, browser: app.new_browser(), sign_in, ip, home, reached: 0 };
     let mut callers = vec![
-        Caller { name: "anonymous", browser: app.new_browser(), sign_in: None },
-        Caller { name: "user", browser: app.new_browser(), sign_in: Some(("fuzz-user@example.com", false)) },
-        Caller { name: "admin", browser: app.new_browser(), sign_in: Some(("fuzz-admin@example.com", true)) },
+        caller("anonymous", None, "198.51.100.1", "198.51.100.1"),
+        caller("user", Some(("fuzz-user@example.com", false)), "198.51.100.2", "203.0.113.2"),
+        caller("admin", Some(("fuzz-admin@example.com", true)), "198.51.100.3", "203.0.113.3"),
     ];
     assert!(holdings(&app).await.contains("fuzz-admin@example.com"), "the snapshot reads the rows");
     let mut failures = Vec::new();
@@ -330,7 +387,9 @@ async fn fuzzing_every_server_function_finds_no_server_error_and_no_change_from_
             for case in 0..cases {
                 caller.keep_signed_in(&app).await;
                 let (content_type, payload) = body(&mut rng, endpoint, &ids);
+                // A plain form post (JavaScript off), from its page or with no Referer.
                 let form_post = rng.gen_bool(0.2);
+                let referer = rng.gen_bool(0.5);
                 let request_id = format!("fuzz-{seed}-{sent}");
                 sent += 1;
                 let before = holdings(&app).await;
@@ -339,17 +398,24 @@ async fn fuzzing_every_server_function_finds_no_server_error_and_no_change_from_
                     .client
                     .request(endpoint.method.clone(), app.url(endpoint.path))
                     .header("x-request-id", &request_id)
+                    .header("x-forwarded-for", caller.ip)
+                    .header("accept", if form_post { "text/html" } else { "application/json" })
                     .body(payload.clone());
-                request = if form_post {
-                    request.header("accept", "text/html").header("referer", format!("{ORIGIN}/"))
-                } else {
-                    request.header("accept", "application/json")
-                };
+                if form_post && referer {
+                    request = request.header("referer", format!("{ORIGIN}/"));
+                }
                 if let Some(content_type) = content_type {
                     request = request.header("content-type", content_type);
                 }
                 let response = request.send().await.expect("request");
-                let status = response.status().as_u16();
+                // A form post sent back to its page carries its error in the URL: judge by it.
+                let carried = response
+                    .headers()
+                    .get("location")
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(error_in_location);
+                let status =
+                    carried.as_ref().map_or(response.status().as_u16(), app::error::ApiError::status);
                 let text = response.text().await.unwrap_or_default();
                 let what = format!(
                     "{} {} case {case} ({request_id}, {}): {:?}",
@@ -362,17 +428,34 @@ async fn fuzzing_every_server_function_finds_no_server_error_and_no_change_from_
                     failures
                         .push(format!("{status} for {what}: {}", text.chars().take(200).collect::<String>()));
                 }
-                // A refused request changes nothing. (401 is left out: the fifth wrong
-                // password at a step-up rightly ends the session it was typed in.)
-                if (400..500).contains(&status) && status != 401 && holdings(&app).await != before {
+                if status != 401 && status != 403 {
+                    caller.reached += 1;
+                }
+                // A refused request changes nothing, but where a wrong password rightly ends
+                // the session it was typed in (the fifth at a step-up or password change).
+                let ends_session = ["/api/step-up", "/api/change-password"].contains(&endpoint.path);
+                let refused = (400..500).contains(&status) && !(status == 401 && ends_session);
+                if refused && holdings(&app).await != before {
                     failures.push(format!("{status} for {what} changed the database"));
                 }
             }
         }
     }
     eprintln!("fuzzed {sent} requests to {} server functions, seed {seed}", endpoints.len());
+    // The signed-in callers got past sign-in and role checks often enough to test something.
+    for caller in &callers {
+        eprintln!("{}: {} answers other than 401 and 403", caller.name, caller.reached);
+        if caller.sign_in.is_some() {
+            assert!(
+                caller.reached * 3 > sent / callers.len(),
+                "{} was refused nearly everywhere",
+                caller.name
+            );
+        }
+    }
     // Nothing this fuzzer sent was logged as an error or a panic.
-    let lines = log.lines_with("fuzz-");
+    let lines = log.lines_with(&format!("fuzz-{seed}-"));
+    assert!(!lines.is_empty(), "the fuzzer's request ids reach the log");
     for line in lines.iter().filter(|l| l.contains(" ERROR ") || l.contains("panicked")) {
         failures.push(format!("logged: {}", line.chars().take(300).collect::<String>()));
     }

@@ -221,14 +221,13 @@ pub fn EmailField(
     }
 }
 
-/// Shown on the pages that send links when the visitor arrived from a dead one
-/// (`?link=invalid`).
+/// Shown on the pages that send links when this browser just followed a dead one (the
+/// server's answer says so, never the URL: see `flash`).
 #[component]
 pub fn InvalidLinkNotice() -> impl IntoView {
-    let invalid =
-        move || leptos_router::hooks::use_query_map().read().get("link").is_some_and(|v| v == "invalid");
+    let invalid = crate::flash::take(crate::flash::notice::LINK_INVALID);
     view! {
-        <Show when=invalid>
+        <Show when=move || invalid>
             <div class="form-error" role="alert" data-testid="link-invalid">
                 "That link is invalid, has already been used, or has expired. "
                 "Enter your address and we will send a new one."
@@ -237,18 +236,31 @@ pub fn InvalidLinkNotice() -> impl IntoView {
     }
 }
 
-/// A status notice shown when the page was opened with `?{param}` (where another flow
-/// sends the browser after it succeeded).
+/// A status notice shown when this browser's own request just did what it reports (the
+/// server function left the notice `notice` for it: see `flash`). A URL cannot show it.
 #[component]
-pub fn QueryNotice(
-    param: &'static str,
+pub fn FlashNotice(
+    notice: &'static str,
     test_id: &'static str,
     title: &'static str,
     children: ChildrenFn,
 ) -> impl IntoView {
-    let shown = move || leptos_router::hooks::use_query_map().read().get(param).is_some();
+    let shown = RwSignal::new(crate::flash::take(notice));
+    // With JavaScript, a server function that did it sends the browser back to the page it
+    // was on (with `?notice=`): look again when the address changes.
+    #[cfg(all(not(feature = "ssr"), feature = "hydrate"))]
+    {
+        let location = leptos_router::hooks::use_location();
+        Effect::new(move |previous: Option<String>| {
+            let search = location.search.get();
+            if previous.is_some_and(|p| p != search) && crate::flash::take_now(notice) {
+                shown.set(true);
+            }
+            search
+        });
+    }
     view! {
-        <Show when=shown>
+        <Show when=move || shown.get()>
             <div class="notice" role="status" data-testid=test_id>
                 <strong>{title}</strong>
                 {children()}

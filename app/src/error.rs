@@ -46,6 +46,15 @@ pub enum ApiError {
     /// 409: an admin may not approve their own request (two-person rule).
     #[error("Another administrator must approve this: you asked for it.")]
     ApprovalOwnRequest,
+    /// 409: an admin may not approve a request about their own account.
+    #[error("This request is about your own account: another administrator must approve it.")]
+    ApprovalAboutYou,
+    /// 409: only the admin who asked may withdraw a request.
+    #[error("Only the administrator who asked can withdraw this request. If nobody approves it, it lapses.")]
+    ApprovalNotYours,
+    /// 429: the admin already has as many requests waiting as one may.
+    #[error("Ten of your requests already wait for approval. Withdraw one, or wait until they are decided.")]
+    ApprovalTooMany,
     /// 409: the request was approved, withdrawn or expired meanwhile.
     #[error("That request is no longer waiting: it was approved, withdrawn or it expired.")]
     ApprovalNotWaiting,
@@ -119,11 +128,13 @@ impl ApiError {
             | Self::AddressTaken
             | Self::EmailAlreadyChanged
             | Self::ApprovalOwnRequest
+            | Self::ApprovalAboutYou
+            | Self::ApprovalNotYours
             | Self::ApprovalNotWaiting => 409,
             Self::ReasonRequired | Self::UntilInPast | Self::ImpersonationReason => 422,
             Self::BadRequest | Self::InvalidLink => 400,
             Self::NotFound => 404,
-            Self::TooManyRequests { .. } => 429,
+            Self::TooManyRequests { .. } | Self::ApprovalTooMany => 429,
             Self::Busy { .. } => 503,
             Self::Internal | Self::Network => 500,
         }

@@ -20,7 +20,7 @@ for (const javaScript of [true, false]) {
     await page.getByRole("link", { name: bob.email }).click();
     await expect(page.getByTestId("user-email")).toHaveText(bob.email);
     if (javaScript) await expect(page.locator("body[data-hydrated]")).toBeAttached();
-    await expect(page.getByTestId("two-person-rule")).toContainText("a second administrator approves it");
+    await expect(page.getByTestId("two-person-rule")).toContainText("another administrator approves it");
     await page.getByRole("button", { name: "Lock" }).click();
     await expect(page.getByTestId("form-error")).toContainText("enter your password again");
     await stepUp(page, javaScript);

@@ -3,7 +3,7 @@
 -- withdraws it) before `expires_at`. `action` is the action as JSON (its kind and fields:
 -- a disablement's reason and end, a role, a session handle).
 CREATE TABLE admin_approvals (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: the audit log names it
     target_id   INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     proposer_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     action      TEXT    NOT NULL,

@@ -40,8 +40,10 @@ pub async fn read_body(request: Request, next: Next) -> Response {
     if request.method() != axum::http::Method::POST || !request.uri().path().starts_with("/api/") {
         return next.run(request).await;
     }
+    let form_post = accepts_html(&request);
     let (parts, body) = request.into_parts();
     match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) if holds_nul(&bytes) => malformed(form_post),
         Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
         Err(error) => {
             let cause = error.into_inner();
@@ -58,6 +60,24 @@ pub async fn read_body(request: Request, next: Next) -> Response {
             (StatusCode::BAD_REQUEST, "The request body could not be read.").into_response()
         }
     }
+}
+
+/// Whether a body holds the character U+0000, as a byte or URL-encoded (`%00`). No field
+/// of any form here may hold it, PostgreSQL cannot store it in text, and in a log or a
+/// mail it can cut a line short: such a request is malformed, whoever sends it.
+fn holds_nul(body: &[u8]) -> bool {
+    body.contains(&0) || body.windows(3).any(|w| w == b"%00")
+}
+
+/// The answer to a malformed call made before any endpoint ran: as a decoding error is
+/// answered (see [`status_from_error`]).
+fn malformed(form_post: bool) -> Response {
+    let (mut parts, _) = StatusCode::BAD_REQUEST.into_response().into_parts();
+    if form_post {
+        return message_page(parts, &ApiError::BadRequest);
+    }
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Response::from_parts(parts, Body::from(serde_json::to_vec(&ApiError::BadRequest).unwrap_or_default()))
 }
 
 /// Gives every server-function error its own status (see the module's documentation).
@@ -134,6 +154,14 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nul_in_a_body_is_found_raw_or_encoded() {
+        assert!(holds_nul(b"q=a\0b"));
+        assert!(holds_nul(b"q=a%00b"));
+        assert!(!holds_nul(b"q=a%2500b"));
+        assert!(!holds_nul(b"q=plain"));
+    }
 
     #[test]
     fn messages_are_escaped() {

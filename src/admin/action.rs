@@ -33,6 +33,19 @@ pub enum AdminAction {
 }
 
 impl AdminAction {
+    /// The action with its free text made safe to show: a disablement's reason loses
+    /// control and direction-changing characters (which could make it read as something
+    /// else on an approver's screen).
+    pub(super) fn cleaned(self) -> Self {
+        match self {
+            Self::Disable { reason, until } => {
+                let reason = reason.chars().filter(|c| !c.is_control() && !is_bidi_control(*c)).collect();
+                Self::Disable { reason, until }
+            }
+            other => other,
+        }
+    }
+
     /// Refuses what no admin may ask for, before anything is read.
     pub(super) fn check(&self, actor: UserId, target: UserId, now: UnixTime) -> Result<(), AdminError> {
         if let Self::Disable { reason, until } = self {
@@ -74,14 +87,10 @@ impl AdminAction {
     /// What it does, in words for admins ("lock the account", "make it an admin").
     pub fn describe(&self) -> String {
         match self {
-            Self::Disable { reason, until: None } => {
-                format!("disable the account (reason: {})", reason.trim())
+            Self::Disable { until: None, .. } => "disable the account until it is enabled".into(),
+            Self::Disable { until: Some(until), .. } => {
+                format!("disable the account until {} UTC", crate::utc::minute(*until))
             }
-            Self::Disable { reason, until: Some(until) } => format!(
-                "disable the account until {} UTC (reason: {})",
-                crate::utc::minute(*until),
-                reason.trim()
-            ),
             Self::Enable => "enable the account".into(),
             Self::Lock => "lock the account".into(),
             Self::Unlock => "unlock the account".into(),
@@ -90,6 +99,15 @@ impl AdminAction {
             Self::SetRole { role: Role::User } => "remove the administrator role".into(),
             Self::EndSessions { session: Some(_) } => "sign out one session".into(),
             Self::EndSessions { session: None } => "sign out every session".into(),
+        }
+    }
+
+    /// A disablement's reason, as its proposer wrote it (shown apart from the action, and
+    /// never mailed).
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Disable { reason, .. } => Some(reason.trim()),
+            _ => None,
         }
     }
 
@@ -103,9 +121,22 @@ impl AdminAction {
     }
 }
 
+/// The Unicode characters that change the direction of the text after them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reason_cannot_hide_text_or_turn_its_direction() {
+        let action = AdminAction::Disable { reason: "spam\n\u{202e}txet\u{2066}".into(), until: None };
+        assert_eq!(action.cleaned().reason(), Some("spamtxet"));
+        let described = AdminAction::Disable { reason: "x".into(), until: None }.describe();
+        assert_eq!(described, "disable the account until it is enabled");
+    }
 
     #[test]
     fn an_action_survives_being_stored() {

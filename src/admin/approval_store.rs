@@ -10,20 +10,40 @@ use crate::{
 
 use super::{action::AdminAction, Approval};
 
-/// "An admin other than `$n` who can act remains" (`$now` the current time): someone who
-/// could approve.
-fn another_admin_can_act(n: usize, now: usize) -> String {
-    super::store::another_active_admin(n, now)
+/// "Account `alias` is an admin who can act" (`$now` the current time): confirmed, not
+/// disabled, not locked, not due a new password.
+fn can_act(alias: &str, now: usize) -> String {
+    format!(
+        "{alias}.role = 'admin' AND {} AND {alias}.locked_at IS NULL AND {alias}.must_change_password = FALSE \
+         AND {alias}.email_verified_at IS NOT NULL",
+        not_disabled(&format!("{alias}."), &format!("${now}"))
+    )
 }
 
-/// Whether an admin other than `actor` can act now (and so could approve).
+/// Whether an admin other than `actor` and `target` can act now, and so could approve what
+/// `actor` does to `target` (the account a request is about never decides it).
 pub async fn second_admin_exists(
     connection: &mut impl AsConn,
     actor: UserId,
+    target: UserId,
     now: UnixTime,
 ) -> sqlx::Result<bool> {
-    let sql = format!("SELECT {}", another_admin_can_act(1, 2));
-    crate::on_db!(connection.conn(), c => sqlx::query_scalar(&sql).bind(actor).bind(now).fetch_one(c).await)
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM users o WHERE o.id != $1 AND o.id != $2 AND {})",
+        can_act("o", 3)
+    );
+    crate::on_db!(connection.conn(), c => sqlx::query_scalar(&sql).bind(actor).bind(target).bind(now).fetch_one(c).await)
+}
+
+/// How many requests of `proposer` wait now.
+pub async fn waiting_of(connection: &mut impl AsConn, proposer: UserId, now: UnixTime) -> sqlx::Result<i64> {
+    crate::on_db!(connection.conn(), c => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM admin_approvals WHERE proposer_id = $1 AND decided_at IS NULL AND expires_at > $2",
+    )
+    .bind(proposer)
+    .bind(now)
+    .fetch_one(c)
+    .await)
 }
 
 /// Records a waiting request; its id.
@@ -51,8 +71,8 @@ pub async fn insert(
 /// What was decided: the request's target, proposer and action.
 pub type Decided = (UserId, UserId, String);
 
-/// Approves request `id` for `approver`, if it is still waiting, not expired, not the
-/// approver's own, and its proposer is still an admin who can act.
+/// Approves request `id` for `approver`, if it is still waiting, not expired, neither the
+/// approver's own nor about the approver, and its proposer is still an admin who can act.
 pub async fn claim(
     connection: &mut impl AsConn,
     id: i64,
@@ -61,16 +81,15 @@ pub async fn claim(
 ) -> sqlx::Result<Option<Decided>> {
     let sql = format!(
         "UPDATE admin_approvals SET decided_by = $1, decided_at = $2, decision = 'approved' \
-         WHERE id = $3 AND decided_at IS NULL AND expires_at > $2 AND proposer_id != $1 \
-         AND EXISTS (SELECT 1 FROM users p WHERE p.id = admin_approvals.proposer_id AND p.role = 'admin' \
-         AND p.locked_at IS NULL AND {}) \
+         WHERE id = $3 AND decided_at IS NULL AND expires_at > $2 AND proposer_id != $1 AND target_id != $1 \
+         AND EXISTS (SELECT 1 FROM users p WHERE p.id = admin_approvals.proposer_id AND {}) \
          RETURNING target_id, proposer_id, action",
-        not_disabled("p.", "$2")
+        can_act("p", 2)
     );
     crate::on_db!(connection.conn(), c => sqlx::query_as(&sql).bind(approver).bind(now).bind(id).fetch_optional(c).await)
 }
 
-/// Withdraws request `id` if it is still waiting.
+/// Withdraws request `id` if it is still waiting and `by` asked for it.
 pub async fn withdraw(
     connection: &mut impl AsConn,
     id: i64,
@@ -79,7 +98,8 @@ pub async fn withdraw(
 ) -> sqlx::Result<Option<Decided>> {
     crate::on_db!(connection.conn(), c => sqlx::query_as(
         "UPDATE admin_approvals SET decided_by = $1, decided_at = $2, decision = 'withdrawn' \
-         WHERE id = $3 AND decided_at IS NULL AND expires_at > $2 RETURNING target_id, proposer_id, action",
+         WHERE id = $3 AND proposer_id = $1 AND decided_at IS NULL AND expires_at > $2 \
+         RETURNING target_id, proposer_id, action",
     )
     .bind(by)
     .bind(now)
@@ -88,12 +108,20 @@ pub async fn withdraw(
     .await)
 }
 
-/// Request `id`'s proposer and action, whatever its state.
-pub async fn find(pool: &Pool, id: i64) -> sqlx::Result<Option<(UserId, String)>> {
-    crate::on_db!(pool, c => sqlx::query_as("SELECT proposer_id, action FROM admin_approvals WHERE id = $1")
-        .bind(id)
-        .fetch_optional(c)
-        .await)
+/// Request `id`'s proposer, target and action, if it still waits.
+pub async fn find_waiting(
+    pool: &Pool,
+    id: i64,
+    now: UnixTime,
+) -> sqlx::Result<Option<(UserId, UserId, String)>> {
+    crate::on_db!(pool, c => sqlx::query_as(
+        "SELECT proposer_id, target_id, action FROM admin_approvals \
+         WHERE id = $1 AND decided_at IS NULL AND expires_at > $2",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_optional(c)
+    .await)
 }
 
 /// The requests still waiting (about `target`, or all), oldest first.

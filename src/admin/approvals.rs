@@ -2,12 +2,12 @@
 //! unlock, a required new password, a role change, ending their sessions), and making any
 //! account an admin, takes effect only when a second admin approves it within
 //! [`APPROVAL_WINDOW_SECS`]: one stolen admin password cannot take the admin plane for
-//! itself. The proposer cannot approve their own request; the target, if an admin who can
-//! act, can (an admin may agree to their own demotion). When no admin but the one acting
-//! can act (every other is disabled, locked, unconfirmed or must change their password),
-//! nobody could approve: the action takes effect at once and says so
-//! (`authz_admin_approval_waived`), and the command line (`server enable`, `unlock`,
-//! `set-role`) is the way back from a rogue admin. Every request, approval, withdrawal and
+//! itself. Neither the proposer nor the admin the request is about can approve it, and only
+//! the proposer can withdraw it (a request nobody approves lapses). When no admin but
+//! those two can act (every other is disabled, locked, unconfirmed or must change their
+//! password; or the site has two admins), nobody could approve: the action takes effect at
+//! once and says so (`authz_admin_approval_waived`), and the command line (`server enable`,
+//! `unlock`, `set-role`) is the way back from a rogue admin. Every request, approval, withdrawal and
 //! lone action is audited with both admins and mailed to every admin.
 //!
 //! Approving is one conditional `UPDATE` on the write transaction that then makes the
@@ -28,6 +28,10 @@ use super::{action::AdminAction, approval_store, store, Actor, Admin, AdminError
 /// How long a request waits for a second admin: a day, so an admin in another time zone
 /// can answer it, and short enough that an old request is not approved by accident.
 pub const APPROVAL_WINDOW_SECS: i64 = 24 * 60 * 60;
+
+/// How many requests one admin may have waiting at once: enough for a busy day, few enough
+/// that one admin cannot bury the others' requests (or their inboxes) under theirs.
+pub const MAX_WAITING_PER_ADMIN: i64 = 10;
 
 /// What an admin's action came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,15 +66,19 @@ impl Admin {
         action: AdminAction,
     ) -> Result<Decision, AdminError> {
         let now = self.clock.now();
+        let action = action.cleaned();
         action.check(actor.id, target, now)?;
         let before = self.user(target).await?;
         let unusable_hash = self.unusable_hash_for(&action).await?;
         let mut tx = crate::db::write(&self.pool).await?;
         let role = approval_store::role_of(&mut tx, target).await?.ok_or(AdminError::NotFound)?;
         let governed = target != actor.id && action.needs_second_admin(crate::Role::parse_lenient(&role));
-        if governed && approval_store::second_admin_exists(&mut tx, actor.id, now).await? {
+        if governed && approval_store::second_admin_exists(&mut tx, actor.id, target, now).await? {
             if !store::actor_may_act(&mut tx, actor.key(now)).await? {
                 return Err(AdminError::ActorGone);
+            }
+            if approval_store::waiting_of(&mut tx, actor.id, now).await? >= MAX_WAITING_PER_ADMIN {
+                return Err(AdminError::TooManyWaiting);
             }
             let expires_at = now.saturating_add(APPROVAL_WINDOW_SECS);
             let id = approval_store::insert(&mut tx, target, actor.id, &action, now, expires_at).await?;
@@ -126,20 +134,26 @@ impl Admin {
     /// audit log. Refused for the proposer (`OwnRequest`) and for a request that no longer
     /// waits (`NotWaiting`: approved, withdrawn, expired, or its proposer may no longer act).
     pub async fn approve(&self, approver: Actor<'_>, id: i64) -> Result<(), AdminError> {
-        let (proposer, stored) = approval_store::find(&self.pool, id).await?.ok_or(AdminError::NotWaiting)?;
+        let now = self.clock.now();
+        let (proposer, target, stored) =
+            approval_store::find_waiting(&self.pool, id, now).await?.ok_or(AdminError::NotWaiting)?;
         if proposer == approver.id {
             return Err(AdminError::OwnRequest);
         }
+        if target == approver.id {
+            return Err(AdminError::AboutYou);
+        }
         let action = AdminAction::from_json(&stored).ok_or(AdminError::NotWaiting)?;
+        // What was refusable when asked is refusable now (a disablement's end that passed).
+        action.check(proposer, target, now)?;
         let unusable_hash = self.unusable_hash_for(&action).await?;
-        let now = self.clock.now();
         let mut tx = crate::db::write(&self.pool).await?;
         if !store::actor_may_act(&mut tx, approver.key(now)).await? {
             return Err(AdminError::ActorGone);
         }
         let (target, proposer, _) =
             approval_store::claim(&mut tx, id, approver.id, now).await?.ok_or(AdminError::NotWaiting)?;
-        let before = self.user(target).await?;
+        let before = store::find_in(&mut tx, target).await?.ok_or(AdminError::NotFound)?;
         let outcome = self.apply(&mut tx, approver, target, &action, unusable_hash.as_deref()).await?;
         // Refused (the last admin...): dropping `tx` rolls the claim back; the request waits.
         let changed = settled(outcome)?;
@@ -150,13 +164,15 @@ impl Admin {
             audit::Entry::new(Event::ApprovalGranted, Some(approver.id), Some(target), approver.context)
                 .details(details);
         audit::record(&mut tx, now, &entry).await?;
-        let notice = ApprovalNotice::Approved {
-            by: self.username(&mut tx, proposer).await?,
-            approved_by: self.username(&mut tx, approver.id).await?,
-            target: before.user.username.clone(),
-            action: action.describe(),
-        };
-        self.tell_admins(&mut tx, &notice).await?;
+        if changed {
+            let notice = ApprovalNotice::Approved {
+                by: self.username(&mut tx, proposer).await?,
+                approved_by: self.username(&mut tx, approver.id).await?,
+                target: before.user.username.clone(),
+                action: action.describe(),
+            };
+            self.tell_admins(&mut tx, &notice).await?;
+        }
         tx.commit().await?;
         self.outbox.wake();
         tracing::info!(
@@ -171,10 +187,16 @@ impl Admin {
         Ok(())
     }
 
-    /// Withdraws request `id` (any admin who can act may: the proposer changing their
-    /// mind, or another admin refusing it).
+    /// Withdraws request `id`: only whoever asked for it may (another admin refuses a
+    /// request by not approving it, and it lapses; were refusing open to all, a rogue admin
+    /// would withdraw every request about themselves as soon as they were mailed it).
     pub async fn withdraw(&self, actor: Actor<'_>, id: i64) -> Result<(), AdminError> {
         let now = self.clock.now();
+        let (proposer, _, _) =
+            approval_store::find_waiting(&self.pool, id, now).await?.ok_or(AdminError::NotWaiting)?;
+        if proposer != actor.id {
+            return Err(AdminError::NotYours);
+        }
         let mut tx = crate::db::write(&self.pool).await?;
         if !store::actor_may_act(&mut tx, actor.key(now)).await? {
             return Err(AdminError::ActorGone);
@@ -203,11 +225,11 @@ impl Admin {
         Ok(approval_store::waiting(&self.pool, self.clock.now(), target).await?)
     }
 
-    /// Whether an admin other than `actor` can act now: if not, `actor`'s actions on
-    /// admins take effect at once (the dashboard says so).
-    pub async fn second_admin_exists(&self, actor: UserId) -> Result<bool, AdminError> {
+    /// Whether an admin other than `actor` and `target` can act now: if not, what `actor`
+    /// does to `target` takes effect at once (the dashboard says so).
+    pub async fn second_admin_exists(&self, actor: UserId, target: UserId) -> Result<bool, AdminError> {
         let mut connection = self.pool.acquire().await?;
-        Ok(approval_store::second_admin_exists(&mut connection, actor, self.clock.now()).await?)
+        Ok(approval_store::second_admin_exists(&mut connection, actor, target, self.clock.now()).await?)
     }
 
     /// Deletes requests decided or lapsed more than a week ago (the clean-up pass).

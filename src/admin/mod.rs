@@ -82,6 +82,15 @@ pub enum AdminError {
     /// An admin may not approve their own request.
     #[error("a second admin must approve this request")]
     OwnRequest,
+    /// An admin may not approve a request about their own account.
+    #[error("a request about an admin's own account is for other admins to approve")]
+    AboutYou,
+    /// Only the admin who asked may withdraw a request.
+    #[error("only the admin who asked may withdraw a request")]
+    NotYours,
+    /// The admin has too many requests waiting.
+    #[error("too many requests of this admin wait")]
+    TooManyWaiting,
     #[error(transparent)]
     Unexpected(#[from] UnexpectedError),
 }

@@ -244,6 +244,15 @@ fn summary(row: &impl DbRow) -> sqlx::Result<UserSummary> {
 
 const SUMMARY_COLUMNS: &str = "created_at, email_verified_at, last_sign_in_at";
 
+/// [`find`] on the caller's transaction.
+pub async fn find_in(connection: &mut impl AsConn, id: UserId) -> sqlx::Result<Option<UserSummary>> {
+    let sql = format!("SELECT {USER_COLUMNS}, {SUMMARY_COLUMNS} FROM users WHERE id = $1");
+    crate::on_db!(connection.conn(), c => {
+        let row = sqlx::query(&sql).bind(id).fetch_optional(c).await?;
+        row.as_ref().map(summary).transpose()
+    })
+}
+
 pub async fn find(pool: &Pool, id: UserId) -> sqlx::Result<Option<UserSummary>> {
     let sql = format!("SELECT {USER_COLUMNS}, {SUMMARY_COLUMNS} FROM users WHERE id = $1");
     crate::on_db!(pool, c => {

@@ -56,6 +56,9 @@ pub fn admin_error(error: bulwark::admin::AdminError) -> ApiError {
         AdminError::UntilInPast => ApiError::UntilInPast,
         AdminError::NotWaiting => ApiError::ApprovalNotWaiting,
         AdminError::OwnRequest => ApiError::ApprovalOwnRequest,
+        AdminError::AboutYou => ApiError::ApprovalAboutYou,
+        AdminError::NotYours => ApiError::ApprovalNotYours,
+        AdminError::TooManyWaiting => ApiError::ApprovalTooMany,
         AdminError::Unexpected(cause) => {
             tracing::error!(error = %cause, "admin action failed unexpectedly");
             ApiError::Internal

@@ -9,7 +9,7 @@ use crate::error::ApiError;
 /// The password page.
 pub const PASSWORD_PAGE: &str = "/account/password";
 /// Where a changed password lands.
-pub const PASSWORD_CHANGED: &str = "/account/password?changed=1";
+pub const PASSWORD_CHANGED: &str = "/account/password";
 /// The security activity page.
 pub const ACTIVITY_PAGE: &str = "/account/activity";
 
@@ -44,7 +44,7 @@ pub async fn change_password(
             set_device_cookie(&new);
         }
         tracing::info!(event = "authn_password_change", user_id = user.id, "password changed");
-        leptos_axum::redirect(PASSWORD_CHANGED);
+        crate::flash::ssr::redirect(PASSWORD_CHANGED, crate::flash::notice::PASSWORD_CHANGED);
         Ok(())
     }
     .await

@@ -110,8 +110,8 @@ pub struct AdminUserDetail {
     pub events: Vec<AuditView>,
     /// Requests about this account that wait for a second admin.
     pub approvals: Vec<super::ApprovalView>,
-    /// Whether an admin other than the caller can act (and so approve): if not, the
-    /// caller's actions on admins take effect at once.
+    /// Whether an admin other than the caller and this account can act (and so approve):
+    /// if not, the caller's actions on this admin take effect at once.
     pub second_admin: bool,
 }
 
@@ -181,7 +181,7 @@ pub async fn admin_user(id: i64) -> Result<AdminUserDetail, ApiError> {
         let filter = bulwark::audit::Filter { involving: Some(id), limit: 20, ..Default::default() };
         let events = audit_events(&filter).await?;
         let approvals = admin.waiting(Some(id)).await.map_err(admin_error)?;
-        let second_admin = admin.second_admin_exists(caller.user.id).await.map_err(admin_error)?;
+        let second_admin = admin.second_admin_exists(caller.user.id, id).await.map_err(admin_error)?;
         Ok(AdminUserDetail {
             now,
             user: user_view(&summary, now),
@@ -212,7 +212,7 @@ pub async fn admin_disable(
         let context = audit_context();
         let action = AdminAction::Disable { reason, until };
         let decision = admin()?.act(actor(&caller, &context), id, action).await.map_err(admin_error)?;
-        done(id, "disabled", decision)
+        done(id, decision)
     }
     .await
 }
@@ -225,7 +225,7 @@ pub async fn admin_enable(id: i64) -> Result<(), ApiError> {
         let context = audit_context();
         let decision =
             admin()?.act(actor(&caller, &context), id, AdminAction::Enable).await.map_err(admin_error)?;
-        done(id, "enabled", decision)
+        done(id, decision)
     }
     .await
 }
@@ -239,7 +239,7 @@ pub async fn admin_lock(id: i64) -> Result<(), ApiError> {
         let context = audit_context();
         let decision =
             admin()?.act(actor(&caller, &context), id, AdminAction::Lock).await.map_err(admin_error)?;
-        done(id, "locked", decision)
+        done(id, decision)
     }
     .await
 }
@@ -253,7 +253,7 @@ pub async fn admin_unlock(id: i64) -> Result<(), ApiError> {
         let context = audit_context();
         let decision =
             admin()?.act(actor(&caller, &context), id, AdminAction::Unlock).await.map_err(admin_error)?;
-        done(id, "unlocked", decision)
+        done(id, decision)
     }
     .await
 }
@@ -267,7 +267,7 @@ pub async fn admin_force_reset(id: i64) -> Result<(), ApiError> {
         let context = audit_context();
         let decision =
             admin()?.act(actor(&caller, &context), id, AdminAction::ForceReset).await.map_err(admin_error)?;
-        done(id, "reset", decision)
+        done(id, decision)
     }
     .await
 }
@@ -286,7 +286,7 @@ pub async fn admin_set_role(id: i64, #[server(default)] role: String) -> Result<
         let context = audit_context();
         let action = AdminAction::SetRole { role };
         let decision = admin()?.act(actor(&caller, &context), id, action).await.map_err(admin_error)?;
-        done(id, "role", decision)
+        done(id, decision)
     }
     .await
 }
@@ -301,7 +301,7 @@ pub async fn admin_revoke_sessions(id: i64, #[server(default)] session: String) 
         let session = Some(session.trim().to_owned()).filter(|h| !h.is_empty());
         let action = AdminAction::EndSessions { session };
         let decision = admin()?.act(actor(&caller, &context), id, action).await.map_err(admin_error)?;
-        done(id, "sessions", decision)
+        done(id, decision)
     }
     .await
 }
@@ -395,13 +395,14 @@ pub(super) fn actor<'a>(
     bulwark::admin::Actor { id: caller.user.id, session_key: &caller.session_key, stepped_up_since, context }
 }
 
-/// Back to the user's page: saying what was done, or (an action waiting for a second
-/// admin) to the page as it is, which lists the request from the server's own records.
+/// Back to the user's page: with the "done" notice (for this browser only, see `flash`),
+/// or, for an action waiting for a second admin, to the page as it is, which lists the
+/// request from the server's own records.
 #[cfg(feature = "ssr")]
-fn done(id: i64, what: &str, decision: bulwark::admin::Decision) -> Result<(), ApiError> {
+fn done(id: i64, decision: bulwark::admin::Decision) -> Result<(), ApiError> {
     match decision {
         bulwark::admin::Decision::Done => {
-            leptos_axum::redirect(&format!("{}?done={what}", admin_user_page(id)))
+            crate::flash::ssr::redirect(&admin_user_page(id), crate::flash::notice::ADMIN_DONE)
         }
         bulwark::admin::Decision::Waiting { .. } => leptos_axum::redirect(&admin_user_page(id)),
     }

@@ -20,10 +20,14 @@ pub struct ApprovalView {
     pub proposer_username: String,
     /// What it does, in words ("lock the account").
     pub action: String,
+    /// A disablement's reason, as the proposer wrote it (shown apart from the action).
+    pub reason: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
     /// The caller asked for it (so may withdraw it, not approve it).
     pub mine: bool,
+    /// It is about the caller's own account (so the caller may not approve it).
+    pub about_you: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,9 +45,11 @@ pub(super) fn approval_view(approval: &bulwark::admin::Approval, caller: i64) ->
         target_username: approval.target_username.clone(),
         proposer_username: approval.proposer_username.clone(),
         action: approval.action.describe(),
+        reason: approval.action.reason().map(str::to_owned),
         created_at: approval.created_at,
         expires_at: approval.expires_at,
         mine: approval.proposer == caller,
+        about_you: approval.target == caller,
     }
 }
 

@@ -10,9 +10,9 @@ use crate::error::ApiError;
 /// The email-change page.
 pub const EMAIL_PAGE: &str = "/account/email";
 /// Where a request lands: the page, saying where the link went.
-pub const EMAIL_CHANGE_REQUESTED: &str = "/account/email?requested=1";
+pub const EMAIL_CHANGE_REQUESTED: &str = "/account/email";
 /// Where withdrawing a pending change lands.
-pub const EMAIL_CHANGE_WITHDRAWN: &str = "/account/email?withdrawn=1";
+pub const EMAIL_CHANGE_WITHDRAWN: &str = "/account/email";
 
 /// Which mailed link a page follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +40,17 @@ impl EmailChangeLink {
             Self::Confirm => "confirm",
             Self::Cancel => "cancel",
             Self::Recover => "recover",
+        }
+    }
+
+    /// The notice a followed link leaves for its page (see `flash`).
+    #[cfg(feature = "ssr")]
+    fn done_notice(self) -> &'static str {
+        use crate::flash::notice;
+        match self {
+            Self::Confirm => notice::EMAIL_CHANGE_CONFIRMED,
+            Self::Cancel => notice::EMAIL_CHANGE_CANCELLED,
+            Self::Recover => notice::ACCOUNT_RECOVERED,
         }
     }
 
@@ -87,7 +98,7 @@ pub async fn change_email(#[server(default)] email: String) -> Result<(), ApiErr
         let principal = stepped_up()?;
         let context = audit_context();
         email_changes()?.request(&principal, &email, &context).await.map_err(email_change_error)?;
-        leptos_axum::redirect(EMAIL_CHANGE_REQUESTED);
+        crate::flash::ssr::redirect(EMAIL_CHANGE_REQUESTED, crate::flash::notice::EMAIL_CHANGE_REQUESTED);
         Ok(())
     }
     .await
@@ -105,7 +116,7 @@ pub async fn withdraw_email_change() -> Result<(), ApiError> {
             .withdraw(&principal.user, &principal.session_key, &context)
             .await
             .map_err(email_change_error)?;
-        leptos_axum::redirect(EMAIL_CHANGE_WITHDRAWN);
+        crate::flash::ssr::redirect(EMAIL_CHANGE_WITHDRAWN, crate::flash::notice::EMAIL_CHANGE_WITHDRAWN);
         Ok(())
     }
     .await
@@ -135,12 +146,11 @@ pub async fn follow_email_change_link(
         };
         match outcome.map_err(email_change_error) {
             Ok(()) => {
-                leptos_axum::redirect(&format!("{}?done=1", link.page()));
+                crate::flash::ssr::redirect(link.page(), link.done_notice());
                 Ok(())
             }
             Err(error) => {
-                let dead = format!("{}?link=invalid", link.page());
-                Err(token_page_failed::<FollowEmailChangeLink>(error, link.page(), &token, &dead))
+                Err(token_page_failed::<FollowEmailChangeLink>(error, link.page(), &token, link.page()))
             }
         }
     }

@@ -172,7 +172,7 @@ pub async fn end_impersonation(id: i64) -> Result<(), ApiError> {
         if !ended {
             return Err(ApiError::NotFound);
         }
-        leptos_axum::redirect(&format!("{ADMIN_IMPERSONATIONS_PAGE}?done=ended"));
+        crate::flash::ssr::redirect(ADMIN_IMPERSONATIONS_PAGE, crate::flash::notice::IMPERSONATION_ENDED);
         Ok(())
     }
     .await
@@ -192,7 +192,7 @@ pub async fn end_support_session(#[server(default)] id: String) -> Result<(), Ap
         if !ended {
             return Err(ApiError::NotFound);
         }
-        leptos_axum::redirect("/account/sessions?support=ended");
+        crate::flash::ssr::redirect("/account/sessions", crate::flash::notice::SUPPORT_ENDED);
         Ok(())
     }
     .await

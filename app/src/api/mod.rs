@@ -35,9 +35,9 @@ pub struct CurrentUser {
 /// Where a valid signup or a resend request sends the browser: "check your email".
 pub const CHECK_EMAIL: &str = "/check-email";
 /// Where a confirmed address is sent to sign in.
-pub const AFTER_VERIFY: &str = "/login?verified=1";
+pub const AFTER_VERIFY: &str = "/login";
 /// Where a form post (no JavaScript) with a dead verification link lands.
-pub const LINK_INVALID: &str = "/verify-email/resend?link=invalid";
+pub const LINK_INVALID: &str = "/verify-email/resend";
 
 /// Starts an account: a pending signup, confirmed from the mailed link. Whatever the
 /// address's state the answer is the same "check your email"; only the mail that follows
@@ -74,7 +74,7 @@ pub async fn verify_email(
         let verdict = registration()?.verify_email(ip, &token, &password, Some(&username)).await;
         match verdict.map_err(flow_error) {
             Ok(_) => {
-                leptos_axum::redirect(AFTER_VERIFY);
+                crate::flash::ssr::redirect(AFTER_VERIFY, crate::flash::notice::EMAIL_VERIFIED);
                 Ok(())
             }
             Err(error) => Err(token_page_failed::<VerifyEmail>(error, VERIFY_PATH, &token, LINK_INVALID)),

@@ -7,9 +7,9 @@ use leptos::prelude::*;
 use crate::error::ApiError;
 
 /// Where a password reset sends the browser: sign in with the new password.
-pub const AFTER_RESET: &str = "/login?reset=1";
+pub const AFTER_RESET: &str = "/login";
 /// Where a form post (no JavaScript) with a dead reset link lands.
-pub const RESET_LINK_INVALID: &str = "/forgot-password?link=invalid";
+pub const RESET_LINK_INVALID: &str = "/forgot-password";
 
 /// Mails a reset link if the address has an account. The same answer for every address;
 /// throttled per client IP and per address.
@@ -44,7 +44,7 @@ pub async fn reset_password(
                 if let Some(new) = devices()?.signed_in(&user, None, None).await.map_err(session_error)? {
                     set_device_cookie(&new);
                 }
-                leptos_axum::redirect(AFTER_RESET);
+                crate::flash::ssr::redirect(AFTER_RESET, crate::flash::notice::PASSWORD_RESET);
                 Ok(())
             }
             Err(error) => {

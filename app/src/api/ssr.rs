@@ -95,7 +95,7 @@ pub fn token_page_failed<S: leptos::server_fn::ServerFn>(
         return error;
     }
     if error == ApiError::InvalidLink {
-        leptos_axum::redirect(dead_link_page);
+        crate::flash::ssr::redirect(dead_link_page, crate::flash::notice::LINK_INVALID);
         return error;
     }
     // Only a well-formed token goes back into the URL. Any absolute base will do: only the

@@ -9,8 +9,8 @@ use leptos_meta::Title;
 use crate::{
     api::{my_activity, ChangePassword},
     components::{
-        reset_on_submit, use_session, ExistingPasswordField, FieldState, FormError, NewPasswordField,
-        QueryNotice, SubmitButton,
+        reset_on_submit, use_session, ExistingPasswordField, FieldState, FlashNotice, FormError,
+        NewPasswordField, SubmitButton,
     },
     error::ApiError,
 };
@@ -30,9 +30,9 @@ pub fn ChangePasswordPage() -> impl IntoView {
         <Title text="Change your password" />
         <section class="card auth-card" aria-labelledby="password-title">
             <h1 id="password-title">"Change your password"</h1>
-            <QueryNotice param="changed" test_id="password-changed" title="Your password has been changed.">
+            <FlashNotice notice=crate::flash::notice::PASSWORD_CHANGED test_id="password-changed" title="Your password has been changed.">
                 " Every other browser signed in to your account has been signed out."
-            </QueryNotice>
+            </FlashNotice>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match user.await {

@@ -16,7 +16,7 @@ use crate::{
         AdminForceReset, AdminLock, AdminRevokeSessions, AdminSetRole, AdminUnlock, AdminUserView,
         AdminWithdraw, AuditView, ADMIN_AUDIT_PAGE, ADMIN_PAGE,
     },
-    components::{use_session, FormError, QueryNotice},
+    components::{use_session, FlashNotice, FormError},
     error::ApiError,
     pages::NotFoundPage,
 };
@@ -223,7 +223,7 @@ fn UserDetail() -> impl IntoView {
     view! {
         <section class="card wide" aria-labelledby="user-title">
             <AdminNav />
-            <QueryNotice param="done" test_id="admin-done" title="Done.">" The change is recorded in the audit log."</QueryNotice>
+            <FlashNotice notice=crate::flash::notice::ADMIN_DONE test_id="admin-done" title="Done.">" The change is recorded in the audit log."</FlashNotice>
             <FormError error=failure />
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
@@ -253,8 +253,9 @@ fn UserDetail() -> impl IntoView {
                                     let rule = if detail.second_admin {
                                         super::approvals::RULE
                                     } else {
-                                        "You are the only administrator who can act, so no one could approve a request: what you do to \
-                                         an administrator's account takes effect at once. Every administrator is mailed about it."
+                                        "No other administrator can act to approve a request about this account, so what you do to it takes \
+                                         effect at once (every administrator is mailed about it). With three or more administrators who can \
+                                         act, a second one must approve it."
                                     };
                                     view! {
                                         <p class="notice" data-testid="two-person-rule">{rule}</p>

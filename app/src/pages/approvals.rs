@@ -51,8 +51,9 @@ fn ApprovalsList() -> impl IntoView {
 
 /// The rule, as the pages say it.
 pub(super) const RULE: &str = "Anything done to an administrator's account, and making an account an administrator, \
-     takes effect only when a second administrator approves it within 24 hours. Whoever asked cannot approve it; \
-     any administrator can withdraw it. Every administrator is mailed about each request and decision.";
+     takes effect only when another administrator approves it within 24 hours: neither whoever asked nor the \
+     administrator it is about can. Only whoever asked can withdraw it; if nobody approves it, it lapses. Every \
+     administrator is mailed about each request and decision.";
 
 /// Requests that wait, with their buttons.
 #[component]
@@ -75,7 +76,7 @@ pub(super) fn Approvals(
                     " " <span class="muted">"(" {a.target_email.clone()} ")"</span>
                 });
                 let approve_id = id.clone();
-                let approve_form = (!a.mine).then(move || view! {
+                let approve_form = (!a.mine && !a.about_you).then(move || view! {
                     <ActionForm action=approve attr:class="inline-form">
                         <input type="hidden" name="id" value=approve_id />
                         <button type="submit" class="button button-small button-danger" data-testid="approve">"Approve"</button>
@@ -83,6 +84,8 @@ pub(super) fn Approvals(
                 });
                 let whose = if a.mine {
                     "You asked for this; another administrator must approve it.".to_owned()
+                } else if a.about_you {
+                    format!("Asked for by {}. It is about your account: another administrator decides it.", a.proposer_username)
                 } else {
                     format!("Asked for by {}.", a.proposer_username)
                 };
@@ -90,13 +93,16 @@ pub(super) fn Approvals(
                     <li class="session" data-testid="approval">
                         <span>
                             <strong>{a.action.clone()}</strong>{target}<br />
+                            {a.reason.clone().map(|reason| view! { <span>"Reason given by the administrator who asked: " <q>{reason}</q></span><br /> })}
                             <span class="muted">{whose}" Waits until "{bulwark::utc::minute(a.expires_at)}" UTC."</span>
                         </span>
                         {approve_form}
-                        <ActionForm action=withdraw attr:class="inline-form">
-                            <input type="hidden" name="id" value=id />
-                            <button type="submit" class="button button-small button-quiet" data-testid="withdraw">"Withdraw"</button>
-                        </ActionForm>
+                        {a.mine.then(move || view! {
+                            <ActionForm action=withdraw attr:class="inline-form">
+                                <input type="hidden" name="id" value=id />
+                                <button type="submit" class="button button-small button-quiet" data-testid="withdraw">"Withdraw"</button>
+                            </ActionForm>
+                        })}
                     </li>
                 }
             }).collect_view()}

@@ -11,7 +11,7 @@ use leptos_router::hooks::use_query_map;
 use crate::{
     api::{email_status, ChangeEmail, EmailChangeLink, FollowEmailChangeLink, WithdrawEmailChange},
     components::{
-        reset_on_submit, rule_message, ExistingPasswordField, FieldState, FormError, QueryNotice,
+        reset_on_submit, rule_message, ExistingPasswordField, FieldState, FlashNotice, FormError,
         SubmitButton, TextField,
     },
     error::ApiError,
@@ -33,13 +33,13 @@ pub fn EmailChangePage() -> impl IntoView {
         <Title text="Change your email address" />
         <section class="card auth-card" aria-labelledby="email-title">
             <h1 id="email-title">"Change your email address"</h1>
-            <QueryNotice param="requested" test_id="email-change-requested" title="Check the new address's inbox.">
+            <FlashNotice notice=crate::flash::notice::EMAIL_CHANGE_REQUESTED test_id="email-change-requested" title="Check the new address's inbox.">
                 " We mailed it a link that works for 24 hours. Your address stays as it is until "
                 "the link is used. We also told your current address."
-            </QueryNotice>
-            <QueryNotice param="withdrawn" test_id="email-change-withdrawn" title="The change was withdrawn.">
+            </FlashNotice>
+            <FlashNotice notice=crate::flash::notice::EMAIL_CHANGE_WITHDRAWN test_id="email-change-withdrawn" title="The change was withdrawn.">
                 " Its link no longer works. Your address stays as it is."
-            </QueryNotice>
+            </FlashNotice>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match status.await {
@@ -105,6 +105,8 @@ struct LinkWords {
     done_title: &'static str,
     done: &'static str,
     done_link: (&'static str, &'static str),
+    /// The notice the server leaves when this link was followed here (see `flash`).
+    done_notice: &'static str,
 }
 
 #[component]
@@ -118,6 +120,7 @@ pub fn ConfirmEmailChangePage() -> impl IntoView {
         done_title: "Your email address has been changed.",
         done: " Sign in with it from now on. Your old address was told, in case it was not you.",
         done_link: ("/login", "Sign in"),
+        done_notice: crate::flash::notice::EMAIL_CHANGE_CONFIRMED,
     })
 }
 
@@ -132,6 +135,7 @@ pub fn CancelEmailChangePage() -> impl IntoView {
         done_title: "The change is cancelled.",
         done: " Your email address stays as it is. If you did not ask for the change, whoever did knows your password: reset it now, which also signs out every device.",
         done_link: ("/forgot-password", "Reset my password"),
+        done_notice: crate::flash::notice::EMAIL_CHANGE_CANCELLED,
     })
 }
 
@@ -146,6 +150,7 @@ pub fn RecoverAccountPage() -> impl IntoView {
         done_title: "Your account is back at this address.",
         done: " Every device has been signed out. We have mailed you a link to choose a new password; until then, nobody can sign in.",
         done_link: ("/forgot-password", "Need another link?"),
+        done_notice: crate::flash::notice::ACCOUNT_RECOVERED,
     })
 }
 
@@ -156,13 +161,14 @@ fn link_page(words: LinkWords) -> impl IntoView {
     let asks_password = words.link == EmailChangeLink::Confirm;
     let query = use_query_map();
     let token = move || query.read().get("token").unwrap_or_default();
-    let done = move || query.read().get("done").is_some() || matches!(follow.value().get(), Some(Ok(())));
+    // Done or dead only by the server's answer: this browser's own request (see `flash`).
+    let flash = crate::flash::take_any(&[words.done_notice, crate::flash::notice::LINK_INVALID]);
+    let done_here = flash == Some(words.done_notice);
+    let dead_here = flash == Some(crate::flash::notice::LINK_INVALID);
+    let done = move || done_here || matches!(follow.value().get(), Some(Ok(())));
     let failure = Signal::derive(move || follow.value().get().and_then(Result::err));
     let server_password = move || failure.get().and_then(|e| e.field(bulwark::Field::CurrentPassword));
-    let dead = move || {
-        query.read().get("link").is_some_and(|v| v == "invalid")
-            || failure.get() == Some(ApiError::InvalidLink)
-    };
+    let dead = move || dead_here || failure.get() == Some(ApiError::InvalidLink);
     let (done_href, done_label) = words.done_link;
     view! {
         <Title text=words.title />

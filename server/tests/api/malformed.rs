@@ -43,6 +43,9 @@ async fn arguments_that_do_not_decode_answer_400_with_the_error_body_for_anyone(
             ("/api/admin/user", "id=abc"),
             ("/api/support-access/grant", "hours=abc"),
             ("/api/admin/impersonations", "live=maybe"),
+            // U+0000 in any field (PostgreSQL cannot store it in text).
+            ("/api/admin/users", "q=%00"),
+            ("/api/sessions/revoke", "id=a%00b"),
         ] {
             let (status, text) = raw(client, &app, path, form, body.into()).await;
             assert_eq!((status, text.as_str()), (400, BAD_REQUEST_BODY), "{path} {body}");
@@ -155,6 +158,12 @@ fn declared_arguments() -> BTreeMap<String, Vec<(String, String)>> {
     found
 }
 
+/// The well-typed texts the fuzzer types (the account's password among them). Not "admin":
+/// a well-formed promotion of the user would let it lock the admin, and the run would end
+/// early (the callers go in turn, the admin last, so nothing it does stops another).
+const TEXTS: [&str; 7] =
+    [PASSWORD, "", "someone@example.com", "user", "a reason long enough", "/account", "1"];
+
 /// A value for a field of type `kind`: sometimes well-typed, often not.
 fn value(rng: &mut StdRng, kind: &str, ids: &[i64]) -> String {
     let well_typed = rng.gen_bool(0.4);
@@ -162,10 +171,7 @@ fn value(rng: &mut StdRng, kind: &str, ids: &[i64]) -> String {
         return match kind {
             "i64" | "Option<i64>" => ids.choose(rng).expect("ids").to_string(),
             "bool" => ["true", "false"].choose(rng).expect("bool").to_string(),
-            _ => ["", "someone@example.com", PASSWORD, "admin", "a reason long enough", "/account", "1"]
-                .choose(rng)
-                .expect("text")
-                .to_string(),
+            _ => TEXTS.choose(rng).expect("text").to_string(),
         };
     }
     match rng.gen_range(0..12) {
@@ -231,8 +237,9 @@ fn urlencode(text: &str) -> String {
 /// audit log, the throttle's counters or the sessions' own bookkeeping, which a refused
 /// request may rightly touch), as text.
 async fn holdings(app: &TestApp) -> String {
-    // Every column, but the registry's: which sessions exist, whose, at which epoch,
-    // parked or not (a request rightly moves its own last-seen time).
+    // Every column, but the registry's: which sessions exist (by handle: a refused
+    // impersonation rightly leaves the admin's session under a new id), whose, at which
+    // epoch, parked or not (a request rightly moves its own last-seen time).
     const TABLES: [(&str, &str); 10] = [
         ("users", "*"),
         ("pending_signups", "*"),
@@ -243,7 +250,7 @@ async fn holdings(app: &TestApp) -> String {
         ("device_notices", "*"),
         ("mail_outbox", "*"),
         ("admin_approvals", "*"),
-        ("session_registry", "store_key, user_id, epoch, parked, impersonation_id"),
+        ("session_registry", "handle, user_id, epoch, parked, impersonation_id"),
     ];
     let mut all = String::new();
     for (table, wanted) in TABLES {
@@ -296,6 +303,8 @@ struct Caller {
     home: &'static str,
     /// Answers other than 401 and 403: requests that got past sign-in and role checks.
     reached: usize,
+    /// Its password now (a fuzzed password change may have been well-formed).
+    password: String,
 }
 
 impl Caller {
@@ -304,7 +313,9 @@ impl Caller {
     /// step-up ends it), and fails the test if it cannot.
     async fn keep_signed_in(&mut self, app: &TestApp) {
         let Some((email, step_up)) = self.sign_in else { return };
-        let post = |path: &'static str, form: Vec<(&'static str, &'static str)>| {
+        let password = self.password.clone();
+        let password = password.as_str();
+        let post = |path: &'static str, form: Vec<(&str, &str)>| {
             self.browser
                 .client
                 .post(app.url(path))
@@ -313,15 +324,22 @@ impl Caller {
                 .form(&form)
                 .send()
         };
-        let me = post("/api/me", vec![]).await.expect("me");
-        if me.text().await.unwrap_or_default().contains(email) {
+        let me = post("/api/me", vec![]).await.expect("me").text().await.unwrap_or_default();
+        if me.contains("\"impersonation\":{") {
+            // A well-formed impersonation among the fuzzed requests: back to being the admin.
+            post("/api/impersonation/stop", vec![]).await.expect("stop");
+            return Box::pin(self.keep_signed_in(app)).await;
+        }
+        if me.contains(email) {
             return;
         }
         let signed_in =
-            post("/api/login", vec![("email", email), ("password", PASSWORD)]).await.expect("login");
-        assert_eq!(signed_in.status().as_u16(), 200, "{} could not sign in again", self.name);
+            post("/api/login", vec![("email", email), ("password", password)]).await.expect("login");
+        let status = signed_in.status().as_u16();
+        let body = signed_in.text().await.unwrap_or_default();
+        assert_eq!(status, 200, "{} could not sign in again: {body}", self.name);
         if step_up {
-            let form = vec![("password", PASSWORD), ("next", "/admin")];
+            let form = vec![("password", password), ("next", "/admin")];
             let stepped = post("/api/step-up", form).await.expect("step-up");
             assert_eq!(stepped.status().as_u16(), 200, "{} could not step up again", self.name);
         }
@@ -331,8 +349,22 @@ impl Caller {
 /// The error Leptos put in a redirect's URL (`__err=`), for a form post sent back to its
 /// page.
 fn error_in_location(location: &str) -> Option<app::error::ApiError> {
+    use base64::{engine::general_purpose::URL_SAFE, Engine as _};
     let query = location.split_once('?')?.1;
-    let value = query.split('&').find_map(|pair| pair.strip_prefix("__err="))?;
+    let encoded = String::from_utf8(url_decoded(query, "__err")?).ok()?;
+    let json = URL_SAFE.decode(encoded.as_bytes()).ok()?;
+    Some(serde_json::from_slice(&json).unwrap_or(app::error::ApiError::Internal))
+}
+
+/// The value of field `name` in a URL-encoded form.
+fn form_value(payload: &[u8], name: &str) -> Option<String> {
+    String::from_utf8(url_decoded(std::str::from_utf8(payload).ok()?, name)?).ok()
+}
+
+/// Field `name` of the query or form `encoded`, decoded.
+fn url_decoded(encoded: &str, name: &str) -> Option<Vec<u8>> {
+    let prefix = format!("{name}=");
+    let value = encoded.split('&').find_map(|pair| pair.strip_prefix(prefix.as_str()))?;
     let bytes = value.replace('+', " ").into_bytes();
     let mut decoded = Vec::new();
     let mut i = 0;
@@ -349,13 +381,15 @@ fn error_in_location(location: &str) -> Option<app::error::ApiError> {
             }
         }
     }
-    serde_json::from_slice(&decoded).ok()
+    Some(decoded)
 }
 
 #[tokio::test]
 async fn fuzzing_every_server_function_finds_no_server_error_and_no_change_from_a_refused_request() {
     let log = captured();
     let app = spawn_app_with(|s| s.client_ip = proxied_by_loopback()).await;
+    // Queued mail stays where it was queued (the sender would send and delete it meanwhile).
+    app.stop_mail_sender();
     let admin_id = app.create_account("fuzz-admin@example.com", "fuzzadmin", bulwark::Role::Admin).await;
     let user_id = app.create_account("fuzz-user@example.com", "fuzzuser", bulwark::Role::User).await;
     let ids = [admin_id, user_id, 0, -1, 999_999, i64::MAX];
@@ -365,6 +399,7 @@ async fn fuzzing_every_server_function_finds_no_server_error_and_no_change_from_
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| rand::thread_rng().gen());
     let cases: usize = std::env::var("BULWARK_FUZZ_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    eprintln!("fuzzing with seed {seed}");
     let mut rng = StdRng::seed_from_u64(seed);
     let endpoints = endpoints();
     assert!(endpoints.len() >= 30, "the router's server functions were not found: {}", endpoints.len());
@@ -372,8 +407,15 @@ async fn fuzzing_every_server_function_finds_no_server_error_and_no_change_from_
         assert!(endpoints.iter().any(|e| e.path == required), "{required} is not among the endpoints");
     }
 
-    let caller =
-        |name, sign_in, ip, home| Caller { name, browser: app.new_browser(), sign_in, ip, home, reached: 0 };
+    let caller = |name, sign_in, ip, home| Caller {
+        name,
+        browser: app.new_browser(),
+        sign_in,
+        ip,
+        home,
+        reached: 0,
+        password: PASSWORD.to_owned(),
+    };
     let mut callers = vec![
         caller("anonymous", None, "198.51.100.1", "198.51.100.1"),
         caller("user", Some(("fuzz-user@example.com", false)), "198.51.100.2", "203.0.113.2"),
@@ -409,11 +451,9 @@ async fn fuzzing_every_server_function_finds_no_server_error_and_no_change_from_
                 }
                 let response = request.send().await.expect("request");
                 // A form post sent back to its page carries its error in the URL: judge by it.
-                let carried = response
-                    .headers()
-                    .get("location")
-                    .and_then(|l| l.to_str().ok())
-                    .and_then(error_in_location);
+                let location =
+                    response.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_owned);
+                let carried = location.as_deref().and_then(error_in_location);
                 let status =
                     carried.as_ref().map_or(response.status().as_u16(), app::error::ApiError::status);
                 let text = response.text().await.unwrap_or_default();
@@ -431,12 +471,29 @@ async fn fuzzing_every_server_function_finds_no_server_error_and_no_change_from_
                 if status != 401 && status != 403 {
                     caller.reached += 1;
                 }
+                // A success is a 200, or for a form post a redirect that carries no error.
+                if endpoint.path == "/api/change-password" && status < 400 {
+                    if let Some(new) = form_value(&payload, "password") {
+                        caller.password = new;
+                    }
+                }
                 // A refused request changes nothing, but where a wrong password rightly ends
                 // the session it was typed in (the fifth at a step-up or password change).
                 let ends_session = ["/api/step-up", "/api/change-password"].contains(&endpoint.path);
                 let refused = (400..500).contains(&status) && !(status == 401 && ends_session);
-                if refused && holdings(&app).await != before {
-                    failures.push(format!("{status} for {what} changed the database"));
+                if refused {
+                    let after = holdings(&app).await;
+                    if after != before {
+                        let changed =
+                            after.lines().zip(before.lines()).find(|(a, b)| a != b).map(|(a, b)| {
+                                let cut = |s: &str| s.chars().take(400).collect::<String>();
+                                format!("\n  before: {}\n  after:  {}", cut(b), cut(a))
+                            });
+                        failures.push(format!(
+                            "{status} for {what} changed the database{}",
+                            changed.unwrap_or_default()
+                        ));
+                    }
                 }
             }
         }

@@ -112,3 +112,50 @@ async fn pages_render_while_other_routers_are_being_built() {
     }
     outcome.expect("every page rendered");
 }
+
+/// A page says something happened only when this browser's own request did it (review
+/// N6): no query string makes the genuine site vouch for a recovery, a cancellation, a
+/// confirmation or a dead link; the server's own answer leaves a one-time notice instead.
+#[tokio::test]
+async fn a_url_cannot_make_a_page_say_something_happened() {
+    let app = spawn_app().await;
+    let browser = app.new_browser();
+    let pages = [
+        ("/email-change/recover?done=1", "Your account is back"),
+        ("/email-change/cancel?done=1", "The change is cancelled"),
+        ("/email-change/confirm?done=1", "Your email address has been changed"),
+        ("/email-change/recover?link=invalid", "That link is invalid"),
+        ("/login?verified=1", "Your email address is confirmed"),
+        ("/login?reset=1", "Your password is changed"),
+        ("/forgot-password?link=invalid", "That link is invalid"),
+        ("/verify-email/resend?link=invalid", "That link is invalid"),
+    ];
+    for (path, words) in pages {
+        let page = browser.client.get(app.url(path)).send().await.expect("page");
+        assert_eq!(page.status().as_u16(), 200, "{path}");
+        assert!(!page.text().await.expect("html").contains(words), "{path} says {words:?}");
+    }
+
+    // A dead link followed without JavaScript: the server's answer leaves the notice for
+    // this browser, shown once.
+    let dead = browser
+        .client
+        .post(app.url("/api/email-change/link"))
+        .header("accept", "text/html")
+        .form(&[("link", "recover"), ("token", &"0".repeat(64)), ("current_password", "")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(dead.status().as_u16(), 302);
+    let location = dead.headers()["location"].to_str().expect("location").to_owned();
+    assert!(location == "/email-change/recover?notice=link-invalid", "{location}");
+    let cookie = dead.headers()["set-cookie"].to_str().expect("cookie").to_owned();
+    assert!(cookie.starts_with("bulwark-flash=link-invalid;") && cookie.contains("Max-Age=60"), "{cookie}");
+    let page = browser.client.get(app.url(&location)).send().await.expect("page");
+    assert!(page.text().await.expect("html").contains("That link is invalid"));
+    let again = browser.client.get(app.url("/email-change/recover")).send().await.expect("page");
+    assert!(!again.text().await.expect("html").contains("That link is invalid"), "shown once");
+    // Another browser never sees it.
+    let other = app.new_browser().client.get(app.url("/email-change/recover")).send().await.expect("page");
+    assert!(!other.text().await.expect("html").contains("That link is invalid"));
+}

@@ -31,7 +31,7 @@ async fn a_reset_signs_out_every_device_and_only_the_new_password_works() {
 
     let reply = app.reset_password(&token, NEW_PASSWORD).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(reply.location.as_deref(), Some(app::api::AFTER_RESET));
+    assert_eq!(reply.location, Some(format!("{}?notice=password-reset", app::api::AFTER_RESET)));
     assert_eq!(app.me().await.status, 401, "this device is signed out");
     assert_eq!(app.status_of(&laptop.client, "/api/me").await, 401, "and the other one");
     let sessions: i64 =
@@ -104,7 +104,10 @@ async fn without_javascript_errors_go_back_to_the_pages_that_can_show_them() {
     assert!(location.contains("__err="), "{location}");
 
     let dead = post("0".repeat(64), "whatever long enough 123").await.expect("request");
-    assert_eq!(dead.headers()["location"], app::api::RESET_LINK_INVALID);
+    assert_eq!(
+        dead.headers()["location"],
+        format!("{}?notice=link-invalid", app::api::RESET_LINK_INVALID).as_str()
+    );
 
     let page = app.client.get(app.url(&location)).send().await.expect("page");
     assert_eq!(page.headers()["referrer-policy"], "no-referrer");

@@ -21,7 +21,7 @@ async fn an_unconfirmed_account_gets_the_generic_sign_in_error_until_the_link_is
 
     let reply = app.verify(&token).await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.location.as_deref(), Some(app::api::AFTER_VERIFY));
+    assert_eq!(reply.location, Some(format!("{}?notice=email-verified", app::api::AFTER_VERIFY)));
     assert_eq!(app.login(ALICE, PASSWORD).await.status, 200);
 }
 
@@ -107,7 +107,10 @@ async fn a_dead_link_posted_without_javascript_lands_on_the_resend_page() {
         .await
         .expect("request");
     assert_eq!(response.status().as_u16(), 302);
-    assert_eq!(response.headers()["location"], app::api::LINK_INVALID);
+    assert_eq!(
+        response.headers()["location"],
+        format!("{}?notice=link-invalid", app::api::LINK_INVALID).as_str()
+    );
 }
 
 #[tokio::test]

@@ -253,8 +253,8 @@ pub fn FlashNotice(
         let location = leptos_router::hooks::use_location();
         Effect::new(move |previous: Option<String>| {
             let search = location.search.get();
-            if previous.is_some_and(|p| p != search) && crate::flash::take_now(notice) {
-                shown.set(true);
+            if previous.is_some_and(|p| p != search) {
+                shown.set(crate::flash::take_now(notice));
             }
             search
         });

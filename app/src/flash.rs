@@ -29,6 +29,29 @@ pub mod notice {
     pub const ACCOUNT_RECOVERED: &str = "account-recovered";
 }
 
+/// Whether the site's cookies are `Secure` (and so this one `__Host-`), as the server's
+/// configuration says; carried to the browser with the first page (see
+/// [`provide_cookie_name`]), since `http://localhost` takes `__Host-` cookies too.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // Read by the browser build only.
+struct SecureCookies(bool);
+
+/// Tells every page (and, with the first page, the browser) the cookie's name. Called once,
+/// by the app's root.
+pub fn provide_cookie_name() {
+    let secure = leptos::server::SharedValue::new(|| {
+        #[cfg(feature = "ssr")]
+        {
+            ssr::secure()
+        }
+        #[cfg(not(feature = "ssr"))]
+        {
+            true
+        }
+    });
+    leptos::prelude::provide_context(SecureCookies(secure.into_inner()));
+}
+
 /// The cookie's name: `__Host-` over https.
 fn cookie_name(secure: bool) -> &'static str {
     if secure {
@@ -82,7 +105,7 @@ pub fn take_now(notice: &'static str) -> bool {
 pub mod ssr {
     use leptos::prelude::*;
 
-    fn secure() -> bool {
+    pub(super) fn secure() -> bool {
         crate::api::ssr::services().is_some_and(|s| s.device_cookie.secure)
     }
 
@@ -137,15 +160,17 @@ mod browser {
         leptos::prelude::document().dyn_into::<web_sys::HtmlDocument>().ok()
     }
 
-    fn name(document: &web_sys::HtmlDocument) -> &'static str {
-        let secure = document.location().and_then(|l| l.protocol().ok()).as_deref() == Some("https:");
+    /// The name the server gave the cookie (never both names: a sibling subdomain can set
+    /// the unprefixed one).
+    fn name() -> &'static str {
+        let secure = leptos::prelude::use_context::<super::SecureCookies>().is_none_or(|s| s.0);
         super::cookie_name(secure)
     }
 
     /// The notice `document.cookie` names, if one of `notices`, deleting the cookie.
     pub(super) fn take(notices: &[&str]) -> Option<String> {
         let document = document()?;
-        let name = name(&document);
+        let name = name();
         let prefix = format!("{name}=");
         let cookies = document.cookie().ok()?;
         let value = cookies.split(';').find_map(|pair| pair.trim().strip_prefix(prefix.as_str()))?.to_owned();

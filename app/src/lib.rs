@@ -53,6 +53,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    flash::provide_cookie_name();
 
     // Effects only run in the browser, after hydration: this attribute tells tests (and
     // anyone curious) that event handlers are attached.

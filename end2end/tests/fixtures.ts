@@ -122,7 +122,7 @@ export async function confirmEmail(page: Page, link: string, javaScript = true, 
   await open(page, link, javaScript);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Confirm my email address" }).click();
-  await expect(page).toHaveURL(/\/login$/);
+  await expect(page).toHaveURL(/\/login(\?notice=[a-z-]+)?$/);
   await expect(page.getByTestId("verified-notice")).toBeVisible();
 }
 

@@ -57,7 +57,7 @@ for (const javaScript of [true, false]) {
 
       await fillNewPassword(page, field, NEW_PASSWORD, javaScript);
       await page.getByRole("button", { name: "Set new password" }).click();
-      await expect(page).toHaveURL(/\/login$/);
+      await expect(page).toHaveURL(/\/login(\?notice=[a-z-]+)?$/);
       await expect(page.getByTestId("reset-notice")).toBeVisible();
 
       await signIn(page, user.email, NEW_PASSWORD);

@@ -1,8 +1,12 @@
 //! The `mail_outbox` table: every SQL statement about queued mail, in one place.
 //!
-//! Senders *claim* due rows by leasing them (`claimed_until`), so two instances never
-//! send the same row at once; a sender that dies mid-send only delays that mail by the
-//! lease. A sent mail's row is deleted; a failed one is retried with backoff, and after
+//! Senders *claim* due rows by leasing them (`claimed_until`, and `lease`: a token of the
+//! claim), so two instances never send the same row at once; a sender that dies mid-send
+//! only delays that mail by the lease. Every later step acts only for the claim that holds
+//! the row: a sender renews its lease right before each send and skips a mail whose lease
+//! another sender has taken over since (a batch can outlast a lease: twenty mails to a
+//! server that times out after 30 s each), and its `sent` and `failed` change nothing then,
+//! so it can neither delete the other's row nor free it for a third sender. A sent mail's row is deleted; a failed one is retried with backoff, and after
 //! the last attempt it is deleted too (its link would be long expired anyway).
 
 use std::sync::Arc;
@@ -38,6 +42,9 @@ pub struct Queued {
     /// Attempts made before this one.
     #[sqlx(try_from = "i64")]
     pub attempts: u32,
+    /// The claim this delivery attempt holds the row by.
+    #[sqlx(default)]
+    pub lease: String,
 }
 
 impl std::fmt::Debug for Queued {
@@ -118,25 +125,47 @@ impl Outbox {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         };
         let sql = format!(
-            "UPDATE mail_outbox SET claimed_until = $1 WHERE id IN ( \
+            "UPDATE mail_outbox SET claimed_until = $1, lease = $4 WHERE id IN ( \
                  SELECT id FROM mail_outbox WHERE next_attempt_at <= $2 AND claimed_until <= $2 \
                  ORDER BY next_attempt_at, id LIMIT $3 {lock}) \
              AND claimed_until <= $2 \
-             RETURNING id, kind, recipient, subject, body_text, body_html, attempts"
+             RETURNING id, kind, recipient, subject, body_text, body_html, attempts, lease"
         );
+        let lease = crate::token::random_handle();
         let mut claimed: Vec<Queued> = crate::on_db!(&self.pool, p => sqlx::query_as(&sql)
             .bind(now + LEASE_SECS)
             .bind(now)
             .bind(i64::from(limit))
+            .bind(&lease)
             .fetch_all(p)
             .await)?;
         claimed.sort_by_key(|q| q.id);
         Ok(claimed)
     }
 
-    /// Delivered: the row (and the link in it) is deleted.
-    pub async fn sent(&self, id: i64) -> sqlx::Result<()> {
-        crate::on_db!(&self.pool, p => sqlx::query("DELETE FROM mail_outbox WHERE id = $1").bind(id).execute(p).await.map(Done::from))?;
+    /// Right before sending: extends the lease if this claim still holds the row. `false`:
+    /// another sender took it over (this one's lease ran out); do not send it.
+    pub async fn renew(&self, queued: &Queued) -> sqlx::Result<bool> {
+        let done = crate::on_db!(&self.pool, p => sqlx::query(
+            "UPDATE mail_outbox SET claimed_until = $1 WHERE id = $2 AND lease = $3",
+        )
+        .bind(self.clock.now() + LEASE_SECS)
+        .bind(queued.id)
+        .bind(&queued.lease)
+        .execute(p)
+        .await
+        .map(Done::from))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Delivered: the row (and the link in it) is deleted, if this claim holds it.
+    pub async fn sent(&self, queued: &Queued) -> sqlx::Result<()> {
+        crate::on_db!(&self.pool, p => sqlx::query("DELETE FROM mail_outbox WHERE id = $1 AND lease = $2")
+            .bind(queued.id)
+            .bind(&queued.lease)
+            .execute(p)
+            .await
+            .map(Done::from))?;
         Ok(())
     }
 
@@ -153,19 +182,20 @@ impl Outbox {
             Some(delay) => {
                 let at = self.clock.now() + delay;
                 let sql = "UPDATE mail_outbox SET attempts = $1, next_attempt_at = $2, claimed_until = 0, \
-                     last_error = $3 WHERE id = $4";
+                     last_error = $3 WHERE id = $4 AND lease = $5";
                 crate::on_db!(&self.pool, p => sqlx::query(sql)
                     .bind(i64::from(attempts))
                     .bind(at)
                     .bind(error)
                     .bind(queued.id)
+                    .bind(&queued.lease)
                     .execute(p)
                     .await
                     .map(Done::from))?;
                 Ok(Retry::At(at))
             }
             None => {
-                self.sent(queued.id).await?;
+                self.sent(queued).await?;
                 Ok(Retry::GaveUp)
             }
         }

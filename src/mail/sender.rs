@@ -63,9 +63,19 @@ pub async fn deliver_due(
             return Ok(sent);
         }
         for queued in &batch {
+            // A long batch can outlast the lease: send only while this claim holds the row.
+            if !outbox.renew(queued).await? {
+                tracing::warn!(
+                    event = "mail_lease_lost",
+                    outbox_id = queued.id,
+                    kind = super::log_kind(&queued.kind),
+                    "another sender took this mail over; not sent from here"
+                );
+                continue;
+            }
             match deliver(transport, from, queued).await {
                 Ok(()) => {
-                    outbox.sent(queued.id).await?;
+                    outbox.sent(queued).await?;
                     tracing::info!(
                         event = "mail_sent",
                         outbox_id = queued.id,
@@ -247,6 +257,55 @@ mod tests {
         assert_eq!(deliver_due(&outbox, &working, &from(), &SenderPolicy::default()).await.expect("db"), 0);
         assert_eq!(outbox.pending().await.expect("db"), 0, "the row and its link are gone");
         assert!(working.sent.lock().expect("lock").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_sender_whose_lease_was_taken_over_neither_sends_nor_frees_nor_deletes_the_mail() {
+        let (outbox, clock, _dir) = outbox().await;
+        outbox.enqueue(&mail()).await.expect("queued");
+        let slow = outbox.claim_due(10).await.expect("db").pop().expect("claimed");
+        clock.advance(121);
+        let other = outbox.claim_due(10).await.expect("db").pop().expect("taken over");
+        assert!(!outbox.renew(&slow).await.expect("db"), "the slow sender must not send it");
+        // Its failure report neither frees the mail for a third sender...
+        outbox.failed(&slow, "timeout", |_| Some(0)).await.expect("db");
+        assert!(outbox.claim_due(10).await.expect("db").is_empty(), "still leased to the other");
+        // ...nor does its success report delete the other's row.
+        outbox.sent(&slow).await.expect("db");
+        assert_eq!(outbox.pending().await.expect("db"), 1);
+        assert!(outbox.renew(&other).await.expect("db"));
+        outbox.sent(&other).await.expect("db");
+        assert_eq!(outbox.pending().await.expect("db"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_outlasts_its_lease_sends_only_what_it_still_holds() {
+        let (outbox, clock, _dir) = outbox().await;
+        outbox.enqueue(&mail()).await.expect("queued");
+        outbox.enqueue(&mail()).await.expect("queued");
+        // A transport that takes longer than the lease on its first mail, while another
+        // instance takes the second one over.
+        struct Slow {
+            clock: ManualClock,
+            outbox: Outbox,
+            sent: Mutex<Vec<i64>>,
+        }
+        #[async_trait]
+        impl MailTransport for Slow {
+            async fn send(&self, _message: Message, queued: &Queued) -> Result<(), TransportError> {
+                if self.sent.lock().expect("lock").is_empty() {
+                    self.clock.advance(121);
+                    let taken = self.outbox.claim_due(10).await.expect("db");
+                    assert_eq!(taken.len(), 2, "both leases ran out");
+                }
+                self.sent.lock().expect("lock").push(queued.id);
+                Ok(())
+            }
+        }
+        let slow = Slow { clock: clock.clone(), outbox: outbox.clone(), sent: Mutex::new(Vec::new()) };
+        deliver_due(&outbox, &slow, &from(), &SenderPolicy::default()).await.expect("round");
+        assert_eq!(slow.sent.lock().expect("lock").len(), 1, "the second mail was left to its new holder");
+        assert_eq!(outbox.pending().await.expect("db"), 2, "neither row was deleted for the other claim");
     }
 
     #[tokio::test]

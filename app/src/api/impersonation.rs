@@ -224,7 +224,7 @@ pub async fn grant_support_access(#[server(default)] hours: i64) -> Result<(), A
             .grant_support_access(principal.user.id, &principal.session_key, hours, &audit_context())
             .await
             .map_err(owner_error)?;
-        leptos_axum::redirect("/account/activity?support=granted");
+        leptos_axum::redirect("/account/activity");
         Ok(())
     }
     .await
@@ -240,7 +240,7 @@ pub async fn revoke_support_access() -> Result<(), ApiError> {
             .revoke_support_access(principal.user.id, &principal.session_key, &audit_context())
             .await
             .map_err(owner_error)?;
-        leptos_axum::redirect("/account/activity?support=revoked");
+        leptos_axum::redirect("/account/activity");
         Ok(())
     }
     .await

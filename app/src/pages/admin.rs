@@ -12,9 +12,9 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
     api::{
-        admin_audit, admin_user, admin_user_page, admin_users, AdminApprove, AdminDisable, AdminEnable,
-        AdminForceReset, AdminLock, AdminRevokeSessions, AdminSetRole, AdminUnlock, AdminUserView,
-        AdminWithdraw, AuditView, ADMIN_AUDIT_PAGE, ADMIN_PAGE,
+        admin_user, admin_user_page, admin_users, AdminApprove, AdminDisable, AdminEnable, AdminForceReset,
+        AdminLock, AdminRevokeSessions, AdminSetRole, AdminUnlock, AdminUserView, AdminWithdraw,
+        ADMIN_AUDIT_PAGE, ADMIN_PAGE,
     },
     components::{use_session, FlashNotice, FormError},
     error::ApiError,
@@ -74,7 +74,8 @@ fn when(at: Option<i64>) -> String {
     at.map_or_else(|| "never".to_owned(), |at| format!("{} UTC", bulwark::utc::minute(at)))
 }
 
-fn query(name: &'static str) -> impl Fn() -> String + Copy {
+/// The query parameter `name` of the current page, as a signal-reading closure.
+pub(super) fn query(name: &'static str) -> impl Fn() -> String + Copy {
     move || use_query_map().read().get(name).unwrap_or_default()
 }
 
@@ -335,102 +336,10 @@ fn UserDetail() -> impl IntoView {
                                     }.into_any()
                                 }}
                                 <h2>"Recent events"</h2>
-                                <AuditTable events=detail.events />
+                                <super::audit::AuditTable events=detail.events />
                             }.into_any()
                         }
                         Err(ApiError::NotFound) => view! { <p>"There is no such account."</p> }.into_any(),
-                        Err(error) => view! { <p role="alert">{error.to_string()}</p> }.into_any(),
-                    }
-                })}
-            </Transition>
-        </section>
-    }
-}
-
-#[component]
-fn AuditTable(events: Vec<AuditView>) -> impl IntoView {
-    if events.is_empty() {
-        return view! { <p>"No events."</p> }.into_any();
-    }
-    view! {
-        <table class="admin-table" data-testid="audit-table">
-            <thead><tr>
-                <th scope="col">"When (UTC)"</th><th scope="col">"Event"</th><th scope="col">"Outcome"</th>
-                <th scope="col">"Actor"</th><th scope="col">"Subject"</th><th scope="col">"From"</th><th scope="col">"Details"</th>
-            </tr></thead>
-            <tbody>
-                {events.into_iter().map(|e| view! {
-                    <tr>
-                        <td>{bulwark::utc::minute(e.at)}</td>
-                        <td>{e.event}</td>
-                        <td>{if e.success { "success" } else { "failure" }}</td>
-                        <td>{e.actor.map(|a| view! { <a href=admin_user_page(a)>{format!("#{a}")}</a> })}</td>
-                        <td>{e.subject.map(|s| view! { <a href=admin_user_page(s)>{format!("#{s}")}</a> })}</td>
-                        <td>{e.device.unwrap_or_default()}" "<span class="muted">{e.ip.unwrap_or_default()}</span></td>
-                        <td><code>{e.details}</code></td>
-                    </tr>
-                }).collect_view()}
-            </tbody>
-        </table>
-    }
-    .into_any()
-}
-
-#[component]
-pub fn AdminAuditPage() -> impl IntoView {
-    view! {
-        <Title text="Admin: audit log" />
-        <AdminOnly>
-            <AuditLog />
-        </AdminOnly>
-    }
-}
-
-#[component]
-fn AuditLog() -> impl IntoView {
-    let (event, actor, subject, from, until, before) =
-        (query("event"), query("actor"), query("subject"), query("from"), query("until"), query("before"));
-    let page = Resource::new(
-        move || (event(), actor(), subject(), from(), until(), before()),
-        |(event, actor, subject, from, until, before)| {
-            admin_audit(event, actor.parse().ok(), subject.parse().ok(), from, until, before.parse().ok())
-        },
-    );
-    view! {
-        <section class="card wide" aria-labelledby="audit-title">
-            <AdminNav />
-            <h1 id="audit-title">"Audit log"</h1>
-            <form method="get" action=ADMIN_AUDIT_PAGE class="filters">
-                <label>
-                    "Event"
-                    <select name="event">
-                        <option value="">"Any"</option>
-                        {crate::api::AUDIT_EVENTS.iter().map(|name| {
-                            let name = *name;
-                            view! { <option value=name selected=move || event() == name>{name}</option> }
-                        }).collect_view()}
-                    </select>
-                </label>
-                <label>"Actor id" <input type="number" name="actor" prop:value=actor value=actor /></label>
-                <label>"Subject id" <input type="number" name="subject" prop:value=subject value=subject /></label>
-                <label>"From (UTC)" <input type="date" name="from" prop:value=from value=from /></label>
-                <label>"Until (UTC, exclusive)" <input type="date" name="until" prop:value=until value=until /></label>
-                <button type="submit" class="button button-small">"Filter"</button>
-            </form>
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match page.await {
-                        Ok(page) => {
-                            let next = page.next_before.map(|before| {
-                                let enc = |v: String| crate::components::urlencoding_path(&v);
-                                format!("{ADMIN_AUDIT_PAGE}?event={}&actor={}&subject={}&from={}&until={}&before={before}",
-                                    enc(event()), enc(actor()), enc(subject()), enc(from()), enc(until()))
-                            });
-                            view! {
-                                <AuditTable events=page.events />
-                                {next.map(|href| view! { <p><a href=href data-testid="next-page">"Older events"</a></p> })}
-                            }.into_any()
-                        }
                         Err(error) => view! { <p role="alert">{error.to_string()}</p> }.into_any(),
                     }
                 })}

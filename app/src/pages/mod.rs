@@ -3,6 +3,7 @@
 mod account;
 mod admin;
 mod approvals;
+mod audit;
 mod check_email;
 mod email_change;
 mod home;
@@ -15,8 +16,9 @@ mod signup;
 mod verify_email;
 
 pub use account::{ActivityPage, ChangePasswordPage, StepUpPage};
-pub use admin::{AdminAuditPage, AdminUserPage, AdminUsersPage};
+pub use admin::{AdminUserPage, AdminUsersPage};
 pub use approvals::AdminApprovalsPage;
+pub use audit::AdminAuditPage;
 pub use check_email::CheckEmailPage;
 pub use email_change::{CancelEmailChangePage, ConfirmEmailChangePage, EmailChangePage, RecoverAccountPage};
 pub use home::HomePage;

@@ -11,6 +11,7 @@ mod csrf;
 mod devices;
 mod email_change;
 mod flood;
+mod fuzz;
 mod helpers;
 mod impersonation;
 mod in_flight;

@@ -53,6 +53,8 @@ impl Recovery {
     ) -> Result<(), FlowError> {
         let (email, send) =
             link_request(&self.throttle, &self.accounts, ip, email, device, LinkKind::Reset).await?;
+        // The same line for every address: whether it has an account is not for the log.
+        tracing::info!(event = "authn_password_reset_requested", "reset link requested");
         if !send {
             return Ok(());
         }
@@ -63,7 +65,7 @@ impl Recovery {
 
     async fn mail_reset_link(&self, email: &Email) -> Result<(), AccountError> {
         let Some((user, token)) = self.accounts.issue_reset(email).await? else { return Ok(()) };
-        tracing::info!(event = "authn_password_reset_requested", user_id = user.id);
+
         let minutes = RESET_PASSWORD_VALID_SECS / 60;
         self.outbox.enqueue(&self.templates.password_reset(email, &user.username, &token, minutes)).await?;
         Ok(())

@@ -111,6 +111,8 @@ impl Registration {
     ) -> Result<(), FlowError> {
         let (email, send) =
             link_request(&self.throttle, &self.accounts, ip, email, device, LinkKind::Verify).await?;
+        // The same line for every address: whether a signup waits is not for the log.
+        tracing::info!(event = "user_verification_resend_requested", "new verification link requested");
         if !send {
             return Ok(());
         }

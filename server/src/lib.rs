@@ -406,6 +406,9 @@ pub async fn clean_up(state: &AppState) -> Vec<(&'static str, String)> {
     if let Err(error) = state.accounts.delete_expired_tokens().await {
         failures.push(("token", error.to_string()));
     }
+    if let Err(error) = state.email_changes.delete_dead().await {
+        failures.push(("email change", error.to_string()));
+    }
     if let Err(error) = state.admin.delete_old_approvals().await {
         failures.push(("admin approval", error.to_string()));
     }

@@ -33,6 +33,11 @@ pub const NOTICES_PER_HOUR: i64 = 3;
 /// How long a device cookie lasts after its last successful sign-in.
 pub const DEVICE_LIFETIME_SECS: i64 = 365 * 24 * 60 * 60;
 
+/// Devices kept per account: the most recently used. More browsers than anyone uses, and a
+/// bound on the rows a password holder can make (a new one pushes out the least recently
+/// used, which then signs in as a new browser once).
+pub const MAX_DEVICES_PER_ACCOUNT: i64 = 20;
+
 /// A device cookie the server recognised.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Device {
@@ -122,6 +127,15 @@ impl Devices {
         };
         if !store::insert(&mut tx, &new.hash, user.id, user.session_epoch, now, expires_at).await? {
             return Ok(None);
+        }
+        let dropped = store::keep_newest(&mut tx, user.id, MAX_DEVICES_PER_ACCOUNT).await?;
+        if dropped > 0 {
+            tracing::info!(
+                event = "authn_device_dropped",
+                user_id = user.id,
+                dropped,
+                "oldest device cookies dropped"
+            );
         }
         let mut notified = None;
         if let (Some((outbox, templates)), Some(context), Ok(email)) =

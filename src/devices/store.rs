@@ -103,3 +103,18 @@ pub async fn delete_expired(pool: &Pool, now: UnixTime) -> sqlx::Result<u64> {
         .await.map(crate::db::Done::from))?
     .rows_affected())
 }
+
+/// Keeps the account's `keep` most recently used devices and deletes the rest. How many went.
+pub async fn keep_newest(connection: &mut impl AsConn, user_id: UserId, keep: i64) -> sqlx::Result<u64> {
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(
+        "DELETE FROM device_cookies WHERE user_id = $1 AND key NOT IN ( \
+             SELECT key FROM device_cookies WHERE user_id = $2 ORDER BY last_used_at DESC, created_at DESC LIMIT $3)",
+    )
+    .bind(user_id)
+    .bind(user_id)
+    .bind(keep)
+    .execute(c)
+    .await
+    .map(crate::db::Done::from))?;
+    Ok(done.rows_affected())
+}

@@ -50,6 +50,9 @@ pub const CONFIRM_VALID_SECS: i64 = 24 * 60 * 60;
 /// How long after a change its recovery link works.
 pub const RECOVER_VALID_SECS: i64 = 7 * 24 * 60 * 60;
 
+/// How long a change is kept after its last link died.
+pub const DEAD_KEPT_SECS: i64 = 24 * 60 * 60;
+
 #[derive(Debug, thiserror::Error)]
 pub enum EmailChangeError {
     /// The new address broke a rule (or is the account's own).
@@ -138,6 +141,12 @@ impl std::ops::Deref for EmailChanges {
 impl EmailChanges {
     pub fn new(parts: Parts) -> Self {
         Self(parts)
+    }
+
+    /// Deletes changes whose every link has been dead for a day (the clean-up pass): a row
+    /// holds two addresses, and nothing reads it once its links are gone. How many.
+    pub async fn delete_dead(&self) -> sqlx::Result<u64> {
+        store::delete_dead(&self.pool, self.clock.now().saturating_sub(DEAD_KEPT_SECS)).await
     }
 
     /// The owner (who stepped up) asks to move their account to `new_email`. The same

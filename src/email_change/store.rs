@@ -276,3 +276,18 @@ pub async fn delete_links(connection: &mut impl AsConn, user_id: UserId) -> sqlx
     crate::on_db!(connection.conn(), c => sqlx::query("DELETE FROM email_tokens WHERE user_id = $1").bind(user_id).execute(c).await.map(crate::db::Done::from))?;
     Ok(())
 }
+
+/// Deletes the changes whose every link died before `before` (the confirmation and cancel
+/// links at `expires_at`, the recovery link at `recover_until`). How many. The audit log
+/// keeps what happened.
+pub async fn delete_dead(pool: &crate::db::Pool, before: i64) -> sqlx::Result<u64> {
+    let done = crate::on_db!(pool, c => sqlx::query(
+        "DELETE FROM email_changes WHERE expires_at <= $1 AND (recover_until IS NULL OR recover_until <= $2)",
+    )
+    .bind(before)
+    .bind(before)
+    .execute(c)
+    .await
+    .map(crate::db::Done::from))?;
+    Ok(done.rows_affected())
+}

@@ -33,11 +33,12 @@ pub fn after_response<E: std::fmt::Display>(
     what: &'static str,
     work: impl std::future::Future<Output = Result<(), E>> + Send + 'static,
 ) {
-    tokio::spawn(async move {
+    // In the request's span, so its lines carry the request's id.
+    tokio::spawn(tracing::Instrument::in_current_span(async move {
         if let Err(error) = work.await {
             tracing::error!(error = %error, "{what} failed");
         }
-    });
+    }));
 }
 
 /// What a mail is about; stored with it and named in logs instead of the recipient.

@@ -91,7 +91,9 @@ impl Outbox {
         .bind(mail.valid_for_secs.map(|secs| now.saturating_add(secs)))
         .fetch_one(c)
         .await)?;
-        tracing::info!(event = "mail_queued", outbox_id = id, kind = mail.kind.log_name());
+        // Debug, not info: a reset or resend for an address without an account queues
+        // nothing, so a queue line at info would tell a log reader which requests found one.
+        tracing::debug!(event = "mail_queued", outbox_id = id, kind = mail.kind.log_name());
         Ok(id)
     }
 

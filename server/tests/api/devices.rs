@@ -408,3 +408,25 @@ async fn an_account_an_operator_made_long_ago_has_its_first_sign_in_announced() 
     app.outbox_drained().await;
     assert_eq!(notices(&app, ALICE).len(), 1, "its initial password may be known to others");
 }
+
+/// An account keeps its twenty most recently used devices: a password holder signing in
+/// from ever new browsers cannot grow the table without bound.
+#[tokio::test]
+async fn an_account_keeps_its_twenty_most_recently_used_devices() {
+    let app = app().await;
+    app.register(ALICE, "alice").await;
+    let first = app.browser_signed_in(ALICE, PASSWORD).await;
+    let first_device = first.device_cookie().expect("a device cookie");
+    for _ in 0..bulwark::devices::MAX_DEVICES_PER_ACCOUNT {
+        app.clock.advance(1);
+        app.browser_signed_in(ALICE, PASSWORD).await;
+    }
+    let count: i64 =
+        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM device_cookies")
+        .fetch_one(c)
+        .await)
+        .expect("count");
+    assert_eq!(count, bulwark::devices::MAX_DEVICES_PER_ACCOUNT);
+    let known = app.state.devices.recognise(Some(&first_device)).await.expect("db");
+    assert!(known.is_none(), "the least recently used device went");
+}

@@ -440,3 +440,28 @@ async fn an_old_cancel_link_cancels_nothing_once_its_day_is_over() {
     assert_eq!(follow(&app, "confirm", &confirm).await.status, 200, "the owner's change went through");
     assert_eq!(current_email(&app, id).await, NEW);
 }
+
+/// A change is deleted a day after its last link died (the recovery link, 7 days after the
+/// change), never while a link still works.
+#[tokio::test]
+async fn a_change_is_pruned_a_day_after_its_last_link_died() {
+    let app = spawn_app().await;
+    olga(&app).await;
+    let (confirm, _cancel) = asked(&app, NEW).await;
+    assert_eq!(follow(&app, "confirm", &confirm).await.status, 200);
+    let rows = |app: &TestApp| {
+        let pool = app.pool.clone();
+        async move {
+            bulwark::on_db!(&pool, c => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM email_changes")
+                .fetch_one(c)
+                .await)
+            .expect("count")
+        }
+    };
+    app.clock.advance(bulwark::email_change::RECOVER_VALID_SECS);
+    assert!(server::clean_up(&app.state).await.is_empty());
+    assert_eq!(rows(&app).await, 1, "kept while the recovery link has just died");
+    app.clock.advance(bulwark::email_change::DEAD_KEPT_SECS + 1);
+    assert!(server::clean_up(&app.state).await.is_empty());
+    assert_eq!(rows(&app).await, 0, "gone a day later");
+}

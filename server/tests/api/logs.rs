@@ -174,3 +174,55 @@ async fn a_failing_smtp_delivery_logs_and_stores_no_address() {
     let lines: Vec<&str> = text.lines().filter(|l| l.contains("smtp.marker")).collect();
     assert!(lines.is_empty(), "the log contains the address:\n{}", lines.join("\n"));
 }
+
+/// A reset or a new verification link asked for an address with an account (or a waiting
+/// signup) and for one without logs the same lines at info and above (review O12): the
+/// log is not an enumeration oracle either. The request's id is on every line, the mail
+/// queued after the response included.
+#[tokio::test]
+async fn reset_and_resend_log_the_same_lines_for_every_address() {
+    let log = captured();
+    let app = spawn_app().await;
+    app.register("o12.known@example.com", "o12known").await;
+    app.signup("o12.waiting@example.com", "o12waiting", crate::helpers::PASSWORD).await;
+    app.outbox_drained().await;
+    let cases = [
+        ("/api/forgot-password", "o12.known@example.com", "o12.nobody@example.com"),
+        ("/api/resend-verification", "o12.waiting@example.com", "o12.nobody.two@example.com"),
+    ];
+    for (path, with, without) in cases {
+        let id = |tag: &str| format!("o12-{tag}-{}", path.trim_start_matches("/api/"));
+        let mails_before = app.mails_to(with).len();
+        for (tag, email) in [("without", without), ("with", with)] {
+            let response = app
+                .client
+                .post(app.url(path))
+                .header("accept", "application/json")
+                .header("x-request-id", id(tag))
+                .form(&[("email", email)])
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status().as_u16(), 200);
+        }
+        // The work after the response is done once the mail it queued is sent (the one
+        // for the address without an account started first and has less to do).
+        app.wait_for_mails(with, mails_before + 1).await;
+        app.outbox_drained().await;
+        let seen: Vec<Vec<String>> = ["with", "without"]
+            .into_iter()
+            .map(|tag| {
+                let id = id(tag);
+                log.lines_with(&format!("\"{id}\""))
+                    .into_iter()
+                    .filter(|l| [" INFO ", " WARN ", " ERROR "].iter().any(|level| l.contains(level)))
+                    // Without the time and the id, and the latency, which differ anyway.
+                    .map(|l| l.split_once(' ').map_or(l.clone(), |(_, rest)| rest.replace(&id, "ID")))
+                    .map(|l| l.split(" latency").next().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .collect();
+        assert!(!seen[0].is_empty(), "{path} logs something");
+        assert_eq!(seen[0], seen[1], "{path}: the log tells the two addresses apart");
+    }
+}

@@ -33,10 +33,14 @@ pub const NOTICES_PER_HOUR: i64 = 3;
 /// How long a device cookie lasts after its last successful sign-in.
 pub const DEVICE_LIFETIME_SECS: i64 = 365 * 24 * 60 * 60;
 
-/// Devices kept per account: the most recently used. More browsers than anyone uses, and a
-/// bound on the rows a password holder can make (a new one pushes out the least recently
-/// used, which then signs in as a new browser once).
+/// Devices kept per account: more browsers than anyone uses, and a bound on the rows a
+/// password holder can make. A new device pushes out the least recently used one only if
+/// that one has not signed in for [`DEVICE_IN_USE_SECS`]; when twenty are in use, a new
+/// browser gets no device cookie (it signs in as a new browser each time).
 pub const MAX_DEVICES_PER_ACCOUNT: i64 = 20;
+
+/// A device that signed in within this time is in use and never pushed out.
+pub const DEVICE_IN_USE_SECS: i64 = 30 * 24 * 60 * 60;
 
 /// A device cookie the server recognised.
 #[derive(Clone, PartialEq, Eq)]
@@ -125,16 +129,29 @@ impl Devices {
             }
             _ => None,
         };
+        // At the cap of devices in use, this browser gets none (it stays a new browser):
+        // pushing out a device in use would let whoever has the password make the owner's
+        // own browsers strangers, whom a flood of guesses then blocks (review N1).
+        let in_use_since = now.saturating_sub(DEVICE_IN_USE_SECS);
+        if store::used_since(&mut tx, user.id, in_use_since).await? >= MAX_DEVICES_PER_ACCOUNT {
+            tracing::info!(
+                event = "authn_device_cap",
+                user_id = user.id,
+                "devices in use at the cap; none issued"
+            );
+            return Ok(None);
+        }
         if !store::insert(&mut tx, &new.hash, user.id, user.session_epoch, now, expires_at).await? {
             return Ok(None);
         }
-        let dropped = store::keep_newest(&mut tx, user.id, MAX_DEVICES_PER_ACCOUNT).await?;
+        let dropped =
+            store::drop_stale_beyond(&mut tx, user.id, MAX_DEVICES_PER_ACCOUNT, in_use_since).await?;
         if dropped > 0 {
             tracing::info!(
                 event = "authn_device_dropped",
                 user_id = user.id,
                 dropped,
-                "oldest device cookies dropped"
+                "unused device cookies dropped"
             );
         }
         let mut notified = None;

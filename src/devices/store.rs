@@ -104,13 +104,31 @@ pub async fn delete_expired(pool: &Pool, now: UnixTime) -> sqlx::Result<u64> {
     .rows_affected())
 }
 
-/// Keeps the account's `keep` most recently used devices and deletes the rest. How many went.
-pub async fn keep_newest(connection: &mut impl AsConn, user_id: UserId, keep: i64) -> sqlx::Result<u64> {
-    let done = crate::on_db!(connection.conn(), c => sqlx::query(
-        "DELETE FROM device_cookies WHERE user_id = $1 AND key NOT IN ( \
-             SELECT key FROM device_cookies WHERE user_id = $2 ORDER BY last_used_at DESC, created_at DESC LIMIT $3)",
+/// How many of the account's devices were used since `since`.
+pub async fn used_since(connection: &mut impl AsConn, user_id: UserId, since: UnixTime) -> sqlx::Result<i64> {
+    crate::on_db!(connection.conn(), c => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM device_cookies WHERE user_id = $1 AND last_used_at >= $2",
     )
     .bind(user_id)
+    .bind(since)
+    .fetch_one(c)
+    .await)
+}
+
+/// Deletes the account's devices beyond its `keep` most recently used, but only those not
+/// used since `since` (a device in use is never pushed out). How many went.
+pub async fn drop_stale_beyond(
+    connection: &mut impl AsConn,
+    user_id: UserId,
+    keep: i64,
+    since: UnixTime,
+) -> sqlx::Result<u64> {
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(
+        "DELETE FROM device_cookies WHERE user_id = $1 AND last_used_at < $2 AND key NOT IN ( \
+             SELECT key FROM device_cookies WHERE user_id = $3 ORDER BY last_used_at DESC, created_at DESC, key LIMIT $4)",
+    )
+    .bind(user_id)
+    .bind(since)
     .bind(user_id)
     .bind(keep)
     .execute(c)

@@ -76,7 +76,9 @@ pub async fn deliver_due(
             match deliver(transport, from, queued).await {
                 Ok(()) => {
                     outbox.sent(queued).await?;
-                    tracing::info!(
+                    // Debug: at info, a line right after a reset or resend for an address
+                    // would tell a log reader whether it has an account (review O12).
+                    tracing::debug!(
                         event = "mail_sent",
                         outbox_id = queued.id,
                         kind = super::log_kind(&queued.kind)

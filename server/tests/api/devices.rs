@@ -409,24 +409,42 @@ async fn an_account_an_operator_made_long_ago_has_its_first_sign_in_announced() 
     assert_eq!(notices(&app, ALICE).len(), 1, "its initial password may be known to others");
 }
 
-/// An account keeps its twenty most recently used devices: a password holder signing in
-/// from ever new browsers cannot grow the table without bound.
+/// An account has at most twenty devices, and a device in use is never pushed out: a
+/// password holder signing in from ever new browsers can neither grow the table without
+/// bound nor make the owner's own browsers strangers (whom a flood then blocks). At the
+/// cap a new browser gets no device cookie; a device unused for thirty days makes room.
 #[tokio::test]
-async fn an_account_keeps_its_twenty_most_recently_used_devices() {
+async fn an_account_has_at_most_twenty_devices_and_none_in_use_is_pushed_out() {
     let app = app().await;
     app.register(ALICE, "alice").await;
     let first = app.browser_signed_in(ALICE, PASSWORD).await;
     let first_device = first.device_cookie().expect("a device cookie");
-    for _ in 0..bulwark::devices::MAX_DEVICES_PER_ACCOUNT {
+    let count = |app: &TestApp| {
+        let pool = app.pool.clone();
+        async move {
+            bulwark::on_db!(&pool, c => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM device_cookies")
+                .fetch_one(c)
+                .await)
+            .expect("count")
+        }
+    };
+    for _ in 1..bulwark::devices::MAX_DEVICES_PER_ACCOUNT {
         app.clock.advance(1);
-        app.browser_signed_in(ALICE, PASSWORD).await;
+        assert!(app.browser_signed_in(ALICE, PASSWORD).await.device_cookie().is_some());
     }
-    let count: i64 =
-        bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT COUNT(*) FROM device_cookies")
-        .fetch_one(c)
-        .await)
-        .expect("count");
-    assert_eq!(count, bulwark::devices::MAX_DEVICES_PER_ACCOUNT);
-    let known = app.state.devices.recognise(Some(&first_device)).await.expect("db");
-    assert!(known.is_none(), "the least recently used device went");
+    assert_eq!(count(&app).await, bulwark::devices::MAX_DEVICES_PER_ACCOUNT);
+    let one_more = app.browser_signed_in(ALICE, PASSWORD).await;
+    assert!(one_more.device_cookie().is_none(), "at the cap, a new browser gets none");
+    assert_eq!(count(&app).await, bulwark::devices::MAX_DEVICES_PER_ACCOUNT);
+    assert!(app.state.devices.recognise(Some(&first_device)).await.expect("db").is_some(), "still known");
+
+    // A month on, the owner's first browser signs in (in use again); the next new browser
+    // pushes out one that was not used since.
+    app.clock.advance(bulwark::devices::DEVICE_IN_USE_SECS + 1);
+    let form = [("email", ALICE), ("password", PASSWORD)];
+    assert_eq!(app.post_form_with(&first.client, "/api/login", &form).await.status, 200);
+    let newest = app.browser_signed_in(ALICE, PASSWORD).await;
+    assert!(newest.device_cookie().is_some());
+    assert_eq!(count(&app).await, bulwark::devices::MAX_DEVICES_PER_ACCOUNT);
+    assert!(app.state.devices.recognise(Some(&first_device)).await.expect("db").is_some(), "in use: kept");
 }

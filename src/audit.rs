@@ -3,7 +3,9 @@
 //!
 //! An event is written with [`record`] on the transaction that makes the change it
 //! records, so a change that fails leaves no event and no change commits without one.
-//! The table is append-only (triggers refuse updates and deletes). What an event says is
+//! The table is append-only (triggers refuse updates and deletes), but for one kind of
+//! row: failed sign-ins naming an address without an account, deleted after
+//! [`UNKNOWN_FAILURES_KEPT_SECS`] by the clean-up pass. What an event says is
 //! never a password, token, session id or raw address: actor and subject are user ids,
 //! and `details` carries only what the event's own code puts there.
 
@@ -269,7 +271,37 @@ impl AuditLog {
     pub async fn list(&self, filter: &Filter) -> sqlx::Result<Vec<Recorded>> {
         list(&self.pool, filter).await
     }
+
+    /// Deletes failed sign-ins naming an address without an account (no subject) from
+    /// before `before` (the clean-up pass: see [`UNKNOWN_FAILURES_KEPT_SECS`]); how many.
+    /// Every other event is kept. On PostgreSQL through a function that runs as the audit
+    /// table's owner, so a serving role that may not delete audit rows can delete these.
+    pub async fn prune_unknown_failures(&self, before: UnixTime) -> sqlx::Result<u64> {
+        match &self.pool {
+            crate::db::Db::Sqlite(pool) => Ok(sqlx::query(
+                "DELETE FROM audit_events WHERE event = 'authn_login_fail' AND subject_id IS NULL AND at < $1",
+            )
+            .bind(before)
+            .execute(pool)
+            .await?
+            .rows_affected()),
+            crate::db::Db::Postgres(pool) => {
+                let gone: i64 = sqlx::query_scalar("SELECT bulwark_prune_unknown_login_failures($1)")
+                    .bind(before)
+                    .fetch_one(pool)
+                    .await?;
+                Ok(u64::try_from(gone).unwrap_or(0))
+            }
+        }
+    }
 }
+
+/// How long a failed sign-in naming an address without an account stays in the audit log:
+/// 30 days. It names nobody (no subject, no address, only the IP, the device summary and
+/// the request id), it is what a flood of guesses at random addresses leaves behind, and
+/// after a month it helps no investigation that the server's logs and the throttle have
+/// not served already. Failed sign-ins of an account stay with the account's history.
+pub const UNKNOWN_FAILURES_KEPT_SECS: i64 = 30 * 24 * 60 * 60;
 
 /// Which events to read, newest first, at most `limit`, older than `before` (an event id:
 /// keyset pagination, stable while new events arrive).
@@ -378,6 +410,39 @@ mod tests {
         let events = list(&pool, &Filter { limit: 10, ..Filter::default() }).await.expect("list");
         assert_eq!(events.len(), 1);
         assert!(!events[0].success);
+    }
+
+    #[tokio::test]
+    async fn only_old_failed_sign_ins_naming_no_account_are_pruned() {
+        let (pool, _dir) = pool().await;
+        let context = Context::default();
+        let mut connection = pool.acquire().await.expect("connection");
+        let entries = [
+            (100, Entry::new(Event::LoginFail, None, None, &context).failed()),
+            (100, Entry::new(Event::LoginFail, None, Some(2), &context).failed()),
+            (100, Entry::new(Event::UserEnabled, Some(1), None, &context)),
+            (300, Entry::new(Event::LoginFail, None, None, &context).failed()),
+        ];
+        for (at, entry) in &entries {
+            record(&mut connection, *at, entry).await.expect("write");
+        }
+        let log = AuditLog::new(pool.clone());
+        assert_eq!(log.prune_unknown_failures(200).await.expect("prune"), 1);
+        let left = list(&pool, &Filter { limit: 10, ..Filter::default() }).await.expect("list");
+        let left: Vec<_> = left.iter().map(|e| (e.at, e.event.as_str(), e.subject)).collect();
+        assert_eq!(
+            left,
+            [
+                (300, "authn_login_fail", None),
+                (100, "user_enabled", None),
+                (100, "authn_login_fail", Some(2))
+            ]
+        );
+        assert!(
+            crate::on_db!(&pool, c => sqlx::query("DELETE FROM audit_events WHERE event = 'user_enabled'").execute(c).await.map(|_| ()))
+                .is_err(),
+            "everything else stays append-only"
+        );
     }
 
     #[tokio::test]

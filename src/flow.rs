@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use crate::{
     accounts::{AccountError, Accounts, ConfirmError, ResetError, UnexpectedError},
     devices::Device,
-    throttle::{LinkKind, Throttle, Throttled},
+    throttle::{LinkKind, LinkMail, Throttle, Throttled},
     Email, Field, FieldErrors,
 };
 
@@ -77,10 +77,12 @@ impl From<ResetError> for FlowError {
 }
 
 /// The start of every "mail me a link" request: the address must parse, and the request
-/// is counted against the client IP, the address (whether or not it has an account) and
-/// the site-wide allowance of link mail, all before anything is looked up. Returns the
-/// address and whether a mail may go out. A request from a browser holding a device
-/// cookie of that address's account skips the per-address cap.
+/// is counted against the client IP, its networks' shares of the site-wide rate, the
+/// address (whether or not it has an account) and the site-wide rate itself, all before
+/// anything is looked up (see [`Throttle::link_mail_request`]). Returns the address and
+/// when a mail may go out; the address's own cap is counted later, only once a lookup
+/// found something to send ([`Throttle::link_mail_to`]). A request from a browser holding
+/// a device cookie of that address's account skips the site's caps, a few times an hour.
 pub(crate) async fn link_request(
     throttle: &Throttle,
     accounts: &Accounts,
@@ -88,33 +90,13 @@ pub(crate) async fn link_request(
     email: &str,
     device: Option<&Device>,
     kind: LinkKind,
-) -> Result<(Email, bool), FlowError> {
+) -> Result<(Email, LinkMail), FlowError> {
     let email = Email::parse(email)
         .map_err(|e| FlowError::Invalid(FieldErrors::single(Field::Email, e.to_string())))?;
     let trusted = match device {
         Some(device) => accounts.find_user(device.user_id).await?.is_some_and(|u| u.email == email.as_str()),
         None => false,
     };
-    let send = match kind {
-        LinkKind::Verify => {
-            throttle.mail_request(ip, &email, trusted).await?.map_err(FlowError::Throttled)?;
-            true
-        }
-        LinkKind::Reset => {
-            throttle.reset_request(ip, &email, trusted).await?.map_err(FlowError::Throttled)?
-        }
-    };
-    if !send {
-        tracing::info!(
-            event = "excess_mail_suppressed",
-            kind = "password_reset",
-            "address's hourly reset mail used up"
-        );
-        return Ok((email, false));
-    }
-    if throttle.link_mail(kind).await?.is_err() {
-        tracing::warn!(event = "excess_mail_suppressed", ?kind, "site-wide link mail cap reached");
-        return Ok((email, false));
-    }
-    Ok((email, true))
+    let mail = throttle.link_mail_request(ip, &email, kind, trusted).await?.map_err(FlowError::Throttled)?;
+    Ok((email, mail))
 }

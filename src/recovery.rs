@@ -17,7 +17,7 @@ use crate::{
     flow::{link_request, FlowError},
     mail::{after_response, Outbox, Templates},
     sessions::SessionRegistry,
-    throttle::{LinkKind, Throttle},
+    throttle::{LinkKind, LinkMail, Throttle},
     Email,
 };
 
@@ -51,23 +51,30 @@ impl Recovery {
         email: &str,
         device: Option<&Device>,
     ) -> Result<(), FlowError> {
-        let (email, send) =
+        let (email, mail) =
             link_request(&self.throttle, &self.accounts, ip, email, device, LinkKind::Reset).await?;
         // The same line for every address: whether it has an account is not for the log.
         tracing::info!(event = "authn_password_reset_requested", "reset link requested");
-        if !send {
-            return Ok(());
-        }
         let this = self.clone();
-        after_response("queueing a password reset mail", async move { this.mail_reset_link(&email).await });
+        after_response(
+            "queueing a password reset mail",
+            async move { this.mail_reset_link(&email, mail).await },
+        );
         Ok(())
     }
 
-    async fn mail_reset_link(&self, email: &Email) -> Result<(), AccountError> {
+    async fn mail_reset_link(&self, email: &Email, mail: LinkMail) -> Result<(), AccountError> {
+        // The address's hourly cap, counted only when there is an account to mail (and
+        // before a new link kills the one it was mailed last).
+        if !self.accounts.has_account(email).await?
+            || !self.throttle.link_mail_to(email, LinkKind::Reset, mail.trusted).await?
+        {
+            return Ok(());
+        }
         let Some((user, token)) = self.accounts.issue_reset(email).await? else { return Ok(()) };
-
         let minutes = RESET_PASSWORD_VALID_SECS / 60;
-        self.outbox.enqueue(&self.templates.password_reset(email, &user.username, &token, minutes)).await?;
+        let reset = self.templates.password_reset(email, &user.username, &token, minutes);
+        self.outbox.enqueue_at(&reset, mail.due).await?;
         Ok(())
     }
 

@@ -10,11 +10,19 @@
 //! Neither mail carries text the requester chose. Confirming (the link, plus the password
 //! chosen at that signup) creates the account; see `accounts::signup`.
 //!
+//! What bounds it: a signup form counts against its IP's hourly cap; only a form that
+//! parsed and passed the strength check counts against the site-wide per-minute allowance
+//! (each network gets a share of it, see `throttle::allowances`). A stored signup's mail
+//! always goes out; what bounds the mail to one address is a cap per address and
+//! requesting network, so signups from one network cannot flood a mailbox, nor keep the
+//! owner's own signup, made elsewhere, from being mailed.
+//!
 //! The request waits only for what costs the same for every address (parsing, the
 //! strength check, the hash); the lookup, the pending signup and the mail happen after the
 //! response, so its timing cannot tell either. Mail goes through the outbox, so nothing
 //! waits for a mail server.
-//! Each address gets at most a few mails an hour however many signups name it.
+//! Each address gets at most a few signup mails an hour from each network, however many
+//! signups name it.
 
 use std::net::IpAddr;
 
@@ -25,7 +33,7 @@ use crate::{
     devices::Device,
     flow::{link_request, FlowError},
     mail::{after_response, Mail, Outbox, Templates},
-    throttle::{LinkKind, Throttle},
+    throttle::{LinkKind, LinkMail, Throttle},
     Email,
 };
 
@@ -53,8 +61,12 @@ impl Registration {
     ) -> Result<(), FlowError> {
         self.throttle.signup_attempt(ip).await?.map_err(FlowError::Throttled)?;
         // Checking and hashing take the same time for every address; what follows (the
-        // lookup, storing, the mail) does not, so it runs after the response.
-        let prepared = self.accounts.prepare_signup(email, username, password).await?;
+        // lookup, storing, the mail) does not, so it runs after the response. The caps
+        // counted here are counted for every address alike.
+        let checked = self.accounts.check_signup(email, username, password).await?;
+        self.throttle.signup_admitted(ip).await?.map_err(FlowError::Throttled)?;
+        self.throttle.signup_mail(ip, checked.email()).await?.map_err(FlowError::Throttled)?;
+        let prepared = self.accounts.hash_signup(checked).await?.made_from(self.throttle.network_tag(ip));
         let this = self.clone();
         after_response("storing a signup", async move { this.store_and_mail(prepared).await });
         Ok(())
@@ -68,24 +80,23 @@ impl Registration {
         self.follow_up(&signup).await
     }
 
+    /// The one mail a stored signup gets. A fresh signup's link goes out unless the address
+    /// has had many signup mails this hour from every network together (then it waits for
+    /// a resend); the notice to an address that has an account only while that address's
+    /// notices last the hour (one more tells its owner nothing new).
     async fn follow_up(&self, signup: &Signup) -> Result<(), FlowError> {
-        if self.throttle.mail_to(&signup.email).await?.is_err() {
-            tracing::warn!(event = "excess_mail_suppressed", subject = %self.throttle.log_tag(&signup.email));
-            return Ok(());
-        }
-        // Counted whichever mail this signup gets, so what the allowance lets through says
-        // nothing about whether the address has an account.
-        if self.throttle.link_mail(LinkKind::Verify).await?.is_err() {
-            tracing::warn!(
-                event = "excess_mail_suppressed",
-                kind = "signup",
-                "site-wide link mail cap reached"
-            );
-            return Ok(());
-        }
         let mail = match &signup.outcome {
-            SignupOutcome::Pending { token } => self.verification_mail(&signup.email, token),
+            SignupOutcome::Pending { token } => {
+                if !self.throttle.fresh_signup_mail(&signup.email).await? {
+                    tracing::info!(event = "excess_mail_suppressed", kind = "signup", "stored, not mailed");
+                    return Ok(());
+                }
+                self.verification_mail(&signup.email, token)
+            }
             SignupOutcome::EmailTaken => {
+                if !self.throttle.taken_notice(&signup.email).await? {
+                    return Ok(());
+                }
                 self.templates.signup_existing(&signup.email, VERIFY_EMAIL_VALID_SECS / 3600)
             }
         };
@@ -99,33 +110,37 @@ impl Registration {
         self.templates.verify_email(email, token, hours)
     }
 
-    /// Sends a new link for the address's newest pending signup, if it has one. The answer
-    /// is the same either way, and so is its timing: the lookup and the mail happen after
-    /// the response, in a task of their own. Throttled per IP and per address (counted
-    /// whether or not the address has a signup).
+    /// Sends a new link for each live pending signup of the address, if it has any. The
+    /// answer is the same either way, and so is its timing: the lookup and the mail happen
+    /// after the response, in a task of their own. Throttled per IP, per network and site
+    /// wide (429), and per address (past that the answer is the same and nothing is
+    /// mailed); all counted whether or not the address has a signup.
     pub async fn resend_verification(
         &self,
         ip: IpAddr,
         email: &str,
         device: Option<&Device>,
     ) -> Result<(), FlowError> {
-        let (email, send) =
+        let (email, mail) =
             link_request(&self.throttle, &self.accounts, ip, email, device, LinkKind::Verify).await?;
         // The same line for every address: whether a signup waits is not for the log.
         tracing::info!(event = "user_verification_resend_requested", "new verification link requested");
-        if !send {
-            return Ok(());
-        }
         let this = self.clone();
-        after_response("queueing a verification mail", async move { this.resend_now(&email).await });
+        after_response("queueing a verification mail", async move { this.resend_now(&email, mail).await });
         Ok(())
     }
 
-    async fn resend_now(&self, email: &Email) -> Result<(), FlowError> {
-        let Some(token) = self.accounts.renew_pending(email).await? else {
+    async fn resend_now(&self, email: &Email, mail: LinkMail) -> Result<(), FlowError> {
+        // The address's hourly cap, counted only when a signup waits (and before its links
+        // are renewed, which kills the ones it was mailed).
+        if !self.accounts.has_pending(email).await?
+            || !self.throttle.link_mail_to(email, LinkKind::Verify, mail.trusted).await?
+        {
             return Ok(());
-        };
-        self.outbox.enqueue(&self.verification_mail(email, &token)).await?;
+        }
+        for token in self.accounts.renew_pending(email).await? {
+            self.outbox.enqueue_at(&self.verification_mail(email, &token), mail.due).await?;
+        }
         Ok(())
     }
 

@@ -221,6 +221,30 @@ pub fn EmailField(
     }
 }
 
+/// Which account a mailed link's page acts for: "This link is for the account at …",
+/// from the server's lookup of the link (`link`: `reset`, `cancel` or `recover`), never
+/// from the URL. Nothing when the link is unknown or dead (the page says that itself).
+#[component]
+pub fn LinkAccount(link: &'static str, #[prop(into)] token: Signal<String>) -> impl IntoView {
+    let address = Resource::new(
+        move || token.get(),
+        move |token| async move { crate::api::link_address(link.to_owned(), token).await.ok().flatten() },
+    );
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                address.await.map(|address| view! {
+                    <p class="link-account" data-testid="link-account">
+                        "This link is for the account at " <strong><bdi>{address}</bdi></strong> ". "
+                        "If that is not your address, stop here: someone sent you a link for "
+                        "their own account."
+                    </p>
+                })
+            })}
+        </Suspense>
+    }
+}
+
 /// Shown on the pages that send links when this browser just followed a dead one (the
 /// server's answer says so, never the URL: see `flash`).
 #[component]

@@ -82,6 +82,7 @@ for (const javaScript of [true, false]) {
       const recover = tokenLink(await waitForMailTitled(user.email, "Your email address was changed"), "/email-change/recover");
       const back = await follow(browser, recover, "Recover my account", javaScript, problems);
       await expect(back.page.getByTestId("link-done")).toContainText("Your account is back at this address.");
+      await expect(back.page.getByTestId("link-account")).toContainText(user.email);
       await back.context.close();
       await waitForMailTitled(user.email, "Your account is back: choose a new password");
 
@@ -124,6 +125,7 @@ for (const javaScript of [true, false]) {
       const cancel = tokenLink(await waitForMailTitled(user.email, "Your email address is about to change"), "/email-change/cancel");
       const cancelled = await follow(browser, cancel, "Cancel the change", javaScript, problems);
       await expect(cancelled.page.getByTestId("link-done")).toContainText("The change is cancelled.");
+      await expect(cancelled.page.getByTestId("link-account")).toContainText(user.email);
       await cancelled.context.close();
 
       const dead = await follow(browser, confirm, "Use this address", javaScript, problems, PASSWORD);

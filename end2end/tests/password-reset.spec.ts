@@ -48,6 +48,8 @@ for (const javaScript of [true, false]) {
       const response = await page.goto(link);
       expect(response?.headers()["referrer-policy"]).toBe("no-referrer");
       await open(page, link, javaScript);
+      // The page names the account the link is for (a link for someone else's says so).
+      await expect(page.getByTestId("link-account")).toContainText(user.email);
 
       const field = page.getByLabel("New password", { exact: true });
       await fillNewPassword(page, field, "password1234567", javaScript);

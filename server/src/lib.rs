@@ -9,6 +9,7 @@ pub mod check;
 pub mod config;
 mod net;
 pub mod provision;
+pub mod roles;
 pub mod security;
 
 pub use net::{bind, serve, shutdown_signal};
@@ -110,6 +111,9 @@ pub enum StartupError {
     Mail(#[from] TransportError),
     #[error("could not listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    /// `--no-migrate`, and the database is not exactly this build's.
+    #[error("started with --no-migrate, but {0}: run `server migrate` as the schema's owner first")]
+    NotMigrated(String),
 }
 
 /// Opens and migrates the database and builds the services. `clock` is the system clock
@@ -120,9 +124,13 @@ pub async fn prepare(
     clock: SharedClock,
 ) -> Result<AppState, StartupError> {
     let pool = db::connect_with_pool(&settings.database_url, settings.db_pool_size).await?;
-    db::migrate(&pool).await?;
     let store = SessionData::new(&pool);
-    store.migrate().await.map_err(StartupError::SessionStore)?;
+    if settings.migrate {
+        db::migrate(&pool).await?;
+        store.migrate().await.map_err(StartupError::SessionStore)?;
+    } else {
+        schema_is_current(&pool).await?;
+    }
     let hasher = PasswordHasher::new(settings.hash_params)?.with_queue_limit(settings.hash_queue);
     let accounts = Accounts::new(pool.clone(), hasher, settings.password_policy, clock.clone())
         .with_breaches(settings.credentials.breaches.clone());
@@ -203,6 +211,23 @@ pub async fn prepare(
 }
 
 /// Applies pending migrations and exits (`server migrate`).
+/// For `--no-migrate`: the database's migrations are exactly this build's, and the session
+/// table exists; else what is wrong.
+async fn schema_is_current(pool: &Pool) -> Result<(), StartupError> {
+    let status = db::migration_status(pool).await.map_err(|e| StartupError::NotMigrated(e.to_string()))?;
+    if !status.is_current() {
+        return Err(StartupError::NotMigrated(format!(
+            "the database's migrations are not this build's (pending: {:?}, altered: {:?}, unknown: {:?})",
+            status.pending, status.altered, status.unknown
+        )));
+    }
+    let table = bulwark::sessions::store_table(pool.backend());
+    if !db::table_exists(pool, table).await.map_err(|e| StartupError::NotMigrated(e.to_string()))? {
+        return Err(StartupError::NotMigrated("the session table does not exist".into()));
+    }
+    Ok(())
+}
+
 pub async fn migrate_only(settings: &Settings) -> Result<(), StartupError> {
     let pool = db::connect_with_pool(&settings.database_url, settings.db_pool_size).await?;
     db::migrate(&pool).await?;
@@ -411,6 +436,15 @@ pub async fn clean_up(state: &AppState) -> Vec<(&'static str, String)> {
     }
     if let Err(error) = state.admin.delete_old_approvals().await {
         failures.push(("admin approval", error.to_string()));
+    }
+    let audit = bulwark::audit::AuditLog::new(state.pool.clone());
+    let before = state.registry.now().saturating_sub(bulwark::audit::UNKNOWN_FAILURES_KEPT_SECS);
+    match audit.prune_unknown_failures(before).await {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(event = "audit_pruned", count = n, "old failed sign-ins naming no account removed")
+        }
+        Err(error) => failures.push(("audit retention", error.to_string())),
     }
     match state.accounts.delete_expired_pending().await {
         Ok(0) => {}

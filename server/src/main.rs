@@ -1,4 +1,5 @@
-//! `server`: run Bulwark (`serve`, the default), only apply migrations (`migrate`), verify
+//! `server`: run Bulwark (`serve`, the default), only apply migrations (`migrate`), let a
+//! role serve without owning the schema (`grant-app-role`), verify
 //! an instance without serving (`check`), make a confirmed admin or user (`create-admin`,
 //! `create-user`), break-glass on an account (`enable`, `unlock`, `set-role`), or time one
 //! password verification (`measure-hash`).
@@ -24,6 +25,14 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// PostgreSQL: let ROLE serve this database with `--no-migrate` without owning it:
+    /// every table but the audit log read and write, the audit log read and append only.
+    /// Run as the schema's owner after `migrate` (and again after each `migrate` that adds
+    /// tables).
+    GrantAppRole {
+        #[arg(long)]
+        role: String,
+    },
     /// Verify the configuration, the database, its migrations, the session table and the
     /// site files without serving or changing anything; print one line per check and exit
     /// non-zero if any failed.
@@ -102,6 +111,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Migrate => {
             server::migrate_only(&settings).await.map_err(|e| e.to_string())?;
             tracing::info!("migrations applied");
+        }
+        Command::GrantAppRole { role } => {
+            println!("{}", server::roles::grant_app_role(&settings, &role).await?)
         }
         Command::Check => {
             let report = server::check::check(&settings, &server::leptos_options(settings.site_addr)).await;

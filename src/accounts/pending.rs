@@ -20,15 +20,31 @@ impl std::fmt::Debug for Pending {
     }
 }
 
+/// Stores a pending signup made from `network` (a keyed hash of the requester's network)
+/// and, in the same transaction, trims the address's live pending signups back to `keep`
+/// (expired ones go too). The one pushed out is the oldest of the network with the most,
+/// never the one just made: signups from one network push out their own first, and only
+/// signups from as many other networks as `keep` can push out the owner's.
 pub async fn insert(
     pool: &Pool,
     token_hash: &str,
     signup: &NewUser<'_>,
+    network: &str,
     expires_at: UnixTime,
+    keep: i64,
 ) -> sqlx::Result<()> {
-    crate::on_db!(pool, c => sqlx::query(
-        "INSERT INTO pending_signups (token_hash, email, username, display_name, password_hash, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    let keep = usize::try_from(keep).unwrap_or(1);
+    let mut tx = crate::db::write(pool).await?;
+    crate::on_db!(tx.conn(), c => sqlx::query(
+        "DELETE FROM pending_signups WHERE email = $1 AND expires_at <= $2",
+    )
+    .bind(signup.email)
+    .bind(signup.created_at)
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
+    crate::on_db!(tx.conn(), c => sqlx::query(
+        "INSERT INTO pending_signups (token_hash, email, username, display_name, password_hash, created_at, expires_at, network) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(token_hash)
     .bind(signup.email)
@@ -37,9 +53,37 @@ pub async fn insert(
     .bind(signup.password_hash)
     .bind(signup.created_at)
     .bind(expires_at)
+    .bind(network)
     .execute(c)
     .await.map(crate::db::Done::from))?;
-    Ok(())
+    let rows: Vec<(String, String)> = crate::on_db!(tx.conn(), c => sqlx::query_as(
+        "SELECT token_hash, network FROM pending_signups WHERE email = $1 ORDER BY created_at, token_hash",
+    )
+    .bind(signup.email)
+    .fetch_all(c)
+    .await)?;
+    for gone in pushed_out(&rows, token_hash, keep) {
+        crate::on_db!(tx.conn(), c => sqlx::query("DELETE FROM pending_signups WHERE token_hash = $1")
+            .bind(gone)
+            .execute(c)
+            .await.map(crate::db::Done::from))?;
+    }
+    tx.commit().await
+}
+
+/// Which of an address's pending signups (`(link hash, network)`, oldest first) to push
+/// out so that `keep` remain: each time, the oldest of the network with the most (ties:
+/// the oldest such row), never `new`.
+fn pushed_out<'a>(rows: &'a [(String, String)], new: &str, keep: usize) -> Vec<&'a str> {
+    let mut left: Vec<&(String, String)> = rows.iter().collect();
+    let mut gone = Vec::new();
+    while left.len() > keep.max(1) {
+        let count = |network: &str| left.iter().filter(|(_, n)| n == network).count();
+        let most = left.iter().map(|(_, n)| count(n)).max().unwrap_or(0);
+        let Some(at) = left.iter().position(|(hash, n)| hash != new && count(n) == most) else { break };
+        gone.push(left.remove(at).0.as_str());
+    }
+    gone
 }
 
 /// The live pending signup with this link.
@@ -65,23 +109,34 @@ pub async fn find(pool: &Pool, token_hash: &str, now: UnixTime) -> sqlx::Result<
     })
 }
 
-/// Gives the newest live pending signup of `email` a new link (the old one dies) valid
-/// until `expires_at`. `false` when the address has none.
+/// The links (hashes) of the live pending signups of `email`, newest first, at most `limit`.
+pub async fn live_of(pool: &Pool, email: &str, now: UnixTime, limit: i64) -> sqlx::Result<Vec<String>> {
+    crate::on_db!(pool, c => sqlx::query_scalar(
+        "SELECT token_hash FROM pending_signups WHERE email = $1 AND expires_at > $2 \
+         ORDER BY created_at DESC, token_hash LIMIT $3",
+    )
+    .bind(email)
+    .bind(now)
+    .bind(limit)
+    .fetch_all(c)
+    .await)
+}
+
+/// Gives the live pending signup behind `old_hash` a new link (the old one dies) valid
+/// until `expires_at`. `false` when it is gone.
 pub async fn renew(
     pool: &Pool,
-    email: &str,
+    old_hash: &str,
     new_hash: &str,
     now: UnixTime,
     expires_at: UnixTime,
 ) -> sqlx::Result<bool> {
     let done = crate::on_db!(pool, c => sqlx::query(
-        "UPDATE pending_signups SET token_hash = $1, expires_at = $2 WHERE token_hash = ( \
-             SELECT token_hash FROM pending_signups WHERE email = $3 AND expires_at > $4 \
-             ORDER BY created_at DESC, token_hash LIMIT 1)",
+        "UPDATE pending_signups SET token_hash = $1, expires_at = $2 WHERE token_hash = $3 AND expires_at > $4",
     )
     .bind(new_hash)
     .bind(expires_at)
-    .bind(email)
+    .bind(old_hash)
     .bind(now)
     .execute(c)
     .await.map(crate::db::Done::from))?;
@@ -197,4 +252,27 @@ pub async fn delete_expired(pool: &Pool, now: UnixTime) -> sqlx::Result<u64> {
         .execute(c)
         .await.map(crate::db::Done::from))?
     .rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pushed_out;
+
+    fn rows(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(h, n)| ((*h).to_owned(), (*n).to_owned())).collect()
+    }
+
+    #[test]
+    fn the_network_with_the_most_loses_its_oldest_and_the_new_one_stays() {
+        // The owner (o) signed up first; an attacker's network (a) floods after.
+        let list = rows(&[("o1", "o"), ("a1", "a"), ("a2", "a"), ("a3", "a"), ("a4", "a"), ("a5", "a")]);
+        assert_eq!(pushed_out(&list, "a5", 5), vec!["a1"]);
+        // Every network has one: the oldest goes, but never the new one.
+        let list = rows(&[("x", "1"), ("y", "2"), ("z", "3")]);
+        assert_eq!(pushed_out(&list, "x", 2), vec!["y"]);
+        assert!(pushed_out(&list, "z", 5).is_empty());
+        // The new one's own network has the most: its older ones go first.
+        let list = rows(&[("o1", "o"), ("a1", "a"), ("a2", "a")]);
+        assert_eq!(pushed_out(&list, "a2", 1), vec!["a1", "o1"]);
+    }
 }

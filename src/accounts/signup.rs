@@ -29,6 +29,16 @@ use crate::{hashing::HashError, token, Email, Field, FieldErrors, Password, Sign
 /// Wrong passwords a pending signup survives at confirmation.
 pub const CONFIRM_ATTEMPTS: i64 = 5;
 
+/// Live pending signups one address may have; a new one pushes out the oldest of the
+/// network with the most (see `pending::insert`). A resend renews (and mails) each of
+/// them, so this also bounds what one resend mails. Pushing one out rather than refusing
+/// the newest: an attacker who signs up the victim's address cannot hold its places for a
+/// day and keep the owner's own signup from happening; to push out the owner's, they need
+/// signups from this many networks of their own (each allowed a few an hour, see
+/// `Throttle::signup_mail`), all made after the owner's and before the owner follows the
+/// link.
+pub const PENDING_PER_ADDRESS: i64 = 5;
+
 /// What a valid signup did. The client never learns which: only the mail differs.
 #[derive(Clone, PartialEq, Eq)]
 pub enum SignupOutcome {
@@ -59,6 +69,37 @@ pub struct PreparedSignup {
     pub(super) email: Email,
     pub(super) username: Username,
     pub(super) password_hash: String,
+    /// A keyed hash of the network it came from (see `pending::insert`); empty if unknown.
+    pub(super) network: String,
+}
+
+/// A signup form that parsed and whose password passed the strength check; not hashed
+/// yet. `Debug` shows nothing of it.
+pub struct CheckedSignup(SignupForm);
+
+impl std::fmt::Debug for CheckedSignup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CheckedSignup(<redacted>)")
+    }
+}
+
+impl CheckedSignup {
+    /// The address this signup names.
+    pub fn email(&self) -> &Email {
+        &self.0.email
+    }
+}
+
+impl PreparedSignup {
+    /// The address this signup names.
+    pub fn email(&self) -> &Email {
+        &self.email
+    }
+
+    /// The signup as made from the network `tag` (`Throttle::network_tag`).
+    pub fn made_from(self, tag: String) -> Self {
+        Self { network: tag, ..self }
+    }
 }
 
 impl std::fmt::Debug for PreparedSignup {
@@ -115,6 +156,18 @@ impl Accounts {
         username: &str,
         password: &str,
     ) -> Result<PreparedSignup, AccountError> {
+        let checked = self.check_signup(email, username, password).await?;
+        self.hash_signup(checked).await
+    }
+
+    /// Parses the form and checks the password's strength: a signup that gets past this
+    /// is one worth counting against the site's allowance (see `registration`).
+    pub async fn check_signup(
+        &self,
+        email: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<CheckedSignup, AccountError> {
         let parsed = SignupForm::parse(email, username, password, self.policy);
         // Judged against what was typed in the other fields, parsed or not (the meter in
         // the browser does the same).
@@ -130,20 +183,29 @@ impl Accounts {
         if let Some(weak) = self.weakness(checked, inputs).await? {
             errors.insert(Field::Password, weak);
         }
-        let form = match parsed {
-            Ok(form) if errors.is_empty() => form,
-            _ => return Err(AccountError::Invalid(errors)),
-        };
+        match parsed {
+            Ok(form) if errors.is_empty() => Ok(CheckedSignup(form)),
+            _ => Err(AccountError::Invalid(errors)),
+        }
+    }
 
+    /// Hashes a checked signup's password: what is left before it can be stored.
+    pub async fn hash_signup(&self, checked: CheckedSignup) -> Result<PreparedSignup, AccountError> {
+        let CheckedSignup(form) = checked;
         let password_hash = self.hasher.hash(&form.password).await?;
-        Ok(PreparedSignup { email: form.email, username: form.username, password_hash })
+        Ok(PreparedSignup {
+            email: form.email,
+            username: form.username,
+            password_hash,
+            network: String::new(),
+        })
     }
 
     /// The rest of [`Accounts::sign_up`]: a pending signup, unless the address has a
     /// confirmed account. Its timing differs by outcome, so requests run it after their
     /// response (see `registration`).
     pub async fn store_signup(&self, prepared: PreparedSignup) -> Result<Signup, AccountError> {
-        let PreparedSignup { email, username, password_hash } = prepared;
+        let PreparedSignup { email, username, password_hash, network } = prepared;
         if super::store::find_user_by_email(&self.pool, &email).await?.is_some() {
             return Ok(Signup { email, outcome: SignupOutcome::EmailTaken });
         }
@@ -156,24 +218,26 @@ impl Accounts {
             password_hash: &password_hash,
             created_at: now,
         };
-        pending::insert(&self.pool, &new.hash, &signup, now.saturating_add(VERIFY_EMAIL_VALID_SECS)).await?;
+        let expires_at = now.saturating_add(VERIFY_EMAIL_VALID_SECS);
+        pending::insert(&self.pool, &new.hash, &signup, &network, expires_at, PENDING_PER_ADDRESS).await?;
         Ok(Signup { email, outcome: SignupOutcome::Pending { token: new.token } })
     }
 
-    /// A new link for the newest pending signup of `email` (its earlier link dies); `None`
-    /// when the address has none (no signup, or already confirmed).
-    pub async fn renew_pending(&self, email: &Email) -> Result<Option<String>, AccountError> {
-        let new = token::generate();
+    /// A new link for every live pending signup of `email` (their earlier links die), for
+    /// the mails; empty when the address has none (no signup, or already confirmed). Every
+    /// one, not only the newest: after someone else signed up the owner's address, the
+    /// owner's resend must still reach the owner's own signup.
+    pub async fn renew_pending(&self, email: &Email) -> Result<Vec<String>, AccountError> {
         let now = self.clock.now();
-        let renewed = pending::renew(
-            &self.pool,
-            email.as_str(),
-            &new.hash,
-            now,
-            now.saturating_add(VERIFY_EMAIL_VALID_SECS),
-        )
-        .await?;
-        Ok(renewed.then_some(new.token))
+        let expires_at = now.saturating_add(VERIFY_EMAIL_VALID_SECS);
+        let mut tokens = Vec::new();
+        for old in pending::live_of(&self.pool, email.as_str(), now, PENDING_PER_ADDRESS).await? {
+            let new = token::generate();
+            if pending::renew(&self.pool, &old, &new.hash, now, expires_at).await? {
+                tokens.push(new.token);
+            }
+        }
+        Ok(tokens)
     }
 
     /// Confirms the pending signup behind `token` for someone who also knows its
@@ -373,7 +437,7 @@ mod tests {
         let (accounts, clock, _dir) = accounts().await;
         let old = pending(&accounts, "a@example.com", "alpha", GOOD).await;
         let email = Email::parse("a@example.com").expect("email");
-        let renewed = accounts.renew_pending(&email).await.expect("db").expect("a pending signup");
+        let renewed = accounts.renew_pending(&email).await.expect("db").pop().expect("a pending signup");
         assert!(matches!(accounts.confirm_signup(&old, GOOD, None).await, Err(ConfirmError::InvalidLink)));
         clock.advance(VERIFY_EMAIL_VALID_SECS);
         assert!(matches!(
@@ -382,7 +446,37 @@ mod tests {
         ));
         assert_eq!(accounts.delete_expired_pending().await.expect("db"), 1);
         let unknown = Email::parse("nobody@example.com").expect("email");
-        assert!(accounts.renew_pending(&unknown).await.expect("db").is_none());
+        assert!(accounts.renew_pending(&unknown).await.expect("db").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_resend_renews_every_live_signup_and_an_address_keeps_its_newest_few() {
+        let (accounts, clock, _dir) = accounts().await;
+        let owners = pending(&accounts, "a@example.com", "alice", GOOD).await;
+        clock.advance(1);
+        let attackers = pending(&accounts, "a@example.com", "mallory", OTHER).await;
+        let email = Email::parse("a@example.com").expect("email");
+        let renewed = accounts.renew_pending(&email).await.expect("db");
+        assert_eq!(renewed.len(), 2, "the owner's signup is renewed too, not only the newest");
+        for old in [&owners, &attackers] {
+            assert!(matches!(accounts.confirm_signup(old, GOOD, None).await, Err(ConfirmError::InvalidLink)));
+        }
+        let mut newest = Vec::new();
+        for n in 0..PENDING_PER_ADDRESS {
+            clock.advance(1);
+            newest.push(pending(&accounts, "a@example.com", &format!("later{n}"), OTHER).await);
+        }
+        assert_eq!(
+            accounts.renew_pending(&email).await.expect("db").len(),
+            usize::try_from(PENDING_PER_ADDRESS).expect("small"),
+            "the oldest were pushed out"
+        );
+        for token in &renewed {
+            assert!(matches!(
+                accounts.confirm_signup(token, GOOD, None).await,
+                Err(ConfirmError::InvalidLink)
+            ));
+        }
     }
 
     #[tokio::test]

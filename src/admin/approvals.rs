@@ -124,9 +124,9 @@ impl Admin {
                 ApprovalNotice::Alone { by, target: before.user.username.clone(), action: action.describe() };
             self.tell_admins(&mut tx, &notice).await?;
         }
+        self.follow_up_in(&mut tx, target, &action, &before).await?;
         tx.commit().await?;
         self.outbox.wake();
-        self.follow_up(target, &action, &before).await?;
         Ok(Decision::Done)
     }
 
@@ -172,6 +172,7 @@ impl Admin {
                 action: action.describe(),
             };
             self.tell_admins(&mut tx, &notice).await?;
+            self.follow_up_in(&mut tx, target, &action, &before).await?;
         }
         tx.commit().await?;
         self.outbox.wake();
@@ -181,9 +182,6 @@ impl Admin {
             subject = target,
             approval = id
         );
-        if changed {
-            self.follow_up(target, &action, &before).await?;
-        }
         Ok(())
     }
 

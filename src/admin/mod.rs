@@ -23,7 +23,7 @@ use crate::{
     accounts::{Accounts, UnexpectedError, User, UserId, RESET_PASSWORD_VALID_SECS},
     audit,
     clock::{SharedClock, UnixTime},
-    db::Pool,
+    db::{Pool, Tx},
     devices::Devices,
     mail::{AdminNotice, Outbox, Templates},
     sessions::{SessionRegistry, SessionRow},
@@ -242,56 +242,64 @@ impl Admin {
         Ok(outcome)
     }
 
-    /// What follows a committed change: sessions and device cookies ended, the sign-in
-    /// throttle cleared, the owner mailed (never naming the admin). `before` is the account
-    /// as it was.
-    async fn follow_up(
+    /// What follows the change, on the change's own transaction: sessions and device
+    /// cookies ended, the sign-in throttle cleared, the owner mailed (never naming the
+    /// admin). The change and everything that follows it commit together or not at all,
+    /// so a lock timeout midway (503, try again) leaves nothing half done: no disabled
+    /// account whose rows of sessions live on, no forced reset without its link. `before`
+    /// is the account as it was.
+    async fn follow_up_in(
         &self,
+        tx: &mut Tx,
         target: UserId,
         action: &AdminAction,
         before: &UserSummary,
     ) -> Result<(), AdminError> {
-        match action {
+        let Some(now) = store::find_in(tx, target).await? else { return Ok(()) };
+        let user = &now.user;
+        let email = Email::parse(&user.email).ok();
+        let notice = match action {
             AdminAction::Disable { until, .. } => {
-                self.end_sessions(target, false).await?;
-                self.notify(target, AdminNotice::Disabled { until: *until }).await
+                self.end_sessions_in(tx, target, false).await?;
+                Some(AdminNotice::Disabled { until: *until })
             }
-            AdminAction::Enable => self.notify(target, AdminNotice::Enabled).await,
+            AdminAction::Enable => Some(AdminNotice::Enabled),
             AdminAction::Lock => {
-                self.end_sessions(target, false).await?;
-                self.notify(target, AdminNotice::Locked).await
+                self.end_sessions_in(tx, target, false).await?;
+                Some(AdminNotice::Locked)
             }
             AdminAction::Unlock => {
-                if let Some(email) = self.email_of(target).await? {
-                    self.throttle.clear_account(&email).await?;
+                if let Some(email) = &email {
+                    self.throttle.clear_account_in(tx, email).await?;
                 }
-                if !before.user.standing.is_locked() {
-                    return Ok(()); // Only the throttle was cleared: recorded, but nothing to tell.
-                }
-                self.notify(target, AdminNotice::Unlocked).await
+                // Only the throttle cleared: recorded, but nothing to tell.
+                before.user.standing.is_locked().then_some(AdminNotice::Unlocked)
             }
             AdminAction::ForceReset => {
-                self.end_sessions(target, true).await?;
-                let Some(email) = self.email_of(target).await? else { return Ok(()) };
-                let issued = self.accounts.issue_reset(&email).await.map_err(|e| match e {
-                    crate::accounts::AccountError::Unexpected(cause) => AdminError::Unexpected(cause),
-                    _ => AdminError::NotFound,
-                })?;
-                if let Some((_, token)) = issued {
-                    let notice = AdminNotice::PasswordResetRequired {
-                        token,
-                        valid_minutes: RESET_PASSWORD_VALID_SECS / 60,
-                    };
-                    self.notify(target, notice).await?;
-                }
-                Ok(())
+                self.end_sessions_in(tx, target, true).await?;
+                let token = self.accounts.reset_token_in(tx, user).await?;
+                token.map(|token| AdminNotice::PasswordResetRequired {
+                    token,
+                    valid_minutes: RESET_PASSWORD_VALID_SECS / 60,
+                })
             }
             AdminAction::SetRole { role } => {
-                self.end_sessions(target, false).await?;
-                self.notify(target, AdminNotice::RoleChanged(*role)).await
+                self.end_sessions_in(tx, target, false).await?;
+                Some(AdminNotice::RoleChanged(*role))
             }
-            AdminAction::EndSessions { .. } => Ok(()),
+            AdminAction::EndSessions { .. } => None,
+        };
+        match (notice, email) {
+            (Some(notice), Some(email)) => {
+                let mail = self.templates.admin_notice(&email, &user.username, &notice);
+                self.outbox.enqueue_in(tx, &mail).await?;
+            }
+            (Some(_), None) => {
+                tracing::error!(user_id = target, "stored address does not parse; no notice sent")
+            }
+            (None, _) => {}
         }
+        Ok(())
     }
 
     /// A hash of a secret nobody holds, for a required new password (made before the write
@@ -306,24 +314,12 @@ impl Admin {
     }
 
     /// Deletes every session of the account (already refused since the epoch bump) and,
-    /// with `devices`, its device cookies.
-    async fn end_sessions(&self, target: UserId, devices: bool) -> Result<(), AdminError> {
-        self.registry.revoke_all(target).await?;
+    /// with `devices`, its device cookies, on the change's transaction.
+    async fn end_sessions_in(&self, tx: &mut Tx, target: UserId, devices: bool) -> Result<(), AdminError> {
+        self.registry.revoke_all_in(tx, target).await?;
         if devices {
-            self.devices.revoke_all(target).await?;
+            self.devices.revoke_all_in(tx, target).await?;
         }
-        Ok(())
-    }
-
-    async fn email_of(&self, target: UserId) -> Result<Option<Email>, AdminError> {
-        let summary = store::find(&self.pool, target).await?;
-        Ok(summary.and_then(|s| Email::parse(&s.user.email).ok()))
-    }
-
-    async fn notify(&self, target: UserId, notice: AdminNotice) -> Result<(), AdminError> {
-        let Some(summary) = store::find(&self.pool, target).await? else { return Ok(()) };
-        let Ok(email) = Email::parse(&summary.user.email) else { return Ok(()) };
-        self.outbox.enqueue(&self.templates.admin_notice(&email, &summary.user.username, &notice)).await?;
         Ok(())
     }
 }

@@ -254,11 +254,7 @@ pub async fn find_in(connection: &mut impl AsConn, id: UserId) -> sqlx::Result<O
 }
 
 pub async fn find(pool: &Pool, id: UserId) -> sqlx::Result<Option<UserSummary>> {
-    let sql = format!("SELECT {USER_COLUMNS}, {SUMMARY_COLUMNS} FROM users WHERE id = $1");
-    crate::on_db!(pool, c => {
-        let row = sqlx::query(&sql).bind(id).fetch_optional(c).await?;
-        row.as_ref().map(summary).transpose()
-    })
+    find_in(&mut pool.acquire().await?, id).await
 }
 
 /// The `WHERE` clause of a search and its bound values, in order (`$1`, `$2`...).

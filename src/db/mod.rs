@@ -163,7 +163,32 @@ async fn postgres_pool(options: PgConnectOptions, pool_size: u32) -> Result<Pool
 
 /// The advisory lock every writing transaction takes on PostgreSQL (an arbitrary
 /// constant: "bulwark" in ASCII).
-const WRITE_LOCK: i64 = 0x62_75_6c_77_61_72_6b;
+pub const WRITE_LOCK: i64 = 0x62_75_6c_77_61_72_6b;
+
+/// Whether `error`, or anything in its chain of causes, is the database too busy to
+/// answer now rather than broken: a lock wait that ran out (PostgreSQL's `lock_timeout`,
+/// SQLite's busy timeout), a deadlock or serialization failure, or no pooled connection
+/// free in time. The statement changed nothing (its transaction rolled back), and the
+/// request may simply be tried again: it answers 503 with `Retry-After`, not 500.
+pub fn is_contention(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        match error.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::PoolTimedOut) => return true,
+            Some(sqlx::Error::Database(db)) => {
+                // lock_not_available, serialization_failure, deadlock_detected; SQLITE_BUSY,
+                // SQLITE_LOCKED and their extended codes.
+                const CODES: [&str; 7] = ["55P03", "40001", "40P01", "5", "6", "261", "517"];
+                if db.code().is_some_and(|code| CODES.contains(&code.as_ref())) {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+        next = error.source();
+    }
+    false
+}
 
 /// Begins a transaction that writes, holding the database's one write lock until it
 /// commits or rolls back. Every check-then-act in the services (count, then insert;

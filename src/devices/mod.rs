@@ -183,7 +183,16 @@ impl Devices {
 
     /// Deletes every device of the account (its password was reset).
     pub async fn revoke_all(&self, user_id: UserId) -> sqlx::Result<u64> {
-        store::delete_for_user(&self.pool, user_id).await
+        store::delete_for_user(&mut self.pool.acquire().await?, user_id).await
+    }
+
+    /// [`Self::revoke_all`] on `connection` (a change's own transaction).
+    pub async fn revoke_all_in(
+        &self,
+        connection: &mut impl crate::db::AsConn,
+        user_id: UserId,
+    ) -> sqlx::Result<u64> {
+        store::delete_for_user(connection, user_id).await
     }
 
     /// Deletes expired devices; returns how many.

@@ -83,8 +83,8 @@ pub async fn delete(pool: &Pool, key: &str) -> sqlx::Result<()> {
     Ok(())
 }
 
-pub async fn delete_for_user(pool: &Pool, user_id: UserId) -> sqlx::Result<u64> {
-    Ok(crate::on_db!(pool, c => sqlx::query("DELETE FROM device_cookies WHERE user_id = $1")
+pub async fn delete_for_user(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Result<u64> {
+    Ok(crate::on_db!(connection.conn(), c => sqlx::query("DELETE FROM device_cookies WHERE user_id = $1")
         .bind(user_id)
         .execute(c)
         .await.map(crate::db::Done::from))?

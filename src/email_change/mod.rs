@@ -43,7 +43,7 @@ use crate::{
     throttle::{Budget, Throttle, Throttled},
     token, Email, Field, FieldErrors, Password,
 };
-use store::Link;
+pub use store::Link;
 
 /// How long a confirmation (and the cancel link) works.
 pub const CONFIRM_VALID_SECS: i64 = 24 * 60 * 60;
@@ -154,6 +154,7 @@ impl EmailChanges {
     pub async fn request(
         &self,
         caller: &Principal,
+        ip: std::net::IpAddr,
         new_email: &str,
         context: &audit::Context,
     ) -> Result<Pending, EmailChangeError> {
@@ -164,9 +165,10 @@ impl EmailChanges {
             return Err(EmailChangeError::Invalid(FieldErrors::single(Field::Email, SAME_EMAIL)));
         }
         let old = stored_email(&user.email)?;
-        self.throttle.email_change(user.id).await?.map_err(EmailChangeError::Throttled)?;
-        // The new address's own mail cap: asking cannot be used to flood someone's mailbox.
-        let mail_new = self.throttle.mail_to(&new).await?.is_ok();
+        // Per IP, per account and per new address (see `Throttle::email_change`): asking
+        // cannot flood someone's mailbox, nor touch the new address's verification or
+        // reset mail.
+        self.throttle.email_change(user.id, ip, &new).await?.map_err(EmailChangeError::Throttled)?;
 
         let confirm = token::generate();
         let cancel = token::generate();
@@ -193,14 +195,12 @@ impl EmailChanges {
         audit::record(&mut tx, now, &entry).await?;
         let notice = self.templates.email_change_requested(&old, &user.username, &new, &cancel.token, hours);
         self.outbox.enqueue_in(&mut tx, &notice).await?;
-        if mail_new {
-            let mail = if taken {
-                self.templates.email_change_taken(&new, hours)
-            } else {
-                self.templates.email_change_confirm(&new, &confirm.token, hours)
-            };
-            self.outbox.enqueue_in(&mut tx, &mail).await?;
-        }
+        let mail = if taken {
+            self.templates.email_change_taken(&new, hours)
+        } else {
+            self.templates.email_change_confirm(&new, &confirm.token, hours)
+        };
+        self.outbox.enqueue_in(&mut tx, &mail).await?;
         tx.commit().await?;
         self.outbox.wake();
         tracing::info!(event = "user_email_change_requested", user_id = user.id);
@@ -236,6 +236,27 @@ impl EmailChanges {
         audit::record(&mut tx, now, &entry).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// The address a cancel or recovery link was mailed to (the account's address before
+    /// the change), for its page to name before the button is pressed and after: a
+    /// genuine link for someone else's account, sent to a victim, then says whose it is.
+    /// Only while the link's own window is open (a cancel link's 24 hours, a recovery
+    /// link's 7 days), used or not, so the page can say whose change it cancelled or whose
+    /// account is back; `None` for an unknown link, one past its window, or a confirmation
+    /// link. Reads only.
+    pub async fn link_address(&self, link: Link, token: &str) -> Result<Option<String>, EmailChangeError> {
+        let Some(hash) = token::parse(token) else { return Ok(None) };
+        let now = self.clock.now();
+        let mut connection = self.pool.acquire().await?;
+        let row = store::find_by_link(&mut connection, link, &hash).await?;
+        Ok(row
+            .filter(|row| match link {
+                Link::Cancel => row.expires_at > now,
+                Link::Recover => row.recover_until.is_some_and(|until| until > now),
+                Link::Confirm => false,
+            })
+            .map(|row| row.old_email))
     }
 
     /// The change a link names, read without taking the write lock: an unknown or dead

@@ -248,8 +248,7 @@ pub async fn restore(
 /// Whether `id` was still recoverable.
 pub async fn mark_recovered(connection: &mut impl AsConn, id: i64, user_id: UserId) -> sqlx::Result<bool> {
     let done = crate::on_db!(connection.conn(), c => sqlx::query(
-        "UPDATE email_changes SET state = 'recovered', cancel_hash = NULL, recover_hash = NULL \
-         WHERE id = $1 AND state = 'changed'",
+        "UPDATE email_changes SET state = 'recovered', cancel_hash = NULL WHERE id = $1 AND state = 'changed'",
     )
     .bind(id)
     .execute(c)
@@ -257,6 +256,8 @@ pub async fn mark_recovered(connection: &mut impl AsConn, id: i64, user_id: User
     if done.rows_affected() != 1 {
         return Ok(false);
     }
+    // The recovery link's hash stays on its row: the state ('recovered') makes it worthless,
+    // and its page can still name the account it brought back (see `link_address`).
     // Every later change loses its links, whatever its state (a cancelled one's cancel link
     // included); the live ones are superseded, the rest keep their history.
     crate::on_db!(connection.conn(), c => sqlx::query(

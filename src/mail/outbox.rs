@@ -18,7 +18,7 @@ use super::Mail;
 use crate::clock::{SharedClock, UnixTime};
 
 /// How long a claimed row is reserved for the sender that claimed it.
-const LEASE_SECS: i64 = 120;
+pub(super) const LEASE_SECS: i64 = 120;
 
 /// The queue. Cheap to clone; clones share the wake-up signal.
 #[derive(Clone)]
@@ -67,8 +67,14 @@ impl Outbox {
 
     /// Queues `mail` for delivery now and wakes the sender. Returns the row id.
     pub async fn enqueue(&self, mail: &Mail) -> sqlx::Result<i64> {
+        self.enqueue_at(mail, self.clock.now()).await
+    }
+
+    /// Queues `mail` for delivery at `due` (now, or a later minute when link mail runs over
+    /// the site-wide rate). Returns the row id.
+    pub async fn enqueue_at(&self, mail: &Mail, due: UnixTime) -> sqlx::Result<i64> {
         let mut connection = self.pool.acquire().await?;
-        let id = self.enqueue_in(&mut connection, mail).await?;
+        let id = self.insert(&mut connection, mail, due).await?;
         self.wake();
         Ok(id)
     }
@@ -76,6 +82,10 @@ impl Outbox {
     /// Queues `mail` on `connection` (a transaction: the mail is sent only if it commits);
     /// call [`Self::wake`] after the commit.
     pub async fn enqueue_in(&self, connection: &mut impl AsConn, mail: &Mail) -> sqlx::Result<i64> {
+        self.insert(connection, mail, self.clock.now()).await
+    }
+
+    async fn insert(&self, connection: &mut impl AsConn, mail: &Mail, due: UnixTime) -> sqlx::Result<i64> {
         let now = self.clock.now();
         let id = crate::on_db!(connection.conn(), c => sqlx::query_scalar(
             "INSERT INTO mail_outbox (kind, recipient, subject, body_text, body_html, created_at, \
@@ -87,7 +97,7 @@ impl Outbox {
         .bind(&mail.text)
         .bind(&mail.html)
         .bind(now)
-        .bind(now)
+        .bind(due.max(now))
         .bind(mail.valid_for_secs.map(|secs| now.saturating_add(secs)))
         .fetch_one(c)
         .await)?;

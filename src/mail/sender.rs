@@ -106,13 +106,24 @@ pub async fn deliver_due(
     }
 }
 
+/// The longest one delivery attempt may take: well inside the lease renewed right before
+/// it (`outbox::LEASE_SECS`), so a mail server that never answers cannot hold a send past
+/// the lease, while another sender takes the mail over and sends it too.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(super::outbox::LEASE_SECS as u64 / 2);
+
 async fn deliver(
     transport: &dyn MailTransport,
     from: &Mailbox,
     queued: &Queued,
 ) -> Result<(), TransportError> {
     let message = build_message(from, queued)?;
-    transport.send(message, queued).await
+    match tokio::time::timeout(SEND_TIMEOUT, transport.send(message, queued)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(TransportError::Transient(format!(
+            "no answer within {} s; the send was abandoned",
+            SEND_TIMEOUT.as_secs()
+        ))),
+    }
 }
 
 /// Runs the sender until `shutdown` turns true.
@@ -202,6 +213,35 @@ mod tests {
 
     fn flaky(failures: u32, permanent: bool) -> Flaky {
         Flaky { failures: Mutex::new(failures), permanent, sent: Mutex::new(Vec::new()) }
+    }
+
+    /// A mail server that accepts the connection and never answers.
+    struct Hangs;
+
+    #[async_trait]
+    impl MailTransport for Hangs {
+        async fn send(&self, _message: Message, _queued: &Queued) -> Result<(), TransportError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_send_that_never_answers_is_abandoned_well_inside_the_lease() {
+        let queued = Queued {
+            id: 1,
+            kind: "password_reset".into(),
+            recipient: "a@example.com".into(),
+            subject: "Reset your password".into(),
+            text: "text".into(),
+            html: "<p>text</p>".into(),
+            attempts: 0,
+            lease: "lease".into(),
+        };
+        let started = tokio::time::Instant::now();
+        let outcome = deliver(&Hangs, &from(), &queued).await;
+        assert!(matches!(outcome, Err(TransportError::Transient(_))), "retried later, not lost");
+        let lease = Duration::from_secs(super::super::outbox::LEASE_SECS as u64);
+        assert!(started.elapsed() < lease / 2 + Duration::from_secs(1), "{:?}", started.elapsed());
     }
 
     #[tokio::test]

@@ -347,6 +347,11 @@ impl SessionRegistry {
         Ok(ended.unwrap_or(0))
     }
 
+    /// [`Self::revoke_all`] on `tx` (a change's own transaction).
+    pub async fn revoke_all_in(&self, tx: &mut crate::db::Tx, user_id: UserId) -> sqlx::Result<usize> {
+        store::delete_in(tx, user_id, store::Which::All, None, None, self.now()).await
+    }
+
     /// Deletes registry rows (and their stored data) past either limit. Returns how many.
     pub async fn delete_expired(&self) -> sqlx::Result<usize> {
         let keys = store::expired_keys(&self.pool, self.now()).await?;

@@ -185,9 +185,57 @@ pub fn ip_bucket(ip: IpAddr) -> String {
     }
 }
 
+/// The key of the network `ip` belongs to at `level` (`v4/24:198.51.100.0`,
+/// `v6/48:2001:db8:7::`); `None` when the level has no prefix for the address's family.
+/// IPv4-mapped IPv6 addresses count as IPv4.
+pub fn prefix_key(ip: IpAddr, level: super::PrefixShare) -> Option<String> {
+    let v4 = match ip {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+    };
+    match (v4, ip) {
+        (Some(v4), _) => {
+            let len = level.v4?.min(32);
+            let bits = u32::from(v4) & u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            Some(format!("v4/{len}:{}", std::net::Ipv4Addr::from(bits)))
+        }
+        (None, IpAddr::V6(v6)) => {
+            let len = level.v6?.min(128);
+            let bits = u128::from(v6) & u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            Some(format!("v6/{len}:{}", std::net::Ipv6Addr::from(bits)))
+        }
+        (None, IpAddr::V4(_)) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_network_prefix_is_the_address_masked_to_the_level() {
+        let level = |v4, v6| super::super::PrefixShare { v4, v6, percent: 10 };
+        let key = |s: &str, l| prefix_key(ip(s), l);
+        assert_eq!(key("198.51.100.77", level(Some(24), None)).as_deref(), Some("v4/24:198.51.100.0"));
+        assert_eq!(key("198.51.100.77", level(Some(16), None)).as_deref(), Some("v4/16:198.51.0.0"));
+        assert_eq!(key("198.51.100.77", level(Some(32), None)).as_deref(), Some("v4/32:198.51.100.77"));
+        assert_eq!(key("198.51.100.77", level(None, Some(32))), None, "no IPv4 level here");
+        assert_eq!(
+            key("::ffff:198.51.100.77", level(Some(24), Some(48))).as_deref(),
+            Some("v4/24:198.51.100.0")
+        );
+        assert_eq!(key("2001:db8:7:ab:1::9", level(None, Some(48))).as_deref(), Some("v6/48:2001:db8:7::"));
+        assert_eq!(key("2001:db8:7:ab:1::9", level(None, Some(56))).as_deref(), Some("v6/56:2001:db8:7::"));
+        assert_eq!(
+            key("2001:db8:7:abff:1::9", level(None, Some(56))).as_deref(),
+            Some("v6/56:2001:db8:7:ab00::")
+        );
+        assert_eq!(
+            key("2001:db8:7:ab:1::9", level(None, Some(64))).as_deref(),
+            Some("v6/64:2001:db8:7:ab::")
+        );
+        assert_eq!(key("2001:db8:7:ab:1::9", level(None, Some(0))).as_deref(), Some("v6/0:::"));
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("ip")

@@ -5,6 +5,7 @@
 //! is written. The rules are in [`policy`]; which address a request comes from is
 //! [`client_ip`]'s question.
 
+mod allowances;
 pub mod client_ip;
 mod in_flight;
 pub mod policy;
@@ -14,9 +15,10 @@ use std::net::IpAddr;
 
 use self::in_flight::InFlight;
 pub use self::{
+    allowances::LinkMail,
     client_ip::{ip_bucket, ClientIpSource, ForwardedHeader, TrustedProxies},
     in_flight::InFlightGuard,
-    policy::{Counter, Rule, ThrottlePolicy},
+    policy::{Counter, PrefixShare, Rule, ThrottlePolicy},
 };
 use crate::{clock::SharedClock, db::Pool, token::keyed_hex, Email};
 
@@ -187,90 +189,13 @@ impl Throttle {
         store::delete(&self.pool, &self.account_key(email)).await
     }
 
-    /// Counts a signup attempt against the IP's hourly and the site's per-minute limits.
-    pub async fn signup_attempt(&self, ip: IpAddr) -> sqlx::Result<Result<(), Throttled>> {
-        let ip_key = format!("signup-ip:{}", ip_bucket(ip));
-        if let Err(throttled) = self.hit(&ip_key, 3600, self.policy.signups_per_ip_per_hour).await? {
-            return Ok(Err(throttled));
-        }
-        self.hit("signup-all", 60, self.policy.signups_per_minute).await
-    }
-
-    /// Counts a password reset submission from `ip` (each one runs a strength check).
-    pub async fn link_submission(&self, ip: IpAddr) -> sqlx::Result<Result<(), Throttled>> {
-        let key = format!("link-submit-ip:{}", ip_bucket(ip));
-        self.hit(&key, 3600, self.policy.link_submissions_per_ip_per_hour).await
-    }
-
-    /// Counts a request for a mail (a new verification link, a reset link) against the
-    /// client IP and the address (whether or not it has an account, so the answer is the
-    /// same for both). `trusted_device`: the request comes from a browser that has signed
-    /// in to that address's account before, which skips the per-address cap, so an
-    /// attacker who uses it up cannot keep the owner from resetting their password.
-    pub async fn mail_request(
+    /// [`Self::clear_account`] on `connection` (a change's own transaction).
+    pub async fn clear_account_in(
         &self,
-        ip: IpAddr,
+        connection: &mut impl crate::db::AsConn,
         email: &Email,
-        trusted_device: bool,
-    ) -> sqlx::Result<Result<(), Throttled>> {
-        let ip_key = format!("mail-ip:{}", ip_bucket(ip));
-        if let Err(throttled) = self.hit(&ip_key, 3600, self.policy.mail_requests_per_ip_per_hour).await? {
-            return Ok(Err(throttled));
-        }
-        if trusted_device {
-            return Ok(Ok(()));
-        }
-        self.mail_to(email).await
-    }
-
-    /// Counts one mail to `email` against its hourly cap; `Err` when the cap is reached
-    /// (the mail must not be sent).
-    pub async fn mail_to(&self, email: &Email) -> sqlx::Result<Result<(), Throttled>> {
-        let key = format!("mail-to:{}", self.keyed_hash(email));
-        self.hit(&key, 3600, self.policy.mails_per_address_per_hour).await
-    }
-
-    /// Counts a request for a password reset link from `ip` for `email`. Over the IP's
-    /// hourly cap: refused (429, the requester's own budget). Over the address's hourly cap
-    /// for reset mail: `Ok(false)`, answered like any other request but mailing nothing;
-    /// the address has had reset links within the hour, each good for an hour, so an
-    /// attacker who uses this cap up takes nothing from the owner. Reset mail has a cap of
-    /// its own, so signups naming the address cannot use it up. `trusted_device` (a browser
-    /// that has signed in to that address's account) skips the address's cap.
-    pub async fn reset_request(
-        &self,
-        ip: IpAddr,
-        email: &Email,
-        trusted_device: bool,
-    ) -> sqlx::Result<Result<bool, Throttled>> {
-        let ip_key = format!("mail-ip:{}", ip_bucket(ip));
-        if let Err(throttled) = self.hit(&ip_key, 3600, self.policy.mail_requests_per_ip_per_hour).await? {
-            return Ok(Err(throttled));
-        }
-        if trusted_device {
-            return Ok(Ok(true));
-        }
-        let key = format!("reset-mail-to:{}", self.keyed_hash(email));
-        Ok(Ok(self.hit(&key, 3600, self.policy.mails_per_address_per_hour).await?.is_ok()))
-    }
-
-    /// Counts a request to change the address of account `user_id` (each mails both the old
-    /// and the new address) against the account's hourly cap. The account's own budget: it
-    /// says nothing about the address asked for.
-    pub async fn email_change(&self, user_id: i64) -> sqlx::Result<Result<(), Throttled>> {
-        let key = format!("email-change:{user_id}");
-        self.hit(&key, 3600, self.policy.mails_per_address_per_hour).await
-    }
-
-    /// Counts one mail with a link of `kind` against its site-wide per-minute cap. Counted
-    /// for every request that could lead to one, before anything is looked up, so what
-    /// the cap lets through never depends on whether some address has an account.
-    pub async fn link_mail(&self, kind: LinkKind) -> sqlx::Result<Result<(), Throttled>> {
-        let key = match kind {
-            LinkKind::Verify => "link-mail-all:verify",
-            LinkKind::Reset => "link-mail-all:reset",
-        };
-        self.hit(key, 60, self.policy.link_mails_per_minute).await
+    ) -> sqlx::Result<()> {
+        store::delete_in(connection, &self.account_key(email)).await
     }
 
     /// Deletes counters that can no longer change a decision: unblocked, and quiet for
@@ -278,7 +203,7 @@ impl Throttle {
     pub async fn delete_stale(&self) -> sqlx::Result<u64> {
         let now = self.clock.now();
         let hour = 3600;
-        let kinds: [(&str, i64); 13] = [
+        let kinds: [(&str, i64); 21] = [
             ("ip:", self.policy.ip_window_secs),
             ("account:", self.policy.account_window_secs),
             ("device:", self.policy.account_window_secs),
@@ -292,6 +217,14 @@ impl Throttle {
             ("reset-mail-to:", hour),
             ("link-submit-ip:", hour),
             ("email-change:", hour),
+            ("email-change-ip:", hour),
+            ("change-mail-to:", hour),
+            ("verify-mail-to:", hour),
+            ("signup-mail-to:", hour),
+            ("share:", 60),
+            ("signup-mail-all-to:", hour),
+            ("change-mail-all-to:", hour),
+            ("trusted-", hour),
         ];
         let mut deleted = 0;
         for (prefix, window) in kinds {
@@ -492,7 +425,7 @@ mod tests {
         throttle.signup_attempt(ip("198.51.100.1")).await.expect("db").expect("room");
         assert_eq!(throttle.delete_stale().await.expect("db"), 0, "all still count");
         clock.advance(3601);
-        assert_eq!(throttle.delete_stale().await.expect("db"), 3, "ip, signup-ip and signup-all");
+        assert_eq!(throttle.delete_stale().await.expect("db"), 2, "ip and signup-ip");
         clock.advance(throttle.policy.account_window_secs);
         assert_eq!(throttle.delete_stale().await.expect("db"), 1, "the account's, after its long window");
     }
@@ -508,46 +441,6 @@ mod tests {
         assert!(
             throttle.signup_attempt(ip("198.51.100.2")).await.expect("db").is_ok(),
             "other IPs unaffected"
-        );
-    }
-
-    #[tokio::test]
-    async fn mail_requests_are_capped_per_address_from_any_ip_and_per_ip() {
-        let (throttle, clock, _dir) = throttle().await;
-        let email = Email::parse("victim@example.com").expect("email");
-        for n in 0..5 {
-            assert!(throttle
-                .mail_request(ip(&format!("198.51.100.{n}")), &email, false)
-                .await
-                .expect("db")
-                .is_ok());
-        }
-        let verdict = throttle.mail_request(ip("198.51.100.9"), &email, false).await.expect("db");
-        assert!(verdict.is_err(), "sixth mail to one address in an hour");
-        let owner = throttle.mail_request(ip("198.51.100.10"), &email, true).await.expect("db");
-        assert!(owner.is_ok(), "the owner's known device is not held to the address's cap");
-        assert!(throttle.mail_to(&email).await.expect("db").is_err(), "signup mails share the cap");
-        for n in 0..5 {
-            let from = ip(&format!("203.0.113.{n}"));
-            assert_eq!(
-                throttle.reset_request(from, &email, false).await.expect("db"),
-                Ok(true),
-                "its own cap"
-            );
-        }
-        let silent = throttle.reset_request(ip("203.0.113.9"), &email, false).await.expect("db");
-        assert_eq!(silent, Ok(false), "past it: no mail, but no refusal either");
-        clock.advance(3600);
-        assert!(throttle.mail_to(&email).await.expect("db").is_ok(), "a new hour");
-
-        for n in 0..10 {
-            let other = Email::parse(&format!("p{n}@example.com")).expect("email");
-            assert!(throttle.mail_request(ip("203.0.113.7"), &other, false).await.expect("db").is_ok());
-        }
-        let other = Email::parse("p99@example.com").expect("email");
-        assert!(
-            throttle.mail_request(ip("203.0.113.7"), &other, false).await.expect("db").is_err(),
-            "IP cap"
         );
     }
 }

@@ -89,6 +89,54 @@ pub struct ThrottlePolicy {
     pub link_mails_per_minute: u32,
     /// Password reset submissions (each runs a strength check) per client IP per hour.
     pub link_submissions_per_ip_per_hour: u32,
+    /// How late link mail over the site-wide rate may go out (queued for a later minute);
+    /// a request that would wait longer is refused (429), never silently dropped.
+    pub link_mail_max_delay_secs: i64,
+    /// Signup mails to one address per hour from one network (see
+    /// [`PrefixShare::network`]): signups naming an address cannot flood its mailbox, and
+    /// one network using this up takes nothing from a signup made elsewhere.
+    pub signup_mails_per_address_per_network_per_hour: u32,
+    /// Signup mails (and email-change mails) to one address per hour from every network
+    /// together: past it a signup is stored but not mailed (an email change refused).
+    pub signup_mails_per_address_per_hour: u32,
+
+    /// Email-change requests (each mails two addresses) per client IP per hour.
+    pub email_changes_per_ip_per_hour: u32,
+    /// How much of each site-wide allowance one network may use, level by level.
+    pub prefix_shares: Vec<PrefixShare>,
+}
+
+/// One level of the network hierarchy and its share of a site-wide allowance: within any
+/// minute, the clients in one IPv4 `/v4` (or IPv6 `/v6`) prefix together get at most
+/// `percent` of it (at least one). A level with `None` for a family does not apply to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefixShare {
+    pub v4: Option<u8>,
+    pub v6: Option<u8>,
+    pub percent: u32,
+}
+
+impl PrefixShare {
+    /// The default ladder: a subscriber (IPv4 address, IPv6 /64) 10%, a /24 or /56 20%, a
+    /// /16 or /48 (one site's allocation) 30%, an IPv6 /32 (one provider) 50%.
+    pub fn ladder() -> Vec<Self> {
+        vec![
+            Self { v4: Some(32), v6: Some(64), percent: 10 },
+            Self { v4: Some(24), v6: Some(56), percent: 20 },
+            Self { v4: Some(16), v6: Some(48), percent: 30 },
+            Self { v4: None, v6: Some(32), percent: 50 },
+        ]
+    }
+
+    /// The level per-address-per-network caps are keyed by: an IPv4 /24, an IPv6 /48.
+    pub const fn network() -> Self {
+        Self { v4: Some(24), v6: Some(48), percent: 100 }
+    }
+
+    /// This level's allowance out of `total`.
+    pub fn of(self, total: u32) -> u32 {
+        (u64::from(total) * u64::from(self.percent)).div_ceil(100).clamp(1, u64::from(u32::MAX)) as u32
+    }
 }
 
 impl Default for ThrottlePolicy {
@@ -110,6 +158,12 @@ impl Default for ThrottlePolicy {
             mails_per_address_per_hour: 5,
             link_mails_per_minute: 60,
             link_submissions_per_ip_per_hour: 30,
+            link_mail_max_delay_secs: 15 * 60,
+            signup_mails_per_address_per_network_per_hour: 3,
+            signup_mails_per_address_per_hour: 10,
+
+            email_changes_per_ip_per_hour: 10,
+            prefix_shares: PrefixShare::ladder(),
         }
     }
 }
@@ -200,6 +254,34 @@ impl Counter {
             return Err(start.saturating_add(window).saturating_sub(now).max(1));
         }
         Ok(Self { failures: used + 1, last_failure_at: start, blocked_until: 0 })
+    }
+
+    /// Schedules one event under a rate of `per_minute`, for events that may wait rather
+    /// than be refused (link mail). `last_failure_at` holds the start of the minute being
+    /// filled, which may lie ahead: once a minute is full the next starts where it ends.
+    /// The counter after it and when the event is due (`now` or a later minute's start);
+    /// or, when that would be more than `max_delay` away, the seconds until it no longer is.
+    pub fn after_paced(
+        &self,
+        now: UnixTime,
+        per_minute: u32,
+        max_delay: i64,
+    ) -> Result<(Self, UnixTime), i64> {
+        // A minute further ahead than any event could have been put is a clock that went
+        // back (or an instance whose clock runs fast): start over rather than refuse all.
+        let impossible = self.last_failure_at > now.saturating_add(max_delay).saturating_add(60);
+        let (start, used) = if impossible || self.last_failure_at.saturating_add(60) <= now {
+            (now, 0)
+        } else {
+            (self.last_failure_at, self.failures)
+        };
+        let (start, used) = if used < per_minute { (start, used) } else { (start.saturating_add(60), 0) };
+        let due = start.max(now);
+        let delay = due.saturating_sub(now);
+        if delay > max_delay {
+            return Err(delay.saturating_sub(max_delay).max(1));
+        }
+        Ok((Self { failures: used + 1, last_failure_at: start, blocked_until: 0 }, due))
     }
 }
 
@@ -332,5 +414,30 @@ mod tests {
         }
         assert_eq!(c.after_hit(130, 60, 3), Err(30));
         assert!(c.after_hit(160, 60, 3).is_ok(), "a new window");
+    }
+
+    #[test]
+    fn paced_events_fill_this_minute_then_wait_for_later_ones_up_to_the_limit() {
+        let mut c = Counter::default();
+        let mut dues = Vec::new();
+        for _ in 0..6 {
+            let (next, due) = c.after_paced(1_000, 2, 120).expect("room");
+            c = next;
+            dues.push(due);
+        }
+        assert_eq!(dues, [1_000, 1_000, 1_060, 1_060, 1_120, 1_120]);
+        assert_eq!(c.after_paced(1_000, 2, 120), Err(60), "three minutes out is past the limit");
+        let (_, due) = c.after_paced(1_100, 2, 120).expect("time has moved on");
+        assert_eq!(due, 1_180);
+        let (_, due) = c.after_paced(1_300, 2, 120).expect("all past");
+        assert_eq!(due, 1_300, "a quiet site sends at once again");
+        let (_, due) = c.after_paced(800, 2, 120).expect("a clock that went back");
+        assert_eq!(due, 800, "a slot no request could have made is not honoured");
+    }
+
+    #[test]
+    fn a_share_is_a_percentage_rounded_up_and_never_zero() {
+        let share = PrefixShare { v4: Some(24), v6: Some(56), percent: 20 };
+        assert_eq!((share.of(60), share.of(1), share.of(0), share.of(7)), (12, 1, 1, 2));
     }
 }

@@ -142,7 +142,12 @@ pub async fn apply_from(
 }
 
 pub async fn delete(pool: &Pool, key: &str) -> sqlx::Result<()> {
-    crate::on_db!(pool, c => sqlx::query("DELETE FROM throttle_counters WHERE key = $1").bind(key).execute(c).await.map(crate::db::Done::from))?;
+    delete_in(&mut pool.acquire().await?, key).await
+}
+
+/// [`delete`] on `connection` (a change's own transaction).
+pub async fn delete_in(connection: &mut impl crate::db::AsConn, key: &str) -> sqlx::Result<()> {
+    crate::on_db!(connection.conn(), c => sqlx::query("DELETE FROM throttle_counters WHERE key = $1").bind(key).execute(c).await.map(crate::db::Done::from))?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 use bulwark::sessions::Principal;
 use leptos::prelude::*;
 
-use super::ssr::{busy, current, request_origin, service, services, session_error, too_many};
+use super::ssr::{busy, current, request_origin, service, services, session_error, too_many, unexpected};
 use crate::error::ApiError;
 
 /// The caller, if they re-entered their password within the step-up window for
@@ -59,10 +59,7 @@ pub fn admin_error(error: bulwark::admin::AdminError) -> ApiError {
         AdminError::AboutYou => ApiError::ApprovalAboutYou,
         AdminError::NotYours => ApiError::ApprovalNotYours,
         AdminError::TooManyWaiting => ApiError::ApprovalTooMany,
-        AdminError::Unexpected(cause) => {
-            tracing::error!(error = %cause, "admin action failed unexpectedly");
-            ApiError::Internal
-        }
+        AdminError::Unexpected(cause) => unexpected("admin action failed unexpectedly", &cause),
     }
 }
 
@@ -90,10 +87,7 @@ pub fn impersonation_error(error: bulwark::impersonation::ImpersonationError) ->
             retry_after_secs: i64::try_from(retry_after_secs).unwrap_or(i64::MAX),
         }),
         E::ActorGone => ApiError::StepUpRequired,
-        E::Unexpected(cause) => {
-            tracing::error!(error = %cause, "impersonation failed unexpectedly");
-            ApiError::Internal
-        }
+        E::Unexpected(cause) => unexpected("impersonation failed unexpectedly", &cause),
         E::Session(cause) => session_error(cause),
     }
 }
@@ -131,10 +125,7 @@ pub fn audit_context() -> bulwark::audit::Context {
 pub async fn activity(user_id: bulwark::accounts::UserId) -> Result<Vec<bulwark::audit::Recorded>, ApiError> {
     let filter = bulwark::audit::Filter { involving: Some(user_id), limit: 50, ..Default::default() };
     let log = services().ok_or(ApiError::Internal)?.audit.clone();
-    log.list(&filter).await.map_err(|e| {
-        tracing::error!(error = %e, "reading the audit log failed");
-        ApiError::Internal
-    })
+    log.list(&filter).await.map_err(|e| unexpected("reading the audit log failed", &e))
 }
 
 /// `8-4-4-4-12` hexadecimal digits.
@@ -152,10 +143,7 @@ pub fn change_error(error: bulwark::accounts::ChangeError) -> ApiError {
         ChangeError::Busy => busy(),
         ChangeError::Invalid(errors) => ApiError::Validation(errors),
         ChangeError::SessionEnded | ChangeError::TooManyWrong => ApiError::Unauthorized,
-        ChangeError::Unexpected(cause) => {
-            tracing::error!(error = %cause, "password change failed unexpectedly");
-            ApiError::Internal
-        }
+        ChangeError::Unexpected(cause) => unexpected("password change failed unexpectedly", &cause),
     }
 }
 
@@ -179,9 +167,6 @@ pub fn email_change_error(error: bulwark::email_change::EmailChangeError) -> Api
         E::AddressTaken => ApiError::AddressTaken,
         E::SessionEnded => ApiError::Unauthorized,
         E::Busy => busy(),
-        E::Unexpected(cause) => {
-            tracing::error!(error = %cause, "email change failed unexpectedly");
-            ApiError::Internal
-        }
+        E::Unexpected(cause) => unexpected("email change failed unexpectedly", &cause),
     }
 }

@@ -107,8 +107,7 @@ pub async fn step_up(
             Err(bulwark::accounts::ReauthError::Busy) => return Err(busy()),
             Err(bulwark::accounts::ReauthError::Gone) => return Err(ApiError::Unauthorized),
             Err(bulwark::accounts::ReauthError::Unexpected(cause)) => {
-                tracing::error!(error = %cause, "step-up failed unexpectedly");
-                return Err(ApiError::Internal);
+                return Err(unexpected("step-up failed unexpectedly", &cause));
             }
         }
         let session = SessionState::extract().await?;

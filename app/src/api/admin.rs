@@ -365,10 +365,7 @@ fn user_view(summary: &bulwark::admin::UserSummary, now: i64) -> AdminUserView {
 async fn audit_events(filter: &bulwark::audit::Filter) -> Result<Vec<AuditView>, ApiError> {
     use super::ssr::*;
     let log = services().ok_or(ApiError::Internal)?.audit.clone();
-    let events = log.list(filter).await.map_err(|e| {
-        tracing::error!(error = %e, "reading the audit log failed");
-        ApiError::Internal
-    })?;
+    let events = log.list(filter).await.map_err(|e| unexpected("reading the audit log failed", &e))?;
     Ok(events
         .into_iter()
         .map(|e| AuditView {

@@ -97,7 +97,10 @@ pub async fn change_email(#[server(default)] email: String) -> Result<(), ApiErr
     async {
         let principal = stepped_up()?;
         let context = audit_context();
-        email_changes()?.request(&principal, &email, &context).await.map_err(email_change_error)?;
+        email_changes()?
+            .request(&principal, client_ip()?, &email, &context)
+            .await
+            .map_err(email_change_error)?;
         crate::flash::ssr::redirect(EMAIL_CHANGE_REQUESTED, crate::flash::notice::EMAIL_CHANGE_REQUESTED);
         Ok(())
     }

@@ -54,3 +54,30 @@ pub async fn reset_password(
     }
     .await
 }
+
+/// The address a mailed link acts for (`link`: `reset`, `cancel` or `recover`): the account
+/// it was mailed to, for the link's page to name before anything is typed or pressed.
+/// Without it, an attacker who mails a victim a genuine link for the attacker's own
+/// account gets the site to tell the victim "your account is back" (review N6). `None`
+/// for a link that is unknown or past its window, and for a used reset link (a cancel or
+/// recovery link keeps naming its address within its window after use, so the page's
+/// "done" can say whose account it was). Reads only: nothing is used up, so mail scanners
+/// that open links change nothing.
+#[server(prefix = "/api", endpoint = "link-address")]
+pub async fn link_address(
+    #[server(default)] link: String,
+    #[server(default)] token: String,
+) -> Result<Option<String>, ApiError> {
+    use super::ssr::*;
+    async {
+        use bulwark::email_change::Link;
+        let link = match link.as_str() {
+            "reset" => return accounts()?.reset_link_address(&token).await.map_err(account_error),
+            "cancel" => Link::Cancel,
+            "recover" => Link::Recover,
+            _ => return Err(ApiError::BadRequest),
+        };
+        email_changes()?.link_address(link, &token).await.map_err(email_change_error)
+    }
+    .await
+}

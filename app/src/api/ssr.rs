@@ -67,10 +67,7 @@ pub fn flow_error(error: FlowError) -> ApiError {
         FlowError::Invalid(errors) => ApiError::Validation(errors),
         FlowError::InvalidLink => ApiError::InvalidLink,
         FlowError::Busy => busy(),
-        FlowError::Unexpected(cause) => {
-            tracing::error!(error = %cause, "account flow failed unexpectedly");
-            ApiError::Internal
-        }
+        FlowError::Unexpected(cause) => unexpected("account flow failed unexpectedly", &cause),
     }
 }
 
@@ -143,10 +140,7 @@ pub fn account_error(error: AccountError) -> ApiError {
         AccountError::Invalid(errors) => ApiError::Validation(errors),
         // Logged by the caller, which can name the attempt's (hashed) subject.
         AccountError::InvalidCredentials => ApiError::InvalidCredentials,
-        AccountError::Unexpected(cause) => {
-            tracing::error!(error = %cause, "account operation failed");
-            ApiError::Internal
-        }
+        AccountError::Unexpected(cause) => unexpected("account operation failed", &cause),
     }
 }
 
@@ -163,16 +157,39 @@ pub fn sign_in_error(error: SignInError) -> ApiError {
         SignInError::Throttled(verdict) => too_many(verdict),
         SignInError::Busy => busy(),
         SignInError::InvalidCredentials => ApiError::InvalidCredentials,
-        SignInError::Unexpected(cause) => {
-            tracing::error!(error = %cause, "sign-in failed unexpectedly");
-            ApiError::Internal
-        }
+        SignInError::Unexpected(cause) => unexpected("sign-in failed unexpectedly", &cause),
     }
 }
 
 pub fn session_error(error: impl Into<SessionError>) -> ApiError {
-    tracing::error!(error = %error.into(), "session operation failed");
-    ApiError::Internal
+    unexpected("session operation failed", &error.into())
+}
+
+/// How long a request that met a busy database is told to wait before trying again.
+pub const CONTENTION_RETRY_AFTER_SECS: i64 = 2;
+
+/// The wire error for an unexpected failure, logged with its chain of causes (which never
+/// holds a secret: database and I/O errors, not requests). When the database was only
+/// too busy (a lock wait ran out, see `bulwark::db::is_contention`), nothing changed and
+/// a retry may work: 503 with `Retry-After`, logged as a warning. Otherwise 500.
+pub fn unexpected(what: &'static str, cause: &(dyn std::error::Error + 'static)) -> ApiError {
+    let mut chain = cause.to_string();
+    let mut next = cause.source();
+    while let Some(error) = next {
+        let text = error.to_string();
+        if !chain.ends_with(&text) {
+            chain.push_str(": ");
+            chain.push_str(&text);
+        }
+        next = error.source();
+    }
+    if bulwark::db::is_contention(cause) {
+        tracing::warn!(event = "db_contention", error = %chain, "{what}: the database was too busy");
+        ApiError::Busy { retry_after_secs: CONTENTION_RETRY_AFTER_SECS }
+    } else {
+        tracing::error!(error = %chain, "{what}");
+        ApiError::Internal
+    }
 }
 
 /// Whether this call is a plain HTML form post (JavaScript off), which Leptos answers with
@@ -261,10 +278,10 @@ pub fn device_cookie_value() -> Option<String> {
 
 /// The live device this request's device cookie names, if any.
 pub async fn current_device() -> Result<Option<Device>, ApiError> {
-    devices()?.recognise(device_cookie_value().as_deref()).await.map_err(|e| {
-        tracing::error!(error = %e, "device lookup failed");
-        ApiError::Internal
-    })
+    devices()?
+        .recognise(device_cookie_value().as_deref())
+        .await
+        .map_err(|e| unexpected("device lookup failed", &e))
 }
 
 /// Sends a new device cookie: long-lived, HttpOnly, `__Host-` prefixed when secure.

@@ -12,7 +12,7 @@ use crate::{
     api::{email_status, ChangeEmail, EmailChangeLink, FollowEmailChangeLink, WithdrawEmailChange},
     components::{
         reset_on_submit, rule_message, ExistingPasswordField, FieldState, FlashNotice, FormError,
-        SubmitButton, TextField,
+        LinkAccount, SubmitButton, TextField,
     },
     error::ApiError,
 };
@@ -170,10 +170,17 @@ fn link_page(words: LinkWords) -> impl IntoView {
     let server_password = move || failure.get().and_then(|e| e.field(bulwark::Field::CurrentPassword));
     let dead = move || dead_here || failure.get() == Some(ApiError::InvalidLink);
     let (done_href, done_label) = words.done_link;
+    // The cancel and recovery pages name the account they act for, before and after.
+    let names_account = match words.link {
+        EmailChangeLink::Cancel => Some("cancel"),
+        EmailChangeLink::Recover => Some("recover"),
+        EmailChangeLink::Confirm => None,
+    };
     view! {
         <Title text=words.title />
         <section class="card auth-card" aria-labelledby="link-title">
             <h1 id="link-title">{words.title}</h1>
+            {names_account.map(|link| view! { <LinkAccount link=link token=Signal::derive(token) /> })}
             <Show
                 when=done
                 fallback=move || view! {

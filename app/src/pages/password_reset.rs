@@ -10,7 +10,8 @@ use leptos_router::hooks::use_query_map;
 use crate::{
     api::{ForgotPassword, ResetPassword},
     components::{
-        reset_on_submit, EmailField, FieldState, FormError, InvalidLinkNotice, NewPasswordField, SubmitButton,
+        reset_on_submit, EmailField, FieldState, FormError, InvalidLinkNotice, LinkAccount, NewPasswordField,
+        SubmitButton,
     },
 };
 
@@ -55,6 +56,7 @@ pub fn ResetPasswordPage() -> impl IntoView {
         <Title text="Choose a new password" />
         <section class="card auth-card" aria-labelledby="reset-title">
             <h1 id="reset-title">"Choose a new password"</h1>
+            <LinkAccount link="reset" token=Signal::derive(token) />
             <p>"Every device signed in to your account will be signed out."</p>
             <ActionForm action=reset attr:novalidate=true>
                 <FormError error=failure />

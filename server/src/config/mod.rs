@@ -87,6 +87,11 @@ pub struct Config {
     /// `development` or `production`.
     #[arg(long = "env", env = "BULWARK_ENV", value_enum, default_value = "development")]
     pub environment: Environment,
+    /// Serve without applying migrations or creating the session table, as a role that
+    /// may not change the schema (see `server grant-app-role`): the server refuses to start
+    /// unless the database's migrations are exactly this build's.
+    #[arg(long = "no-migrate", env = "BULWARK_NO_MIGRATE", default_value_t = false)]
+    pub no_migrate: bool,
     /// Development only: send the session cookie without `Secure` (and so without the
     /// `__Host-` prefix), for plain-http hosts other than localhost.
     #[arg(long, env = "BULWARK_INSECURE_COOKIES", default_value_t = false)]
@@ -205,6 +210,8 @@ pub struct Settings {
     pub public_url: Uri,
     pub secret: Secret,
     pub environment: Environment,
+    /// Apply migrations at start (`false`: `--no-migrate`).
+    pub migrate: bool,
     pub cookie: CookieSettings,
     pub password_policy: PasswordPolicy,
     pub hash_params: HashParams,
@@ -232,6 +239,7 @@ impl Settings {
             public_url: Uri::from_static(DEFAULT_PUBLIC_URL),
             secret: Config::test_secret(),
             environment: Environment::Development,
+            migrate: true,
             cookie: CookieSettings::INSECURE_DEV,
             password_policy: PasswordPolicy::default(),
             hash_params: HashParams::default(),
@@ -464,6 +472,7 @@ impl Config {
                 public_url,
                 secret,
                 environment: self.environment,
+                migrate: !self.no_migrate,
                 cookie,
                 password_policy: PasswordPolicy::with_min_chars(self.password_min_chars),
                 hash_params,

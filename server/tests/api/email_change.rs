@@ -465,3 +465,59 @@ async fn a_change_is_pruned_a_day_after_its_last_link_died() {
     assert!(server::clean_up(&app.state).await.is_empty());
     assert_eq!(rows(&app).await, 0, "gone a day later");
 }
+
+/// The text of the page at `path`, as a browser of its own opens it (no JavaScript).
+async fn page(app: &TestApp, path: &str) -> String {
+    let response = app.new_browser().client.get(app.url(path)).send().await.expect("get");
+    assert_eq!(response.status(), 200);
+    response.text().await.expect("body")
+}
+
+fn names(page: &str, address: &str) -> bool {
+    page.contains("This link is for the account at ")
+        && page.contains(&format!("<strong><bdi>{address}</bdi></strong>"))
+}
+
+/// Review N6's variant: an attacker mails a victim a genuine cancel, recovery or reset link
+/// for the attacker's own account. Each page names the account it acts for, before the
+/// button and after it, from the server's lookup of the link, never from the URL.
+#[tokio::test]
+async fn a_link_page_names_the_account_the_link_acts_for_before_and_after() {
+    let app = spawn_app().await;
+    olga(&app).await;
+    let (confirm, cancel) = asked(&app, NEW).await;
+    let cancel_page = format!("{CANCEL_PATH}?token={cancel}");
+    assert!(names(&page(&app, &cancel_page).await, OLGA), "before");
+    assert!(
+        !names(&page(&app, &format!("{CONFIRM_PATH}?token={confirm}")).await, OLGA),
+        "not the confirmation"
+    );
+    assert_eq!(follow(&app, "cancel", &cancel).await.status, 200);
+    assert!(names(&page(&app, &cancel_page).await, OLGA), "after: it says whose change it cancelled");
+
+    assert_eq!(app.step_up_with(&app.client).await.status, 200);
+    let (confirm, _) = asked(&app, NEW).await;
+    assert_eq!(follow(&app, "confirm", &confirm).await.status, 200);
+    let recover = app.mail_titled(OLGA, CHANGED).await.link_token(RECOVER_PATH).expect("recover link");
+    let recover_page = format!("{RECOVER_PATH}?token={recover}");
+    assert!(names(&page(&app, &recover_page).await, OLGA));
+    assert_eq!(follow(&app, "recover", &recover).await.status, 200);
+    assert!(names(&page(&app, &recover_page).await, OLGA), "after: whose account is back");
+
+    let reset = app.mail_titled(OLGA, RECOVERED).await.reset_token().expect("reset link");
+    let reset_page = format!("/reset-password?token={reset}");
+    assert!(names(&page(&app, &reset_page).await, OLGA));
+    for dead in ["", "00", &"0".repeat(64)] {
+        let page = page(&app, &format!("/reset-password?token={dead}")).await;
+        assert!(!page.contains("This link is for the account at "), "a dead link names nobody");
+    }
+    let crafted = page(&app, &format!("{CANCEL_PATH}?token=x&email=attacker@example.com")).await;
+    assert!(!crafted.contains("attacker@example.com"), "nothing from the URL is shown");
+    let api = app.post_form("/api/link-address", &[("link", "reset"), ("token", &reset)]).await;
+    assert_eq!((api.status, api.body.as_str()), (200, "\"olga@example.com\""));
+    assert_eq!(
+        app.post_form("/api/link-address", &[("link", "confirm"), ("token", &reset)]).await.status,
+        400
+    );
+    assert_eq!(app.reset_password(&reset, NEW_PASSWORD).await.status, 200, "looking used nothing up");
+}

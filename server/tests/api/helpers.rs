@@ -139,6 +139,14 @@ pub async fn spawn_app_serving(
     spawn_instance(dir, url, clock, configure, site).await
 }
 
+/// [`spawn_app_with`] on an existing database at `database_url` (migrated or not, as the
+/// test prepared it).
+pub async fn spawn_app_at(database_url: String, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    let clock = ManualClock::starting_at(SystemClock.now());
+    spawn_instance(dir, database_url, clock, configure, |_| {}).await
+}
+
 /// Another instance of `app`'s site: the same database, clock, configuration (as
 /// `configure` leaves it, from the same defaults) and mail folder, its own listener,
 /// services and mail sender, as a second machine behind the same load balancer.
@@ -380,6 +388,18 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the outbox still holds mail after 10 s");
+    }
+
+    /// Waits (up to 10 s) until the outbox holds exactly `count` mails: everything due has
+    /// been sent, and `count` wait for a later minute.
+    pub async fn outbox_holds(&self, count: i64) {
+        for _ in 0..200 {
+            if self.state.outbox.pending().await.expect("outbox") == count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the outbox does not hold {count} mail(s) after 10 s");
     }
 
     /// Waits (up to 10 s) for the newest mail to `to` titled `subject` (other mail, such as

@@ -76,15 +76,29 @@ async fn a_username_probe_reveals_nothing_about_another_address() {
 
 #[tokio::test]
 async fn repeated_signups_cannot_flood_an_address_with_mail() {
-    let app = spawn_app_with(|s| s.throttle.signups_per_ip_per_hour = 100).await;
+    let app = spawn_app_with(|s| {
+        s.throttle.signups_per_ip_per_hour = 100;
+        // Every request here comes from one address: no network shares in the way.
+        s.throttle.prefix_shares = Vec::new();
+    })
+    .await;
     app.register("alice@example.com", "alice").await;
+    app.register("bob@example.com", "bob").await;
+    let mut statuses = Vec::new();
     for _ in 0..10 {
-        assert_eq!(app.signup("alice@example.com", "alice2", PASSWORD).await.status, 200);
+        statuses.push(app.signup("alice@example.com", "alice2", PASSWORD).await.status);
+        statuses.push(app.signup("carol@example.com", "carol", PASSWORD).await.status);
     }
-    // Every mail is queued before its signup answers; once the sender is done, count:
-    // 1 verification + 4 notices (5 an hour).
+    // Three an hour per address and network, whatever the address's state, and then an
+    // honest 429: Alice's own signup and two more; Carol three.
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 15, "{statuses:?}");
     app.outbox_drained().await;
-    assert_eq!(app.mails_to("alice@example.com").len(), 5);
+    // Alice's verification and two notices; Carol three links. Bob is untouched.
+    assert_eq!(app.mails_to("alice@example.com").len(), 3);
+    assert_eq!(app.mails_to("carol@example.com").len(), 3);
+    assert_eq!(app.pending_count().await, 3, "past the cap nothing is stored either");
+    assert_eq!(app.mails_to("bob@example.com").len(), 1);
 }
 
 #[tokio::test]
@@ -198,15 +212,39 @@ async fn a_crafted_error_link_cannot_put_its_own_words_under_a_field() {
 }
 
 #[tokio::test]
-async fn link_mail_is_capped_site_wide_per_minute() {
-    let app = spawn_app_with(|s| s.throttle.link_mails_per_minute = 1).await;
-    assert_eq!(app.signup("first@example.com", "first", PASSWORD).await.status, 200);
-    app.nth_mail("first@example.com", 1).await;
-    assert_eq!(app.signup("second@example.com", "second", PASSWORD).await.status, 200, "the same answer");
-    app.wait_for_pending(2).await;
-    app.outbox_drained().await;
-    assert!(app.mails_to("second@example.com").is_empty(), "the minute's allowance was used");
+async fn over_the_site_wide_link_mail_rate_mail_waits_for_a_later_minute_and_is_never_dropped() {
+    let app = spawn_app_with(|s| {
+        s.throttle.link_mails_per_minute = 1;
+        // Every request here comes from one address: no network shares in the way.
+        s.throttle.prefix_shares = Vec::new();
+    })
+    .await;
+    for n in 0..3 {
+        let address = format!("n{n}@example.com");
+        assert_eq!(app.signup(&address, &format!("newcomer{n}"), PASSWORD).await.status, 200);
+        app.nth_mail(&address, 1).await;
+    }
+    assert_eq!(app.resend("n0@example.com").await.status, 200);
+    app.nth_mail("n0@example.com", 2).await;
+    assert_eq!(app.resend("n1@example.com").await.status, 200, "the same answer");
+    app.outbox_holds(1).await;
+    assert_eq!(app.mails_to("n1@example.com").len(), 1, "its mail waits for the next minute");
     app.clock.advance(60);
-    assert_eq!(app.resend("second@example.com").await.status, 200);
-    app.nth_mail("second@example.com", 1).await;
+    app.state.outbox.wake();
+    app.nth_mail("n1@example.com", 2).await;
+}
+
+#[tokio::test]
+async fn past_the_longest_wait_a_link_request_is_refused_honestly() {
+    let app = spawn_app_with(|s| {
+        s.throttle.link_mails_per_minute = 1;
+        s.throttle.link_mail_max_delay_secs = 60;
+        s.throttle.prefix_shares = Vec::new();
+    })
+    .await;
+    assert_eq!(app.forgot_password("a@example.com").await.status, 200, "now");
+    assert_eq!(app.forgot_password("b@example.com").await.status, 200, "next minute");
+    let refused = app.forgot_password("c@example.com").await;
+    assert_eq!(refused.status, 429, "not a silent drop behind \"check your email\"");
+    assert!(refused.body.contains("\"retry_after_secs\":60"), "{}", refused.body);
 }

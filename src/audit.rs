@@ -274,12 +274,14 @@ impl AuditLog {
 
     /// Deletes failed sign-ins naming an address without an account (no subject) from
     /// before `before` (the clean-up pass: see [`UNKNOWN_FAILURES_KEPT_SECS`]); how many.
-    /// Every other event is kept. On PostgreSQL through a function that runs as the audit
-    /// table's owner, so a serving role that may not delete audit rows can delete these.
+    /// Every other event is kept, and none younger than 30 days by the database's own clock
+    /// (the triggers hold to that too). On PostgreSQL through a function that runs as the
+    /// audit table's owner, so a serving role that may not delete audit rows can delete these.
     pub async fn prune_unknown_failures(&self, before: UnixTime) -> sqlx::Result<u64> {
         match &self.pool {
             crate::db::Db::Sqlite(pool) => Ok(sqlx::query(
-                "DELETE FROM audit_events WHERE event = 'authn_login_fail' AND subject_id IS NULL AND at < $1",
+                "DELETE FROM audit_events WHERE event = 'authn_login_fail' AND subject_id IS NULL \
+                 AND at < MIN($1, CAST(strftime('%s', 'now') AS INTEGER) - 2592000)",
             )
             .bind(before)
             .execute(pool)

@@ -96,9 +96,9 @@ impl Recovery {
         // epoch bump above already made every old session and device worthless.)
         let this = self.clone();
         let changed = user.clone();
-        tokio::spawn(async move { this.after_password_change(changed).await })
+        tokio::spawn(async move { this.follow_password_change(changed).await })
             .await
-            .map_err(|e| FlowError::Unexpected(e.into()))??;
+            .map_err(|e| FlowError::Unexpected(e.into()))?;
         Ok(user)
     }
 
@@ -119,15 +119,38 @@ impl Recovery {
         };
         let this = self.clone();
         let changed = user.clone();
-        let after = tokio::spawn(async move { this.after_password_change(changed).await })
+        tokio::spawn(async move { this.follow_password_change(changed).await })
             .await
             .map_err(|e| ChangeError::Unexpected(e.into()))?;
-        match after {
-            Ok(()) => Ok(user),
-            Err(FlowError::Unexpected(cause)) => Err(ChangeError::Unexpected(cause)),
-            Err(other) => {
-                tracing::error!(error = %other, "finishing a password change failed");
-                Err(ChangeError::SessionEnded)
+        Ok(user)
+    }
+
+    /// [`Self::after_password_change`], tried again while the database is only busy. The
+    /// new password has committed, so what follows must happen, and the answer must not be
+    /// "nothing changed, try again" (a retry would find the link used, or count the old
+    /// password as a wrong guess). Its steps repeat harmlessly and the notice is queued
+    /// last, so a retry never mails twice. Past the last try the failure is logged as an
+    /// error: the epoch bump already ended every session and device; only their rows, the
+    /// backoff and the notice are missing.
+    async fn follow_password_change(&self, user: User) {
+        let mut wait = std::time::Duration::from_millis(250);
+        for attempt in 1..=6 {
+            match self.after_password_change(user.clone()).await {
+                Ok(()) => return,
+                Err(FlowError::Unexpected(cause)) if attempt < 6 && crate::db::is_contention(&cause) => {
+                    tracing::warn!(
+                        event = "db_contention",
+                        user_id = user.id,
+                        attempt,
+                        "after a new password: retrying"
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(error) => {
+                    tracing::error!(user_id = user.id, error = %error, "after a new password: not finished");
+                    return;
+                }
             }
         }
     }

@@ -12,17 +12,17 @@
 //!
 //! What bounds it: a signup form counts against its IP's hourly cap; only a form that
 //! parsed and passed the strength check counts against the site-wide per-minute allowance
-//! (each network gets a share of it, see `throttle::allowances`). A stored signup's mail
-//! always goes out; what bounds the mail to one address is a cap per address and
-//! requesting network, so signups from one network cannot flood a mailbox, nor keep the
-//! owner's own signup, made elsewhere, from being mailed.
+//! (each network gets a share of it, see `throttle::allowances`). Signups naming one
+//! address are refused (429) past a few an hour per requesting network; a stored signup's
+//! link goes out if it is the first from its network this hour, or while the address's
+//! total for the hour lasts (else a resend reaches it). So signups from one network can
+//! neither flood a mailbox nor keep the owner's own signup, made elsewhere, from being
+//! mailed.
 //!
 //! The request waits only for what costs the same for every address (parsing, the
 //! strength check, the hash); the lookup, the pending signup and the mail happen after the
 //! response, so its timing cannot tell either. Mail goes through the outbox, so nothing
 //! waits for a mail server.
-//! Each address gets at most a few signup mails an hour from each network, however many
-//! signups name it.
 
 use std::net::IpAddr;
 
@@ -73,21 +73,22 @@ impl Registration {
     }
 
     async fn store_and_mail(&self, prepared: PreparedSignup) -> Result<(), FlowError> {
+        let network = prepared.network().to_owned();
         let signup = self.accounts.store_signup(prepared).await?;
         // One line whatever the outcome: the mail tells the owner of a taken address; the
         // log must not tell anyone whether the address had an account.
         tracing::info!(event = "user_signup_stored");
-        self.follow_up(&signup).await
+        self.follow_up(&signup, &network).await
     }
 
-    /// The one mail a stored signup gets. A fresh signup's link goes out unless the address
-    /// has had many signup mails this hour from every network together (then it waits for
-    /// a resend); the notice to an address that has an account only while that address's
+    /// The one mail a stored signup gets. A fresh signup's link goes out if it is the first
+    /// from its network this hour, or the address has not had many signup mails this hour
+    /// from every network together (else it waits for a resend); the notice to an address that has an account only while that address's
     /// notices last the hour (one more tells its owner nothing new).
-    async fn follow_up(&self, signup: &Signup) -> Result<(), FlowError> {
+    async fn follow_up(&self, signup: &Signup, network: &str) -> Result<(), FlowError> {
         let mail = match &signup.outcome {
             SignupOutcome::Pending { token } => {
-                if !self.throttle.fresh_signup_mail(&signup.email).await? {
+                if !self.throttle.fresh_signup_mail(&signup.email, network).await? {
                     tracing::info!(event = "excess_mail_suppressed", kind = "signup", "stored, not mailed");
                     return Ok(());
                 }
@@ -138,9 +139,13 @@ impl Registration {
         {
             return Ok(());
         }
-        for token in self.accounts.renew_pending(email).await? {
-            self.outbox.enqueue_at(&self.verification_mail(email, &token), mail.due).await?;
+        let tokens = self.accounts.renew_pending(email).await?;
+        if tokens.is_empty() {
+            return Ok(());
         }
+        // One mail with every link: a resend mails once, however many signups wait.
+        let hours = VERIFY_EMAIL_VALID_SECS / 3600;
+        self.outbox.enqueue_at(&self.templates.verify_email_links(email, &tokens, hours), mail.due).await?;
         Ok(())
     }
 

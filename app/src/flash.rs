@@ -137,7 +137,8 @@ pub mod ssr {
     /// every caller of an endpoint, so answers that must not differ do not.
     pub fn redirect(path: &str, notice: &'static str) {
         set(notice);
-        leptos_axum::redirect(&format!("{path}?notice={notice}"));
+        let join = if path.contains('?') { '&' } else { '?' };
+        leptos_axum::redirect(&format!("{path}{join}notice={notice}"));
     }
 
     /// The notice this request's cookie names, if one of `notices`, expiring the cookie.

@@ -3,11 +3,13 @@
 -- append-only. Where the audit log belongs to a role the server does not serve as
 -- (`server grant-app-role`), the serving role may not delete audit rows at all: it deletes
 -- exactly these, no younger than 30 days by the database's clock, through this function,
--- which runs as the table's owner and opens the trigger for its own transaction only.
+-- which runs as the table's owner and opens the trigger for its own transaction only. The
+-- trigger itself holds to the same rows and age, whoever deletes.
 CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' AND current_setting('bulwark.prune_audit', true) = 'on'
-        AND OLD.event = 'authn_login_fail' AND OLD.subject_id IS NULL THEN
+        AND OLD.event = 'authn_login_fail' AND OLD.subject_id IS NULL
+        AND OLD.at < extract(epoch FROM now())::BIGINT - 2592000 THEN
         RETURN OLD;
     END IF;
     RAISE EXCEPTION 'audit events are append-only';

@@ -225,6 +225,17 @@ async fn schema_is_current(pool: &Pool) -> Result<(), StartupError> {
     if !db::table_exists(pool, table).await.map_err(|e| StartupError::NotMigrated(e.to_string()))? {
         return Err(StartupError::NotMigrated("the session table does not exist".into()));
     }
+    // Serving without migrating usually means serving as a role that owns nothing; say so
+    // when this one could still change the audit log (see `server grant-app-role`).
+    match roles::audit_gaps(pool, None).await {
+        Ok(gaps) if gaps.is_empty() => {}
+        Ok(gaps) => tracing::warn!(
+            event = "audit_log_writable",
+            can = gaps.join(", "),
+            "serving with --no-migrate as a role that can change the audit log"
+        ),
+        Err(error) => tracing::warn!(error = %error, "could not check the serving role's rights"),
+    }
     Ok(())
 }
 

@@ -27,6 +27,9 @@ fn identifier(role: &str) -> Result<String, String> {
 /// The statements that give `role` what serving needs, in `schema`.
 fn grants(role: &str, schema: &str) -> Vec<String> {
     vec![
+        // PostgreSQL 14 and older let every role create objects in `public`: objects the
+        // serving role made there could stand in for the owner's in a later migration.
+        format!("REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC"),
         format!("GRANT USAGE ON SCHEMA {schema} TO {role}"),
         format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"),
         format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}"),
@@ -61,9 +64,53 @@ pub async fn grant_app_role(settings: &Settings, role: &str) -> Result<String, S
         sqlx::query(&statement).execute(&mut *tx).await.map_err(|e| format!("{statement}: {e}"))?;
     }
     tx.commit().await.map_err(|e| e.to_string())?;
+    // What the role can do in effect, whatever was granted to it through PUBLIC, a group
+    // or a default: a grant that left a way to change the audit log is not done.
+    let plain = role.trim_matches('"');
+    let gaps = audit_gaps(&pool, Some(plain)).await.map_err(|e| e.to_string())?;
+    if !gaps.is_empty() {
+        return Err(format!(
+            "{role} was granted what serving needs, but can still {}: it is a superuser, owns the \
+             tables, belongs to their owner's role, or was granted more elsewhere; use a role that \
+             owns nothing",
+            gaps.join(", ")
+        ));
+    }
     Ok(format!(
         "{role} may now serve this database with --no-migrate; the audit log is read and append only for it"
     ))
+}
+
+/// What `role` (the current user when `None`) can do in effect that lets it change the
+/// audit log's history: empty when nothing. On SQLite, always empty (no roles).
+pub async fn audit_gaps(pool: &db::Pool, role: Option<&str>) -> sqlx::Result<Vec<&'static str>> {
+    let Db::Postgres(pg) = pool else { return Ok(Vec::new()) };
+    let role: String = match role {
+        Some(role) => role.to_owned(),
+        None => sqlx::query_scalar("SELECT current_user::text").fetch_one(pg).await?,
+    };
+    let checks: [(&str, &str); 8] = [
+        ("update audit events", "has_table_privilege($1, 'audit_events', 'UPDATE')"),
+        ("delete audit events", "has_table_privilege($1, 'audit_events', 'DELETE')"),
+        ("truncate the audit log", "has_table_privilege($1, 'audit_events', 'TRUNCATE')"),
+        ("rewrite the migrations' record", "has_table_privilege($1, '_sqlx_migrations', 'INSERT')"),
+        ("create objects in the schema", "has_schema_privilege($1, current_schema(), 'CREATE')"),
+        ("act as a superuser", "COALESCE((SELECT rolsuper FROM pg_roles WHERE rolname = $1), FALSE)"),
+        (
+            "act as the audit log's owner",
+            "pg_has_role($1, (SELECT tableowner FROM pg_tables WHERE schemaname = current_schema() \
+             AND tablename = 'audit_events'), 'MEMBER')",
+        ),
+        ("disable the audit triggers", "has_table_privilege($1, 'audit_events', 'TRIGGER')"),
+    ];
+    let mut gaps = Vec::new();
+    for (what, check) in checks {
+        let yes: bool = sqlx::query_scalar(&format!("SELECT {check}")).bind(&role).fetch_one(pg).await?;
+        if yes {
+            gaps.push(what);
+        }
+    }
+    Ok(gaps)
 }
 
 #[cfg(test)]

@@ -158,6 +158,17 @@ pub async fn reserve_attempt(pool: &Pool, token_hash: &str, limit: i64, now: Uni
     Ok(done.rows_affected() == 1)
 }
 
+/// Gives back one counted attempt (the password was right; the username was not free).
+pub async fn refund_attempt(pool: &Pool, token_hash: &str) -> sqlx::Result<()> {
+    crate::on_db!(pool, c => sqlx::query(
+        "UPDATE pending_signups SET failed_attempts = failed_attempts - 1 WHERE token_hash = $1 AND failed_attempts > 0",
+    )
+    .bind(token_hash)
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
+    Ok(())
+}
+
 /// Deletes the signup once its wrong passwords reached `limit`.
 pub async fn delete_if_exhausted(pool: &Pool, token_hash: &str, limit: i64) -> sqlx::Result<()> {
     crate::on_db!(pool, c => sqlx::query("DELETE FROM pending_signups WHERE token_hash = $1 AND failed_attempts >= $2")

@@ -96,6 +96,11 @@ impl PreparedSignup {
         &self.email
     }
 
+    /// The network tag it was made from (empty if unknown).
+    pub fn network(&self) -> &str {
+        &self.network
+    }
+
     /// The signup as made from the network `tag` (`Throttle::network_tag`).
     pub fn made_from(self, tag: String) -> Self {
         Self { network: tag, ..self }
@@ -255,6 +260,15 @@ impl Accounts {
         let found = pending::find(&self.pool, &hash, now).await?.ok_or(ConfirmError::InvalidLink)?;
         let wrong = || ConfirmError::Invalid(FieldErrors::single(Field::Password, WRONG_SIGNUP_PASSWORD));
         let Ok(password) = Password::parse_existing(password) else { return Err(wrong()) };
+        // A replacement username is checked first: a malformed one spends none of the
+        // signup's guesses at its password (review O5).
+        let chosen =
+            match username.map(str::trim).filter(|u| !u.is_empty()) {
+                Some(raw) => Some(Username::parse(raw).map_err(|e| {
+                    ConfirmError::Invalid(FieldErrors::single(Field::Username, e.to_string()))
+                })?),
+                None => None,
+            };
         let ticket = self.hasher.admit()?;
         // Counted before the check, like a sign-in: concurrent guesses each spend one.
         if !pending::reserve_attempt(&self.pool, &hash, CONFIRM_ATTEMPTS, now).await? {
@@ -265,13 +279,6 @@ impl Accounts {
             pending::delete_if_exhausted(&self.pool, &hash, CONFIRM_ATTEMPTS).await?;
             return Err(wrong());
         }
-        let chosen =
-            match username.map(str::trim).filter(|u| !u.is_empty()) {
-                Some(raw) => Some(Username::parse(raw).map_err(|e| {
-                    ConfirmError::Invalid(FieldErrors::single(Field::Username, e.to_string()))
-                })?),
-                None => None,
-            };
         let (canonical, display) = match &chosen {
             Some(name) => (name.canonical(), name.display()),
             None => (found.username.as_str(), found.display_name.as_str()),
@@ -282,6 +289,9 @@ impl Accounts {
                 .ok_or(ConfirmError::InvalidLink),
             Confirmed::Gone => Err(ConfirmError::InvalidLink),
             Confirmed::UsernameTaken => {
+                // The password was right: the attempt it was counted as is given back, so
+                // picking another name never uses up the signup's guesses.
+                pending::refund_attempt(&self.pool, &hash).await?;
                 Err(ConfirmError::Invalid(FieldErrors::single(Field::Username, USERNAME_TAKEN_MEANWHILE)))
             }
         }
@@ -368,6 +378,23 @@ mod tests {
         assert!(field(bad, Field::Username).contains("at least"), "the username rules apply");
         let user = accounts.confirm_signup(&first, GOOD, Some("alpha2")).await.expect("another name");
         assert_eq!(user.username, "alpha2");
+    }
+
+    #[tokio::test]
+    async fn picking_another_username_never_uses_up_the_signups_guesses() {
+        let (accounts, _clock, _dir) = accounts().await;
+        let first = pending(&accounts, "a@example.com", "alpha", GOOD).await;
+        let second = pending(&accounts, "b@example.com", "alpha", GOOD).await;
+        accounts.confirm_signup(&second, GOOD, None).await.expect("confirmed");
+        for _ in 0..2 * CONFIRM_ATTEMPTS {
+            let taken = accounts.confirm_signup(&first, GOOD, None).await;
+            assert_eq!(field(taken, Field::Username), USERNAME_TAKEN_MEANWHILE);
+            let bad = accounts.confirm_signup(&first, GOOD, Some("x")).await;
+            assert!(field(bad, Field::Username).contains("at least"));
+        }
+        let user =
+            accounts.confirm_signup(&first, GOOD, Some("alpha3")).await.expect("still alive (review O5)");
+        assert_eq!(user.username, "alpha3");
     }
 
     #[tokio::test]

@@ -59,14 +59,58 @@ impl Templates {
              that password, no account can use your address.</p>"
                 .to_owned(),
         ]);
-        Mail {
-            kind: MailKind::VerifyEmail,
-            to: to.clone(),
-            subject: "Confirm your email address".into(),
-            text,
-            html,
-            valid_for_secs: Some(valid_hours.saturating_mul(3600)),
+        verification(to, text, html, valid_hours)
+    }
+
+    /// A resend's mail: a new link for each signup waiting for the address (one mail
+    /// however many, so a resend mails once). With one, it is [`Self::verify_email`].
+    pub fn verify_email_links(&self, to: &Email, tokens: &[String], valid_hours: i64) -> Mail {
+        if let [token] = tokens {
+            return self.verify_email(to, token, valid_hours);
         }
+        let links: Vec<String> =
+            tokens.iter().map(|token| self.link(&format!("{VERIFY_PATH}?token={token}"))).collect();
+        let resend = self.link(RESEND_PATH);
+        let count = links.len();
+        let listed: String =
+            links.iter().enumerate().map(|(n, link)| format!("{}. {link}\n", n + 1)).collect();
+        let text = format!(
+            "Hello,\n\n\
+             {count} signups with this email address are waiting for confirmation. Each link \
+             below confirms one of them, with the password chosen at that signup: open them \
+             in turn and enter the password you chose; the link of your own signup will \
+             accept it.\n\n{listed}\n\
+             Each link works once and expires in {valid_hours} hours; once one is confirmed, \
+             the others stop working. A new set: {resend}\n\n\
+             If you signed up only once, someone else also signed up with your address: \
+             without their password, their signup cannot use it.\n"
+        );
+        let buttons: Vec<String> = links
+            .iter()
+            .enumerate()
+            .map(|(n, link)| button(link, &format!("Confirm signup {} of {count}", n + 1)))
+            .collect();
+        let mut paragraphs = vec![
+            "<p>Hello,</p>".to_owned(),
+            format!(
+                "<p>{count} signups with this email address are waiting for confirmation. Each \
+                 link below confirms one of them, with the password chosen at that signup: open \
+                 them in turn and enter the password you chose; the link of your own signup will \
+                 accept it.</p>"
+            ),
+        ];
+        paragraphs.extend(buttons);
+        paragraphs.push(format!(
+            "<p>Each link works once and expires in {valid_hours} hours; once one is confirmed, \
+             the others stop working. <a href=\"{}\">Ask for a new set</a>.</p>",
+            escape(&resend)
+        ));
+        paragraphs.push(
+            "<p>If you signed up only once, someone else also signed up with your address: \
+             without their password, their signup cannot use it.</p>"
+                .to_owned(),
+        );
+        verification(to, text, page(&paragraphs), valid_hours)
     }
 
     /// To the owner of an existing account: someone tried to sign up with their address.
@@ -189,6 +233,18 @@ pub use approval::{ApprovalNotice, APPROVALS_PATH};
 pub use email_change::{CANCEL_PATH, CONFIRM_PATH, RECOVER_PATH};
 pub use impersonation::{ImpersonationNotice, SESSIONS_PATH};
 pub use new_device::{approximate_network, NewDeviceNotice};
+
+/// A mail with verification links, given up after `valid_hours` like its links.
+fn verification(to: &Email, text: String, html: String, valid_hours: i64) -> Mail {
+    Mail {
+        kind: MailKind::VerifyEmail,
+        to: to.clone(),
+        subject: "Confirm your email address".into(),
+        text,
+        html,
+        valid_for_secs: Some(valid_hours.saturating_mul(3600)),
+    }
+}
 
 fn page(paragraphs: &[String]) -> String {
     let mut html = String::from(

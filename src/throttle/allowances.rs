@@ -60,11 +60,18 @@ impl Throttle {
         crate::token::keyed_hex(&self.key, b"throttle network\0", network.as_bytes())[..16].to_owned()
     }
 
-    /// Whether a stored signup's link may be mailed to `email`: past a total an hour for
-    /// the address (from every network together) the signup is stored but not mailed, so
-    /// signups from many networks cannot flood a mailbox; a resend reaches it later.
-    pub async fn fresh_signup_mail(&self, email: &Email) -> sqlx::Result<bool> {
-        let key = format!("signup-mail-all-to:{}", self.keyed_hash(email));
+    /// Whether a stored signup's link may be mailed to `email`, the signup made from the
+    /// network `network` ([`Throttle::network_tag`]). The first from each network in an
+    /// hour always is: signups from other networks cannot keep the owner's own from being
+    /// mailed. After that, a total an hour for the address from every network together;
+    /// past it the signup is stored but not mailed (a resend reaches it), so repeated
+    /// signups cannot flood a mailbox.
+    pub async fn fresh_signup_mail(&self, email: &Email, network: &str) -> sqlx::Result<bool> {
+        let hash = self.keyed_hash(email);
+        if self.hit(&format!("signup-first:{hash}:{network}"), HOUR, 1).await?.is_ok() {
+            return Ok(true);
+        }
+        let key = format!("signup-mail-all-to:{hash}");
         Ok(self.hit(&key, HOUR, self.policy.signup_mails_per_address_per_hour).await?.is_ok())
     }
 
@@ -448,10 +455,11 @@ mod tests {
         let refused = t.signup_mail(ip("2001:db8:1:9::1"), &victim).await.expect("db");
         assert!(refused.is_err(), "that /48 used its part up, and is told so");
         assert!(t.signup_mail(ip("198.51.100.1"), &victim).await.expect("db").is_ok(), "the owner's network");
-        for _ in 0..10 {
-            assert!(t.fresh_signup_mail(&victim).await.expect("db"));
+        for _ in 0..11 {
+            assert!(t.fresh_signup_mail(&victim, "attacker").await.expect("db"));
         }
-        assert!(!t.fresh_signup_mail(&victim).await.expect("db"), "from every network together");
+        assert!(!t.fresh_signup_mail(&victim, "attacker").await.expect("db"), "from every network together");
+        assert!(t.fresh_signup_mail(&victim, "owner").await.expect("db"), "the first from another network");
     }
 
     #[tokio::test]

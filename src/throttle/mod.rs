@@ -70,7 +70,8 @@ pub struct Throttle {
 /// ended; dropping it leaves the attempt counted (a client that went away mid-hash).
 pub struct Reservation {
     throttle: Throttle,
-    ip_key: String,
+    /// The IP's counter, unless the budget was a device's (see [`Throttle::reserve_login`]).
+    ip_key: Option<String>,
     budget: Option<(String, Rule)>,
     guards: Vec<InFlightGuard>,
     /// The counters as this reservation wrote them, so settling it is usually one write
@@ -120,12 +121,19 @@ impl Throttle {
     /// hashing; or says how long to wait. Same answer whether or not the account exists.
     /// At most [`ThrottlePolicy::in_flight_per_key`] attempts per IP bucket and per budget
     /// are admitted at once in this process; more are refused for a second.
+    ///
+    /// A device's budget is its own and nothing else (review O3): it neither obeys nor
+    /// spends the IP's ladder, so strangers flooding from the owner's address (a shared
+    /// NAT, a carrier's CGNAT) cannot keep the owner's known browser from signing in. The
+    /// ladder is there against one address guessing at many accounts; a device cookie
+    /// names one account, was only ever issued after its right password, and is revoked
+    /// after its own ten failures.
     pub async fn reserve_login(
         &self,
         ip: IpAddr,
         budget: Budget<'_>,
     ) -> sqlx::Result<Result<Reservation, Throttled>> {
-        let ip_key = Self::ip_key(ip);
+        let ip_key = (!matches!(budget, Budget::Device(_))).then(|| Self::ip_key(ip));
         let budget = match budget {
             Budget::Device(key) => Some((format!("device:{key}"), Rule::Device)),
             Budget::Untrusted(Some(email)) => Some((self.account_key(email), Rule::Untrusted)),
@@ -138,7 +146,7 @@ impl Throttle {
         };
         let limit = self.policy.in_flight_per_key;
         let mut guards = Vec::new();
-        for key in std::iter::once(&ip_key).chain(budget.as_ref().map(|(key, _)| key)) {
+        for key in ip_key.iter().chain(budget.as_ref().map(|(key, _)| key)) {
             match self.in_flight.enter(key, limit) {
                 Some(guard) => guards.push(guard),
                 None => return Ok(Err(Throttled { retry_after_secs: 1 })),
@@ -149,34 +157,37 @@ impl Throttle {
         // A blocked key is refused on a plain read, writing nothing: under a flood most
         // attempts end here, and the database's single writer stays free for the rest.
         // Admission itself is decided by the compare-and-swap below, never by this read.
-        let mut keys = vec![ip_key.as_str()];
+        let mut keys: Vec<&str> = ip_key.iter().map(String::as_str).collect();
         keys.extend(budget.as_ref().map(|(key, _)| key.as_str()));
         let seen = store::get_many(&self.pool, &keys).await?;
         if let Some(wait) = seen.iter().flatten().filter_map(|(c, _)| c.retry_after(now)).max() {
             return Ok(Err(Throttled { retry_after_secs: wait }));
         }
+        let mut seen = seen.into_iter();
+        let seen_ip = ip_key.as_ref().and_then(|_| seen.next());
+        let seen_budget = seen.next();
         // The read above is also where each compare-and-swap starts: one write per counter
         // unless another request wrote in between.
-        let ip_written = match store::update_from(&self.pool, &ip_key, Some(seen[0]), |c| {
-            c.admitted(Rule::Ip, now, policy)
-        })
-        .await?
-        {
-            Ok(written) => written,
-            Err(wait) => return Ok(Err(Throttled { retry_after_secs: wait })),
-        };
+        let mut ip_written = None;
+        if let Some(key) = &ip_key {
+            match store::update_from(&self.pool, key, seen_ip, |c| c.admitted(Rule::Ip, now, policy)).await? {
+                Ok(written) => ip_written = written,
+                Err(wait) => return Ok(Err(Throttled { retry_after_secs: wait })),
+            }
+        }
         let mut budget_written = None;
         if let Some((key, rule)) = &budget {
-            let seen_budget = seen.get(1).copied();
             match store::update_from(&self.pool, key, seen_budget, |c| c.admitted(*rule, now, policy)).await?
             {
                 Ok(written) => budget_written = written,
                 Err(wait) => {
                     // Nothing will be hashed: the IP gets its attempt back.
-                    store::apply_from(&self.pool, &ip_key, Some(ip_written), |c| {
-                        c.refunded(Rule::Ip, policy)
-                    })
-                    .await?;
+                    if let Some(ip_key) = &ip_key {
+                        store::apply_from(&self.pool, ip_key, Some(ip_written), |c| {
+                            c.refunded(Rule::Ip, policy)
+                        })
+                        .await?;
+                    }
                     return Ok(Err(Throttled { retry_after_secs: wait }));
                 }
             }
@@ -203,7 +214,7 @@ impl Throttle {
     pub async fn delete_stale(&self) -> sqlx::Result<u64> {
         let now = self.clock.now();
         let hour = 3600;
-        let kinds: [(&str, i64); 21] = [
+        let kinds: [(&str, i64); 22] = [
             ("ip:", self.policy.ip_window_secs),
             ("account:", self.policy.account_window_secs),
             ("device:", self.policy.account_window_secs),
@@ -225,6 +236,7 @@ impl Throttle {
             ("signup-mail-all-to:", hour),
             ("change-mail-all-to:", hour),
             ("trusted-", hour),
+            ("signup-first:", hour),
         ];
         let mut deleted = 0;
         for (prefix, window) in kinds {
@@ -247,8 +259,10 @@ impl Reservation {
     /// clears it ([`Throttle::clear_account`]).
     pub async fn succeeded(self) -> sqlx::Result<()> {
         let t = &self.throttle;
-        store::apply_from(&t.pool, &self.ip_key, Some(self.ip_written), |c| c.refunded(Rule::Ip, &t.policy))
-            .await?;
+        if let Some(ip_key) = &self.ip_key {
+            store::apply_from(&t.pool, ip_key, Some(self.ip_written), |c| c.refunded(Rule::Ip, &t.policy))
+                .await?;
+        }
         match &self.budget {
             Some((key, Rule::Device)) => store::delete(&t.pool, key).await?,
             Some((key, rule)) => {
@@ -263,8 +277,10 @@ impl Reservation {
     /// No verification ran (the hashing queue was full): everything is given back.
     pub async fn refund(self) -> sqlx::Result<()> {
         let t = &self.throttle;
-        store::apply_from(&t.pool, &self.ip_key, Some(self.ip_written), |c| c.refunded(Rule::Ip, &t.policy))
-            .await?;
+        if let Some(ip_key) = &self.ip_key {
+            store::apply_from(&t.pool, ip_key, Some(self.ip_written), |c| c.refunded(Rule::Ip, &t.policy))
+                .await?;
+        }
         if let Some((key, rule)) = &self.budget {
             store::apply_from(&t.pool, key, Some(self.budget_written), |c| c.refunded(*rule, &t.policy))
                 .await?;
@@ -401,6 +417,24 @@ mod tests {
             .await
             .expect("db")
             .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_device_neither_obeys_nor_spends_its_ips_ladder() {
+        let (throttle, _clock, _dir) = throttle().await;
+        for n in 0..60 {
+            // Strangers behind the owner's address guess at many accounts: the IP blocks.
+            let email = Email::parse(&format!("p{n}@example.com")).expect("email");
+            let _ = fail(&throttle, "198.51.100.7", Some(&email)).await;
+        }
+        let email = Email::parse("owner@example.com").expect("email");
+        assert!(fail(&throttle, "198.51.100.7", Some(&email)).await.is_err(), "the IP is blocked");
+        let device = throttle.reserve_login(ip("198.51.100.7"), Budget::Device("known")).await.expect("db");
+        let device = device.expect("the owner's known browser, from the same address (review O3)");
+        let ip_before = store::get(&throttle.pool, "ip:198.51.100.7").await.expect("db");
+        device.failed().await.expect("db");
+        assert_eq!(store::get(&throttle.pool, "ip:198.51.100.7").await.expect("db"), ip_before, "not spent");
+        assert_eq!(store::get(&throttle.pool, "device:known").await.expect("db").failures, 1, "its own");
     }
 
     #[tokio::test]

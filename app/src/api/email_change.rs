@@ -149,7 +149,16 @@ pub async fn follow_email_change_link(
         };
         match outcome.map_err(email_change_error) {
             Ok(()) => {
-                crate::flash::ssr::redirect(link.page(), link.done_notice());
+                // Back to the link's own page, the (well-formed) token kept: a cancel or
+                // recovery page goes on naming the account it acted for.
+                let token: String = token.chars().filter(char::is_ascii_hexdigit).take(64).collect();
+                let back = match link {
+                    EmailChangeLink::Confirm => link.page().to_owned(),
+                    EmailChangeLink::Cancel | EmailChangeLink::Recover => {
+                        format!("{}?token={token}", link.page())
+                    }
+                };
+                crate::flash::ssr::redirect(&back, link.done_notice());
                 Ok(())
             }
             Err(error) => {

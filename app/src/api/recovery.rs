@@ -41,8 +41,12 @@ pub async fn reset_password(
                 // Every device cookie of the account died with the reset; this browser
                 // just proved the mailbox, so it gets a new one (unannounced): its next
                 // sign-in spends its own budget, not the one strangers' guesses block.
-                if let Some(new) = devices()?.signed_in(&user, None, None).await.map_err(session_error)? {
-                    set_device_cookie(&new);
+                // The new password has committed: a failure here costs this browser its device
+                // cookie, not the answer (a retry would find the link used).
+                match devices()?.signed_in(&user, None, None).await {
+                    Ok(Some(new)) => set_device_cookie(&new),
+                    Ok(None) => {}
+                    Err(error) => tracing::warn!(error = %error, "after a reset: no device cookie issued"),
                 }
                 crate::flash::ssr::redirect(AFTER_RESET, crate::flash::notice::PASSWORD_RESET);
                 Ok(())

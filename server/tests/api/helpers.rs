@@ -64,6 +64,21 @@ impl SentMail {
         self.token_after(&format!("{path}?token="))
     }
 
+    /// Every verification link's token in the mail, in order, once each.
+    pub fn tokens(&self) -> Vec<String> {
+        let prefix = "/verify-email?token=";
+        let mut found: Vec<String> = Vec::new();
+        let mut rest = self.raw.as_str();
+        while let Some(at) = rest.find(prefix) {
+            rest = &rest[at + prefix.len()..];
+            let token: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+            if token.len() == 64 && !found.contains(&token) {
+                found.push(token);
+            }
+        }
+        found
+    }
+
     fn token_after(&self, prefix: &str) -> Option<String> {
         let start = self.raw.find(prefix)? + prefix.len();
         Some(self.raw[start..].chars().take_while(char::is_ascii_hexdigit).collect())

@@ -97,6 +97,30 @@ async fn the_serving_role_reads_and_appends_the_audit_log_and_changes_nothing_in
 }
 
 #[tokio::test]
+async fn a_role_that_could_still_change_the_audit_log_is_refused() {
+    if !on_postgres() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (owner, _) = split_roles(dir.path()).await;
+    let owner_user: String =
+        bulwark::on_db!(&owner, c => sqlx::query_scalar("SELECT current_user::text").fetch_one(c).await)
+            .expect("me");
+    let unique = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_nanos();
+    let member = format!("member_{unique}");
+    let create = format!("CREATE ROLE {member} LOGIN IN ROLE {owner_user}");
+    bulwark::on_db!(&owner, c => sqlx::query(&create).execute(c).await.map(db::Done::from)).expect("role");
+    let url: String = bulwark::on_db!(&owner, c => sqlx::query_scalar("SELECT current_database()::text").fetch_one(c).await)
+        .expect("db");
+    let admin = std::env::var(PG_URL_VAR).expect("pg");
+    let mut owner_url = reqwest::Url::parse(&admin).expect("url");
+    owner_url.set_path(&url);
+    let refused = server::roles::grant_app_role(&Settings::local(owner_url.to_string()), &member).await;
+    let message = refused.expect_err("a member of the owner's role");
+    assert!(message.contains("act as the audit log's owner"), "{message}");
+}
+
+#[tokio::test]
 async fn serving_without_migrating_refuses_a_database_that_is_not_this_builds() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = database_url(dir.path()).await;

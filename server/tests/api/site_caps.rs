@@ -227,9 +227,9 @@ async fn a_resend_reaches_the_owners_own_signup_after_someone_else_signed_up_the
 
     let resent = post_from(&app, "/api/resend-verification", &[("email", VICTIM)], "198.51.100.9").await;
     assert_eq!(resent.status, 200);
-    let mails = app.wait_for_mails(VICTIM, 6).await;
-    let links: Vec<String> = mails[3..].iter().filter_map(|m| m.token()).collect();
-    assert_eq!(links.len(), 3, "one new link for every waiting signup, the owner's too");
+    let mails = app.wait_for_mails(VICTIM, 4).await;
+    let links = mails[3].tokens();
+    assert_eq!(links.len(), 3, "one mail, with a new link for every waiting signup, the owner's too");
     let mut created = 0;
     for link in &links {
         if app.verify_with(link, PASSWORD, "").await.status == 200 {
@@ -269,8 +269,8 @@ async fn signups_from_other_networks_push_out_their_own_before_the_owners() {
     assert_eq!(app.pending_count().await, 5);
     let resent = post_from(&app, "/api/resend-verification", &[("email", VICTIM)], "198.51.100.9").await;
     assert_eq!(resent.status, 200);
-    let mails = app.wait_for_mails(VICTIM, 12).await;
-    let links: Vec<String> = mails[7..].iter().filter_map(|m| m.token()).collect();
+    let mails = app.wait_for_mails(VICTIM, 8).await;
+    let links = mails[7].tokens();
     assert_eq!(links.len(), 5);
     let mut created = 0;
     for link in &links {

@@ -21,6 +21,10 @@ use crate::{
     Email,
 };
 
+/// How long a request waits for what follows its new password (see
+/// `Recovery::finish_password_change`): well inside the 30 s request time limit.
+const FOLLOW_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 #[derive(Clone)]
 pub struct Recovery {
     accounts: Accounts,
@@ -94,11 +98,7 @@ impl Recovery {
         // What must follow a password change runs in a task of its own, awaited here: a
         // client that hangs up, or the request's time limit, cannot stop it halfway. (The
         // epoch bump above already made every old session and device worthless.)
-        let this = self.clone();
-        let changed = user.clone();
-        tokio::spawn(async move { this.follow_password_change(changed).await })
-            .await
-            .map_err(|e| FlowError::Unexpected(e.into()))?;
+        self.finish_password_change(&user).await;
         Ok(user)
     }
 
@@ -117,12 +117,21 @@ impl Recovery {
             }
             Err(other) => return Err(other),
         };
+        self.finish_password_change(&user).await;
+        Ok(user)
+    }
+
+    /// Runs what follows a committed new password in a task of its own (a client that hangs
+    /// up, or the request's time limit, cannot stop it halfway), and waits for it at most
+    /// [`FOLLOW_UP_WAIT`], well inside the request's time limit: past that the request
+    /// answers (the change happened) and the task finishes on its own.
+    async fn finish_password_change(&self, user: &User) {
         let this = self.clone();
         let changed = user.clone();
-        tokio::spawn(async move { this.follow_password_change(changed).await })
-            .await
-            .map_err(|e| ChangeError::Unexpected(e.into()))?;
-        Ok(user)
+        let task = tokio::spawn(async move { this.follow_password_change(changed).await });
+        if tokio::time::timeout(FOLLOW_UP_WAIT, task).await.is_err() {
+            tracing::warn!(user_id = user.id, "after a new password: still finishing in the background");
+        }
     }
 
     /// [`Self::after_password_change`], tried again while the database is only busy. The

@@ -5,7 +5,8 @@
 -- exactly these, no younger than 30 days by the database's clock, through this function,
 -- which runs as the table's owner and opens the trigger for its own transaction only. The
 -- trigger itself holds to the same rows and age, whoever deletes.
-CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF TG_OP = 'DELETE' AND current_setting('bulwark.prune_audit', true) = 'on'
         AND OLD.event = 'authn_login_fail' AND OLD.subject_id IS NULL

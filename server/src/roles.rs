@@ -17,6 +17,13 @@ fn identifier(role: &str) -> Result<String, String> {
         && role.len() <= 63
         && role.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !role.starts_with(|c: char| c.is_ascii_digit());
+    // `public` means every role, even quoted; `none` and `pg_*` are reserved.
+    let reserved = ["public", "none", "current_user", "session_user", "current_role"]
+        .contains(&role.to_ascii_lowercase().as_str())
+        || role.to_ascii_lowercase().starts_with("pg_");
+    if reserved {
+        return Err(format!("{role:?} is a reserved name, not a role of its own"));
+    }
     if plain {
         Ok(format!("\"{role}\""))
     } else {
@@ -59,20 +66,30 @@ pub async fn grant_app_role(settings: &Settings, role: &str) -> Result<String, S
         .fetch_one(pg)
         .await
         .map_err(|e| e.to_string())?;
+    let plain = role.trim_matches('"');
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+        .bind(plain)
+        .fetch_one(pg)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !exists {
+        return Err(format!("there is no role {role}: create it first (CREATE ROLE … LOGIN)"));
+    }
     let mut tx = pg.begin().await.map_err(|e| e.to_string())?;
     for statement in grants(&role, &schema) {
         sqlx::query(&statement).execute(&mut *tx).await.map_err(|e| format!("{statement}: {e}"))?;
     }
-    tx.commit().await.map_err(|e| e.to_string())?;
     // What the role can do in effect, whatever was granted to it through PUBLIC, a group
-    // or a default: a grant that left a way to change the audit log is not done.
-    let plain = role.trim_matches('"');
-    let gaps = audit_gaps(&pool, Some(plain)).await.map_err(|e| e.to_string())?;
-    if !gaps.is_empty() {
+    // or a default: a grant that left a way to change the audit log is not made at all.
+    let gaps = gaps_on(&mut tx, plain).await.map_err(|e| e.to_string())?;
+    if gaps.is_empty() {
+        tx.commit().await.map_err(|e| e.to_string())?;
+    } else {
+        tx.rollback().await.map_err(|e| e.to_string())?;
         return Err(format!(
-            "{role} was granted what serving needs, but can still {}: it is a superuser, owns the \
-             tables, belongs to their owner's role, or was granted more elsewhere; use a role that \
-             owns nothing",
+            "nothing was granted: {role} could still {} (it is or may become a superuser, owns the \
+             tables or may act as their owner, or was granted more elsewhere); use a role that \
+             owns nothing and belongs to no such role",
             gaps.join(", ")
         ));
     }
@@ -85,29 +102,62 @@ pub async fn grant_app_role(settings: &Settings, role: &str) -> Result<String, S
 /// audit log's history: empty when nothing. On SQLite, always empty (no roles).
 pub async fn audit_gaps(pool: &db::Pool, role: Option<&str>) -> sqlx::Result<Vec<&'static str>> {
     let Db::Postgres(pg) = pool else { return Ok(Vec::new()) };
+    let mut connection = pg.acquire().await?;
     let role: String = match role {
         Some(role) => role.to_owned(),
-        None => sqlx::query_scalar("SELECT current_user::text").fetch_one(pg).await?,
+        None => sqlx::query_scalar("SELECT current_user::text").fetch_one(&mut *connection).await?,
     };
-    let checks: [(&str, &str); 8] = [
-        ("update audit events", "has_table_privilege($1, 'audit_events', 'UPDATE')"),
-        ("delete audit events", "has_table_privilege($1, 'audit_events', 'DELETE')"),
-        ("truncate the audit log", "has_table_privilege($1, 'audit_events', 'TRUNCATE')"),
-        ("rewrite the migrations' record", "has_table_privilege($1, '_sqlx_migrations', 'INSERT')"),
-        ("create objects in the schema", "has_schema_privilege($1, current_schema(), 'CREATE')"),
-        ("act as a superuser", "COALESCE((SELECT rolsuper FROM pg_roles WHERE rolname = $1), FALSE)"),
+    gaps_on(&mut connection, &role).await
+}
+
+/// [`audit_gaps`] on one connection (a transaction, for `grant-app-role`).
+async fn gaps_on(connection: &mut sqlx::PgConnection, role: &str) -> sqlx::Result<Vec<&'static str>> {
+    // Every role `role` can become or inherits from (itself included): superuser status
+    // and CREATEROLE are not inherited, but `SET ROLE` reaches them.
+    const REACHABLE: &str = "SELECT r.oid FROM pg_roles r WHERE pg_has_role($1, r.oid, 'MEMBER')";
+    let checks: [(&str, String); 11] = [
+        ("update audit events", "has_any_column_privilege($1, 'audit_events', 'UPDATE')".into()),
+        ("delete audit events", "has_table_privilege($1, 'audit_events', 'DELETE')".into()),
+        ("truncate the audit log", "has_table_privilege($1, 'audit_events', 'TRUNCATE')".into()),
+        ("disable the audit triggers", "has_table_privilege($1, 'audit_events', 'TRIGGER')".into()),
+        (
+            "rewrite the migrations' record",
+            "has_table_privilege($1, '_sqlx_migrations', 'INSERT') \
+             OR has_any_column_privilege($1, '_sqlx_migrations', 'UPDATE') \
+             OR has_table_privilege($1, '_sqlx_migrations', 'DELETE')"
+                .into(),
+        ),
+        ("create objects in the schema", "has_schema_privilege($1, current_schema(), 'CREATE')".into()),
+        ("create schemas", "has_database_privilege($1, current_database(), 'CREATE')".into()),
+        (
+            "act as a superuser",
+            format!("EXISTS (SELECT 1 FROM pg_roles WHERE rolsuper AND oid IN ({REACHABLE}))"),
+        ),
+        (
+            "create or grant roles",
+            format!("EXISTS (SELECT 1 FROM pg_roles WHERE rolcreaterole AND oid IN ({REACHABLE}))"),
+        ),
         (
             "act as the audit log's owner",
             "pg_has_role($1, (SELECT tableowner FROM pg_tables WHERE schemaname = current_schema() \
-             AND tablename = 'audit_events'), 'MEMBER')",
+             AND tablename = 'audit_events'), 'MEMBER')"
+                .into(),
         ),
-        ("disable the audit triggers", "has_table_privilege($1, 'audit_events', 'TRIGGER')"),
+        (
+            "act as a role that may change the audit log",
+            format!(
+                "EXISTS (SELECT 1 FROM pg_roles WHERE oid IN ({REACHABLE}) AND \
+                 (has_table_privilege(oid, 'audit_events', 'DELETE') \
+                  OR has_any_column_privilege(oid, 'audit_events', 'UPDATE')))"
+            ),
+        ),
     ];
     let mut gaps = Vec::new();
-    for (what, check) in checks {
-        let yes: bool = sqlx::query_scalar(&format!("SELECT {check}")).bind(&role).fetch_one(pg).await?;
+    for (what, check) in &checks {
+        let yes: bool =
+            sqlx::query_scalar(&format!("SELECT {check}")).bind(role).fetch_one(&mut *connection).await?;
         if yes {
-            gaps.push(what);
+            gaps.push(*what);
         }
     }
     Ok(gaps)
@@ -120,7 +170,18 @@ mod tests {
     #[test]
     fn only_plain_role_names_are_accepted() {
         assert_eq!(identifier("bulwark_app").as_deref(), Ok("\"bulwark_app\""));
-        for bad in ["", "app; DROP TABLE users", "a\"b", "1app", "app-role", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "app; DROP TABLE users",
+            "a\"b",
+            "1app",
+            "app-role",
+            &"a".repeat(64),
+            "public",
+            "PUBLIC",
+            "pg_monitor",
+            "none",
+        ] {
             assert!(identifier(bad).is_err(), "{bad:?}");
         }
     }

@@ -68,7 +68,12 @@ impl Throttle {
     /// signups cannot flood a mailbox.
     pub async fn fresh_signup_mail(&self, email: &Email, network: &str) -> sqlx::Result<bool> {
         let hash = self.keyed_hash(email);
-        if self.hit(&format!("signup-first:{hash}:{network}"), HOUR, 1).await?.is_ok() {
+        // The first from a network, up to twice the total from every network together: the
+        // exception is for the owner, not a way for many networks to flood a mailbox.
+        let firsts = self.policy.signup_mails_per_address_per_hour.saturating_mul(2);
+        if self.hit(&format!("signup-first:{hash}:{network}"), HOUR, 1).await?.is_ok()
+            && self.hit(&format!("signup-first-all-to:{hash}"), HOUR, firsts).await?.is_ok()
+        {
             return Ok(true);
         }
         let key = format!("signup-mail-all-to:{hash}");
@@ -460,6 +465,10 @@ mod tests {
         }
         assert!(!t.fresh_signup_mail(&victim, "attacker").await.expect("db"), "from every network together");
         assert!(t.fresh_signup_mail(&victim, "owner").await.expect("db"), "the first from another network");
+        for n in 0..18 {
+            assert!(t.fresh_signup_mail(&victim, &format!("net{n}")).await.expect("db"));
+        }
+        assert!(!t.fresh_signup_mail(&victim, "net99").await.expect("db"), "firsts are capped too");
     }
 
     #[tokio::test]

@@ -146,7 +146,12 @@ impl Throttle {
         };
         let limit = self.policy.in_flight_per_key;
         let mut guards = Vec::new();
-        for key in ip_key.iter().chain(budget.as_ref().map(|(key, _)| key)) {
+        // A device's attempts still take a place per source, of their own: a handful of
+        // device cookies from one address cannot fill the hashing queue, and strangers'
+        // floods (which never hold this key) cannot take the owner's place.
+        let device_source =
+            matches!(budget, Some((_, Rule::Device))).then(|| format!("ip-device:{}", ip_bucket(ip)));
+        for key in ip_key.iter().chain(&device_source).chain(budget.as_ref().map(|(key, _)| key)) {
             match self.in_flight.enter(key, limit) {
                 Some(guard) => guards.push(guard),
                 None => return Ok(Err(Throttled { retry_after_secs: 1 })),
@@ -214,7 +219,7 @@ impl Throttle {
     pub async fn delete_stale(&self) -> sqlx::Result<u64> {
         let now = self.clock.now();
         let hour = 3600;
-        let kinds: [(&str, i64); 22] = [
+        let kinds: [(&str, i64); 23] = [
             ("ip:", self.policy.ip_window_secs),
             ("account:", self.policy.account_window_secs),
             ("device:", self.policy.account_window_secs),
@@ -237,6 +242,7 @@ impl Throttle {
             ("change-mail-all-to:", hour),
             ("trusted-", hour),
             ("signup-first:", hour),
+            ("signup-first-all-to:", hour),
         ];
         let mut deleted = 0;
         for (prefix, window) in kinds {
@@ -435,6 +441,22 @@ mod tests {
         device.failed().await.expect("db");
         assert_eq!(store::get(&throttle.pool, "ip:198.51.100.7").await.expect("db"), ip_before, "not spent");
         assert_eq!(store::get(&throttle.pool, "device:known").await.expect("db").failures, 1, "its own");
+
+        // Device attempts from one address still take places of their own, two at a time:
+        // a pile of device cookies cannot fill the hashing queue from one address.
+        let mut held = Vec::new();
+        for key in ["d1", "d2"] {
+            let mut r = throttle
+                .reserve_login(ip("198.51.100.8"), Budget::Device(key))
+                .await
+                .expect("db")
+                .expect("ok");
+            held.push(r.take_guards());
+        }
+        let third = throttle.reserve_login(ip("198.51.100.8"), Budget::Device("d3")).await.expect("db");
+        assert_eq!(third.err(), Some(Throttled { retry_after_secs: 1 }));
+        let elsewhere = throttle.reserve_login(ip("198.51.100.9"), Budget::Device("d4")).await.expect("db");
+        assert!(elsewhere.is_ok(), "another address");
     }
 
     #[tokio::test]

@@ -189,23 +189,16 @@ pub fn ip_bucket(ip: IpAddr) -> String {
 /// `v6/48:2001:db8:7::`); `None` when the level has no prefix for the address's family.
 /// IPv4-mapped IPv6 addresses count as IPv4.
 pub fn prefix_key(ip: IpAddr, level: super::PrefixShare) -> Option<String> {
-    let v4 = match ip {
-        IpAddr::V4(v4) => Some(v4),
-        IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
     };
-    match (v4, ip) {
-        (Some(v4), _) => {
-            let len = level.v4?.min(32);
-            let bits = u32::from(v4) & u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-            Some(format!("v4/{len}:{}", std::net::Ipv4Addr::from(bits)))
-        }
-        (None, IpAddr::V6(v6)) => {
-            let len = level.v6?.min(128);
-            let bits = u128::from(v6) & u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-            Some(format!("v6/{len}:{}", std::net::Ipv6Addr::from(bits)))
-        }
-        (None, IpAddr::V4(_)) => None,
-    }
+    let (family, len) = match ip {
+        IpAddr::V4(_) => ("v4", level.v4?),
+        IpAddr::V6(_) => ("v6", level.v6?),
+    };
+    let net = IpNet::new(ip, len).ok()?.trunc();
+    Some(format!("{family}/{len}:{}", net.network()))
 }
 
 #[cfg(test)]

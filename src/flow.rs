@@ -71,6 +71,7 @@ impl From<ResetError> for FlowError {
         match e {
             ResetError::InvalidLink => Self::InvalidLink,
             ResetError::Invalid(errors) => Self::Invalid(errors),
+            ResetError::Throttled(verdict) => Self::Throttled(verdict),
             ResetError::Unexpected(cause) => Self::unexpected(cause),
         }
     }

@@ -18,6 +18,8 @@ pub enum Field {
     /// The password an account has now, asked again before changing it.
     #[serde(rename = "current_password")]
     CurrentPassword,
+    /// A code from an authenticator app, or a recovery code.
+    Code,
 }
 
 /// Human-readable messages keyed by field. Safe to show and to send over the wire: the

@@ -39,11 +39,15 @@ pub mod breached;
 #[cfg(feature = "server")]
 pub mod clock;
 #[cfg(feature = "server")]
+pub mod completion;
+#[cfg(feature = "server")]
 pub mod db;
 #[cfg(feature = "server")]
 pub mod devices;
 #[cfg(feature = "server")]
 pub mod email_change;
+#[cfg(feature = "server")]
+pub mod factors;
 #[cfg(feature = "server")]
 pub mod flow;
 #[cfg(feature = "server")]

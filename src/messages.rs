@@ -19,6 +19,12 @@ pub const USERNAME_TAKEN_MEANWHILE: &str =
     "This username has been taken since you signed up. Please choose another.";
 /// Said under the current-password field of the password change when it is wrong.
 pub const WRONG_CURRENT_PASSWORD: &str = "This is not your current password.";
+/// A code that is wrong, was already used, or is too old (one message for all three).
+pub const WRONG_CODE: &str = "That code is not right, or it was already used. Wait for the next one and try again.";
+/// A recovery code that is not one of the account's unused codes.
+pub const WRONG_RECOVERY_CODE: &str = "That is not one of your unused recovery codes.";
+/// Nothing typed in the code field.
+pub const CODE_EMPTY: &str = "Please enter the code.";
 /// Said under the new-password field when it is the password the account has now.
 pub const SAME_PASSWORD: &str = "Choose a password different from your current one.";
 /// Said under the new-address field of an email change when it is the account's address.
@@ -102,6 +108,7 @@ pub fn is_known(field: Field, message: &str) -> bool {
         Field::CurrentPassword => {
             message == WRONG_CURRENT_PASSWORD || message == PasswordError::Empty.to_string()
         }
+        Field::Code => [WRONG_CODE, WRONG_RECOVERY_CODE, CODE_EMPTY].contains(&message),
         Field::Password => {
             message == PasswordError::Empty.to_string()
                 || message == WRONG_SIGNUP_PASSWORD

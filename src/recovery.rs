@@ -83,11 +83,19 @@ impl Recovery {
     }
 
     /// Sets a new password through a reset link and ends every session of the account.
-    /// Throttled per client IP (each submission runs a strength check). The account as it
-    /// now is: the browser that proved the mailbox gets a fresh device cookie for it.
-    pub async fn reset_password(&self, ip: IpAddr, token: &str, password: &str) -> Result<User, FlowError> {
+    /// Throttled per client IP (each submission runs a strength check). For an account
+    /// with a second factor, `answer` (a code, or a recovery code) must prove it too: the
+    /// mailbox alone is one factor. The account as it now is: the browser that proved the
+    /// mailbox gets a fresh device cookie for it.
+    pub async fn reset_password(
+        &self,
+        (ip, token, password): (IpAddr, &str, &str),
+        (factors, answer): (&crate::factors::Factors, Option<crate::factors::Answer<'_>>),
+        context: &crate::audit::Context,
+    ) -> Result<User, FlowError> {
         self.throttle.link_submission(ip).await?.map_err(FlowError::Throttled)?;
-        let user = match self.accounts.reset_password(token, password).await {
+        let check = crate::factors::ResetFactor { factors, ip, answer, context };
+        let user = match self.accounts.reset_password(token, password, &check).await {
             Ok(user) => user,
             Err(ResetError::InvalidLink) => {
                 tracing::info!(event = "authn_password_reset_fail");
@@ -105,8 +113,12 @@ impl Recovery {
     /// The owner's password change (see `accounts::password_change`), then what follows
     /// every new password: every session and device of the account ended (the caller's
     /// too: the server function starts it anew), the sign-in backoff cleared, a notice
-    /// mailed. The account as it now is.
-    pub async fn change_password(&self, change: PasswordChange<'_>) -> Result<User, ChangeError> {
+    /// mailed. The account as it now is, as a sign-in the caller's session renews under a
+    /// new id.
+    pub async fn change_password(
+        &self,
+        change: PasswordChange<'_>,
+    ) -> Result<crate::sessions::Completed, ChangeError> {
         let session_key = change.session_key.to_owned();
         let user = match self.accounts.change_password(&self.throttle, change).await {
             Ok(user) => user,
@@ -118,7 +130,7 @@ impl Recovery {
             Err(other) => return Err(other),
         };
         self.finish_password_change(&user).await;
-        Ok(user)
+        Ok(crate::completion::renewed(user))
     }
 
     /// Runs what follows a committed new password in a task of its own (a client that hangs

@@ -29,6 +29,8 @@ pub enum Kind {
     EmailLink,
     /// A device cookie.
     Device,
+    /// The cookie of a sign-in waiting for its second step.
+    SecondStep,
 }
 
 impl Kind {
@@ -36,6 +38,7 @@ impl Kind {
         match self {
             Self::EmailLink => b"bulwark email token\0",
             Self::Device => b"bulwark device cookie\0",
+            Self::SecondStep => b"bulwark second step\0",
         }
     }
 }

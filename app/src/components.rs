@@ -43,6 +43,7 @@ pub fn Header() -> impl IntoView {
                             Ok(Some(current)) => view! {
                                 <a href="/account/sessions">"Sessions"</a>
                                 <a href="/account/password">"Password"</a>
+                                <a href="/account/security">"Security"</a>
                                 <a href="/account/email">"Email"</a>
                                 <a href="/account/activity">"Activity"</a>
                                 {(current.role == bulwark::Role::Admin).then(|| view! { <a href="/admin" data-testid="admin-link">"Admin"</a> })}
@@ -160,6 +161,9 @@ pub fn TextField(
     /// A standing hint shown under the label.
     #[prop(optional_no_strip)]
     hint: Option<String>,
+    /// The keyboard a phone shows (`numeric` for codes).
+    #[prop(optional)]
+    inputmode: Option<&'static str>,
 ) -> impl IntoView {
     let is_password = input_type == "password";
     let error_id = format!("{id}-error");
@@ -175,6 +179,7 @@ pub fn TextField(
             name=name
             type=move || if is_password && state.shown.get() { "text" } else { input_type }
             autocomplete=autocomplete
+            inputmode=inputmode
             required
             spellcheck="false"
             autocapitalize="none"
@@ -322,7 +327,7 @@ pub fn FormError(#[prop(into)] error: Signal<Option<ApiError>>) -> impl IntoView
             let step_up = matches!(e, ApiError::StepUpRequired).then(|| {
                 let back = leptos_router::hooks::use_location().pathname.get_untracked();
                 let href = format!("{}?next={}", crate::api::STEP_UP_PAGE, urlencoding_path(&back));
-                view! { " " <a href=href data-testid="step-up-link">"Confirm your password"</a> }
+                view! { " " <a href=href data-testid="step-up-link">"Confirm it is you"</a> }
             });
             view! {
                 <div class="form-error" role="alert" data-testid="form-error">{e.to_string()}{step_up}</div>

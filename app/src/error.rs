@@ -34,8 +34,27 @@ pub enum ApiError {
     /// 403: the account must choose a new password before anything else.
     #[error("Please choose a new password before going on.")]
     PasswordChangeRequired,
+    /// 401: the sign-in waiting for its second step is over (expired, used, too many wrong
+    /// codes): the password again.
+    #[error("Your sign-in has timed out. Please sign in again.")]
+    SecondStepExpired,
+    /// 409: the account already has an authenticator app.
+    #[error("An authenticator app is already set up for this account.")]
+    FactorAlreadySet,
+    /// 409: the setup waiting for a code is over (expired, or restarted elsewhere).
+    #[error("This setup has expired or was restarted. Please start again.")]
+    EnrolmentExpired,
+    /// 409: an admin keeps a second factor.
+    #[error("An administrator's account must keep two-factor sign-in.")]
+    AdminNeedsFactor,
+    /// 409: the account has no second factor.
+    #[error("Two-factor sign-in is not set up for this account.")]
+    NoFactor,
+    /// 403: an administrator without a second factor reaches only its set-up.
+    #[error("Administrators must set up two-factor sign-in before anything else.")]
+    FactorRequired,
     /// 403: the action needs the password typed again (step-up) first.
-    #[error("For your security, please enter your password again to continue.")]
+    #[error("For your security, please confirm it is you to continue.")]
     StepUpRequired,
     /// 409: the change would leave no administrator who can act.
     #[error("This would leave the site without an administrator who can act.")]
@@ -114,11 +133,12 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             Self::Validation(_) => 422,
-            Self::InvalidCredentials | Self::Unauthorized => 401,
+            Self::InvalidCredentials | Self::Unauthorized | Self::SecondStepExpired => 401,
             Self::Forbidden
             | Self::AccountDisabled
             | Self::AccountLocked
             | Self::PasswordChangeRequired
+            | Self::FactorRequired
             | Self::StepUpRequired
             | Self::ImpersonationBlocked => 403,
             Self::LastAdmin
@@ -130,7 +150,11 @@ impl ApiError {
             | Self::ApprovalOwnRequest
             | Self::ApprovalAboutYou
             | Self::ApprovalNotYours
-            | Self::ApprovalNotWaiting => 409,
+            | Self::ApprovalNotWaiting
+            | Self::FactorAlreadySet
+            | Self::EnrolmentExpired
+            | Self::AdminNeedsFactor
+            | Self::NoFactor => 409,
             Self::ReasonRequired | Self::UntilInPast | Self::ImpersonationReason => 422,
             Self::BadRequest | Self::InvalidLink => 400,
             Self::NotFound => 404,

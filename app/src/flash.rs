@@ -27,6 +27,11 @@ pub mod notice {
     pub const EMAIL_CHANGE_CONFIRMED: &str = "email-change-confirmed";
     pub const EMAIL_CHANGE_CANCELLED: &str = "email-change-cancelled";
     pub const ACCOUNT_RECOVERED: &str = "account-recovered";
+    /// Signed in with a recovery code, and few are left.
+    pub const FEW_RECOVERY_CODES: &str = "few-recovery-codes";
+    pub const FACTOR_ON: &str = "two-factor-on";
+    pub const FACTOR_OFF: &str = "two-factor-off";
+    pub const CODES_SAVED: &str = "recovery-codes-saved";
 }
 
 /// Whether the site's cookies are `Secure` (and so this one `__Host-`), as the server's

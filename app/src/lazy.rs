@@ -112,6 +112,10 @@ lazy_pages! {
     ConfirmEmailChangeRoute => confirm_email_change: ConfirmEmailChangePage,
     CancelEmailChangeRoute => cancel_email_change: CancelEmailChangePage,
     RecoverAccountRoute => recover_account: RecoverAccountPage,
+    SecondStepRoute => second_step: SecondStepPage,
+    SecurityRoute => security: SecurityPage,
+    SetupAppRoute => setup_app: SetupAppPage,
+    RecoveryCodesRoute => recovery_codes: RecoveryCodesPage,
 }
 
 /// In the browser, before hydrating: fetches the chunk of the lazy page the server

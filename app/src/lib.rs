@@ -94,6 +94,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("email-change/cancel") view={Lazy::<lazy::CancelEmailChangeRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("email-change/recover") view={Lazy::<lazy::RecoverAccountRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("step-up") view={Lazy::<lazy::StepUpRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("login/second-step") view={Lazy::<lazy::SecondStepRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("account/security") view={Lazy::<lazy::SecurityRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("account/security/app") view={Lazy::<lazy::SetupAppRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("account/security/recovery-codes") view={Lazy::<lazy::RecoveryCodesRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("admin") view={Lazy::<lazy::AdminUsersRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("admin/users/:id") view={Lazy::<lazy::AdminUserRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("admin/audit") view={Lazy::<lazy::AdminAuditRoute>::new()} ssr=SsrMode::Async />

@@ -39,6 +39,10 @@ pub async fn resolve_caller(
             if confined && !impersonating && !CONFINED_MAY_REACH.contains(&path) {
                 return confined_answer(path);
             }
+            let needs_factor = resolved.0.as_ref().is_some_and(sessions::Principal::needs_factor);
+            if needs_factor && !confined && !FACTOR_SETUP_MAY_REACH.contains(&path) {
+                return factor_setup_answer(path);
+            }
             // The admin area's pages send an anonymous visitor to sign in (for anyone
             // signed in who is not an admin, they are the ordinary "not found" page).
             if resolved.0.is_none() && (path == app::api::ADMIN_PAGE || path.starts_with("/admin/")) {
@@ -142,6 +146,39 @@ const CONFINED_MAY_REACH: &[&str] = &[
     bulwark::mail::templates::RECOVER_PATH,
     "/api/email-change/link",
 ];
+
+/// All an admin without a second factor may reach: setting one up (after a step-up with
+/// the password), and signing out. Promoting a user to admin, or `server create-admin`,
+/// makes an admin who meets this at their next request.
+const FACTOR_SETUP_MAY_REACH: &[&str] = &[
+    app::api::SECURITY_PAGE,
+    app::api::SETUP_APP_PAGE,
+    app::api::RECOVERY_CODES_PAGE,
+    app::api::STEP_UP_PAGE,
+    "/api/security",
+    "/api/totp-setup",
+    "/api/totp-confirm",
+    "/api/recovery-codes",
+    "/api/recovery-codes-saved",
+    "/api/step-up",
+    "/api/logout",
+    "/api/session",
+    "/api/me",
+];
+
+/// Anything else for such an admin: pages go to the security page, server functions
+/// answer 403 with the reason (and change nothing).
+fn factor_setup_answer(path: &str) -> Response {
+    let mut response = if path.starts_with("/api/") {
+        let error = app::error::ApiError::FactorRequired;
+        let body = serde_json::to_string(&error).unwrap_or_default();
+        (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    } else {
+        axum::response::Redirect::to(app::api::SECURITY_PAGE).into_response()
+    };
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
 
 /// Anything else: pages send the browser to the password page, server functions answer
 /// 403 with the reason (and change nothing).

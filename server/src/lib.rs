@@ -81,6 +81,7 @@ pub struct Shared {
     pub admin: bulwark::admin::Admin,
     pub impersonations: bulwark::impersonation::Impersonations,
     pub email_changes: bulwark::email_change::EmailChanges,
+    pub factors: bulwark::factors::Factors,
     pub outbox: Outbox,
     /// Where the mail sender delivers: SMTP, or the development folder.
     pub mail_transport: Arc<dyn MailTransport>,
@@ -171,6 +172,15 @@ pub async fn prepare(
         templates: templates.clone(),
         recovery: recovery.clone(),
     });
+    let factors = bulwark::factors::Factors::new(
+        pool.clone(),
+        clock.clone(),
+        bulwark::factors::FactorKeys::new(settings.secret.expose(), settings.credentials.factor_key_version),
+        throttle.clone(),
+        outbox.clone(),
+        templates.clone(),
+        bulwark::factors::ISSUER,
+    );
     let admin = bulwark::admin::Admin::new(
         pool.clone(),
         clock.clone(),
@@ -204,6 +214,7 @@ pub async fn prepare(
         admin,
         impersonations,
         email_changes,
+        factors,
         outbox,
         mail_transport,
         settings: Arc::new(settings),
@@ -265,8 +276,13 @@ pub fn router(state: AppState) -> Router {
         admin: state.admin.clone(),
         impersonations: state.impersonations.clone(),
         email_changes: state.email_changes.clone(),
+        factors: state.factors.clone(),
         parked_cookie: DeviceCookie {
             name: state.settings.cookie.parked_name,
+            secure: state.settings.cookie.secure,
+        },
+        second_step_cookie: DeviceCookie {
+            name: state.settings.cookie.second_step_name,
             secure: state.settings.cookie.secure,
         },
         access: app::api::ssr::StepUpWindows {
@@ -435,6 +451,9 @@ pub async fn clean_up(state: &AppState) -> Vec<(&'static str, String)> {
     }
     if let Err(error) = state.throttle.delete_stale().await {
         failures.push(("throttle counter", error.to_string()));
+    }
+    if let Err(error) = state.factors.delete_expired().await {
+        tracing::warn!(error = %error, "deleting expired second steps failed");
     }
     if let Err(error) = state.devices.delete_expired().await {
         failures.push(("device cookie", error.to_string()));

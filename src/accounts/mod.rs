@@ -19,7 +19,7 @@ mod pending;
 mod provision;
 mod reauth;
 mod reset;
-mod sign_in;
+pub(crate) mod sign_in;
 mod signup;
 mod standing;
 pub mod store;
@@ -28,8 +28,8 @@ pub use self::{
     password_change::{ChangeError, PasswordChange},
     provision::ProvisionError,
     reauth::ReauthError,
-    reset::ResetError,
-    sign_in::{sign_in, Attempt, SignInError, SignedIn, BUSY_RETRY_AFTER_SECS},
+    reset::{FactorCheck, NoFactor, ResetError},
+    sign_in::{sign_in, Attempt, PasswordChecked, SignInError, BUSY_RETRY_AFTER_SECS},
     signup::{
         CheckedSignup, ConfirmError, PreparedSignup, Signup, SignupOutcome, CONFIRM_ATTEMPTS,
         PENDING_PER_ADDRESS,
@@ -61,6 +61,16 @@ pub struct User {
     pub email_verified: bool,
     /// Disabled, locked, must change password (see [`Standing`]).
     pub standing: Standing,
+    /// Since when the account has a second factor (see `factors`); `None`: it has none,
+    /// and the password alone signs in.
+    pub factors_since: Option<crate::clock::UnixTime>,
+}
+
+impl User {
+    /// Whether signing in (and stepping up) takes a second factor.
+    pub fn has_factor(&self) -> bool {
+        self.factors_since.is_some()
+    }
 }
 
 impl std::fmt::Debug for User {
@@ -145,6 +155,10 @@ impl Accounts {
 
     pub fn policy(&self) -> PasswordPolicy {
         self.policy
+    }
+
+    pub fn now(&self) -> crate::clock::UnixTime {
+        self.clock.now()
     }
 
     /// The password hasher (shared by every clone), e.g. to count its work.

@@ -11,9 +11,13 @@ pub enum ResetError {
     /// by a reset that succeeds.
     #[error("invalid, used or expired link")]
     InvalidLink,
-    /// The new password broke a rule; the link still works.
+    /// The new password broke a rule, or the second factor was missing or wrong; the link
+    /// still works.
     #[error("invalid input")]
     Invalid(FieldErrors),
+    /// Too many wrong second-factor answers for the account.
+    #[error("throttled for {} s", .0.retry_after_secs)]
+    Throttled(crate::throttle::Throttled),
     #[error(transparent)]
     Unexpected(#[from] UnexpectedError),
 }
@@ -67,7 +71,12 @@ impl Accounts {
     /// every session of the account ends and every other link dies. It also confirms the
     /// address, since the link proved it.
     #[tracing::instrument(name = "reset_password", skip_all)]
-    pub async fn reset_password(&self, token: &str, password: &str) -> Result<User, ResetError> {
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        password: &str,
+        factor: &dyn FactorCheck,
+    ) -> Result<User, ResetError> {
         let hash = token::parse(token).ok_or(ResetError::InvalidLink)?;
         let purpose = store::Purpose::ResetPassword;
         let (user_id, epoch, expires_at) =
@@ -85,6 +94,11 @@ impl Accounts {
             return Err(ResetError::Invalid(FieldErrors::single(Field::Password, weak)));
         }
         let password_hash = self.hasher.hash(&password).await?;
+        // An account with a second factor: the mailbox alone does not set its password
+        // (the factor is asked only now, so a refused password spends no code).
+        if user.has_factor() {
+            factor.check(&user).await?;
+        }
 
         // The link used up, the password set and the audit event, together or not at all.
         let mut tx = crate::db::write(&self.pool).await?;
@@ -115,6 +129,11 @@ impl Accounts {
     /// else's account, sent to a victim, then says whose it is. `None` for an unknown,
     /// used, expired or superseded link. Reads only; the link stays as it was.
     pub async fn reset_link_address(&self, token: &str) -> Result<Option<String>, AccountError> {
+        Ok(self.reset_link_user(token).await?.map(|u| u.email))
+    }
+
+    /// The account a live reset link is for (nothing is used up).
+    pub async fn reset_link_user(&self, token: &str) -> Result<Option<User>, AccountError> {
         let Some(hash) = token::parse(token) else { return Ok(None) };
         let Some((user_id, epoch, expires_at)) =
             store::peek_token(&self.pool, &hash, store::Purpose::ResetPassword).await?
@@ -123,7 +142,25 @@ impl Accounts {
         };
         let user = store::find_user(&mut self.pool.acquire().await?, user_id).await?;
         let now = self.clock.now();
-        Ok(user.filter(|u| u.session_epoch == epoch && expires_at > now).map(|u| u.email))
+        Ok(user.filter(|u| u.session_epoch == epoch && expires_at > now))
+    }
+}
+
+/// The second step of a reset, for an account with a second factor: supplied by the
+/// caller (see `Recovery::reset_password`), which holds the answer typed with the new
+/// password. `Err` refuses the reset and leaves the link usable.
+#[async_trait::async_trait]
+pub trait FactorCheck: Send + Sync {
+    async fn check(&self, user: &User) -> Result<(), ResetError>;
+}
+
+/// For accounts without a factor only (tests, tools): any account with one is refused.
+pub struct NoFactor;
+
+#[async_trait::async_trait]
+impl FactorCheck for NoFactor {
+    async fn check(&self, _: &User) -> Result<(), ResetError> {
+        Err(ResetError::Invalid(FieldErrors::single(Field::Code, crate::messages::CODE_EMPTY)))
     }
 }
 
@@ -166,11 +203,11 @@ mod tests {
         let (accounts, _clock, _dir) = accounts().await;
         verified(&accounts, "a@example.com", "alpha").await;
         let (before, token) = reset_link(&accounts, "a@example.com").await;
-        let after = accounts.reset_password(&token, OTHER).await.expect("reset");
+        let after = accounts.reset_password(&token, OTHER, &super::NoFactor).await.expect("reset");
         assert_eq!(after.session_epoch, before.session_epoch + 1, "every session ends");
         assert!(sign_in(&accounts, "a@example.com", GOOD).await.is_err());
         assert!(sign_in(&accounts, "a@example.com", OTHER).await.is_ok());
-        assert!(matches!(accounts.reset_password(&token, GOOD).await, Err(ResetError::InvalidLink)));
+        assert!(matches!(accounts.reset_password(&token, GOOD, &super::NoFactor).await, Err(ResetError::InvalidLink)));
     }
 
     #[tokio::test]
@@ -187,7 +224,7 @@ mod tests {
         clock.advance(RESET_PASSWORD_VALID_SECS);
         assert_eq!(accounts.reset_link_address(&token).await.expect("db"), None, "expired");
         let (_, token) = reset_link(&accounts, "a@example.com").await;
-        accounts.reset_password(&token, OTHER).await.expect("reset");
+        accounts.reset_password(&token, OTHER, &super::NoFactor).await.expect("reset");
         assert_eq!(accounts.reset_link_address(&token).await.expect("db"), None, "used");
     }
 
@@ -197,12 +234,12 @@ mod tests {
         verified(&accounts, "kitten@example.com", "kitten").await;
         let (_, token) = reset_link(&accounts, "kitten@example.com").await;
         for weak in ["short", "kittenkittenkitten1"] {
-            match accounts.reset_password(&token, weak).await {
+            match accounts.reset_password(&token, weak, &super::NoFactor).await {
                 Err(ResetError::Invalid(errors)) => assert!(errors.get(Field::Password).is_some()),
                 other => panic!("expected a password error, got {other:?}"),
             }
         }
-        accounts.reset_password(&token, OTHER).await.expect("the link still works");
+        accounts.reset_password(&token, OTHER, &super::NoFactor).await.expect("the link still works");
     }
 
     #[tokio::test]
@@ -211,12 +248,12 @@ mod tests {
         verified(&accounts, "a@example.com", "alpha").await;
         let (_, old) = reset_link(&accounts, "a@example.com").await;
         clock.advance(RESET_PASSWORD_VALID_SECS);
-        assert!(matches!(accounts.reset_password(&old, OTHER).await, Err(ResetError::InvalidLink)));
+        assert!(matches!(accounts.reset_password(&old, OTHER, &super::NoFactor).await, Err(ResetError::InvalidLink)));
 
         let (_, first) = reset_link(&accounts, "a@example.com").await;
         let (_, second) = reset_link(&accounts, "a@example.com").await;
-        accounts.reset_password(&second, OTHER).await.expect("reset");
-        assert!(matches!(accounts.reset_password(&first, GOOD).await, Err(ResetError::InvalidLink)));
+        accounts.reset_password(&second, OTHER, &super::NoFactor).await.expect("reset");
+        assert!(matches!(accounts.reset_password(&first, GOOD, &super::NoFactor).await, Err(ResetError::InvalidLink)));
     }
 
     #[tokio::test]

@@ -25,7 +25,7 @@ use std::net::IpAddr;
 use super::{AccountError, Accounts, Block, UnexpectedError, User};
 use crate::{
     audit::{self, Event},
-    devices::{Device, Devices, NewDevice},
+    devices::{Device, Devices},
     hashing::{HashError, Priority, Ticket},
     throttle::{Budget, Reservation, Throttle, Throttled},
     Email, LoginForm,
@@ -84,12 +84,20 @@ impl std::fmt::Debug for Attempt<'_> {
     }
 }
 
-/// A successful sign-in.
+/// The right password for an account that may sign in: what [`crate::completion`] turns
+/// into a session, or into a pending second step when the account has a factor. Its
+/// fields are private, so only this function makes one.
 #[derive(Debug)]
-pub struct SignedIn {
-    pub user: User,
-    /// A device cookie to set, when this browser had none for the account.
-    pub new_device: Option<NewDevice>,
+pub struct PasswordChecked {
+    pub(crate) user: User,
+    /// The browser's device cookie, when it is a known device of this account.
+    pub(crate) device: Option<Device>,
+}
+
+impl PasswordChecked {
+    pub fn user(&self) -> &User {
+        &self.user
+    }
 }
 
 /// Checks an attempt. See the module documentation for the order.
@@ -98,7 +106,7 @@ pub async fn sign_in(
     throttle: &Throttle,
     devices: &Devices,
     attempt: Attempt<'_>,
-) -> Result<SignedIn, SignInError> {
+) -> Result<PasswordChecked, SignInError> {
     // The account budget is keyed by the email whether or not an account has it.
     let email = Email::parse(attempt.email).ok();
     let found = match &email {
@@ -131,16 +139,11 @@ pub async fn sign_in(
         Ok(user) => {
             reservation.succeeded().await?;
             if let Some(block) = user.standing.block(accounts.clock.now()) {
-                record(accounts, &user, attempt.context, Some(block)).await?;
+                record(accounts, &user, attempt.context, Some(block), None).await?;
                 tracing::info!(event = "authn_login_fail_blocked", user_id = user.id, block = ?block);
                 return Err(SignInError::Blocked(block));
             }
-            let announce = record(accounts, &user, attempt.context, None).await?;
-            // The owner is told of a browser new to the account, except at its first
-            // sign-in soon after it was made (right after signup, every browser is new).
-            let notify = announce.then_some(attempt.context);
-            let new_device = devices.signed_in(&user, trusted, notify).await?;
-            Ok(SignedIn { user, new_device })
+            Ok(PasswordChecked { user, device: trusted.cloned() })
         }
         Err(AccountError::InvalidCredentials | AccountError::Invalid(_)) => {
             // Written for unknown addresses too (with no subject), so the answer takes the
@@ -192,18 +195,23 @@ pub(super) async fn admit_reserved(
     Ok(Some((reservation, ticket)))
 }
 
-/// A right password: the audit event and, when the account may sign in, its "last
+/// A completed sign-in (or a right password refused for the account's state): the audit
+/// event (naming the factor, if one was used) and, when the account may sign in, its "last
 /// sign-in", in one transaction. Whether a new browser is worth announcing (see
 /// `store::touch_sign_in`).
-async fn record(
+pub(crate) async fn record(
     accounts: &Accounts,
     user: &User,
     context: &audit::Context,
     blocked: Option<Block>,
+    factor: Option<crate::factors::Factor>,
 ) -> Result<bool, SignInError> {
     let now = accounts.clock.now();
     let mut tx = crate::db::write(&accounts.pool).await?;
     let mut entry = audit::Entry::new(Event::LoginSuccess, Some(user.id), Some(user.id), context);
+    if let Some(factor) = factor {
+        entry = entry.details(serde_json::json!({ "factor": factor.as_str() }));
+    }
     let mut before = true;
     if let Some(block) = blocked {
         entry = entry.failed().details(serde_json::json!({ "refused": format!("{block:?}").to_lowercase() }));

@@ -163,7 +163,7 @@ pub async fn delete_expired_tokens(pool: &Pool, now: i64) -> sqlx::Result<u64> {
 
 pub(crate) const USER_COLUMNS: &str = "id, email, display_name, role, session_epoch, \
      email_verified_at IS NOT NULL AS email_verified, disabled_at, disabled_reason, disabled_until, locked_at, \
-     must_change_password";
+     must_change_password, factors_since";
 
 pub(crate) fn user_from_row(row: &impl DbRow) -> sqlx::Result<User> {
     Ok(User {
@@ -180,6 +180,7 @@ pub(crate) fn user_from_row(row: &impl DbRow) -> sqlx::Result<User> {
             locked_at: row.try_get("locked_at")?,
             must_change_password: row.try_get("must_change_password")?,
         },
+        factors_since: row.try_get("factors_since")?,
     })
 }
 

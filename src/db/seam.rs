@@ -192,7 +192,7 @@ macro_rules! values {
     )*};
 }
 
-values!(i64, bool, String, Vec<u8>);
+values!(i64, i32, bool, String, Vec<u8>);
 
 /// A row of either backend, read by column name. Row-to-value functions take
 /// `&impl DbRow` and so serve both backends.

@@ -217,6 +217,7 @@ mod tests {
             session_epoch: 0,
             email_verified: true,
             standing: Default::default(),
+            factors_since: None,
         }
     }
 

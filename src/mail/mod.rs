@@ -73,6 +73,11 @@ pub enum MailKind {
     AccountRecoveredElsewhere,
     /// To every admin: an action on an admin's account waits for approval, or was decided.
     AdminApproval,
+    /// A second factor was added, removed or used as a last resort (a recovery code), or
+    /// new recovery codes were made.
+    FactorNotice,
+    /// The right password was followed by wrong second steps: someone may know it.
+    FactorAlarm,
 }
 
 /// The name log lines give a mail of the kind stored as `stored`. The mail that answers a
@@ -108,6 +113,8 @@ impl MailKind {
             Self::AccountRecovered => "account_recovered",
             Self::AccountRecoveredElsewhere => "account_recovered_elsewhere",
             Self::AdminApproval => "admin_approval",
+            Self::FactorNotice => "factor_notice",
+            Self::FactorAlarm => "factor_alarm",
         }
     }
 }
@@ -136,7 +143,9 @@ impl std::fmt::Debug for Mail {
 mod tests {
     use super::*;
 
-    const EVERY_KIND: [MailKind; 14] = [
+    const EVERY_KIND: [MailKind; 16] = [
+        MailKind::FactorNotice,
+        MailKind::FactorAlarm,
         MailKind::VerifyEmail,
         MailKind::SignupExisting,
         MailKind::PasswordReset,

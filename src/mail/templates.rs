@@ -226,11 +226,13 @@ impl Templates {
 mod admin;
 mod approval;
 mod email_change;
+mod factors;
 mod impersonation;
 mod new_device;
 pub use admin::AdminNotice;
 pub use approval::{ApprovalNotice, APPROVALS_PATH};
 pub use email_change::{CANCEL_PATH, CONFIRM_PATH, RECOVER_PATH};
+pub use factors::{FactorNotice, SECURITY_PATH};
 pub use impersonation::{ImpersonationNotice, SESSIONS_PATH};
 pub use new_device::{approximate_network, NewDeviceNotice};
 

@@ -29,14 +29,16 @@ pub fn current_key(session: &Session) -> Option<String> {
     session.id().as_ref().map(storage_key)
 }
 
-/// Signs `user` in on `session`: a new id (so an id planted before sign-in is worthless),
-/// the metadata, an expiry capped by both lifetimes, and a registry row.
+/// Signs the completed sign-in's user in on `session`: a new id (so an id planted before
+/// sign-in is worthless), the metadata, an expiry capped by both lifetimes, and a registry
+/// row. Only a [`Completed`] sign-in begins a session (see `completed`).
 pub async fn begin(
     session: &Session,
     registry: &SessionRegistry,
-    user: &User,
+    completed: &super::Completed,
     origin: &Origin,
 ) -> Result<SessionMeta, SessionError> {
+    let user = completed.user();
     if let Some(old) = current_key(session) {
         registry.forget(&old).await?;
     }

@@ -13,6 +13,7 @@
 //!   most once a minute per session, never to the session record, which is written only
 //!   when the session is created and never re-created by a later save.
 
+mod completed;
 mod data;
 mod device;
 pub mod guard;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use self::store::delete_record as store_delete_record;
 pub use self::{
+    completed::{Completed, Proof},
     data::SessionData,
     device::{describe_device, is_recognised},
     hashed_store::{storage_id, storage_key, HashedStore},

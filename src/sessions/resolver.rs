@@ -34,11 +34,23 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// Whether the caller re-entered their password on this session within the last
-    /// `window_secs` (step-up). Never during an impersonation.
+    /// Whether the caller proved it again on this session within the last `window_secs`
+    /// (step-up). Never during an impersonation. On an account with a second factor only a
+    /// step-up since the factor was set up counts: those are made with the factor, so a
+    /// password typed before it does not.
     pub fn stepped_up_within(&self, now: crate::clock::UnixTime, window_secs: i64) -> bool {
         self.impersonation.is_none()
-            && self.session.stepped_up_at.is_some_and(|at| now.saturating_sub(at) < window_secs && at <= now)
+            && self.session.stepped_up_at.is_some_and(|at| {
+                now.saturating_sub(at) < window_secs
+                    && at <= now
+                    && self.user.factors_since.is_none_or(|since| at >= since)
+            })
+    }
+
+    /// Whether this caller is an admin without a second factor: only setting one up (and
+    /// signing out) is open to them, like a forced password change.
+    pub fn needs_factor(&self) -> bool {
+        self.impersonation.is_none() && self.user.role == crate::Role::Admin && !self.user.has_factor()
     }
 
     /// Whether only the password change and sign-out are open to this caller.

@@ -55,6 +55,13 @@ pub enum Budget<'a> {
     /// An email-change confirmation link (its row id): the link and the password together
     /// prove the account; a few wrong passwords kill the change, as with a pending signup.
     ChangeLink(i64),
+    /// A second step (an authenticator or recovery code) for this account from a browser
+    /// that is not one of its known devices: one budget per account, however many pending
+    /// sign-ins the right password has opened (AuthQuake), backing off like the password's.
+    Factor(crate::accounts::UserId),
+    /// A second step from a known device of the account (its stored key): its own budget,
+    /// so a stranger who has the password cannot lock the owner out of the second step.
+    FactorDevice(&'a str),
 }
 
 #[derive(Clone)]
@@ -133,7 +140,7 @@ impl Throttle {
         ip: IpAddr,
         budget: Budget<'_>,
     ) -> sqlx::Result<Result<Reservation, Throttled>> {
-        let ip_key = (!matches!(budget, Budget::Device(_))).then(|| Self::ip_key(ip));
+        let ip_key = (!matches!(budget, Budget::Device(_) | Budget::FactorDevice(_))).then(|| Self::ip_key(ip));
         let budget = match budget {
             Budget::Device(key) => Some((format!("device:{key}"), Rule::Device)),
             Budget::Untrusted(Some(email)) => Some((self.account_key(email), Rule::Untrusted)),
@@ -143,6 +150,8 @@ impl Throttle {
                 Rule::Proof,
             )),
             Budget::ChangeLink(id) => Some((format!("change-link:{id}"), Rule::Proof)),
+            Budget::Factor(user_id) => Some((format!("factor:{user_id}"), Rule::Untrusted)),
+            Budget::FactorDevice(key) => Some((format!("factor-device:{key}"), Rule::Device)),
         };
         let limit = self.policy.in_flight_per_key;
         let mut guards = Vec::new();
@@ -200,6 +209,17 @@ impl Throttle {
         Ok(Ok(Reservation { throttle: self.clone(), ip_key, budget, guards, ip_written, budget_written }))
     }
 
+    /// Consecutive wrong second steps on the account from browsers it does not know.
+    pub async fn factor_failures(&self, user_id: crate::accounts::UserId) -> sqlx::Result<u32> {
+        Ok(store::get(&self.pool, &format!("factor:{user_id}")).await?.failures)
+    }
+
+    /// Whether the owner may be mailed about failed second steps now (at most once an
+    /// hour per account, so the alarm cannot be turned into a mail flood).
+    pub async fn factor_alarm(&self, user_id: crate::accounts::UserId) -> sqlx::Result<bool> {
+        Ok(self.hit(&format!("factor-alarm:{user_id}"), 3600, 1).await?.is_ok())
+    }
+
     /// Clears the account's untrusted-client failures (a password reset proved the owner).
     pub async fn clear_account(&self, email: &Email) -> sqlx::Result<()> {
         store::delete(&self.pool, &self.account_key(email)).await
@@ -219,7 +239,7 @@ impl Throttle {
     pub async fn delete_stale(&self) -> sqlx::Result<u64> {
         let now = self.clock.now();
         let hour = 3600;
-        let kinds: [(&str, i64); 23] = [
+        let kinds: [(&str, i64); 26] = [
             ("ip:", self.policy.ip_window_secs),
             ("account:", self.policy.account_window_secs),
             ("device:", self.policy.account_window_secs),
@@ -243,6 +263,9 @@ impl Throttle {
             ("trusted-", hour),
             ("signup-first:", hour),
             ("signup-first-all-to:", hour),
+            ("factor:", self.policy.account_window_secs),
+            ("factor-device:", self.policy.account_window_secs),
+            ("factor-alarm:", hour),
         ];
         let mut deleted = 0;
         for (prefix, window) in kinds {

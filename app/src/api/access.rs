@@ -170,3 +170,28 @@ pub fn email_change_error(error: bulwark::email_change::EmailChangeError) -> Api
         E::Unexpected(cause) => unexpected("email change failed unexpectedly", &cause),
     }
 }
+
+/// Maps a factor operation's failure.
+pub fn factor_error(error: bulwark::factors::FactorError) -> ApiError {
+    use bulwark::factors::FactorError as E;
+    match error {
+        E::Throttled(verdict) => too_many(verdict),
+        E::WrongCode => wrong_code(bulwark::factors::Factor::Totp),
+        E::WrongRecoveryCode => wrong_code(bulwark::factors::Factor::RecoveryCode),
+        E::Exhausted => ApiError::Unauthorized,
+        E::AlreadyEnrolled => ApiError::FactorAlreadySet,
+        E::NotWaiting => ApiError::EnrolmentExpired,
+        E::NoFactor => ApiError::NoFactor,
+        E::AdminNeedsFactor => ApiError::AdminNeedsFactor,
+        E::Unexpected(cause) => unexpected("factor operation failed unexpectedly", &cause),
+    }
+}
+
+/// A wrong answer in the code field (one message for wrong, used and too old).
+pub fn wrong_code(factor: bulwark::factors::Factor) -> ApiError {
+    let message = match factor {
+        bulwark::factors::Factor::Totp => bulwark::messages::WRONG_CODE,
+        bulwark::factors::Factor::RecoveryCode => bulwark::messages::WRONG_RECOVERY_CODE,
+    };
+    ApiError::Validation(bulwark::FieldErrors::single(bulwark::Field::Code, message))
+}

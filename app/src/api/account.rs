@@ -25,6 +25,12 @@ pub async fn change_password(
     use super::ssr::*;
     async {
         let principal = current()?;
+        // On an account with a second factor, the current password alone does not prove
+        // the owner: a recent step-up with the factor does (unless an admin required the
+        // change, when this session's sign-in passed the second step moments ago).
+        if principal.user.has_factor() && !principal.confined() {
+            stepped_up()?;
+        }
         let context = audit_context();
         let change = bulwark::accounts::PasswordChange {
             user: &principal.user,
@@ -35,12 +41,13 @@ pub async fn change_password(
             new: &password,
             context: &context,
         };
-        let user = recovery()?.change_password(change).await.map_err(change_error)?;
-        SessionState::extract().await?.log_in(&user).await?;
+        let completed = recovery()?.change_password(change).await.map_err(change_error)?;
+        SessionState::extract().await?.log_in(&completed).await?;
+        let user = completed.user();
         // Every device cookie of the account died with the old password; this browser,
         // where the owner just proved it twice, gets a new one at once (unannounced), so
         // its next sign-in is neither throttled as a stranger's nor reported as new.
-        if let Some(new) = devices()?.signed_in(&user, None, None).await.map_err(session_error)? {
+        if let Some(new) = devices()?.signed_in(user, None, None).await.map_err(session_error)? {
             set_device_cookie(&new);
         }
         tracing::info!(event = "authn_password_change", user_id = user.id, "password changed");
@@ -64,19 +71,25 @@ pub fn safe_next(next: &str) -> &str {
     }
 }
 
-/// Step-up ("sudo mode"): the signed-in user types their password again; the session
-/// gets a new id and remembers the time, which sensitive actions check. Throttled on this
-/// session's own budget and the client address (never the account's budget for strangers,
-/// which anyone can exhaust); the last wrong password it is allowed ends the session.
-/// Returns the browser to `next` (a path on this site).
+/// Step-up ("sudo mode"): the signed-in user proves it again; the session gets a new id
+/// and remembers the time, which sensitive actions check. Without a second factor, the
+/// password; with one, a code from the app (or a recovery code), and the password alone
+/// does not count. Throttled on this session's own budget and the client address (never
+/// the account's budget for strangers, which anyone can exhaust); the last wrong answer it
+/// is allowed ends the session. Returns the browser to `next` (a path on this site).
 #[server(prefix = "/api", endpoint = "step-up")]
 pub async fn step_up(
     #[server(default)] password: String,
+    #[server(default)] code: String,
+    #[server(default)] recovery_code: String,
     #[server(default)] next: String,
 ) -> Result<(), ApiError> {
     use super::ssr::*;
     async {
         let principal = current()?;
+        if principal.user.has_factor() {
+            return step_up_with_factor(principal, &code, &recovery_code, &next).await;
+        }
         let wrong = || {
             ApiError::Validation(bulwark::FieldErrors::single(
                 bulwark::Field::CurrentPassword,
@@ -116,6 +129,46 @@ pub async fn step_up(
         Ok(())
     }
     .await
+}
+
+/// Step-up on an account with a second factor: a code or a recovery code.
+#[cfg(feature = "ssr")]
+async fn step_up_with_factor(
+    principal: bulwark::sessions::Principal,
+    code: &str,
+    recovery_code: &str,
+    next: &str,
+) -> Result<(), ApiError> {
+    use super::ssr::*;
+    use bulwark::factors::{Answer, FactorError};
+    if principal.impersonation.is_some() {
+        return Err(ApiError::ImpersonationBlocked);
+    }
+    let answer = match (code.trim().is_empty(), recovery_code.trim().is_empty()) {
+        (false, _) => Answer::Code(code),
+        (true, false) => Answer::RecoveryCode(recovery_code),
+        (true, true) => {
+            return Err(ApiError::Validation(bulwark::FieldErrors::single(
+                bulwark::Field::Code,
+                bulwark::messages::CODE_EMPTY,
+            )))
+        }
+    };
+    let verdict = factors()?
+        .step_up(&principal.user, (client_ip()?, &principal.session_key), answer, &audit_context())
+        .await;
+    match verdict {
+        Ok(_) => {}
+        Err(FactorError::Exhausted) => {
+            // This session has had its guesses: it ends.
+            registry()?.forget(&principal.session_key).await.map_err(session_error)?;
+            return Err(ApiError::Unauthorized);
+        }
+        Err(other) => return Err(factor_error(other)),
+    }
+    SessionState::extract().await?.step_up(&principal).await?;
+    leptos_axum::redirect(safe_next(next));
+    Ok(())
 }
 
 /// One security event as its subject sees it. Times are Unix seconds.
@@ -223,6 +276,12 @@ pub fn describe_event(event: &str, success: bool) -> &'static str {
         ("user_email_changed", _) => "Email address changed",
         ("user_email_change_cancelled", _) => "Email address change cancelled",
         ("user_email_change_recovered", _) => "Account recovered to its earlier email address",
+        ("authn_factor_added", _) => "Two-factor sign-in turned on (authenticator app)",
+        ("authn_factor_removed", _) => "Two-factor sign-in turned off",
+        ("authn_recovery_codes_renewed", _) => "New recovery codes made (the old ones stopped working)",
+        ("authn_second_step", true) => "Second step passed",
+        ("authn_second_step", false) => "Wrong code at the second step (after the right password)",
+        ("authz_admin_factors_reset", _) => "Two-factor sign-in reset by an administrator",
         _ => "Account event",
     }
 }

@@ -14,11 +14,13 @@ mod account;
 mod admin;
 mod approvals;
 mod email_change;
+mod factors;
 mod impersonation;
 mod recovery;
 mod sessions;
 pub use self::{
-    account::*, admin::*, approvals::*, email_change::*, impersonation::*, recovery::*, sessions::*,
+    account::*, admin::*, approvals::*, email_change::*, factors::*, impersonation::*, recovery::*,
+    sessions::*,
 };
 
 /// What the UI may know about the signed-in user.
@@ -28,6 +30,8 @@ pub struct CurrentUser {
     pub email: String,
     pub username: String,
     pub role: Role,
+    /// Signing in takes a second factor (and so does step-up).
+    pub has_factor: bool,
     /// Set while an admin is impersonating this user (the banner).
     pub impersonation: Option<ImpersonationBanner>,
 }
@@ -98,8 +102,13 @@ pub async fn resend_verification(#[server(default)] email: String) -> Result<(),
     .await
 }
 
+/// Where a right password for an account with a second factor goes: the second step.
+pub const SECOND_STEP_PAGE: &str = "/login/second-step";
+
 /// Signs in: on success the session id is rotated and the user recorded in the
 /// server-side session, and a browser without a device cookie for the account gets one.
+/// For an account with a second factor, the right password makes no session: a pending
+/// second step (its own cookie) and the browser is sent to [`SECOND_STEP_PAGE`].
 /// Every failure is the same 401; too many failures for the address or the account, a
 /// 429 that is the same whether the account exists; a full hashing queue, 503.
 #[server(prefix = "/api", endpoint = "login")]
@@ -110,22 +119,107 @@ pub async fn login(
     use self::ssr::*;
     async {
         let device_cookie = device_cookie_value();
+        let context = audit_context();
         let attempt = Attempt {
             ip: client_ip()?,
             email: &email,
             password: &password,
             device_cookie: device_cookie.as_deref(),
-            context: &audit_context(),
+            context: &context,
         };
-        let signed_in =
+        let checked =
             sign_in(&accounts()?, &throttle()?, &devices()?, attempt).await.map_err(sign_in_error)?;
-        SessionState::extract().await?.log_in(&signed_in.user).await?;
-        if let Some(new) = &signed_in.new_device {
-            set_device_cookie(new);
+        finish_sign_in(bulwark::completion::Step::Password(checked), device_cookie.as_deref(), &context).await
+    }
+    .await
+}
+
+/// Hands a step of a sign-in to the one function that completes it, and does what it
+/// decides: begin the session (and set the device cookie), or ask for the second step.
+#[cfg(feature = "ssr")]
+async fn finish_sign_in(
+    step: bulwark::completion::Step,
+    device_cookie: Option<&str>,
+    context: &bulwark::audit::Context,
+) -> Result<(), ApiError> {
+    use self::ssr::*;
+    use bulwark::completion::{complete, Outcome, Services};
+    let (accounts, devices, factors) = (accounts()?, devices()?, factors()?);
+    let services = Services { accounts: &accounts, devices: &devices, factors: &factors };
+    match complete(services, step, device_cookie, context).await.map_err(sign_in_error)? {
+        Outcome::SecondStep(pending) => {
+            let max_age = pending.expires_at.saturating_sub(factors.now());
+            set_second_step_cookie(&pending.cookie, max_age);
+            leptos_axum::redirect(SECOND_STEP_PAGE);
         }
-        tracing::info!(event = "authn_login_success", user_id = signed_in.user.id, "signed in");
-        leptos_axum::redirect("/");
-        Ok(())
+        Outcome::SignedIn { completed, new_device, codes_left } => {
+            SessionState::extract().await?.log_in(&completed).await?;
+            if let Some(new) = &new_device {
+                set_device_cookie(new);
+            }
+            tracing::info!(event = "authn_login_success", user_id = completed.user().id, "signed in");
+            match codes_left {
+                Some(left) if left <= bulwark::factors::recovery_codes::FEW_LEFT => {
+                    crate::flash::ssr::redirect(SECURITY_PAGE, crate::flash::notice::FEW_RECOVERY_CODES)
+                }
+                _ => leptos_axum::redirect("/"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The second step of a sign-in: a code from the authenticator app, or (instead) one of
+/// the recovery codes. Only a pending second step's cookie is accepted, never a session;
+/// a right answer completes the sign-in (a new session id). A wrong one is 422 and counts
+/// on the account's second-step budget (429 past it); a pending step that expired, was
+/// used, or had five wrong answers is 401: sign in again.
+#[server(prefix = "/api", endpoint = "second-step")]
+pub async fn second_step(
+    #[server(default)] code: String,
+    #[server(default)] recovery_code: String,
+) -> Result<(), ApiError> {
+    use self::ssr::*;
+    use bulwark::factors::{Answer, SecondStepError};
+    async {
+        let cookie = second_step_cookie_value();
+        let context = audit_context();
+        let answer = match (code.trim().is_empty(), recovery_code.trim().is_empty()) {
+            (false, _) => Answer::Code(&code),
+            (true, false) => Answer::RecoveryCode(&recovery_code),
+            (true, true) => {
+                return Err(ApiError::Validation(bulwark::FieldErrors::single(
+                    bulwark::Field::Code,
+                    bulwark::messages::CODE_EMPTY,
+                )))
+            }
+        };
+        let verdict = factors()?.second_step(client_ip()?, cookie.as_deref(), answer, &context).await;
+        let passed = match verdict {
+            Ok(passed) => passed,
+            Err(SecondStepError::Wrong(factor)) => return Err(wrong_code(factor)),
+            Err(SecondStepError::Expired | SecondStepError::Exhausted) => {
+                expire_second_step_cookie();
+                return Err(ApiError::SecondStepExpired);
+            }
+            Err(SecondStepError::Throttled(verdict)) => return Err(too_many(verdict)),
+            Err(SecondStepError::Unexpected(cause)) => return Err(unexpected("second step failed", &cause)),
+        };
+        expire_second_step_cookie();
+        let device_cookie = device_cookie_value();
+        finish_sign_in(bulwark::completion::Step::SecondFactor(passed), device_cookie.as_deref(), &context).await
+    }
+    .await
+}
+
+/// Whether this browser has a sign-in waiting for its second step (the page shows the
+/// form, or says to sign in again).
+#[server(prefix = "/api", endpoint = "second-step-waiting")]
+pub async fn second_step_waiting() -> Result<bool, ApiError> {
+    use self::ssr::*;
+    async {
+        let cookie = second_step_cookie_value();
+        factors()?.second_step_waiting(cookie.as_deref()).await.map_err(|e| unexpected("second step lookup failed", &e))
     }
     .await
 }
@@ -177,7 +271,8 @@ impl From<bulwark::sessions::Principal> for CurrentUser {
             expires_at: i.expires_at,
             now,
         });
-        Self { id: user.id, email: user.email, username: user.username, role: user.role, impersonation }
+        let has_factor = user.has_factor();
+        Self { id: user.id, email: user.email, username: user.username, role: user.role, has_factor, impersonation }
     }
 }
 

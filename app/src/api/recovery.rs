@@ -27,16 +27,28 @@ pub async fn forgot_password(#[server(default)] email: String) -> Result<(), Api
 }
 
 /// Sets a new password with the token from a reset link. Every session of the account
-/// ends. A refused password leaves the link usable.
+/// ends. A refused password leaves the link usable. For an account with a second factor,
+/// a code from the app (`code`) or a recovery code (`recovery_code`) is needed too.
 #[server(prefix = "/api", endpoint = "reset-password")]
 pub async fn reset_password(
     #[server(default)] token: String,
     #[server(default)] password: String,
+    #[server(default)] code: String,
+    #[server(default)] recovery_code: String,
 ) -> Result<(), ApiError> {
     use super::ssr::*;
+    use bulwark::factors::Answer;
     async {
         let ip = client_ip()?;
-        match recovery()?.reset_password(ip, &token, &password).await.map_err(flow_error) {
+        let answer = match (code.trim().is_empty(), recovery_code.trim().is_empty()) {
+            (false, _) => Some(Answer::Code(&code)),
+            (true, false) => Some(Answer::RecoveryCode(&recovery_code)),
+            (true, true) => None,
+        };
+        let factors = factors()?;
+        let verdict =
+            recovery()?.reset_password((ip, &token, &password), (&factors, answer), &audit_context()).await;
+        match verdict.map_err(flow_error) {
             Ok(user) => {
                 // Every device cookie of the account died with the reset; this browser
                 // just proved the mailbox, so it gets a new one (unannounced): its next
@@ -55,6 +67,18 @@ pub async fn reset_password(
                 Err(token_page_failed::<ResetPassword>(error, RESET_PATH, &token, RESET_LINK_INVALID))
             }
         }
+    }
+    .await
+}
+
+/// Whether the account a live reset link is for has a second factor (its page then asks
+/// for a code with the new password). `false` for a dead link. Reads only.
+#[server(prefix = "/api", endpoint = "reset-link-factor")]
+pub async fn reset_link_factor(#[server(default)] token: String) -> Result<bool, ApiError> {
+    use super::ssr::*;
+    async {
+        let user = accounts()?.reset_link_user(&token).await.map_err(account_error)?;
+        Ok(user.is_some_and(|u| u.has_factor()))
     }
     .await
 }

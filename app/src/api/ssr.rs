@@ -37,6 +37,9 @@ pub struct Services {
     pub admin: bulwark::admin::Admin,
     pub impersonations: bulwark::impersonation::Impersonations,
     pub email_changes: bulwark::email_change::EmailChanges,
+    pub factors: bulwark::factors::Factors,
+    /// The cookie of a sign-in waiting for its second step.
+    pub second_step_cookie: DeviceCookie,
     /// The cookie that keeps an impersonating admin's own session id.
     pub parked_cookie: DeviceCookie,
     /// Step-up windows (seconds): for sensitive actions, and for admin actions.
@@ -310,6 +313,29 @@ pub fn parked_cookie_value() -> Option<tower_sessions::session::Id> {
     request_cookie(services()?.parked_cookie.name)?.parse().ok()
 }
 
+/// The factor service, provided as context by the server.
+pub fn factors() -> Result<bulwark::factors::Factors, ApiError> {
+    service(|s| s.factors.clone())
+}
+
+/// The value of this request's second-step cookie, if any (unchecked).
+pub fn second_step_cookie_value() -> Option<String> {
+    request_cookie(services()?.second_step_cookie.name)
+}
+
+/// Sends the second-step cookie: HttpOnly, SameSite=Strict, `__Host-` when secure, for
+/// as long as the pending step lives.
+pub fn set_second_step_cookie(value: &str, max_age: i64) {
+    let Some(cookie) = services().map(|s| s.second_step_cookie) else { return };
+    send_cookie(&set_cookie_value(cookie, value, max_age, "Strict"));
+}
+
+/// Deletes the second-step cookie.
+pub fn expire_second_step_cookie() {
+    let Some(cookie) = services().map(|s| s.second_step_cookie) else { return };
+    send_cookie(&set_cookie_value(cookie, "", 0, "Strict"));
+}
+
 /// The device cookie service, provided as context by the server.
 pub fn devices() -> Result<Devices, ApiError> {
     service(|s| s.devices.clone())
@@ -327,11 +353,11 @@ impl SessionState {
         })
     }
 
-    /// Records `user` as signed in under a fresh session id, with a registry row that
-    /// remembers where the sign-in came from.
-    pub async fn log_in(&self, user: &User) -> Result<(), ApiError> {
+    /// Begins the session of a completed sign-in (see `bulwark::completion`) under a fresh
+    /// id, with a registry row that remembers where the sign-in came from.
+    pub async fn log_in(&self, completed: &sessions::Completed) -> Result<(), ApiError> {
         let origin = request_origin();
-        match sessions::begin(&self.0, &registry()?, user, &origin).await {
+        match sessions::begin(&self.0, &registry()?, completed, &origin).await {
             Ok(_) => Ok(()),
             // A reset changed the password while this sign-in was being checked: the
             // password just checked is no longer the account's.

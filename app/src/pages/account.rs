@@ -10,7 +10,7 @@ use crate::{
     api::{my_activity, ChangePassword},
     components::{
         reset_on_submit, use_session, ExistingPasswordField, FieldState, FlashNotice, FormError,
-        NewPasswordField, SubmitButton,
+        NewPasswordField, SubmitButton, TextField,
     },
     error::ApiError,
 };
@@ -110,35 +110,76 @@ pub fn ActivityPage() -> impl IntoView {
     }
 }
 
-/// `/step-up?next=…`: the password again before a sensitive action, then back to `next`
-/// (a path on this site). Works without JavaScript.
+/// `/step-up?next=…`: proof again before a sensitive action, then back to `next` (a path
+/// on this site): the password, or on an account with a second factor a code from the
+/// authenticator app (or a recovery code). Works without JavaScript.
 #[component]
 pub fn StepUpPage() -> impl IntoView {
     let step_up = ServerAction::<crate::api::StepUp>::new();
     let password = FieldState::new();
-    reset_on_submit(step_up, &[password]);
+    let code = FieldState::new();
+    reset_on_submit(step_up, &[password, code]);
     let failure = Signal::derive(move || step_up.value().get().and_then(Result::err));
     let next = move || {
         let next = leptos_router::hooks::use_query_map().read().get("next").unwrap_or_default();
         crate::api::safe_next(&next).to_owned()
     };
+    let user = use_session().user;
     view! {
-        <Title text="Confirm your password" />
+        <Title text="Confirm it is you" />
         <section class="card auth-card" aria-labelledby="step-up-title">
-            <h1 id="step-up-title">"Confirm your password"</h1>
-            <p>"This action needs your password again. You won't be asked again for a few minutes."</p>
-            <ActionForm action=step_up attr:novalidate=true>
-                <FormError error=failure />
-                <input type="hidden" name="next" prop:value=next value=next />
-                <ExistingPasswordField
-                    id="step-up-password"
-                    name="password"
-                    hint="The password you sign in with."
-                    state=password
-                    server=Signal::derive(move || failure.get().and_then(|e| e.field(Field::CurrentPassword)))
-                />
-                <SubmitButton pending=step_up.pending() idle="Confirm" busy="Checking…" />
-            </ActionForm>
+            <h1 id="step-up-title">"Confirm it is you"</h1>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    let with_factor = matches!(user.await, Ok(Some(me)) if me.has_factor);
+                    if with_factor {
+                        let code_error = move || failure.get().and_then(|e| e.field(Field::Code));
+                        view! {
+                            <p>"This action needs a code from your authenticator app. You won't be asked again for a few minutes."</p>
+                            <ActionForm action=step_up attr:novalidate=true>
+                                <FormError error=Signal::derive(move || failure.get().filter(|e| e.field(Field::Code).is_none())) />
+                                <input type="hidden" name="next" prop:value=next value=next />
+                                <TextField
+                                    id="step-up-code"
+                                    name="code"
+                                    label="Code"
+                                    input_type="text"
+                                    autocomplete="one-time-code"
+                                    inputmode="numeric"
+                                    state=code
+                                    error=code.error(|_| None, code_error)
+                                />
+                                <SubmitButton pending=step_up.pending() idle="Confirm" busy="Checking…" />
+                            </ActionForm>
+                            <details class="aside">
+                                <summary>"Use a recovery code instead"</summary>
+                                <ActionForm action=step_up attr:novalidate=true>
+                                    <input type="hidden" name="next" prop:value=next value=next />
+                                    <label for="step-up-recovery-code">"Recovery code"</label>
+                                    <input id="step-up-recovery-code" name="recovery_code" type="text" autocomplete="off" spellcheck="false" autocapitalize="none" />
+                                    <button type="submit" class="button">"Use recovery code"</button>
+                                </ActionForm>
+                            </details>
+                        }.into_any()
+                    } else {
+                        view! {
+                            <p>"This action needs your password again. You won't be asked again for a few minutes."</p>
+                            <ActionForm action=step_up attr:novalidate=true>
+                                <FormError error=failure />
+                                <input type="hidden" name="next" prop:value=next value=next />
+                                <ExistingPasswordField
+                                    id="step-up-password"
+                                    name="password"
+                                    hint="The password you sign in with."
+                                    state=password
+                                    server=Signal::derive(move || failure.get().and_then(|e| e.field(Field::CurrentPassword)))
+                                />
+                                <SubmitButton pending=step_up.pending() idle="Confirm" busy="Checking…" />
+                            </ActionForm>
+                        }.into_any()
+                    }
+                })}
+            </Transition>
         </section>
     }
 }

@@ -11,7 +11,7 @@ use crate::{
     api::{ForgotPassword, ResetPassword},
     components::{
         reset_on_submit, EmailField, FieldState, FormError, InvalidLinkNotice, LinkAccount, NewPasswordField,
-        SubmitButton,
+        SubmitButton, TextField,
     },
 };
 
@@ -51,6 +51,10 @@ pub fn ResetPasswordPage() -> impl IntoView {
     let failure = Signal::derive(move || reset.value().get().and_then(Result::err));
     let server_password = move || failure.get().and_then(|e| e.field(Field::Password));
     let link_dead = move || matches!(failure.get(), Some(crate::error::ApiError::InvalidLink));
+    let code = FieldState::new();
+    reset_on_submit(reset, &[code]);
+    let needs_factor = Resource::new(token, crate::api::reset_link_factor);
+    let server_code = move || failure.get().and_then(|e| e.field(Field::Code));
 
     view! {
         <Title text="Choose a new password" />
@@ -62,6 +66,29 @@ pub fn ResetPasswordPage() -> impl IntoView {
                 <FormError error=failure />
                 <input type="hidden" name="token" prop:value=token value=token />
                 <NewPasswordField id="reset-password" state=password server=Signal::derive(server_password) />
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        needs_factor.await.unwrap_or(false).then(|| view! {
+                            <p>"Your account has two-factor sign-in: the link alone cannot change its password."</p>
+                            <TextField
+                                id="reset-code"
+                                name="code"
+                                label="Code from your authenticator app"
+                                input_type="text"
+                                autocomplete="one-time-code"
+                                inputmode="numeric"
+                                state=code
+                                error=code.error(|_| None, server_code)
+                            />
+                            <details class="aside">
+                                <summary>"Lost your phone? Use a recovery code"</summary>
+                                <label for="reset-recovery-code">"Recovery code"</label>
+                                <input id="reset-recovery-code" name="recovery_code" type="text" autocomplete="off" spellcheck="false" autocapitalize="none" />
+                                <p class="muted">"Lost your recovery codes too? Ask the site's administrators to reset your two-factor sign-in."</p>
+                            </details>
+                        })
+                    })}
+                </Transition>
                 <SubmitButton pending=reset.pending() idle="Set new password" busy="Saving…" />
             </ActionForm>
             <Show when=link_dead>

@@ -26,6 +26,11 @@ pub struct CredentialsConfig {
     /// signed in from before.
     #[arg(long, env = "BULWARK_NEW_DEVICE_NOTICE", default_value_t = true, action = clap::ArgAction::Set)]
     pub new_device_notice: bool,
+    /// The key version authenticator secrets are sealed under (see
+    /// `bulwark::factors::cipher`). Raise it to rotate: secrets sealed under older versions
+    /// stay readable and are re-sealed at their next use. Never lower it.
+    #[arg(long, env = "BULWARK_FACTOR_KEY_VERSION", default_value_t = 1)]
+    pub factor_key_version: i32,
 }
 
 /// The checked settings.
@@ -33,11 +38,12 @@ pub struct CredentialsConfig {
 pub struct Credentials {
     pub breaches: Breaches,
     pub new_device_notice: bool,
+    pub factor_key_version: i32,
 }
 
 impl Default for Credentials {
     fn default() -> Self {
-        Self { breaches: Breaches::default(), new_device_notice: true }
+        Self { breaches: Breaches::default(), new_device_notice: true, factor_key_version: 1 }
     }
 }
 
@@ -68,6 +74,9 @@ impl CredentialsConfig {
             }
             None => None,
         };
+        if !(1..=1_000_000).contains(&self.factor_key_version) {
+            return Err("BULWARK_FACTOR_KEY_VERSION must be between 1 and 1000000".into());
+        }
         let breaches = Breaches::new(offline, range);
         if !breaches.is_enabled() {
             tracing::warn!(
@@ -75,6 +84,10 @@ impl CredentialsConfig {
                  so new passwords are checked against known breaches"
             );
         }
-        Ok(Credentials { breaches, new_device_notice: self.new_device_notice })
+        Ok(Credentials {
+            breaches,
+            new_device_notice: self.new_device_notice,
+            factor_key_version: self.factor_key_version,
+        })
     }
 }

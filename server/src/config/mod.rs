@@ -267,6 +267,8 @@ pub struct CookieSettings {
     /// An admin's own session id while they impersonate someone (see
     /// `bulwark::impersonation`).
     pub parked_name: &'static str,
+    /// A sign-in waiting for its second step (see `bulwark::factors`): not a session.
+    pub second_step_name: &'static str,
     pub secure: bool,
 }
 
@@ -278,10 +280,16 @@ impl CookieSettings {
         name: "__Host-bulwark",
         device_name: "__Host-bulwark-device",
         parked_name: "__Host-bulwark-admin",
+        second_step_name: "__Host-bulwark-second-step",
         secure: true,
     };
-    pub const INSECURE_DEV: Self =
-        Self { name: "bulwark", device_name: "bulwark-device", parked_name: "bulwark-admin", secure: false };
+    pub const INSECURE_DEV: Self = Self {
+        name: "bulwark",
+        device_name: "bulwark-device",
+        parked_name: "bulwark-admin",
+        second_step_name: "bulwark-second-step",
+        secure: false,
+    };
 }
 
 /// The server secret; `Debug` does not print it.

@@ -1,0 +1,87 @@
+//! `/login/second-step`: after the right password for an account with a second factor, a
+//! code from the authenticator app, or (folded away) a recovery code. Two plain forms: it
+//! works without JavaScript. A browser with no sign-in waiting is told to sign in again.
+
+use bulwark::Field;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::{
+    api::{second_step_waiting, SecondStep},
+    components::{reset_on_submit, FieldState, FormError, SubmitButton, TextField},
+    error::ApiError,
+};
+
+#[component]
+pub fn SecondStepPage() -> impl IntoView {
+    let with_code = ServerAction::<SecondStep>::new();
+    let with_recovery = ServerAction::<SecondStep>::new();
+    let code = FieldState::new();
+    let recovery = FieldState::new();
+    reset_on_submit(with_code, &[code]);
+    reset_on_submit(with_recovery, &[recovery]);
+    let waiting = Resource::new(|| (), |_| second_step_waiting());
+    let code_failure = Signal::derive(move || with_code.value().get().and_then(Result::err));
+    let recovery_failure = Signal::derive(move || with_recovery.value().get().and_then(Result::err));
+    let expired = move || {
+        matches!(code_failure.get(), Some(ApiError::SecondStepExpired))
+            || matches!(recovery_failure.get(), Some(ApiError::SecondStepExpired))
+    };
+    let code_error = move || code_failure.get().and_then(|e| e.field(Field::Code));
+    let recovery_error = move || recovery_failure.get().and_then(|e| e.field(Field::Code));
+
+    view! {
+        <Title text="Two-factor sign-in" />
+        <section class="card auth-card" aria-labelledby="second-step-title">
+            <h1 id="second-step-title">"Two-factor sign-in"</h1>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    let open = waiting.await.unwrap_or(false) && !expired();
+                    if !open {
+                        return view! {
+                            <p role="alert" data-testid="second-step-expired">
+                                "This sign-in has timed out or was already used. "
+                                <a href="/login">"Sign in again"</a>
+                            </p>
+                        }.into_any();
+                    }
+                    view! {
+                        <p>"Open your authenticator app and type the six-digit code it shows for Bulwark."</p>
+                        <ActionForm action=with_code attr:novalidate=true>
+                            <FormError error=Signal::derive(move || code_failure.get().filter(|e| e.field(Field::Code).is_none())) />
+                            <TextField
+                                id="second-step-code"
+                                name="code"
+                                label="Code"
+                                input_type="text"
+                                autocomplete="one-time-code"
+                                inputmode="numeric"
+                                state=code
+                                error=code.error(|_| None, code_error)
+                            />
+                            <SubmitButton pending=with_code.pending() idle="Verify" busy="Checking…" />
+                        </ActionForm>
+                        <details class="aside" data-testid="use-recovery-code">
+                            <summary>"Lost your phone? Use a recovery code"</summary>
+                            <p>"Each of the recovery codes you saved works once. We will mail you that one was used."</p>
+                            <ActionForm action=with_recovery attr:novalidate=true>
+                                <FormError error=Signal::derive(move || recovery_failure.get().filter(|e| e.field(Field::Code).is_none())) />
+                                <TextField
+                                    id="second-step-recovery-code"
+                                    name="recovery_code"
+                                    label="Recovery code"
+                                    input_type="text"
+                                    autocomplete="off"
+                                    state=recovery
+                                    error=recovery.error(|_| None, recovery_error)
+                                />
+                                <SubmitButton pending=with_recovery.pending() idle="Use recovery code" busy="Checking…" />
+                            </ActionForm>
+                        </details>
+                    }.into_any()
+                })}
+            </Transition>
+            <p class="aside"><a href="/login">"Start again"</a></p>
+        </section>
+    }
+}

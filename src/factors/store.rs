@@ -1,0 +1,329 @@
+//! Every SQL statement about second factors and pending second steps, in one place. Each
+//! statement compiles for both backends (see `db::seam`). The guards that must hold under
+//! concurrency are single statements: a code's step is burnt by a conditional `UPDATE`
+//! (`last_step < $step`), a recovery code spent by one (`used_at IS NULL`), an enrolment
+//! confirmed by one (`confirmed_at IS NULL`), so of two requests racing, one wins.
+
+use super::cipher::Sealed;
+use crate::{
+    accounts::UserId,
+    clock::UnixTime,
+    db::{AsConn, DbRow, Done, Pool},
+};
+
+/// An account's authenticator app as stored.
+#[derive(Debug, Clone)]
+pub struct TotpRow {
+    pub sealed: Sealed,
+    pub created_at: UnixTime,
+    pub confirmed_at: Option<UnixTime>,
+}
+
+/// The account's authenticator row, confirmed or not.
+pub async fn totp(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Result<Option<TotpRow>> {
+    crate::on_db!(connection.conn(), c => {
+        let row = sqlx::query(
+            "SELECT secret, key_version, created_at, confirmed_at FROM totp_factors WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(c)
+        .await?;
+        row.map(|row| {
+            Ok(TotpRow {
+                sealed: Sealed { hex: row.try_get("secret")?, version: row.try_get("key_version")? },
+                created_at: row.try_get("created_at")?,
+                confirmed_at: row.try_get("confirmed_at")?,
+            })
+        })
+        .transpose()
+    })
+}
+
+/// Starts (or restarts) an enrolment with a new sealed secret, unless the account already
+/// has a confirmed app. `false` when it has.
+pub async fn start_enrolment(pool: &Pool, user_id: UserId, sealed: &Sealed, now: UnixTime) -> sqlx::Result<bool> {
+    let done = crate::on_db!(pool, c => sqlx::query(
+        "INSERT INTO totp_factors (user_id, secret, key_version, created_at, confirmed_at, last_step) \
+         VALUES ($1, $2, $3, $4, NULL, 0) \
+         ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, key_version = excluded.key_version, \
+         created_at = excluded.created_at, last_step = 0 WHERE totp_factors.confirmed_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(&sealed.hex)
+    .bind(sealed.version)
+    .bind(now)
+    .execute(c)
+    .await.map(Done::from))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Confirms the enrolment whose sealed secret is `seen` (not one restarted since), burning
+/// the confirming code's step, and marks the account as having factors from `now` (unless
+/// it had some already). `false` if that enrolment is no longer waiting.
+pub async fn confirm(
+    connection: &mut impl AsConn,
+    user_id: UserId,
+    seen: &Sealed,
+    step: i64,
+    now: UnixTime,
+) -> sqlx::Result<bool> {
+    crate::on_db!(connection.conn(), c => {
+        let done = sqlx::query(
+            "UPDATE totp_factors SET confirmed_at = $1, last_step = $2 \
+             WHERE user_id = $3 AND confirmed_at IS NULL AND secret = $4",
+        )
+        .bind(now)
+        .bind(step)
+        .bind(user_id)
+        .bind(&seen.hex)
+        .execute(&mut *c)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE users SET factors_since = COALESCE(factors_since, $1) WHERE id = $2")
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut *c)
+            .await?;
+        Ok(true)
+    })
+}
+
+/// Since when the account has factors (`None`: it has none).
+pub async fn factors_since(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Result<Option<UnixTime>> {
+    crate::on_db!(connection.conn(), c => sqlx::query_scalar::<_, Option<i64>>("SELECT factors_since FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(c)
+        .await)
+    .map(Option::flatten)
+}
+
+/// Accepts `step` for the account's confirmed app, once: `true` for the one request that
+/// moved `last_step` forward, `false` for a step already used (or older than one used).
+pub async fn burn_step(connection: &mut impl AsConn, user_id: UserId, step: i64) -> sqlx::Result<bool> {
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(
+        "UPDATE totp_factors SET last_step = $1 \
+         WHERE user_id = $2 AND confirmed_at IS NOT NULL AND last_step < $1",
+    )
+    .bind(step)
+    .bind(user_id)
+    .execute(c)
+    .await.map(Done::from))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Re-seals a secret under a newer key version (after a successful use).
+pub async fn reseal(pool: &Pool, user_id: UserId, old: &Sealed, new: &Sealed) -> sqlx::Result<()> {
+    crate::on_db!(pool, c => sqlx::query(
+        "UPDATE totp_factors SET secret = $1, key_version = $2 WHERE user_id = $3 AND secret = $4",
+    )
+    .bind(&new.hex)
+    .bind(new.version)
+    .bind(user_id)
+    .bind(&old.hex)
+    .execute(c)
+    .await.map(Done::from))?;
+    Ok(())
+}
+
+/// Removes the account's app and recovery codes; the account has no factor any more.
+pub async fn remove_all(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Result<bool> {
+    crate::on_db!(connection.conn(), c => {
+        let done = sqlx::query("DELETE FROM totp_factors WHERE user_id = $1").bind(user_id).execute(&mut *c).await?;
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *c).await?;
+        sqlx::query("DELETE FROM second_steps WHERE user_id = $1").bind(user_id).execute(&mut *c).await?;
+        sqlx::query("DELETE FROM recovery_code_reveals WHERE user_id = $1").bind(user_id).execute(&mut *c).await?;
+        sqlx::query("UPDATE users SET factors_since = NULL WHERE id = $1").bind(user_id).execute(&mut *c).await?;
+        Ok(done.rows_affected() > 0)
+    })
+}
+
+/// Replaces the account's recovery codes with `hashes` (the old set dies).
+pub async fn replace_recovery_codes(
+    connection: &mut impl AsConn,
+    user_id: UserId,
+    hashes: &[String],
+    now: UnixTime,
+) -> sqlx::Result<()> {
+    crate::on_db!(connection.conn(), c => {
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *c).await?;
+        for hash in hashes {
+            sqlx::query("INSERT INTO recovery_codes (code_hash, user_id, created_at, used_at) VALUES ($1, $2, $3, NULL)")
+                .bind(hash)
+                .bind(user_id)
+                .bind(now)
+                .execute(&mut *c)
+                .await?;
+        }
+        Ok(())
+    })
+}
+
+/// Spends the account's unused code with this hash: `true` for the one request that did.
+pub async fn spend_recovery_code(
+    connection: &mut impl AsConn,
+    user_id: UserId,
+    hash: &str,
+    now: UnixTime,
+) -> sqlx::Result<bool> {
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(
+        "UPDATE recovery_codes SET used_at = $1 WHERE code_hash = $2 AND user_id = $3 AND used_at IS NULL",
+    )
+    .bind(now)
+    .bind(hash)
+    .bind(user_id)
+    .execute(c)
+    .await.map(Done::from))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// How many of the account's recovery codes are unused.
+pub async fn recovery_codes_left(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Result<i64> {
+    crate::on_db!(connection.conn(), c => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+    )
+    .bind(user_id)
+    .fetch_one(c)
+    .await)
+}
+
+/// Keeps a new set of recovery codes (sealed) to be shown until `expires_at`.
+pub async fn put_reveal(
+    connection: &mut impl AsConn,
+    user_id: UserId,
+    sealed: &Sealed,
+    expires_at: UnixTime,
+) -> sqlx::Result<()> {
+    crate::on_db!(connection.conn(), c => sqlx::query(
+        "INSERT INTO recovery_code_reveals (user_id, codes, key_version, expires_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (user_id) DO UPDATE SET codes = excluded.codes, key_version = excluded.key_version, \
+         expires_at = excluded.expires_at",
+    )
+    .bind(user_id)
+    .bind(&sealed.hex)
+    .bind(sealed.version)
+    .bind(expires_at)
+    .execute(c)
+    .await.map(Done::from))?;
+    Ok(())
+}
+
+/// The recovery codes waiting to be shown, if any (not expired).
+pub async fn reveal(connection: &mut impl AsConn, user_id: UserId, now: UnixTime) -> sqlx::Result<Option<Sealed>> {
+    crate::on_db!(connection.conn(), c => {
+        let row = sqlx::query("SELECT codes, key_version FROM recovery_code_reveals WHERE user_id = $1 AND expires_at > $2")
+            .bind(user_id)
+            .bind(now)
+            .fetch_optional(c)
+            .await?;
+        row.map(|row| Ok(Sealed { hex: row.try_get("codes")?, version: row.try_get("key_version")? })).transpose()
+    })
+}
+
+/// Forgets the recovery codes waiting to be shown (saved, or expired: `before`).
+pub async fn drop_reveals(pool: &Pool, user_id: Option<UserId>, before: UnixTime) -> sqlx::Result<()> {
+    crate::on_db!(pool, c => sqlx::query(
+        "DELETE FROM recovery_code_reveals WHERE user_id = COALESCE($1, user_id) AND ($1 IS NOT NULL OR expires_at <= $2)",
+    )
+    .bind(user_id)
+    .bind(before)
+    .execute(c)
+    .await.map(Done::from))?;
+    Ok(())
+}
+
+/// A pending second step as stored.
+#[derive(Debug, Clone)]
+pub struct StepRow {
+    pub user_id: UserId,
+    pub device_key: Option<String>,
+    pub failures: i32,
+}
+
+/// Stores a pending second step under `key` for the account at its current `epoch`.
+pub async fn insert_step(
+    connection: &mut impl AsConn,
+    key: &str,
+    user_id: UserId,
+    epoch: i64,
+    device_key: Option<&str>,
+    now: UnixTime,
+    expires_at: UnixTime,
+) -> sqlx::Result<()> {
+    crate::on_db!(connection.conn(), c => sqlx::query(
+        "INSERT INTO second_steps (step_key, user_id, epoch, device_key, created_at, expires_at, failures) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0)",
+    )
+    .bind(key)
+    .bind(user_id)
+    .bind(epoch)
+    .bind(device_key)
+    .bind(now)
+    .bind(expires_at)
+    .execute(c)
+    .await.map(Done::from))?;
+    Ok(())
+}
+
+/// The live pending step under `key`: not expired, not failed out, and made at its
+/// account's current epoch (a password reset or an admin's "sign out everywhere" since
+/// voids it).
+pub async fn live_step(
+    connection: &mut impl AsConn,
+    key: &str,
+    now: UnixTime,
+    max_failures: i32,
+) -> sqlx::Result<Option<StepRow>> {
+    crate::on_db!(connection.conn(), c => {
+        let row = sqlx::query(
+            "SELECT s.user_id, s.device_key, s.failures FROM second_steps s JOIN users u ON u.id = s.user_id \
+             WHERE s.step_key = $1 AND s.expires_at > $2 AND s.failures < $3 AND s.epoch = u.session_epoch",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(max_failures)
+        .fetch_optional(c)
+        .await?;
+        row.map(|row| {
+            Ok(StepRow {
+                user_id: row.try_get("user_id")?,
+                device_key: row.try_get("device_key")?,
+                failures: row.try_get("failures")?,
+            })
+        })
+        .transpose()
+    })
+}
+
+/// Counts a wrong code on the pending step; the failures it now has.
+pub async fn step_failed(pool: &Pool, key: &str) -> sqlx::Result<i32> {
+    crate::on_db!(pool, c => {
+        let failures: Option<i32> = sqlx::query_scalar(
+            "UPDATE second_steps SET failures = failures + 1 WHERE step_key = $1 RETURNING failures",
+        )
+        .bind(key)
+        .fetch_optional(c)
+        .await?;
+        Ok(failures.unwrap_or(i32::MAX))
+    })
+}
+
+/// Ends a pending step (completed, or given up). `true` for the one request that did:
+/// of two completions racing on one step, one gets a session.
+pub async fn take_step(connection: &mut impl AsConn, key: &str) -> sqlx::Result<bool> {
+    let done = crate::on_db!(connection.conn(), c => sqlx::query("DELETE FROM second_steps WHERE step_key = $1")
+        .bind(key)
+        .execute(c)
+        .await.map(Done::from))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes expired pending steps. How many.
+pub async fn delete_expired_steps(pool: &Pool, now: UnixTime) -> sqlx::Result<u64> {
+    let done = crate::on_db!(pool, c => sqlx::query("DELETE FROM second_steps WHERE expires_at <= $1")
+        .bind(now)
+        .execute(c)
+        .await.map(Done::from))?;
+    Ok(done.rows_affected())
+}

@@ -20,7 +20,8 @@ pub const USERNAME_TAKEN_MEANWHILE: &str =
 /// Said under the current-password field of the password change when it is wrong.
 pub const WRONG_CURRENT_PASSWORD: &str = "This is not your current password.";
 /// A code that is wrong, was already used, or is too old (one message for all three).
-pub const WRONG_CODE: &str = "That code is not right, or it was already used. Wait for the next one and try again.";
+pub const WRONG_CODE: &str =
+    "That code is not right, or it was already used. Wait for the next one and try again.";
 /// A recovery code that is not one of the account's unused codes.
 pub const WRONG_RECOVERY_CODE: &str = "That is not one of your unused recovery codes.";
 /// Nothing typed in the code field.

@@ -45,6 +45,11 @@ enum Command {
         email: String,
         #[arg(long)]
         username: String,
+        /// Test suites only (refused in production): set up an authenticator app with this
+        /// base32 secret, so tests can compute codes; the recovery codes are printed. Without
+        /// it, an admin sets up two-factor sign-in at their first sign-in.
+        #[arg(long)]
+        totp_secret: Option<String>,
     },
     /// Create a confirmed user (for test suites and operators), the password as for
     /// `create-admin`.
@@ -53,6 +58,9 @@ enum Command {
         email: String,
         #[arg(long)]
         username: String,
+        /// As for `create-admin`.
+        #[arg(long)]
+        totp_secret: Option<String>,
     },
     /// Break-glass: lift an account's disablement (audited as the command line).
     Enable {
@@ -123,11 +131,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::MeasureHash { samples } => measure_hash(settings.hash_params, samples)?,
-        Command::CreateAdmin { email, username } => {
-            create(&settings, &email, &username, bulwark::Role::Admin).await?
+        Command::CreateAdmin { email, username, totp_secret } => {
+            create(&settings, (&email, &username), bulwark::Role::Admin, totp_secret.as_deref()).await?
         }
-        Command::CreateUser { email, username } => {
-            create(&settings, &email, &username, bulwark::Role::User).await?
+        Command::CreateUser { email, username, totp_secret } => {
+            create(&settings, (&email, &username), bulwark::Role::User, totp_secret.as_deref()).await?
         }
         Command::Enable { email } => {
             operator(&settings, &email, bulwark::admin::OperatorAction::Enable).await?
@@ -179,13 +187,25 @@ async fn operator(
 /// `server create-admin` / `create-user`.
 async fn create(
     settings: &server::config::Settings,
-    email: &str,
-    username: &str,
+    (email, username): (&str, &str),
     role: bulwark::Role,
+    totp_secret: Option<&str>,
 ) -> Result<(), String> {
+    if totp_secret.is_some() && settings.environment == server::config::Environment::Production {
+        return Err(
+            "--totp-secret is for test suites and is refused in production; nothing was created".into()
+        );
+    }
     let password = server::provision::read_password()?;
     let user = server::provision::create_account(settings, email, username, &password, role).await?;
     println!("created {} {} (id {}), confirmed", role.as_str(), user.username, user.id);
+    if let Some(secret) = totp_secret {
+        let codes = server::provision::enrol_totp(settings, &user, secret).await?;
+        println!("authenticator app set up; recovery codes:");
+        for code in codes {
+            println!("{code}");
+        }
+    }
     Ok(())
 }
 

@@ -73,6 +73,38 @@ pub async fn create_account(
     })
 }
 
+/// Sets up an authenticator app with `secret` (base32) for the account just made, for test
+/// suites that must not need a phone (`--totp-secret`). Refused in production. The new
+/// recovery codes, for the caller to print.
+pub async fn enrol_totp(settings: &Settings, user: &User, secret: &str) -> Result<Vec<String>, String> {
+    if settings.environment == crate::config::Environment::Production {
+        return Err("--totp-secret is for test suites and is refused in production: set up the \
+                    authenticator app by signing in instead (the account was created)"
+            .to_owned());
+    }
+    let secret = bulwark::factors::TotpSecret::from_base32(secret)
+        .ok_or("--totp-secret must be base32 (A-Z, 2-7) of at least 16 bytes (26 characters)")?;
+    let pool = db::connect_with_pool(&settings.database_url, 2).await.map_err(|e| e.to_string())?;
+    let clock: bulwark::clock::SharedClock = std::sync::Arc::new(SystemClock);
+    let factors = bulwark::factors::Factors::new(
+        pool.clone(),
+        clock.clone(),
+        bulwark::factors::FactorKeys::new(settings.secret.expose(), settings.credentials.factor_key_version),
+        bulwark::throttle::Throttle::new(
+            pool.clone(),
+            clock.clone(),
+            settings.throttle.clone(),
+            settings.secret.expose(),
+        ),
+        bulwark::mail::Outbox::new(pool.clone(), clock),
+        bulwark::mail::Templates::new(&settings.public_url.to_string()),
+        bulwark::factors::ISSUER,
+    );
+    let codes = factors.enrol_with_secret(user, &secret, &audit::Context::command_line()).await;
+    pool.close().await;
+    codes.map_err(|e| format!("the authenticator app could not be set up: {e}"))
+}
+
 /// Break-glass from the command line (`server enable`, `unlock`, `set-role`): the change to
 /// the account at `email`, audited as the operator. The answer is a sentence for the
 /// operator.

@@ -207,7 +207,10 @@ mod tests {
         assert_eq!(after.session_epoch, before.session_epoch + 1, "every session ends");
         assert!(sign_in(&accounts, "a@example.com", GOOD).await.is_err());
         assert!(sign_in(&accounts, "a@example.com", OTHER).await.is_ok());
-        assert!(matches!(accounts.reset_password(&token, GOOD, &super::NoFactor).await, Err(ResetError::InvalidLink)));
+        assert!(matches!(
+            accounts.reset_password(&token, GOOD, &super::NoFactor).await,
+            Err(ResetError::InvalidLink)
+        ));
     }
 
     #[tokio::test]
@@ -248,12 +251,18 @@ mod tests {
         verified(&accounts, "a@example.com", "alpha").await;
         let (_, old) = reset_link(&accounts, "a@example.com").await;
         clock.advance(RESET_PASSWORD_VALID_SECS);
-        assert!(matches!(accounts.reset_password(&old, OTHER, &super::NoFactor).await, Err(ResetError::InvalidLink)));
+        assert!(matches!(
+            accounts.reset_password(&old, OTHER, &super::NoFactor).await,
+            Err(ResetError::InvalidLink)
+        ));
 
         let (_, first) = reset_link(&accounts, "a@example.com").await;
         let (_, second) = reset_link(&accounts, "a@example.com").await;
         accounts.reset_password(&second, OTHER, &super::NoFactor).await.expect("reset");
-        assert!(matches!(accounts.reset_password(&first, GOOD, &super::NoFactor).await, Err(ResetError::InvalidLink)));
+        assert!(matches!(
+            accounts.reset_password(&first, GOOD, &super::NoFactor).await,
+            Err(ResetError::InvalidLink)
+        ));
     }
 
     #[tokio::test]

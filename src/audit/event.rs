@@ -143,4 +143,3 @@ impl Event {
         Self::ALL.into_iter().find(|event| event.as_str() == name)
     }
 }
-

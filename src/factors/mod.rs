@@ -201,7 +201,9 @@ impl Factors {
         let mut connection = self.pool.acquire().await?;
         let waiting = match store::totp(&mut connection, user.id).await? {
             Some(row) if row.confirmed_at.is_some() => return Err(FactorError::AlreadyEnrolled),
-            Some(row) if now.saturating_sub(row.created_at) < ENROLMENT_SECS => self.keys.open(user.id, &row.sealed),
+            Some(row) if now.saturating_sub(row.created_at) < ENROLMENT_SECS => {
+                self.keys.open(user.id, &row.sealed)
+            }
             _ => None,
         };
         drop(connection);
@@ -209,14 +211,21 @@ impl Factors {
             Some(secret) => secret,
             None => {
                 let secret = TotpSecret::generate();
-                if !store::start_enrolment(&self.pool, user.id, &self.keys.seal(user.id, &secret), now).await? {
+                if !store::start_enrolment(&self.pool, user.id, &self.keys.seal(user.id, &secret), now)
+                    .await?
+                {
                     return Err(FactorError::AlreadyEnrolled);
                 }
                 secret
             }
         };
         let qr_svg = secret.qr_svg(&self.issuer, &user.email).unwrap_or_default();
-        Ok(Enrolment { qr_svg, key: secret.grouped_base32(), issuer: self.issuer.clone(), label: user.email.clone() })
+        Ok(Enrolment {
+            qr_svg,
+            key: secret.grouped_base32(),
+            issuer: self.issuer.clone(),
+            label: user.email.clone(),
+        })
     }
 
     /// Turns the waiting enrolment into the account's factor when `code` is a current code
@@ -233,7 +242,8 @@ impl Factors {
         let mut connection = self.pool.acquire().await?;
         let row = store::totp(&mut connection, user.id).await?;
         drop(connection);
-        let Some(row) = row.filter(|r| r.confirmed_at.is_none() && now.saturating_sub(r.created_at) < ENROLMENT_SECS)
+        let Some(row) =
+            row.filter(|r| r.confirmed_at.is_none() && now.saturating_sub(r.created_at) < ENROLMENT_SECS)
         else {
             return Err(FactorError::NotWaiting);
         };
@@ -257,7 +267,11 @@ impl Factors {
     }
 
     /// A new set of recovery codes for an account with a factor (the old set dies).
-    pub async fn renew_recovery_codes(&self, user: &User, context: &audit::Context) -> Result<Vec<String>, FactorError> {
+    pub async fn renew_recovery_codes(
+        &self,
+        user: &User,
+        context: &audit::Context,
+    ) -> Result<Vec<String>, FactorError> {
         if !user.has_factor() {
             return Err(FactorError::NoFactor);
         }
@@ -267,8 +281,12 @@ impl Factors {
         let mut tx = crate::db::write(&self.pool).await?;
         store::replace_recovery_codes(&mut tx, user.id, &hashes, now).await?;
         self.keep_to_show(&mut tx, user.id, &codes, now).await?;
-        audit::record(&mut tx, now, &audit::Entry::new(Event::RecoveryCodesRenewed, Some(user.id), Some(user.id), context))
-            .await?;
+        audit::record(
+            &mut tx,
+            now,
+            &audit::Entry::new(Event::RecoveryCodesRenewed, Some(user.id), Some(user.id), context),
+        )
+        .await?;
         self.notify_in(&mut tx, user, FactorNotice::CodesRenewed).await?;
         tx.commit().await?;
         self.outbox.wake();
@@ -291,7 +309,9 @@ impl Factors {
     /// them, or for [`REVEAL_SECS`]); `None` when there are none.
     pub async fn codes_to_show(&self, user_id: UserId) -> sqlx::Result<Option<Vec<String>>> {
         let mut connection = self.pool.acquire().await?;
-        let Some(sealed) = store::reveal(&mut connection, user_id, self.now()).await? else { return Ok(None) };
+        let Some(sealed) = store::reveal(&mut connection, user_id, self.now()).await? else {
+            return Ok(None);
+        };
         let plain = self.keys.open_bytes(user_id, &sealed).and_then(|bytes| String::from_utf8(bytes).ok());
         Ok(plain.map(|text| text.lines().map(str::to_owned).collect()))
     }
@@ -335,8 +355,11 @@ impl Factors {
         if !user.has_factor() {
             return Err(FactorError::NoFactor);
         }
-        let reservation =
-            self.throttle.reserve_login(ip, Budget::Session(session_key)).await?.map_err(FactorError::Throttled)?;
+        let reservation = self
+            .throttle
+            .reserve_login(ip, Budget::Session(session_key))
+            .await?
+            .map_err(FactorError::Throttled)?;
         let now = self.now();
         let used = self.check(user.id, answer, now).await?;
         let mut connection = self.pool.acquire().await?;
@@ -365,16 +388,26 @@ impl Factors {
 
     /// Checks `answer` for the account and spends it: the factor it proved, or `None`
     /// (wrong, malformed, already used). Callers have reserved the attempt already.
-    async fn check(&self, user_id: UserId, answer: Answer<'_>, now: UnixTime) -> sqlx::Result<Option<Factor>> {
+    async fn check(
+        &self,
+        user_id: UserId,
+        answer: Answer<'_>,
+        now: UnixTime,
+    ) -> sqlx::Result<Option<Factor>> {
         let mut connection = self.pool.acquire().await?;
         match answer {
             Answer::Code(code) => {
-                let Some(row) = store::totp(&mut connection, user_id).await?.filter(|r| r.confirmed_at.is_some())
+                let Some(row) =
+                    store::totp(&mut connection, user_id).await?.filter(|r| r.confirmed_at.is_some())
                 else {
                     return Ok(None);
                 };
                 let Some(secret) = self.keys.open(user_id, &row.sealed) else {
-                    tracing::error!(event = "authn_factor_unreadable", user_id, "an authenticator secret does not open");
+                    tracing::error!(
+                        event = "authn_factor_unreadable",
+                        user_id,
+                        "an authenticator secret does not open"
+                    );
                     return Ok(None);
                 };
                 let Some(step) = secret.matching_step(code, now) else { return Ok(None) };
@@ -382,7 +415,8 @@ impl Factors {
                     return Ok(None);
                 }
                 if row.sealed.version < self.keys.current_version() {
-                    store::reseal(&self.pool, user_id, &row.sealed, &self.keys.seal(user_id, &secret)).await?;
+                    store::reseal(&self.pool, user_id, &row.sealed, &self.keys.seal(user_id, &secret))
+                        .await?;
                 }
                 Ok(Some(Factor::Totp))
             }
@@ -411,7 +445,9 @@ impl Factors {
         notice: FactorNotice,
     ) -> sqlx::Result<()> {
         let Ok(to) = Email::parse(&user.email) else { return Ok(()) };
-        self.outbox.enqueue_in(connection, &self.templates.factor_notice(&to, &user.username, notice)).await?;
+        self.outbox
+            .enqueue_in(connection, &self.templates.factor_notice(&to, &user.username, notice))
+            .await?;
         Ok(())
     }
 
@@ -422,8 +458,14 @@ impl Factors {
     }
 
     /// Sets up an authenticator app with a secret the caller supplies, confirmed at once
-    /// (the command line's testers' option; never in production: the caller checks).
-    pub async fn enrol_with_secret(&self, user: &User, secret: &TotpSecret, context: &audit::Context) -> Result<(), FactorError> {
+    /// (the command line's testers' option; never in production: the caller checks). The
+    /// new recovery codes.
+    pub async fn enrol_with_secret(
+        &self,
+        user: &User,
+        secret: &TotpSecret,
+        context: &audit::Context,
+    ) -> Result<Vec<String>, FactorError> {
         let now = self.now();
         let sealed = self.keys.seal(user.id, secret);
         if !store::start_enrolment(&self.pool, user.id, &sealed, now).await? {
@@ -440,7 +482,7 @@ impl Factors {
             .details(serde_json::json!({ "factor": Factor::Totp.as_str(), "supplied_secret": true }));
         audit::record(&mut tx, now, &entry).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(codes.into_iter().map(|c| c.code).collect())
     }
 }
 

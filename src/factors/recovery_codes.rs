@@ -44,7 +44,12 @@ fn generate() -> NewCode {
     let plain: String =
         (0..CODE_CHARS).rev().map(|i| CROCKFORD[((bits >> (i * 5)) & 31) as usize] as char).collect();
     let hash = hash_normalised(&plain);
-    let code = plain.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("-");
+    let code = plain
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("-");
     NewCode { code, hash }
 }
 
@@ -88,8 +93,7 @@ mod tests {
         for code in &set {
             assert_eq!(code.code.len(), 24 + 5, "{}", code.code);
             assert_eq!(code.code.split('-').count(), 6);
-            // 24 characters of a 32-letter alphabet: 120 bits, over ASVS's 112.
-            assert!(24 * 5 >= 112);
+
         }
     }
 
@@ -112,7 +116,13 @@ mod tests {
 
     #[test]
     fn what_cannot_be_a_code_is_refused_before_any_lookup() {
-        for bad in ["", "ABCD", "ABCD-EFGH-JKMN-PQRS-TVWX-YZ01-2345", "ABCD-EFGH-JKMN-PQRS-TVWX-YZ0U", "ÄBCD-EFGH-JKMN-PQRS-TVWX-YZ01"] {
+        for bad in [
+            "",
+            "ABCD",
+            "ABCD-EFGH-JKMN-PQRS-TVWX-YZ01-2345",
+            "ABCD-EFGH-JKMN-PQRS-TVWX-YZ0U",
+            "ÄBCD-EFGH-JKMN-PQRS-TVWX-YZ01",
+        ] {
             assert_eq!(hash_typed(bad), None, "{bad}");
         }
         assert!(hash_typed("ABCD-EFGH-JKMN-PQRS-TVWX-YZ01").is_some());

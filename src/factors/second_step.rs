@@ -95,8 +95,16 @@ impl Factors {
         let new = token::generate_kind(Kind::SecondStep);
         let device_key = device.filter(|d| d.user_id == user.id).map(|d| d.key.as_str());
         let mut connection = self.pool().acquire().await?;
-        store::insert_step(&mut connection, &new.hash, user.id, user.session_epoch, device_key, now, expires_at)
-            .await?;
+        store::insert_step(
+            &mut connection,
+            &new.hash,
+            user.id,
+            user.session_epoch,
+            device_key,
+            now,
+            expires_at,
+        )
+        .await?;
         Ok(NewSecondStep { cookie: new.token, expires_at })
     }
 
@@ -160,7 +168,11 @@ impl Factors {
                     .details(serde_json::json!({ "factor": answer.factor().as_str() }));
                 audit::record(&mut connection, now, &entry).await?;
                 drop(connection);
-                tracing::info!(event = "authn_second_step_fail", user_id = user.id, factor = answer.factor().as_str());
+                tracing::info!(
+                    event = "authn_second_step_fail",
+                    user_id = user.id,
+                    factor = answer.factor().as_str()
+                );
                 let unknown_browser = step.device_key.is_none();
                 let account_failures =
                     if unknown_browser { self.throttle.factor_failures(user.id).await? } else { 0 };
@@ -185,7 +197,11 @@ impl Factors {
         let mail = self.templates.factor_alarm(&to, &user.username, context.ip.as_deref());
         self.outbox.enqueue(&mail).await?;
         self.outbox.wake();
-        tracing::warn!(event = "authn_second_step_alarm", user_id = user.id, "owner mailed: wrong second steps after the right password");
+        tracing::warn!(
+            event = "authn_second_step_alarm",
+            user_id = user.id,
+            "owner mailed: wrong second steps after the right password"
+        );
         Ok(())
     }
 }

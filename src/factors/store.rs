@@ -41,7 +41,12 @@ pub async fn totp(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Result
 
 /// Starts (or restarts) an enrolment with a new sealed secret, unless the account already
 /// has a confirmed app. `false` when it has.
-pub async fn start_enrolment(pool: &Pool, user_id: UserId, sealed: &Sealed, now: UnixTime) -> sqlx::Result<bool> {
+pub async fn start_enrolment(
+    pool: &Pool,
+    user_id: UserId,
+    sealed: &Sealed,
+    now: UnixTime,
+) -> sqlx::Result<bool> {
     let done = crate::on_db!(pool, c => sqlx::query(
         "INSERT INTO totp_factors (user_id, secret, key_version, created_at, confirmed_at, last_step) \
          VALUES ($1, $2, $3, $4, NULL, 0) \
@@ -210,7 +215,11 @@ pub async fn put_reveal(
 }
 
 /// The recovery codes waiting to be shown, if any (not expired).
-pub async fn reveal(connection: &mut impl AsConn, user_id: UserId, now: UnixTime) -> sqlx::Result<Option<Sealed>> {
+pub async fn reveal(
+    connection: &mut impl AsConn,
+    user_id: UserId,
+    now: UnixTime,
+) -> sqlx::Result<Option<Sealed>> {
     crate::on_db!(connection.conn(), c => {
         let row = sqlx::query("SELECT codes, key_version FROM recovery_code_reveals WHERE user_id = $1 AND expires_at > $2")
             .bind(user_id)

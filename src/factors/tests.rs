@@ -4,7 +4,11 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::{clock::{Clock, ManualClock}, db, throttle::ThrottlePolicy};
+use crate::{
+    clock::{Clock, ManualClock},
+    db,
+    throttle::ThrottlePolicy,
+};
 
 struct Fixture {
     factors: Factors,
@@ -56,12 +60,19 @@ async fn an_enrolment_becomes_a_factor_only_with_a_current_code() {
     let ann = user(&f).await;
     let enrolment = f.factors.enrolment(&ann).await.expect("enrolment");
     assert!(enrolment.qr_svg.starts_with("<svg"));
-    assert_eq!(f.factors.enrolment(&ann).await.expect("again").key, enrolment.key, "a reload shows the same key");
+    assert_eq!(
+        f.factors.enrolment(&ann).await.expect("again").key,
+        enrolment.key,
+        "a reload shows the same key"
+    );
     assert!(!user(&f).await.has_factor());
     let secret = secret_of(&enrolment);
     let now = f.clock.now();
     let stale = secret.code_at_step(TotpSecret::step_at(now) - 2);
-    assert!(matches!(f.factors.confirm_enrolment(&ann, &stale, &Default::default()).await, Err(FactorError::WrongCode)));
+    assert!(matches!(
+        f.factors.confirm_enrolment(&ann, &stale, &Default::default()).await,
+        Err(FactorError::WrongCode)
+    ));
     let code = secret.code_at_step(TotpSecret::step_at(now));
     let codes = f.factors.confirm_enrolment(&ann, &code, &Default::default()).await.expect("confirmed");
     assert_eq!(codes.len(), 10);
@@ -72,7 +83,10 @@ async fn an_enrolment_becomes_a_factor_only_with_a_current_code() {
     assert_eq!(status.recovery_codes_left, 10);
     assert!(matches!(f.factors.enrolment(&ann).await, Err(FactorError::AlreadyEnrolled)));
     // The confirming code's step is burnt: it does not also work for a step-up.
-    let verdict = f.factors.step_up(&ann, ("198.51.100.1".parse().expect("ip"), "s"), Answer::Code(&code), &Default::default()).await;
+    let verdict = f
+        .factors
+        .step_up(&ann, ("198.51.100.1".parse().expect("ip"), "s"), Answer::Code(&code), &Default::default())
+        .await;
     assert!(matches!(verdict, Err(FactorError::WrongCode)), "{verdict:?}");
 }
 
@@ -141,7 +155,11 @@ async fn a_recovery_code_is_spent_once_under_concurrency() {
     let ip: IpAddr = "198.51.100.99".parse().expect("ip");
     let old = f.factors.step_up(&ann, (ip, "s2"), Answer::RecoveryCode(&codes[1]), &Default::default()).await;
     assert!(matches!(old, Err(FactorError::WrongRecoveryCode)));
-    assert!(f.factors.step_up(&ann, (ip, "s3"), Answer::RecoveryCode(&fresh[0]), &Default::default()).await.is_ok());
+    assert!(f
+        .factors
+        .step_up(&ann, (ip, "s3"), Answer::RecoveryCode(&fresh[0]), &Default::default())
+        .await
+        .is_ok());
 }
 
 #[tokio::test]
@@ -150,7 +168,8 @@ async fn a_sessions_step_up_gets_five_guesses_then_ends() {
     let (ann, _, _) = enrolled(&f).await;
     let ip: IpAddr = "198.51.100.1".parse().expect("ip");
     for _ in 0..4 {
-        let verdict = f.factors.step_up(&ann, (ip, "stolen"), Answer::Code("000000"), &Default::default()).await;
+        let verdict =
+            f.factors.step_up(&ann, (ip, "stolen"), Answer::Code("000000"), &Default::default()).await;
         assert!(matches!(verdict, Err(FactorError::WrongCode)), "{verdict:?}");
     }
     let last = f.factors.step_up(&ann, (ip, "stolen"), Answer::Code("000000"), &Default::default()).await;
@@ -167,7 +186,11 @@ async fn a_second_step_is_not_unlimited_however_many_sign_ins_open_one() {
     let mut throttled = false;
     for n in 0..40u8 {
         let pending = f.factors.begin_second_step(&ann, None).await.expect("pending");
-        match f.factors.second_step(ip(n), Some(&pending.cookie), Answer::Code("000000"), &Default::default()).await {
+        match f
+            .factors
+            .second_step(ip(n), Some(&pending.cookie), Answer::Code("000000"), &Default::default())
+            .await
+        {
             Err(SecondStepError::Wrong(_)) => checked += 1,
             Err(SecondStepError::Throttled(_)) => {
                 throttled = true;
@@ -182,10 +205,12 @@ async fn a_second_step_is_not_unlimited_however_many_sign_ins_open_one() {
     let device = crate::devices::Device { key: "owner-device".into(), user_id: ann.id };
     let pending = f.factors.begin_second_step(&ann, Some(&device)).await.expect("pending");
     let code = secret.code_at_step(TotpSecret::step_at(f.clock.now()));
-    let passed = f.factors.second_step(ip(200), Some(&pending.cookie), Answer::Code(&code), &Default::default()).await;
+    let passed =
+        f.factors.second_step(ip(200), Some(&pending.cookie), Answer::Code(&code), &Default::default()).await;
     assert!(passed.is_ok(), "{passed:?}");
     // A pending step is used up by its success.
-    let again = f.factors.second_step(ip(200), Some(&pending.cookie), Answer::Code(&code), &Default::default()).await;
+    let again =
+        f.factors.second_step(ip(200), Some(&pending.cookie), Answer::Code(&code), &Default::default()).await;
     assert!(matches!(again, Err(SecondStepError::Expired)));
 }
 
@@ -197,18 +222,23 @@ async fn a_pending_step_dies_after_five_wrong_answers_and_at_its_expiry() {
     let ip: IpAddr = "203.0.113.1".parse().expect("ip");
     let pending = f.factors.begin_second_step(&ann, Some(&device)).await.expect("pending");
     for n in 1..=5 {
-        let verdict = f.factors.second_step(ip, Some(&pending.cookie), Answer::Code("000000"), &Default::default()).await;
+        let verdict = f
+            .factors
+            .second_step(ip, Some(&pending.cookie), Answer::Code("000000"), &Default::default())
+            .await;
         match n {
             5 => assert!(matches!(verdict, Err(SecondStepError::Exhausted)), "{verdict:?}"),
             _ => assert!(matches!(verdict, Err(SecondStepError::Wrong(_))), "{verdict:?}"),
         }
     }
-    let dead = f.factors.second_step(ip, Some(&pending.cookie), Answer::Code("000000"), &Default::default()).await;
+    let dead =
+        f.factors.second_step(ip, Some(&pending.cookie), Answer::Code("000000"), &Default::default()).await;
     assert!(matches!(dead, Err(SecondStepError::Expired)), "{dead:?}");
     let late = f.factors.begin_second_step(&ann, Some(&device)).await.expect("pending");
     f.clock.advance(SECOND_STEP_SECS);
     let code = secret.code_at_step(TotpSecret::step_at(f.clock.now()));
-    let verdict = f.factors.second_step(ip, Some(&late.cookie), Answer::Code(&code), &Default::default()).await;
+    let verdict =
+        f.factors.second_step(ip, Some(&late.cookie), Answer::Code(&code), &Default::default()).await;
     assert!(matches!(verdict, Err(SecondStepError::Expired)), "{verdict:?}");
 }
 
@@ -217,7 +247,10 @@ async fn an_admin_keeps_their_factor_and_a_user_can_remove_theirs() {
     let f = fixture().await;
     let (mut ann, _, _) = enrolled(&f).await;
     ann.role = Role::Admin;
-    assert!(matches!(f.factors.remove_app(&ann, &Default::default()).await, Err(FactorError::AdminNeedsFactor)));
+    assert!(matches!(
+        f.factors.remove_app(&ann, &Default::default()).await,
+        Err(FactorError::AdminNeedsFactor)
+    ));
     ann.role = Role::User;
     f.factors.remove_app(&ann, &Default::default()).await.expect("removed");
     let ann = user(&f).await;

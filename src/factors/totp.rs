@@ -91,7 +91,12 @@ impl TotpSecret {
     /// that cannot scan).
     pub fn grouped_base32(&self) -> String {
         let plain = self.totp("", "").get_secret_base32();
-        plain.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(" ")
+        plain
+            .as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// The `otpauth://` URI an app reads from the QR code: `issuer` (the site's name) and

@@ -140,7 +140,8 @@ impl Throttle {
         ip: IpAddr,
         budget: Budget<'_>,
     ) -> sqlx::Result<Result<Reservation, Throttled>> {
-        let ip_key = (!matches!(budget, Budget::Device(_) | Budget::FactorDevice(_))).then(|| Self::ip_key(ip));
+        let ip_key =
+            (!matches!(budget, Budget::Device(_) | Budget::FactorDevice(_))).then(|| Self::ip_key(ip));
         let budget = match budget {
             Budget::Device(key) => Some((format!("device:{key}"), Rule::Device)),
             Budget::Untrusted(Some(email)) => Some((self.account_key(email), Rule::Untrusted)),

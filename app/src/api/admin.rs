@@ -22,6 +22,11 @@ pub const ADMIN_AUDIT_PAGE: &str = "/admin/audit";
 /// `bulwark::audit`; a server test keeps the two lists equal).
 pub const AUDIT_EVENTS: &[&str] = &[
     "authn_login_success",
+    "authn_second_step",
+    "authn_factor_added",
+    "authn_factor_removed",
+    "authn_recovery_codes_renewed",
+    "authz_admin_factors_reset",
     "authn_login_fail",
     "authn_password_change",
     "authn_password_reset",

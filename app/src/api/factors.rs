@@ -43,7 +43,8 @@ pub async fn security_overview() -> Result<SecurityView, ApiError> {
         Ok(SecurityView {
             app: status.app,
             codes_left: status.recovery_codes_left,
-            few_codes_left: status.app && status.recovery_codes_left <= bulwark::factors::recovery_codes::FEW_LEFT,
+            few_codes_left: status.app
+                && status.recovery_codes_left <= bulwark::factors::recovery_codes::FEW_LEFT,
             admin: principal.user.role == bulwark::Role::Admin,
             codes_waiting: waiting,
         })
@@ -79,7 +80,12 @@ pub async fn totp_setup() -> Result<SetupView, ApiError> {
             return Err(ApiError::ImpersonationBlocked);
         }
         let enrolment = factors()?.enrolment(&principal.user).await.map_err(factor_error)?;
-        Ok(SetupView { qr_svg: enrolment.qr_svg, key: enrolment.key, issuer: enrolment.issuer, label: enrolment.label })
+        Ok(SetupView {
+            qr_svg: enrolment.qr_svg,
+            key: enrolment.key,
+            issuer: enrolment.issuer,
+            label: enrolment.label,
+        })
     }
     .await
 }
@@ -133,7 +139,10 @@ pub async fn recovery_codes_saved() -> Result<(), ApiError> {
     use super::ssr::*;
     async {
         let principal = current()?;
-        factors()?.codes_saved(principal.user.id).await.map_err(|e| unexpected("forgetting codes failed", &e))?;
+        factors()?
+            .codes_saved(principal.user.id)
+            .await
+            .map_err(|e| unexpected("forgetting codes failed", &e))?;
         crate::flash::ssr::redirect(SECURITY_PAGE, crate::flash::notice::CODES_SAVED);
         Ok(())
     }

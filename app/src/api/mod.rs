@@ -207,7 +207,8 @@ pub async fn second_step(
         };
         expire_second_step_cookie();
         let device_cookie = device_cookie_value();
-        finish_sign_in(bulwark::completion::Step::SecondFactor(passed), device_cookie.as_deref(), &context).await
+        finish_sign_in(bulwark::completion::Step::SecondFactor(passed), device_cookie.as_deref(), &context)
+            .await
     }
     .await
 }
@@ -219,7 +220,10 @@ pub async fn second_step_waiting() -> Result<bool, ApiError> {
     use self::ssr::*;
     async {
         let cookie = second_step_cookie_value();
-        factors()?.second_step_waiting(cookie.as_deref()).await.map_err(|e| unexpected("second step lookup failed", &e))
+        factors()?
+            .second_step_waiting(cookie.as_deref())
+            .await
+            .map_err(|e| unexpected("second step lookup failed", &e))
     }
     .await
 }
@@ -272,7 +276,14 @@ impl From<bulwark::sessions::Principal> for CurrentUser {
             now,
         });
         let has_factor = user.has_factor();
-        Self { id: user.id, email: user.email, username: user.username, role: user.role, has_factor, impersonation }
+        Self {
+            id: user.id,
+            email: user.email,
+            username: user.username,
+            role: user.role,
+            has_factor,
+            impersonation,
+        }
     }
 }
 

@@ -101,20 +101,21 @@ async fn a_change_needs_a_step_up_within_the_admin_window() {
 }
 
 #[tokio::test]
-async fn a_wrong_step_up_password_is_refused_and_the_fifth_ends_the_session() {
+async fn a_wrong_step_up_code_is_refused_and_the_fifth_ends_the_session() {
     let app = spawn_app().await;
     app.create_account(ADMIN, "rootadmin", Role::Admin).await;
     assert_eq!(app.login(ADMIN, PASSWORD).await.status, 200);
     let mut statuses = Vec::new();
     let mut bodies = Vec::new();
     for _ in 0..12 {
-        let reply =
-            app.post_form("/api/step-up", &[("password", "not the password at all"), ("next", "/")]).await;
+        // An admin steps up with the second factor; the right password does not count.
+        let form = [("password", PASSWORD), ("code", "000000"), ("next", "/")];
+        let reply = app.post_raw(&app.client, "/api/step-up", &form).await;
         statuses.push(reply.status);
         bodies.push(reply.body);
     }
-    assert_eq!(statuses[0], 422, "said under the password field: {statuses:?} {bodies:?}");
-    assert!(bodies[0].contains("This is not your current password."), "{}", bodies[0]);
+    assert_eq!(statuses[0], 422, "said under the code field: {statuses:?} {bodies:?}");
+    assert!(bodies[0].contains(bulwark::messages::WRONG_CODE), "{}", bodies[0]);
     // The session's own budget: four typos are told so, the fifth ends the session.
     assert_eq!(statuses, [422, 422, 422, 422, 401, 401, 401, 401, 401, 401, 401, 401], "{bodies:?}");
     assert_eq!(app.me().await.status, 401);
@@ -493,6 +494,10 @@ async fn forty_concurrent_wrong_step_ups_check_at_most_the_sessions_allowance() 
     let app = spawn_app().await;
     app.create_account(ADMIN, "rootadmin", Role::Admin).await;
     assert_eq!(app.login(ADMIN, PASSWORD).await.status, 200);
+    // A user's step-up: the password (an admin's takes a code: see two_factor.rs).
+    app.logout().await;
+    app.register("user@example.com", "someuser").await;
+    assert_eq!(app.login("user@example.com", PASSWORD).await.status, 200);
     let before = app.state.accounts.hasher().runs();
     let forms = (0..40)
         .map(|_| {

@@ -247,10 +247,21 @@ impl Caller {
         let signed_in =
             post("/api/login", vec![("email", email), ("password", password)]).await.expect("login");
         let status = signed_in.status().as_u16();
+        let second_step =
+            signed_in.headers().get("location").is_some_and(|l| l == crate::helpers::SECOND_STEP);
         let body = signed_in.text().await.unwrap_or_default();
         assert_eq!(status, 200, "{} could not sign in again: {body}", self.name);
+        if second_step {
+            // An admin: the code of a step no earlier sign-in or step-up used.
+            app.clock.advance(bulwark::factors::totp::STEP_SECS as i64);
+            let code = app.totp_code();
+            let passed = post("/api/second-step", vec![("code", &code)]).await.expect("second step");
+            assert_eq!(passed.status().as_u16(), 200, "{} could not pass the second step", self.name);
+        }
         if step_up {
-            let form = vec![("password", password), ("next", "/admin")];
+            app.clock.advance(bulwark::factors::totp::STEP_SECS as i64);
+            let code = app.totp_code();
+            let form = vec![("password", password), ("code", &code), ("next", "/admin")];
             let stepped = post("/api/step-up", form).await.expect("step-up");
             assert_eq!(stepped.status().as_u16(), 200, "{} could not step up again", self.name);
         }

@@ -16,6 +16,14 @@ use tokio::sync::watch;
 
 pub const PASSWORD: &str = "violet quasar harbour tulip 83";
 
+/// The authenticator secret every admin these tests make has (base32): admins need a
+/// second factor, and the tests compute its codes on the app's clock. Each account burns
+/// its own steps, so one secret for all is no shortcut.
+pub const TOTP_SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+/// The second-step page a right password for an account with a factor is sent to.
+pub const SECOND_STEP: &str = "/login/second-step";
+
 pub struct TestApp {
     pub address: String,
     pub clock: ManualClock,
@@ -238,7 +246,35 @@ impl TestApp {
         self.post_form_with(&self.client, path, form).await
     }
 
+    /// As [`Self::post_raw`], but a sign-in that stops at the second step (an admin's: see
+    /// [`TOTP_SECRET`]) is taken through it with a current code, and a step-up carries one:
+    /// tests about something else need not spell the second factor out.
     pub async fn post_form_with(&self, client: &Client, path: &str, form: &[(&str, &str)]) -> Reply {
+        if path == "/api/step-up" && !form.iter().any(|(name, _)| *name == "code" || *name == "recovery_code")
+        {
+            let code = self.totp_code();
+            let mut with_code = form.to_vec();
+            with_code.push(("code", &code));
+            let reply = self.post_raw(client, path, &with_code).await;
+            if reply.status == 422 && reply.body.contains(bulwark::messages::WRONG_CODE) {
+                // This step's code was used already (a sign-in a moment ago): the next one.
+                self.clock.advance(bulwark::factors::totp::STEP_SECS as i64);
+                let code = self.totp_code();
+                let mut with_code = form.to_vec();
+                with_code.push(("code", &code));
+                return self.post_raw(client, path, &with_code).await;
+            }
+            return reply;
+        }
+        let reply = self.post_raw(client, path, form).await;
+        if path == "/api/login" && reply.location.as_deref() == Some(SECOND_STEP) {
+            return self.pass_second_step(client).await;
+        }
+        reply
+    }
+
+    /// POSTs `form` to `path` with `client`'s cookies, as it is.
+    pub async fn post_raw(&self, client: &Client, path: &str, form: &[(&str, &str)]) -> Reply {
         let response = client
             .post(self.url(path))
             .header("accept", "application/json")
@@ -247,6 +283,23 @@ impl TestApp {
             .await
             .expect("request");
         Reply::from(response).await
+    }
+
+    /// A current code of [`TOTP_SECRET`] on the app's clock.
+    pub fn totp_code(&self) -> String {
+        let secret = bulwark::factors::TotpSecret::from_base32(TOTP_SECRET).expect("base32");
+        secret.code_at_step(bulwark::factors::TotpSecret::step_at(self.clock.now()))
+    }
+
+    /// Answers `client`'s waiting second step with a current code of [`TOTP_SECRET`] (the
+    /// next step's, if this one's was used).
+    pub async fn pass_second_step(&self, client: &Client) -> Reply {
+        let reply = self.post_raw(client, "/api/second-step", &[("code", &self.totp_code())]).await;
+        if reply.status != 422 {
+            return reply;
+        }
+        self.clock.advance(bulwark::factors::totp::STEP_SECS as i64);
+        self.post_raw(client, "/api/second-step", &[("code", &self.totp_code())]).await
     }
 
     pub async fn signup(&self, email: &str, username: &str, password: &str) -> Reply {
@@ -264,11 +317,18 @@ impl TestApp {
 
     /// A confirmed account made the way `server create-admin` / `create-user` makes it,
     /// with [`PASSWORD`]. Its id.
+    /// An admin also gets an authenticator app with [`TOTP_SECRET`] (as `--totp-secret`
+    /// gives one): admins need a second factor.
     pub async fn create_account(&self, email: &str, username: &str, role: bulwark::Role) -> i64 {
-        server::provision::create_account(&self.state.settings, email, username, PASSWORD, role)
+        let user = server::provision::create_account(&self.state.settings, email, username, PASSWORD, role)
             .await
-            .expect("account created")
-            .id
+            .expect("account created");
+        if role == bulwark::Role::Admin {
+            let secret = bulwark::factors::TotpSecret::from_base32(TOTP_SECRET).expect("base32");
+            let context = bulwark::audit::Context::command_line();
+            self.state.factors.enrol_with_secret(&user, &secret, &context).await.expect("factor set up");
+        }
+        user.id
     }
 
     /// POSTs every form in `forms` to `path` at once, each from its own task, all with
@@ -495,6 +555,11 @@ impl Browser {
     /// The session cookie this browser holds, if any.
     pub fn session_cookie(&self) -> Option<String> {
         cookie_in(&self.jar, &self.address)
+    }
+
+    /// The cookie `name` this browser holds, if any.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        named_cookie(&self.jar, &self.address, name)
     }
 }
 

@@ -30,4 +30,5 @@ mod sessions;
 mod signup;
 mod site_caps;
 mod throttle;
+mod two_factor;
 mod verification;

@@ -21,7 +21,9 @@ pub enum FactorNotice {
     /// New recovery codes: the old ones no longer work.
     CodesRenewed,
     /// A recovery code was used to sign in or confirm an action; this many are left.
-    CodeUsed { left: i64 },
+    CodeUsed {
+        left: i64,
+    },
     /// An administrator removed every factor (the owner sets one up again at next sign-in).
     ResetByAdmin,
 }
@@ -79,7 +81,14 @@ impl Templates {
             "<p>If this was not you, someone may know your password: reset it now.</p>".to_owned(),
             button(&forgot, "Reset my password"),
         ]);
-        Mail { kind: MailKind::FactorNotice, to: to.clone(), subject: subject.into(), text, html, valid_for_secs: None }
+        Mail {
+            kind: MailKind::FactorNotice,
+            to: to.clone(),
+            subject: subject.into(),
+            text,
+            html,
+            valid_for_secs: None,
+        }
     }
 
     /// The right password, then wrong second steps: whoever typed it knows the password.

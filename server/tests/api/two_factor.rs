@@ -1,0 +1,308 @@
+//! Two-factor sign-in through the real router: the right password makes no session, only
+//! the second step does (once per code, whatever the concurrency), guessing is bounded per
+//! account while the owner's known browser keeps its way in, and the other doors (step-up,
+//! a reset link, an admin without a factor) ask for the factor too.
+
+use bulwark::{clock::Clock, factors::TotpSecret, Role};
+
+use crate::helpers::*;
+
+/// A user with an authenticator app ([`TOTP_SECRET`]); their recovery codes.
+async fn user_with_factor(app: &TestApp, email: &str, username: &str) -> Vec<String> {
+    let id = app.create_account(email, username, Role::User).await;
+    let mut connection = app.pool.acquire().await.expect("connection");
+    let user = bulwark::accounts::store::find_user(&mut connection, id).await.expect("db").expect("user");
+    let secret = TotpSecret::from_base32(TOTP_SECRET).expect("base32");
+    app.state.factors.enrol_with_secret(&user, &secret, &Default::default()).await.expect("enrolled")
+}
+
+fn code_at(app: &TestApp, steps_back: i64) -> String {
+    let secret = TotpSecret::from_base32(TOTP_SECRET).expect("base32");
+    secret.code_at_step(TotpSecret::step_at(app.clock.now()) - steps_back)
+}
+
+#[tokio::test]
+async fn the_right_password_makes_no_session_only_the_second_step_does() {
+    let app = spawn_app().await;
+    user_with_factor(&app, "ann@example.com", "ann").await;
+    let browser = app.new_browser();
+    let reply = app
+        .post_raw(&browser.client, "/api/login", &[("email", "ann@example.com"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(reply.location.as_deref(), Some(SECOND_STEP), "{}", reply.body);
+    assert_eq!(app.post_raw(&browser.client, "/api/me", &[]).await.status, 401, "no session yet");
+    // The pending step's cookie, offered as a session cookie, is nothing.
+    let pending = named(&browser, "bulwark-second-step").expect("a second-step cookie");
+    let replayed = client_with_cookie(&app, &pending);
+    assert_eq!(app.post_raw(&replayed, "/api/me", &[]).await.status, 401);
+    let before = browser.session_cookie();
+    let wrong = app.post_raw(&browser.client, "/api/second-step", &[("code", "000000")]).await;
+    assert_eq!(wrong.status, 422, "{}", wrong.body);
+    let passed = app.post_raw(&browser.client, "/api/second-step", &[("code", &code_at(&app, 0))]).await;
+    assert_eq!(passed.status, 200, "{}", passed.body);
+    assert_eq!(app.post_raw(&browser.client, "/api/me", &[]).await.status, 200);
+    assert_ne!(browser.session_cookie(), before, "a new session id");
+    // The pending step is used up.
+    let again = app.post_raw(&browser.client, "/api/second-step", &[("code", &code_at(&app, 0))]).await;
+    assert_eq!(again.status, 401, "{}", again.body);
+    let events = app.audit("authn_login_success").await;
+    assert_eq!(events.len(), 1, "one sign-in, written when it completed");
+}
+
+fn named(browser: &Browser, name: &str) -> Option<String> {
+    browser.cookie(name)
+}
+
+#[tokio::test]
+async fn a_code_signs_in_once_even_when_twenty_requests_carry_it() {
+    let app = spawn_app().await;
+    user_with_factor(&app, "ann@example.com", "ann").await;
+    let mut browsers = Vec::new();
+    for _ in 0..20 {
+        let browser = app.new_browser();
+        let form = [("email", "ann@example.com"), ("password", PASSWORD)];
+        let reply = app.post_raw(&browser.client, "/api/login", &form).await;
+        assert_eq!(reply.location.as_deref(), Some(SECOND_STEP));
+        browsers.push(browser);
+    }
+    let code = code_at(&app, 0);
+    let tasks: Vec<_> = browsers
+        .iter()
+        .map(|browser| {
+            let (client, url, code) = (browser.client.clone(), app.url("/api/second-step"), code.clone());
+            tokio::spawn(async move {
+                let response = client
+                    .post(url)
+                    .header("accept", "application/json")
+                    .form(&[("code", code)])
+                    .send()
+                    .await;
+                response.expect("request").status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.expect("task"));
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    let signed_in = {
+        let mut count = 0;
+        for browser in &browsers {
+            if app.post_raw(&browser.client, "/api/me", &[]).await.status == 200 {
+                count += 1;
+            }
+        }
+        count
+    };
+    assert_eq!(signed_in, 1);
+    // The previous step's code still works once (a clock a little behind); older ones never.
+    let fresh = app.new_browser();
+    app.post_raw(&fresh.client, "/api/login", &[("email", "ann@example.com"), ("password", PASSWORD)]).await;
+    let older = app.post_raw(&fresh.client, "/api/second-step", &[("code", &code_at(&app, 2))]).await;
+    assert_eq!(older.status, 422, "t-2 is refused");
+}
+
+#[tokio::test]
+async fn a_burst_of_wrong_codes_checks_at_most_the_budget_and_the_owner_still_gets_in() {
+    let app = spawn_app().await;
+    user_with_factor(&app, "ann@example.com", "ann").await;
+    // The owner's browser signed in before: it holds a device cookie.
+    let owner = app.browser_signed_in("ann@example.com", PASSWORD).await;
+    assert!(owner.device_cookie().is_some());
+    app.post_form_with(&owner.client, "/api/logout", &[]).await;
+    app.clock.advance(60);
+    // A stranger who has the password opens eight pending steps and sends forty guesses.
+    let mut strangers = Vec::new();
+    for _ in 0..8 {
+        let stranger = app.new_browser();
+        app.post_raw(&stranger.client, "/api/login", &[("email", "ann@example.com"), ("password", PASSWORD)])
+            .await;
+        strangers.push(stranger);
+    }
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        let stranger = &strangers[n % 8];
+        let (client, url) = (stranger.client.clone(), app.url("/api/second-step"));
+        let guess = format!("{:06}", (n * 7919) % 1_000_000);
+        tasks.push(tokio::spawn(async move {
+            let response =
+                client.post(url).header("accept", "application/json").form(&[("code", guess)]).send().await;
+            response.expect("request").status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.expect("task"));
+    }
+    let checked = statuses.iter().filter(|s| **s == 422).count();
+    assert!(checked <= 5, "{checked} guesses were checked: {statuses:?}");
+    assert!(statuses.iter().all(|s| [422, 429, 401].contains(s)), "{statuses:?}");
+    // The owner's known browser: the password, then a right code.
+    let reply = app
+        .post_form_with(&owner.client, "/api/login", &[("email", "ann@example.com"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(app.post_raw(&owner.client, "/api/me", &[]).await.status, 200);
+}
+
+#[tokio::test]
+async fn wrong_codes_after_the_right_password_tell_the_owner_once_an_hour() {
+    let app = spawn_app().await;
+    user_with_factor(&app, "ann@example.com", "ann").await;
+    let stranger = app.new_browser();
+    app.post_raw(&stranger.client, "/api/login", &[("email", "ann@example.com"), ("password", PASSWORD)])
+        .await;
+    let first = app.post_raw(&stranger.client, "/api/second-step", &[("code", "000000")]).await;
+    assert_eq!(first.status, 422);
+    assert!(
+        app.mails_to("ann@example.com").iter().all(|m| m.subject() != "Someone may know your password"),
+        "one typo is not an alarm"
+    );
+    assert_eq!(app.post_raw(&stranger.client, "/api/second-step", &[("code", "111111")]).await.status, 422);
+    let alarm = app.mail_titled("ann@example.com", "Someone may know your password").await;
+    assert!(alarm.raw.contains("/account/password"), "with the way to change it");
+    assert!(!alarm.raw.contains("127.0.0.1"), "the network, not the address");
+    // More wrong codes within the hour: no second mail.
+    let again = app.new_browser();
+    app.post_raw(&again.client, "/api/login", &[("email", "ann@example.com"), ("password", PASSWORD)]).await;
+    for code in ["222222", "333333"] {
+        app.post_raw(&again.client, "/api/second-step", &[("code", code)]).await;
+    }
+    app.outbox_drained().await;
+    let alarms = app
+        .mails_to("ann@example.com")
+        .iter()
+        .filter(|m| m.subject() == "Someone may know your password")
+        .count();
+    assert_eq!(alarms, 1);
+    assert_eq!(app.audit("authn_second_step").await.len(), 4, "every wrong code is on the audit log");
+}
+
+#[tokio::test]
+async fn a_recovery_code_signs_in_once_and_the_owner_is_told_how_many_are_left() {
+    let app = spawn_app().await;
+    let codes = user_with_factor(&app, "ann@example.com", "ann").await;
+    let first = app.new_browser();
+    app.post_raw(&first.client, "/api/login", &[("email", "ann@example.com"), ("password", PASSWORD)]).await;
+    let reply =
+        app.post_raw(&first.client, "/api/second-step", &[("recovery_code", &codes[0].to_lowercase())]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let mail = app.mail_titled("ann@example.com", "A recovery code was used").await;
+    assert!(mail.raw.contains("9 unused codes are left"), "{}", mail.raw);
+    let second = app.new_browser();
+    app.post_raw(&second.client, "/api/login", &[("email", "ann@example.com"), ("password", PASSWORD)]).await;
+    let reused = app.post_raw(&second.client, "/api/second-step", &[("recovery_code", &codes[0])]).await;
+    assert_eq!(reused.status, 422, "{}", reused.body);
+}
+
+#[tokio::test]
+async fn a_reset_link_alone_does_not_change_the_password_of_an_account_with_a_factor() {
+    let app = spawn_app().await;
+    user_with_factor(&app, "ann@example.com", "ann").await;
+    assert_eq!(app.forgot_password("ann@example.com").await.status, 200);
+    let token = app.mail_titled("ann@example.com", "Reset your password").await.reset_token().expect("token");
+    let new = "crimson walrus lantern opera 41";
+    let without =
+        app.post_raw(&app.client, "/api/reset-password", &[("token", &token), ("password", new)]).await;
+    assert_eq!(without.status, 422, "{}", without.body);
+    assert!(without.body.contains(bulwark::messages::CODE_EMPTY), "{}", without.body);
+    let wrong = app
+        .post_raw(
+            &app.client,
+            "/api/reset-password",
+            &[("token", &token), ("password", new), ("code", "000000")],
+        )
+        .await;
+    assert_eq!(wrong.status, 422, "{}", wrong.body);
+    // The link still works, and with a code it sets the password (and signs nobody in).
+    let code = code_at(&app, 0);
+    let done = app
+        .post_raw(
+            &app.client,
+            "/api/reset-password",
+            &[("token", &token), ("password", new), ("code", &code)],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(app.me().await.status, 401, "a mailed link never signs in");
+    let browser = app.new_browser();
+    let old = app
+        .post_raw(&browser.client, "/api/login", &[("email", "ann@example.com"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(old.status, 401);
+}
+
+#[tokio::test]
+async fn on_an_account_with_a_factor_the_password_alone_is_no_step_up() {
+    let app = spawn_app().await;
+    user_with_factor(&app, "ann@example.com", "ann").await;
+    let browser = app.browser_signed_in("ann@example.com", PASSWORD).await;
+    let password_only =
+        app.post_raw(&browser.client, "/api/step-up", &[("password", PASSWORD), ("next", "/")]).await;
+    assert_eq!(password_only.status, 422, "{}", password_only.body);
+    let revoke = app.post_raw(&browser.client, "/api/sessions/revoke-others", &[]).await;
+    assert_eq!(revoke.status, 403, "{}", revoke.body);
+    let change = app
+        .post_raw(
+            &browser.client,
+            "/api/change-password",
+            &[("current_password", PASSWORD), ("password", "crimson walrus lantern opera 41")],
+        )
+        .await;
+    assert_eq!(change.status, 403, "the current password alone does not change it: {}", change.body);
+    app.clock.advance(30);
+    let with_code =
+        app.post_raw(&browser.client, "/api/step-up", &[("code", &code_at(&app, 0)), ("next", "/")]).await;
+    assert_eq!(with_code.status, 200, "{}", with_code.body);
+    assert_eq!(app.post_raw(&browser.client, "/api/sessions/revoke-others", &[]).await.status, 200);
+}
+
+#[tokio::test]
+async fn an_admin_without_a_factor_reaches_only_its_set_up() {
+    let app = spawn_app().await;
+    // Made the way `server create-admin` makes one (no --totp-secret).
+    server::provision::create_account(
+        &app.state.settings,
+        "root@example.com",
+        "chief",
+        PASSWORD,
+        Role::Admin,
+    )
+    .await
+    .expect("admin");
+    let browser = app.browser_signed_in("root@example.com", PASSWORD).await;
+    let users = app.post_raw(&browser.client, "/api/admin/users", &[]).await;
+    assert_eq!(users.status, 403, "{}", users.body);
+    assert!(users.body.contains("FactorRequired"), "{}", users.body);
+    let page = browser.client.get(app.url("/admin")).send().await.expect("page");
+    assert_eq!(page.headers().get("location").and_then(|v| v.to_str().ok()), Some("/account/security"));
+    // Set-up: a step-up with the password, the QR code page, a code.
+    assert_eq!(
+        app.post_raw(&browser.client, "/api/step-up", &[("password", PASSWORD), ("next", "/")]).await.status,
+        200
+    );
+    let setup = browser.client.get(app.url("/account/security/app")).send().await.expect("page");
+    assert_eq!(setup.headers().get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+    let html = setup.text().await.expect("html");
+    assert!(html.contains("<svg"), "the QR code is drawn on the server");
+    let key = app.post_raw(&browser.client, "/api/totp-setup", &[]).await;
+    let view: app::api::SetupView = serde_json::from_str(&key.body).expect("setup");
+    let secret = TotpSecret::from_base32(&view.key).expect("key");
+    let code = secret.code_at_step(TotpSecret::step_at(app.clock.now()));
+    let confirmed = app
+        .post_raw(&browser.client, "/api/totp-confirm", &[("code", &code), ("sign_out_others", "on")])
+        .await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    let shown = app.post_raw(&browser.client, "/api/recovery-codes", &[]).await;
+    let codes: Option<Vec<String>> = serde_json::from_str(&shown.body).expect("codes");
+    assert_eq!(codes.map(|c| c.len()), Some(10));
+    assert_eq!(app.post_raw(&browser.client, "/api/recovery-codes-saved", &[]).await.status, 200);
+    let shown = app.post_raw(&browser.client, "/api/recovery-codes", &[]).await;
+    assert_eq!(shown.body, "null", "shown once");
+    assert_eq!(app.post_raw(&browser.client, "/api/admin/users", &[]).await.status, 200);
+    app.mail_titled("root@example.com", "Two-factor sign-in is on").await;
+    // An admin's factor stays.
+    let removed = app.post_raw(&browser.client, "/api/totp-remove", &[]).await;
+    assert_eq!(removed.status, 409, "{}", removed.body);
+}

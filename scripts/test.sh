@@ -66,6 +66,9 @@ export BULWARK_THROTTLE_MAIL_REQUESTS_PER_IP_PER_HOUR=1000
 export BULWARK_THROTTLE_LINK_SUBMISSIONS_PER_IP_PER_HOUR=1000
 # Every browser test comes from 127.0.0.1, which gets a tenth of each site-wide allowance.
 export BULWARK_THROTTLE_SIGNUPS_PER_MINUTE=10000
+# One secret for the server and the `server create-admin --totp-secret` the tests run, so
+# authenticator secrets sealed by one open in the other.
+export BULWARK_SECRET="end-to-end tests only, never in production: 0123456789"
 export BULWARK_THROTTLE_LINK_MAILS_PER_MINUTE=10000
 # Mail goes over SMTP to the sink that Playwright's global set-up runs (end2end/mail-sink.ts).
 export BULWARK_E2E_SMTP_PORT="${BULWARK_E2E_SMTP_PORT:-2525}"

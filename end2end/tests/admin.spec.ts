@@ -38,7 +38,7 @@ for (const javaScript of [true, false]) {
     // Disable: the password first, then the action.
     await page.getByTestId("disable-reason").fill("suspected account takeover");
     await page.getByRole("button", { name: "Disable" }).click();
-    await expect(page.getByTestId("form-error")).toContainText("enter your password again");
+    await expect(page.getByTestId("form-error")).toContainText("confirm it is you");
     await stepUp(page, javaScript);
     await expect(page.getByTestId("user-email")).toHaveText(user.email);
     await page.getByTestId("disable-reason").fill("suspected account takeover");

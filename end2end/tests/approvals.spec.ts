@@ -22,7 +22,7 @@ for (const javaScript of [true, false]) {
     if (javaScript) await expect(page.locator("body[data-hydrated]")).toBeAttached();
     await expect(page.getByTestId("two-person-rule")).toContainText("another administrator approves it");
     await page.getByRole("button", { name: "Lock" }).click();
-    await expect(page.getByTestId("form-error")).toContainText("enter your password again");
+    await expect(page.getByTestId("form-error")).toContainText("confirm it is you");
     await stepUp(page, javaScript);
     await page.getByRole("button", { name: "Lock" }).click();
     const waiting = page.getByTestId("approval").filter({ hasText: "lock the account" });
@@ -37,7 +37,7 @@ for (const javaScript of [true, false]) {
     const request = second.page.getByTestId("approval").filter({ hasText: bob.username });
     await expect(request).toContainText(`Asked for by ${ann.username}.`);
     await request.getByTestId("approve").click();
-    await expect(second.page.getByTestId("form-error")).toContainText("enter your password again");
+    await expect(second.page.getByTestId("form-error")).toContainText("confirm it is you");
     await stepUp(second.page, javaScript);
     await expect(second.page).toHaveURL(/\/admin\/approvals/);
     await second.page.getByTestId("approval").filter({ hasText: bob.username }).getByTestId("approve").click();

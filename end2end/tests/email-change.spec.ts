@@ -57,7 +57,7 @@ for (const javaScript of [true, false]) {
       await open(page, "/account/email", javaScript);
       await expect(page.getByTestId("current-email")).toHaveText(user.email);
       await askFor(page, next, javaScript);
-      await expect(page.getByTestId("form-error")).toContainText("enter your password again");
+      await expect(page.getByTestId("form-error")).toContainText("confirm it is you");
       await stepUp(page, javaScript);
       await expect(page).toHaveURL(/\/account\/email$/);
       await askFor(page, next, javaScript);

@@ -3,6 +3,7 @@
 // part of the API (401 for a failed sign-in, 422 for a rejected form) and Chromium reports
 // each as "Failed to load resource"; those lines alone are not counted.
 import { execFileSync } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { test as base, expect, type Browser, type Locator, type Page } from "@playwright/test";
 import { mailApiPort, type ReceivedMail } from "../mail-sink";
 
@@ -140,39 +141,157 @@ export async function signIn(page: Page, email: string, password: string) {
   await page.getByRole("button", { name: "Sign in" }).click();
 }
 
+// ---- Two-factor sign-in, without a phone ------------------------------------------------
+//
+// Accounts made with `--totp-secret` have an authenticator app whose secret the test knows:
+// `totpCode` computes its codes (RFC 6238: HMAC-SHA1, six digits, 30-second steps) with
+// Node's crypto. The server accepts each 30-second step once per account, so a second
+// answer within the same step falls back to one of the account's recovery codes (printed
+// by `create-admin`/`create-user`), never to waiting.
+
+/** The authenticator secret (base32) these tests give every account that has one. */
+export const TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+function base32Decode(text: string): Buffer {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = 0;
+  let value = 0;
+  const out: number[] = [];
+  for (const char of text.replace(/[\s=-]/g, "").toUpperCase()) {
+    const index = alphabet.indexOf(char);
+    if (index < 0) throw new Error(`not base32: ${char}`);
+    value = (value << 5) | index;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((value >> bits) & 0xff);
+    }
+  }
+  return Buffer.from(out);
+}
+
+/** The six-digit code of `secret` (base32) for the 30-second step `step`. */
+export function totpAtStep(secret: string, step: number): string {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac("sha1", base32Decode(secret)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 15;
+  const number = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return number.toString().padStart(6, "0");
+}
+
+/** The step `at` (milliseconds) falls in. */
+export function totpStep(at = Date.now()): number {
+  return Math.floor(at / 1000 / 30);
+}
+
+/** What this test process knows of each account's second factor. */
+const factors = new Map<string, { secret: string; recoveryCodes: string[]; lastStep: number }>();
+/** Which account each signed-in page belongs to (for `stepUp`). */
+const pageUsers = new WeakMap<Page, string>();
+
+/** Remembers that `email` has an authenticator app with `secret` and these recovery codes. */
+export function rememberFactor(email: string, secret: string, recoveryCodes: string[]): void {
+  factors.set(email, { secret, recoveryCodes: [...recoveryCodes], lastStep: -1 });
+}
+
+/** An answer for `email`'s second step now: a code of a step not used yet, else a recovery code. */
+export function nextAnswer(email: string): { code?: string; recoveryCode?: string } {
+  const factor = factors.get(email);
+  if (!factor) throw new Error(`${email} has no second factor this test knows of`);
+  const step = totpStep();
+  if (step > factor.lastStep) {
+    factor.lastStep = step;
+    return { code: totpAtStep(factor.secret, step) };
+  }
+  const recoveryCode = factor.recoveryCodes.shift();
+  if (!recoveryCode) throw new Error(`${email} has no recovery code left`);
+  return { recoveryCode };
+}
+
+/** Whether this test knows `email` to have a second factor. */
+export function hasFactor(email: string): boolean {
+  return factors.has(email);
+}
+
 /**
  * A confirmed account made without any mail, the way a test suite is meant to make one:
  * `server create-user` / `server create-admin` (the password on standard input), on the
- * database the server under test uses. scripts/test.sh sets BULWARK_SERVER_BIN.
+ * database the server under test uses. scripts/test.sh sets BULWARK_SERVER_BIN. Admins
+ * (and users with `factor`) get an authenticator app with [`TOTP_SECRET`]
+ * (`--totp-secret`); the printed recovery codes are remembered.
  */
-export function createAccount(user: User, role: "user" | "admin" = "user"): void {
+export function createAccount(user: User, role: "user" | "admin" = "user", factor = role === "admin"): void {
   const bin = process.env.BULWARK_SERVER_BIN;
   if (!bin) throw new Error("BULWARK_SERVER_BIN is not set (scripts/test.sh sets it)");
   const command = role === "admin" ? "create-admin" : "create-user";
-  execFileSync(bin, [command, "--email", user.email, "--username", user.username], {
+  const args = [command, "--email", user.email, "--username", user.username];
+  if (factor) args.push("--totp-secret", TOTP_SECRET);
+  const output = execFileSync(bin, args, {
     input: `${PASSWORD}\n`,
     stdio: ["pipe", "pipe", "pipe"],
-  });
+  }).toString();
+  if (factor) {
+    const codes = output.split("\n").filter((line) => /^[0-9A-Z]{4}(-[0-9A-Z]{4}){5}$/.test(line.trim()));
+    if (codes.length !== 10) throw new Error(`expected ten recovery codes, got: ${output}`);
+    rememberFactor(user.email, TOTP_SECRET, codes);
+  }
 }
 
-/** Signs in on a fresh page of its own browser context. */
+/** On the second-step page: answers with a code (or a recovery code) for `email`. */
+export async function passSecondStep(page: Page, email: string): Promise<void> {
+  await expect(page).toHaveURL(/\/login\/second-step/);
+  const answer = nextAnswer(email);
+  if (answer.code) {
+    await page.getByLabel("Code", { exact: true }).fill(answer.code);
+    await page.getByRole("button", { name: "Verify" }).click();
+  } else {
+    await page.getByText("Lost your phone? Use a recovery code").click();
+    await page.getByLabel("Recovery code").fill(answer.recoveryCode!);
+    await page.getByRole("button", { name: "Use recovery code" }).click();
+  }
+}
+
+/** Signs in on a fresh page of its own browser context (through the second step, if any). */
 export async function signedInPage(browser: Browser, user: User, javaScript: boolean, problems: string[]) {
   const context = await browser.newContext({ javaScriptEnabled: javaScript });
   const page = await context.newPage();
   trackProblems(page, problems);
   await open(page, "/login", javaScript);
   await signIn(page, user.email, PASSWORD);
+  if (hasFactor(user.email)) {
+    if (javaScript) await expect(page).toHaveURL(/\/login\/second-step/);
+    if (javaScript) await expect(page.locator("body[data-hydrated]")).toBeAttached();
+    await passSecondStep(page, user.email);
+  }
   await expect(page).toHaveURL(/\/$/);
+  pageUsers.set(page, user.email);
   return { context, page };
 }
 
-/** On a page that asked for the password again: follows the link, types it, and returns. */
+/**
+ * On a page that asked to confirm it is you: follows the link, types the password (or,
+ * for an account with a second factor, a code or a recovery code), and returns.
+ */
 export async function stepUp(page: Page, javaScript = true): Promise<void> {
   await page.getByTestId("step-up-link").click();
   await expect(page).toHaveURL(/\/step-up\?next=/);
   if (javaScript) await expect(page.locator("body[data-hydrated]")).toBeAttached();
-  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-  await page.getByRole("button", { name: "Confirm" }).click();
+  const email = pageUsers.get(page);
+  if (email && hasFactor(email)) {
+    const answer = nextAnswer(email);
+    if (answer.code) {
+      await page.getByLabel("Code", { exact: true }).fill(answer.code);
+      await page.getByRole("button", { name: "Confirm" }).click();
+    } else {
+      await page.getByText("Use a recovery code instead").click();
+      await page.getByLabel("Recovery code").fill(answer.recoveryCode!);
+      await page.getByRole("button", { name: "Use recovery code" }).click();
+    }
+  } else {
+    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await page.getByRole("button", { name: "Confirm" }).click();
+  }
   await expect(page).not.toHaveURL(/\/step-up/);
   if (javaScript) await expect(page.locator("body[data-hydrated]")).toBeAttached();
 }

@@ -19,7 +19,7 @@ async function impersonate(page: Page, email: string, javaScript: boolean) {
   if (javaScript) await expect(page.locator("body[data-hydrated]")).toBeAttached();
   await page.getByTestId("impersonation-reason-input").fill(REASON);
   await page.getByTestId("start-impersonation").click();
-  await expect(page.getByTestId("form-error")).toContainText("enter your password again");
+  await expect(page.getByTestId("form-error")).toContainText("confirm it is you");
   await stepUp(page, javaScript);
   await expect(page.getByTestId("user-email")).toHaveText(email);
   await page.getByTestId("impersonation-reason-input").fill(REASON);

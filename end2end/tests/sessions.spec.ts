@@ -27,7 +27,7 @@ for (const javaScript of [true, false]) {
       // Signing another session out needs the password again (a stolen session must not
       // be able to sign its owner out).
       await sessions.filter({ hasNotText: "This device" }).getByRole("button", { name: /^Sign out the/ }).click();
-      await expect(page.getByTestId("form-error")).toContainText("enter your password again");
+      await expect(page.getByTestId("form-error")).toContainText("confirm it is you");
       await stepUp(page, javaScript);
       await expect(page).toHaveURL(/\/account\/sessions/);
       await expect(sessions).toHaveCount(2);
@@ -60,7 +60,7 @@ test("sign out everywhere ends this session too", async ({ page, problems, brows
   await expect(page.getByTestId("session")).toHaveCount(2);
   // Signing out everywhere needs the password again first.
   await page.getByRole("button", { name: "Sign out everywhere" }).click();
-  await expect(page.getByTestId("form-error")).toContainText("enter your password again");
+  await expect(page.getByTestId("form-error")).toContainText("confirm it is you");
   await stepUp(page);
   await expect(page).toHaveURL(/\/account\/sessions$/);
   await page.getByRole("button", { name: "Sign out everywhere" }).click();

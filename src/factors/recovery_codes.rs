@@ -93,7 +93,6 @@ mod tests {
         for code in &set {
             assert_eq!(code.code.len(), 24 + 5, "{}", code.code);
             assert_eq!(code.code.split('-').count(), 6);
-
         }
     }
 

@@ -158,9 +158,15 @@ async fn finish_sign_in(
                 set_device_cookie(new);
             }
             tracing::info!(event = "authn_login_success", user_id = completed.user().id, "signed in");
+            let user = completed.user();
             match codes_left {
                 Some(left) if left <= bulwark::factors::recovery_codes::FEW_LEFT => {
                     crate::flash::ssr::redirect(SECURITY_PAGE, crate::flash::notice::FEW_RECOVERY_CODES)
+                }
+                // An admin without a second factor reaches only its set-up (see the server's
+                // `caller`): straight there.
+                _ if user.role == bulwark::Role::Admin && !user.has_factor() => {
+                    leptos_axum::redirect(SECURITY_PAGE)
                 }
                 _ => leptos_axum::redirect("/"),
             }

@@ -43,7 +43,7 @@ for (const javaScript of [true, false]) {
     expect(key).toMatch(/^[A-Z2-7]{32}$/);
     const step = totpStep();
     await page.getByLabel("The six-digit code the app shows now").fill(totpAtStep(key, step));
-    await expect(page.getByTestId("sign-out-others")).toBeChecked();
+    await expect(page.getByTestId("keep-others")).not.toBeChecked();
     await page.getByRole("button", { name: "Turn on two-factor sign-in" }).click();
 
     await expect(page).toHaveURL(/\/account\/security\/recovery-codes$/);

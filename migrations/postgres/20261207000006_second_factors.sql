@@ -9,13 +9,16 @@ ALTER TABLE users ADD COLUMN factors_since BIGINT;
 -- a key derived from the server secret and `key_version`), as hex: nonce then ciphertext.
 -- `confirmed_at` NULL: enrolment started, not yet confirmed with a code (not a factor).
 -- `last_step`: the newest 30-second step a code was accepted for; only later steps are.
+-- `started_by`: the registry key of the session that started the enrolment (only that
+-- session is shown the secret and may confirm it).
 CREATE TABLE totp_factors (
     user_id      BIGINT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
     secret       TEXT    NOT NULL,
     key_version  INTEGER NOT NULL,
     created_at   BIGINT NOT NULL,
     confirmed_at BIGINT,
-    last_step    BIGINT NOT NULL DEFAULT 0
+    last_step    BIGINT NOT NULL DEFAULT 0,
+    started_by   TEXT    NOT NULL DEFAULT ''
 );
 
 -- Recovery codes, as SHA-256 of the normalised code (each code carries 120 random bits).

@@ -80,6 +80,13 @@ enum Command {
         #[arg(long, value_parser = ["admin", "user"])]
         role: String,
     },
+    /// Break-glass: remove every second factor of an account (the last admin who lost
+    /// their phone and recovery codes); every session ends, and an admin sets one up again
+    /// at the next sign-in. Audited as the command line.
+    ResetFactors {
+        #[arg(long)]
+        email: String,
+    },
     /// Time one password verification with the configured argon2 parameters, print the
     /// median in milliseconds, the sign-ins per second that allows on this machine's
     /// cores, and the verifications per second all cores actually manage together, and
@@ -142,6 +149,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Unlock { email } => {
             operator(&settings, &email, bulwark::admin::OperatorAction::Unlock).await?
+        }
+        Command::ResetFactors { email } => {
+            operator(&settings, &email, bulwark::admin::OperatorAction::ResetFactors).await?
         }
         Command::SetRole { email, role } => {
             let role = bulwark::Role::parse_lenient(&role);

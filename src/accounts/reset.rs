@@ -97,7 +97,13 @@ impl Accounts {
         // An account with a second factor: the mailbox alone does not set its password
         // (the factor is asked only now, so a refused password spends no code).
         if user.has_factor() {
-            factor.check(&user).await?;
+            if let Err(refused) = factor.check(&user, &hash).await {
+                if matches!(refused, ResetError::InvalidLink) {
+                    // Too many wrong answers through this link: it dies.
+                    store::take_token(&mut self.pool.acquire().await?, &hash, purpose).await?;
+                }
+                return Err(refused);
+            }
         }
 
         // The link used up, the password set and the audit event, together or not at all.
@@ -151,7 +157,9 @@ impl Accounts {
 /// password. `Err` refuses the reset and leaves the link usable.
 #[async_trait::async_trait]
 pub trait FactorCheck: Send + Sync {
-    async fn check(&self, user: &User) -> Result<(), ResetError>;
+    /// `link` is the reset link's stored hash (the budget of its answers). An
+    /// [`ResetError::InvalidLink`] answer kills the link.
+    async fn check(&self, user: &User, link: &str) -> Result<(), ResetError>;
 }
 
 /// For accounts without a factor only (tests, tools): any account with one is refused.
@@ -159,7 +167,7 @@ pub struct NoFactor;
 
 #[async_trait::async_trait]
 impl FactorCheck for NoFactor {
-    async fn check(&self, _: &User) -> Result<(), ResetError> {
+    async fn check(&self, _: &User, _: &str) -> Result<(), ResetError> {
         Err(ResetError::Invalid(FieldErrors::single(Field::Code, crate::messages::CODE_EMPTY)))
     }
 }

@@ -30,6 +30,11 @@ pub enum AdminAction {
     EndSessions {
         session: Option<String>,
     },
+    /// Remove every second factor (the owner lost them all; reason required): every
+    /// session ends, the owner is mailed and sets one up again.
+    ResetFactors {
+        reason: String,
+    },
 }
 
 impl AdminAction {
@@ -38,26 +43,26 @@ impl AdminAction {
     /// else on an approver's screen).
     pub(super) fn cleaned(self) -> Self {
         match self {
-            Self::Disable { reason, until } => {
-                let reason = reason.chars().filter(|c| !c.is_control() && !is_bidi_control(*c)).collect();
-                Self::Disable { reason, until }
-            }
+            Self::Disable { reason, until } => Self::Disable { reason: clean(&reason), until },
+            Self::ResetFactors { reason } => Self::ResetFactors { reason: clean(&reason) },
             other => other,
         }
     }
 
     /// Refuses what no admin may ask for, before anything is read.
     pub(super) fn check(&self, actor: UserId, target: UserId, now: UnixTime) -> Result<(), AdminError> {
-        if let Self::Disable { reason, until } = self {
-            let reason = reason.trim();
+        if let Some(reason) = self.reason() {
             if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
                 return Err(AdminError::ReasonRequired);
             }
+        }
+        if let Self::Disable { until, .. } = self {
             if until.is_some_and(|until| until <= now) {
                 return Err(AdminError::UntilInPast);
             }
         }
-        let on_oneself_refused = matches!(self, Self::Disable { .. } | Self::Lock | Self::ForceReset);
+        let on_oneself_refused =
+            matches!(self, Self::Disable { .. } | Self::Lock | Self::ForceReset | Self::ResetFactors { .. });
         if on_oneself_refused && target == actor {
             return Err(AdminError::Yourself);
         }
@@ -81,6 +86,7 @@ impl AdminAction {
             Self::ForceReset => Event::AdminPasswordReset,
             Self::SetRole { .. } => Event::RoleChanged,
             Self::EndSessions { .. } => Event::SessionsRevoked,
+            Self::ResetFactors { .. } => Event::FactorsReset,
         }
     }
 
@@ -99,14 +105,17 @@ impl AdminAction {
             Self::SetRole { role: Role::User } => "remove the administrator role".into(),
             Self::EndSessions { session: Some(_) } => "sign out one session".into(),
             Self::EndSessions { session: None } => "sign out every session".into(),
+            Self::ResetFactors { .. } => {
+                "reset two-factor sign-in (every session ends; the owner sets it up again)".into()
+            }
         }
     }
 
-    /// A disablement's reason, as its proposer wrote it (shown apart from the action, and
-    /// never mailed).
+    /// A disablement's or a factor reset's reason, as its proposer wrote it (shown apart
+    /// from the action, and never mailed).
     pub fn reason(&self) -> Option<&str> {
         match self {
-            Self::Disable { reason, .. } => Some(reason.trim()),
+            Self::Disable { reason, .. } | Self::ResetFactors { reason } => Some(reason.trim()),
             _ => None,
         }
     }
@@ -119,6 +128,11 @@ impl AdminAction {
     pub(super) fn from_json(text: &str) -> Option<Self> {
         serde_json::from_str(text).ok()
     }
+}
+
+/// Free text without control and direction-changing characters.
+fn clean(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control() && !is_bidi_control(*c)).collect()
 }
 
 /// The Unicode characters that change the direction of the text after them.

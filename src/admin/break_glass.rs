@@ -24,6 +24,8 @@ pub enum OperatorAction {
     Unlock,
     /// Grant or remove the admin role (every session of the account ends).
     SetRole(Role),
+    /// Remove every second factor (every session ends): the last admin who lost theirs.
+    ResetFactors,
 }
 
 /// Does `action` to the account at `email`. `Ok(false)`: it was so already.
@@ -42,6 +44,14 @@ pub async fn operator(
         }
         OperatorAction::Unlock => {
             (store::operator_unlock(&mut tx, user.id).await?, Event::UserUnlocked, serde_json::json!({}))
+        }
+        OperatorAction::ResetFactors => {
+            // The epoch bump ends every session at its next request.
+            (
+                store::operator_reset_factors(&mut tx, user.id).await?,
+                Event::FactorsReset,
+                serde_json::json!({}),
+            )
         }
         OperatorAction::SetRole(role) => {
             let changed = store::operator_set_role(&mut tx, user.id, role, now).await?;

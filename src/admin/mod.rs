@@ -217,6 +217,10 @@ impl Admin {
                 store::set_role(&mut *tx, key, target, *role).await?,
                 serde_json::json!({ "from": role_before, "to": role.as_str() }),
             ),
+            AdminAction::ResetFactors { reason } => (
+                store::reset_factors(&mut *tx, key, target).await?,
+                serde_json::json!({ "reason": reason.trim() }),
+            ),
             AdminAction::EndSessions { session } => {
                 // The registry writes its own event with the deletion.
                 if !store::actor_may_act(&mut *tx, key).await? {
@@ -288,6 +292,15 @@ impl Admin {
                 Some(AdminNotice::RoleChanged(*role))
             }
             AdminAction::EndSessions { .. } => None,
+            AdminAction::ResetFactors { .. } => {
+                self.end_sessions_in(tx, target, false).await?;
+                if let Some(email) = &email {
+                    let notice = crate::mail::templates::FactorNotice::ResetByAdmin;
+                    let mail = self.templates.factor_notice(email, &user.username, notice);
+                    self.outbox.enqueue_in(tx, &mail).await?;
+                }
+                None
+            }
         };
         match (notice, email) {
             (Some(notice), Some(email)) => {

@@ -136,6 +136,43 @@ pub async fn require_new_password(
     outcome(connection, done.rows_affected(), target, actor, Outcome::LastAdmin).await
 }
 
+/// Removes every second factor of the account (its app, recovery codes, pending second
+/// steps) and ends every session (epoch bump). `Unchanged` when it had none.
+pub async fn reset_factors(
+    connection: &mut impl AsConn,
+    actor: ActorKey<'_>,
+    target: UserId,
+) -> sqlx::Result<Outcome> {
+    let sql = format!(
+        "UPDATE users SET factors_since = NULL, session_epoch = session_epoch + 1 \
+         WHERE id = $1 AND factors_since IS NOT NULL AND {}",
+        actor_is_admin(2)
+    );
+    let done = crate::on_db!(connection.conn(), c => {
+        bind_actor!(sqlx::query(&sql).bind(target), actor).execute(c).await.map(crate::db::Done::from)
+    })?;
+    if done.rows_affected() == 1 {
+        crate::factors::store::remove_all(connection, target).await?;
+    }
+    outcome(connection, done.rows_affected(), target, actor, Outcome::Unchanged).await
+}
+
+/// The operator (break-glass) removes every second factor and ends every session.
+/// Whether it changed.
+pub async fn operator_reset_factors(connection: &mut impl AsConn, target: UserId) -> sqlx::Result<bool> {
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(
+        "UPDATE users SET factors_since = NULL, session_epoch = session_epoch + 1 WHERE id = $1 AND factors_since IS NOT NULL",
+    )
+    .bind(target)
+    .execute(c)
+    .await
+    .map(crate::db::Done::from))?;
+    if done.rows_affected() == 1 {
+        crate::factors::store::remove_all(connection, target).await?;
+    }
+    Ok(done.rows_affected() == 1)
+}
+
 /// Sets the role and ends every session; never removes the last active admin.
 pub async fn set_role(
     connection: &mut impl AsConn,

@@ -182,6 +182,8 @@ impl Devices {
     }
 
     /// Deletes every device of the account (its password was reset).
+    ///
+    /// (See also [`forget`], for callers that hold only a device's key.)
     pub async fn revoke_all(&self, user_id: UserId) -> sqlx::Result<u64> {
         store::delete_for_user(&mut self.pool.acquire().await?, user_id).await
     }
@@ -199,6 +201,11 @@ impl Devices {
     pub async fn delete_expired(&self) -> sqlx::Result<u64> {
         store::delete_expired(&self.pool, self.clock.now()).await
     }
+}
+
+/// Deletes the device stored under `key` (it failed too often).
+pub(crate) async fn forget(pool: &crate::db::Pool, key: &str) -> sqlx::Result<()> {
+    store::delete(pool, key).await
 }
 
 #[cfg(test)]

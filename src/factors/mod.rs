@@ -193,15 +193,19 @@ impl Factors {
         Ok(Status { app, recovery_codes_left: left, since })
     }
 
-    /// The enrolment waiting for `user`'s confirming code: the one started in the last
-    /// [`ENROLMENT_SECS`] (so reloading the page shows the same QR code), or a new one
-    /// with a fresh secret.
-    pub async fn enrolment(&self, user: &User) -> Result<Enrolment, FactorError> {
+    /// The enrolment waiting for `user`'s confirming code on the session `session_key`: the
+    /// one this session started in the last [`ENROLMENT_SECS`] (so reloading the page shows
+    /// the same QR code), or a new one with a fresh secret. Another session (someone else
+    /// who knows the password, say) never sees this session's secret: its own start
+    /// replaces it, and then this session's confirmation fails.
+    pub async fn enrolment(&self, user: &User, session_key: &str) -> Result<Enrolment, FactorError> {
         let now = self.now();
         let mut connection = self.pool.acquire().await?;
         let waiting = match store::totp(&mut connection, user.id).await? {
             Some(row) if row.confirmed_at.is_some() => return Err(FactorError::AlreadyEnrolled),
-            Some(row) if now.saturating_sub(row.created_at) < ENROLMENT_SECS => {
+            Some(row)
+                if now.saturating_sub(row.created_at) < ENROLMENT_SECS && row.started_by == session_key =>
+            {
                 self.keys.open(user.id, &row.sealed)
             }
             _ => None,
@@ -211,9 +215,8 @@ impl Factors {
             Some(secret) => secret,
             None => {
                 let secret = TotpSecret::generate();
-                if !store::start_enrolment(&self.pool, user.id, &self.keys.seal(user.id, &secret), now)
-                    .await?
-                {
+                let sealed = self.keys.seal(user.id, &secret);
+                if !store::start_enrolment(&self.pool, user.id, &sealed, now, session_key).await? {
                     return Err(FactorError::AlreadyEnrolled);
                 }
                 secret
@@ -235,6 +238,7 @@ impl Factors {
     pub async fn confirm_enrolment(
         &self,
         user: &User,
+        session_key: &str,
         code: &str,
         context: &audit::Context,
     ) -> Result<Vec<String>, FactorError> {
@@ -242,9 +246,12 @@ impl Factors {
         let mut connection = self.pool.acquire().await?;
         let row = store::totp(&mut connection, user.id).await?;
         drop(connection);
-        let Some(row) =
-            row.filter(|r| r.confirmed_at.is_none() && now.saturating_sub(r.created_at) < ENROLMENT_SECS)
-        else {
+        let waiting = |r: &store::TotpRow| {
+            r.confirmed_at.is_none()
+                && now.saturating_sub(r.created_at) < ENROLMENT_SECS
+                && r.started_by == session_key
+        };
+        let Some(row) = row.filter(waiting) else {
             return Err(FactorError::NotWaiting);
         };
         let secret = self.keys.open(user.id, &row.sealed).ok_or(FactorError::NotWaiting)?;
@@ -468,7 +475,7 @@ impl Factors {
     ) -> Result<Vec<String>, FactorError> {
         let now = self.now();
         let sealed = self.keys.seal(user.id, secret);
-        if !store::start_enrolment(&self.pool, user.id, &sealed, now).await? {
+        if !store::start_enrolment(&self.pool, user.id, &sealed, now, "command line").await? {
             return Err(FactorError::AlreadyEnrolled);
         }
         let codes = recovery_codes::generate_set();

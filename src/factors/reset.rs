@@ -1,8 +1,9 @@
 //! The second factor during a password reset: the mailed link proves the mailbox, and for
 //! an account with a factor that is one factor only. The reset asks for a code (or a
-//! recovery code) with the new password, checked on the account's second-step budget (the
-//! one a stranger with the password spends), after the new password passed its rules (so
-//! a refused password spends no code) and before anything changes.
+//! recovery code) with the new password, checked on the link's own budget (five wrong
+//! answers and the link dies; a stranger's guesses at the sign-in's second step do not
+//! block it), after the new password passed its rules (so a refused password spends no
+//! code) and before anything changes.
 
 use std::net::IpAddr;
 
@@ -28,12 +29,12 @@ fn refused(message: &str) -> ResetError {
 
 #[async_trait::async_trait]
 impl FactorCheck for ResetFactor<'_> {
-    async fn check(&self, user: &User) -> Result<(), ResetError> {
+    async fn check(&self, user: &User, link: &str) -> Result<(), ResetError> {
         let Some(answer) = self.answer else { return Err(refused(crate::messages::CODE_EMPTY)) };
         let factors = self.factors;
         let reservation = factors
             .throttle
-            .reserve_login(self.ip, Budget::Factor(user.id))
+            .reserve_login(self.ip, Budget::ResetLink(link))
             .await?
             .map_err(ResetError::Throttled)?;
         let now = factors.now();
@@ -55,7 +56,9 @@ impl FactorCheck for ResetFactor<'_> {
                 Ok(())
             }
             None => {
-                reservation.failed().await?;
+                if reservation.failed().await? {
+                    return Err(ResetError::InvalidLink);
+                }
                 Err(refused(match answer {
                     Answer::Code(_) => crate::messages::WRONG_CODE,
                     Answer::RecoveryCode(_) => crate::messages::WRONG_RECOVERY_CODE,

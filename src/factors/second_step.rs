@@ -139,20 +139,26 @@ impl Factors {
         let reservation =
             self.throttle.reserve_login(ip, budget).await?.map_err(SecondStepError::Throttled)?;
         let used = self.check(step.user_id, answer, now).await?;
-        let mut connection = self.pool().acquire().await?;
-        let user = accounts_store::find_user(&mut connection, step.user_id).await?;
-        drop(connection);
-        let Some(user) = user else { return Err(SecondStepError::Expired) };
         match used {
             Some(factor) => {
                 reservation.succeeded().await?;
                 // Of two requests that both passed (a code and a recovery code at once),
-                // the one that ends the pending step goes on.
+                // the one that ends the pending step goes on; none does once the account's
+                // sessions were ended since the password was given.
                 let mut connection = self.pool().acquire().await?;
                 if !store::take_step(&mut connection, &key).await? {
                     return Err(SecondStepError::Expired);
                 }
+                let user = accounts_store::find_user(&mut connection, step.user_id).await?;
                 drop(connection);
+                let Some(mut user) = user else { return Err(SecondStepError::Expired) };
+                // The session begins at the epoch the password was given at: if the
+                // account's sessions were ended since, it does not begin at all.
+                user.session_epoch = step.epoch;
+                if step.device_key.is_none() {
+                    // The owner got in: earlier wrong answers are no reason for an alarm.
+                    self.throttle.clear_factor(user.id).await?;
+                }
                 let codes_left = match factor {
                     Factor::RecoveryCode => Some(self.code_used(&user).await?),
                     Factor::Totp => None,
@@ -161,8 +167,10 @@ impl Factors {
             }
             None => {
                 let failures = store::step_failed(self.pool(), &key).await?;
-                reservation.failed().await?;
+                let used_up = reservation.failed().await?;
                 let mut connection = self.pool().acquire().await?;
+                let user = accounts_store::find_user(&mut connection, step.user_id).await?;
+                let Some(user) = user else { return Err(SecondStepError::Expired) };
                 let entry = audit::Entry::new(Event::SecondStep, Some(user.id), Some(user.id), context)
                     .failed()
                     .details(serde_json::json!({ "factor": answer.factor().as_str() }));
@@ -173,6 +181,19 @@ impl Factors {
                     user_id = user.id,
                     factor = answer.factor().as_str()
                 );
+                if failures < 0 {
+                    // The step ended meanwhile (expired, or answered by another request).
+                    return Err(SecondStepError::Expired);
+                }
+                if let (Some(device), true) = (&step.device_key, used_up) {
+                    // A known device that failed too often is known no more: its next
+                    // tries spend the account's budget, like any stranger's.
+                    crate::devices::forget(self.pool(), device).await?;
+                    tracing::warn!(
+                        event = "authn_device_revoked",
+                        "a device cookie failed the second step too often and was revoked"
+                    );
+                }
                 let unknown_browser = step.device_key.is_none();
                 let account_failures =
                     if unknown_browser { self.throttle.factor_failures(user.id).await? } else { 0 };
@@ -181,7 +202,7 @@ impl Factors {
                 {
                     self.alarm(&user, context).await?;
                 }
-                if failures >= SECOND_STEP_MAX_FAILURES {
+                if failures >= SECOND_STEP_MAX_FAILURES || used_up {
                     let mut connection = self.pool().acquire().await?;
                     store::take_step(&mut connection, &key).await?;
                     return Err(SecondStepError::Exhausted);

@@ -17,13 +17,15 @@ pub struct TotpRow {
     pub sealed: Sealed,
     pub created_at: UnixTime,
     pub confirmed_at: Option<UnixTime>,
+    /// The session that started the enrolment (its registry key).
+    pub started_by: String,
 }
 
 /// The account's authenticator row, confirmed or not.
 pub async fn totp(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Result<Option<TotpRow>> {
     crate::on_db!(connection.conn(), c => {
         let row = sqlx::query(
-            "SELECT secret, key_version, created_at, confirmed_at FROM totp_factors WHERE user_id = $1",
+            "SELECT secret, key_version, created_at, confirmed_at, started_by FROM totp_factors WHERE user_id = $1",
         )
         .bind(user_id)
         .fetch_optional(c)
@@ -33,30 +35,34 @@ pub async fn totp(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Result
                 sealed: Sealed { hex: row.try_get("secret")?, version: row.try_get("key_version")? },
                 created_at: row.try_get("created_at")?,
                 confirmed_at: row.try_get("confirmed_at")?,
+                started_by: row.try_get("started_by")?,
             })
         })
         .transpose()
     })
 }
 
-/// Starts (or restarts) an enrolment with a new sealed secret, unless the account already
-/// has a confirmed app. `false` when it has.
+/// Starts (or restarts) an enrolment with a new sealed secret for the session
+/// `started_by`, unless the account already has a confirmed app. `false` when it has.
 pub async fn start_enrolment(
     pool: &Pool,
     user_id: UserId,
     sealed: &Sealed,
     now: UnixTime,
+    started_by: &str,
 ) -> sqlx::Result<bool> {
     let done = crate::on_db!(pool, c => sqlx::query(
-        "INSERT INTO totp_factors (user_id, secret, key_version, created_at, confirmed_at, last_step) \
-         VALUES ($1, $2, $3, $4, NULL, 0) \
+        "INSERT INTO totp_factors (user_id, secret, key_version, created_at, confirmed_at, last_step, started_by) \
+         VALUES ($1, $2, $3, $4, NULL, 0, $5) \
          ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, key_version = excluded.key_version, \
-         created_at = excluded.created_at, last_step = 0 WHERE totp_factors.confirmed_at IS NULL",
+         created_at = excluded.created_at, last_step = 0, started_by = excluded.started_by \
+         WHERE totp_factors.confirmed_at IS NULL",
     )
     .bind(user_id)
     .bind(&sealed.hex)
     .bind(sealed.version)
     .bind(now)
+    .bind(started_by)
     .execute(c)
     .await.map(Done::from))?;
     Ok(done.rows_affected() == 1)
@@ -246,6 +252,8 @@ pub async fn drop_reveals(pool: &Pool, user_id: Option<UserId>, before: UnixTime
 #[derive(Debug, Clone)]
 pub struct StepRow {
     pub user_id: UserId,
+    /// The account's epoch when the password was given.
+    pub epoch: i64,
     pub device_key: Option<String>,
     pub failures: i32,
 }
@@ -286,7 +294,7 @@ pub async fn live_step(
 ) -> sqlx::Result<Option<StepRow>> {
     crate::on_db!(connection.conn(), c => {
         let row = sqlx::query(
-            "SELECT s.user_id, s.device_key, s.failures FROM second_steps s JOIN users u ON u.id = s.user_id \
+            "SELECT s.user_id, s.epoch, s.device_key, s.failures FROM second_steps s JOIN users u ON u.id = s.user_id \
              WHERE s.step_key = $1 AND s.expires_at > $2 AND s.failures < $3 AND s.epoch = u.session_epoch",
         )
         .bind(key)
@@ -297,6 +305,7 @@ pub async fn live_step(
         row.map(|row| {
             Ok(StepRow {
                 user_id: row.try_get("user_id")?,
+                epoch: row.try_get("epoch")?,
                 device_key: row.try_get("device_key")?,
                 failures: row.try_get("failures")?,
             })
@@ -305,7 +314,7 @@ pub async fn live_step(
     })
 }
 
-/// Counts a wrong code on the pending step; the failures it now has.
+/// Counts a wrong code on the pending step; the failures it now has (-1: the step is gone).
 pub async fn step_failed(pool: &Pool, key: &str) -> sqlx::Result<i32> {
     crate::on_db!(pool, c => {
         let failures: Option<i32> = sqlx::query_scalar(
@@ -314,17 +323,22 @@ pub async fn step_failed(pool: &Pool, key: &str) -> sqlx::Result<i32> {
         .bind(key)
         .fetch_optional(c)
         .await?;
-        Ok(failures.unwrap_or(i32::MAX))
+        Ok(failures.unwrap_or(-1))
     })
 }
 
-/// Ends a pending step (completed, or given up). `true` for the one request that did:
-/// of two completions racing on one step, one gets a session.
+/// Ends a pending step (completed, or given up). `true` for the one request that did,
+/// and only while the account is still at the step's epoch: of two completions racing on
+/// one step, one gets a session, and a step whose account's sessions were ended meanwhile
+/// (a reset, "sign out everywhere") gives none.
 pub async fn take_step(connection: &mut impl AsConn, key: &str) -> sqlx::Result<bool> {
-    let done = crate::on_db!(connection.conn(), c => sqlx::query("DELETE FROM second_steps WHERE step_key = $1")
-        .bind(key)
-        .execute(c)
-        .await.map(Done::from))?;
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(
+        "DELETE FROM second_steps WHERE step_key = $1 \
+         AND epoch = (SELECT session_epoch FROM users WHERE users.id = second_steps.user_id)",
+    )
+    .bind(key)
+    .execute(c)
+    .await.map(Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 

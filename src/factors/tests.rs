@@ -58,30 +58,41 @@ fn secret_of(enrolment: &Enrolment) -> TotpSecret {
 async fn an_enrolment_becomes_a_factor_only_with_a_current_code() {
     let f = fixture().await;
     let ann = user(&f).await;
-    let enrolment = f.factors.enrolment(&ann).await.expect("enrolment");
+    let enrolment = f.factors.enrolment(&ann, "s1").await.expect("enrolment");
     assert!(enrolment.qr_svg.starts_with("<svg"));
     assert_eq!(
-        f.factors.enrolment(&ann).await.expect("again").key,
+        f.factors.enrolment(&ann, "s1").await.expect("again").key,
         enrolment.key,
         "a reload shows the same key"
     );
     assert!(!user(&f).await.has_factor());
+    // Another session (someone else who knows the password) never sees this secret, and
+    // its own start makes this session's confirmation fail.
+    let other = f.factors.enrolment(&ann, "s2").await.expect("another enrolment");
+    assert_ne!(other.key, enrolment.key);
+    let now = f.clock.now();
+    let theirs = secret_of(&other).code_at_step(TotpSecret::step_at(now));
+    assert!(matches!(
+        f.factors.confirm_enrolment(&ann, "s1", &theirs, &Default::default()).await,
+        Err(FactorError::NotWaiting)
+    ));
+    let enrolment = f.factors.enrolment(&ann, "s1").await.expect("started again");
     let secret = secret_of(&enrolment);
     let now = f.clock.now();
     let stale = secret.code_at_step(TotpSecret::step_at(now) - 2);
     assert!(matches!(
-        f.factors.confirm_enrolment(&ann, &stale, &Default::default()).await,
+        f.factors.confirm_enrolment(&ann, "s1", &stale, &Default::default()).await,
         Err(FactorError::WrongCode)
     ));
     let code = secret.code_at_step(TotpSecret::step_at(now));
-    let codes = f.factors.confirm_enrolment(&ann, &code, &Default::default()).await.expect("confirmed");
+    let codes = f.factors.confirm_enrolment(&ann, "s1", &code, &Default::default()).await.expect("confirmed");
     assert_eq!(codes.len(), 10);
     let ann = user(&f).await;
     assert!(ann.has_factor());
     let status = f.factors.status(ann.id).await.expect("status");
     assert!(status.app);
     assert_eq!(status.recovery_codes_left, 10);
-    assert!(matches!(f.factors.enrolment(&ann).await, Err(FactorError::AlreadyEnrolled)));
+    assert!(matches!(f.factors.enrolment(&ann, "s1").await, Err(FactorError::AlreadyEnrolled)));
     // The confirming code's step is burnt: it does not also work for a step-up.
     let verdict = f
         .factors
@@ -92,10 +103,10 @@ async fn an_enrolment_becomes_a_factor_only_with_a_current_code() {
 
 async fn enrolled(f: &Fixture) -> (User, TotpSecret, Vec<String>) {
     let ann = user(f).await;
-    let enrolment = f.factors.enrolment(&ann).await.expect("enrolment");
+    let enrolment = f.factors.enrolment(&ann, "s1").await.expect("enrolment");
     let secret = secret_of(&enrolment);
     let code = secret.code_at_step(TotpSecret::step_at(f.clock.now()));
-    let codes = f.factors.confirm_enrolment(&ann, &code, &Default::default()).await.expect("confirmed");
+    let codes = f.factors.confirm_enrolment(&ann, "s1", &code, &Default::default()).await.expect("confirmed");
     f.clock.advance(TOTP_STEP);
     (user(f).await, secret, codes)
 }

@@ -44,6 +44,11 @@ pub enum Rule {
     Untrusted,
     /// One device cookie's budget.
     Device,
+    /// An account's second step from browsers it does not know: the same backoff as
+    /// [`Rule::Untrusted`] but no hard cap, so a stranger who has the password cannot lock
+    /// the owner out of a new browser for a month; what stops them is the backoff (at most
+    /// a guess every 15 minutes) and the mail that tells the owner (see `factors`).
+    Factor,
     /// A proof that dies after a few wrong passwords: a live session re-authenticating
     /// (step-up, password change) or one email-change link. No backoff: from
     /// [`ThrottlePolicy::proof_max_failures`] on it is refused, and its owner ends it.
@@ -178,20 +183,22 @@ impl ThrottlePolicy {
             Rule::Untrusted if failures >= self.account_max_failures => self.account_window_secs,
             Rule::Proof if failures >= self.proof_max_failures => PROOF_WINDOW_SECS,
             Rule::Proof => 0,
-            Rule::Untrusted | Rule::Device => match failures.checked_sub(self.account_backoff_from) {
-                None => 0,
-                Some(doublings) => self
-                    .account_base_delay_secs
-                    .saturating_mul(1_i64 << doublings.min(30))
-                    .min(self.account_max_delay_secs),
-            },
+            Rule::Untrusted | Rule::Device | Rule::Factor => {
+                match failures.checked_sub(self.account_backoff_from) {
+                    None => 0,
+                    Some(doublings) => self
+                        .account_base_delay_secs
+                        .saturating_mul(1_i64 << doublings.min(30))
+                        .min(self.account_max_delay_secs),
+                }
+            }
         }
     }
 
     fn window(&self, rule: Rule) -> i64 {
         match rule {
             Rule::Ip => self.ip_window_secs,
-            Rule::Untrusted | Rule::Device => self.account_window_secs,
+            Rule::Untrusted | Rule::Device | Rule::Factor => self.account_window_secs,
             Rule::Proof => PROOF_WINDOW_SECS,
         }
     }
@@ -345,6 +352,12 @@ mod tests {
         let untrusted = (0..100).fold(Counter::default(), |c, _| c.after_failure(Rule::Untrusted, 0, &p));
         assert_eq!(untrusted.retry_after(0), Some(p.account_window_secs));
         let device = (0..100).fold(Counter::default(), |c, _| c.after_failure(Rule::Device, 0, &p));
+        let factor = (0..100).fold(Counter::default(), |c, _| c.after_failure(Rule::Factor, 0, &p));
+        assert_eq!(
+            factor.retry_after(0),
+            Some(p.account_max_delay_secs),
+            "a second step never locks for a month"
+        );
         assert_eq!(device.retry_after(0), Some(15 * 60), "devices are revoked instead, see Throttle");
     }
 

@@ -29,6 +29,11 @@ pub fn admin_caller(change: bool) -> Result<Principal, ApiError> {
     if principal.user.role != bulwark::Role::Admin {
         return Err(ApiError::Forbidden);
     }
+    // The server's middleware keeps such an admin on the set-up already; this holds even
+    // where a route were to miss it.
+    if principal.needs_factor() {
+        return Err(ApiError::FactorRequired);
+    }
     if change {
         let services = services().ok_or(ApiError::Internal)?;
         if !principal.stepped_up_within(services.registry.now(), services.access.admin_step_up_secs) {

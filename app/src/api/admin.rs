@@ -70,6 +70,8 @@ pub struct AdminUserView {
     pub disabled_reason: Option<String>,
     pub disabled_until: Option<i64>,
     pub must_change_password: bool,
+    /// Signing in takes a second factor.
+    pub two_factor: bool,
     pub created_at: i64,
     pub confirmed_at: Option<i64>,
     pub last_sign_in_at: Option<i64>,
@@ -263,6 +265,22 @@ pub async fn admin_unlock(id: i64) -> Result<(), ApiError> {
     .await
 }
 
+/// Removes every second factor of the account (its owner lost them all): every session
+/// ends, the owner is mailed and sets one up again. A reason is required; on an admin's
+/// account a second admin must approve it.
+#[server(prefix = "/api/admin", endpoint = "reset-factors")]
+pub async fn admin_reset_factors(id: i64, #[server(default)] reason: String) -> Result<(), ApiError> {
+    use super::ssr::*;
+    async {
+        let caller = admin_caller(true)?;
+        let context = audit_context();
+        let action = AdminAction::ResetFactors { reason };
+        let decision = admin()?.act(actor(&caller, &context), id, action).await.map_err(admin_error)?;
+        done(id, decision)
+    }
+    .await
+}
+
 /// Requires a new password: every session ends, a reset link is mailed.
 #[server(prefix = "/api/admin", endpoint = "force-reset")]
 pub async fn admin_force_reset(id: i64) -> Result<(), ApiError> {
@@ -360,6 +378,7 @@ fn user_view(summary: &bulwark::admin::UserSummary, now: i64) -> AdminUserView {
         disabled_reason: user.standing.disabled_reason.clone(),
         disabled_until: user.standing.disabled_until,
         must_change_password: user.standing.must_change_password,
+        two_factor: user.has_factor(),
         created_at: summary.created_at,
         confirmed_at: summary.confirmed_at,
         last_sign_in_at: summary.last_sign_in_at,

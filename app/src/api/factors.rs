@@ -79,7 +79,8 @@ pub async fn totp_setup() -> Result<SetupView, ApiError> {
         if principal.impersonation.is_some() {
             return Err(ApiError::ImpersonationBlocked);
         }
-        let enrolment = factors()?.enrolment(&principal.user).await.map_err(factor_error)?;
+        let enrolment =
+            factors()?.enrolment(&principal.user, &principal.session_key).await.map_err(factor_error)?;
         Ok(SetupView {
             qr_svg: enrolment.qr_svg,
             key: enrolment.key,
@@ -90,14 +91,15 @@ pub async fn totp_setup() -> Result<SetupView, ApiError> {
     .await
 }
 
-/// Confirms the app with a current code: it becomes the account's factor, ten recovery
-/// codes are made (shown next, once), this session continues under a new id as freshly
-/// proved with the factor, and (unless `keep_others` is ticked off) every other session
-/// ends. A notice is mailed.
+/// Confirms the app with a current code (on the session that started the set-up): it
+/// becomes the account's factor, ten recovery codes are made (shown next, once), this
+/// session continues under a new id as freshly proved with the factor, every device cookie
+/// but a new one for this browser ends, and every other session ends unless `keep_others`
+/// is set. A notice is mailed.
 #[server(prefix = "/api", endpoint = "totp-confirm")]
 pub async fn confirm_totp(
     #[server(default)] code: String,
-    #[server(default)] sign_out_others: String,
+    #[server(default)] keep_others: String,
 ) -> Result<(), ApiError> {
     use super::ssr::*;
     async {
@@ -106,12 +108,24 @@ pub async fn confirm_totp(
             return Err(ApiError::ImpersonationBlocked);
         }
         let context = audit_context();
-        factors()?.confirm_enrolment(&principal.user, &code, &context).await.map_err(factor_error)?;
-        if !sign_out_others.is_empty() {
+        let factors = factors()?;
+        factors
+            .confirm_enrolment(&principal.user, &principal.session_key, &code, &context)
+            .await
+            .map_err(factor_error)?;
+        // Whoever signed in with the password alone before is signed out (unless the owner
+        // asked to keep them), and every device cookie of the account ends (a known device
+        // keeps its own budget of guesses at codes): this browser gets a new one.
+        if keep_others.is_empty() {
             registry()?
                 .revoke_others(principal.user.id, &principal.session_key, &context)
                 .await
                 .map_err(session_error)?;
+        }
+        let devices = devices()?;
+        devices.revoke_all(principal.user.id).await.map_err(session_error)?;
+        if let Some(new) = devices.signed_in(&principal.user, None, None).await.map_err(session_error)? {
+            set_device_cookie(&new);
         }
         // The code just typed is a proof with the factor: this session has stepped up with it.
         SessionState::extract().await?.step_up(&principal).await?;

@@ -13,8 +13,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use crate::{
     api::{
         admin_user, admin_user_page, admin_users, AdminApprove, AdminDisable, AdminEnable, AdminForceReset,
-        AdminLock, AdminRevokeSessions, AdminSetRole, AdminUnlock, AdminUserView, AdminWithdraw,
-        ADMIN_AUDIT_PAGE, ADMIN_PAGE,
+        AdminLock, AdminResetFactors, AdminRevokeSessions, AdminSetRole, AdminUnlock, AdminUserView,
+        AdminWithdraw, ADMIN_AUDIT_PAGE, ADMIN_PAGE,
     },
     components::{use_session, FlashNotice, FormError},
     error::ApiError,
@@ -187,6 +187,7 @@ fn UserDetail() -> impl IntoView {
     let lock = ServerAction::<AdminLock>::new();
     let unlock = ServerAction::<AdminUnlock>::new();
     let reset = ServerAction::<AdminForceReset>::new();
+    let factors = ServerAction::<AdminResetFactors>::new();
     let role = ServerAction::<AdminSetRole>::new();
     let revoke = ServerAction::<AdminRevokeSessions>::new();
     let approve = ServerAction::<AdminApprove>::new();
@@ -198,7 +199,7 @@ fn UserDetail() -> impl IntoView {
             lock.version().get(),
             unlock.version().get(),
             reset.version().get(),
-            role.version().get(),
+            (factors.version().get(), role.version().get()),
             revoke.version().get(),
             approve.version().get(),
             withdraw.version().get(),
@@ -212,6 +213,7 @@ fn UserDetail() -> impl IntoView {
             lock.value().get(),
             unlock.value().get(),
             reset.value().get(),
+            factors.value().get(),
             role.value().get(),
             revoke.value().get(),
             approve.value().get(),
@@ -244,6 +246,7 @@ fn UserDetail() -> impl IntoView {
                                     {user.disabled_reason.clone().map(|reason| view! { <dt>"Reason"</dt><dd>{reason}</dd> })}
                                     {user.disabled_until.map(|until| view! { <dt>"Disabled until"</dt><dd>{when(Some(until))}</dd> })}
                                     <dt>"Must change password"</dt><dd>{if user.must_change_password { "yes" } else { "no" }}</dd>
+                                    <dt>"Two-factor sign-in"</dt><dd data-testid="user-two-factor">{if user.two_factor { "on" } else { "off" }}</dd>
                                     <dt>"Created"</dt><dd>{when(Some(user.created_at))}</dd>
                                     <dt>"Confirmed"</dt><dd>{when(user.confirmed_at)}</dd>
                                     <dt>"Last sign-in"</dt><dd>{when(user.last_sign_in_at)}</dd>
@@ -301,6 +304,13 @@ fn UserDetail() -> impl IntoView {
                                         <input type="hidden" name="id" value=id.to_string() />
                                         <button type="submit" class="button button-quiet">"Force a password reset"</button>
                                     </ActionForm>
+                                    {user.two_factor.then(|| view! {
+                                        <ActionForm action=factors attr:class="stacked-form">
+                                            <input type="hidden" name="id" value=id.to_string() />
+                                            <label>"Why (the owner lost their phone and recovery codes; admins only see it)" <input type="text" name="reason" required maxlength="500" data-testid="reset-factors-reason" /></label>
+                                            <button type="submit" class="button button-danger">"Reset two-factor sign-in"</button>
+                                        </ActionForm>
+                                    })}
                                     <ActionForm action=role attr:class="inline-form">
                                         <input type="hidden" name="id" value=id.to_string() />
                                         <input type="hidden" name="role" value=other_role.0 />

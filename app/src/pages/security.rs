@@ -139,9 +139,10 @@ pub fn SetupAppPage() -> impl IntoView {
                                     state=code
                                     error=code.error(|_| None, code_error)
                                 />
+                                <p class="muted">"Every other browser signed in to your account will be signed out, in case someone else knew your password."</p>
                                 <label class="check">
-                                    <input type="checkbox" name="sign_out_others" value="on" checked=true data-testid="sign-out-others" />
-                                    " Sign out every other browser signed in to my account"
+                                    <input type="checkbox" name="keep_others" value="on" data-testid="keep-others" />
+                                    " Keep my other browsers signed in"
                                 </label>
                                 <SubmitButton pending=confirm.pending() idle="Turn on two-factor sign-in" busy="Checking…" />
                             </ActionForm>

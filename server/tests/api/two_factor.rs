@@ -306,3 +306,102 @@ async fn an_admin_without_a_factor_reaches_only_its_set_up() {
     let removed = app.post_raw(&browser.client, "/api/totp-remove", &[]).await;
     assert_eq!(removed.status, 409, "{}", removed.body);
 }
+
+#[tokio::test]
+async fn an_admin_resets_a_users_lost_factors_with_a_reason_and_every_session_ends() {
+    let app = spawn_app().await;
+    user_with_factor(&app, "ann@example.com", "ann").await;
+    let email = bulwark::Email::parse("ann@example.com").expect("email");
+    let ann =
+        bulwark::accounts::store::find_user_by_email(&app.pool, &email).await.expect("db").expect("user").id;
+    let owner = app.browser_signed_in("ann@example.com", PASSWORD).await;
+    app.create_account("boss@example.com", "boss", Role::Admin).await;
+    assert_eq!(app.login("boss@example.com", PASSWORD).await.status, 200);
+    assert_eq!(app.step_up_with(&app.client).await.status, 200);
+    let id = ann.to_string();
+    let without_reason = app.post_form("/api/admin/reset-factors", &[("id", &id), ("reason", " ")]).await;
+    assert_eq!(without_reason.status, 422, "{}", without_reason.body);
+    let reset = app
+        .post_form(
+            "/api/admin/reset-factors",
+            &[("id", &id), ("reason", "lost phone, verified by video call")],
+        )
+        .await;
+    assert_eq!(reset.status, 200, "{}", reset.body);
+    assert_eq!(app.post_raw(&owner.client, "/api/me", &[]).await.status, 401, "every session ends");
+    app.mail_titled("ann@example.com", "Your two-factor sign-in was reset").await;
+    assert_eq!(app.audit("authz_admin_factors_reset").await.len(), 1);
+    // The password alone signs in now (and the owner can set the app up again).
+    let again = app.new_browser();
+    let reply = app
+        .post_raw(&again.client, "/api/login", &[("email", "ann@example.com"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(reply.location.as_deref(), Some("/"), "{}", reply.body);
+    // Nothing left to reset: no second event.
+    let twice = app.post_form("/api/admin/reset-factors", &[("id", &id), ("reason", "again")]).await;
+    assert_eq!(twice.status, 200, "{}", twice.body);
+    assert_eq!(app.audit("authz_admin_factors_reset").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_second_step_whose_accounts_sessions_were_ended_meanwhile_makes_no_session() {
+    let app = spawn_app().await;
+    user_with_factor(&app, "ann@example.com", "ann").await;
+    let stranger = app.new_browser();
+    app.post_raw(&stranger.client, "/api/login", &[("email", "ann@example.com"), ("password", PASSWORD)])
+        .await;
+    // What a password reset or an admin's "sign out everywhere" does to the account.
+    bulwark::on_db!(&app.pool, c => sqlx::query("UPDATE users SET session_epoch = session_epoch + 1").execute(c).await.map(bulwark::db::Done::from))
+        .expect("epoch");
+    let reply = app.post_raw(&stranger.client, "/api/second-step", &[("code", &code_at(&app, 0))]).await;
+    assert_eq!(reply.status, 401, "{}", reply.body);
+    assert_eq!(app.post_raw(&stranger.client, "/api/me", &[]).await.status, 401);
+}
+
+#[tokio::test]
+async fn an_enrolment_started_by_another_session_shows_it_nothing_and_confirms_nothing() {
+    let app = spawn_app().await;
+    app.register("ann@example.com", "ann").await;
+    let owner = app.browser_signed_in("ann@example.com", PASSWORD).await;
+    let thief = app.browser_signed_in("ann@example.com", PASSWORD).await;
+    for browser in [&owner, &thief] {
+        assert_eq!(
+            app.post_raw(&browser.client, "/api/step-up", &[("password", PASSWORD), ("next", "/")])
+                .await
+                .status,
+            200
+        );
+    }
+    let setup = |browser: &Browser| {
+        let client = browser.client.clone();
+        let url = app.url("/api/totp-setup");
+        async move {
+            let body = client
+                .post(url)
+                .header("accept", "application/json")
+                .send()
+                .await
+                .expect("setup")
+                .text()
+                .await
+                .expect("body");
+            serde_json::from_str::<app::api::SetupView>(&body).expect("view").key
+        }
+    };
+    let owners = setup(&owner).await;
+    let thiefs = setup(&thief).await;
+    assert_ne!(owners, thiefs, "the thief never sees the owner's secret");
+    // The owner's confirmation now fails (the thief's start replaced it): they start again.
+    let code =
+        TotpSecret::from_base32(&owners).expect("key").code_at_step(TotpSecret::step_at(app.clock.now()));
+    let stale = app.post_raw(&owner.client, "/api/totp-confirm", &[("code", &code)]).await;
+    assert_eq!(stale.status, 409, "{}", stale.body);
+    let again = setup(&owner).await;
+    let code =
+        TotpSecret::from_base32(&again).expect("key").code_at_step(TotpSecret::step_at(app.clock.now()));
+    let done = app.post_raw(&owner.client, "/api/totp-confirm", &[("code", &code)]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    // The thief's session was signed out with it.
+    assert_eq!(app.post_raw(&thief.client, "/api/me", &[]).await.status, 401);
+    assert_eq!(app.post_raw(&owner.client, "/api/me", &[]).await.status, 200);
+}

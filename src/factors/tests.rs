@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::Role;
 use crate::{
     clock::{Clock, ManualClock},
     db,

@@ -124,7 +124,10 @@ pub fn StepUpPage() -> impl IntoView {
         let next = leptos_router::hooks::use_query_map().read().get("next").unwrap_or_default();
         crate::api::safe_next(&next).to_owned()
     };
-    let user = use_session().user;
+    // The page's own read of who is signing in (not the header's, which refetches on every
+    // navigation: the one that leaves this page would re-run this page's view while it is
+    // being taken down).
+    let user = Resource::new(|| (), |_| crate::api::session());
     view! {
         <Title text="Confirm it is you" />
         <section class="card auth-card" aria-labelledby="step-up-title">

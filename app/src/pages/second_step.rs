@@ -27,17 +27,31 @@ pub fn SecondStepPage() -> impl IntoView {
         matches!(code_failure.get(), Some(ApiError::SecondStepExpired))
             || matches!(recovery_failure.get(), Some(ApiError::SecondStepExpired))
     };
-    let code_error = move || code_failure.get().and_then(|e| e.field(Field::Code));
-    let recovery_error = move || recovery_failure.get().and_then(|e| e.field(Field::Code));
+    // Without JavaScript both forms read the one error the page came back with: each shows
+    // only its own field's message.
+    let code_error = move || {
+        code_failure
+            .get()
+            .and_then(|e| e.field(Field::Code))
+            .filter(|m| m != bulwark::messages::WRONG_RECOVERY_CODE)
+    };
+    let recovery_error = move || {
+        recovery_failure
+            .get()
+            .and_then(|e| e.field(Field::Code))
+            .filter(|m| m == bulwark::messages::WRONG_RECOVERY_CODE)
+    };
 
     view! {
         <Title text="Two-factor sign-in" />
         <section class="card auth-card" aria-labelledby="second-step-title">
             <h1 id="second-step-title">"Two-factor sign-in"</h1>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                // Only the page's own resource is awaited here: an answer's outcome (read
+                // below, in the forms) must not re-run this while a right answer navigates
+                // away and the page is taken down.
                 {move || Suspend::new(async move {
-                    let open = waiting.await.unwrap_or(false) && !expired();
-                    if !open {
+                    if !waiting.await.unwrap_or(false) {
                         return view! {
                             <p role="alert" data-testid="second-step-expired">
                                 "This sign-in has timed out or was already used. "
@@ -46,6 +60,12 @@ pub fn SecondStepPage() -> impl IntoView {
                         }.into_any();
                     }
                     view! {
+                        <Show when=expired>
+                            <p role="alert" data-testid="second-step-expired">
+                                "This sign-in has timed out or was already used. "
+                                <a href="/login">"Sign in again"</a>
+                            </p>
+                        </Show>
                         <p>"Open your authenticator app and type the six-digit code it shows for Bulwark."</p>
                         <ActionForm action=with_code attr:novalidate=true>
                             <FormError error=Signal::derive(move || code_failure.get().filter(|e| e.field(Field::Code).is_none())) />

@@ -46,10 +46,12 @@ CREATE INDEX second_steps_user ON second_steps(user_id);
 
 -- New recovery codes wait here, sealed like authenticator secrets, until their owner says
 -- they saved them (or for 30 minutes): the page that shows them works without JavaScript,
--- after a redirect, and nothing else ever shows them again.
+-- after a redirect, and nothing else ever shows them again. Only to the session that made
+-- them (`session_key`, its registry key).
 CREATE TABLE recovery_code_reveals (
     user_id     INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
     codes       TEXT    NOT NULL,
     key_version INTEGER NOT NULL,
+    session_key TEXT    NOT NULL DEFAULT '',
     expires_at  INTEGER NOT NULL
 );

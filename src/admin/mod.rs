@@ -217,10 +217,20 @@ impl Admin {
                 store::set_role(&mut *tx, key, target, *role).await?,
                 serde_json::json!({ "from": role_before, "to": role.as_str() }),
             ),
-            AdminAction::ResetFactors { reason } => (
-                store::reset_factors(&mut *tx, key, target).await?,
-                serde_json::json!({ "reason": reason.trim() }),
-            ),
+            AdminAction::ResetFactors { reason } => {
+                let made;
+                let hash = match unusable_hash {
+                    Some(hash) => hash,
+                    None => {
+                        made = self.unusable_hash_for(action).await?.unwrap_or_default();
+                        &made
+                    }
+                };
+                (
+                    store::reset_factors(&mut *tx, key, target, hash).await?,
+                    serde_json::json!({ "reason": reason.trim(), "new_password_required": true }),
+                )
+            }
             AdminAction::EndSessions { session } => {
                 // The registry writes its own event with the deletion.
                 if !store::actor_may_act(&mut *tx, key).await? {
@@ -293,13 +303,20 @@ impl Admin {
             }
             AdminAction::EndSessions { .. } => None,
             AdminAction::ResetFactors { .. } => {
-                self.end_sessions_in(tx, target, false).await?;
+                // Sessions and device cookies end; the owner is told, and gets the link
+                // that sets a new password (the old one no longer works).
+                self.end_sessions_in(tx, target, true).await?;
+                self.throttle.clear_factor_in(tx, target).await?;
                 if let Some(email) = &email {
                     let notice = crate::mail::templates::FactorNotice::ResetByAdmin;
                     let mail = self.templates.factor_notice(email, &user.username, notice);
                     self.outbox.enqueue_in(tx, &mail).await?;
                 }
-                None
+                let token = self.accounts.reset_token_in(tx, user).await?;
+                token.map(|token| AdminNotice::PasswordResetRequired {
+                    token,
+                    valid_minutes: RESET_PASSWORD_VALID_SECS / 60,
+                })
             }
         };
         match (notice, email) {
@@ -318,7 +335,7 @@ impl Admin {
     /// A hash of a secret nobody holds, for a required new password (made before the write
     /// transaction: hashing takes milliseconds nobody should wait behind).
     async fn unusable_hash_for(&self, action: &AdminAction) -> Result<Option<String>, AdminError> {
-        if *action != AdminAction::ForceReset {
+        if !matches!(action, AdminAction::ForceReset | AdminAction::ResetFactors { .. }) {
             return Ok(None);
         }
         let hash =

@@ -137,19 +137,23 @@ pub async fn require_new_password(
 }
 
 /// Removes every second factor of the account (its app, recovery codes, pending second
-/// steps) and ends every session (epoch bump). `Unchanged` when it had none.
+/// steps) and, like a forced reset, its password (replaced by `unusable_hash`, a new one
+/// required through the mailed link): whoever knew the password cannot just set up a
+/// factor of their own again. Every session ends (epoch bump). `Unchanged` when it had no
+/// factor.
 pub async fn reset_factors(
     connection: &mut impl AsConn,
     actor: ActorKey<'_>,
     target: UserId,
+    unusable_hash: &str,
 ) -> sqlx::Result<Outcome> {
     let sql = format!(
-        "UPDATE users SET factors_since = NULL, session_epoch = session_epoch + 1 \
-         WHERE id = $1 AND factors_since IS NOT NULL AND {}",
-        actor_is_admin(2)
+        "UPDATE users SET factors_since = NULL, password_hash = $1, must_change_password = TRUE, \
+         session_epoch = session_epoch + 1 WHERE id = $2 AND factors_since IS NOT NULL AND {}",
+        actor_is_admin(3)
     );
     let done = crate::on_db!(connection.conn(), c => {
-        bind_actor!(sqlx::query(&sql).bind(target), actor).execute(c).await.map(crate::db::Done::from)
+        bind_actor!(sqlx::query(&sql).bind(unusable_hash).bind(target), actor).execute(c).await.map(crate::db::Done::from)
     })?;
     if done.rows_affected() == 1 {
         crate::factors::store::remove_all(connection, target).await?;

@@ -84,7 +84,10 @@ impl Factors {
             return Err(FactorError::NotWaiting);
         }
         store::replace_recovery_codes(&mut tx, user.id, &hashes, now).await?;
-        self.keep_to_show(&mut tx, user.id, &codes, now).await?;
+        self.keep_to_show(&mut tx, user.id, &codes, (now, session_key)).await?;
+        // From now on a step-up counts only with the factor: one other sessions made with
+        // the password (a thief's, say) no longer does.
+        store::forget_other_step_ups(&mut tx, user.id, session_key).await?;
         let entry = audit::Entry::new(Event::FactorAdded, Some(user.id), Some(user.id), context)
             .details(serde_json::json!({ "factor": Factor::Totp.as_str() }));
         audit::record(&mut tx, now, &entry).await?;
@@ -98,6 +101,7 @@ impl Factors {
     pub async fn renew_recovery_codes(
         &self,
         user: &User,
+        session_key: &str,
         context: &audit::Context,
     ) -> Result<Vec<String>, FactorError> {
         if !user.has_factor() {
@@ -108,7 +112,7 @@ impl Factors {
         let hashes: Vec<String> = codes.iter().map(|c| c.hash.clone()).collect();
         let mut tx = crate::db::write(&self.pool).await?;
         store::replace_recovery_codes(&mut tx, user.id, &hashes, now).await?;
-        self.keep_to_show(&mut tx, user.id, &codes, now).await?;
+        self.keep_to_show(&mut tx, user.id, &codes, (now, session_key)).await?;
         audit::record(
             &mut tx,
             now,
@@ -126,22 +130,32 @@ impl Factors {
         connection: &mut impl crate::db::AsConn,
         user_id: UserId,
         codes: &[recovery_codes::NewCode],
-        now: UnixTime,
+        (now, session_key): (UnixTime, &str),
     ) -> sqlx::Result<()> {
         let joined = codes.iter().map(|c| c.code.as_str()).collect::<Vec<_>>().join("\n");
         let sealed = self.keys.seal_bytes(user_id, joined.as_bytes());
-        store::put_reveal(connection, user_id, &sealed, now.saturating_add(REVEAL_SECS)).await
+        store::put_reveal(connection, user_id, &sealed, now.saturating_add(REVEAL_SECS), session_key).await
     }
 
     /// The new recovery codes waiting to be shown to their owner (until they say they saved
     /// them, or for [`REVEAL_SECS`]); `None` when there are none.
-    pub async fn codes_to_show(&self, user_id: UserId) -> sqlx::Result<Option<Vec<String>>> {
+    pub async fn codes_to_show(
+        &self,
+        user_id: UserId,
+        session_key: &str,
+    ) -> sqlx::Result<Option<Vec<String>>> {
         let mut connection = self.pool.acquire().await?;
-        let Some(sealed) = store::reveal(&mut connection, user_id, self.now()).await? else {
+        let Some(sealed) = store::reveal(&mut connection, user_id, self.now(), session_key).await? else {
             return Ok(None);
         };
         let plain = self.keys.open_bytes(user_id, &sealed).and_then(|bytes| String::from_utf8(bytes).ok());
         Ok(plain.map(|text| text.lines().map(str::to_owned).collect()))
+    }
+
+    /// The session `old` now goes by `new` (its id was rotated at a step-up): the set-up it
+    /// started and the codes waiting for it move with it.
+    pub async fn session_moved(&self, user_id: UserId, old: &str, new: &str) -> sqlx::Result<()> {
+        store::session_moved(&self.pool, user_id, old, new).await
     }
 
     /// "I have saved them": the codes are never shown again.

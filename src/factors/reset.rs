@@ -1,9 +1,10 @@
 //! The second factor during a password reset: the mailed link proves the mailbox, and for
 //! an account with a factor that is one factor only. The reset asks for a code (or a
-//! recovery code) with the new password, checked on the link's own budget (five wrong
-//! answers and the link dies; a stranger's guesses at the sign-in's second step do not
-//! block it), after the new password passed its rules (so a refused password spends no
-//! code) and before anything changes.
+//! recovery code) with the new password, checked on the account's second-step budget
+//! (one budget however many links the mailbox asks for: a reset link is no faster way to
+//! grind codes than the sign-in; it backs off but never locks for long, so strangers
+//! cannot keep the owner from resetting), after the new password passed its rules (so a
+//! refused password spends no code) and before anything changes.
 
 use std::net::IpAddr;
 
@@ -29,12 +30,12 @@ fn refused(message: &str) -> ResetError {
 
 #[async_trait::async_trait]
 impl FactorCheck for ResetFactor<'_> {
-    async fn check(&self, user: &User, link: &str) -> Result<(), ResetError> {
+    async fn check(&self, user: &User, _link: &str) -> Result<(), ResetError> {
         let Some(answer) = self.answer else { return Err(refused(crate::messages::CODE_EMPTY)) };
         let factors = self.factors;
         let reservation = factors
             .throttle
-            .reserve_login(self.ip, Budget::ResetLink(link))
+            .reserve_login(self.ip, Budget::Factor(user.id))
             .await?
             .map_err(ResetError::Throttled)?;
         let now = factors.now();

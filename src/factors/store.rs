@@ -205,33 +205,42 @@ pub async fn put_reveal(
     user_id: UserId,
     sealed: &Sealed,
     expires_at: UnixTime,
+    session_key: &str,
 ) -> sqlx::Result<()> {
     crate::on_db!(connection.conn(), c => sqlx::query(
-        "INSERT INTO recovery_code_reveals (user_id, codes, key_version, expires_at) VALUES ($1, $2, $3, $4) \
+        "INSERT INTO recovery_code_reveals (user_id, codes, key_version, expires_at, session_key) \
+         VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (user_id) DO UPDATE SET codes = excluded.codes, key_version = excluded.key_version, \
-         expires_at = excluded.expires_at",
+         expires_at = excluded.expires_at, session_key = excluded.session_key",
     )
     .bind(user_id)
     .bind(&sealed.hex)
     .bind(sealed.version)
     .bind(expires_at)
+    .bind(session_key)
     .execute(c)
     .await.map(Done::from))?;
     Ok(())
 }
 
-/// The recovery codes waiting to be shown, if any (not expired).
+/// The recovery codes waiting to be shown to the session `session_key` (only the session
+/// that made them sees them), if any and not expired.
 pub async fn reveal(
     connection: &mut impl AsConn,
     user_id: UserId,
     now: UnixTime,
+    session_key: &str,
 ) -> sqlx::Result<Option<Sealed>> {
     crate::on_db!(connection.conn(), c => {
-        let row = sqlx::query("SELECT codes, key_version FROM recovery_code_reveals WHERE user_id = $1 AND expires_at > $2")
-            .bind(user_id)
-            .bind(now)
-            .fetch_optional(c)
-            .await?;
+        let row = sqlx::query(
+            "SELECT codes, key_version FROM recovery_code_reveals \
+             WHERE user_id = $1 AND expires_at > $2 AND session_key = $3",
+        )
+        .bind(user_id)
+        .bind(now)
+        .bind(session_key)
+        .fetch_optional(c)
+        .await?;
         row.map(|row| Ok(Sealed { hex: row.try_get("codes")?, version: row.try_get("key_version")? })).transpose()
     })
 }
@@ -340,6 +349,49 @@ pub async fn take_step(connection: &mut impl AsConn, key: &str) -> sqlx::Result<
     .execute(c)
     .await.map(Done::from))?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Ends every pending second step of the account (its sessions were signed out).
+pub async fn delete_steps_of(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Result<()> {
+    crate::on_db!(connection.conn(), c => sqlx::query("DELETE FROM second_steps WHERE user_id = $1")
+        .bind(user_id)
+        .execute(c)
+        .await.map(Done::from))?;
+    Ok(())
+}
+
+/// A step-up that counts only with the factor: every other session of the account loses
+/// its step-up (made with the password before the factor existed).
+pub async fn forget_other_step_ups(
+    connection: &mut impl AsConn,
+    user_id: UserId,
+    keep: &str,
+) -> sqlx::Result<()> {
+    crate::on_db!(connection.conn(), c => sqlx::query(
+        "UPDATE session_registry SET stepped_up_at = NULL WHERE user_id = $1 AND store_key <> $2",
+    )
+    .bind(user_id)
+    .bind(keep)
+    .execute(c)
+    .await.map(Done::from))?;
+    Ok(())
+}
+
+/// The session that started an enrolment, or was shown new recovery codes, moved to a new
+/// key (its id was rotated): what it owns moves with it.
+pub async fn session_moved(pool: &Pool, user_id: UserId, old: &str, new: &str) -> sqlx::Result<()> {
+    for table in [
+        "totp_factors SET started_by = $1 WHERE user_id = $2 AND started_by = $3",
+        "recovery_code_reveals SET session_key = $1 WHERE user_id = $2 AND session_key = $3",
+    ] {
+        crate::on_db!(pool, c => sqlx::query(&format!("UPDATE {table}"))
+            .bind(new)
+            .bind(user_id)
+            .bind(old)
+            .execute(c)
+            .await.map(Done::from))?;
+    }
+    Ok(())
 }
 
 /// Deletes expired pending steps. How many.

@@ -163,7 +163,7 @@ async fn a_recovery_code_is_spent_once_under_concurrency() {
     assert_eq!(passed, 1);
     assert_eq!(f.factors.status(ann.id).await.expect("status").recovery_codes_left, 9);
     // A new set kills the old one.
-    let fresh = f.factors.renew_recovery_codes(&ann, &Default::default()).await.expect("renewed");
+    let fresh = f.factors.renew_recovery_codes(&ann, "s1", &Default::default()).await.expect("renewed");
     let ip: IpAddr = "198.51.100.99".parse().expect("ip");
     let old = f.factors.step_up(&ann, (ip, "s2"), Answer::RecoveryCode(&codes[1]), &Default::default()).await;
     assert!(matches!(old, Err(FactorError::WrongRecoveryCode)));

@@ -292,7 +292,7 @@ impl Impersonations {
             }
             Err(error) => {
                 // Refused: the session stays the admin's, under the id it now has.
-                let moved = self.registry.rekey(&admin.session_key, &new_key, None).await?;
+                let moved = self.registry.rekey(&admin.session_key, &new_key, None, true).await?;
                 if moved {
                     session
                         .insert(crate::sessions::META_KEY, admin.session)

@@ -36,4 +36,10 @@ impl Completed {
     pub fn proof(&self) -> Proof {
         self.proof
     }
+
+    /// Whether this sign-in counts for an account with a factor (a renewal continues a
+    /// session that did).
+    pub fn with_factor(&self) -> bool {
+        !matches!(self.proof, Proof::Password)
+    }
 }

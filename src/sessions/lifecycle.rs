@@ -54,7 +54,9 @@ pub async fn begin(
     session.save().await?;
     let id: Option<Id> = session.id();
     let recorded = match id {
-        Some(id) => registry.record(&storage_key(&id), &meta, user.role, origin).await?,
+        Some(id) => {
+            registry.record(&storage_key(&id), &meta, user.role, origin, completed.with_factor()).await?
+        }
         None => false,
     };
     if !recorded {
@@ -73,6 +75,7 @@ pub async fn step_up(
     registry: &SessionRegistry,
     mut meta: SessionMeta,
     role: crate::Role,
+    with_factor: bool,
 ) -> Result<SessionMeta, SessionError> {
     let Some(old_key) = current_key(session) else { return Err(SessionError::Superseded) };
     let now = registry.now();
@@ -82,7 +85,7 @@ pub async fn step_up(
     session.set_expiry(Some(expiry(&meta, registry, role)));
     session.save().await?;
     let moved = match current_key(session) {
-        Some(new_key) => registry.rekey(&old_key, &new_key, Some(now)).await?,
+        Some(new_key) => registry.rekey(&old_key, &new_key, Some(now), with_factor).await?,
         None => false,
     };
     if !moved {

@@ -183,29 +183,33 @@ impl SessionRegistry {
     }
 
     /// Registers a new signed-in session under its store key; `false` when the user's
-    /// epoch moved on since `meta` was made (the session must not start).
+    /// epoch moved on since `meta` was made, or the sign-in was made `with_factor = false`
+    /// and the account has a factor now (the session must not start).
     pub async fn record(
         &self,
         store_key: &str,
         meta: &SessionMeta,
         role: crate::Role,
         origin: &Origin,
+        with_factor: bool,
     ) -> sqlx::Result<bool> {
-        store::insert(&self.pool, store_key, &store::new_handle(), meta, self.lifetimes_for(role), origin)
-            .await
+        let lifetimes = self.lifetimes_for(role);
+        store::insert(&self.pool, store_key, &store::new_handle(), meta, lifetimes, origin, with_factor).await
     }
 
     /// Moves the session's row from `old_key` to `new_key` (its id was rotated), marking it
     /// stepped up at `now`; only while the old row exists at its user's current epoch, so a
-    /// session revoked meanwhile stays revoked. `false` if it did not.
+    /// session revoked meanwhile stays revoked, and a step-up made without the factor
+    /// (`with_factor = false`) only while the account has none. `false` if it did not.
     /// With no `stepped_up_at`, the step-up time is kept as it was.
     pub async fn rekey(
         &self,
         old_key: &str,
         new_key: &str,
         stepped_up_at: Option<UnixTime>,
+        with_factor: bool,
     ) -> sqlx::Result<bool> {
-        store::rekey(&self.pool, old_key, new_key, stepped_up_at).await
+        store::rekey(&self.pool, old_key, new_key, stepped_up_at, with_factor).await
     }
 
     /// Writes "last seen" back (call when [`Liveness::Touch`]), under `lifetimes`.

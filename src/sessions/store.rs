@@ -53,13 +53,17 @@ pub async fn insert(
     meta: &SessionMeta,
     lifetimes: Lifetimes,
     origin: &Origin,
+    with_factor: bool,
 ) -> sqlx::Result<bool> {
     // Only while the user is still at the epoch the sign-in was checked at: a password
-    // reset that finished while this sign-in was in flight leaves no row behind.
+    // reset that finished while this sign-in was in flight leaves no row behind. And a
+    // sign-in without a second factor only while the account still has none: one in
+    // flight while its owner set up an app makes no session.
     let done = crate::on_db!(pool, c => sqlx::query(
         "INSERT INTO session_registry \
          (store_key, handle, user_id, epoch, created_at, last_seen_at, idle_expires_at, absolute_expires_at, ip, device) \
-         SELECT $1, $2, id, session_epoch, $3, $4, $5, $6, $7, $8 FROM users WHERE id = $9 AND session_epoch = $10",
+         SELECT $1, $2, id, session_epoch, $3, $4, $5, $6, $7, $8 FROM users WHERE id = $9 AND session_epoch = $10 \
+         AND ($11 OR factors_since IS NULL)",
     )
     .bind(store_key)
     .bind(handle)
@@ -71,6 +75,7 @@ pub async fn insert(
     .bind(&origin.device)
     .bind(meta.user_id)
     .bind(meta.epoch)
+    .bind(with_factor)
     .execute(c)
     .await.map(crate::db::Done::from))?;
     Ok(done.rows_affected() == 1)
@@ -140,15 +145,20 @@ pub async fn rekey(
     old_key: &str,
     new_key: &str,
     stepped_up_at: Option<UnixTime>,
+    with_factor: bool,
 ) -> sqlx::Result<bool> {
+    // A step-up made with the password alone only while the account has no factor: one in
+    // flight while its owner set up an app does not count (nor happen).
     let done = crate::on_db!(pool, c => sqlx::query(
         "UPDATE session_registry SET store_key = $1, stepped_up_at = COALESCE($2, stepped_up_at) \
          WHERE store_key = $3 AND parked = FALSE \
-         AND epoch = (SELECT session_epoch FROM users WHERE users.id = session_registry.user_id)",
+         AND epoch = (SELECT session_epoch FROM users WHERE users.id = session_registry.user_id) \
+         AND ($2 IS NULL OR $4 OR (SELECT factors_since FROM users WHERE users.id = session_registry.user_id) IS NULL)",
     )
     .bind(new_key)
     .bind(stepped_up_at)
     .bind(old_key)
+    .bind(with_factor)
     .execute(c)
     .await.map(crate::db::Done::from))?;
     Ok(done.rows_affected() == 1)
@@ -314,6 +324,11 @@ pub async fn delete_in(
         }
         query.fetch_all(c).await
     })?;
+    if matches!(which, Which::All | Which::AllBut(_)) {
+        // Sign-ins waiting for their second step end with the sessions: a code phished
+        // meanwhile must not complete one after "sign out everywhere".
+        crate::factors::store::delete_steps_of(&mut *tx, user_id).await?;
+    }
     let keys: Vec<String> = deleted.iter().map(|(key, _)| key.clone()).collect();
     let table = store_table(tx.backend());
     for key in &keys {

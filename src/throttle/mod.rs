@@ -62,10 +62,6 @@ pub enum Budget<'a> {
     /// A second step from a known device of the account (its stored key): its own budget,
     /// so a stranger who has the password cannot lock the owner out of the second step.
     FactorDevice(&'a str),
-    /// The second factor typed on a password reset page: that link's own budget (its
-    /// stored hash), a few answers and then the link dies, so neither strangers' guesses at
-    /// the sign-in's second step nor guesses through one link block the owner's reset.
-    ResetLink(&'a str),
 }
 
 #[derive(Clone)]
@@ -156,7 +152,6 @@ impl Throttle {
             )),
             Budget::ChangeLink(id) => Some((format!("change-link:{id}"), Rule::Proof)),
             Budget::Factor(user_id) => Some((format!("factor:{user_id}"), Rule::Factor)),
-            Budget::ResetLink(hash) => Some((format!("reset-link:{hash}"), Rule::Proof)),
             Budget::FactorDevice(key) => Some((format!("factor-device:{key}"), Rule::Device)),
         };
         let limit = self.policy.in_flight_per_key;
@@ -225,6 +220,15 @@ impl Throttle {
         store::delete(&self.pool, &format!("factor:{user_id}")).await
     }
 
+    /// [`Self::clear_factor`] on `connection` (a change's own transaction).
+    pub async fn clear_factor_in(
+        &self,
+        connection: &mut impl crate::db::AsConn,
+        user_id: crate::accounts::UserId,
+    ) -> sqlx::Result<()> {
+        store::delete_in(connection, &format!("factor:{user_id}")).await
+    }
+
     /// Whether the owner may be mailed about failed second steps now (at most once an
     /// hour per account, so the alarm cannot be turned into a mail flood).
     pub async fn factor_alarm(&self, user_id: crate::accounts::UserId) -> sqlx::Result<bool> {
@@ -250,7 +254,7 @@ impl Throttle {
     pub async fn delete_stale(&self) -> sqlx::Result<u64> {
         let now = self.clock.now();
         let hour = 3600;
-        let kinds: [(&str, i64); 27] = [
+        let kinds: [(&str, i64); 26] = [
             ("ip:", self.policy.ip_window_secs),
             ("account:", self.policy.account_window_secs),
             ("device:", self.policy.account_window_secs),
@@ -277,7 +281,6 @@ impl Throttle {
             ("factor:", self.policy.account_window_secs),
             ("factor-device:", self.policy.account_window_secs),
             ("factor-alarm:", hour),
-            ("reset-link:", policy::PROOF_WINDOW_SECS),
         ];
         let mut deleted = 0;
         for (prefix, window) in kinds {

@@ -124,7 +124,7 @@ pub async fn step_up(
             }
         }
         let session = SessionState::extract().await?;
-        session.step_up(&principal).await?;
+        session.step_up(&principal, false).await?;
         leptos_axum::redirect(safe_next(&next));
         Ok(())
     }
@@ -166,7 +166,7 @@ async fn step_up_with_factor(
         }
         Err(other) => return Err(factor_error(other)),
     }
-    SessionState::extract().await?.step_up(&principal).await?;
+    SessionState::extract().await?.step_up(&principal, true).await?;
     leptos_axum::redirect(safe_next(next));
     Ok(())
 }

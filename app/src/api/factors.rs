@@ -39,7 +39,8 @@ pub async fn security_overview() -> Result<SecurityView, ApiError> {
         let factors = factors()?;
         let failed = |e: sqlx::Error| unexpected("reading factors failed", &e);
         let status = factors.status(principal.user.id).await.map_err(failed)?;
-        let waiting = factors.codes_to_show(principal.user.id).await.map_err(failed)?.is_some();
+        let waiting =
+            factors.codes_to_show(principal.user.id, &principal.session_key).await.map_err(failed)?.is_some();
         Ok(SecurityView {
             app: status.app,
             codes_left: status.recovery_codes_left,
@@ -92,10 +93,10 @@ pub async fn totp_setup() -> Result<SetupView, ApiError> {
 }
 
 /// Confirms the app with a current code (on the session that started the set-up): it
-/// becomes the account's factor, ten recovery codes are made (shown next, once), this
-/// session continues under a new id as freshly proved with the factor, every device cookie
-/// but a new one for this browser ends, and every other session ends unless `keep_others`
-/// is set. A notice is mailed.
+/// becomes the account's factor, ten recovery codes are made (shown next, once, to this
+/// session only), this session continues under a new id as freshly proved with the
+/// factor, no other session's step-up counts any more, and every other session ends unless
+/// `keep_others` is set. A notice is mailed.
 #[server(prefix = "/api", endpoint = "totp-confirm")]
 pub async fn confirm_totp(
     #[server(default)] code: String,
@@ -114,21 +115,17 @@ pub async fn confirm_totp(
             .await
             .map_err(factor_error)?;
         // Whoever signed in with the password alone before is signed out (unless the owner
-        // asked to keep them), and every device cookie of the account ends (a known device
-        // keeps its own budget of guesses at codes): this browser gets a new one.
+        // asked to keep them). Device cookies stay: each known device has its own budget of
+        // ten wrong codes, then it is known no more.
         if keep_others.is_empty() {
             registry()?
                 .revoke_others(principal.user.id, &principal.session_key, &context)
                 .await
                 .map_err(session_error)?;
         }
-        let devices = devices()?;
-        devices.revoke_all(principal.user.id).await.map_err(session_error)?;
-        if let Some(new) = devices.signed_in(&principal.user, None, None).await.map_err(session_error)? {
-            set_device_cookie(&new);
-        }
+
         // The code just typed is a proof with the factor: this session has stepped up with it.
-        SessionState::extract().await?.step_up(&principal).await?;
+        SessionState::extract().await?.step_up(&principal, true).await?;
         leptos_axum::redirect(RECOVERY_CODES_PAGE);
         Ok(())
     }
@@ -142,7 +139,10 @@ pub async fn recovery_codes_to_show() -> Result<Option<Vec<String>>, ApiError> {
     use super::ssr::*;
     async {
         let principal = stepped_up()?;
-        factors()?.codes_to_show(principal.user.id).await.map_err(|e| unexpected("reading codes failed", &e))
+        factors()?
+            .codes_to_show(principal.user.id, &principal.session_key)
+            .await
+            .map_err(|e| unexpected("reading codes failed", &e))
     }
     .await
 }
@@ -172,7 +172,10 @@ pub async fn new_recovery_codes() -> Result<(), ApiError> {
         if principal.impersonation.is_some() {
             return Err(ApiError::ImpersonationBlocked);
         }
-        factors()?.renew_recovery_codes(&principal.user, &audit_context()).await.map_err(factor_error)?;
+        factors()?
+            .renew_recovery_codes(&principal.user, &principal.session_key, &audit_context())
+            .await
+            .map_err(factor_error)?;
         leptos_axum::redirect(RECOVERY_CODES_PAGE);
         Ok(())
     }

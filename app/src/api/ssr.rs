@@ -366,10 +366,22 @@ impl SessionState {
         }
     }
 
-    /// Records a passed step-up on this signed-in session (a new id, the time).
-    pub async fn step_up(&self, principal: &Principal) -> Result<(), ApiError> {
-        match sessions::step_up(&self.0, &registry()?, principal.session, principal.user.role).await {
-            Ok(_) => Ok(()),
+    /// Records a passed step-up on this signed-in session (a new id, the time), made with
+    /// the second factor or not (`with_factor`: one made without it does not happen once
+    /// the account has a factor). What the session owned under its old key moves with it.
+    pub async fn step_up(&self, principal: &Principal, with_factor: bool) -> Result<(), ApiError> {
+        let registry = registry()?;
+        match sessions::step_up(&self.0, &registry, principal.session, principal.user.role, with_factor).await
+        {
+            Ok(_) => {
+                if let Some(new_key) = self.key() {
+                    factors()?
+                        .session_moved(principal.user.id, &principal.session_key, &new_key)
+                        .await
+                        .map_err(|e| unexpected("moving the set-up with the session failed", &e))?;
+                }
+                Ok(())
+            }
             Err(SessionError::Superseded) => Err(ApiError::Unauthorized),
             Err(other) => Err(session_error(other)),
         }

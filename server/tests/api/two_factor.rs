@@ -331,12 +331,20 @@ async fn an_admin_resets_a_users_lost_factors_with_a_reason_and_every_session_en
     assert_eq!(app.post_raw(&owner.client, "/api/me", &[]).await.status, 401, "every session ends");
     app.mail_titled("ann@example.com", "Your two-factor sign-in was reset").await;
     assert_eq!(app.audit("authz_admin_factors_reset").await.len(), 1);
-    // The password alone signs in now (and the owner can set the app up again).
+    // Whoever knew the password cannot just set up a factor of their own: the password is
+    // gone too, and the owner's mailbox gets the link that sets a new one.
     let again = app.new_browser();
-    let reply = app
-        .post_raw(&again.client, "/api/login", &[("email", "ann@example.com"), ("password", PASSWORD)])
-        .await;
-    assert_eq!(reply.location.as_deref(), Some("/"), "{}", reply.body);
+    let old = [("email", "ann@example.com"), ("password", PASSWORD)];
+    assert_eq!(app.post_raw(&again.client, "/api/login", &old).await.status, 401);
+    let link = app.mail_titled("ann@example.com", "Choose a new password for your account").await;
+    let token = link.reset_token().expect("a reset link");
+    let new = "crimson walrus lantern opera 41";
+    let reset =
+        app.post_raw(&again.client, "/api/reset-password", &[("token", &token), ("password", new)]).await;
+    assert_eq!(reset.status, 200, "{}", reset.body);
+    let reply =
+        app.post_raw(&again.client, "/api/login", &[("email", "ann@example.com"), ("password", new)]).await;
+    assert_eq!(reply.location.as_deref(), Some("/"), "no second step any more: {}", reply.body);
     // Nothing left to reset: no second event.
     let twice = app.post_form("/api/admin/reset-factors", &[("id", &id), ("reason", "again")]).await;
     assert_eq!(twice.status, 200, "{}", twice.body);
@@ -404,4 +412,52 @@ async fn an_enrolment_started_by_another_session_shows_it_nothing_and_confirms_n
     // The thief's session was signed out with it.
     assert_eq!(app.post_raw(&thief.client, "/api/me", &[]).await.status, 401);
     assert_eq!(app.post_raw(&owner.client, "/api/me", &[]).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_password_step_up_stops_counting_once_the_owner_sets_up_an_app() {
+    let app = spawn_app().await;
+    app.register("ann@example.com", "ann").await;
+    let owner = app.browser_signed_in("ann@example.com", PASSWORD).await;
+    let thief = app.browser_signed_in("ann@example.com", PASSWORD).await;
+    for browser in [&owner, &thief] {
+        let form = [("password", PASSWORD), ("next", "/")];
+        assert_eq!(app.post_raw(&browser.client, "/api/step-up", &form).await.status, 200);
+    }
+    let reply = app.post_raw(&owner.client, "/api/totp-setup", &[]).await;
+    let view: app::api::SetupView = serde_json::from_str(&reply.body).expect("view");
+    let code =
+        TotpSecret::from_base32(&view.key).expect("key").code_at_step(TotpSecret::step_at(app.clock.now()));
+    // The owner keeps their other browsers (the thief's among them).
+    let done =
+        app.post_raw(&owner.client, "/api/totp-confirm", &[("code", &code), ("keep_others", "on")]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(app.post_raw(&thief.client, "/api/me", &[]).await.status, 200, "kept, as asked");
+    // The thief's password step-up no longer counts, the new codes are not theirs to see,
+    // and the password alone does not step up again.
+    let codes = app.post_raw(&thief.client, "/api/recovery-codes", &[]).await;
+    assert_eq!(codes.status, 403, "{}", codes.body);
+    let removed = app.post_raw(&thief.client, "/api/totp-remove", &[]).await;
+    assert_eq!(removed.status, 403, "{}", removed.body);
+    let again = app.post_raw(&thief.client, "/api/step-up", &[("password", PASSWORD), ("next", "/")]).await;
+    assert_eq!(again.status, 422, "{}", again.body);
+    // The owner sees their codes.
+    let shown = app.post_raw(&owner.client, "/api/recovery-codes", &[]).await;
+    let codes: Option<Vec<String>> = serde_json::from_str(&shown.body).expect("codes");
+    assert_eq!(codes.map(|c| c.len()), Some(10));
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_ends_sign_ins_waiting_for_their_second_step() {
+    let app = spawn_app().await;
+    user_with_factor(&app, "ann@example.com", "ann").await;
+    let owner = app.browser_signed_in("ann@example.com", PASSWORD).await;
+    let stranger = app.new_browser();
+    app.post_raw(&stranger.client, "/api/login", &[("email", "ann@example.com"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(app.step_up_with(&owner.client).await.status, 200);
+    assert_eq!(app.post_raw(&owner.client, "/api/sessions/revoke-others", &[]).await.status, 200);
+    app.clock.advance(30);
+    let reply = app.post_raw(&stranger.client, "/api/second-step", &[("code", &code_at(&app, 0))]).await;
+    assert_eq!(reply.status, 401, "{}", reply.body);
 }

@@ -16,6 +16,7 @@
 
 pub mod cipher;
 mod enrolment;
+mod pending_store;
 pub mod recovery_codes;
 mod reset;
 mod second_step;

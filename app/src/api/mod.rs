@@ -296,4 +296,6 @@ impl From<bulwark::sessions::Principal> for CurrentUser {
 #[cfg(feature = "ssr")]
 mod access;
 #[cfg(feature = "ssr")]
+mod cookies;
+#[cfg(feature = "ssr")]
 pub mod ssr;

@@ -31,4 +31,5 @@ mod signup;
 mod site_caps;
 mod throttle;
 mod two_factor;
+mod two_factor_doors;
 mod verification;

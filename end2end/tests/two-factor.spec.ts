@@ -47,6 +47,7 @@ for (const javaScript of [true, false]) {
     await page.getByRole("button", { name: "Turn on two-factor sign-in" }).click();
 
     await expect(page).toHaveURL(/\/account\/security\/recovery-codes$/);
+    await expect(page.getByTestId("recovery-codes").locator("li")).toHaveCount(10);
     const codes = (await page.getByTestId("recovery-codes").locator("li").allInnerTexts()).map((c) => c.trim());
     expect(codes).toHaveLength(10);
     await expect(page.getByTestId("download-codes")).toHaveAttribute("download", "bulwark-recovery-codes.txt");

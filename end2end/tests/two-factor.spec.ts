@@ -151,6 +151,7 @@ test("an admin without a second factor reaches only its set-up", async ({ browse
   await page.getByLabel("The six-digit code the app shows now").fill(totpAtStep(key, step));
   await page.getByRole("button", { name: "Turn on two-factor sign-in" }).click();
   await expect(page).toHaveURL(/\/account\/security\/recovery-codes$/);
+  await expect(page.getByTestId("recovery-codes").locator("li")).toHaveCount(10);
   const codes = (await page.getByTestId("recovery-codes").locator("li").allInnerTexts()).map((c) => c.trim());
   rememberFactor(admin.email, key, codes);
   await page.getByTestId("codes-saved").click();

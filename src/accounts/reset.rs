@@ -97,13 +97,7 @@ impl Accounts {
         // An account with a second factor: the mailbox alone does not set its password
         // (the factor is asked only now, so a refused password spends no code).
         if user.has_factor() {
-            if let Err(refused) = factor.check(&user, &hash).await {
-                if matches!(refused, ResetError::InvalidLink) {
-                    // Too many wrong answers through this link: it dies.
-                    store::take_token(&mut self.pool.acquire().await?, &hash, purpose).await?;
-                }
-                return Err(refused);
-            }
+            factor.check(&user).await?;
         }
 
         // The link used up, the password set and the audit event, together or not at all.
@@ -157,9 +151,7 @@ impl Accounts {
 /// password. `Err` refuses the reset and leaves the link usable.
 #[async_trait::async_trait]
 pub trait FactorCheck: Send + Sync {
-    /// `link` is the reset link's stored hash (the budget of its answers). An
-    /// [`ResetError::InvalidLink`] answer kills the link.
-    async fn check(&self, user: &User, link: &str) -> Result<(), ResetError>;
+    async fn check(&self, user: &User) -> Result<(), ResetError>;
 }
 
 /// For accounts without a factor only (tests, tools): any account with one is refused.
@@ -167,7 +159,7 @@ pub struct NoFactor;
 
 #[async_trait::async_trait]
 impl FactorCheck for NoFactor {
-    async fn check(&self, _: &User, _: &str) -> Result<(), ResetError> {
+    async fn check(&self, _: &User) -> Result<(), ResetError> {
         Err(ResetError::Invalid(FieldErrors::single(Field::Code, crate::messages::CODE_EMPTY)))
     }
 }

@@ -185,6 +185,12 @@ impl Admin {
         let now = self.clock.now();
         let key = actor.key(now);
         let role_before = approval_store::role_of(&mut *tx, target).await?;
+        // The password nobody holds, for the actions that take the password away: callers
+        // make it before the transaction (`unusable_hash_for`); made here otherwise.
+        let unusable = match unusable_hash {
+            Some(hash) => Some(hash.to_owned()),
+            None => self.unusable_hash_for(action).await?,
+        };
         let (outcome, details) = match action {
             AdminAction::Disable { reason, until } => {
                 let reason = reason.trim();
@@ -202,15 +208,7 @@ impl Admin {
                 serde_json::json!({ "throttle_cleared": true }),
             ),
             AdminAction::ForceReset => {
-                // Callers make the hash before the transaction (`unusable_hash_for`).
-                let made;
-                let hash = match unusable_hash {
-                    Some(hash) => hash,
-                    None => {
-                        made = self.unusable_hash_for(action).await?.unwrap_or_default();
-                        &made
-                    }
-                };
+                let hash = unusable.as_deref().unwrap_or_default();
                 (store::require_new_password(&mut *tx, key, target, hash).await?, serde_json::json!({}))
             }
             AdminAction::SetRole { role } => (
@@ -218,14 +216,7 @@ impl Admin {
                 serde_json::json!({ "from": role_before, "to": role.as_str() }),
             ),
             AdminAction::ResetFactors { reason } => {
-                let made;
-                let hash = match unusable_hash {
-                    Some(hash) => hash,
-                    None => {
-                        made = self.unusable_hash_for(action).await?.unwrap_or_default();
-                        &made
-                    }
-                };
+                let hash = unusable.as_deref().unwrap_or_default();
                 (
                     store::reset_factors(&mut *tx, key, target, hash).await?,
                     serde_json::json!({ "reason": reason.trim(), "new_password_required": true }),

@@ -86,7 +86,19 @@ impl std::fmt::Debug for Answer<'_> {
     }
 }
 
-impl Answer<'_> {
+impl<'a> Answer<'a> {
+    /// What a form's `code` and `recovery_code` fields say: the code when one was typed,
+    /// else the recovery code, else nothing.
+    pub fn from_fields(code: &'a str, recovery_code: &'a str) -> Option<Self> {
+        if !code.trim().is_empty() {
+            Some(Self::Code(code))
+        } else if !recovery_code.trim().is_empty() {
+            Some(Self::RecoveryCode(recovery_code))
+        } else {
+            None
+        }
+    }
+
     pub fn factor(&self) -> Factor {
         match self {
             Self::Code(_) => Factor::Totp,
@@ -209,21 +221,31 @@ impl Factors {
         if !user.has_factor() {
             return Err(FactorError::NoFactor);
         }
-        let reservation = self
-            .throttle
-            .reserve_login(ip, Budget::Session(session_key))
-            .await?
-            .map_err(FactorError::Throttled)?;
+        let audit = (Event::StepUp, serde_json::json!({}));
+        self.prove(user, (ip, Budget::Session(session_key)), answer, audit, context).await
+    }
+
+    /// The one way a factor is proved outside a pending second step (step-up, a reset):
+    /// the attempt reserved on `budget` before the answer is checked, the answer spent, the
+    /// verdict audited as `event` (with `details` and the factor), the reservation settled,
+    /// and the owner mailed when a recovery code was used.
+    pub(crate) async fn prove(
+        &self,
+        user: &User,
+        (ip, budget): (IpAddr, Budget<'_>),
+        answer: Answer<'_>,
+        (event, mut details): (Event, serde_json::Value),
+        context: &audit::Context,
+    ) -> Result<Factor, FactorError> {
+        let reservation = self.throttle.reserve_login(ip, budget).await?.map_err(FactorError::Throttled)?;
         let now = self.now();
         let used = self.check(user.id, answer, now).await?;
-        let mut connection = self.pool.acquire().await?;
-        let mut entry = audit::Entry::new(Event::StepUp, Some(user.id), Some(user.id), context)
-            .details(serde_json::json!({ "factor": answer.factor().as_str() }));
+        details["factor"] = serde_json::json!(answer.factor().as_str());
+        let mut entry = audit::Entry::new(event, Some(user.id), Some(user.id), context).details(details);
         if used.is_none() {
             entry = entry.failed();
         }
-        audit::record(&mut connection, now, &entry).await?;
-        drop(connection);
+        audit::record(&mut self.pool.acquire().await?, now, &entry).await?;
         match used {
             Some(factor) => {
                 reservation.succeeded().await?;

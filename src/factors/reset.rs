@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use super::{Answer, Factor, Factors};
+use super::{Answer, FactorError, Factors};
 use crate::{
     accounts::{FactorCheck, ResetError, User},
     audit::{self, Event},
@@ -30,40 +30,20 @@ fn refused(message: &str) -> ResetError {
 
 #[async_trait::async_trait]
 impl FactorCheck for ResetFactor<'_> {
-    async fn check(&self, user: &User, _link: &str) -> Result<(), ResetError> {
+    async fn check(&self, user: &User) -> Result<(), ResetError> {
         let Some(answer) = self.answer else { return Err(refused(crate::messages::CODE_EMPTY)) };
-        let factors = self.factors;
-        let reservation = factors
-            .throttle
-            .reserve_login(self.ip, Budget::Factor(user.id))
-            .await?
-            .map_err(ResetError::Throttled)?;
-        let now = factors.now();
-        let used = factors.check(user.id, answer, now).await?;
-        let mut connection = factors.pool().acquire().await?;
-        let mut entry = audit::Entry::new(Event::SecondStep, Some(user.id), Some(user.id), self.context)
-            .details(serde_json::json!({ "factor": answer.factor().as_str(), "during": "password_reset" }));
-        if used.is_none() {
-            entry = entry.failed();
-        }
-        audit::record(&mut connection, now, &entry).await?;
-        drop(connection);
-        match used {
-            Some(factor) => {
-                reservation.succeeded().await?;
-                if factor == Factor::RecoveryCode {
-                    factors.code_used(user).await?;
-                }
-                Ok(())
-            }
-            None => {
-                if reservation.failed().await? {
-                    return Err(ResetError::InvalidLink);
-                }
-                Err(refused(match answer {
-                    Answer::Code(_) => crate::messages::WRONG_CODE,
-                    Answer::RecoveryCode(_) => crate::messages::WRONG_RECOVERY_CODE,
-                }))
+        let audit = (Event::SecondStep, serde_json::json!({ "during": "password_reset" }));
+        let budget = (self.ip, Budget::Factor(user.id));
+        match self.factors.prove(user, budget, answer, audit, self.context).await {
+            Ok(_) => Ok(()),
+            Err(FactorError::Throttled(verdict)) => Err(ResetError::Throttled(verdict)),
+            Err(FactorError::WrongRecoveryCode) => Err(refused(crate::messages::WRONG_RECOVERY_CODE)),
+            // The account's budget never ends a proof (`Rule::Factor`): only wrong answers.
+            Err(FactorError::WrongCode | FactorError::Exhausted) => Err(refused(crate::messages::WRONG_CODE)),
+            Err(FactorError::Unexpected(cause)) => Err(cause.into()),
+            Err(other) => {
+                tracing::error!(error = %other, "unexpected refusal of a reset's factor");
+                Err(refused(crate::messages::WRONG_CODE))
             }
         }
     }

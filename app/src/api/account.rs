@@ -144,15 +144,11 @@ async fn step_up_with_factor(
     if principal.impersonation.is_some() {
         return Err(ApiError::ImpersonationBlocked);
     }
-    let answer = match (code.trim().is_empty(), recovery_code.trim().is_empty()) {
-        (false, _) => Answer::Code(code),
-        (true, false) => Answer::RecoveryCode(recovery_code),
-        (true, true) => {
-            return Err(ApiError::Validation(bulwark::FieldErrors::single(
-                bulwark::Field::Code,
-                bulwark::messages::CODE_EMPTY,
-            )))
-        }
+    let Some(answer) = Answer::from_fields(code, recovery_code) else {
+        return Err(ApiError::Validation(bulwark::FieldErrors::single(
+            bulwark::Field::Code,
+            bulwark::messages::CODE_EMPTY,
+        )));
     };
     let verdict = factors()?
         .step_up(&principal.user, (client_ip()?, &principal.session_key), answer, &audit_context())

@@ -190,15 +190,11 @@ pub async fn second_step(
     async {
         let cookie = second_step_cookie_value();
         let context = audit_context();
-        let answer = match (code.trim().is_empty(), recovery_code.trim().is_empty()) {
-            (false, _) => Answer::Code(&code),
-            (true, false) => Answer::RecoveryCode(&recovery_code),
-            (true, true) => {
-                return Err(ApiError::Validation(bulwark::FieldErrors::single(
-                    bulwark::Field::Code,
-                    bulwark::messages::CODE_EMPTY,
-                )))
-            }
+        let Some(answer) = Answer::from_fields(&code, &recovery_code) else {
+            return Err(ApiError::Validation(bulwark::FieldErrors::single(
+                bulwark::Field::Code,
+                bulwark::messages::CODE_EMPTY,
+            )));
         };
         let verdict = factors()?.second_step(client_ip()?, cookie.as_deref(), answer, &context).await;
         let passed = match verdict {

@@ -40,11 +40,7 @@ pub async fn reset_password(
     use bulwark::factors::Answer;
     async {
         let ip = client_ip()?;
-        let answer = match (code.trim().is_empty(), recovery_code.trim().is_empty()) {
-            (false, _) => Some(Answer::Code(&code)),
-            (true, false) => Some(Answer::RecoveryCode(&recovery_code)),
-            (true, true) => None,
-        };
+        let answer = Answer::from_fields(&code, &recovery_code);
         let factors = factors()?;
         let verdict =
             recovery()?.reset_password((ip, &token, &password), (&factors, answer), &audit_context()).await;

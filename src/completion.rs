@@ -1,6 +1,7 @@
 //! The one function that completes a sign-in ([`complete`]). Every way a session comes to
 //! exist passes here: the password ([`crate::accounts::sign_in`]), the second step that
-//! follows it ([`crate::factors::Factors::second_step`]), and later passkeys. A mailed
+//! follows it ([`crate::factors::Factors::second_step`]), and a passkey on its own
+//! ([`crate::factors::Factors::passkey_sign_in`]). A mailed
 //! link never signs anyone in; an admin's own session coming back after an impersonation
 //! is the session they had (it passed here when it began).
 //!
@@ -15,7 +16,7 @@ use crate::{
     accounts::{sign_in::record, Accounts, PasswordChecked, SignInError},
     audit,
     devices::{Devices, NewDevice},
-    factors::{Factors, NewSecondStep, Passed},
+    factors::{Factor, Factors, NewSecondStep, Passed},
     sessions::{Completed, Proof},
 };
 
@@ -26,6 +27,8 @@ pub enum Step {
     Password(PasswordChecked),
     /// The second step that followed it.
     SecondFactor(Passed),
+    /// A passkey with user verification, on its own (no address, no password).
+    Passkey(Passed),
 }
 
 /// Where the sign-in stands.
@@ -59,6 +62,7 @@ pub async fn complete(
     context: &audit::Context,
 ) -> Result<Outcome, SignInError> {
     let Services { accounts, devices, factors } = services;
+    let passkey_only = matches!(step, Step::Passkey(_));
     let (user, proof, codes_left) = match step {
         Step::Password(checked) => {
             if checked.user.has_factor() {
@@ -68,7 +72,7 @@ pub async fn complete(
             }
             (checked.user, Proof::Password, None)
         }
-        Step::SecondFactor(passed) => {
+        Step::SecondFactor(passed) | Step::Passkey(passed) => {
             // The account as it is now: an admin may have disabled or locked it while the
             // second step waited.
             if let Some(block) = passed.user.standing.block(accounts.now()) {
@@ -78,11 +82,16 @@ pub async fn complete(
             if !passed.user.email_verified {
                 return Err(SignInError::InvalidCredentials);
             }
-            (passed.user, Proof::PasswordAndFactor(passed.factor), passed.codes_left)
+            let proof = match passed.factor {
+                Factor::Passkey if passkey_only => Proof::Passkey,
+                factor => Proof::PasswordAndFactor(factor),
+            };
+            (passed.user, proof, passed.codes_left)
         }
     };
     let factor = match proof {
         Proof::PasswordAndFactor(factor) => Some(factor),
+        Proof::Passkey => Some(Factor::Passkey),
         Proof::Password | Proof::Renewed => None,
     };
     let announce = record(accounts, &user, context, None, factor).await?;

@@ -31,6 +31,8 @@ pub enum Kind {
     Device,
     /// The cookie of a sign-in waiting for its second step.
     SecondStep,
+    /// The cookie of a passkey sign-in under way (its ceremony's key).
+    PasskeySignIn,
 }
 
 impl Kind {
@@ -39,6 +41,7 @@ impl Kind {
             Self::EmailLink => b"bulwark email token\0",
             Self::Device => b"bulwark device cookie\0",
             Self::SecondStep => b"bulwark second step\0",
+            Self::PasskeySignIn => b"bulwark passkey sign-in\0",
         }
     }
 }

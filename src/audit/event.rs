@@ -68,10 +68,14 @@ pub enum Event {
     SecondStep,
     /// An administrator removed every factor of the account (details: the reason).
     FactorsReset,
+    /// A passkey was renamed (details: the old and new names).
+    PasskeyRenamed,
+    /// A passkey's signature counter went backwards (a possible clone): it was set aside.
+    PasskeyFlagged,
 }
 
 impl Event {
-    pub const ALL: [Self; 30] = [
+    pub const ALL: [Self; 32] = [
         Self::LoginSuccess,
         Self::LoginFail,
         Self::PasswordChange,
@@ -102,6 +106,8 @@ impl Event {
         Self::RecoveryCodesRenewed,
         Self::SecondStep,
         Self::FactorsReset,
+        Self::PasskeyRenamed,
+        Self::PasskeyFlagged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -136,6 +142,8 @@ impl Event {
             Self::RecoveryCodesRenewed => "authn_recovery_codes_renewed",
             Self::SecondStep => "authn_second_step",
             Self::FactorsReset => "authz_admin_factors_reset",
+            Self::PasskeyRenamed => "authn_passkey_renamed",
+            Self::PasskeyFlagged => "authn_passkey_flagged",
         }
     }
 

@@ -125,7 +125,7 @@ impl Factors {
         Ok(codes.into_iter().map(|c| c.code).collect())
     }
 
-    async fn keep_to_show(
+    pub(super) async fn keep_to_show(
         &self,
         connection: &mut impl crate::db::AsConn,
         user_id: UserId,
@@ -163,21 +163,27 @@ impl Factors {
         store::drop_reveals(&self.pool, Some(user_id), self.now()).await
     }
 
-    /// Removes the authenticator app and the recovery codes (the owner, after a step-up
-    /// with a factor). Never an admin's: an admin keeps a factor.
+    /// Removes the authenticator app (the owner, after a step-up with a factor), with the
+    /// recovery codes when it was the last factor. Never an admin's last factor.
     pub async fn remove_app(&self, user: &User, context: &audit::Context) -> Result<(), FactorError> {
-        if user.role == Role::Admin {
-            return Err(FactorError::AdminNeedsFactor);
-        }
         let now = self.now();
         let mut tx = crate::db::write(&self.pool).await?;
-        if !store::remove_all(&mut tx, user.id).await? {
+        // With a passkey left, the account keeps its factor and its recovery codes; without,
+        // the app was its last factor.
+        let last = super::passkeys::store::count(&mut tx, user.id).await? == 0;
+        if last && user.role == Role::Admin {
+            return Err(FactorError::AdminNeedsFactor);
+        }
+        if !store::remove_totp(&mut tx, user.id).await? {
             return Err(FactorError::NoFactor);
+        }
+        if last {
+            store::remove_all(&mut tx, user.id).await?;
         }
         let entry = audit::Entry::new(Event::FactorRemoved, Some(user.id), Some(user.id), context)
             .details(serde_json::json!({ "factor": Factor::Totp.as_str() }));
         audit::record(&mut tx, now, &entry).await?;
-        self.notify_in(&mut tx, user, FactorNotice::AppRemoved).await?;
+        self.notify_in(&mut tx, user, FactorNotice::AppRemoved { last }).await?;
         tx.commit().await?;
         self.outbox.wake();
         Ok(())

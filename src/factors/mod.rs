@@ -1,6 +1,6 @@
 //! Second factors: what an account proves beyond its password. Today an authenticator
-//! app (RFC 6238 codes, [`totp`]) with its recovery codes ([`recovery_codes`]); passkeys
-//! join as another [`Factor`].
+//! app (RFC 6238 codes, [`totp`]) with its recovery codes ([`recovery_codes`]), and
+//! passkeys ([`passkeys`]), which also sign in on their own.
 //!
 //! - **Enrolment** ([`Factors::enrolment`], [`Factors::confirm_enrolment`]): the secret is
 //!   made here, sealed at rest ([`cipher`]), and becomes a factor only once a current code
@@ -17,6 +17,7 @@
 pub mod cipher;
 mod enrolment;
 mod pending_store;
+pub mod passkeys;
 pub mod recovery_codes;
 mod reset;
 mod second_step;
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::{
     cipher::FactorKeys,
+    passkeys::{PasskeyError, PasskeyInfo, RelyingParty},
     reset::ResetFactor,
     second_step::{NewSecondStep, Passed, SecondStepError, SECOND_STEP_MAX_FAILURES, SECOND_STEP_SECS},
     totp::TotpSecret,
@@ -59,6 +61,8 @@ pub enum Factor {
     Totp,
     /// One of the account's single-use recovery codes.
     RecoveryCode,
+    /// A passkey, with user verification.
+    Passkey,
 }
 
 impl Factor {
@@ -66,15 +70,18 @@ impl Factor {
         match self {
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
+            Self::Passkey => "passkey",
         }
     }
 }
 
-/// What a person typed for a second step or a step-up.
+/// What a person gave for a second step or a step-up.
 #[derive(Clone, Copy)]
 pub enum Answer<'a> {
     Code(&'a str),
     RecoveryCode(&'a str),
+    /// A passkey's assertion, with its ceremony's state (see [`Factors::passkey_answer`]).
+    Passkey(&'a passkeys::PasskeyAnswer),
 }
 
 impl std::fmt::Debug for Answer<'_> {
@@ -82,6 +89,7 @@ impl std::fmt::Debug for Answer<'_> {
         f.write_str(match self {
             Self::Code(_) => "Code(<redacted>)",
             Self::RecoveryCode(_) => "RecoveryCode(<redacted>)",
+            Self::Passkey(_) => "Passkey(<redacted>)",
         })
     }
 }
@@ -103,6 +111,7 @@ impl<'a> Answer<'a> {
         match self {
             Self::Code(_) => Factor::Totp,
             Self::RecoveryCode(_) => Factor::RecoveryCode,
+            Self::Passkey(_) => Factor::Passkey,
         }
     }
 }
@@ -114,6 +123,8 @@ pub struct Status {
     pub app: bool,
     /// Unused recovery codes.
     pub recovery_codes_left: i64,
+    /// Passkeys (set aside ones included).
+    pub passkeys: i64,
     pub since: Option<UnixTime>,
 }
 
@@ -145,6 +156,9 @@ pub enum FactorError {
     /// Not one of the account's unused recovery codes.
     #[error("wrong recovery code")]
     WrongRecoveryCode,
+    /// Not a verified assertion of one of the account's passkeys for this request.
+    #[error("passkey refused")]
+    WrongPasskey,
     /// A wrong answer, and the last this session may give: the caller ends the session.
     #[error("too many wrong codes")]
     Exhausted,
@@ -175,6 +189,8 @@ pub struct Factors {
     templates: Templates,
     /// The name authenticator apps show for this site.
     issuer: String,
+    /// Passkeys' relying party (`None`: passkeys are not available).
+    relying_party: Option<RelyingParty>,
 }
 
 impl Factors {
@@ -187,7 +203,7 @@ impl Factors {
         templates: Templates,
         issuer: &str,
     ) -> Self {
-        Self { pool, clock, keys, throttle, outbox, templates, issuer: issuer.to_owned() }
+        Self { pool, clock, keys, throttle, outbox, templates, issuer: issuer.to_owned(), relying_party: None }
     }
 
     pub fn now(&self) -> UnixTime {
@@ -203,8 +219,9 @@ impl Factors {
         let mut connection = self.pool.acquire().await?;
         let app = store::totp(&mut connection, user_id).await?.is_some_and(|row| row.confirmed_at.is_some());
         let left = store::recovery_codes_left(&mut connection, user_id).await?;
-        let since = if app { store::factors_since(&mut connection, user_id).await? } else { None };
-        Ok(Status { app, recovery_codes_left: left, since })
+        let passkeys = passkeys::store::count(&mut connection, user_id).await?;
+        let since = store::factors_since(&mut connection, user_id).await?;
+        Ok(Status { app, recovery_codes_left: left, passkeys, since })
     }
 
     /// Step-up with a factor, for a signed-in session of an account that has one: the
@@ -258,6 +275,7 @@ impl Factors {
             None => Err(match answer {
                 Answer::Code(_) => FactorError::WrongCode,
                 Answer::RecoveryCode(_) => FactorError::WrongRecoveryCode,
+                Answer::Passkey(_) => FactorError::WrongPasskey,
             }),
         }
     }
@@ -301,6 +319,10 @@ impl Factors {
                 let spent = store::spend_recovery_code(&mut connection, user_id, &hash, now).await?;
                 Ok(spent.then_some(Factor::RecoveryCode))
             }
+            Answer::Passkey(answer) => {
+                drop(connection);
+                self.check_passkey(user_id, answer, now).await
+            }
         }
     }
 
@@ -327,12 +349,13 @@ impl Factors {
         Ok(())
     }
 
-    /// Deletes pending second steps past their time. How many.
+    /// Deletes pending second steps (and passkey ceremonies) past their time. How many steps.
     pub async fn delete_expired(&self) -> sqlx::Result<u64> {
         store::drop_reveals(&self.pool, None, self.now()).await?;
+        passkeys::store::delete_expired(&mut self.pool.acquire().await?, self.now()).await?;
         store::delete_expired_steps(&self.pool, self.now()).await
     }
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -161,7 +161,7 @@ impl Factors {
                 }
                 let codes_left = match factor {
                     Factor::RecoveryCode => Some(self.code_used(&user).await?),
-                    Factor::Totp => None,
+                    Factor::Totp | Factor::Passkey => None,
                 };
                 Ok(Passed { user, factor, codes_left })
             }

@@ -138,16 +138,38 @@ pub async fn reseal(pool: &Pool, user_id: UserId, old: &Sealed, new: &Sealed) ->
     Ok(())
 }
 
-/// Removes the account's app and recovery codes; the account has no factor any more.
+/// Removes every factor of the account (app, passkeys) and its recovery codes; it has no
+/// factor any more. Whether it had one.
 pub async fn remove_all(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Result<bool> {
     crate::on_db!(connection.conn(), c => {
         let done = sqlx::query("DELETE FROM totp_factors WHERE user_id = $1").bind(user_id).execute(&mut *c).await?;
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *c).await?;
         sqlx::query("DELETE FROM second_steps WHERE user_id = $1").bind(user_id).execute(&mut *c).await?;
         sqlx::query("DELETE FROM recovery_code_reveals WHERE user_id = $1").bind(user_id).execute(&mut *c).await?;
+        let passkeys = sqlx::query("DELETE FROM passkeys WHERE user_id = $1").bind(user_id).execute(&mut *c).await?;
+        sqlx::query("DELETE FROM passkey_ceremonies WHERE user_id = $1").bind(user_id).execute(&mut *c).await?;
         sqlx::query("UPDATE users SET factors_since = NULL WHERE id = $1").bind(user_id).execute(&mut *c).await?;
-        Ok(done.rows_affected() > 0)
+        Ok(done.rows_affected() + passkeys.rows_affected() > 0)
     })
+}
+
+/// Removes the account's authenticator app only (it keeps other factors). Whether it had one.
+pub async fn remove_totp(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Result<bool> {
+    let done = crate::on_db!(connection.conn(), c => sqlx::query("DELETE FROM totp_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL")
+        .bind(user_id)
+        .execute(c)
+        .await.map(Done::from))?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The account has factors from `now` on, unless it had some already.
+pub async fn mark_factors(connection: &mut impl AsConn, user_id: UserId, now: UnixTime) -> sqlx::Result<()> {
+    crate::on_db!(connection.conn(), c => sqlx::query("UPDATE users SET factors_since = COALESCE(factors_since, $1) WHERE id = $2")
+        .bind(now)
+        .bind(user_id)
+        .execute(c)
+        .await.map(Done::from))?;
+    Ok(())
 }
 
 /// Replaces the account's recovery codes with `hashes` (the old set dies).

@@ -11,14 +11,14 @@ use crate::{
     throttle::ThrottlePolicy,
 };
 
-struct Fixture {
-    factors: Factors,
-    clock: ManualClock,
-    pool: Pool,
+pub(crate) struct Fixture {
+    pub(crate) factors: Factors,
+    pub(crate) clock: ManualClock,
+    pub(crate) pool: Pool,
     _dir: tempfile::TempDir,
 }
 
-async fn fixture() -> Fixture {
+pub(crate) async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let pool = db::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.expect("db");
     db::migrate(&pool).await.expect("migrate");
@@ -45,7 +45,7 @@ async fn fixture() -> Fixture {
     Fixture { factors, clock, pool, _dir: dir }
 }
 
-async fn user(f: &Fixture) -> User {
+pub(crate) async fn user(f: &Fixture) -> User {
     let mut connection = f.pool.acquire().await.expect("connection");
     crate::accounts::store::find_user(&mut connection, 1).await.expect("db").expect("user")
 }

@@ -12,6 +12,8 @@ pub enum Proof {
     Password,
     /// The password, then a second factor.
     PasswordAndFactor(Factor),
+    /// A passkey on its own, with user verification (possession and a PIN or biometric).
+    Passkey,
     /// A new password typed on a session that was already signed in (which had passed
     /// every step its account needed).
     Renewed,

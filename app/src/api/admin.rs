@@ -27,6 +27,8 @@ pub const AUDIT_EVENTS: &[&str] = &[
     "authn_factor_removed",
     "authn_recovery_codes_renewed",
     "authz_admin_factors_reset",
+    "authn_passkey_renamed",
+    "authn_passkey_flagged",
     "authn_login_fail",
     "authn_password_change",
     "authn_password_reset",

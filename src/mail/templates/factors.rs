@@ -17,7 +17,17 @@ const PASSWORD_PATH: &str = "/account/password";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FactorNotice {
     AppAdded,
-    AppRemoved,
+    /// The app was removed (`last`: it was the account's last factor).
+    AppRemoved {
+        last: bool,
+    },
+    PasskeyAdded,
+    /// A passkey was removed (`last`: it was the account's last factor).
+    PasskeyRemoved {
+        last: bool,
+    },
+    /// A passkey's counter went backwards: it was set aside.
+    PasskeyFlagged,
     /// New recovery codes: the old ones no longer work.
     CodesRenewed,
     /// A recovery code was used to sign in or confirm an action; this many are left.
@@ -39,10 +49,40 @@ impl Templates {
                  a code from it after your password."
                     .to_owned(),
             ),
-            FactorNotice::AppRemoved => (
+            FactorNotice::AppRemoved { last: true } => (
                 "Two-factor sign-in is off",
                 "The authenticator app was removed from your Bulwark account, with its recovery \
                  codes: your password alone signs in now."
+                    .to_owned(),
+            ),
+            FactorNotice::AppRemoved { last: false } => (
+                "An authenticator app was removed",
+                "The authenticator app was removed from your Bulwark account. Your passkeys and \
+                 recovery codes still work."
+                    .to_owned(),
+            ),
+            FactorNotice::PasskeyAdded => (
+                "A passkey was added",
+                "A passkey was added to your Bulwark account: it signs you in, and it is asked for \
+                 after your password."
+                    .to_owned(),
+            ),
+            FactorNotice::PasskeyRemoved { last: true } => (
+                "Two-factor sign-in is off",
+                "The last passkey was removed from your Bulwark account, with its recovery codes: \
+                 your password alone signs in now."
+                    .to_owned(),
+            ),
+            FactorNotice::PasskeyRemoved { last: false } => (
+                "A passkey was removed",
+                "A passkey was removed from your Bulwark account. Your other factors still work."
+                    .to_owned(),
+            ),
+            FactorNotice::PasskeyFlagged => (
+                "A passkey was set aside",
+                "One of your passkeys answered with a signature counter lower than before, which \
+                 can mean it was copied. It no longer signs in to your Bulwark account. Remove it \
+                 on your security page and add it again if the device is yours."
                     .to_owned(),
             ),
             FactorNotice::CodesRenewed => (

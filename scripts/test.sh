@@ -66,6 +66,8 @@ export BULWARK_THROTTLE_MAIL_REQUESTS_PER_IP_PER_HOUR=1000
 export BULWARK_THROTTLE_LINK_SUBMISSIONS_PER_IP_PER_HOUR=1000
 # Every browser test comes from 127.0.0.1, which gets a tenth of each site-wide allowance.
 export BULWARK_THROTTLE_SIGNUPS_PER_MINUTE=10000
+# Every page load of /login with JavaScript starts a passkey sign-in (browser autofill).
+export BULWARK_THROTTLE_PASSKEY_STARTS_PER_MINUTE=100000
 # One secret for the server and the `server create-admin --totp-secret` the tests run, so
 # authenticator secrets sealed by one open in the other.
 export BULWARK_SECRET="end-to-end tests only, never in production: 0123456789"

@@ -50,6 +50,23 @@ pub enum ApiError {
     /// 409: the account has no second factor.
     #[error("Two-factor sign-in is not set up for this account.")]
     NoFactor,
+    /// 401: the passkey request this answer belongs to is over (expired, answered, or
+    /// never started here).
+    #[error("That passkey request has expired. Please try again.")]
+    PasskeyExpired,
+    /// 401: the passkey's answer was not accepted (not one of this account's passkeys, no
+    /// user verification, a bad signature, or a passkey set aside).
+    #[error("That passkey was not accepted. Try again, or use another way to sign in.")]
+    PasskeyRefused,
+    /// 503: passkeys are not available on this site's address.
+    #[error("Passkeys are not available here. Please use another way to sign in.")]
+    PasskeysUnavailable,
+    /// 409: this passkey is registered already.
+    #[error("This passkey is already registered.")]
+    PasskeyAlreadyAdded,
+    /// 422: a passkey's name is too long or has control characters.
+    #[error("A passkey's name has at most 64 characters.")]
+    PasskeyName,
     /// 403: an administrator without a second factor reaches only its set-up.
     #[error("Administrators must set up two-factor sign-in before anything else.")]
     FactorRequired,
@@ -133,7 +150,11 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             Self::Validation(_) => 422,
-            Self::InvalidCredentials | Self::Unauthorized | Self::SecondStepExpired => 401,
+            Self::InvalidCredentials
+            | Self::Unauthorized
+            | Self::SecondStepExpired
+            | Self::PasskeyExpired
+            | Self::PasskeyRefused => 401,
             Self::Forbidden
             | Self::AccountDisabled
             | Self::AccountLocked
@@ -154,12 +175,13 @@ impl ApiError {
             | Self::FactorAlreadySet
             | Self::EnrolmentExpired
             | Self::AdminNeedsFactor
-            | Self::NoFactor => 409,
-            Self::ReasonRequired | Self::UntilInPast | Self::ImpersonationReason => 422,
+            | Self::NoFactor
+            | Self::PasskeyAlreadyAdded => 409,
+            Self::ReasonRequired | Self::UntilInPast | Self::ImpersonationReason | Self::PasskeyName => 422,
             Self::BadRequest | Self::InvalidLink => 400,
             Self::NotFound => 404,
             Self::TooManyRequests { .. } | Self::ApprovalTooMany => 429,
-            Self::Busy { .. } => 503,
+            Self::Busy { .. } | Self::PasskeysUnavailable => 503,
             Self::Internal | Self::Network => 500,
         }
     }

@@ -32,6 +32,9 @@ pub mod notice {
     pub const FACTOR_ON: &str = "two-factor-on";
     pub const FACTOR_OFF: &str = "two-factor-off";
     pub const CODES_SAVED: &str = "recovery-codes-saved";
+    pub const PASSKEY_ADDED: &str = "passkey-added";
+    pub const PASSKEY_RENAMED: &str = "passkey-renamed";
+    pub const PASSKEY_REMOVED: &str = "passkey-removed";
 }
 
 /// Whether the site's cookies are `Secure` (and so this one `__Host-`), as the server's

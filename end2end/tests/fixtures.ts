@@ -246,7 +246,7 @@ export async function passSecondStep(page: Page, email: string): Promise<void> {
     await page.getByLabel("Code", { exact: true }).fill(answer.code);
     await page.getByRole("button", { name: "Verify" }).click();
   } else {
-    await page.getByText("Lost your phone? Use a recovery code").click();
+    await page.getByText("Lost your device? Use a recovery code").click();
     await page.getByLabel("Recovery code").fill(answer.recoveryCode!);
     await page.getByRole("button", { name: "Use recovery code" }).click();
   }

@@ -67,7 +67,7 @@ for (const javaScript of [true, false]) {
     await signIn(page, user.email, PASSWORD);
     await expect(page).toHaveURL(/\/login\/second-step$/);
     if (javaScript) await expect(page.locator("body[data-hydrated]")).toBeAttached();
-    await page.getByText("Lost your phone? Use a recovery code").click();
+    await page.getByText("Lost your device? Use a recovery code").click();
     await page.getByLabel("Recovery code").fill(codes[0].toLowerCase());
     await page.getByRole("button", { name: "Use recovery code" }).click();
     await expect(page).toHaveURL(/\/$/);

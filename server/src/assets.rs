@@ -1,4 +1,5 @@
-//! Static files: the site's `pkg` folder (WASM, JavaScript, CSS) and the favicon, served
+//! Static files: the site's `pkg` folder (WASM, JavaScript, CSS), the favicon and the
+//! passkey glue (`public/passkey.js`, loaded only by pages with a passkey form), served
 //! straight from disk, outside the session layer (no session is read or written for a
 //! file, and no request resolver runs).
 //!
@@ -33,7 +34,7 @@ pub const REVALIDATE: &str = "no-cache";
 /// `Cache-Control` for the favicon (not hashed; it may be a day old).
 const FAVICON: &str = "public, max-age=86400";
 
-/// The routes for `/pkg/*` and `/favicon.svg`, to be merged beside the pages.
+/// The routes for `/pkg/*`, `/favicon.svg` and `/passkey.js`, to be merged beside the pages.
 pub fn routes<S: Clone + Send + Sync + 'static>(options: &LeptosOptions) -> Router<S> {
     let root = Path::new(options.site_root.as_ref());
     let pkg = ServeDir::new(root.join(options.site_pkg_dir.as_ref())).precompressed_br().precompressed_gzip();
@@ -48,7 +49,15 @@ pub fn routes<S: Clone + Send + Sync + 'static>(options: &LeptosOptions) -> Rout
             .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, |response: &Response<Body>| {
                 cacheable(response).then(|| HeaderValue::from_static(FAVICON))
             }));
-    pkg.merge(favicon)
+    // Not content-hashed: revalidated, so a new build's glue is never mixed with an old page.
+    let passkey = ServeFile::new(root.join("passkey.js")).precompressed_br().precompressed_gzip();
+    let passkey = Router::new()
+        .route_service("/passkey.js", passkey)
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, |response: &Response<Body>| {
+            cacheable(response).then(|| HeaderValue::from_static(REVALIDATE))
+        }))
+        .layer(SetResponseHeaderLayer::appending(header::VARY, HeaderValue::from_static("accept-encoding")));
+    pkg.merge(favicon).merge(passkey)
 }
 
 /// `immutable` for a found file under a content-hashed name (when the build hashes

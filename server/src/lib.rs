@@ -180,7 +180,8 @@ pub async fn prepare(
         outbox.clone(),
         templates.clone(),
         bulwark::factors::ISSUER,
-    );
+    )
+    .with_passkeys(relying_party(&settings.public_url.to_string()));
     let admin = bulwark::admin::Admin::new(
         pool.clone(),
         clock.clone(),
@@ -283,6 +284,10 @@ pub fn router(state: AppState) -> Router {
         },
         second_step_cookie: DeviceCookie {
             name: state.settings.cookie.second_step_name,
+            secure: state.settings.cookie.secure,
+        },
+        passkey_cookie: DeviceCookie {
+            name: state.settings.cookie.passkey_name,
             secure: state.settings.cookie.secure,
         },
         access: app::api::ssr::StepUpWindows {
@@ -521,5 +526,24 @@ mod tests {
         assert_eq!(boom.expect("an answer").status(), StatusCode::INTERNAL_SERVER_ERROR);
         let fine = app.oneshot(Request::get("/fine").body(Body::empty()).expect("request")).await;
         assert_eq!(fine.expect("an answer").status(), StatusCode::OK);
+    }
+}
+
+/// Passkeys' relying party: the public URL. Production refuses a URL that cannot be one
+/// (see config); in development an IP address leaves passkeys off, with a warning.
+fn relying_party(public_url: &str) -> Option<bulwark::factors::RelyingParty> {
+    match bulwark::factors::RelyingParty::new(public_url, bulwark::factors::ISSUER) {
+        Ok(relying_party) => {
+            tracing::info!(
+                event = "passkeys_ready",
+                rp_id = relying_party.id(),
+                "passkeys are bound to this host"
+            );
+            Some(relying_party)
+        }
+        Err(e) => {
+            tracing::warn!(event = "passkeys_off", reason = %e, "passkeys are off");
+            None
+        }
     }
 }

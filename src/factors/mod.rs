@@ -16,8 +16,8 @@
 
 pub mod cipher;
 mod enrolment;
-mod pending_store;
 pub mod passkeys;
+mod pending_store;
 pub mod recovery_codes;
 mod reset;
 mod second_step;
@@ -128,6 +128,16 @@ pub struct Status {
     pub since: Option<UnixTime>,
 }
 
+/// What an account's second step or step-up may be answered with (recovery codes always,
+/// when it has a factor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Offers {
+    /// A code from its authenticator app.
+    pub app: bool,
+    /// One of its passkeys (and passkeys work here).
+    pub passkey: bool,
+}
+
 /// An enrolment waiting for its confirming code: what the page shows.
 #[derive(Clone)]
 pub struct Enrolment {
@@ -203,7 +213,16 @@ impl Factors {
         templates: Templates,
         issuer: &str,
     ) -> Self {
-        Self { pool, clock, keys, throttle, outbox, templates, issuer: issuer.to_owned(), relying_party: None }
+        Self {
+            pool,
+            clock,
+            keys,
+            throttle,
+            outbox,
+            templates,
+            issuer: issuer.to_owned(),
+            relying_party: None,
+        }
     }
 
     pub fn now(&self) -> UnixTime {

@@ -28,6 +28,14 @@ impl Throttle {
         self.hit(&key, HOUR, self.policy.signups_per_ip_per_hour).await
     }
 
+    /// Counts the start of a passkey sign-in from `ip` (each stores a ceremony for a few
+    /// minutes) against the address's per-minute cap. Assertions themselves are throttled
+    /// like any sign-in ([`Throttle::reserve_login`]).
+    pub async fn passkey_start(&self, ip: IpAddr) -> sqlx::Result<Result<(), Throttled>> {
+        let key = format!("passkey-start-ip:{}", ip_bucket(ip));
+        self.hit(&key, 60, self.policy.passkey_starts_per_minute).await
+    }
+
     /// Counts a signup whose form parsed and whose password passed the strength check
     /// against the site-wide per-minute allowance and its networks' shares of it. Junk
     /// forms never reach here, so they cannot use the allowance up.

@@ -83,6 +83,8 @@ pub struct ThrottlePolicy {
     pub in_flight_per_key: u32,
     /// New accounts per client IP per hour.
     pub signups_per_ip_per_hour: u32,
+    /// Passkey sign-ins started per client IP per minute (each stores a ceremony).
+    pub passkey_starts_per_minute: u32,
     /// New accounts across the whole site per minute.
     pub signups_per_minute: u32,
     /// Requests for a mail (verification resend, password reset) per client IP per hour.
@@ -158,6 +160,7 @@ impl Default for ThrottlePolicy {
             proof_max_failures: 5,
             in_flight_per_key: 2,
             signups_per_ip_per_hour: 20,
+            passkey_starts_per_minute: 30,
             signups_per_minute: 60,
             mail_requests_per_ip_per_hour: 10,
             mails_per_address_per_hour: 5,

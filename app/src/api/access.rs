@@ -183,6 +183,7 @@ pub fn factor_error(error: bulwark::factors::FactorError) -> ApiError {
         E::Throttled(verdict) => too_many(verdict),
         E::WrongCode => wrong_code(bulwark::factors::Factor::Totp),
         E::WrongRecoveryCode => wrong_code(bulwark::factors::Factor::RecoveryCode),
+        E::WrongPasskey => ApiError::PasskeyRefused,
         E::Exhausted => ApiError::Unauthorized,
         E::AlreadyEnrolled => ApiError::FactorAlreadySet,
         E::NotWaiting => ApiError::EnrolmentExpired,
@@ -197,6 +198,23 @@ pub fn wrong_code(factor: bulwark::factors::Factor) -> ApiError {
     let message = match factor {
         bulwark::factors::Factor::Totp => bulwark::messages::WRONG_CODE,
         bulwark::factors::Factor::RecoveryCode => bulwark::messages::WRONG_RECOVERY_CODE,
+        bulwark::factors::Factor::Passkey => return ApiError::PasskeyRefused,
     };
     ApiError::Validation(bulwark::FieldErrors::single(bulwark::Field::Code, message))
+}
+
+/// Maps a passkey operation's failure.
+pub fn passkey_error(error: bulwark::factors::PasskeyError) -> ApiError {
+    use bulwark::factors::PasskeyError as E;
+    match error {
+        E::Unavailable => ApiError::PasskeysUnavailable,
+        E::Expired => ApiError::PasskeyExpired,
+        E::Refused => ApiError::PasskeyRefused,
+        E::Throttled(verdict) => too_many(verdict),
+        E::AlreadyRegistered => ApiError::PasskeyAlreadyAdded,
+        E::NoPasskey => ApiError::NotFound,
+        E::BadName => ApiError::PasskeyName,
+        E::AdminNeedsFactor => ApiError::AdminNeedsFactor,
+        E::Unexpected(cause) => unexpected("passkey operation failed unexpectedly", &cause),
+    }
 }

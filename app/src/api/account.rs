@@ -139,17 +139,28 @@ async fn step_up_with_factor(
     recovery_code: &str,
     next: &str,
 ) -> Result<(), ApiError> {
-    use super::ssr::*;
-    use bulwark::factors::{Answer, FactorError};
-    if principal.impersonation.is_some() {
-        return Err(ApiError::ImpersonationBlocked);
-    }
-    let Some(answer) = Answer::from_fields(code, recovery_code) else {
+    let Some(answer) = bulwark::factors::Answer::from_fields(code, recovery_code) else {
         return Err(ApiError::Validation(bulwark::FieldErrors::single(
             bulwark::Field::Code,
             bulwark::messages::CODE_EMPTY,
         )));
     };
+    step_up_with_answer(principal, answer, next).await
+}
+
+/// Step-up with a factor's answer (a code, a recovery code, a passkey): counted on this
+/// session's own budget; the last wrong answer it is allowed ends the session.
+#[cfg(feature = "ssr")]
+pub(super) async fn step_up_with_answer(
+    principal: bulwark::sessions::Principal,
+    answer: bulwark::factors::Answer<'_>,
+    next: &str,
+) -> Result<(), ApiError> {
+    use super::ssr::*;
+    use bulwark::factors::FactorError;
+    if principal.impersonation.is_some() {
+        return Err(ApiError::ImpersonationBlocked);
+    }
     let verdict = factors()?
         .step_up(&principal.user, (client_ip()?, &principal.session_key), answer, &audit_context())
         .await;
@@ -209,7 +220,8 @@ pub async fn my_activity() -> Result<Vec<ActivityView>, ApiError> {
                     "authz_impersonation_end" if event.subject != Some(user_id) => {
                         format!("You stopped viewing account #{}", event.subject.unwrap_or_default())
                     }
-                    name => describe_event(name, event.success).to_owned(),
+                    name => factor_words(name, event.success, &event.details)
+                        .unwrap_or_else(|| describe_event(name, event.success).to_owned()),
                 };
                 ActivityView {
                     note,
@@ -224,6 +236,32 @@ pub async fn my_activity() -> Result<Vec<ActivityView>, ApiError> {
             .collect())
     }
     .await
+}
+
+/// An event about a second factor in words that name it (which factor; a passkey's name).
+#[cfg(feature = "ssr")]
+pub fn factor_words(event: &str, success: bool, details: &str) -> Option<String> {
+    let details: serde_json::Value = serde_json::from_str(details).ok()?;
+    let factor = details["factor"].as_str()?;
+    let name = details["name"].as_str().unwrap_or("a passkey");
+    Some(match (event, factor, success) {
+        ("authn_factor_added", "passkey", _) => format!("Passkey added: {name}"),
+        ("authn_factor_added", "totp", _) => "Authenticator app set up (two-factor sign-in)".to_owned(),
+        ("authn_factor_removed", "passkey", _) => format!("Passkey removed: {name}"),
+        ("authn_factor_removed", "totp", _) => "Authenticator app removed".to_owned(),
+        ("authn_passkey_renamed", _, _) => {
+            format!("Passkey renamed: {} to {name}", details["from"].as_str().unwrap_or("?"))
+        }
+        ("authn_passkey_flagged", _, _) => {
+            format!("Passkey set aside (its counter went backwards, so it may have been copied): {name}")
+        }
+        ("authn_login_success", "passkey", true) => "Signed in with a passkey".to_owned(),
+        ("authn_login_fail", "passkey", _) => "Failed sign-in with a passkey".to_owned(),
+        ("authn_second_step", "passkey", false) => "Passkey refused at the second step".to_owned(),
+        ("authn_reauth", "passkey", true) => "Confirmed it was you with a passkey".to_owned(),
+        ("authn_reauth", "passkey", false) => "A passkey was refused when confirming it was you".to_owned(),
+        _ => return None,
+    })
 }
 
 /// Who started an impersonation and why, or how it ended and after how long.
@@ -278,6 +316,8 @@ pub fn describe_event(event: &str, success: bool) -> &'static str {
         ("authn_second_step", true) => "Second step passed",
         ("authn_second_step", false) => "Wrong code at the second step (after the right password)",
         ("authz_admin_factors_reset", _) => "Two-factor sign-in reset by an administrator",
+        ("authn_passkey_renamed", _) => "Passkey renamed",
+        ("authn_passkey_flagged", _) => "Passkey set aside (its counter went backwards)",
         _ => "Account event",
     }
 }

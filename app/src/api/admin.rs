@@ -119,6 +119,8 @@ pub struct AdminUserDetail {
     pub events: Vec<AuditView>,
     /// Requests about this account that wait for a second admin.
     pub approvals: Vec<super::ApprovalView>,
+    /// The account's passkeys (names and dates; nothing secret).
+    pub passkeys: Vec<super::PasskeyView>,
     /// Whether an admin other than the caller and this account can act (and so approve):
     /// if not, the caller's actions on this admin take effect at once.
     pub second_admin: bool,
@@ -191,7 +193,10 @@ pub async fn admin_user(id: i64) -> Result<AdminUserDetail, ApiError> {
         let events = audit_events(&filter).await?;
         let approvals = admin.waiting(Some(id)).await.map_err(admin_error)?;
         let second_admin = admin.second_admin_exists(caller.user.id, id).await.map_err(admin_error)?;
+        let passkeys =
+            factors()?.passkeys(id).await.map_err(|e| unexpected("reading passkeys failed", &e))?;
         Ok(AdminUserDetail {
+            passkeys: passkeys.into_iter().map(super::PasskeyView::from).collect(),
             now,
             user: user_view(&summary, now),
             sessions,

@@ -101,3 +101,20 @@ pub fn expire_second_step_cookie() {
     let Some(cookie) = services().map(|s| s.second_step_cookie) else { return };
     send_cookie(&set_cookie_value(cookie, "", 0, "Strict"));
 }
+
+/// The value of this request's passkey sign-in cookie, if any (unchecked).
+pub fn passkey_cookie_value() -> Option<String> {
+    request_cookie(services()?.passkey_cookie.name)
+}
+
+/// Sends the passkey sign-in cookie (HttpOnly, SameSite=Strict), for as long as its
+/// ceremony lives; `None` deletes it.
+pub fn set_passkey_cookie(value: Option<&str>, max_age: i64) {
+    let Some(cookie) = services().map(|s| s.passkey_cookie) else { return };
+    send_cookie(&set_cookie_value(
+        cookie,
+        value.unwrap_or_default(),
+        if value.is_some() { max_age } else { 0 },
+        "Strict",
+    ));
+}

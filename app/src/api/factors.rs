@@ -28,6 +28,22 @@ pub struct SecurityView {
     pub admin: bool,
     /// New codes wait to be saved.
     pub codes_waiting: bool,
+    /// The account's passkeys, oldest first.
+    pub passkeys: Vec<super::PasskeyView>,
+    /// Passkeys work on this site's address.
+    pub passkeys_available: bool,
+}
+
+impl SecurityView {
+    /// The account has a second factor (an app or a passkey).
+    pub fn factor_on(&self) -> bool {
+        self.app || !self.passkeys.is_empty()
+    }
+
+    /// Removing the app would leave an admin without a factor.
+    pub fn app_is_last_factor(&self) -> bool {
+        self.app && self.passkeys.is_empty()
+    }
 }
 
 /// The security page's overview.
@@ -41,13 +57,17 @@ pub async fn security_overview() -> Result<SecurityView, ApiError> {
         let status = factors.status(principal.user.id).await.map_err(failed)?;
         let waiting =
             factors.codes_to_show(principal.user.id, &principal.session_key).await.map_err(failed)?.is_some();
+        let passkeys = factors.passkeys(principal.user.id).await.map_err(failed)?;
+        let factor_on = status.since.is_some();
         Ok(SecurityView {
             app: status.app,
             codes_left: status.recovery_codes_left,
-            few_codes_left: status.app
+            few_codes_left: factor_on
                 && status.recovery_codes_left <= bulwark::factors::recovery_codes::FEW_LEFT,
             admin: principal.user.role == bulwark::Role::Admin,
             codes_waiting: waiting,
+            passkeys: passkeys.into_iter().map(super::PasskeyView::from).collect(),
+            passkeys_available: factors.passkeys_available(),
         })
     }
     .await
@@ -182,8 +202,8 @@ pub async fn new_recovery_codes() -> Result<(), ApiError> {
     .await
 }
 
-/// Turns the authenticator app off, with the recovery codes (after a step-up with the
-/// factor). Never an admin's. A notice is mailed.
+/// Removes the authenticator app (after a step-up with a factor), with the recovery codes
+/// when it was the last factor. Never an admin's last factor. A notice is mailed.
 #[server(prefix = "/api", endpoint = "totp-remove")]
 pub async fn remove_totp() -> Result<(), ApiError> {
     use super::ssr::*;

@@ -16,11 +16,12 @@ mod approvals;
 mod email_change;
 mod factors;
 mod impersonation;
+mod passkeys;
 mod recovery;
 mod sessions;
 pub use self::{
-    account::*, admin::*, approvals::*, email_change::*, factors::*, impersonation::*, recovery::*,
-    sessions::*,
+    account::*, admin::*, approvals::*, email_change::*, factors::*, impersonation::*, passkeys::*,
+    recovery::*, sessions::*,
 };
 
 /// What the UI may know about the signed-in user.
@@ -185,34 +186,40 @@ pub async fn second_step(
     #[server(default)] code: String,
     #[server(default)] recovery_code: String,
 ) -> Result<(), ApiError> {
-    use self::ssr::*;
-    use bulwark::factors::{Answer, SecondStepError};
     async {
-        let cookie = second_step_cookie_value();
-        let context = audit_context();
-        let Some(answer) = Answer::from_fields(&code, &recovery_code) else {
+        let Some(answer) = bulwark::factors::Answer::from_fields(&code, &recovery_code) else {
             return Err(ApiError::Validation(bulwark::FieldErrors::single(
                 bulwark::Field::Code,
                 bulwark::messages::CODE_EMPTY,
             )));
         };
-        let verdict = factors()?.second_step(client_ip()?, cookie.as_deref(), answer, &context).await;
-        let passed = match verdict {
-            Ok(passed) => passed,
-            Err(SecondStepError::Wrong(factor)) => return Err(wrong_code(factor)),
-            Err(SecondStepError::Expired | SecondStepError::Exhausted) => {
-                expire_second_step_cookie();
-                return Err(ApiError::SecondStepExpired);
-            }
-            Err(SecondStepError::Throttled(verdict)) => return Err(too_many(verdict)),
-            Err(SecondStepError::Unexpected(cause)) => return Err(unexpected("second step failed", &cause)),
-        };
-        expire_second_step_cookie();
-        let device_cookie = device_cookie_value();
-        finish_sign_in(bulwark::completion::Step::SecondFactor(passed), device_cookie.as_deref(), &context)
-            .await
+        answer_second_step(answer).await
     }
     .await
+}
+
+/// Checks `answer` (a code, a recovery code, a passkey) for this browser's pending second
+/// step and, when right, completes the sign-in.
+#[cfg(feature = "ssr")]
+async fn answer_second_step(answer: bulwark::factors::Answer<'_>) -> Result<(), ApiError> {
+    use self::ssr::*;
+    use bulwark::factors::SecondStepError;
+    let cookie = second_step_cookie_value();
+    let context = audit_context();
+    let verdict = factors()?.second_step(client_ip()?, cookie.as_deref(), answer, &context).await;
+    let passed = match verdict {
+        Ok(passed) => passed,
+        Err(SecondStepError::Wrong(factor)) => return Err(wrong_code(factor)),
+        Err(SecondStepError::Expired | SecondStepError::Exhausted) => {
+            expire_second_step_cookie();
+            return Err(ApiError::SecondStepExpired);
+        }
+        Err(SecondStepError::Throttled(verdict)) => return Err(too_many(verdict)),
+        Err(SecondStepError::Unexpected(cause)) => return Err(unexpected("second step failed", &cause)),
+    };
+    expire_second_step_cookie();
+    let device_cookie = device_cookie_value();
+    finish_sign_in(bulwark::completion::Step::SecondFactor(passed), device_cookie.as_deref(), &context).await
 }
 
 /// Whether this browser has a sign-in waiting for its second step (the page shows the

@@ -40,6 +40,8 @@ pub struct Services {
     pub factors: bulwark::factors::Factors,
     /// The cookie of a sign-in waiting for its second step.
     pub second_step_cookie: DeviceCookie,
+    /// The cookie of a passkey sign-in under way.
+    pub passkey_cookie: DeviceCookie,
     /// The cookie that keeps an impersonating admin's own session id.
     pub parked_cookie: DeviceCookie,
     /// Step-up windows (seconds): for sensitive actions, and for admin actions.

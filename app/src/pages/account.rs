@@ -128,6 +128,9 @@ pub fn StepUpPage() -> impl IntoView {
     // navigation: the one that leaves this page would re-run this page's view while it is
     // being taken down).
     let user = Resource::new(|| (), |_| crate::api::session());
+    let offers = Resource::new(|| (), |_| crate::api::step_up_offers());
+    let with_passkey = ServerAction::<crate::api::StepUpPasskey>::new();
+    let passkey_failure = Signal::derive(move || with_passkey.value().get().and_then(Result::err));
     view! {
         <Title text="Confirm it is you" />
         <section class="card auth-card" aria-labelledby="step-up-title">
@@ -137,7 +140,23 @@ pub fn StepUpPage() -> impl IntoView {
                     let with_factor = matches!(user.await, Ok(Some(me)) if me.has_factor);
                     if with_factor {
                         let code_error = move || failure.get().and_then(|e| e.field(Field::Code));
+                        let offers = offers.await.unwrap_or_default();
                         view! {
+                            // A passkey first, where the account has one.
+                            {offers.passkey.then(|| view! {
+                                <p>"This action needs your passkey. You won't be asked again for a few minutes."</p>
+                                <crate::pages::passkeys::PasskeyForm
+                                    start="/api/step-up-passkey-start"
+                                    finish="/api/step-up-passkey"
+                                    button="Confirm with a passkey"
+                                    fallback="Passkeys need JavaScript, which is off in this browser: use a code or a recovery code instead."
+                                    error=passkey_failure
+                                    test_id="step-up-passkey"
+                                >
+                                    <input type="hidden" name="next" value=next />
+                                </crate::pages::passkeys::PasskeyForm>
+                            })}
+                            {offers.app.then(|| view! {
                             <p>"This action needs a code from your authenticator app. You won't be asked again for a few minutes."</p>
                             <ActionForm action=step_up attr:novalidate=true>
                                 <FormError error=Signal::derive(move || failure.get().filter(|e| e.field(Field::Code).is_none())) />
@@ -154,7 +173,8 @@ pub fn StepUpPage() -> impl IntoView {
                                 />
                                 <SubmitButton pending=step_up.pending() idle="Confirm" busy="Checking…" />
                             </ActionForm>
-                            <details class="aside">
+                            })}
+                            <details class="aside" open=!offers.app && !offers.passkey>
                                 <summary>"Use a recovery code instead"</summary>
                                 <ActionForm action=step_up attr:novalidate=true>
                                     <input type="hidden" name="next" prop:value=next value=next />

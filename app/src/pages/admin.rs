@@ -233,6 +233,7 @@ fn UserDetail() -> impl IntoView {
                     match detail.await {
                         Ok(detail) => {
                             let user = detail.user;
+                            let detail_passkeys = detail.passkeys;
                             let id = user.id;
                             let disabled = user.status == "disabled";
                             let locked = user.status == "locked";
@@ -247,6 +248,16 @@ fn UserDetail() -> impl IntoView {
                                     {user.disabled_until.map(|until| view! { <dt>"Disabled until"</dt><dd>{when(Some(until))}</dd> })}
                                     <dt>"Must change password"</dt><dd>{if user.must_change_password { "yes" } else { "no" }}</dd>
                                     <dt>"Two-factor sign-in"</dt><dd data-testid="user-two-factor">{if user.two_factor { "on" } else { "off" }}</dd>
+                                    <dt>"Passkeys"</dt>
+                                    <dd data-testid="user-passkeys">
+                                        {if detail_passkeys.is_empty() { "none".to_owned() } else {
+                                            detail_passkeys.iter().map(|p| format!(
+                                                "{} (added {}, last used {}{})",
+                                                p.name, when(Some(p.added)), when(p.last_used),
+                                                if p.flagged { ", set aside" } else { "" },
+                                            )).collect::<Vec<_>>().join("; ")
+                                        }}
+                                    </dd>
                                     <dt>"Created"</dt><dd>{when(Some(user.created_at))}</dd>
                                     <dt>"Confirmed"</dt><dd>{when(user.confirmed_at)}</dd>
                                     <dt>"Last sign-in"</dt><dd>{when(user.last_sign_in_at)}</dd>

@@ -1,12 +1,14 @@
 //! `/login`: the sign-in form. Live hints check only the shape of what is typed; the
-//! server's answer to any failure is one generic message.
+//! server's answer to any failure is one generic message. With JavaScript, a passkey signs
+//! in too: by its button, or from the browser's autofill on the email field (no address
+//! is sent for it, so it reveals nothing about accounts).
 
 use bulwark::Email;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
-    api::Login,
+    api::{Login, PasskeySignIn},
     components::{
         reset_on_submit, rule_message, ExistingPasswordField, FieldState, FlashNotice, FormError,
         SubmitButton, TextField,
@@ -21,6 +23,8 @@ pub fn LoginPage() -> impl IntoView {
     reset_on_submit(login, &[email, password]);
 
     let failure = Signal::derive(move || login.value().get().and_then(Result::err));
+    let passkey = ServerAction::<PasskeySignIn>::new();
+    let passkey_failure = Signal::derive(move || passkey.value().get().and_then(Result::err));
 
     view! {
         <Title text="Sign in" />
@@ -39,13 +43,23 @@ pub fn LoginPage() -> impl IntoView {
                     name="email"
                     label="Email"
                     input_type="email"
-                    autocomplete="username"
+                    autocomplete="username webauthn"
                     state=email
                     error=email.error(|v| rule_message(Email::parse(v)), || None)
                 />
                 <ExistingPasswordField id="login-password" name="password" state=password />
                 <SubmitButton pending=login.pending() idle="Sign in" busy="Signing in…" />
             </ActionForm>
+            <p class="divider"><span>"or"</span></p>
+            <crate::pages::passkeys::PasskeyForm
+                start="/api/passkey-sign-in-start"
+                finish="/api/passkey-sign-in"
+                button="Sign in with a passkey"
+                fallback="Passkeys need JavaScript, which is off in this browser: sign in with your email and password above."
+                autofill=true
+                error=passkey_failure
+                test_id="passkey-sign-in"
+            />
             <p class="aside"><a href="/forgot-password">"Forgot your password?"</a></p>
             <p class="aside">
                 "Just signed up? Confirm your address with the link we mailed you first. "

@@ -10,6 +10,7 @@ mod home;
 pub(crate) mod impersonation;
 mod login;
 mod not_found;
+pub(crate) mod passkeys;
 mod password_reset;
 mod second_step;
 mod security;

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
-    api::{second_step_waiting, SecondStep},
+    api::{second_step_offers, second_step_waiting, SecondStep, SecondStepPasskey},
     components::{reset_on_submit, FieldState, FormError, SubmitButton, TextField},
     error::ApiError,
 };
@@ -21,11 +21,15 @@ pub fn SecondStepPage() -> impl IntoView {
     reset_on_submit(with_code, &[code]);
     reset_on_submit(with_recovery, &[recovery]);
     let waiting = Resource::new(|| (), |_| second_step_waiting());
+    let offers = Resource::new(|| (), |_| second_step_offers());
+    let with_passkey = ServerAction::<SecondStepPasskey>::new();
+    let passkey_failure = Signal::derive(move || with_passkey.value().get().and_then(Result::err));
     let code_failure = Signal::derive(move || with_code.value().get().and_then(Result::err));
     let recovery_failure = Signal::derive(move || with_recovery.value().get().and_then(Result::err));
     let expired = move || {
         matches!(code_failure.get(), Some(ApiError::SecondStepExpired))
             || matches!(recovery_failure.get(), Some(ApiError::SecondStepExpired))
+            || matches!(passkey_failure.get(), Some(ApiError::SecondStepExpired))
     };
     // Without JavaScript both forms read the one error the page came back with: each shows
     // only its own field's message.
@@ -51,6 +55,7 @@ pub fn SecondStepPage() -> impl IntoView {
                 // below, in the forms) must not re-run this while a right answer navigates
                 // away and the page is taken down.
                 {move || Suspend::new(async move {
+                    let offers = offers.await.unwrap_or_default();
                     if !waiting.await.unwrap_or(false) {
                         return view! {
                             <p role="alert" data-testid="second-step-expired">
@@ -66,6 +71,18 @@ pub fn SecondStepPage() -> impl IntoView {
                                 <a href="/login">"Sign in again"</a>
                             </p>
                         </Show>
+                        {offers.passkey.then(|| view! {
+                            <p>"Use your passkey: your device will ask for its screen lock."</p>
+                            <crate::pages::passkeys::PasskeyForm
+                                start="/api/second-step-passkey-start"
+                                finish="/api/second-step-passkey"
+                                button="Use a passkey"
+                                fallback="Passkeys need JavaScript, which is off in this browser: use a code or a recovery code instead."
+                                error=Signal::derive(move || passkey_failure.get().filter(|e| *e != ApiError::SecondStepExpired))
+                                test_id="second-step-passkey"
+                            />
+                        })}
+                        {offers.app.then(|| view! {
                         <p>"Open your authenticator app and type the six-digit code it shows for Bulwark."</p>
                         <ActionForm action=with_code attr:novalidate=true>
                             <FormError error=Signal::derive(move || code_failure.get().filter(|e| e.field(Field::Code).is_none())) />
@@ -81,8 +98,9 @@ pub fn SecondStepPage() -> impl IntoView {
                             />
                             <SubmitButton pending=with_code.pending() idle="Verify" busy="Checking…" />
                         </ActionForm>
-                        <details class="aside" data-testid="use-recovery-code">
-                            <summary>"Lost your phone? Use a recovery code"</summary>
+                        })}
+                        <details class="aside" data-testid="use-recovery-code" open=!offers.app && !offers.passkey>
+                            <summary>"Lost your device? Use a recovery code"</summary>
                             <p>"Each of the recovery codes you saved works once. We will mail you that one was used."</p>
                             <ActionForm action=with_recovery attr:novalidate=true>
                                 <FormError error=Signal::derive(move || recovery_failure.get().filter(|e| e.field(Field::Code).is_none())) />

@@ -34,64 +34,89 @@ pub fn SecurityPage() -> impl IntoView {
             <FlashNotice notice=crate::flash::notice::CODES_SAVED test_id="codes-saved-notice" title="Two-factor sign-in is on.">
                 " Keep your recovery codes somewhere safe: they will not be shown again."
             </FlashNotice>
-            <FlashNotice notice=crate::flash::notice::FACTOR_OFF test_id="factor-off-notice" title="Two-factor sign-in is off.">
-                " Your password alone signs in now."
+            <FlashNotice notice=crate::flash::notice::FACTOR_OFF test_id="factor-off-notice" title="The authenticator app is removed.">
+                " Without a passkey, your password alone signs in now."
             </FlashNotice>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match overview.await {
-                        Ok(view) if view.app => view! {
-                            <p data-testid="factor-status">
-                                <strong>"On."</strong>
-                                " Signing in takes your password and a code from your authenticator app, and so do "
-                                "sensitive changes (password, email address, signing out other sessions)."
-                            </p>
-                            <dl class="facts">
-                                <dt>"Authenticator app"</dt>
-                                <dd>"Set up"</dd>
-                                <dt>"Recovery codes left"</dt>
-                                <dd data-testid="codes-left">{view.codes_left} " of 10"</dd>
-                            </dl>
-                            {view.few_codes_left.then(|| view! {
-                                <p class="notice" role="status" data-testid="few-codes-warning">
-                                    "Few recovery codes are left. Make new ones: if you lose your phone, they are your way in."
-                                </p>
-                            })}
-                            {view.codes_waiting.then(|| view! {
-                                <p><a href=crate::api::RECOVERY_CODES_PAGE>"Your new recovery codes are waiting to be saved"</a></p>
-                            })}
-                            <h2>"Recovery codes"</h2>
-                            <p>"New codes replace the old ones, which stop working at once."</p>
-                            <ActionForm action=renew attr:class="inline-form">
-                                <FormError error=renew_failure />
-                                <button type="submit" class="button" data-testid="renew-codes">"Make new recovery codes"</button>
-                            </ActionForm>
-                            {(!view.admin).then(|| view! {
-                                <h2>"Turn off"</h2>
-                                <p>"Your password alone will sign in. Your recovery codes stop working."</p>
-                                <ActionForm action=remove attr:class="inline-form">
-                                    <FormError error=remove_failure />
-                                    <button type="submit" class="button button-danger" data-testid="remove-app">"Turn off two-factor sign-in"</button>
-                                </ActionForm>
-                            })}
-                            {view.admin.then(|| view! {
-                                <p class="muted">"Administrators keep two-factor sign-in on."</p>
-                            })}
-                        }.into_any(),
-                        Ok(view) => view! {
-                            <p data-testid="factor-status">
-                                <strong>"Off."</strong>
-                                " Anyone who learns your password can sign in. With an authenticator app "
-                                "(Google Authenticator, Microsoft Authenticator, 1Password, Aegis…), signing in "
-                                "also takes a six-digit code from your phone."
-                            </p>
-                            {view.admin.then(|| view! {
-                                <p class="notice" role="status" data-testid="admin-needs-factor">
-                                    "As an administrator you need two-factor sign-in before you can use the dashboard."
-                                </p>
-                            })}
-                            <p><a class="button" href=SETUP_APP_PAGE data-testid="set-up-app">"Set up an authenticator app"</a></p>
-                        }.into_any(),
+                        Ok(view) => {
+                            let on = view.factor_on();
+                            let app = view.app;
+                            let admin = view.admin;
+                            let app_removable = !(admin && view.app_is_last_factor());
+                            let codes_left = view.codes_left;
+                            let few = view.few_codes_left;
+                            let waiting = view.codes_waiting;
+                            view! {
+                                {if on {
+                                    view! {
+                                        <p data-testid="factor-status">
+                                            <strong>"On."</strong>
+                                            " Signing in takes your password and a second factor (a passkey or a code from your "
+                                            "authenticator app), or a passkey alone; so do sensitive changes (password, email "
+                                            "address, signing out other sessions)."
+                                        </p>
+                                    }.into_any()
+                                } else {
+                                    view! {
+                                        <p data-testid="factor-status">
+                                            <strong>"Off."</strong>
+                                            " Anyone who learns your password can sign in. Add a passkey, or set up an "
+                                            "authenticator app (Google Authenticator, Microsoft Authenticator, 1Password, Aegis…): "
+                                            "signing in then also takes your device or a six-digit code from your phone."
+                                        </p>
+                                        {admin.then(|| view! {
+                                            <p class="notice" role="status" data-testid="admin-needs-factor">
+                                                "As an administrator you need two-factor sign-in before you can use the dashboard."
+                                            </p>
+                                        })}
+                                    }.into_any()
+                                }}
+                                <crate::pages::passkeys::PasskeysSection view=view />
+                                <h2>"Authenticator app"</h2>
+                                {if app {
+                                    view! {
+                                        <p data-testid="app-status">"Set up."</p>
+                                        {app_removable.then(|| view! {
+                                            <ActionForm action=remove attr:class="inline-form">
+                                                <FormError error=remove_failure />
+                                                <button type="submit" class="button button-danger" data-testid="remove-app">
+                                                    "Remove the authenticator app"
+                                                </button>
+                                            </ActionForm>
+                                        })}
+                                    }.into_any()
+                                } else {
+                                    view! {
+                                        <p><a class="button" href=SETUP_APP_PAGE data-testid="set-up-app">"Set up an authenticator app"</a></p>
+                                    }.into_any()
+                                }}
+                                {on.then(|| view! {
+                                    <h2>"Recovery codes"</h2>
+                                    <dl class="facts">
+                                        <dt>"Recovery codes left"</dt>
+                                        <dd data-testid="codes-left">{codes_left} " of 10"</dd>
+                                    </dl>
+                                    {few.then(|| view! {
+                                        <p class="notice" role="status" data-testid="few-codes-warning">
+                                            "Few recovery codes are left. Make new ones: if you lose your phone, they are your way in."
+                                        </p>
+                                    })}
+                                    {waiting.then(|| view! {
+                                        <p><a href=crate::api::RECOVERY_CODES_PAGE>"Your new recovery codes are waiting to be saved"</a></p>
+                                    })}
+                                    <p>"New codes replace the old ones, which stop working at once."</p>
+                                    <ActionForm action=renew attr:class="inline-form">
+                                        <FormError error=renew_failure />
+                                        <button type="submit" class="button" data-testid="renew-codes">"Make new recovery codes"</button>
+                                    </ActionForm>
+                                })}
+                                {(admin && on).then(|| view! {
+                                    <p class="muted">"Administrators keep two-factor sign-in on: their last factor cannot be removed."</p>
+                                })}
+                            }.into_any()
+                        }
                         Err(ApiError::Unauthorized) => view! {
                             <p>"Please " <a href="/login">"sign in"</a> " to see your account's security."</p>
                         }.into_any(),

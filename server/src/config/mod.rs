@@ -143,6 +143,9 @@ pub struct Config {
     /// Signups allowed per client IP per hour.
     #[arg(long, env = "BULWARK_THROTTLE_SIGNUPS_PER_IP_PER_HOUR", default_value_t = 20)]
     pub throttle_signups_per_ip_per_hour: u32,
+    /// Passkey sign-ins a client IP may start per minute (the login page starts one).
+    #[arg(long, env = "BULWARK_THROTTLE_PASSKEY_STARTS_PER_MINUTE", default_value_t = 30)]
+    pub throttle_passkey_starts_per_minute: u32,
     /// Signups allowed across the site per minute.
     #[arg(long, env = "BULWARK_THROTTLE_SIGNUPS_PER_MINUTE", default_value_t = 60)]
     pub throttle_signups_per_minute: u32,
@@ -269,6 +272,8 @@ pub struct CookieSettings {
     pub parked_name: &'static str,
     /// A sign-in waiting for its second step (see `bulwark::factors`): not a session.
     pub second_step_name: &'static str,
+    /// A passkey sign-in under way (its ceremony's key): not a session either.
+    pub passkey_name: &'static str,
     pub secure: bool,
 }
 
@@ -281,6 +286,7 @@ impl CookieSettings {
         device_name: "__Host-bulwark-device",
         parked_name: "__Host-bulwark-admin",
         second_step_name: "__Host-bulwark-second-step",
+        passkey_name: "__Host-bulwark-passkey",
         secure: true,
     };
     pub const INSECURE_DEV: Self = Self {
@@ -288,6 +294,7 @@ impl CookieSettings {
         device_name: "bulwark-device",
         parked_name: "bulwark-admin",
         second_step_name: "bulwark-second-step",
+        passkey_name: "bulwark-passkey",
         secure: false,
     };
 }
@@ -362,6 +369,8 @@ pub enum ConfigError {
     BadPublicUrl(String),
     #[error("BULWARK_PUBLIC_URL must use https in production")]
     InsecurePublicUrl,
+    #[error("BULWARK_PUBLIC_URL cannot carry passkeys: {0}")]
+    PublicUrlNotARelyingParty(String),
     #[error("BULWARK_INSECURE_COOKIES is for development only; production cookies are always Secure")]
     InsecureCookiesInProduction,
     #[error("BULWARK_PASSWORD_MIN_CHARS is {0}; it must be between 8 and 128")]
@@ -417,6 +426,11 @@ impl Config {
         .and_then(|url| {
             if production && url.scheme_str() != Some("https") {
                 Err(ConfigError::InsecurePublicUrl)
+            } else if let (true, Err(e)) =
+                (production, bulwark::factors::RelyingParty::new(&url.to_string(), bulwark::factors::ISSUER))
+            {
+                // Passkeys are bound to the public URL's host: it must be a domain name.
+                Err(ConfigError::PublicUrlNotARelyingParty(e.to_string()))
             } else {
                 Ok(url)
             }
@@ -482,6 +496,7 @@ impl Config {
             account_backoff_from: self.throttle_account_backoff_from,
             account_max_delay_secs: self.throttle_account_max_delay_secs,
             signups_per_ip_per_hour: self.throttle_signups_per_ip_per_hour,
+            passkey_starts_per_minute: self.throttle_passkey_starts_per_minute,
             signups_per_minute: self.throttle_signups_per_minute,
             mail_requests_per_ip_per_hour: self.throttle_mail_requests_per_ip_per_hour,
             mails_per_address_per_hour: self.throttle_mails_per_address_per_hour,

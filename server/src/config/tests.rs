@@ -253,3 +253,15 @@ fn production_refuses_a_remote_postgres_without_a_checked_certificate() {
     let help = command.render_long_help().to_string();
     assert!(help.contains("DATABASE_URL") && !help.contains("sqlite://data"), "{help}");
 }
+
+#[test]
+fn production_refuses_a_public_url_that_cannot_carry_passkeys() {
+    let result = production(&[SECRET, "--public-url=https://203.0.113.9"]).validate();
+    assert!(
+        matches!(
+            result.err().as_ref().map(|e| e.0.as_slice()),
+            Some([ConfigError::PublicUrlNotARelyingParty(_)])
+        ),
+        "an IP address cannot be a relying party ID"
+    );
+}

@@ -23,6 +23,7 @@ mod logout;
 mod logs;
 mod malformed;
 mod pages;
+mod passkeys;
 mod password_reset;
 mod revocation;
 mod roles;

@@ -4,7 +4,9 @@
 
 use std::net::IpAddr;
 
-use webauthn_rs::prelude::{AuthenticationResult, Passkey, PublicKeyCredential, WebauthnError, WebauthnResult};
+use webauthn_rs::prelude::{
+    AuthenticationResult, Passkey, PublicKeyCredential, WebauthnError, WebauthnResult,
+};
 
 use super::{
     ceremony::{Ceremony, State},
@@ -14,7 +16,7 @@ use crate::{
     accounts::{store as accounts_store, UserId},
     audit::{self, Event},
     clock::UnixTime,
-    factors::{pending_store, Factor, Factors, Passed, SECOND_STEP_MAX_FAILURES},
+    factors::{pending_store, Factor, Factors, Offers, Passed, SECOND_STEP_MAX_FAILURES},
     mail::templates::FactorNotice,
     throttle::Budget,
     token::{self, Kind},
@@ -52,14 +54,21 @@ impl Factors {
     /// step): the options for `navigator.credentials.get()` (JSON), listing the account's
     /// usable passkeys. Only ever after the password (or on a signed-in session), so the
     /// list reveals nothing to a stranger.
-    pub async fn passkey_challenge(&self, ceremony: Ceremony<'_>, user_id: UserId) -> Result<String, PasskeyError> {
+    pub async fn passkey_challenge(
+        &self,
+        ceremony: Ceremony<'_>,
+        user_id: UserId,
+    ) -> Result<String, PasskeyError> {
         let relying_party = self.relying_party()?;
-        let passkeys: Vec<Passkey> = self.usable_passkeys(user_id).await?.into_iter().map(|(_, p)| p).collect();
+        let passkeys: Vec<Passkey> =
+            self.usable_passkeys(user_id).await?.into_iter().map(|(_, p)| p).collect();
         if passkeys.is_empty() {
             return Err(PasskeyError::NoPasskey);
         }
-        let (options, state) =
-            relying_party.webauthn.start_passkey_authentication(&passkeys).map_err(|_| PasskeyError::Refused)?;
+        let (options, state) = relying_party
+            .webauthn
+            .start_passkey_authentication(&passkeys)
+            .map_err(|_| PasskeyError::Refused)?;
         self.put_ceremony(ceremony, Some(user_id), &State::Authenticate(state)).await?;
         serde_json::to_string(&options).map_err(|_| PasskeyError::Refused)
     }
@@ -67,30 +76,47 @@ impl Factors {
     /// The passkey request of the pending second step `cookie` names.
     pub async fn second_step_challenge(&self, cookie: Option<&str>) -> Result<String, PasskeyError> {
         let Some(cookie) = cookie else { return Err(PasskeyError::Expired) };
-        let Some(key) = token::parse_kind(Kind::SecondStep, cookie) else { return Err(PasskeyError::Expired) };
+        let Some(key) = token::parse_kind(Kind::SecondStep, cookie) else {
+            return Err(PasskeyError::Expired);
+        };
         let mut connection = self.pool.acquire().await?;
-        let step = pending_store::live_step(&mut connection, &key, self.now(), SECOND_STEP_MAX_FAILURES).await?;
+        let step =
+            pending_store::live_step(&mut connection, &key, self.now(), SECOND_STEP_MAX_FAILURES).await?;
         drop(connection);
         let Some(step) = step else { return Err(PasskeyError::Expired) };
         self.passkey_challenge(Ceremony::SecondStep(cookie), step.user_id).await
     }
 
-    /// Whether the pending second step `cookie` names belongs to an account with a usable
-    /// passkey (the page offers it). Only the holder of the right password learns it.
-    pub async fn second_step_has_passkey(&self, cookie: Option<&str>) -> sqlx::Result<bool> {
-        let Some(key) = cookie.and_then(|c| token::parse_kind(Kind::SecondStep, c)) else { return Ok(false) };
+    /// What the account may answer with: an app's code, a passkey (recovery codes always).
+    pub async fn offers(&self, user_id: UserId) -> sqlx::Result<Offers> {
+        let status = self.status(user_id).await?;
+        let passkey = self.passkeys_available() && !self.usable_passkeys(user_id).await?.is_empty();
+        Ok(Offers { app: status.app, passkey })
+    }
+
+    /// What the pending second step `cookie` names may be answered with (nothing when none
+    /// waits). Only the holder of the right password learns it.
+    pub async fn second_step_offers(&self, cookie: Option<&str>) -> sqlx::Result<Offers> {
+        let Some(key) = cookie.and_then(|c| token::parse_kind(Kind::SecondStep, c)) else {
+            return Ok(Offers::default());
+        };
         let mut connection = self.pool.acquire().await?;
-        let step = pending_store::live_step(&mut connection, &key, self.now(), SECOND_STEP_MAX_FAILURES).await?;
+        let step =
+            pending_store::live_step(&mut connection, &key, self.now(), SECOND_STEP_MAX_FAILURES).await?;
         drop(connection);
         match step {
-            Some(step) if self.passkeys_available() => Ok(!self.usable_passkeys(step.user_id).await?.is_empty()),
-            _ => Ok(false),
+            Some(step) => self.offers(step.user_id).await,
+            None => Ok(Offers::default()),
         }
     }
 
     /// Takes `ceremony`'s state (it is gone from now on) with the browser's `response`:
     /// what [`crate::factors::Answer::Passkey`] carries to the check.
-    pub async fn passkey_answer(&self, ceremony: Ceremony<'_>, response: &str) -> sqlx::Result<PasskeyAnswer> {
+    pub async fn passkey_answer(
+        &self,
+        ceremony: Ceremony<'_>,
+        response: &str,
+    ) -> sqlx::Result<PasskeyAnswer> {
         let state = match self.take_ceremony(ceremony).await? {
             Some((Some(user_id), State::Authenticate(state))) => Some((user_id, state)),
             _ => None,
@@ -116,9 +142,12 @@ impl Factors {
             return Ok(None);
         }
         let mut connection = self.pool.acquire().await?;
-        let row = store::by_credential(&mut connection, &credential_key(credential.get_credential_id())).await?;
+        let row =
+            store::by_credential(&mut connection, &credential_key(credential.get_credential_id())).await?;
         drop(connection);
-        let Some(row) = row.filter(|r| r.user_id == user_id && r.flagged_at.is_none()) else { return Ok(None) };
+        let Some(row) = row.filter(|r| r.user_id == user_id && r.flagged_at.is_none()) else {
+            return Ok(None);
+        };
         let result = relying_party.webauthn.finish_passkey_authentication(credential, state);
         self.after_assertion(&row, result, now).await
     }
@@ -133,14 +162,22 @@ impl Factors {
     ) -> sqlx::Result<Option<Factor>> {
         match result {
             Ok(result) if result.user_verified() => {
-                let updated = serde_json::from_str::<Passkey>(&row.credential).ok().and_then(|mut passkey| {
-                    (passkey.update_credential(&result) == Some(true))
-                        .then(|| serde_json::to_string(&passkey).ok())
-                        .flatten()
-                });
+                let updated =
+                    serde_json::from_str::<Passkey>(&row.credential).ok().and_then(|mut passkey| {
+                        (passkey.update_credential(&result) == Some(true))
+                            .then(|| serde_json::to_string(&passkey).ok())
+                            .flatten()
+                    });
                 let mut connection = self.pool.acquire().await?;
                 let counter = i64::from(result.counter());
-                store::used(&mut connection, row.id, (updated.as_deref(), counter), result.backup_state(), now).await?;
+                store::used(
+                    &mut connection,
+                    row.id,
+                    (updated.as_deref(), counter),
+                    result.backup_state(),
+                    now,
+                )
+                .await?;
                 Ok(Some(Factor::Passkey))
             }
             Ok(_) => Ok(None),
@@ -158,7 +195,11 @@ impl Factors {
     /// A passkey whose counter went backwards (a clone, perhaps): it signs in no more; the
     /// event and the owner's notice go with the mark, once.
     async fn set_aside(&self, row: &store::PasskeyRow, now: UnixTime) -> sqlx::Result<()> {
-        tracing::warn!(event = "authn_passkey_flagged", user_id = row.user_id, "a passkey's counter went backwards");
+        tracing::warn!(
+            event = "authn_passkey_flagged",
+            user_id = row.user_id,
+            "a passkey's counter went backwards"
+        );
         let mut tx = crate::db::write(&self.pool).await?;
         if !store::flag(&mut tx, row.id, now).await? {
             return Ok(());
@@ -219,7 +260,8 @@ impl Factors {
             return Err(PasskeyError::Refused);
         };
         let reservation = self.throttle.reserve_login(ip, Budget::Factor(row.user_id)).await??;
-        let result = relying_party.webauthn.finish_discoverable_authentication_v2(&credential, state, &passkey);
+        let result =
+            relying_party.webauthn.finish_discoverable_authentication_v2(&credential, state, &passkey);
         let now = self.now();
         let used = self.after_assertion(&row, result, now).await?;
         let mut connection = self.pool.acquire().await?;
@@ -246,7 +288,8 @@ impl Factors {
         relying_party: &RelyingParty,
         credential: &PublicKeyCredential,
     ) -> sqlx::Result<Option<(store::PasskeyRow, Passkey)>> {
-        let Ok((handle, credential_id)) = relying_party.webauthn.identify_discoverable_authentication(credential)
+        let Ok((handle, credential_id)) =
+            relying_party.webauthn.identify_discoverable_authentication(credential)
         else {
             return Ok(None);
         };
@@ -255,9 +298,14 @@ impl Factors {
             return Ok(None);
         };
         let owner = store::handle(&mut connection, row.user_id).await?;
-        let belongs = owner.as_deref().and_then(|h| webauthn_rs::prelude::Uuid::parse_str(h).ok()) == Some(handle);
+        let belongs =
+            owner.as_deref().and_then(|h| webauthn_rs::prelude::Uuid::parse_str(h).ok()) == Some(handle);
         if !belongs || row.flagged_at.is_some() {
-            tracing::info!(event = "authn_passkey_handle_mismatch", user_id = row.user_id, flagged = row.flagged_at.is_some());
+            tracing::info!(
+                event = "authn_passkey_handle_mismatch",
+                user_id = row.user_id,
+                flagged = row.flagged_at.is_some()
+            );
             return Ok(None);
         }
         let Ok(passkey) = serde_json::from_str::<Passkey>(&row.credential) else { return Ok(None) };

@@ -23,8 +23,8 @@ pub mod ceremony;
 mod registration;
 pub mod store;
 
-#[cfg(test)]
-mod soft;
+#[cfg(any(test, feature = "testing"))]
+pub mod soft;
 #[cfg(test)]
 mod tests;
 
@@ -173,7 +173,8 @@ fn flags(passkey: &Passkey) -> (bool, bool) {
     let Ok(value) = serde_json::to_value(passkey) else { return (false, false) };
     let cred = &value["cred"];
     let props = &cred["extensions"]["cred_props"];
-    let rk = ["Set", "Unsigned", "Unsolicited"].iter().any(|state| props[state]["rk"] == serde_json::json!(true));
+    let rk =
+        ["Set", "Unsigned", "Unsolicited"].iter().any(|state| props[state]["rk"] == serde_json::json!(true));
     (rk, cred["backup_state"] == serde_json::json!(true))
 }
 

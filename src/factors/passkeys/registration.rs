@@ -81,10 +81,11 @@ impl Factors {
         let name = parse_name(name)?;
         let credential: RegisterPublicKeyCredential =
             serde_json::from_str(response).map_err(|_| PasskeyError::Refused)?;
-        let passkey = relying_party.webauthn.finish_passkey_registration(&credential, &state).map_err(|e| {
-            tracing::info!(event = "authn_passkey_registration_refused", user_id = user.id, reason = %e);
-            PasskeyError::Refused
-        })?;
+        let passkey =
+            relying_party.webauthn.finish_passkey_registration(&credential, &state).map_err(|e| {
+                tracing::info!(event = "authn_passkey_registration_refused", user_id = user.id, reason = %e);
+                PasskeyError::Refused
+            })?;
         let (discoverable, synced) = flags(&passkey);
         let stored = serde_json::to_string(&passkey).map_err(|_| PasskeyError::Refused)?;
         let now = self.now();
@@ -131,8 +132,9 @@ impl Factors {
         if !store::rename(&mut tx, user.id, id, &name).await? {
             return Err(PasskeyError::NoPasskey);
         }
-        let entry = audit::Entry::new(Event::PasskeyRenamed, Some(user.id), Some(user.id), context)
-            .details(serde_json::json!({ "factor": Factor::Passkey.as_str(), "from": old.name, "name": name }));
+        let entry = audit::Entry::new(Event::PasskeyRenamed, Some(user.id), Some(user.id), context).details(
+            serde_json::json!({ "factor": Factor::Passkey.as_str(), "from": old.name, "name": name }),
+        );
         audit::record(&mut tx, now, &entry).await?;
         tx.commit().await?;
         Ok(())
@@ -142,7 +144,12 @@ impl Factors {
     /// admin's last factor stays. When it was the last factor, the recovery codes go too
     /// and the account signs in with its password alone. Audited and mailed, in one
     /// transaction.
-    pub async fn remove_passkey(&self, user: &User, id: i64, context: &audit::Context) -> Result<(), PasskeyError> {
+    pub async fn remove_passkey(
+        &self,
+        user: &User,
+        id: i64,
+        context: &audit::Context,
+    ) -> Result<(), PasskeyError> {
         let now = self.now();
         let mut tx = crate::db::write(&self.pool).await?;
         let others = store::count(&mut tx, user.id).await?.saturating_sub(1);
@@ -151,7 +158,9 @@ impl Factors {
         if last && user.role == crate::Role::Admin {
             return Err(PasskeyError::AdminNeedsFactor);
         }
-        let Some(name) = store::remove(&mut tx, user.id, id).await? else { return Err(PasskeyError::NoPasskey) };
+        let Some(name) = store::remove(&mut tx, user.id, id).await? else {
+            return Err(PasskeyError::NoPasskey);
+        };
         if last {
             factor_store::remove_all(&mut tx, user.id).await?;
         }

@@ -78,8 +78,10 @@ impl SoftAuthenticator {
     }
 
     fn client_data(&self, kind: &str, challenge: &str) -> Vec<u8> {
-        serde_json::to_vec(&json!({ "type": kind, "challenge": challenge, "origin": self.origin, "crossOrigin": false }))
-            .expect("json")
+        serde_json::to_vec(
+            &json!({ "type": kind, "challenge": challenge, "origin": self.origin, "crossOrigin": false }),
+        )
+        .expect("json")
     }
 
     /// Answers `navigator.credentials.create()` with `options` (webauthn-rs's JSON).

@@ -54,7 +54,10 @@ pub async fn passkeys(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Re
 }
 
 /// The passkey with this credential id (hex), whoever's it is.
-pub async fn by_credential(connection: &mut impl AsConn, credential_id: &str) -> sqlx::Result<Option<PasskeyRow>> {
+pub async fn by_credential(
+    connection: &mut impl AsConn,
+    credential_id: &str,
+) -> sqlx::Result<Option<PasskeyRow>> {
     crate::on_db!(connection.conn(), c => {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM passkeys WHERE credential_id = $1"))
             .bind(credential_id)
@@ -74,7 +77,11 @@ pub async fn handle(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Resu
 }
 
 /// Gives the account `handle` unless it has one already; the handle it has now.
-pub async fn ensure_handle(connection: &mut impl AsConn, user_id: UserId, handle: &str) -> sqlx::Result<Option<String>> {
+pub async fn ensure_handle(
+    connection: &mut impl AsConn,
+    user_id: UserId,
+    handle: &str,
+) -> sqlx::Result<Option<String>> {
     crate::on_db!(connection.conn(), c => {
         sqlx::query("UPDATE users SET passkey_handle = $1 WHERE id = $2 AND passkey_handle IS NULL")
             .bind(handle)
@@ -158,7 +165,12 @@ pub async fn flag(connection: &mut impl AsConn, id: i64, now: UnixTime) -> sqlx:
 }
 
 /// Renames the account's passkey; `false` when it has no such passkey.
-pub async fn rename(connection: &mut impl AsConn, user_id: UserId, id: i64, name: &str) -> sqlx::Result<bool> {
+pub async fn rename(
+    connection: &mut impl AsConn,
+    user_id: UserId,
+    id: i64,
+    name: &str,
+) -> sqlx::Result<bool> {
     let done = crate::on_db!(connection.conn(), c => sqlx::query(
         "UPDATE passkeys SET name = $1 WHERE id = $2 AND user_id = $3",
     )

@@ -7,7 +7,7 @@ use super::{soft::SoftAuthenticator, *};
 use crate::{
     factors::{
         tests::{fixture, user, Fixture},
-        Answer, Factor, FactorError, SecondStepError,
+        Answer, Factor, FactorError, Offers, SecondStepError,
     },
     Role,
 };
@@ -116,21 +116,37 @@ async fn a_ceremony_answers_once_whatever_its_outcome() {
     // A failed finish also ends the ceremony: a corrected answer must start again.
     let options = f.factors.passkey_challenge(Ceremony::StepUp("s1"), ann.id).await.expect("options");
     let answer = f.factors.passkey_answer(Ceremony::StepUp("s1"), "{}").await.expect("answer");
-    assert!(f.factors.step_up(&ann, (ip(), "s1"), Answer::Passkey(&answer), &Default::default()).await.is_err());
+    assert!(f
+        .factors
+        .step_up(&ann, (ip(), "s1"), Answer::Passkey(&answer), &Default::default())
+        .await
+        .is_err());
     let late = authenticator.assert(&options);
     let answer = f.factors.passkey_answer(Ceremony::StepUp("s1"), &late).await.expect("answer");
-    assert!(f.factors.step_up(&ann, (ip(), "s1"), Answer::Passkey(&answer), &Default::default()).await.is_err());
+    assert!(f
+        .factors
+        .step_up(&ann, (ip(), "s1"), Answer::Passkey(&answer), &Default::default())
+        .await
+        .is_err());
     // Another session's ceremony is not this one's.
     let options = f.factors.passkey_challenge(Ceremony::StepUp("s1"), ann.id).await.expect("options");
     let response = authenticator.assert(&options);
     let answer = f.factors.passkey_answer(Ceremony::StepUp("s2"), &response).await.expect("answer");
-    assert!(f.factors.step_up(&ann, (ip(), "s2"), Answer::Passkey(&answer), &Default::default()).await.is_err());
+    assert!(f
+        .factors
+        .step_up(&ann, (ip(), "s2"), Answer::Passkey(&answer), &Default::default())
+        .await
+        .is_err());
     // A ceremony expires.
     let options = f.factors.passkey_challenge(Ceremony::StepUp("s1"), ann.id).await.expect("options");
     f.clock.advance(CEREMONY_SECS + 1);
     let response = authenticator.assert(&options);
     let answer = f.factors.passkey_answer(Ceremony::StepUp("s1"), &response).await.expect("answer");
-    assert!(f.factors.step_up(&ann, (ip(), "s1"), Answer::Passkey(&answer), &Default::default()).await.is_err());
+    assert!(f
+        .factors
+        .step_up(&ann, (ip(), "s1"), Answer::Passkey(&answer), &Default::default())
+        .await
+        .is_err());
 }
 
 /// Ten concurrent finish calls with one answer: how many took the ceremony.
@@ -209,7 +225,10 @@ async fn a_synced_passkey_that_always_reports_zero_keeps_working() {
     assert!(listed[0].synced && !listed[0].flagged);
 }
 
-async fn sign_in(f: &Fixture, authenticator: &mut SoftAuthenticator) -> Result<crate::factors::Passed, PasskeyError> {
+async fn sign_in(
+    f: &Fixture,
+    authenticator: &mut SoftAuthenticator,
+) -> Result<crate::factors::Passed, PasskeyError> {
     let challenge = f.factors.passkey_sign_in_challenge().await.expect("challenge");
     let response = authenticator.assert(&challenge.options);
     f.factors.passkey_sign_in(ip(), Some(&challenge.cookie), &response, &Default::default()).await
@@ -241,7 +260,11 @@ async fn a_discoverable_sign_in_finds_the_account_by_credential_and_checks_its_h
     ));
     let challenge = f.factors.passkey_sign_in_challenge().await.expect("challenge");
     let response = authenticator.assert(&challenge.options);
-    assert!(f.factors.passkey_sign_in(ip(), Some(&challenge.cookie), &response, &Default::default()).await.is_ok());
+    assert!(f
+        .factors
+        .passkey_sign_in(ip(), Some(&challenge.cookie), &response, &Default::default())
+        .await
+        .is_ok());
     assert!(matches!(
         f.factors.passkey_sign_in(ip(), Some(&challenge.cookie), &response, &Default::default()).await,
         Err(PasskeyError::Expired)
@@ -280,15 +303,20 @@ async fn a_passkey_answers_the_second_step() {
     register(&f, &mut authenticator).await.expect("registered");
     let ann = user(&f).await;
     let pending = f.factors.begin_second_step(&ann, None).await.expect("pending");
-    assert!(f.factors.second_step_has_passkey(Some(&pending.cookie)).await.expect("has"));
+    let offers = f.factors.second_step_offers(Some(&pending.cookie)).await.expect("offers");
+    assert_eq!(offers, Offers { app: false, passkey: true });
+    assert_eq!(f.factors.second_step_offers(Some("junk")).await.expect("offers"), Offers::default());
     let options = f.factors.second_step_challenge(Some(&pending.cookie)).await.expect("options");
     let response = authenticator.assert(&options);
     // Another pending step's ceremony does not answer this one.
     let other = f.factors.begin_second_step(&ann, None).await.expect("pending");
-    let answer = f.factors.passkey_answer(Ceremony::SecondStep(&other.cookie), &response).await.expect("answer");
-    let verdict = f.factors.second_step(ip(), Some(&other.cookie), Answer::Passkey(&answer), &Default::default()).await;
+    let answer =
+        f.factors.passkey_answer(Ceremony::SecondStep(&other.cookie), &response).await.expect("answer");
+    let verdict =
+        f.factors.second_step(ip(), Some(&other.cookie), Answer::Passkey(&answer), &Default::default()).await;
     assert!(matches!(verdict, Err(SecondStepError::Wrong(Factor::Passkey))), "{verdict:?}");
-    let answer = f.factors.passkey_answer(Ceremony::SecondStep(&pending.cookie), &response).await.expect("answer");
+    let answer =
+        f.factors.passkey_answer(Ceremony::SecondStep(&pending.cookie), &response).await.expect("answer");
     let passed = f
         .factors
         .second_step(ip(), Some(&pending.cookie), Answer::Passkey(&answer), &Default::default())
@@ -332,6 +360,12 @@ fn an_ip_address_cannot_be_the_relying_party() {
         RelyingParty::new("http://127.0.0.1:3000", "Bulwark"),
         Err(RelyingPartyError::NotADomain(_))
     ));
-    assert!(matches!(RelyingParty::new("http://[::1]:3000", "Bulwark"), Err(RelyingPartyError::NotADomain(_))));
-    assert_eq!(RelyingParty::new("https://auth.example.com", "Bulwark").expect("rp").id(), "auth.example.com");
+    assert!(matches!(
+        RelyingParty::new("http://[::1]:3000", "Bulwark"),
+        Err(RelyingPartyError::NotADomain(_))
+    ));
+    assert_eq!(
+        RelyingParty::new("https://auth.example.com", "Bulwark").expect("rp").id(),
+        "auth.example.com"
+    );
 }

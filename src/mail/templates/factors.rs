@@ -104,8 +104,8 @@ impl Templates {
             ),
             FactorNotice::ResetByAdmin => (
                 "Your two-factor sign-in was reset",
-                "An administrator removed the authenticator app and recovery codes from your \
-                 Bulwark account and signed out every session. Set up two-factor sign-in again \
+                "An administrator removed every second factor (authenticator app, passkeys) and the \
+                 recovery codes from your Bulwark account and signed out every session. Set up two-factor sign-in again \
                  after you sign in."
                     .to_owned(),
             ),

@@ -507,6 +507,25 @@ pub fn leptos_options(site_addr: SocketAddr) -> LeptosOptions {
     options
 }
 
+/// Passkeys' relying party: the public URL. Production refuses a URL that cannot be one
+/// (see config); in development an IP address leaves passkeys off, with a warning.
+fn relying_party(public_url: &str) -> Option<bulwark::factors::RelyingParty> {
+    match bulwark::factors::RelyingParty::new(public_url, bulwark::factors::ISSUER) {
+        Ok(relying_party) => {
+            tracing::info!(
+                event = "passkeys_ready",
+                rp_id = relying_party.id(),
+                "passkeys are bound to this host"
+            );
+            Some(relying_party)
+        }
+        Err(e) => {
+            tracing::warn!(event = "passkeys_off", reason = %e, "passkeys are off");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use axum::{body::Body, http::Request, routing::get};
@@ -526,24 +545,5 @@ mod tests {
         assert_eq!(boom.expect("an answer").status(), StatusCode::INTERNAL_SERVER_ERROR);
         let fine = app.oneshot(Request::get("/fine").body(Body::empty()).expect("request")).await;
         assert_eq!(fine.expect("an answer").status(), StatusCode::OK);
-    }
-}
-
-/// Passkeys' relying party: the public URL. Production refuses a URL that cannot be one
-/// (see config); in development an IP address leaves passkeys off, with a warning.
-fn relying_party(public_url: &str) -> Option<bulwark::factors::RelyingParty> {
-    match bulwark::factors::RelyingParty::new(public_url, bulwark::factors::ISSUER) {
-        Ok(relying_party) => {
-            tracing::info!(
-                event = "passkeys_ready",
-                rp_id = relying_party.id(),
-                "passkeys are bound to this host"
-            );
-            Some(relying_party)
-        }
-        Err(e) => {
-            tracing::warn!(event = "passkeys_off", reason = %e, "passkeys are off");
-            None
-        }
     }
 }

@@ -7,7 +7,6 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::SECURITY_PAGE;
 use crate::error::ApiError;
 
 /// A passkey as the security page (and an admin) shows it. Times are Unix seconds.
@@ -89,7 +88,7 @@ pub async fn passkey_add(
         if registered.codes_made {
             leptos_axum::redirect(super::RECOVERY_CODES_PAGE);
         } else {
-            crate::flash::ssr::redirect(SECURITY_PAGE, crate::flash::notice::PASSKEY_ADDED);
+            crate::flash::ssr::redirect(super::SECURITY_PAGE, crate::flash::notice::PASSKEY_ADDED);
         }
         Ok(())
     }
@@ -113,7 +112,7 @@ pub async fn passkey_rename(
             .rename_passkey(&principal.user, id, &name, &audit_context())
             .await
             .map_err(passkey_error)?;
-        crate::flash::ssr::redirect(SECURITY_PAGE, crate::flash::notice::PASSKEY_RENAMED);
+        crate::flash::ssr::redirect(super::SECURITY_PAGE, crate::flash::notice::PASSKEY_RENAMED);
         Ok(())
     }
     .await
@@ -131,7 +130,7 @@ pub async fn passkey_remove(#[server(default)] id: String) -> Result<(), ApiErro
         }
         let id = id.trim().parse::<i64>().map_err(|_| ApiError::NotFound)?;
         factors()?.remove_passkey(&principal.user, id, &audit_context()).await.map_err(passkey_error)?;
-        crate::flash::ssr::redirect(SECURITY_PAGE, crate::flash::notice::PASSKEY_REMOVED);
+        crate::flash::ssr::redirect(super::SECURITY_PAGE, crate::flash::notice::PASSKEY_REMOVED);
         Ok(())
     }
     .await

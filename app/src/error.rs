@@ -58,7 +58,8 @@ pub enum ApiError {
     /// user verification, a bad signature, or a passkey set aside).
     #[error("That passkey was not accepted. Try again, or use another way to sign in.")]
     PasskeyRefused,
-    /// 503: passkeys are not available on this site's address.
+    /// 404: passkeys are not available on this site's address (an IP address in
+    /// development): not a server fault.
     #[error("Passkeys are not available here. Please use another way to sign in.")]
     PasskeysUnavailable,
     /// 409: this passkey is registered already.
@@ -179,9 +180,9 @@ impl ApiError {
             | Self::PasskeyAlreadyAdded => 409,
             Self::ReasonRequired | Self::UntilInPast | Self::ImpersonationReason | Self::PasskeyName => 422,
             Self::BadRequest | Self::InvalidLink => 400,
-            Self::NotFound => 404,
+            Self::NotFound | Self::PasskeysUnavailable => 404,
             Self::TooManyRequests { .. } | Self::ApprovalTooMany => 429,
-            Self::Busy { .. } | Self::PasskeysUnavailable => 503,
+            Self::Busy { .. } => 503,
             Self::Internal | Self::Network => 500,
         }
     }

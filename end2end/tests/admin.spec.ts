@@ -52,7 +52,7 @@ for (const javaScript of [true, false]) {
     await open(victim.page, "/login", javaScript);
     await victim.page.getByLabel("Email").fill(user.email);
     await victim.page.getByLabel("Password").fill("violet quasar harbour tulip 83");
-    await victim.page.getByRole("button", { name: "Sign in" }).click();
+    await victim.page.getByRole("button", { name: "Sign in", exact: true }).click();
     await expect(victim.page.getByTestId("form-error")).toContainText("This account has been disabled");
 
     // Enable again; the user can sign in.
@@ -61,7 +61,7 @@ for (const javaScript of [true, false]) {
     await open(victim.page, "/login", javaScript);
     await victim.page.getByLabel("Email").fill(user.email);
     await victim.page.getByLabel("Password").fill("violet quasar harbour tulip 83");
-    await victim.page.getByRole("button", { name: "Sign in" }).click();
+    await victim.page.getByRole("button", { name: "Sign in", exact: true }).click();
     await expect(victim.page).toHaveURL(/\/$/);
 
     // Force a password reset: the mail arrives and the user's session is gone.

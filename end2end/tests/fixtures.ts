@@ -138,7 +138,7 @@ export async function signUp(page: Page, user: User, javaScript = true) {
 export async function signIn(page: Page, email: string, password: string) {
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
 }
 
 // ---- Two-factor sign-in, without a phone ------------------------------------------------
@@ -282,7 +282,7 @@ export async function stepUp(page: Page, javaScript = true): Promise<void> {
     const answer = nextAnswer(email);
     if (answer.code) {
       await page.getByLabel("Code", { exact: true }).fill(answer.code);
-      await page.getByRole("button", { name: "Confirm" }).click();
+      await page.getByRole("button", { name: "Confirm", exact: true }).click();
     } else {
       await page.getByText("Use a recovery code instead").click();
       await page.getByLabel("Recovery code").fill(answer.recoveryCode!);
@@ -290,7 +290,7 @@ export async function stepUp(page: Page, javaScript = true): Promise<void> {
     }
   } else {
     await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.getByRole("button", { name: "Confirm", exact: true }).click();
   }
   await expect(page).not.toHaveURL(/\/step-up/);
   if (javaScript) await expect(page.locator("body[data-hydrated]")).toBeAttached();

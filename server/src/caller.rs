@@ -161,6 +161,10 @@ const FACTOR_SETUP_MAY_REACH: &[&str] = &[
     "/api/recovery-codes",
     "/api/recovery-codes-saved",
     "/api/step-up",
+    // A passkey may be an admin's first factor too.
+    "/api/passkey-add-start",
+    "/api/passkey-add",
+    "/api/step-up-offers",
     "/api/logout",
     "/api/session",
     "/api/me",

@@ -170,7 +170,7 @@ impl Factors {
         let mut tx = crate::db::write(&self.pool).await?;
         // With a passkey left, the account keeps its factor and its recovery codes; without,
         // the app was its last factor.
-        let last = super::passkeys::store::count(&mut tx, user.id).await? == 0;
+        let last = super::passkeys::store::count_usable(&mut tx, user.id).await? == 0;
         if last && user.role == Role::Admin {
             return Err(FactorError::AdminNeedsFactor);
         }

@@ -95,7 +95,8 @@ pub async fn passkey_add(
     .await
 }
 
-/// Renames one of the account's passkeys. Audited.
+/// Renames one of the account's passkeys (after a step-up: a name is how the owner tells
+/// a thief's passkey from their own). Audited.
 #[server(prefix = "/api", endpoint = "passkey-rename")]
 pub async fn passkey_rename(
     #[server(default)] id: String,
@@ -103,13 +104,13 @@ pub async fn passkey_rename(
 ) -> Result<(), ApiError> {
     use super::ssr::*;
     async {
-        let principal = current()?;
+        let principal = stepped_up()?;
         if principal.impersonation.is_some() {
             return Err(ApiError::ImpersonationBlocked);
         }
         let id = id.trim().parse::<i64>().map_err(|_| ApiError::NotFound)?;
         factors()?
-            .rename_passkey(&principal.user, id, &name, &audit_context())
+            .rename_passkey((&principal.user, &principal.session_key), id, &name, &audit_context())
             .await
             .map_err(passkey_error)?;
         crate::flash::ssr::redirect(super::SECURITY_PAGE, crate::flash::notice::PASSKEY_RENAMED);
@@ -129,7 +130,10 @@ pub async fn passkey_remove(#[server(default)] id: String) -> Result<(), ApiErro
             return Err(ApiError::ImpersonationBlocked);
         }
         let id = id.trim().parse::<i64>().map_err(|_| ApiError::NotFound)?;
-        factors()?.remove_passkey(&principal.user, id, &audit_context()).await.map_err(passkey_error)?;
+        factors()?
+            .remove_passkey((&principal.user, &principal.session_key), id, &audit_context())
+            .await
+            .map_err(passkey_error)?;
         crate::flash::ssr::redirect(super::SECURITY_PAGE, crate::flash::notice::PASSKEY_REMOVED);
         Ok(())
     }

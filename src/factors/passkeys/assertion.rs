@@ -161,6 +161,12 @@ impl Factors {
         now: UnixTime,
     ) -> sqlx::Result<Option<Factor>> {
         match result {
+            // The ceremony's state holds the credential as it was when the ceremony began;
+            // the row, read just before, is newer: a counter at or below it is a copy too.
+            Ok(result) if result.counter() > 0 && i64::from(result.counter()) <= row.counter => {
+                self.set_aside(row, now).await?;
+                Ok(None)
+            }
             Ok(result) if result.user_verified() => {
                 let updated =
                     serde_json::from_str::<Passkey>(&row.credential).ok().and_then(|mut passkey| {
@@ -170,15 +176,11 @@ impl Factors {
                     });
                 let mut connection = self.pool.acquire().await?;
                 let counter = i64::from(result.counter());
-                store::used(
-                    &mut connection,
-                    row.id,
-                    (updated.as_deref(), counter),
-                    result.backup_state(),
-                    now,
-                )
-                .await?;
-                Ok(Some(Factor::Passkey))
+                let synced = result.backup_state();
+                // Removed or set aside meanwhile (an admin's reset, the owner): no use.
+                let counted =
+                    store::used(&mut connection, row.id, (updated.as_deref(), counter), synced, now).await?;
+                Ok(counted.then_some(Factor::Passkey))
             }
             Ok(_) => Ok(None),
             Err(WebauthnError::CredentialPossibleCompromise) => {
@@ -259,24 +261,32 @@ impl Factors {
             tracing::info!(event = "authn_passkey_unknown", "a passkey sign-in named no usable passkey");
             return Err(PasskeyError::Refused);
         };
-        let reservation = self.throttle.reserve_login(ip, Budget::Factor(row.user_id)).await??;
+        // The account as it is before the signature is checked: the session begins at this
+        // epoch, so a reset, a disable or "sign out everywhere" that commits meanwhile
+        // leaves it nothing to begin.
+        let mut connection = self.pool.acquire().await?;
+        let user = accounts_store::find_user(&mut connection, row.user_id).await?;
+        drop(connection);
+        let Some(user) = user else { return Err(PasskeyError::Refused) };
+        // Failures count on the account's factor budget. But while that budget backs off
+        // (someone with the password giving wrong codes, say), a passkey still signs its
+        // owner in: its signature cannot be guessed, so refusing would only lock the owner
+        // out. Such attempts count on the address's ladder alone.
+        let reservation = match self.throttle.reserve_login(ip, Budget::Factor(user.id)).await? {
+            Ok(reservation) => reservation,
+            Err(_) => self.throttle.reserve_login(ip, Budget::Untrusted(None)).await??,
+        };
         let result =
             relying_party.webauthn.finish_discoverable_authentication_v2(&credential, state, &passkey);
         let now = self.now();
-        let used = self.after_assertion(&row, result, now).await?;
-        let mut connection = self.pool.acquire().await?;
-        let user = accounts_store::find_user(&mut connection, row.user_id).await?;
-        let Some(user) = user else { return Err(PasskeyError::Refused) };
-        if used.is_none() {
+        if self.after_assertion(&row, result, now).await?.is_none() {
             let entry = audit::Entry::new(Event::LoginFail, Some(user.id), Some(user.id), context)
                 .failed()
                 .details(serde_json::json!({ "factor": Factor::Passkey.as_str() }));
-            audit::record(&mut connection, now, &entry).await?;
-            drop(connection);
+            audit::record(&mut self.pool.acquire().await?, now, &entry).await?;
             reservation.failed().await?;
             return Err(PasskeyError::Refused);
         }
-        drop(connection);
         reservation.succeeded().await?;
         Ok(Passed { user, factor: Factor::Passkey, codes_left: None })
     }
@@ -300,12 +310,19 @@ impl Factors {
         let owner = store::handle(&mut connection, row.user_id).await?;
         let belongs =
             owner.as_deref().and_then(|h| webauthn_rs::prelude::Uuid::parse_str(h).ok()) == Some(handle);
-        if !belongs || row.flagged_at.is_some() {
-            tracing::info!(
-                event = "authn_passkey_handle_mismatch",
-                user_id = row.user_id,
-                flagged = row.flagged_at.is_some()
-            );
+        if !belongs {
+            tracing::info!(event = "authn_passkey_handle_mismatch", user_id = row.user_id);
+            return Ok(None);
+        }
+        if row.flagged_at.is_some() {
+            // A passkey set aside as a possible copy, still in use: the owner's activity
+            // and the audit log show it.
+            let context = audit::Context::default();
+            let entry = audit::Entry::new(Event::LoginFail, None, Some(row.user_id), &context)
+                .failed()
+                .details(serde_json::json!({ "factor": Factor::Passkey.as_str(), "set_aside": true }));
+            audit::record(&mut connection, self.now(), &entry).await?;
+            tracing::warn!(event = "authn_passkey_set_aside_used", user_id = row.user_id);
             return Ok(None);
         }
         let Ok(passkey) = serde_json::from_str::<Passkey>(&row.credential) else { return Ok(None) };

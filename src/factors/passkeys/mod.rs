@@ -156,7 +156,13 @@ pub fn parse_name(typed: &str) -> Result<String, PasskeyError> {
     if name.is_empty() {
         return Ok("Passkey".to_owned());
     }
-    if name.chars().count() > NAME_MAX_CHARS || name.chars().any(char::is_control) {
+    // Control characters, and the invisible format characters that reorder or hide text
+    // (a name reading one way and meaning another on the activity page).
+    let invisible = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+    };
+    if name.chars().count() > NAME_MAX_CHARS || name.chars().any(invisible) {
         return Err(PasskeyError::BadName);
     }
     Ok(name.to_owned())
@@ -171,6 +177,15 @@ fn credential_key(raw: &[u8]) -> String {
 /// whether it is discoverable (credProps.rk) and synced (backup state).
 fn flags(passkey: &Passkey) -> (bool, bool) {
     let Ok(value) = serde_json::to_value(passkey) else { return (false, false) };
+    flags_of(&value)
+}
+
+/// The signature counter the authenticator reported at registration.
+fn counter(passkey: &Passkey) -> i64 {
+    serde_json::to_value(passkey).ok().and_then(|value| value["cred"]["counter"].as_i64()).unwrap_or(0)
+}
+
+fn flags_of(value: &serde_json::Value) -> (bool, bool) {
     let cred = &value["cred"];
     let props = &cred["extensions"]["cred_props"];
     let rk =

@@ -6,13 +6,14 @@ use webauthn_rs::prelude::{Passkey, RegisterPublicKeyCredential, Uuid};
 
 use super::{
     ceremony::{Ceremony, State},
-    credential_key, flags, parse_name, store, PasskeyError,
+    counter, credential_key, flags, parse_name, store, PasskeyError,
 };
 use crate::{
     accounts::User,
     audit::{self, Event},
     factors::{recovery_codes, store as factor_store, Factor, Factors},
     mail::templates::FactorNotice,
+    sessions::guard::{still_may_act, Caller},
 };
 
 /// A passkey added.
@@ -90,9 +91,15 @@ impl Factors {
         let stored = serde_json::to_string(&passkey).map_err(|_| PasskeyError::Refused)?;
         let now = self.now();
         let mut tx = crate::db::write(&self.pool).await?;
+        // The session that asked may have been signed out (or the account reset) while the
+        // browser answered: then nothing is added.
+        if !still_may_act(&mut tx, Caller::Owner { user_id: user.id, session_key }).await? {
+            return Err(PasskeyError::Expired);
+        }
         let first_factor = factor_store::factors_since(&mut tx, user.id).await?.is_none();
         let key = credential_key(passkey.cred_id().as_ref());
-        if !store::insert(&mut tx, user.id, &key, &stored, &name, (discoverable, synced), now).await? {
+        let named = (name.as_str(), counter(&passkey));
+        if !store::insert(&mut tx, user.id, &key, &stored, named, (discoverable, synced), now).await? {
             return Err(PasskeyError::AlreadyRegistered);
         }
         factor_store::mark_factors(&mut tx, user.id, now).await?;
@@ -116,10 +123,11 @@ impl Factors {
         Ok(Registered { codes_made, first_factor })
     }
 
-    /// Renames the account's passkey `id`. Audited.
+    /// Renames the account's passkey `id` (for the session `session_key`, still live when
+    /// it commits). Audited.
     pub async fn rename_passkey(
         &self,
-        user: &User,
+        (user, session_key): (&User, &str),
         id: i64,
         name: &str,
         context: &audit::Context,
@@ -127,6 +135,9 @@ impl Factors {
         let name = parse_name(name)?;
         let now = self.now();
         let mut tx = crate::db::write(&self.pool).await?;
+        if !still_may_act(&mut tx, Caller::Owner { user_id: user.id, session_key }).await? {
+            return Err(PasskeyError::Expired);
+        }
         let old = store::passkeys(&mut tx, user.id).await?.into_iter().find(|row| row.id == id);
         let Some(old) = old else { return Err(PasskeyError::NoPasskey) };
         if !store::rename(&mut tx, user.id, id, &name).await? {
@@ -146,13 +157,21 @@ impl Factors {
     /// transaction.
     pub async fn remove_passkey(
         &self,
-        user: &User,
+        (user, session_key): (&User, &str),
         id: i64,
         context: &audit::Context,
     ) -> Result<(), PasskeyError> {
         let now = self.now();
         let mut tx = crate::db::write(&self.pool).await?;
-        let others = store::count(&mut tx, user.id).await?.saturating_sub(1);
+        if !still_may_act(&mut tx, Caller::Owner { user_id: user.id, session_key }).await? {
+            return Err(PasskeyError::Expired);
+        }
+        // Passkeys set aside do not count: they no longer sign in.
+        let this_usable = store::passkeys(&mut tx, user.id)
+            .await?
+            .iter()
+            .any(|row| row.id == id && row.flagged_at.is_none());
+        let others = store::count_usable(&mut tx, user.id).await?.saturating_sub(i64::from(this_usable));
         let app = factor_store::totp(&mut tx, user.id).await?.is_some_and(|row| row.confirmed_at.is_some());
         let last = others == 0 && !app;
         if last && user.role == crate::Role::Admin {

@@ -17,6 +17,8 @@ pub struct PasskeyRow {
     pub user_id: UserId,
     /// The library's stored credential (JSON).
     pub credential: String,
+    /// The signature counter last accepted.
+    pub counter: i64,
     pub name: String,
     pub discoverable: bool,
     pub synced: bool,
@@ -26,13 +28,14 @@ pub struct PasskeyRow {
 }
 
 const COLUMNS: &str =
-    "id, user_id, credential, name, discoverable, synced, created_at, last_used_at, flagged_at";
+    "id, user_id, credential, counter, name, discoverable, synced, created_at, last_used_at, flagged_at";
 
 fn row_of(row: &impl DbRow) -> sqlx::Result<PasskeyRow> {
     Ok(PasskeyRow {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
         credential: row.try_get("credential")?,
+        counter: row.try_get("counter")?,
         name: row.try_get("name")?,
         discoverable: row.try_get::<i64>("discoverable")? != 0,
         synced: row.try_get::<i64>("synced")? != 0,
@@ -104,13 +107,13 @@ pub async fn insert(
     user_id: UserId,
     credential_id: &str,
     credential: &str,
-    name: &str,
+    (name, counter): (&str, i64),
     (discoverable, synced): (bool, bool),
     now: UnixTime,
 ) -> sqlx::Result<bool> {
     let done = crate::on_db!(connection.conn(), c => sqlx::query(
         "INSERT INTO passkeys (user_id, credential_id, credential, counter, name, discoverable, synced, created_at) \
-         VALUES ($1, $2, $3, 0, $4, $5, $6, $7) ON CONFLICT (credential_id) DO NOTHING",
+         VALUES ($1, $2, $3, $8, $4, $5, $6, $7) ON CONFLICT (credential_id) DO NOTHING",
     )
     .bind(user_id)
     .bind(credential_id)
@@ -119,27 +122,32 @@ pub async fn insert(
     .bind(i64::from(discoverable))
     .bind(i64::from(synced))
     .bind(now)
+    .bind(counter)
     .execute(c)
     .await.map(Done::from))?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Records a use: the credential as the library updated it (only forward: a counter never
-/// moves back), the backup state seen, the time.
+/// moves back), the backup state seen, the time. `false` when the passkey is gone or was
+/// set aside meanwhile (removed, reset by an admin): the use does not count.
 pub async fn used(
     connection: &mut impl AsConn,
     id: i64,
     (credential, counter): (Option<&str>, i64),
     synced: bool,
     now: UnixTime,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<bool> {
     crate::on_db!(connection.conn(), c => {
-        sqlx::query("UPDATE passkeys SET last_used_at = $1, synced = $2 WHERE id = $3")
+        let done = sqlx::query("UPDATE passkeys SET last_used_at = $1, synced = $2 WHERE id = $3 AND flagged_at IS NULL")
             .bind(now)
             .bind(i64::from(synced))
             .bind(id)
             .execute(&mut *c)
             .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
         if let Some(credential) = credential {
             sqlx::query("UPDATE passkeys SET credential = $1, counter = $2 WHERE id = $3 AND counter <= $2")
                 .bind(credential)
@@ -148,7 +156,7 @@ pub async fn used(
                 .execute(&mut *c)
                 .await?;
         }
-        Ok(())
+        Ok(true)
     })
 }
 
@@ -191,6 +199,14 @@ pub async fn remove(connection: &mut impl AsConn, user_id: UserId, id: i64) -> s
     .bind(user_id)
     .fetch_optional(c)
     .await)
+}
+
+/// How many passkeys the account has that may still sign in (none set aside).
+pub async fn count_usable(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Result<i64> {
+    crate::on_db!(connection.conn(), c => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM passkeys WHERE user_id = $1 AND flagged_at IS NULL")
+        .bind(user_id)
+        .fetch_one(c)
+        .await)
 }
 
 /// How many passkeys the account has.

@@ -24,8 +24,22 @@ fn with_passkeys(mut f: Fixture) -> Fixture {
     f
 }
 
+/// The fixture with passkeys, and Ann's sessions "s1" and "s2" in the registry (changes
+/// commit only while their session is live).
 async fn setup() -> Fixture {
-    with_passkeys(fixture().await)
+    let f = with_passkeys(fixture().await);
+    for key in ["s1", "s2"] {
+        crate::on_db!(&f.pool, c => sqlx::query(
+            "INSERT INTO session_registry (store_key, handle, user_id, created_at, last_seen_at, idle_expires_at, \
+             absolute_expires_at, ip, device, epoch) VALUES ($1, $1, 1, 0, 0, 9999999999, 9999999999, '', '', 0)",
+        )
+        .bind(key)
+        .execute(c)
+        .await
+        .map(crate::db::Done::from))
+        .expect("session");
+    }
+    f
 }
 
 /// Registers `authenticator` on session "s1" and returns the result.
@@ -275,25 +289,34 @@ async fn a_discoverable_sign_in_finds_the_account_by_credential_and_checks_its_h
 }
 
 #[tokio::test]
-async fn failed_passkey_sign_ins_spend_the_accounts_factor_budget() {
+async fn failed_passkey_sign_ins_spend_the_accounts_factor_budget_but_never_lock_the_owner_out() {
     let f = setup().await;
     let mut authenticator = SoftAuthenticator::new(ORIGIN);
     register(&f, &mut authenticator).await.expect("registered");
+    // Assertions without user verification (a stolen, locked device) count as failures.
     authenticator.user_verified = false;
-    let mut refused = 0;
-    let mut throttled = false;
-    for _ in 0..20 {
-        match sign_in(&f, &mut authenticator).await {
-            Err(PasskeyError::Refused) => refused += 1,
-            Err(PasskeyError::Throttled(_)) => {
-                throttled = true;
-                break;
-            }
-            other => panic!("{other:?}"),
-        }
+    for _ in 0..6 {
+        assert!(matches!(sign_in(&f, &mut authenticator).await, Err(PasskeyError::Refused)));
     }
-    assert!(throttled, "the account's factor budget backs off");
-    assert!(refused <= 5, "{refused} assertions checked before the backoff");
+    assert!(f.factors.throttle.factor_failures(1).await.expect("count") >= 5, "counted on the account");
+    // Someone with the password drives the account's factor budget into its backoff...
+    let ann = user(&f).await;
+    for n in 0..10u8 {
+        let pending = f.factors.begin_second_step(&ann, None).await.expect("pending");
+        let ip: IpAddr = format!("203.0.113.{n}").parse().expect("ip");
+        let _ = f
+            .factors
+            .second_step(ip, Some(&pending.cookie), Answer::Code("000000"), &Default::default())
+            .await;
+    }
+    let pending = f.factors.begin_second_step(&ann, None).await.expect("pending");
+    assert!(matches!(
+        f.factors.second_step(ip(), Some(&pending.cookie), Answer::Code("000000"), &Default::default()).await,
+        Err(SecondStepError::Throttled(_))
+    ));
+    // ...and the owner's passkey, whose signature nobody can guess, still signs in.
+    authenticator.user_verified = true;
+    assert!(sign_in(&f, &mut authenticator).await.is_ok());
 }
 
 #[tokio::test]
@@ -332,23 +355,23 @@ async fn removing_the_last_passkey_ends_two_factor_sign_in_but_never_an_admins()
     register(&f, &mut authenticator).await.expect("registered");
     let ann = user(&f).await;
     let id = f.factors.passkeys(ann.id).await.expect("list")[0].id;
-    f.factors.rename_passkey(&ann, id, "Work laptop", &Default::default()).await.expect("renamed");
+    f.factors.rename_passkey((&ann, "s1"), id, "Work laptop", &Default::default()).await.expect("renamed");
     assert!(matches!(
-        f.factors.rename_passkey(&ann, id, &"x".repeat(65), &Default::default()).await,
+        f.factors.rename_passkey((&ann, "s1"), id, &"x".repeat(65), &Default::default()).await,
         Err(PasskeyError::BadName)
     ));
     assert_eq!(f.factors.passkeys(ann.id).await.expect("list")[0].name, "Work laptop");
     let mut admin = ann.clone();
     admin.role = Role::Admin;
     assert!(matches!(
-        f.factors.remove_passkey(&admin, id, &Default::default()).await,
+        f.factors.remove_passkey((&admin, "s1"), id, &Default::default()).await,
         Err(PasskeyError::AdminNeedsFactor)
     ));
     assert!(matches!(
-        f.factors.remove_passkey(&ann, id + 1, &Default::default()).await,
+        f.factors.remove_passkey((&ann, "s1"), id + 1, &Default::default()).await,
         Err(PasskeyError::NoPasskey)
     ));
-    f.factors.remove_passkey(&ann, id, &Default::default()).await.expect("removed");
+    f.factors.remove_passkey((&ann, "s1"), id, &Default::default()).await.expect("removed");
     let ann = user(&f).await;
     assert!(!ann.has_factor());
     assert_eq!(f.factors.status(ann.id).await.expect("status").recovery_codes_left, 0);
@@ -368,4 +391,31 @@ fn an_ip_address_cannot_be_the_relying_party() {
         RelyingParty::new("https://auth.example.com", "Bulwark").expect("rp").id(),
         "auth.example.com"
     );
+}
+
+#[tokio::test]
+async fn a_registration_whose_session_ended_meanwhile_adds_nothing() {
+    let f = setup().await;
+    let ann = user(&f).await;
+    let options = f.factors.passkey_registration(&ann, "s2", "Thief").await.expect("options");
+    let response = SoftAuthenticator::new(ORIGIN).register(&options);
+    // The owner signs that session out while its browser answers.
+    crate::on_db!(&f.pool, c => sqlx::query("DELETE FROM session_registry WHERE store_key = 's2'")
+        .execute(c)
+        .await
+        .map(crate::db::Done::from))
+    .expect("signed out");
+    let verdict = f.factors.finish_passkey_registration(&ann, "s2", "Thief", &response, &Default::default()).await;
+    assert!(matches!(verdict, Err(PasskeyError::Expired)), "{verdict:?}");
+    assert_eq!(count(&f, "SELECT COUNT(*) FROM passkeys").await, 0);
+    assert!(!user(&f).await.has_factor());
+}
+
+#[test]
+fn a_name_is_short_and_has_no_hidden_characters() {
+    assert_eq!(parse_name("  Work laptop ").expect("name"), "Work laptop");
+    assert_eq!(parse_name("").expect("default"), "Passkey");
+    for bad in ["a\u{202E}b", "a\u{200B}b", "a\nb", &"x".repeat(65)] {
+        assert!(matches!(parse_name(bad), Err(PasskeyError::BadName)), "{bad:?}");
+    }
 }

@@ -67,12 +67,14 @@ fn when(at: i64) -> String {
     format!("{} UTC", bulwark::utc::minute(at))
 }
 
-/// The security page's passkeys: each with its facts, rename and remove; and "Add a
-/// passkey".
+/// The security page's passkeys: each with its facts, rename and remove (the page's own
+/// actions: it reads the account again after each); and "Add a passkey".
 #[component]
-pub fn PasskeysSection(view: SecurityView) -> impl IntoView {
-    let rename = ServerAction::<PasskeyRename>::new();
-    let remove = ServerAction::<PasskeyRemove>::new();
+pub fn PasskeysSection(
+    view: SecurityView,
+    rename: ServerAction<PasskeyRename>,
+    remove: ServerAction<PasskeyRemove>,
+) -> impl IntoView {
     let add = ServerAction::<crate::api::PasskeyAdd>::new();
     let rename_failure = Signal::derive(move || rename.value().get().and_then(Result::err));
     let remove_failure = Signal::derive(move || remove.value().get().and_then(Result::err));

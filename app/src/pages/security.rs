@@ -19,9 +19,22 @@ use crate::{
 
 #[component]
 pub fn SecurityPage() -> impl IntoView {
-    let overview = Resource::new(|| (), |_| security_overview());
     let renew = ServerAction::<NewRecoveryCodes>::new();
     let remove = ServerAction::<RemoveTotp>::new();
+    let passkey_rename = ServerAction::<crate::api::PasskeyRename>::new();
+    let passkey_remove = ServerAction::<crate::api::PasskeyRemove>::new();
+    // Read again after each change made on this page (with JavaScript, the page stays).
+    let overview = Resource::new(
+        move || {
+            (
+                renew.version().get(),
+                remove.version().get(),
+                passkey_rename.version().get(),
+                passkey_remove.version().get(),
+            )
+        },
+        |_| security_overview(),
+    );
     let renew_failure = Signal::derive(move || renew.value().get().and_then(Result::err));
     let remove_failure = Signal::derive(move || remove.value().get().and_then(Result::err));
     view! {
@@ -73,7 +86,7 @@ pub fn SecurityPage() -> impl IntoView {
                                         })}
                                     }.into_any()
                                 }}
-                                <crate::pages::passkeys::PasskeysSection view=view />
+                                <crate::pages::passkeys::PasskeysSection view=view rename=passkey_rename remove=passkey_remove />
                                 <h2>"Authenticator app"</h2>
                                 {if app {
                                     view! {

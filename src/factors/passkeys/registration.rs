@@ -58,7 +58,17 @@ impl Factors {
                 PasskeyError::Refused
             })?;
         self.put_ceremony(Ceremony::Register(session_key), Some(user.id), &State::Register(state)).await?;
-        serde_json::to_string(&options).map_err(|_| PasskeyError::Refused)
+        let mut options = serde_json::to_value(&options).map_err(|_| PasskeyError::Refused)?;
+        // The library asks for a non-discoverable credential ("discouraged", to spare the
+        // few slots of old security keys). Bulwark's passkeys sign in without an address,
+        // which takes a discoverable one: "preferred" asks for it where the authenticator
+        // can keep it, and still accepts one that cannot (it then answers the second step
+        // and step-up only; the list says which). The library checks nothing about it.
+        if let Some(selection) = options["publicKey"]["authenticatorSelection"].as_object_mut() {
+            selection.insert("residentKey".into(), "preferred".into());
+            selection.insert("requireResidentKey".into(), false.into());
+        }
+        Ok(options.to_string())
     }
 
     /// Finishes adding a passkey with the browser's answer (`response`, the credential's

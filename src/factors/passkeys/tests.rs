@@ -405,7 +405,8 @@ async fn a_registration_whose_session_ended_meanwhile_adds_nothing() {
         .await
         .map(crate::db::Done::from))
     .expect("signed out");
-    let verdict = f.factors.finish_passkey_registration(&ann, "s2", "Thief", &response, &Default::default()).await;
+    let verdict =
+        f.factors.finish_passkey_registration(&ann, "s2", "Thief", &response, &Default::default()).await;
     assert!(matches!(verdict, Err(PasskeyError::Expired)), "{verdict:?}");
     assert_eq!(count(&f, "SELECT COUNT(*) FROM passkeys").await, 0);
     assert!(!user(&f).await.has_factor());

@@ -80,7 +80,7 @@ async function userWithPasskey(browser: import("@playwright/test").Browser, pref
 }
 
 async function signOut(page: Page) {
-  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("navigation", { name: "Account" }).getByRole("button", { name: "Sign out" }).click();
   await expect(page.getByRole("banner").getByRole("link", { name: "Sign in" })).toBeVisible();
 }
 

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 
 use crate::{
     api::{PasskeyRemove, PasskeyRename, PasskeyView, SecurityView},
-    components::{FlashNotice, FormError},
+    components::FormError,
     error::ApiError,
 };
 
@@ -85,15 +85,6 @@ pub fn PasskeysSection(
     let empty = view.passkeys.is_empty();
     view! {
         <h2 id="passkeys-title">"Passkeys"</h2>
-        <FlashNotice notice=crate::flash::notice::PASSKEY_ADDED test_id="passkey-added-notice" title="Passkey added.">
-            " It signs you in, and answers the second step after your password."
-        </FlashNotice>
-        <FlashNotice notice=crate::flash::notice::PASSKEY_RENAMED test_id="passkey-renamed-notice" title="Passkey renamed.">
-            ""
-        </FlashNotice>
-        <FlashNotice notice=crate::flash::notice::PASSKEY_REMOVED test_id="passkey-removed-notice" title="Passkey removed.">
-            ""
-        </FlashNotice>
         <p>
             "A passkey signs you in with your device's screen lock (fingerprint, face or PIN) instead of "
             "your password, and it cannot be phished: it only works on this site."

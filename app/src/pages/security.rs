@@ -50,6 +50,15 @@ pub fn SecurityPage() -> impl IntoView {
             <FlashNotice notice=crate::flash::notice::FACTOR_OFF test_id="factor-off-notice" title="The authenticator app is removed.">
                 " Without a passkey, your password alone signs in now."
             </FlashNotice>
+            <FlashNotice notice=crate::flash::notice::PASSKEY_ADDED test_id="passkey-added-notice" title="Passkey added.">
+            " It signs you in, and answers the second step after your password."
+            </FlashNotice>
+            <FlashNotice notice=crate::flash::notice::PASSKEY_RENAMED test_id="passkey-renamed-notice" title="Passkey renamed.">
+            ""
+            </FlashNotice>
+            <FlashNotice notice=crate::flash::notice::PASSKEY_REMOVED test_id="passkey-removed-notice" title="Passkey removed.">
+            ""
+            </FlashNotice>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match overview.await {

@@ -109,8 +109,11 @@ test("a passkey is added, then signs in by its button and by the browser's autof
   });
   await open(page, "/login");
   await expect.poll(() => starts.length).toBe(1);
-  await presence(authenticator, true);
   await page.getByRole("button", { name: "Sign in with a passkey" }).click();
+  // A request of its own (the autofill's was aborted), answered once the person touches
+  // the authenticator.
+  await expect.poll(() => starts.length).toBe(2);
+  await presence(authenticator, true);
   await expect(page).toHaveURL(/\/$/);
   await expect(page.getByTestId("header-username")).toHaveText(user.username);
 

@@ -14,7 +14,7 @@ use crate::{
     error::ApiError,
 };
 
-/// The passkey glue, a small module script (about 1 KB compressed) outside the WASM.
+/// The passkey glue, a small module script (1,712 bytes brotli) outside the WASM.
 #[component]
 pub fn PasskeyScript() -> impl IntoView {
     view! { <script type="module" src="/passkey.js" nonce=leptos::nonce::use_nonce()></script> }

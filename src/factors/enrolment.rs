@@ -10,6 +10,7 @@ use crate::{
     audit::{self, Event},
     clock::UnixTime,
     mail::templates::FactorNotice,
+    sessions::guard::{still_may_act, Caller},
     Role,
 };
 
@@ -165,9 +166,17 @@ impl Factors {
 
     /// Removes the authenticator app (the owner, after a step-up with a factor), with the
     /// recovery codes when it was the last factor. Never an admin's last factor.
-    pub async fn remove_app(&self, user: &User, context: &audit::Context) -> Result<(), FactorError> {
+    pub async fn remove_app(
+        &self,
+        (user, session_key): (&User, &str),
+        context: &audit::Context,
+    ) -> Result<(), FactorError> {
         let now = self.now();
         let mut tx = crate::db::write(&self.pool).await?;
+        // The session that asked may have been signed out while the request was in flight.
+        if !still_may_act(&mut tx, Caller::Owner { user_id: user.id, session_key }).await? {
+            return Err(FactorError::SessionEnded);
+        }
         // With a passkey left, the account keeps its factor and its recovery codes; without,
         // the app was its last factor.
         let last = super::passkeys::store::count_usable(&mut tx, user.id).await? == 0;

@@ -184,6 +184,9 @@ pub enum FactorError {
     /// An admin's only factor cannot be removed.
     #[error("an admin needs a factor")]
     AdminNeedsFactor,
+    /// The session that asked was signed out while the request was in flight.
+    #[error("session ended")]
+    SessionEnded,
     #[error(transparent)]
     Unexpected(#[from] sqlx::Error),
 }
@@ -275,7 +278,7 @@ impl Factors {
     ) -> Result<Factor, FactorError> {
         let reservation = self.throttle.reserve_login(ip, budget).await?.map_err(FactorError::Throttled)?;
         let now = self.now();
-        let used = self.check(user.id, answer, now).await?;
+        let used = self.check(user.id, answer, (now, context)).await?;
         details["factor"] = serde_json::json!(answer.factor().as_str());
         let mut entry = audit::Entry::new(event, Some(user.id), Some(user.id), context).details(details);
         if used.is_none() {
@@ -305,7 +308,7 @@ impl Factors {
         &self,
         user_id: UserId,
         answer: Answer<'_>,
-        now: UnixTime,
+        (now, context): (UnixTime, &audit::Context),
     ) -> sqlx::Result<Option<Factor>> {
         let mut connection = self.pool.acquire().await?;
         match answer {
@@ -340,7 +343,7 @@ impl Factors {
             }
             Answer::Passkey(answer) => {
                 drop(connection);
-                self.check_passkey(user_id, answer, now).await
+                self.check_passkey(user_id, answer, (now, context)).await
             }
         }
     }

@@ -138,7 +138,7 @@ impl Factors {
         };
         let reservation =
             self.throttle.reserve_login(ip, budget).await?.map_err(SecondStepError::Throttled)?;
-        let used = self.check(step.user_id, answer, now).await?;
+        let used = self.check(step.user_id, answer, (now, context)).await?;
         match used {
             Some(factor) => {
                 reservation.succeeded().await?;

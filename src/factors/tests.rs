@@ -30,6 +30,18 @@ pub(crate) async fn fixture() -> Fixture {
     .await
     .map(crate::db::Done::from))
     .expect("user");
+    // Ann's sessions "s1" and "s2": changes commit only while their session is live.
+    for key in ["s1", "s2"] {
+        crate::on_db!(&pool, c => sqlx::query(
+            "INSERT INTO session_registry (store_key, handle, user_id, created_at, last_seen_at, idle_expires_at, \
+             absolute_expires_at, ip, device, epoch) VALUES ($1, $1, 1, 0, 0, 9999999999, 9999999999, '', '', 0)",
+        )
+        .bind(key)
+        .execute(c)
+        .await
+        .map(crate::db::Done::from))
+        .expect("session");
+    }
     let clock = ManualClock::starting_at(1_700_000_000);
     let shared: SharedClock = Arc::new(clock.clone());
     let throttle = Throttle::new(pool.clone(), shared.clone(), ThrottlePolicy::default(), b"key");
@@ -260,11 +272,11 @@ async fn an_admin_keeps_their_factor_and_a_user_can_remove_theirs() {
     let (mut ann, _, _) = enrolled(&f).await;
     ann.role = Role::Admin;
     assert!(matches!(
-        f.factors.remove_app(&ann, &Default::default()).await,
+        f.factors.remove_app((&ann, "s1"), &Default::default()).await,
         Err(FactorError::AdminNeedsFactor)
     ));
     ann.role = Role::User;
-    f.factors.remove_app(&ann, &Default::default()).await.expect("removed");
+    f.factors.remove_app((&ann, "s1"), &Default::default()).await.expect("removed");
     let ann = user(&f).await;
     assert!(!ann.has_factor());
     assert_eq!(f.factors.status(ann.id).await.expect("status"), Status::default());

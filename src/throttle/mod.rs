@@ -229,6 +229,13 @@ impl Throttle {
         store::delete_in(connection, &format!("factor:{user_id}")).await
     }
 
+    /// Whether the account's second-step budget is backing off now (not merely busy with
+    /// attempts in flight).
+    pub async fn factor_backing_off(&self, user_id: crate::accounts::UserId) -> sqlx::Result<bool> {
+        let counter = store::get(&self.pool, &format!("factor:{user_id}")).await?;
+        Ok(counter.retry_after(self.clock.now()).is_some())
+    }
+
     /// Whether the owner may be mailed about failed second steps now (at most once an
     /// hour per account, so the alarm cannot be turned into a mail flood).
     pub async fn factor_alarm(&self, user_id: crate::accounts::UserId) -> sqlx::Result<bool> {

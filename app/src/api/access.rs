@@ -189,6 +189,7 @@ pub fn factor_error(error: bulwark::factors::FactorError) -> ApiError {
         E::NotWaiting => ApiError::EnrolmentExpired,
         E::NoFactor => ApiError::NoFactor,
         E::AdminNeedsFactor => ApiError::AdminNeedsFactor,
+        E::SessionEnded => ApiError::Unauthorized,
         E::Unexpected(cause) => unexpected("factor operation failed unexpectedly", &cause),
     }
 }

@@ -212,7 +212,10 @@ pub async fn remove_totp() -> Result<(), ApiError> {
         if principal.impersonation.is_some() {
             return Err(ApiError::ImpersonationBlocked);
         }
-        factors()?.remove_app(&principal.user, &audit_context()).await.map_err(factor_error)?;
+        factors()?
+            .remove_app((&principal.user, &principal.session_key), &audit_context())
+            .await
+            .map_err(factor_error)?;
         crate::flash::ssr::redirect(SECURITY_PAGE, crate::flash::notice::FACTOR_OFF);
         Ok(())
     }

@@ -131,7 +131,7 @@ impl Factors {
         &self,
         user_id: UserId,
         answer: &PasskeyAnswer,
-        now: UnixTime,
+        (now, context): (UnixTime, &audit::Context),
     ) -> sqlx::Result<Option<Factor>> {
         let (Some(credential), Some((owner, state)), Ok(relying_party)) =
             (&answer.credential, &answer.state, self.relying_party())
@@ -149,7 +149,7 @@ impl Factors {
             return Ok(None);
         };
         let result = relying_party.webauthn.finish_passkey_authentication(credential, state);
-        self.after_assertion(&row, result, now).await
+        self.after_assertion(&row, result, (now, context)).await
     }
 
     /// What an assertion's verdict does to the passkey: a verified use moves its stored
@@ -158,13 +158,15 @@ impl Factors {
         &self,
         row: &store::PasskeyRow,
         result: WebauthnResult<AuthenticationResult>,
-        now: UnixTime,
+        (now, context): (UnixTime, &audit::Context),
     ) -> sqlx::Result<Option<Factor>> {
         match result {
-            // The ceremony's state holds the credential as it was when the ceremony began;
-            // the row, read just before, is newer: a counter at or below it is a copy too.
+            // The ceremony's state holds the credential as it was when the ceremony began
+            // (the library sets a passkey aside when a counter is at or below that). Between
+            // it and the newer stored counter lies either a copy or a real use checked out of
+            // order (two tabs): refused, not set aside.
             Ok(result) if result.counter() > 0 && i64::from(result.counter()) <= row.counter => {
-                self.set_aside(row, now).await?;
+                tracing::info!(event = "authn_passkey_stale_counter", user_id = row.user_id);
                 Ok(None)
             }
             Ok(result) if result.user_verified() => {
@@ -184,7 +186,7 @@ impl Factors {
             }
             Ok(_) => Ok(None),
             Err(WebauthnError::CredentialPossibleCompromise) => {
-                self.set_aside(row, now).await?;
+                self.set_aside(row, (now, context)).await?;
                 Ok(None)
             }
             Err(e) => {
@@ -196,7 +198,11 @@ impl Factors {
 
     /// A passkey whose counter went backwards (a clone, perhaps): it signs in no more; the
     /// event and the owner's notice go with the mark, once.
-    async fn set_aside(&self, row: &store::PasskeyRow, now: UnixTime) -> sqlx::Result<()> {
+    async fn set_aside(
+        &self,
+        row: &store::PasskeyRow,
+        (now, context): (UnixTime, &audit::Context),
+    ) -> sqlx::Result<()> {
         tracing::warn!(
             event = "authn_passkey_flagged",
             user_id = row.user_id,
@@ -206,8 +212,7 @@ impl Factors {
         if !store::flag(&mut tx, row.id, now).await? {
             return Ok(());
         }
-        let context = audit::Context::default();
-        let entry = audit::Entry::new(Event::PasskeyFlagged, None, Some(row.user_id), &context)
+        let entry = audit::Entry::new(Event::PasskeyFlagged, None, Some(row.user_id), context)
             .details(serde_json::json!({ "factor": Factor::Passkey.as_str(), "name": row.name }));
         audit::record(&mut tx, now, &entry).await?;
         if let Some(user) = accounts_store::find_user(&mut tx, row.user_id).await? {
@@ -250,7 +255,7 @@ impl Factors {
         let Some((_, State::Discover(state))) = taken else { return Err(PasskeyError::Expired) };
         let credential: Option<PublicKeyCredential> = serde_json::from_str(response).ok();
         let found = match &credential {
-            Some(credential) => self.discovered(relying_party, credential).await?,
+            Some(credential) => self.discovered(relying_party, credential, context).await?,
             None => None,
         };
         let (Some(credential), Some((row, passkey))) = (credential, found) else {
@@ -262,8 +267,8 @@ impl Factors {
             return Err(PasskeyError::Refused);
         };
         // The account as it is before the signature is checked: the session begins at this
-        // epoch, so a reset, a disable or "sign out everywhere" that commits meanwhile
-        // leaves it nothing to begin.
+        // epoch, so a password reset, a disable, a lock or a factor reset that commits
+        // meanwhile (each moves the epoch on) leaves it nothing to begin.
         let mut connection = self.pool.acquire().await?;
         let user = accounts_store::find_user(&mut connection, row.user_id).await?;
         drop(connection);
@@ -274,12 +279,16 @@ impl Factors {
         // out. Such attempts count on the address's ladder alone.
         let reservation = match self.throttle.reserve_login(ip, Budget::Factor(user.id)).await? {
             Ok(reservation) => reservation,
-            Err(_) => self.throttle.reserve_login(ip, Budget::Untrusted(None)).await??,
+            Err(_) if self.throttle.factor_backing_off(user.id).await? => {
+                self.throttle.reserve_login(ip, Budget::Untrusted(None)).await??
+            }
+            // Only busy (attempts in flight on the account): wait like anyone else.
+            Err(throttled) => return Err(PasskeyError::Throttled(throttled)),
         };
         let result =
             relying_party.webauthn.finish_discoverable_authentication_v2(&credential, state, &passkey);
         let now = self.now();
-        if self.after_assertion(&row, result, now).await?.is_none() {
+        if self.after_assertion(&row, result, (now, context)).await?.is_none() {
             let entry = audit::Entry::new(Event::LoginFail, Some(user.id), Some(user.id), context)
                 .failed()
                 .details(serde_json::json!({ "factor": Factor::Passkey.as_str() }));
@@ -297,6 +306,7 @@ impl Factors {
         &self,
         relying_party: &RelyingParty,
         credential: &PublicKeyCredential,
+        context: &audit::Context,
     ) -> sqlx::Result<Option<(store::PasskeyRow, Passkey)>> {
         let Ok((handle, credential_id)) =
             relying_party.webauthn.identify_discoverable_authentication(credential)
@@ -317,8 +327,7 @@ impl Factors {
         if row.flagged_at.is_some() {
             // A passkey set aside as a possible copy, still in use: the owner's activity
             // and the audit log show it.
-            let context = audit::Context::default();
-            let entry = audit::Entry::new(Event::LoginFail, None, Some(row.user_id), &context)
+            let entry = audit::Entry::new(Event::LoginFail, None, Some(row.user_id), context)
                 .failed()
                 .details(serde_json::json!({ "factor": Factor::Passkey.as_str(), "set_aside": true }));
             audit::record(&mut connection, self.now(), &entry).await?;

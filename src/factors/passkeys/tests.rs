@@ -24,22 +24,9 @@ fn with_passkeys(mut f: Fixture) -> Fixture {
     f
 }
 
-/// The fixture with passkeys, and Ann's sessions "s1" and "s2" in the registry (changes
-/// commit only while their session is live).
+/// The fixture (with Ann's sessions "s1" and "s2"), with passkeys.
 async fn setup() -> Fixture {
-    let f = with_passkeys(fixture().await);
-    for key in ["s1", "s2"] {
-        crate::on_db!(&f.pool, c => sqlx::query(
-            "INSERT INTO session_registry (store_key, handle, user_id, created_at, last_seen_at, idle_expires_at, \
-             absolute_expires_at, ip, device, epoch) VALUES ($1, $1, 1, 0, 0, 9999999999, 9999999999, '', '', 0)",
-        )
-        .bind(key)
-        .execute(c)
-        .await
-        .map(crate::db::Done::from))
-        .expect("session");
-    }
-    f
+    with_passkeys(fixture().await)
 }
 
 /// Registers `authenticator` on session "s1" and returns the result.
@@ -419,4 +406,26 @@ fn a_name_is_short_and_has_no_hidden_characters() {
     for bad in ["a\u{202E}b", "a\u{200B}b", "a\nb", &"x".repeat(65)] {
         assert!(matches!(parse_name(bad), Err(PasskeyError::BadName)), "{bad:?}");
     }
+}
+
+#[tokio::test]
+async fn two_real_uses_checked_out_of_order_refuse_the_older_without_setting_the_passkey_aside() {
+    let f = setup().await;
+    let mut authenticator = SoftAuthenticator::new(ORIGIN);
+    authenticator.counter = 5;
+    register(&f, &mut authenticator).await.expect("registered");
+    let ann = user(&f).await;
+    // Two tabs ask at once; the authenticator answers the first (counter 6), then the
+    // second (7); the second's answer arrives first.
+    let first = f.factors.passkey_challenge(Ceremony::StepUp("s1"), ann.id).await.expect("options");
+    let second = f.factors.passkey_challenge(Ceremony::StepUp("s2"), ann.id).await.expect("options");
+    let older = authenticator.assert(&first);
+    let newer = authenticator.assert(&second);
+    let answer = f.factors.passkey_answer(Ceremony::StepUp("s2"), &newer).await.expect("answer");
+    assert!(f.factors.step_up(&ann, (ip(), "s2"), Answer::Passkey(&answer), &Default::default()).await.is_ok());
+    let answer = f.factors.passkey_answer(Ceremony::StepUp("s1"), &older).await.expect("answer");
+    let late = f.factors.step_up(&ann, (ip(), "s1"), Answer::Passkey(&answer), &Default::default()).await;
+    assert!(matches!(late, Err(FactorError::WrongPasskey)), "{late:?}");
+    assert!(!f.factors.passkeys(ann.id).await.expect("list")[0].flagged, "not a copy: not set aside");
+    assert!(step_up(&f, &mut authenticator).await.is_ok(), "the passkey goes on working");
 }

@@ -422,7 +422,11 @@ async fn two_real_uses_checked_out_of_order_refuse_the_older_without_setting_the
     let older = authenticator.assert(&first);
     let newer = authenticator.assert(&second);
     let answer = f.factors.passkey_answer(Ceremony::StepUp("s2"), &newer).await.expect("answer");
-    assert!(f.factors.step_up(&ann, (ip(), "s2"), Answer::Passkey(&answer), &Default::default()).await.is_ok());
+    assert!(f
+        .factors
+        .step_up(&ann, (ip(), "s2"), Answer::Passkey(&answer), &Default::default())
+        .await
+        .is_ok());
     let answer = f.factors.passkey_answer(Ceremony::StepUp("s1"), &older).await.expect("answer");
     let late = f.factors.step_up(&ann, (ip(), "s1"), Answer::Passkey(&answer), &Default::default()).await;
     assert!(matches!(late, Err(FactorError::WrongPasskey)), "{late:?}");

@@ -7,14 +7,19 @@
 #   bash scripts/bench.sh [--users N] [--seconds S] [--connections C] [--no-build] [--postgres]
 #                         [--only "LABEL ..."]   (runs: static anonymous signed-in me
 #                                                 signin-ok signin-unknown signin-wrong)
+#                         [--peers DIR]          (then the same sign-in run against the
+#                                                 Django and Better Auth peers in DIR)
 #
 # Compare the ratios across machines, not the absolute numbers: the signed-in page
 # against the anonymous one, and sign-ins per second against the bound this machine's
-# cores set (cores ÷ one argon2 verification, timed by the same binary).
+# cores set (cores ÷ one argon2 verification, timed by the same binary). The figures
+# before the SIMD argon2id work (issue 24) are printed beside this run's; with --peers the
+# two peer harnesses run after Bulwark has stopped, on the same machine with the same wrk
+# settings and the same argon2id parameters, and their sign-ins per second join the table.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
-USERS=100 SECONDS_PER_RUN=10 CONNECTIONS=32 BUILD=1 ONLY="" BACKEND=sqlite
+USERS=100 SECONDS_PER_RUN=10 CONNECTIONS=32 BUILD=1 ONLY="" BACKEND=sqlite PEERS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --users) USERS="$2"; shift 2 ;;
@@ -23,6 +28,7 @@ while [ $# -gt 0 ]; do
     --no-build) BUILD=0; shift ;;
     --postgres) BACKEND=postgres; shift ;;
     --only) ONLY=" $2 "; shift 2 ;;
+    --peers) PEERS="$(cd "$2" && pwd)"; shift 2 ;;
     *) echo "unknown option: $1 (see the top of $0)" >&2; exit 2 ;;
   esac
 done
@@ -81,11 +87,13 @@ export BULWARK_HASH_QUEUE=$((CONNECTIONS * 2))
 export RUST_LOG="${RUST_LOG:-info,sqlx=warn,tower_sessions=warn}"
 
 say "timing one argon2 verification in the release binary"
-HASH_LINE="$("$BIN" measure-hash --samples 40)"
+HASH_REPORT="$("$BIN" measure-hash --samples 40)"
+HASH_LINE="$(head -n 1 <<<"$HASH_REPORT")"
 VERIFY_MS="$(sed -n 's/.*verify_ms=\([0-9.]*\).*/\1/p' <<<"$HASH_LINE")"
 CORES="$(sed -n 's/.*cores=\([0-9]*\).*/\1/p' <<<"$HASH_LINE")"
 BOUND="$(sed -n 's/.*bound_per_sec=\([0-9.]*\).*/\1/p' <<<"$HASH_LINE")"
 TOGETHER="$(sed -n 's/.*all_cores_per_sec=\([0-9.]*\).*/\1/p' <<<"$HASH_LINE")"
+ENGINE="$(sed -n 's/.*engine=\([^ ]*\).*/\1/p' <<<"$HASH_LINE")"
 
 say "starting the server on $URL (log: $WORK/server.log)"
 "$BIN" >"$WORK/server.log" 2>&1 &
@@ -195,10 +203,50 @@ row "/login, signed in" login-signed-in
 row "sign-in, right password" signin-ok
 row "sign-in, unknown email" signin-unknown
 row "sign-in, wrong password" signin-wrong
+
+# Figures before the SIMD argon2id work, from the issue that asked for it (2026-12-06, a
+# 2-core machine of the same kind, same wrk settings): RustCrypto argon2 0.5.
+BEFORE_VERIFY_MS=17.6 BEFORE_SIGNIN=97 BEFORE_RATIO_SQLITE=0.59 BEFORE_RATIO_PG=0.34 BEFORE_FIRST_LOAD_KB=321
+BEFORE_RATIO=$BEFORE_RATIO_SQLITE; [ "$BACKEND" = sqlite ] || BEFORE_RATIO=$BEFORE_RATIO_PG
+SIGNIN=$(field signin-ok ok_rps)
+RATIO_GOAL="≥ 0.80"; [ "$BACKEND" = sqlite ] || RATIO_GOAL="≥ 0.60"
 echo
-echo "signed-in page ÷ anonymous page:        $(ratio "$SIGNED" "$ANON")   (target ≥ 0.90)"
-echo "one argon2 verification (same binary):  $VERIFY_MS ms → bound $BOUND sign-ins/s on $CORES cores"
-echo "successful sign-ins ÷ bound:             $(ratio "$(field signin-ok ok_rps)" "$BOUND")   (target ≥ 0.90)"
-echo "argon2 alone on all $CORES cores at once:  $TOGETHER verifications/s; sign-ins ÷ that: $(ratio "$(field signin-ok ok_rps)" "$TOGETHER")"
-echo "first load of /login (HTML + files):     $(kb "$RAW") raw, $(kb "$SERVED") as served"
-echo "WASM ($WASM_PATH):  $(kb "$WASM_RAW") raw, $(kb "$WASM_SERVED") as served (target ≤ 300 KB); Cache-Control: ${CACHE:-none}"
+printf '| %-44s | %-26s | %-22s | %s\n' "ratio or size" "this run" "before (2026-12-06)" "goal"
+printf '|%s|%s|%s|%s\n' "----------------------------------------------" "----------------------------" "------------------------" "------"
+printf '| %-44s | %-26s | %-22s | %s\n' "signed-in page ÷ anonymous page" "$(ratio "$SIGNED" "$ANON")" "$BEFORE_RATIO" "$RATIO_GOAL"
+printf '| %-44s | %-26s | %-22s | %s\n' "one argon2 verification" "$VERIFY_MS ms (${ENGINE:-?})" "$BEFORE_VERIFY_MS ms (RustCrypto)" "—"
+printf '| %-44s | %-26s | %-22s | %s\n' "bound: cores ÷ one verification" "$BOUND /s" "$(awk -v c="$CORES" -v m="$BEFORE_VERIFY_MS" 'BEGIN { printf "%.1f /s", c * 1000 / m }')" "—"
+printf '| %-44s | %-26s | %-22s | %s\n' "successful sign-ins per second" "$SIGNIN" "$BEFORE_SIGNIN" "ahead of both peers"
+printf '| %-44s | %-26s | %-22s | %s\n' "successful sign-ins ÷ bound" "$(ratio "$SIGNIN" "$BOUND")" "$(awk -v s="$BEFORE_SIGNIN" -v c="$CORES" -v m="$BEFORE_VERIFY_MS" 'BEGIN { printf "%.2f", s / (c * 1000 / m) }')" "≥ 0.90"
+printf '| %-44s | %-26s | %-22s | %s\n' "argon2 alone on all $CORES cores at once" "$TOGETHER /s" "—" "—"
+printf '| %-44s | %-26s | %-22s | %s\n' "first load of /login (HTML + files), as sent" "$(kb "$SERVED") ($(kb "$RAW") raw)" "$BEFORE_FIRST_LOAD_KB KB" "≤ 300 KB"
+printf '| %-44s | %-26s | %-22s | %s\n' "main WASM ($WASM_PATH), as sent" "$(kb "$WASM_SERVED") ($(kb "$WASM_RAW") raw)" "—" "—"
+echo "Cache-Control of the WASM: ${CACHE:-none}"
+echo
+echo "server measure-hash (the same binary): the cost of stronger parameters on this machine"
+tail -n +2 <<<"$HASH_REPORT" | sed 's/^/  /'
+
+if [ -n "$PEERS" ]; then
+  # Bulwark stops first: the peers get the machine to themselves, as Bulwark had it.
+  kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+  peer_rps() { # peer_rps FILE NAME: the rps of one RESULT line
+    awk -v want="$2" '$1 == "RESULT" { for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+      if (f["name"] == want) print f["rps"] }' "$1" | tail -n 1
+  }
+  say "the Django peer ($PEERS/django/all.sh): the right-password sign-in run only"
+  DURATION="${SECONDS_PER_RUN}s" CONNECTIONS="$CONNECTIONS" WRK_THREADS="$THREADS" ONLY=c \
+    RESULTS="$WORK/django.txt" bash "$PEERS/django/all.sh" >"$WORK/django.log" 2>&1 \
+    || { tail -n 30 "$WORK/django.log" >&2; echo "the Django peer failed (log above)" >&2; }
+  say "the Better Auth peer ($PEERS/better-auth/all.sh, PASSWORD_HASH=argon2id): the same run"
+  PASSWORD_HASH=argon2id DURATION="${SECONDS_PER_RUN}s" CONNECTIONS="$CONNECTIONS" WRK_THREADS="$THREADS" ONLY=c \
+    RESULTS="$WORK/better-auth.txt" bash "$PEERS/better-auth/all.sh" >"$WORK/better-auth.log" 2>&1 \
+    || { tail -n 30 "$WORK/better-auth.log" >&2; echo "the Better Auth peer failed (log above)" >&2; }
+  DJANGO=$(peer_rps "$WORK/django.txt" login_ok 2>/dev/null || true)
+  BA=$(peer_rps "$WORK/better-auth.txt" signin_ok 2>/dev/null || true)
+  echo
+  echo "Successful sign-ins per second, same machine, same wrk settings (-t$THREADS -c$CONNECTIONS -d${SECONDS_PER_RUN}s), argon2id m=19456 KiB t=2 p=1:"
+  printf '  %-52s %8s\n' "Bulwark ($ENGINE, $([ "$BACKEND" = sqlite ] && echo SQLite || echo PostgreSQL))" "$SIGNIN"
+  printf '  %-52s %8s\n' "Better Auth 1.7 on Node, @node-rs/argon2, PostgreSQL" "${BA:-failed}"
+  printf '  %-52s %8s\n' "Django 5.2 (argon2-cffi), SQLite" "${DJANGO:-failed}"
+  [ -n "$BA" ] && [ -n "$DJANGO" ] && echo "  Bulwark ÷ Better Auth: $(ratio "$SIGNIN" "$BA"); Bulwark ÷ Django: $(ratio "$SIGNIN" "$DJANGO")"
+fi

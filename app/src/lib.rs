@@ -35,6 +35,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="description" content=description() />
                 <AutoReload options=options.clone() />
                 // The stylesheet by its content-hashed name (cargo-leptos `hash-files`), so it
                 // can be cached for a year; in the shell because only the server knows the
@@ -47,6 +48,30 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App />
             </body>
         </html>
+    }
+}
+
+/// The page's description for search engines and link previews, chosen by path. It is set
+/// in the shell, which only the server renders, so the browser's WASM carries none of it.
+fn description() -> &'static str {
+    #[cfg(feature = "ssr")]
+    let path = use_context::<http::request::Parts>().map(|parts| parts.uri.path().to_owned());
+    #[cfg(not(feature = "ssr"))]
+    let path: Option<String> = None;
+    match path.as_deref() {
+        Some("/login") => {
+            "Sign in to Bulwark with your email address and password or with a passkey, \
+             with two-factor sign-in for accounts that have it."
+        }
+        Some("/signup") => {
+            "Create a Bulwark account: choose a username and a strong password, then confirm \
+             your email address."
+        }
+        _ => {
+            "Bulwark: accounts done properly. Sign up, sign in with a password, an \
+             authenticator app or a passkey, and see every session and security event of \
+             your account."
+        }
     }
 }
 

@@ -133,6 +133,14 @@ pub async fn prepare(
         schema_is_current(&pool).await?;
     }
     let hasher = PasswordHasher::new(settings.hash_params)?.with_queue_limit(settings.hash_queue);
+    let params = settings.hash_params;
+    tracing::info!(
+        engine = %PasswordHasher::engine_name(),
+        "password hashing: argon2id m={} KiB, t={}, p={}",
+        params.memory_kib,
+        params.iterations,
+        params.parallelism
+    );
     let accounts = Accounts::new(pool.clone(), hasher, settings.password_policy, clock.clone())
         .with_breaches(settings.credentials.breaches.clone());
     let registry = SessionRegistry::new(pool.clone(), clock.clone(), settings.session_lifetimes)

@@ -89,12 +89,19 @@ enum Command {
     },
     /// Time one password verification with the configured argon2 parameters, print the
     /// median in milliseconds, the sign-ins per second that allows on this machine's
-    /// cores, and the verifications per second all cores actually manage together, and
-    /// exit (used by `scripts/bench.sh`). Touches no database.
+    /// cores, and the verifications per second all cores actually manage together (one
+    /// line, read by `scripts/bench.sh`); then the same for stronger parameters, and the
+    /// strongest of them that fits in `--budget-ms`. Touches no database.
     MeasureHash {
-        /// How many verifications to time.
+        /// How many verifications to time for each set of parameters.
         #[arg(long, default_value_t = 40)]
         samples: usize,
+        /// The time one verification may take, for the suggestion of stronger parameters.
+        #[arg(long, default_value_t = 20.0)]
+        budget_ms: f64,
+        /// Only the configured parameters (the first line).
+        #[arg(long)]
+        configured_only: bool,
     },
 }
 
@@ -137,7 +144,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 return Err("the check failed (see above)".to_owned());
             }
         }
-        Command::MeasureHash { samples } => measure_hash(settings.hash_params, samples)?,
+        Command::MeasureHash { samples, budget_ms, configured_only } => {
+            measure_hash(settings.hash_params, samples, budget_ms, configured_only)?
+        }
         Command::CreateAdmin { email, username, totp_secret } => {
             create(&settings, (&email, &username), bulwark::Role::Admin, totp_secret.as_deref()).await?
         }
@@ -219,16 +228,66 @@ async fn create(
     Ok(())
 }
 
-/// `server measure-hash`: one verification's median time, and the bound it sets.
-fn measure_hash(params: bulwark::hashing::HashParams, samples: usize) -> Result<(), String> {
-    let hasher = bulwark::hashing::PasswordHasher::new(params).map_err(|e| e.to_string())?;
-    let one = hasher.time_one_verify(samples).map_err(|e| e.to_string())?;
+/// `server measure-hash`: one verification's median time and the bound it sets, for the
+/// configured parameters and for stronger ones (the time SIMD hashing saves can buy either
+/// more sign-ins per core or costlier guesses).
+fn measure_hash(
+    params: bulwark::hashing::HashParams,
+    samples: usize,
+    budget_ms: f64,
+    configured_only: bool,
+) -> Result<(), String> {
+    use bulwark::hashing::{HashParams, PasswordHasher};
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let time = |params: HashParams| -> Result<f64, String> {
+        let hasher = PasswordHasher::new(params).map_err(|e| e.to_string())?;
+        Ok(hasher.time_one_verify(samples).map_err(|e| e.to_string())?.as_secs_f64() * 1000.0)
+    };
+    let label = |p: HashParams| format!("m={},t={},p={}", p.memory_kib, p.iterations, p.parallelism);
+    let hasher = PasswordHasher::new(params).map_err(|e| e.to_string())?;
+    let ms = time(params)?;
     let together = hasher.verifies_per_sec(cores, 3.0).map_err(|e| e.to_string())?;
-    let ms = one.as_secs_f64() * 1000.0;
     println!(
-        "verify_ms={ms:.2} cores={cores} bound_per_sec={:.1} all_cores_per_sec={together:.1}",
-        cores as f64 / one.as_secs_f64()
+        "verify_ms={ms:.2} cores={cores} bound_per_sec={:.1} all_cores_per_sec={together:.1} params={} engine={}",
+        cores as f64 * 1000.0 / ms,
+        label(params),
+        PasswordHasher::engine_name().replace(' ', "-"),
     );
+    if configured_only {
+        return Ok(());
+    }
+    println!();
+    println!(
+        "{:<22} {:>16} {:>22}",
+        "argon2id parameters",
+        "one verification",
+        format!("bound on {cores} cores")
+    );
+    let mut strongest = None;
+    // Each at least the configured cost, in order of cost to an attacker (memory × passes).
+    let ladder = [(19_456, 2), (19_456, 3), (32_768, 2), (47_104, 2), (65_536, 2), (65_536, 3), (131_072, 2)];
+    for (memory_kib, iterations) in ladder {
+        let candidate = HashParams { memory_kib, iterations, parallelism: params.parallelism };
+        if candidate.memory_kib < params.memory_kib || candidate.iterations < params.iterations {
+            continue;
+        }
+        let ms = if candidate == params { ms } else { time(candidate)? };
+        let mark = if candidate == params { "  (configured)" } else { "" };
+        println!("{:<22} {:>13.2} ms {:>15.1} /s{mark}", label(candidate), ms, cores as f64 * 1000.0 / ms);
+        if ms <= budget_ms {
+            strongest = Some(candidate);
+        }
+    }
+    println!();
+    match strongest {
+        Some(best) => println!(
+            "the strongest of these within {budget_ms} ms a verification: {} \
+             (BULWARK_ARGON2_MEMORY_KIB={} BULWARK_ARGON2_ITERATIONS={})",
+            label(best),
+            best.memory_kib,
+            best.iterations
+        ),
+        None => println!("none of these fits in {budget_ms} ms a verification on this machine"),
+    }
     Ok(())
 }

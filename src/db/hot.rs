@@ -61,6 +61,14 @@ impl HotReads {
         })
     }
 
+    /// How many connections are set aside (at most).
+    pub fn connections(&self) -> usize {
+        match &self.0 {
+            Db::Sqlite(hot) => hot.slots.len(),
+            Db::Postgres(pool) => pool.options().get_max_connections() as usize,
+        }
+    }
+
     /// A connection: a free one if there is one, else the next in turn once it is free.
     pub async fn lease(&self) -> sqlx::Result<Lease<'_>> {
         match &self.0 {

@@ -4,9 +4,11 @@
 //! SQLite: WAL lets readers proceed while a writer commits; the busy timeout makes
 //! concurrent writers wait instead of failing with `SQLITE_BUSY`.
 
+mod batch;
 mod hot;
 mod seam;
 
+pub use batch::{BatchError, Batcher};
 pub use hot::{HotReads, Lease};
 pub use seam::{AsConn, Backend, Conn, Db, DbRow, Done, Pool, Pooled, Tx, Value};
 

@@ -19,6 +19,8 @@ pub enum SessionError {
     Store(#[from] StoreError),
     #[error("session registry failed: {0}")]
     Registry(#[from] sqlx::Error),
+    #[error("reading the session registry failed: {0}")]
+    Read(#[from] crate::db::BatchError),
     /// The account changed (a password reset) while this sign-in was in flight.
     #[error("the account's sessions were ended while signing in")]
     Superseded,
@@ -130,7 +132,7 @@ pub async fn resume(
     let parked_key = storage_key(parked);
     let found = {
         let mut connection = registry.pool().acquire().await?;
-        super::store::find_signed_in(&mut connection, &parked_key).await?
+        super::store::find_one_signed_in(&mut connection, &parked_key).await?
     };
     let Some(found) = found.filter(|found| found.parked) else {
         // Whatever the impersonation session was, it is over.

@@ -118,6 +118,8 @@ pub struct SessionRegistry {
     pool: Pool,
     /// Where the request resolver reads (see [`crate::db::HotReads`]).
     reads: crate::db::HotReads,
+    /// The resolver's read of a session and its user, batched (see [`crate::db::Batcher`]).
+    lookups: crate::db::Batcher<String, store::Found>,
     clock: SharedClock,
     lifetimes: Lifetimes,
     /// Stricter lifetimes for admins' sessions.
@@ -140,16 +142,28 @@ pub struct Origin {
     pub device: String,
 }
 
+/// The most sessions one resolver statement reads.
+const LOOKUPS_PER_STATEMENT: usize = 64;
+
 impl SessionRegistry {
     pub fn new(pool: Pool, clock: SharedClock, lifetimes: Lifetimes) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        Self {
-            reads: crate::db::HotReads::new(&pool, cores),
-            pool,
-            clock,
-            lifetimes,
-            admin_lifetimes: lifetimes,
-        }
+        let reads = crate::db::HotReads::new(&pool, cores);
+        let lookups = crate::db::Batcher::new(reads.connections(), LOOKUPS_PER_STATEMENT, {
+            let reads = reads.clone();
+            move |keys: Vec<String>| {
+                let reads = reads.clone();
+                async move {
+                    let mut lease = reads.lease().await?;
+                    let found = store::find_signed_in(&mut lease, &keys).await;
+                    if found.is_err() {
+                        lease.discard();
+                    }
+                    found
+                }
+            }
+        });
+        Self { reads, lookups, pool, clock, lifetimes, admin_lifetimes: lifetimes }
     }
 
     pub fn now(&self) -> UnixTime {
@@ -180,6 +194,17 @@ impl SessionRegistry {
 
     fn reads(&self) -> &crate::db::HotReads {
         &self.reads
+    }
+
+    /// The registry row under `store_key` with its user, read by a statement that started
+    /// after this call (the request resolver's read; see [`crate::db::Batcher`]).
+    async fn lookup(&self, store_key: &str) -> Result<Option<store::Found>, crate::db::BatchError> {
+        self.lookups.get(store_key.to_owned()).await
+    }
+
+    /// Resolver reads so far: statements run, and the keys they answered.
+    pub fn lookup_counts(&self) -> (u64, u64) {
+        self.lookups.counts()
     }
 
     /// Registers a new signed-in session under its store key; `false` when the user's

@@ -1,6 +1,8 @@
 //! The one place that decides who is calling. Run once per request (by the server's
 //! middleware), before any handler: the cookie's session id is hashed to its registry key,
-//! and one indexed read fetches the registry row with its user. The request is signed in
+//! and one indexed read fetches the registry row with its user (a read that concurrent
+//! requests share, but only one that starts after this request asked: see
+//! `crate::db::Batcher`). The request is signed in
 //! only if that row exists (a revoked session has none), both lifetimes hold, the epoch
 //! it was signed in at is still the user's, and the account may sign in (its address is
 //! confirmed, and it is neither disabled nor locked: see `accounts::Standing`). Anything
@@ -108,24 +110,24 @@ pub async fn resolve(
         };
     };
     let key = storage_key(&id);
-    let mut lease = registry.reads().lease().await?;
-    let read = async {
-        let Some(found) = store::find_signed_in(&mut lease, &key).await? else { return Ok(None) };
-        let impersonation = match found.impersonation {
-            Some(id) => crate::impersonation::store::live(&mut lease, id, now).await?,
-            None => None,
-        };
-        Ok::<_, sqlx::Error>(Some((found, impersonation)))
-    }
-    .await;
-    let found = match read {
-        Ok(found) => found,
-        Err(error) => {
-            lease.discard();
-            return Err(error.into());
+    let found = match registry.lookup(&key).await? {
+        Some(found) => {
+            // An impersonation's own row, read only for the (rare) sessions that run one.
+            let impersonation = match found.impersonation {
+                Some(id) => {
+                    let mut lease = registry.reads().lease().await?;
+                    let live = crate::impersonation::store::live(&mut lease, id, now).await;
+                    if live.is_err() {
+                        lease.discard();
+                    }
+                    live?
+                }
+                None => None,
+            };
+            Some((found, impersonation))
         }
+        None => None,
     };
-    drop(lease);
     let Some((found, impersonation)) = found else {
         // Unknown or revoked (an impersonation session the user or an admin ended comes
         // here: the admin gets their own session back).

@@ -97,6 +97,7 @@ pub async fn touch(
 }
 
 /// A registry row as the request resolver reads it.
+#[derive(Clone)]
 pub struct Found {
     pub meta: SessionMeta,
     pub user: User,
@@ -106,37 +107,61 @@ pub struct Found {
     pub impersonation: Option<i64>,
 }
 
-/// The registry row under `store_key` as session metadata, with its user: the one read
-/// the request resolver makes.
-pub async fn find_signed_in(connection: &mut impl AsConn, store_key: &str) -> sqlx::Result<Option<Found>> {
-    crate::on_db!(connection.conn(), c => {
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS}, r.epoch AS session_at_epoch, r.created_at AS session_created_at, \
-             r.last_seen_at AS session_last_seen_at, r.stepped_up_at AS session_stepped_up_at, \
-             r.parked AS session_parked, r.impersonation_id AS session_impersonation \
-             FROM session_registry r JOIN users ON users.id = r.user_id WHERE r.store_key = $1"
+/// The registry rows under `store_keys` as session metadata, with their users: the one
+/// read the request resolver makes, for every request that asked while the previous read
+/// ran (see `crate::db::Batcher`). Keys without a row are left out.
+pub async fn find_signed_in(
+    connection: &mut impl AsConn,
+    store_keys: &[String],
+) -> sqlx::Result<Vec<(String, Found)>> {
+    let keys = serde_json::to_string(store_keys).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let conn = connection.conn();
+    // The keys as one JSON array, so one statement (and one prepared plan) serves any
+    // number of them.
+    let which = match conn.backend() {
+        crate::db::Backend::Sqlite => "r.store_key IN (SELECT value FROM json_each($1))",
+        crate::db::Backend::Postgres => "r.store_key = ANY(ARRAY(SELECT json_array_elements_text($1::json)))",
+    };
+    crate::on_db!(conn, c => {
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, r.store_key AS session_store_key, r.epoch AS session_at_epoch, \
+             r.created_at AS session_created_at, r.last_seen_at AS session_last_seen_at, \
+             r.stepped_up_at AS session_stepped_up_at, r.parked AS session_parked, \
+             r.impersonation_id AS session_impersonation \
+             FROM session_registry r JOIN users ON users.id = r.user_id WHERE {which}"
         ))
-        .bind(store_key)
-        .fetch_optional(c)
+        .bind(keys)
+        .fetch_all(c)
         .await?;
-        row.map(|row| {
-            let user = user_from_row(&row)?;
-            let meta = SessionMeta {
-                user_id: user.id,
-                epoch: row.try_get("session_at_epoch")?,
-                created_at: row.try_get("session_created_at")?,
-                last_seen_at: row.try_get("session_last_seen_at")?,
-                stepped_up_at: row.try_get("session_stepped_up_at")?,
-            };
-            Ok(Found {
-                meta,
-                user,
-                parked: row.try_get("session_parked")?,
-                impersonation: row.try_get("session_impersonation")?,
+        rows.iter()
+            .map(|row| {
+                let user = user_from_row(row)?;
+                let meta = SessionMeta {
+                    user_id: user.id,
+                    epoch: row.try_get("session_at_epoch")?,
+                    created_at: row.try_get("session_created_at")?,
+                    last_seen_at: row.try_get("session_last_seen_at")?,
+                    stepped_up_at: row.try_get("session_stepped_up_at")?,
+                };
+                let found = Found {
+                    meta,
+                    user,
+                    parked: row.try_get("session_parked")?,
+                    impersonation: row.try_get("session_impersonation")?,
+                };
+                Ok((row.try_get("session_store_key")?, found))
             })
-        })
-        .transpose()
+            .collect()
     })
+}
+
+/// The registry row under `store_key` (see [`find_signed_in`]), read on its own.
+pub async fn find_one_signed_in(
+    connection: &mut impl AsConn,
+    store_key: &str,
+) -> sqlx::Result<Option<Found>> {
+    let found = find_signed_in(connection, &[store_key.to_owned()]).await?;
+    Ok(found.into_iter().next().map(|(_, found)| found))
 }
 
 /// See [`super::SessionRegistry::rekey`].

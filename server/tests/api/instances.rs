@@ -245,3 +245,83 @@ async fn made_up_cookies_do_not_queue_behind_the_write_lock() {
     assert!(started.elapsed() < std::time::Duration::from_secs(3), "{:?}", started.elapsed());
     held.rollback().await.expect("rollback");
 }
+
+/// A client that sends `cookie` as the session cookie on every request, whatever the
+/// answers say (a refusal's expired cookie does not stop the next request from trying).
+fn always_with_cookie(cookie: &str) -> Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::COOKIE,
+        reqwest::header::HeaderValue::from_str(&format!("bulwark={cookie}")).expect("header"),
+    );
+    headers
+        .insert(reqwest::header::ORIGIN, reqwest::header::HeaderValue::from_static(crate::helpers::ORIGIN));
+    Client::builder().default_headers(headers).build().expect("client")
+}
+
+/// The resolver's reads are shared by requests that arrive while one runs (see
+/// `bulwark::db::Batcher`). Under a steady load on the session, a revocation on B must
+/// still be refused on A by every request sent after it returned, not only by a polite one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn under_load_every_request_sent_after_a_revocation_on_the_other_instance_is_refused() {
+    use std::sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    };
+    let (a, b) = pair().await;
+    a.register(ALICE, "alice").await;
+    assert_eq!(a.login(ALICE, PASSWORD).await.status, 200);
+    let thief = always_with_cookie(&a.session_cookie().expect("a session cookie"));
+    let a = Arc::new(a);
+
+    // Sixteen requests at a time on A with the session, until told to stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicU64::new(0));
+    let load: Vec<_> = (0..16)
+        .map(|_| {
+            let (a, thief, stop, answered) =
+                (Arc::clone(&a), thief.clone(), Arc::clone(&stop), Arc::clone(&answered));
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    if me_status(&a, &thief).await == 200 {
+                        answered.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    // Until the load has been let in a few hundred times.
+    while answered.load(Ordering::Relaxed) < 200 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let before = a.state.registry.lookup_counts();
+
+    // The owner, on B, signs every session out.
+    let phone = b.new_browser();
+    let reply =
+        b.post_form_with(&phone.client, "/api/login", &[("email", ALICE), ("password", PASSWORD)]).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(b.step_up_with(&phone.client).await.status, 200);
+    let reply = b.post_form_with(&phone.client, "/api/sessions/revoke-all", &[]).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+
+    // Forty at once, on A, while the load goes on: every one refused.
+    let checks: Vec<_> = (0..40)
+        .map(|_| {
+            let (a, thief) = (Arc::clone(&a), thief.clone());
+            tokio::spawn(async move { a.post_form_with(&thief, "/api/me", &[]).await })
+        })
+        .collect();
+    for check in checks {
+        let reply = check.await.expect("task");
+        assert_eq!(reply.status, 401, "a request sent after the revocation was let in: {}", reply.body);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.expect("load");
+    }
+    // The load did share reads: more requests were answered than statements were run.
+    let after = a.state.registry.lookup_counts();
+    let (statements, keys) = (after.0 - before.0, after.1 - before.1);
+    assert!(keys > statements, "{keys} lookups in {statements} statements: nothing was shared");
+}

@@ -1,11 +1,13 @@
-// The first load: one WASM module, no bigger than it was before the credentials work. The
+// The first load: one WASM module, no bigger than it is today (so it cannot creep back). The
 // pages behind sign-in (admin, sessions, activity, step-up, email change) are WASM chunks
 // of their own, fetched when the browser first needs one (app/src/lazy.rs), and zxcvbn is
 // a chunk fetched on first use of the strength meter (credentials.spec.ts).
 import { test, expect, open, PASSWORD, uniqueUser, createAccount, signIn } from "./fixtures";
 
-/** The main module, brotli, before the credentials issue (README, "Performance"). */
-const FIRST_LOAD_BUDGET = 421_234;
+/** The main module, brotli: 347,306 bytes on 2026-12-07 (README, "Performance"), and a
+ * little room for a change that adds a line of text. Lower it whenever the module shrinks;
+ * the goal is a first load of at most 300 KB as sent. */
+const FIRST_LOAD_BUDGET = 350_000;
 
 /** Records the WASM files `page` fetches. */
 function wasmRequests(page: import("@playwright/test").Page): string[] {

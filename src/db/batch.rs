@@ -129,6 +129,10 @@ where
     /// Takes what is queued, reads it in one statement, answers; again while keys are
     /// waiting; then frees the lane.
     async fn run_lane(self: Arc<Self>) {
+        // Frees the lane however the task ends: were a panic (or the runtime dropping the
+        // task) to skip that, the lane would be lost for good, and with every lane lost no
+        // signed-in request would ever be answered again.
+        let mut guard = LaneGuard { inner: Arc::clone(&self), freed: false };
         loop {
             let batch = {
                 let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -136,6 +140,7 @@ where
                 state.queue.retain(|(_, answer)| !answer.is_closed());
                 if state.queue.is_empty() {
                     state.running -= 1;
+                    guard.freed = true;
                     return;
                 }
                 let take = state.queue.len().min(self.max_batch);
@@ -162,6 +167,52 @@ where
                     for (_, answer) in batch {
                         let _ = answer.send(Err(error.clone()));
                     }
+                }
+            }
+        }
+    }
+}
+
+/// See [`Inner::run_lane`]: on an abnormal end, frees the lane and, if keys are waiting
+/// and a runtime is still there, starts a lane for them.
+struct LaneGuard<K, V>
+where
+    K: Clone + Eq + Hash + Send + 'static,
+    V: Clone + Send + 'static,
+{
+    inner: Arc<Inner<K, V>>,
+    freed: bool,
+}
+
+impl<K, V> Drop for LaneGuard<K, V>
+where
+    K: Clone + Eq + Hash + Send + 'static,
+    V: Clone + Send + 'static,
+{
+    fn drop(&mut self) {
+        if self.freed {
+            return;
+        }
+        let restart = {
+            let mut state = self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            state.queue.retain(|(_, answer)| !answer.is_closed());
+            if state.queue.is_empty() {
+                state.running -= 1;
+                false
+            } else {
+                // The lane goes on in a new task.
+                true
+            }
+        };
+        if restart {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn(Arc::clone(&self.inner).run_lane())),
+                Err(_) => {
+                    // No runtime: nothing can read any more; the waiting requests end
+                    // with an error as their answers are dropped.
+                    let mut state = self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    state.queue.clear();
+                    state.running -= 1;
                 }
             }
         }
@@ -313,6 +364,39 @@ mod tests {
             matches!(batcher.get(1).await, Err(error) if matches!(error.cause(), sqlx::Error::RowNotFound))
         );
         assert_eq!(batcher.get(2).await.expect("read"), Some(2));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_statement_that_panics_fails_its_keys_and_loses_no_lane() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        // One lane: were it lost, nothing after the panics would ever be answered.
+        let batcher = Batcher::new(1, 64, {
+            let calls = Arc::clone(&calls);
+            move |keys: Vec<u32>| {
+                let panics = calls.fetch_add(1, Ordering::SeqCst) < 3;
+                async move {
+                    assert!(!panics, "a deliberate panic inside a statement");
+                    Ok(keys.into_iter().map(|k| (k, k)).collect())
+                }
+            }
+        });
+        let soon = std::time::Duration::from_secs(5);
+        for key in 0..3 {
+            let answer = tokio::time::timeout(soon, batcher.get(key)).await;
+            assert!(
+                answer.expect("answered, the lane not lost").is_err(),
+                "the panicking statement's key fails"
+            );
+        }
+        let answered = tokio::time::timeout(soon, batcher.get(9)).await;
+        assert_eq!(answered.expect("the lane came back").expect("read"), Some(9));
+        // The lane frees itself just after its last answer.
+        let freed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while batcher.inner.state.lock().expect("lock").running != 0 {
+                tokio::task::yield_now().await;
+            }
+        });
+        assert!(freed.await.is_ok(), "the lane was never freed");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

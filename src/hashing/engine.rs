@@ -17,10 +17,9 @@ use super::{HashError, HashParams};
 /// `SaltString::generate` made for every hash stored before.
 const SALT_LEN: usize = 16;
 
-/// The most a stored hash may ask for. Stored hashes are ours, but a damaged or tampered
-/// row must not make a sign-in allocate gigabytes or spin for minutes: anything beyond
-/// this is refused as an error rather than computed.
-const CEILING: HashParams = HashParams { memory_kib: 1024 * 1024, iterations: 64, parallelism: 16 };
+/// The most a stored hash may ask for: anything beyond is refused as an error rather than
+/// computed (see [`HashParams::MAXIMUM`]).
+const CEILING: HashParams = HashParams::MAXIMUM;
 
 /// The parameters new hashes are made with. Cheap to copy: the working memory lives in
 /// each [`Worker`].

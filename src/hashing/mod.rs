@@ -37,13 +37,24 @@ impl HashParams {
     /// OWASP's minimum for argon2id; nothing weaker is accepted from configuration.
     pub const MINIMUM: Self = Self { memory_kib: 19_456, iterations: 2, parallelism: 1 };
 
-    /// Refuses parameters below [`HashParams::MINIMUM`].
+    /// The most a hash may cost: what a stored hash may ask for when it is verified (a
+    /// damaged or tampered row must not make a sign-in allocate gigabytes or spin for
+    /// minutes), and so the most the configuration may ask for too.
+    pub const MAXIMUM: Self = Self { memory_kib: 1024 * 1024, iterations: 64, parallelism: 16 };
+
+    /// Refuses parameters below [`HashParams::MINIMUM`] or above [`HashParams::MAXIMUM`].
     pub fn checked(self) -> Result<Self, HashError> {
         if self.memory_kib < Self::MINIMUM.memory_kib
             || self.iterations < Self::MINIMUM.iterations
             || self.parallelism < 1
         {
             return Err(HashError::WeakParams(self));
+        }
+        if self.memory_kib > Self::MAXIMUM.memory_kib
+            || self.iterations > Self::MAXIMUM.iterations
+            || self.parallelism > Self::MAXIMUM.parallelism
+        {
+            return Err(HashError::CostlyParams(self));
         }
         Ok(self)
     }
@@ -59,6 +70,8 @@ impl Default for HashParams {
 pub enum HashError {
     #[error("argon2 parameters {0:?} are below the minimum m=19456 KiB, t=2, p=1")]
     WeakParams(HashParams),
+    #[error("argon2 parameters {0:?} are above the maximum m=1048576 KiB, t=64, p=16")]
+    CostlyParams(HashParams),
     #[error("argon2 failed: {0}")]
     Argon2(String),
     #[error("the hashing threads could not be started: {0}")]
@@ -235,9 +248,22 @@ impl PasswordHasher {
         let secret = password.expose_secret().to_owned();
         let inner = Arc::clone(&self.inner);
         self.run(ticket, move |worker| {
-            let is_real = stored.is_some();
-            let matches = worker.verify(secret.as_bytes(), stored.as_deref().unwrap_or(&inner.dummy_hash))?;
-            Ok(matches && is_real)
+            let Some(stored) = stored else {
+                // No account: the same work against the dummy hash, and never a match.
+                worker.verify(secret.as_bytes(), &inner.dummy_hash)?;
+                return Ok(false);
+            };
+            match worker.verify(secret.as_bytes(), &stored) {
+                Ok(matches) => Ok(matches),
+                Err(error) => {
+                    // A stored hash that cannot be checked (damaged, another variant,
+                    // beyond the maximum cost) matches nothing. It is answered as a wrong
+                    // password, after the same work, so the answer says nothing of it.
+                    tracing::error!(%error, "a stored password hash could not be checked");
+                    worker.verify(secret.as_bytes(), &inner.dummy_hash)?;
+                    Ok(false)
+                }
+            }
         })
         .await
     }

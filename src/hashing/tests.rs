@@ -196,6 +196,33 @@ async fn a_panicking_job_fails_alone_and_the_pool_keeps_working() {
     assert!(hasher.verify(hasher.admit().expect("room"), &secret, Some(phc)).await.expect("verify"));
 }
 
+#[tokio::test]
+async fn a_damaged_stored_hash_is_answered_as_a_wrong_password() {
+    let hasher = PasswordHasher::new(HashParams::default()).expect("hasher");
+    let secret = password("a perfectly fine passphrase");
+    for damaged in [
+        "not a hash",
+        "$argon2i$v=19$m=19456,t=2,p=1$c29tZXNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        let before = hasher.runs();
+        let verdict = hasher.verify(hasher.admit().expect("room"), &secret, Some(damaged.to_owned())).await;
+        assert!(!verdict.expect("an answer, not an error"), "{damaged:?} matches nothing");
+        assert_eq!(hasher.runs(), before + 1);
+    }
+}
+
+#[test]
+fn parameters_above_the_maximum_are_refused() {
+    for costly in [
+        HashParams { memory_kib: HashParams::MAXIMUM.memory_kib + 1, ..HashParams::default() },
+        HashParams { iterations: 65, ..HashParams::default() },
+        HashParams { parallelism: 17, ..HashParams::default() },
+    ] {
+        assert!(matches!(costly.checked(), Err(HashError::CostlyParams(_))), "{costly:?}");
+    }
+    assert!(HashParams::MAXIMUM.checked().is_ok());
+}
+
 #[test]
 fn parameters_below_the_minimum_are_refused() {
     let weak = HashParams { memory_kib: 4096, ..HashParams::default() };

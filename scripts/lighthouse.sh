@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lighthouse (mobile, its default simulated throttling) on /, /login and /signup of the
-# release server, in Debian's Chromium. Prints each page's performance score and LCP.
+# release server, in Debian's Chromium. Prints each page's performance and SEO scores and LCP.
 #
 #   bash scripts/lighthouse.sh [--no-build]
 #
@@ -41,12 +41,12 @@ for _ in $(seq 1 100); do curl -fso /dev/null "http://localhost:$PORT/" && break
 CHROME="${BULWARK_CHROMIUM:-$(command -v chromium)}"
 for page in / /login /signup; do
   CHROME_PATH="$CHROME" "$LH_DIR/node_modules/.bin/lighthouse" "http://localhost:$PORT$page" \
-    --only-categories=performance --output=json --output-path="$WORK/report.json" --quiet \
+    --only-categories=performance,seo --output=json --output-path="$WORK/report.json" --quiet \
     --chrome-flags="--headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage" >/dev/null
   node -e '
     const r = require(process.argv[1]);
     const a = r.audits;
-    console.log(`${process.argv[2].padEnd(8)} performance ${Math.round(r.categories.performance.score * 100)}` +
+    console.log(`${process.argv[2].padEnd(8)} performance ${Math.round(r.categories.performance.score * 100)} seo ${Math.round(r.categories.seo.score * 100)}` +
       `  FCP ${a["first-contentful-paint"].displayValue}  LCP ${a["largest-contentful-paint"].displayValue}` +
       `  TBT ${a["total-blocking-time"].displayValue}  CLS ${a["cumulative-layout-shift"].displayValue}`);
   ' "$WORK/report.json" "$page"

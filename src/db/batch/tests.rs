@@ -25,6 +25,26 @@ fn recording(
     }
 }
 
+/// Asks for `keys` one after another, each once the one before is queued, so the queue's
+/// order is the order of `keys`.
+async fn ask_in_order(
+    batcher: &Batcher<u32, u32>,
+    keys: &[u32],
+) -> Vec<tokio::task::JoinHandle<Result<Option<u32>, BatchError>>> {
+    let mut asked = Vec::new();
+    for &key in keys {
+        let before = batcher.inner.state.lock().expect("lock").queue.len();
+        asked.push(tokio::spawn({
+            let batcher = batcher.clone();
+            async move { batcher.get(key).await }
+        }));
+        while batcher.inner.state.lock().expect("lock").queue.len() == before {
+            tokio::task::yield_now().await;
+        }
+    }
+    asked
+}
+
 #[tokio::test]
 async fn alone_a_key_is_read_at_once_and_a_missing_row_is_none() {
     let statements = Arc::new(Mutex::new(Vec::new()));
@@ -49,16 +69,7 @@ async fn keys_queued_during_a_read_join_the_next_statement_never_the_running_one
     }
     // Keys asked for while it runs: none may be answered by the statement that
     // started before they were asked for.
-    let later: Vec<_> = (2..=9)
-        .map(|key| {
-            let batcher = batcher.clone();
-            tokio::spawn(async move { batcher.get(key).await })
-        })
-        .collect();
-    let queued = || batcher.inner.state.lock().expect("lock").queue.len();
-    while queued() < 8 {
-        tokio::task::yield_now().await;
-    }
+    let later = ask_in_order(&batcher, &(2..=9).collect::<Vec<u32>>()).await;
     assert_eq!(*statements.lock().expect("lock"), vec![vec![1]], "the running statement did not grow");
     gate.notify_one();
     assert_eq!(first.await.expect("task").expect("read"), Some(2));
@@ -215,16 +226,7 @@ async fn a_statement_reads_at_most_max_batch_keys_and_each_key_once() {
         tokio::task::yield_now().await;
     }
     // Six asks for three keys, queued while the first statement runs.
-    let later: Vec<_> = [7, 7, 8, 8, 9, 9]
-        .into_iter()
-        .map(|key| {
-            let batcher = batcher.clone();
-            tokio::spawn(async move { batcher.get(key).await })
-        })
-        .collect();
-    while batcher.inner.state.lock().expect("lock").queue.len() < 6 {
-        tokio::task::yield_now().await;
-    }
+    let later = ask_in_order(&batcher, &[7, 7, 8, 8, 9, 9]).await;
     for _ in 0..3 {
         gate.notify_one();
         tokio::task::yield_now().await;

@@ -32,6 +32,8 @@ pub enum Step {
 }
 
 /// Where the sign-in stands.
+// Made once per sign-in and moved once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Outcome {
     /// Complete: begin the session, set the device cookie if there is a new one.

@@ -43,6 +43,8 @@ pub mod completion;
 #[cfg(feature = "server")]
 pub mod db;
 #[cfg(feature = "server")]
+pub mod deletion;
+#[cfg(feature = "server")]
 pub mod devices;
 #[cfg(feature = "server")]
 pub mod email_change;

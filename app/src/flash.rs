@@ -35,6 +35,8 @@ pub mod notice {
     pub const PASSKEY_ADDED: &str = "passkey-added";
     pub const PASSKEY_RENAMED: &str = "passkey-renamed";
     pub const PASSKEY_REMOVED: &str = "passkey-removed";
+    pub const ACCOUNT_CLOSED: &str = "account-closed";
+    pub const ACCOUNT_KEPT: &str = "account-kept";
 }
 
 /// Whether the site's cookies are `Secure` (and so this one `__Host-`), as the server's

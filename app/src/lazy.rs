@@ -116,6 +116,11 @@ lazy_pages! {
     SecurityRoute => security: SecurityPage,
     SetupAppRoute => setup_app: SetupAppPage,
     RecoveryCodesRoute => recovery_codes: RecoveryCodesPage,
+    CheckEmailRoute => check_email: CheckEmailPage,
+    ResendVerificationRoute => resend_verification: ResendVerificationPage,
+    ForgotPasswordRoute => forgot_password: ForgotPasswordPage,
+    DeleteAccountRoute => delete_account: DeleteAccountPage,
+    UndoDeletionRoute => undo_deletion: UndoDeletionPage,
 }
 
 /// In the browser, before hydrating: fetches the chunk of the lazy page the server

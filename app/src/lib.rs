@@ -23,8 +23,7 @@ use leptos_router::{
 };
 
 use crate::pages::{
-    ChangePasswordPage, CheckEmailPage, ForgotPasswordPage, HomePage, LoginPage, NotFoundPage,
-    ResendVerificationPage, ResetPasswordPage, SignupPage, VerifyEmailPage,
+    ChangePasswordPage, HomePage, LoginPage, NotFoundPage, ResetPasswordPage, SignupPage, VerifyEmailPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -102,19 +101,17 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=HomePage ssr=SsrMode::Async />
                     <Route path=path!("signup") view=SignupPage ssr=SsrMode::Async />
                     <Route path=path!("login") view=LoginPage ssr=SsrMode::Async />
-                    <Route path=path!("check-email") view=CheckEmailPage ssr=SsrMode::Async />
+                    <Route path=path!("check-email") view={Lazy::<lazy::CheckEmailRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("verify-email") view=VerifyEmailPage ssr=SsrMode::Async />
-                    <Route
-                        path=path!("verify-email/resend")
-                        view=ResendVerificationPage
-                        ssr=SsrMode::Async
-                    />
-                    <Route path=path!("forgot-password") view=ForgotPasswordPage ssr=SsrMode::Async />
+                    <Route path=path!("verify-email/resend") view={Lazy::<lazy::ResendVerificationRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("forgot-password") view={Lazy::<lazy::ForgotPasswordRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("reset-password") view=ResetPasswordPage ssr=SsrMode::Async />
                     <Route path=path!("account/sessions") view={Lazy::<lazy::SessionsRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("account/password") view=ChangePasswordPage ssr=SsrMode::Async />
                     <Route path=path!("account/activity") view={Lazy::<lazy::ActivityRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("account/email") view={Lazy::<lazy::EmailChangeRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("account/delete") view={Lazy::<lazy::DeleteAccountRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("account/delete/undo") view={Lazy::<lazy::UndoDeletionRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("email-change/confirm") view={Lazy::<lazy::ConfirmEmailChangeRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("email-change/cancel") view={Lazy::<lazy::CancelEmailChangeRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("email-change/recover") view={Lazy::<lazy::RecoverAccountRoute>::new()} ssr=SsrMode::Async />

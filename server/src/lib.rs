@@ -82,6 +82,7 @@ pub struct Shared {
     pub impersonations: bulwark::impersonation::Impersonations,
     pub email_changes: bulwark::email_change::EmailChanges,
     pub factors: bulwark::factors::Factors,
+    pub deletions: bulwark::deletion::Deletions,
     pub outbox: Outbox,
     /// Where the mail sender delivers: SMTP, or the development folder.
     pub mail_transport: Arc<dyn MailTransport>,
@@ -142,7 +143,8 @@ pub async fn prepare(
         params.parallelism
     );
     let accounts = Accounts::new(pool.clone(), hasher, settings.password_policy, clock.clone())
-        .with_breaches(settings.credentials.breaches.clone());
+        .with_breaches(settings.credentials.breaches.clone())
+        .with_secret(settings.secret.expose());
     let registry = SessionRegistry::new(pool.clone(), clock.clone(), settings.session_lifetimes)
         .with_admin_lifetimes(settings.access.admin_lifetimes);
     let throttle =
@@ -190,6 +192,16 @@ pub async fn prepare(
         bulwark::factors::ISSUER,
     )
     .with_passkeys(relying_party(&settings.public_url.to_string()));
+    let deletions = bulwark::deletion::Deletions::new(bulwark::deletion::Parts {
+        pool: pool.clone(),
+        clock: clock.clone(),
+        registry: registry.clone(),
+        devices: devices.clone(),
+        outbox: outbox.clone(),
+        templates: templates.clone(),
+        grace_days: settings.access.deletion_grace_days,
+        key: settings.secret.expose().to_vec(),
+    });
     let admin = bulwark::admin::Admin::new(
         pool.clone(),
         clock.clone(),
@@ -199,6 +211,7 @@ pub async fn prepare(
         throttle.clone(),
         outbox.clone(),
         templates,
+        deletions.clone(),
     );
     let mail_transport: Arc<dyn MailTransport> = match &settings.mail.delivery {
         MailDelivery::Smtp(smtp) => Arc::new(SmtpTransport::new(smtp)?),
@@ -224,6 +237,7 @@ pub async fn prepare(
         impersonations,
         email_changes,
         factors,
+        deletions,
         outbox,
         mail_transport,
         settings: Arc::new(settings),
@@ -285,6 +299,7 @@ pub fn router(state: AppState) -> Router {
         admin: state.admin.clone(),
         impersonations: state.impersonations.clone(),
         email_changes: state.email_changes.clone(),
+        deletions: state.deletions.clone(),
         factors: state.factors.clone(),
         parked_cookie: DeviceCookie {
             name: state.settings.cookie.parked_name,
@@ -488,6 +503,11 @@ pub async fn clean_up(state: &AppState) -> Vec<(&'static str, String)> {
             tracing::info!(event = "audit_pruned", count = n, "old failed sign-ins naming no account removed")
         }
         Err(error) => failures.push(("audit retention", error.to_string())),
+    }
+    match state.deletions.erase_due().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(event = "user_erased", count = n, "accounts past their grace period erased"),
+        Err(error) => failures.push(("account erasure", error.to_string())),
     }
     match state.accounts.delete_expired_pending().await {
         Ok(0) => {}

@@ -43,6 +43,7 @@ fn grants(role: &str, schema: &str) -> Vec<String> {
         format!("REVOKE UPDATE, DELETE, TRUNCATE ON {schema}.audit_events FROM {role}"),
         format!("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {schema}._sqlx_migrations FROM {role}"),
         format!("GRANT EXECUTE ON FUNCTION {schema}.bulwark_prune_unknown_login_failures(BIGINT) TO {role}"),
+        format!("GRANT EXECUTE ON FUNCTION {schema}.bulwark_erase_audit(BIGINT) TO {role}"),
         format!("GRANT USAGE ON SCHEMA tower_sessions TO {role}"),
         format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA tower_sessions TO {role}"),
     ]

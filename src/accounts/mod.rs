@@ -146,11 +146,37 @@ pub struct Accounts {
     policy: PasswordPolicy,
     clock: SharedClock,
     breaches: Breaches,
+    /// Keys the hashes erased accounts' usernames are reserved under.
+    username_key: std::sync::Arc<[u8]>,
+}
+
+/// The keyed hash an erased account's username is reserved under (its unique, lower-case
+/// form; see `deletion`): the name itself is never stored once the account is erased.
+pub fn retired_username_hash(key: &[u8], canonical: &str) -> String {
+    crate::token::keyed_hex(key, b"bulwark retired username\0", canonical.as_bytes())
 }
 
 impl Accounts {
     pub fn new(pool: Pool, hasher: PasswordHasher, policy: PasswordPolicy, clock: SharedClock) -> Self {
-        Self { pool, hasher, policy, clock, breaches: Breaches::default() }
+        Self {
+            pool,
+            hasher,
+            policy,
+            clock,
+            breaches: Breaches::default(),
+            username_key: std::sync::Arc::from(&b""[..]),
+        }
+    }
+
+    /// The server's secret, which keys the reserved usernames' hashes.
+    pub fn with_secret(mut self, key: &[u8]) -> Self {
+        self.username_key = key.into();
+        self
+    }
+
+    /// The hash `canonical` would be reserved under.
+    pub fn retired_username_hash(&self, canonical: &str) -> String {
+        retired_username_hash(&self.username_key, canonical)
     }
 
     pub fn policy(&self) -> PasswordPolicy {

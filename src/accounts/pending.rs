@@ -192,11 +192,12 @@ pub enum Confirmed {
 }
 
 /// Turns the pending signup behind `token_hash` into a confirmed account named
-/// `username`/`display_name`, in one transaction.
+/// `username`/`display_name`, in one transaction. `username` comes with the hash it would
+/// be reserved under had an erased account held it (such a name counts as taken).
 pub async fn confirm(
     pool: &Pool,
     token_hash: &str,
-    username: &str,
+    (username, retired_hash): (&str, &str),
     display_name: &str,
     now: UnixTime,
 ) -> sqlx::Result<Confirmed> {
@@ -226,6 +227,16 @@ pub async fn confirm(
         crate::on_db!(tx.conn(), c => sqlx::query("DELETE FROM pending_signups WHERE email = $1").bind(&email).execute(c).await.map(crate::db::Done::from))?;
         tx.commit().await?;
         return Ok(Confirmed::Gone);
+    }
+    let retired: Option<i64> = crate::on_db!(tx.conn(), c => sqlx::query_scalar(
+        "SELECT until FROM retired_usernames WHERE username_hash = $1 AND until > $2",
+    )
+    .bind(retired_hash)
+    .bind(now)
+    .fetch_optional(c)
+    .await)?;
+    if retired.is_some() {
+        return Ok(Confirmed::UsernameTaken);
     }
     let id: Option<UserId> = crate::on_db!(tx.conn(), c => sqlx::query_scalar(
         "INSERT INTO users (email, username, display_name, password_hash, created_at, email_verified_at) \

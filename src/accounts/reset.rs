@@ -38,6 +38,10 @@ impl Accounts {
     /// A password reset link token for the account at `email`, if there is one.
     pub async fn issue_reset(&self, email: &Email) -> Result<Option<(User, String)>, AccountError> {
         let Some(user) = store::find_user_by_email(&self.pool, email).await? else { return Ok(None) };
+        // A closing account gets no link, as an address without an account gets none.
+        if user.standing.deletion_due_at.is_some() {
+            return Ok(None);
+        }
         // On a write transaction: they take turns, so an email change cannot commit between
         // this insert's check of the address and its own deletion of the account's links.
         let mut tx = crate::db::write(&self.pool).await?;

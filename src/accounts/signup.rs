@@ -283,7 +283,8 @@ impl Accounts {
             Some(name) => (name.canonical(), name.display()),
             None => (found.username.as_str(), found.display_name.as_str()),
         };
-        match pending::confirm(&self.pool, &hash, canonical, display, now).await? {
+        let retired = self.retired_username_hash(canonical);
+        match pending::confirm(&self.pool, &hash, (canonical, &retired), display, now).await? {
             Confirmed::Created(id) => super::store::find_user(&mut self.pool.acquire().await?, id)
                 .await?
                 .ok_or(ConfirmError::InvalidLink),

@@ -20,6 +20,9 @@ use crate::clock::UnixTime;
 pub enum Block {
     Disabled,
     Locked,
+    /// Its deletion was asked for; it is erased when the grace period ends. A sign-in
+    /// answers as for no account at all (never "this account is being deleted").
+    Closing,
 }
 
 /// The lifecycle columns of a user row.
@@ -35,6 +38,9 @@ pub struct Standing {
     pub locked_at: Option<UnixTime>,
     /// Only the password change (and sign-out) is reachable until a new one is chosen.
     pub must_change_password: bool,
+    /// The account is closing: it is erased at this time unless the owner undoes it
+    /// (see `deletion`).
+    pub deletion_due_at: Option<UnixTime>,
 }
 
 impl Standing {
@@ -50,7 +56,9 @@ impl Standing {
     /// What keeps the account from being used at `now`, if anything. Locked wins: it is
     /// the one an admin has to lift by hand.
     pub fn block(&self, now: UnixTime) -> Option<Block> {
-        if self.is_locked() {
+        if self.deletion_due_at.is_some() {
+            Some(Block::Closing)
+        } else if self.is_locked() {
             Some(Block::Locked)
         } else if self.is_disabled(now) {
             Some(Block::Disabled)
@@ -88,6 +96,13 @@ mod tests {
         };
         assert_eq!(standing.block(50), Some(Block::Locked));
         assert_eq!(standing.block(5_000), Some(Block::Locked));
+    }
+
+    #[test]
+    fn a_closing_account_is_blocked_whatever_else_it_is() {
+        let standing = Standing { deletion_due_at: Some(100), locked_at: Some(5), ..Standing::default() };
+        assert_eq!(standing.block(50), Some(Block::Closing));
+        assert_eq!(standing.block(500), Some(Block::Closing));
     }
 
     #[test]

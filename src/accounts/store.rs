@@ -163,7 +163,7 @@ pub async fn delete_expired_tokens(pool: &Pool, now: i64) -> sqlx::Result<u64> {
 
 pub(crate) const USER_COLUMNS: &str = "id, email, display_name, role, session_epoch, \
      email_verified_at IS NOT NULL AS email_verified, disabled_at, disabled_reason, disabled_until, locked_at, \
-     must_change_password, factors_since";
+     must_change_password, factors_since, deletion_due_at";
 
 pub(crate) fn user_from_row(row: &impl DbRow) -> sqlx::Result<User> {
     Ok(User {
@@ -179,14 +179,20 @@ pub(crate) fn user_from_row(row: &impl DbRow) -> sqlx::Result<User> {
             disabled_until: row.try_get("disabled_until")?,
             locked_at: row.try_get("locked_at")?,
             must_change_password: row.try_get("must_change_password")?,
+            deletion_due_at: row.try_get("deletion_due_at")?,
         },
         factors_since: row.try_get("factors_since")?,
     })
 }
 
+/// The account at `email` and its password hash, for a sign-in. A closing account (see
+/// `deletion`) is not found: its sign-in costs and answers exactly what an address without
+/// an account does.
 pub async fn find_credentials(pool: &Pool, email: &Email) -> sqlx::Result<Option<(User, String)>> {
     crate::on_db!(pool, c => {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1"))
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1 AND deletion_due_at IS NULL"
+        ))
             .bind(email.as_str())
             .fetch_optional(c)
             .await?;

@@ -35,6 +35,11 @@ pub enum AdminAction {
     ResetFactors {
         reason: String,
     },
+    /// Delete the account (reason required): it closes at once (every session ends) and is
+    /// erased when the grace period ends, unless its owner keeps it with the mailed link.
+    Delete {
+        reason: String,
+    },
 }
 
 impl AdminAction {
@@ -45,6 +50,7 @@ impl AdminAction {
         match self {
             Self::Disable { reason, until } => Self::Disable { reason: clean(&reason), until },
             Self::ResetFactors { reason } => Self::ResetFactors { reason: clean(&reason) },
+            Self::Delete { reason } => Self::Delete { reason: clean(&reason) },
             other => other,
         }
     }
@@ -61,8 +67,14 @@ impl AdminAction {
                 return Err(AdminError::UntilInPast);
             }
         }
-        let on_oneself_refused =
-            matches!(self, Self::Disable { .. } | Self::Lock | Self::ForceReset | Self::ResetFactors { .. });
+        let on_oneself_refused = matches!(
+            self,
+            Self::Disable { .. }
+                | Self::Lock
+                | Self::ForceReset
+                | Self::ResetFactors { .. }
+                | Self::Delete { .. }
+        );
         if on_oneself_refused && target == actor {
             return Err(AdminError::Yourself);
         }
@@ -87,6 +99,7 @@ impl AdminAction {
             Self::SetRole { .. } => Event::RoleChanged,
             Self::EndSessions { .. } => Event::SessionsRevoked,
             Self::ResetFactors { .. } => Event::FactorsReset,
+            Self::Delete { .. } => Event::DeletionRequested,
         }
     }
 
@@ -108,6 +121,10 @@ impl AdminAction {
             Self::ResetFactors { .. } => {
                 "reset two-factor sign-in (every session ends; the owner sets it up again)".into()
             }
+            Self::Delete { .. } => {
+                "delete the account (closed now, erased after the grace period unless the owner keeps it)"
+                    .into()
+            }
         }
     }
 
@@ -115,7 +132,9 @@ impl AdminAction {
     /// from the action, and never mailed).
     pub fn reason(&self) -> Option<&str> {
         match self {
-            Self::Disable { reason, .. } | Self::ResetFactors { reason } => Some(reason.trim()),
+            Self::Disable { reason, .. } | Self::ResetFactors { reason } | Self::Delete { reason } => {
+                Some(reason.trim())
+            }
             _ => None,
         }
     }
@@ -163,6 +182,7 @@ mod tests {
             AdminAction::SetRole { role: Role::User },
             AdminAction::EndSessions { session: Some("h".into()) },
             AdminAction::EndSessions { session: None },
+            AdminAction::Delete { reason: "asked by phone".into() },
         ];
         for action in actions {
             assert_eq!(AdminAction::from_json(&action.to_json()), Some(action));
@@ -186,6 +206,14 @@ mod tests {
         let past = AdminAction::Disable { reason: "x".into(), until: Some(100) };
         assert!(matches!(past.check(1, 2, 100), Err(AdminError::UntilInPast)));
         assert!(matches!(AdminAction::Lock.check(1, 1, 100), Err(AdminError::Yourself)));
+        let delete = AdminAction::Delete { reason: "asked".into() };
+        assert!(matches!(delete.check(1, 1, 100), Err(AdminError::Yourself)));
+        assert!(matches!(
+            AdminAction::Delete { reason: " ".into() }.check(1, 2, 100),
+            Err(AdminError::ReasonRequired)
+        ));
+        assert!(delete.needs_second_admin(Role::Admin));
+        assert!(!delete.needs_second_admin(Role::User));
         assert!(AdminAction::Unlock.check(1, 1, 100).is_ok());
     }
 }

@@ -124,7 +124,7 @@ impl Admin {
                 ApprovalNotice::Alone { by, target: before.user.username.clone(), action: action.describe() };
             self.tell_admins(&mut tx, &notice).await?;
         }
-        self.follow_up_in(&mut tx, target, &action, &before).await?;
+        self.follow_up_in(&mut tx, actor.id, target, &action, &before).await?;
         tx.commit().await?;
         self.outbox.wake();
         Ok(Decision::Done)
@@ -172,7 +172,7 @@ impl Admin {
                 action: action.describe(),
             };
             self.tell_admins(&mut tx, &notice).await?;
-            self.follow_up_in(&mut tx, target, &action, &before).await?;
+            self.follow_up_in(&mut tx, approver.id, target, &action, &before).await?;
         }
         tx.commit().await?;
         self.outbox.wake();

@@ -24,6 +24,7 @@ use crate::{
     audit,
     clock::{SharedClock, UnixTime},
     db::{Pool, Tx},
+    deletion::Deletions,
     devices::Devices,
     mail::{AdminNotice, Outbox, Templates},
     sessions::{SessionRegistry, SessionRow},
@@ -141,6 +142,7 @@ pub struct Admin {
     throttle: Throttle,
     outbox: Outbox,
     templates: Templates,
+    deletions: Deletions,
 }
 
 impl Admin {
@@ -154,8 +156,9 @@ impl Admin {
         throttle: Throttle,
         outbox: Outbox,
         templates: Templates,
+        deletions: Deletions,
     ) -> Self {
-        Self { pool, clock, accounts, registry, devices, throttle, outbox, templates }
+        Self { pool, clock, accounts, registry, devices, throttle, outbox, templates, deletions }
     }
 
     /// A page of accounts and how many match.
@@ -222,6 +225,13 @@ impl Admin {
                     serde_json::json!({ "reason": reason.trim(), "new_password_required": true }),
                 )
             }
+            AdminAction::Delete { reason } => {
+                let due_at = self.deletions.due_from_now();
+                (
+                    store::close_for_deletion(&mut *tx, key, target, due_at).await?,
+                    serde_json::json!({ "by": "admin", "reason": reason.trim(), "due_at": due_at }),
+                )
+            }
             AdminAction::EndSessions { session } => {
                 // The registry writes its own event with the deletion.
                 if !store::actor_may_act(&mut *tx, key).await? {
@@ -256,6 +266,7 @@ impl Admin {
     async fn follow_up_in(
         &self,
         tx: &mut Tx,
+        actor: UserId,
         target: UserId,
         action: &AdminAction,
         before: &UserSummary,
@@ -293,6 +304,12 @@ impl Admin {
                 Some(AdminNotice::RoleChanged(*role))
             }
             AdminAction::EndSessions { .. } => None,
+            AdminAction::Delete { .. } => {
+                // The owner's mail (with the undo link) is the closing's own.
+                let due_at = user.standing.deletion_due_at.unwrap_or_else(|| self.deletions.due_from_now());
+                self.deletions.closed_in(tx, user, Some(actor), due_at).await?;
+                None
+            }
             AdminAction::ResetFactors { .. } => {
                 // Sessions and device cookies end; the owner is told, and gets the link
                 // that sets a new password (the old one no longer works).

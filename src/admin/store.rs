@@ -14,17 +14,7 @@ use crate::{
     Role,
 };
 
-/// "Another admin who can still act remains": the guard on every change that could take
-/// the last one away (placeholder `$n` binds the target's id, `$now` the current time).
-pub(super) fn another_active_admin(n: usize, now: usize) -> String {
-    format!(
-        "EXISTS (SELECT 1 FROM users o WHERE o.role = 'admin' AND o.id != ${n} \
-         AND {} AND o.locked_at IS NULL AND o.must_change_password = FALSE \
-         AND o.email_verified_at IS NOT NULL)",
-        not_disabled("o.", &format!("${now}"))
-    )
-}
-
+pub use crate::sessions::guard::another_active_admin;
 pub use crate::sessions::guard::ActorKey;
 use crate::{bind_actor, sessions::guard::actor_is_admin};
 
@@ -94,6 +84,34 @@ pub async fn block(
         bind_actor!(query.bind(target).bind(target), actor).execute(c).await.map(crate::db::Done::from)
     })?;
     outcome(connection, done.rows_affected(), target, actor, Outcome::LastAdmin).await
+}
+
+/// Closes the account for deletion, erased at `due_at` unless its owner undoes it, and
+/// ends every session (epoch bump); never the last active admin. `Unchanged` when it is
+/// closing already.
+pub async fn close_for_deletion(
+    connection: &mut impl AsConn,
+    actor: ActorKey<'_>,
+    target: UserId,
+    due_at: UnixTime,
+) -> sqlx::Result<Outcome> {
+    let closing: Option<bool> = crate::on_db!(connection.conn(), c => sqlx::query_scalar(
+        "SELECT deletion_due_at IS NOT NULL OR erased_at IS NOT NULL FROM users WHERE id = $1",
+    )
+    .bind(target)
+    .fetch_optional(c)
+    .await)?;
+    let sql = format!(
+        "UPDATE users SET deletion_due_at = $1, session_epoch = session_epoch + 1 \
+         WHERE id = $2 AND deletion_due_at IS NULL AND erased_at IS NULL AND (role != 'admin' OR {}) AND {}",
+        another_active_admin(3, 7),
+        actor_is_admin(4)
+    );
+    let done = crate::on_db!(connection.conn(), c => {
+        bind_actor!(sqlx::query(&sql).bind(due_at).bind(target).bind(target), actor).execute(c).await.map(crate::db::Done::from)
+    })?;
+    let refused = if closing == Some(true) { Outcome::Unchanged } else { Outcome::LastAdmin };
+    outcome(connection, done.rows_affected(), target, actor, refused).await
 }
 
 /// Lifts a disablement (`disabled`) or the admin lock.

@@ -72,10 +72,17 @@ pub enum Event {
     PasskeyRenamed,
     /// A passkey's signature counter went backwards (a possible clone): it was set aside.
     PasskeyFlagged,
+    /// The account is to be deleted after the grace period (by its owner, or an admin:
+    /// details say which and, for an admin, the reason).
+    DeletionRequested,
+    /// The owner kept the account with the mailed link.
+    DeletionUndone,
+    /// The grace period ended and the account's personal data was erased.
+    AccountErased,
 }
 
 impl Event {
-    pub const ALL: [Self; 32] = [
+    pub const ALL: [Self; 35] = [
         Self::LoginSuccess,
         Self::LoginFail,
         Self::PasswordChange,
@@ -108,6 +115,9 @@ impl Event {
         Self::FactorsReset,
         Self::PasskeyRenamed,
         Self::PasskeyFlagged,
+        Self::DeletionRequested,
+        Self::DeletionUndone,
+        Self::AccountErased,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -144,6 +154,9 @@ impl Event {
             Self::FactorsReset => "authz_admin_factors_reset",
             Self::PasskeyRenamed => "authn_passkey_renamed",
             Self::PasskeyFlagged => "authn_passkey_flagged",
+            Self::DeletionRequested => "user_deletion_requested",
+            Self::DeletionUndone => "user_deletion_undone",
+            Self::AccountErased => "user_erased",
         }
     }
 

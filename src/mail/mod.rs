@@ -21,7 +21,7 @@ pub mod transport;
 pub use self::{
     outbox::{Outbox, Queued},
     sender::{spawn_sender, SenderPolicy},
-    templates::{AdminNotice, ApprovalNotice, ImpersonationNotice, Templates},
+    templates::{AdminNotice, ApprovalNotice, DeletionNotice, ImpersonationNotice, Templates},
     transport::{DevTransport, MailTransport, SmtpSettings, SmtpTls, SmtpTransport, TransportError},
 };
 use crate::Email;
@@ -78,6 +78,8 @@ pub enum MailKind {
     FactorNotice,
     /// The right password was followed by wrong second steps: someone may know it.
     FactorAlarm,
+    /// The account will be deleted (with the link that undoes it), or the deletion was undone.
+    AccountDeletion,
 }
 
 /// The name log lines give a mail of the kind stored as `stored`. The mail that answers a
@@ -115,6 +117,7 @@ impl MailKind {
             Self::AdminApproval => "admin_approval",
             Self::FactorNotice => "factor_notice",
             Self::FactorAlarm => "factor_alarm",
+            Self::AccountDeletion => "account_deletion",
         }
     }
 }
@@ -143,7 +146,8 @@ impl std::fmt::Debug for Mail {
 mod tests {
     use super::*;
 
-    const EVERY_KIND: [MailKind; 16] = [
+    const EVERY_KIND: [MailKind; 17] = [
+        MailKind::AccountDeletion,
         MailKind::FactorNotice,
         MailKind::FactorAlarm,
         MailKind::VerifyEmail,

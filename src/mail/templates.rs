@@ -225,12 +225,14 @@ impl Templates {
 
 mod admin;
 mod approval;
+mod deletion;
 mod email_change;
 mod factors;
 mod impersonation;
 mod new_device;
 pub use admin::AdminNotice;
 pub use approval::{ApprovalNotice, APPROVALS_PATH};
+pub use deletion::{DeletionNotice, UNDO_DELETION_PATH};
 pub use email_change::{CANCEL_PATH, CONFIRM_PATH, RECOVER_PATH};
 pub use factors::{FactorNotice, SECURITY_PATH};
 pub use impersonation::{ImpersonationNotice, SESSIONS_PATH};

@@ -38,6 +38,29 @@ pub fn session_is_live(key: usize, user: usize) -> String {
     )
 }
 
+/// "Another admin who can still act remains": the guard on every change that could take
+/// the last one away (placeholder `$n` binds the target's id, `$now` the current time).
+pub fn another_active_admin(n: usize, now: usize) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM users o WHERE o.role = 'admin' AND o.id != ${n} \
+         AND {} AND o.locked_at IS NULL AND o.must_change_password = FALSE \
+         AND o.email_verified_at IS NOT NULL AND o.deletion_due_at IS NULL AND o.erased_at IS NULL)",
+        not_disabled("o.", &format!("${now}"))
+    )
+}
+
+/// "The owner's session is live, their own (not parked, not an impersonation) and stepped
+/// up at or after `$since`": `$key` binds its registry key, `$user` its account's id. For
+/// the changes that need a fresh step-up: one that expired while the request waited counts
+/// for nothing when the change is made.
+pub fn owner_stepped_up(key: usize, user: usize, since: usize) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM session_registry c JOIN users u ON u.id = c.user_id \
+         WHERE c.store_key = ${key} AND c.user_id = ${user} AND c.epoch = u.session_epoch AND c.parked = FALSE \
+         AND c.impersonation_id IS NULL AND c.stepped_up_at >= ${since})"
+    )
+}
+
 /// "The acting admin is still an admin who can act, on a live session": checked by the
 /// statement that makes each admin change (binds the actor's id and session key), so an
 /// admin demoted, disabled or signed out while their request was in flight changes

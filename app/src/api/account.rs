@@ -318,6 +318,9 @@ pub fn describe_event(event: &str, success: bool) -> &'static str {
         ("authz_admin_factors_reset", _) => "Two-factor sign-in reset by an administrator",
         ("authn_passkey_renamed", _) => "Passkey renamed",
         ("authn_passkey_flagged", _) => "Passkey set aside (its counter went backwards)",
+        ("user_deletion_requested", _) => "Account deletion asked for",
+        ("user_deletion_undone", _) => "Account deletion undone with the mailed link",
+        ("user_erased", _) => "Account erased",
         _ => "Account event",
     }
 }

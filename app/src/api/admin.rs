@@ -29,6 +29,9 @@ pub const AUDIT_EVENTS: &[&str] = &[
     "authz_admin_factors_reset",
     "authn_passkey_renamed",
     "authn_passkey_flagged",
+    "user_deletion_requested",
+    "user_deletion_undone",
+    "user_erased",
     "authn_login_fail",
     "authn_password_change",
     "authn_password_reset",
@@ -288,6 +291,22 @@ pub async fn admin_reset_factors(id: i64, #[server(default)] reason: String) -> 
     .await
 }
 
+/// Deletes the account: it closes at once (every session ends) and is erased when the
+/// grace period ends, unless its owner keeps it with the mailed link. A reason is
+/// required; on an admin's account a second admin must approve it.
+#[server(prefix = "/api/admin", endpoint = "delete")]
+pub async fn admin_delete(id: i64, #[server(default)] reason: String) -> Result<(), ApiError> {
+    use super::ssr::*;
+    async {
+        let caller = admin_caller(true)?;
+        let context = audit_context();
+        let action = AdminAction::Delete { reason };
+        let decision = admin()?.act(actor(&caller, &context), id, action).await.map_err(admin_error)?;
+        done(id, decision)
+    }
+    .await
+}
+
 /// Requires a new password: every session ends, a reset link is mailed.
 #[server(prefix = "/api/admin", endpoint = "force-reset")]
 pub async fn admin_force_reset(id: i64) -> Result<(), ApiError> {
@@ -374,6 +393,7 @@ fn user_view(summary: &bulwark::admin::UserSummary, now: i64) -> AdminUserView {
     let status = match user.standing.block(now) {
         Some(bulwark::accounts::Block::Locked) => "locked",
         Some(bulwark::accounts::Block::Disabled) => "disabled",
+        Some(bulwark::accounts::Block::Closing) => "deletion pending",
         None => "active",
     };
     AdminUserView {

@@ -13,6 +13,7 @@ use crate::error::ApiError;
 mod account;
 mod admin;
 mod approvals;
+mod deletion;
 mod email_change;
 mod factors;
 mod impersonation;
@@ -20,8 +21,8 @@ mod passkeys;
 mod recovery;
 mod sessions;
 pub use self::{
-    account::*, admin::*, approvals::*, email_change::*, factors::*, impersonation::*, passkeys::*,
-    recovery::*, sessions::*,
+    account::*, admin::*, approvals::*, deletion::*, email_change::*, factors::*, impersonation::*,
+    passkeys::*, recovery::*, sessions::*,
 };
 
 /// What the UI may know about the signed-in user.

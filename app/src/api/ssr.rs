@@ -37,6 +37,7 @@ pub struct Services {
     pub admin: bulwark::admin::Admin,
     pub impersonations: bulwark::impersonation::Impersonations,
     pub email_changes: bulwark::email_change::EmailChanges,
+    pub deletions: bulwark::deletion::Deletions,
     pub factors: bulwark::factors::Factors,
     /// The cookie of a sign-in waiting for its second step.
     pub second_step_cookie: DeviceCookie,
@@ -159,6 +160,8 @@ pub fn sign_in_error(error: SignInError) -> ApiError {
     match error {
         SignInError::Blocked(bulwark::accounts::Block::Disabled) => ApiError::AccountDisabled,
         SignInError::Blocked(bulwark::accounts::Block::Locked) => ApiError::AccountLocked,
+        // A closing account answers as no account does.
+        SignInError::Blocked(bulwark::accounts::Block::Closing) => ApiError::InvalidCredentials,
         SignInError::Throttled(verdict) => too_many(verdict),
         SignInError::Busy => busy(),
         SignInError::InvalidCredentials => ApiError::InvalidCredentials,

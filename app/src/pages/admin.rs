@@ -12,9 +12,9 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
     api::{
-        admin_user, admin_user_page, admin_users, AdminApprove, AdminDisable, AdminEnable, AdminForceReset,
-        AdminLock, AdminResetFactors, AdminRevokeSessions, AdminSetRole, AdminUnlock, AdminUserView,
-        AdminWithdraw, ADMIN_AUDIT_PAGE, ADMIN_PAGE,
+        admin_user, admin_user_page, admin_users, AdminApprove, AdminDelete, AdminDisable, AdminEnable,
+        AdminForceReset, AdminLock, AdminResetFactors, AdminRevokeSessions, AdminSetRole, AdminUnlock,
+        AdminUserView, AdminWithdraw, ADMIN_AUDIT_PAGE, ADMIN_PAGE,
     },
     components::{use_session, FlashNotice, FormError},
     error::ApiError,
@@ -188,6 +188,7 @@ fn UserDetail() -> impl IntoView {
     let unlock = ServerAction::<AdminUnlock>::new();
     let reset = ServerAction::<AdminForceReset>::new();
     let factors = ServerAction::<AdminResetFactors>::new();
+    let delete = ServerAction::<AdminDelete>::new();
     let role = ServerAction::<AdminSetRole>::new();
     let revoke = ServerAction::<AdminRevokeSessions>::new();
     let approve = ServerAction::<AdminApprove>::new();
@@ -199,7 +200,7 @@ fn UserDetail() -> impl IntoView {
             lock.version().get(),
             unlock.version().get(),
             reset.version().get(),
-            (factors.version().get(), role.version().get()),
+            (factors.version().get(), role.version().get(), delete.version().get()),
             revoke.version().get(),
             approve.version().get(),
             withdraw.version().get(),
@@ -214,6 +215,7 @@ fn UserDetail() -> impl IntoView {
             unlock.value().get(),
             reset.value().get(),
             factors.value().get(),
+            delete.value().get(),
             role.value().get(),
             revoke.value().get(),
             approve.value().get(),
@@ -320,6 +322,13 @@ fn UserDetail() -> impl IntoView {
                                             <input type="hidden" name="id" value=id.to_string() />
                                             <label>"Why (the owner lost their phone and recovery codes; admins only see it)" <input type="text" name="reason" required maxlength="500" data-testid="reset-factors-reason" /></label>
                                             <button type="submit" class="button button-danger">"Reset two-factor sign-in"</button>
+                                        </ActionForm>
+                                    })}
+                                    {(user.status != "deletion pending").then(|| view! {
+                                        <ActionForm action=delete attr:class="stacked-form">
+                                            <input type="hidden" name="id" value=id.to_string() />
+                                            <label>"Why delete it (the owner can keep it with the mailed link until it is erased; admins only see the reason)" <input type="text" name="reason" required maxlength="500" data-testid="delete-reason" /></label>
+                                            <button type="submit" class="button button-danger" data-testid="admin-delete">"Delete the account"</button>
                                         </ActionForm>
                                     })}
                                     <ActionForm action=role attr:class="inline-form">

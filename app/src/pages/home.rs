@@ -10,6 +10,7 @@ pub fn HomePage() -> impl IntoView {
     let user = use_session().user;
     view! {
         <Title text="Home" />
+        <crate::pages::AccountClosedNotice />
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match user.await {
@@ -24,6 +25,7 @@ pub fn HomePage() -> impl IntoView {
                             <div class="actions actions-start">
                                 <a class="button button-quiet" href="/account/sessions">"Your sessions"</a>
                                 <SignOutButton />
+                                <a class="button button-quiet" href="/account/delete" data-testid="delete-account-link">"Delete account"</a>
                             </div>
                         </section>
                     }.into_any(),

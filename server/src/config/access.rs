@@ -1,5 +1,5 @@
 //! Settings about who may do what, and for how long: step-up windows, admins' session
-//! lifetimes, and impersonation's limits.
+//! lifetimes, impersonation's limits, and how long a deleted account can be kept.
 
 use bulwark::{impersonation::Policy, sessions::Lifetimes};
 use clap::Args;
@@ -30,6 +30,10 @@ pub struct AccessConfig {
     /// access from their account page, for a limited time.
     #[arg(long, env = "BULWARK_IMPERSONATION_CONSENT", default_value_t = false)]
     pub impersonation_consent: bool,
+    /// Days between asking for an account's deletion and its erasure, during which the
+    /// owner can undo it with the mailed link (1 to 90).
+    #[arg(long, env = "BULWARK_DELETION_GRACE_DAYS", default_value_t = bulwark::deletion::DEFAULT_GRACE_DAYS)]
+    pub deletion_grace_days: i64,
 }
 
 /// The checked settings.
@@ -41,6 +45,8 @@ pub struct Access {
     pub admin_step_up_secs: i64,
     pub admin_lifetimes: Lifetimes,
     pub impersonation: Policy,
+    /// Days before a deleted account is erased.
+    pub deletion_grace_days: i64,
 }
 
 impl Default for Access {
@@ -50,6 +56,7 @@ impl Default for Access {
             admin_step_up_secs: 5 * 60,
             admin_lifetimes: Lifetimes { idle_secs: 15 * 60, absolute_secs: 8 * 3600 },
             impersonation: Policy::default(),
+            deletion_grace_days: bulwark::deletion::DEFAULT_GRACE_DAYS,
         }
     }
 }
@@ -69,7 +76,14 @@ impl AccessConfig {
                 per_hour: self.impersonations_per_hour,
                 consent_required: self.impersonation_consent,
             },
+            deletion_grace_days: self.deletion_grace_days,
         };
+        if !(1..=bulwark::deletion::MAX_GRACE_DAYS).contains(&self.deletion_grace_days) {
+            return Err(format!(
+                "BULWARK_DELETION_GRACE_DAYS must be between 1 and {}",
+                bulwark::deletion::MAX_GRACE_DAYS
+            ));
+        }
         if !(1..=60).contains(&self.impersonation_minutes) {
             return Err("BULWARK_IMPERSONATION_MINUTES must be between 1 and 60".into());
         }

@@ -9,6 +9,7 @@ mod assets;
 mod breached;
 mod contention;
 mod csrf;
+mod deletion;
 mod devices;
 mod email_change;
 mod flood;

@@ -1,0 +1,240 @@
+//! Deleting an account: closed at once, erased after a grace period, undone until then.
+//!
+//! - **Closing** (by the owner after a fresh step-up, or by an admin: see
+//!   `admin::AdminAction::Delete`): in one transaction the account is marked closing, its
+//!   epoch bumped (every session is refused on its next request) and its sessions, device
+//!   cookies, mailed links, pending email changes, waiting second steps, passkey ceremonies
+//!   and support access end. The owner is mailed a link that keeps the account. Never the
+//!   last admin who can act.
+//! - **While closing**, the account looks like no account to a sign-in (the generic error,
+//!   after the same work: see `accounts::store::find_credentials`), a password reset mails
+//!   nothing, and any session left would be refused by the resolver.
+//! - **Undo** with the mailed link (a page with a button: a mail scanner that follows links
+//!   keeps nothing open) reopens the account as it was; sessions stay ended, and a mailed
+//!   link never signs in.
+//! - **Erasure** (the clean-up pass, once the grace period is over): every row about the
+//!   account goes, rows naming its address go, the audit log keeps ids and events without
+//!   details, addresses or browsers, and the user row keeps only its id. The username is
+//!   reserved for [`USERNAME_RESERVED_SECS`] under a keyed hash.
+//!
+//! Undo and erasure both start by taking the pending deletion's row, so when they race
+//! exactly one of them happens.
+
+pub mod store;
+
+use crate::{
+    accounts::{User, UserId},
+    audit::{self, Event},
+    clock::{SharedClock, UnixTime},
+    db::{Pool, Tx},
+    devices::Devices,
+    mail::{DeletionNotice, Outbox, Templates},
+    sessions::SessionRegistry,
+    token, Email, Username,
+};
+
+pub use store::Pending;
+
+/// The grace period unless configured (`BULWARK_DELETION_GRACE_DAYS`).
+pub const DEFAULT_GRACE_DAYS: i64 = 7;
+/// The longest grace period that may be configured.
+pub const MAX_GRACE_DAYS: i64 = 90;
+/// How long an erased account's username stays reserved: half a year, long enough that
+/// the people who knew the account by its name have seen it go before somebody else can
+/// take the name (a confusable reuse impersonates the person who left), short enough that
+/// a name is not lost for good.
+pub const USERNAME_RESERVED_SECS: i64 = 180 * 24 * 60 * 60;
+/// How many accounts one clean-up pass erases (the rest wait for the next pass).
+pub const ERASE_PER_PASS: i64 = 50;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeletionError {
+    /// The session ended, is not the owner's own, or its step-up is not fresh: step up
+    /// again (or sign in) and retry.
+    #[error("the session may not delete the account now")]
+    StepUpRequired,
+    /// It is the last admin who can act.
+    #[error("the last admin who can act cannot be deleted")]
+    LastAdmin,
+    /// Unknown, used or expired undo link: one answer.
+    #[error("invalid, used or expired link")]
+    InvalidLink,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// What closing needs.
+#[derive(Clone)]
+pub struct Deletions {
+    pool: Pool,
+    clock: SharedClock,
+    registry: SessionRegistry,
+    devices: Devices,
+    outbox: Outbox,
+    templates: Templates,
+    grace_secs: i64,
+    key: std::sync::Arc<[u8]>,
+}
+
+/// The parts [`Deletions`] is made of.
+pub struct Parts {
+    pub pool: Pool,
+    pub clock: SharedClock,
+    pub registry: SessionRegistry,
+    pub devices: Devices,
+    pub outbox: Outbox,
+    pub templates: Templates,
+    /// The grace period in days (1 to [`MAX_GRACE_DAYS`]).
+    pub grace_days: i64,
+    /// The server's secret: the reserved usernames' hashes are keyed with it.
+    pub key: Vec<u8>,
+}
+
+impl Deletions {
+    pub fn new(parts: Parts) -> Self {
+        let Parts { pool, clock, registry, devices, outbox, templates, grace_days, key } = parts;
+        let grace_secs = grace_days.clamp(1, MAX_GRACE_DAYS) * 24 * 60 * 60;
+        Self { pool, clock, registry, devices, outbox, templates, grace_secs, key: key.into() }
+    }
+
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+
+    /// The grace period, in seconds.
+    pub fn grace_secs(&self) -> i64 {
+        self.grace_secs
+    }
+
+    /// The owner closes their account, on their session `session_key`, stepped up at or
+    /// after `stepped_up_since` (both checked again where the change commits). When the
+    /// erasure is due.
+    pub async fn close_own(
+        &self,
+        user: &User,
+        session_key: &str,
+        stepped_up_since: UnixTime,
+        context: &audit::Context,
+    ) -> Result<UnixTime, DeletionError> {
+        let now = self.clock.now();
+        let due_at = now + self.grace_secs;
+        let mut tx = crate::db::write(&self.pool).await?;
+        if !store::close_by_owner(&mut tx, user.id, session_key, stepped_up_since, now, due_at).await? {
+            let last_admin = store::is_last_admin(&mut tx, user.id, now).await?;
+            return Err(if last_admin { DeletionError::LastAdmin } else { DeletionError::StepUpRequired });
+        }
+        let entry = audit::Entry::new(Event::DeletionRequested, Some(user.id), Some(user.id), context)
+            .details(serde_json::json!({ "by": "owner", "due_at": due_at }));
+        audit::record(&mut tx, now, &entry).await?;
+        self.closed_in(&mut tx, user, None, due_at).await?;
+        tx.commit().await?;
+        self.outbox.wake();
+        tracing::info!(event = "user_deletion_requested", user_id = user.id, due_at, "account closing");
+        Ok(due_at)
+    }
+
+    /// When an account an admin closes now would be erased.
+    pub fn due_from_now(&self) -> UnixTime {
+        self.clock.now() + self.grace_secs
+    }
+
+    /// What follows a closing, on its transaction (the account row already says it is
+    /// closing and its epoch moved): everything that still works ends, the undo link is
+    /// stored, the owner is mailed. `by_admin`: the admin who asked.
+    pub async fn closed_in(
+        &self,
+        tx: &mut Tx,
+        user: &User,
+        by_admin: Option<UserId>,
+        due_at: UnixTime,
+    ) -> sqlx::Result<()> {
+        let now = self.clock.now();
+        let undo = token::generate();
+        store::record_closing(&mut *tx, user.id, now, due_at, by_admin, &undo.hash).await?;
+        self.registry.revoke_all_in(tx, user.id).await?;
+        self.devices.revoke_all_in(&mut *tx, user.id).await?;
+        match Email::parse(&user.email) {
+            Ok(email) => {
+                let notice =
+                    DeletionNotice::Scheduled { token: undo.token, due_at, by_admin: by_admin.is_some() };
+                let mail = self.templates.deletion_notice(&email, &user.username, &notice);
+                self.outbox.enqueue_in(&mut *tx, &mail).await?;
+            }
+            Err(_) => tracing::error!(user_id = user.id, "stored address does not parse; no undo link sent"),
+        }
+        Ok(())
+    }
+
+    /// The pending deletion an undo link is for (to show before the owner confirms).
+    pub async fn peek(&self, token: &str) -> Result<Pending, DeletionError> {
+        let hash = token::parse(token).ok_or(DeletionError::InvalidLink)?;
+        let mut connection = self.pool.acquire().await?;
+        store::find_by_undo(&mut connection, &hash, self.clock.now()).await?.ok_or(DeletionError::InvalidLink)
+    }
+
+    /// The account's pending deletion, if it has one.
+    pub async fn pending(&self, user_id: UserId) -> Result<Option<Pending>, DeletionError> {
+        let mut connection = self.pool.acquire().await?;
+        Ok(store::find_for_user(&mut connection, user_id).await?)
+    }
+
+    /// Keeps the account the undo link names: it opens again (every session stays ended).
+    pub async fn undo(&self, token: &str, context: &audit::Context) -> Result<UserId, DeletionError> {
+        let hash = token::parse(token).ok_or(DeletionError::InvalidLink)?;
+        let now = self.clock.now();
+        let mut tx = crate::db::write(&self.pool).await?;
+        let user_id = store::undo(&mut tx, &hash, now).await?.ok_or(DeletionError::InvalidLink)?;
+        let entry = audit::Entry::new(Event::DeletionUndone, Some(user_id), Some(user_id), context);
+        audit::record(&mut tx, now, &entry).await?;
+        if let Some(user) = crate::accounts::store::find_user(&mut tx, user_id).await? {
+            if let Ok(email) = Email::parse(&user.email) {
+                let mail = self.templates.deletion_notice(&email, &user.username, &DeletionNotice::Undone);
+                self.outbox.enqueue_in(&mut tx, &mail).await?;
+            }
+        }
+        tx.commit().await?;
+        self.outbox.wake();
+        tracing::info!(event = "user_deletion_undone", user_id, "account kept");
+        Ok(user_id)
+    }
+
+    /// Erases every account whose grace period is over (at most [`ERASE_PER_PASS`]), each
+    /// in its own transaction; how many.
+    pub async fn erase_due(&self) -> Result<usize, DeletionError> {
+        let now = self.clock.now();
+        let due = {
+            let mut connection = self.pool.acquire().await?;
+            store::due(&mut connection, now, ERASE_PER_PASS).await?
+        };
+        let mut erased = 0;
+        for user_id in due {
+            if self.erase(user_id, now).await? {
+                erased += 1;
+            }
+        }
+        let mut connection = self.pool.acquire().await?;
+        store::delete_ended_reservations(&mut connection, now).await?;
+        Ok(erased)
+    }
+
+    async fn erase(&self, user_id: UserId, now: UnixTime) -> Result<bool, DeletionError> {
+        let mut tx = crate::db::write(&self.pool).await?;
+        let Some((email, username)) = store::take_due(&mut tx, user_id, now).await? else {
+            // Undone meanwhile.
+            return Ok(false);
+        };
+        self.registry.revoke_all_in(&mut tx, user_id).await?;
+        let canonical = Username::parse(&username).map(|u| u.canonical().to_owned()).unwrap_or(username);
+        let reserved = crate::accounts::retired_username_hash(&self.key, &canonical);
+        store::erase(&mut tx, user_id, &email, &reserved, now, now + USERNAME_RESERVED_SECS).await?;
+        let context = audit::Context::default();
+        let entry = audit::Entry::new(Event::AccountErased, None, Some(user_id), &context);
+        audit::record(&mut tx, now, &entry).await?;
+        tx.commit().await?;
+        tracing::info!(event = "user_erased", user_id, "account erased");
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,284 @@
+//! Every SQL statement of account deletion, in one place. Erasing an account touches every
+//! table that can hold something about a person: this file is where they are listed, and
+//! the erasure test scans every table of both backends to prove the list complete.
+
+use crate::{
+    accounts::UserId,
+    clock::UnixTime,
+    db::{AsConn, Db},
+};
+
+/// Marks the account as closing until `due_at` and ends every session (epoch bump), only
+/// while the owner's session is live and stepped up since `since` (bound as the guard
+/// `sessions::guard::owner_stepped_up` says), the account is not already closing, and it
+/// is not the last admin who can act. `false` when any of these failed.
+pub async fn close_by_owner(
+    connection: &mut impl AsConn,
+    user_id: UserId,
+    session_key: &str,
+    since: UnixTime,
+    now: UnixTime,
+    due_at: UnixTime,
+) -> sqlx::Result<bool> {
+    let sql = format!(
+        "UPDATE users SET deletion_due_at = $1, session_epoch = session_epoch + 1 \
+         WHERE id = $2 AND deletion_due_at IS NULL AND erased_at IS NULL \
+         AND (role != 'admin' OR {}) AND {}",
+        crate::sessions::guard::another_active_admin(2, 3),
+        crate::sessions::guard::owner_stepped_up(4, 2, 5),
+    );
+    let done = crate::on_db!(connection.conn(), c => sqlx::query(&sql)
+        .bind(due_at)
+        .bind(user_id)
+        .bind(now)
+        .bind(session_key)
+        .bind(since)
+        .execute(c)
+        .await.map(crate::db::Done::from))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Whether the account is the last admin who can act (why a closing was refused).
+pub async fn is_last_admin(
+    connection: &mut impl AsConn,
+    user_id: UserId,
+    now: UnixTime,
+) -> sqlx::Result<bool> {
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'admin' AND NOT {})",
+        crate::sessions::guard::another_active_admin(1, 2)
+    );
+    crate::on_db!(connection.conn(), c => sqlx::query_scalar(&sql).bind(user_id).bind(now).fetch_one(c).await)
+}
+
+/// Everything a closing account had that still works ends, on the closing's transaction:
+/// the undo link is stored, mailed links, pending email changes, sign-ins waiting for a
+/// second step, passkey ceremonies and support access go.
+pub async fn record_closing(
+    connection: &mut impl AsConn,
+    user_id: UserId,
+    now: UnixTime,
+    due_at: UnixTime,
+    requested_by: Option<UserId>,
+    undo_hash: &str,
+) -> sqlx::Result<()> {
+    crate::on_db!(connection.conn(), c => sqlx::query(
+        "INSERT INTO account_deletions (user_id, requested_at, due_at, requested_by, undo_hash) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(due_at)
+    .bind(requested_by)
+    .bind(undo_hash)
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
+    for sql in [
+        "DELETE FROM email_tokens WHERE user_id = $1",
+        "DELETE FROM email_changes WHERE user_id = $1 AND state = 'pending'",
+        "DELETE FROM second_steps WHERE user_id = $1",
+        "DELETE FROM passkey_ceremonies WHERE user_id = $1",
+        "UPDATE users SET support_access_until = NULL WHERE id = $1",
+    ] {
+        crate::on_db!(connection.conn(), c => sqlx::query(sql).bind(user_id).execute(c).await.map(crate::db::Done::from))?;
+    }
+    Ok(())
+}
+
+/// A pending deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    pub user_id: UserId,
+    pub requested_at: UnixTime,
+    pub due_at: UnixTime,
+    pub requested_by: Option<UserId>,
+}
+
+/// The pending deletion an undo link's token (hashed) belongs to, if it can still be undone.
+pub async fn find_by_undo(
+    connection: &mut impl AsConn,
+    undo_hash: &str,
+    now: UnixTime,
+) -> sqlx::Result<Option<Pending>> {
+    let row: Option<(UserId, UnixTime, UnixTime, Option<UserId>)> = crate::on_db!(connection.conn(), c => sqlx::query_as(
+        "SELECT user_id, requested_at, due_at, requested_by FROM account_deletions \
+         WHERE undo_hash = $1 AND due_at > $2",
+    )
+    .bind(undo_hash)
+    .bind(now)
+    .fetch_optional(c)
+    .await)?;
+    Ok(row.map(|(user_id, requested_at, due_at, requested_by)| Pending {
+        user_id,
+        requested_at,
+        due_at,
+        requested_by,
+    }))
+}
+
+/// The account's pending deletion, if any.
+pub async fn find_for_user(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Result<Option<Pending>> {
+    let row: Option<(UserId, UnixTime, UnixTime, Option<UserId>)> = crate::on_db!(connection.conn(), c => sqlx::query_as(
+        "SELECT user_id, requested_at, due_at, requested_by FROM account_deletions WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(c)
+    .await)?;
+    Ok(row.map(|(user_id, requested_at, due_at, requested_by)| Pending {
+        user_id,
+        requested_at,
+        due_at,
+        requested_by,
+    }))
+}
+
+/// Takes the pending deletion the undo link names (once: the row goes), if its grace
+/// period has not ended, and opens the account again. The erasure takes the same row
+/// first, so an undo and an erasure that race end one way.
+pub async fn undo(
+    connection: &mut impl AsConn,
+    undo_hash: &str,
+    now: UnixTime,
+) -> sqlx::Result<Option<UserId>> {
+    let taken: Option<UserId> = crate::on_db!(connection.conn(), c => sqlx::query_scalar(
+        "DELETE FROM account_deletions WHERE undo_hash = $1 AND due_at > $2 RETURNING user_id",
+    )
+    .bind(undo_hash)
+    .bind(now)
+    .fetch_optional(c)
+    .await)?;
+    let Some(user_id) = taken else { return Ok(None) };
+    crate::on_db!(connection.conn(), c => sqlx::query(
+        "UPDATE users SET deletion_due_at = NULL WHERE id = $1 AND erased_at IS NULL",
+    )
+    .bind(user_id)
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
+    Ok(Some(user_id))
+}
+
+/// Accounts whose grace period is over, oldest first.
+pub async fn due(connection: &mut impl AsConn, now: UnixTime, limit: i64) -> sqlx::Result<Vec<UserId>> {
+    crate::on_db!(connection.conn(), c => sqlx::query_scalar(
+        "SELECT user_id FROM account_deletions WHERE due_at <= $1 ORDER BY due_at, user_id LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(c)
+    .await)
+}
+
+/// Takes the account's pending deletion if it is due (the row goes: an undo after this
+/// finds nothing); its address and unique username, or `None` when it was undone meanwhile.
+pub async fn take_due(
+    connection: &mut impl AsConn,
+    user_id: UserId,
+    now: UnixTime,
+) -> sqlx::Result<Option<(String, String)>> {
+    let taken: Option<UserId> = crate::on_db!(connection.conn(), c => sqlx::query_scalar(
+        "DELETE FROM account_deletions WHERE user_id = $1 AND due_at <= $2 RETURNING user_id",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_optional(c)
+    .await)?;
+    if taken.is_none() {
+        return Ok(None);
+    }
+    crate::on_db!(connection.conn(), c => sqlx::query_as("SELECT email, username FROM users WHERE id = $1 AND erased_at IS NULL")
+        .bind(user_id)
+        .fetch_optional(c)
+        .await)
+}
+
+/// Erases the account: every row about it goes, rows that mention its address go, and the
+/// user row keeps only its id, creation time and the time of erasure (so the id is never
+/// another account's, and the audit log's ids keep naming one account). The username is
+/// reserved under `username_hash` until `reserved_until`.
+pub async fn erase(
+    connection: &mut impl AsConn,
+    user_id: UserId,
+    email: &str,
+    username_hash: &str,
+    now: UnixTime,
+    reserved_until: UnixTime,
+) -> sqlx::Result<()> {
+    // Sessions of other accounts that an impersonation by or of this account opened (they
+    // would be ended already; their rows name the impersonation).
+    let by_id = [
+        "DELETE FROM session_registry WHERE impersonation_id IN \
+         (SELECT id FROM impersonations WHERE admin_id = $1 OR user_id = $1)",
+        "DELETE FROM session_registry WHERE user_id = $1",
+        "DELETE FROM impersonations WHERE admin_id = $1 OR user_id = $1",
+        "DELETE FROM device_cookies WHERE user_id = $1",
+        "DELETE FROM device_notices WHERE user_id = $1",
+        "DELETE FROM email_tokens WHERE user_id = $1",
+        "DELETE FROM email_changes WHERE user_id = $1",
+        "DELETE FROM totp_factors WHERE user_id = $1",
+        "DELETE FROM recovery_codes WHERE user_id = $1",
+        "DELETE FROM recovery_code_reveals WHERE user_id = $1",
+        "DELETE FROM second_steps WHERE user_id = $1",
+        "DELETE FROM passkey_ceremonies WHERE user_id = $1",
+        "DELETE FROM passkeys WHERE user_id = $1",
+        "DELETE FROM admin_approvals WHERE target_id = $1 OR proposer_id = $1",
+        "UPDATE admin_approvals SET decided_by = NULL WHERE decided_by = $1",
+    ];
+    for sql in by_id {
+        crate::on_db!(connection.conn(), c => sqlx::query(sql).bind(user_id).execute(c).await.map(crate::db::Done::from))?;
+    }
+    let by_address = [
+        "DELETE FROM pending_signups WHERE email = $1",
+        "DELETE FROM email_changes WHERE old_email = $1 OR new_email = $1",
+        "DELETE FROM mail_outbox WHERE recipient = $1",
+    ];
+    for sql in by_address {
+        crate::on_db!(connection.conn(), c => sqlx::query(sql).bind(email).execute(c).await.map(crate::db::Done::from))?;
+    }
+    // Placeholders no address or username can equal (neither may contain '#').
+    crate::on_db!(connection.conn(), c => sqlx::query(
+        "UPDATE users SET email = '#erased-' || CAST(id AS TEXT), username = '#erased-' || CAST(id AS TEXT), \
+         display_name = '', password_hash = '!', role = 'user', session_epoch = session_epoch + 1, \
+         email_verified_at = NULL, disabled_at = NULL, disabled_reason = NULL, disabled_until = NULL, \
+         locked_at = NULL, must_change_password = FALSE, last_sign_in_at = NULL, \
+         support_access_until = NULL, factors_since = NULL, passkey_handle = NULL, \
+         deletion_due_at = NULL, erased_at = $2 WHERE id = $1",
+    )
+    .bind(user_id)
+    .bind(now)
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
+    crate::on_db!(connection.conn(), c => sqlx::query(
+        "INSERT INTO retired_usernames (username_hash, until) VALUES ($1, $2) \
+         ON CONFLICT (username_hash) DO UPDATE SET until = excluded.until",
+    )
+    .bind(username_hash)
+    .bind(reserved_until)
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
+    // The audit log keeps the ids and events; their details, addresses and browsers go.
+    match connection.conn() {
+        Db::Sqlite(c) => {
+            sqlx::query(
+                "UPDATE audit_events SET ip = NULL, device = NULL, details = '{\"erased\":true}' \
+                 WHERE (subject_id = $1 OR actor_id = $1) \
+                 AND (ip IS NOT NULL OR device IS NOT NULL OR details <> '{\"erased\":true}')",
+            )
+            .bind(user_id)
+            .execute(c)
+            .await?;
+        }
+        Db::Postgres(c) => {
+            sqlx::query("SELECT bulwark_erase_audit($1)").bind(user_id).execute(c).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Forgets reservations that ended.
+pub async fn delete_ended_reservations(connection: &mut impl AsConn, now: UnixTime) -> sqlx::Result<u64> {
+    Ok(crate::on_db!(connection.conn(), c => sqlx::query("DELETE FROM retired_usernames WHERE until <= $1")
+        .bind(now)
+        .execute(c)
+        .await.map(crate::db::Done::from))?
+    .rows_affected())
+}

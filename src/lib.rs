@@ -49,6 +49,8 @@ pub mod devices;
 #[cfg(feature = "server")]
 pub mod email_change;
 #[cfg(feature = "server")]
+pub mod export;
+#[cfg(feature = "server")]
 pub mod factors;
 #[cfg(feature = "server")]
 pub mod flow;

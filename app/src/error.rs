@@ -77,6 +77,13 @@ pub enum ApiError {
     /// 409: the change would leave no administrator who can act.
     #[error("This would leave the site without an administrator who can act.")]
     LastAdmin,
+    /// 409: an administrator's account is deleted by another administrator (the
+    /// two-person rule), not from its own deletion page.
+    #[error("An administrator's account is deleted by another administrator: ask one.")]
+    AdminAccountDeletion,
+    /// 409: the account is closing for deletion (or erased): nothing more is done to it.
+    #[error("This account is being deleted.")]
+    AccountClosing,
     /// 409: an admin action that may not target the admin's own account.
     #[error("You cannot do this to your own account.")]
     NotOnYourself,
@@ -164,6 +171,8 @@ impl ApiError {
             | Self::StepUpRequired
             | Self::ImpersonationBlocked => 403,
             Self::LastAdmin
+            | Self::AdminAccountDeletion
+            | Self::AccountClosing
             | Self::NotOnYourself
             | Self::CannotImpersonate(_)
             | Self::AlreadyImpersonating

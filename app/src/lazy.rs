@@ -121,6 +121,7 @@ lazy_pages! {
     ForgotPasswordRoute => forgot_password: ForgotPasswordPage,
     DeleteAccountRoute => delete_account: DeleteAccountPage,
     UndoDeletionRoute => undo_deletion: UndoDeletionPage,
+    ExportRoute => export: ExportPage,
 }
 
 /// In the browser, before hydrating: fetches the chunk of the lazy page the server

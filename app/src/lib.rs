@@ -111,6 +111,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("account/activity") view={Lazy::<lazy::ActivityRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("account/email") view={Lazy::<lazy::EmailChangeRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("account/delete") view={Lazy::<lazy::DeleteAccountRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("account/export") view={Lazy::<lazy::ExportRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("account/delete/undo") view={Lazy::<lazy::UndoDeletionRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("email-change/confirm") view={Lazy::<lazy::ConfirmEmailChangeRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("email-change/cancel") view={Lazy::<lazy::CancelEmailChangeRoute>::new()} ssr=SsrMode::Async />

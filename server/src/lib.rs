@@ -7,6 +7,7 @@ mod assets;
 pub mod caller;
 pub mod check;
 pub mod config;
+pub mod export;
 mod net;
 pub mod provision;
 pub mod roles;
@@ -345,6 +346,7 @@ pub fn router(state: AppState) -> Router {
     let limits = state.settings.limits;
     let router = Router::new()
         .leptos_routes_with_context(&state, routes, context.clone(), move || shell(leptos_options.clone()))
+        .route(export::EXPORT_PATH, axum::routing::post(export::download))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
         // Every server function's error gets its own status here, decoding errors included.
         .layer(middleware::from_fn(api_errors::status_from_error))
@@ -503,6 +505,9 @@ pub async fn clean_up(state: &AppState) -> Vec<(&'static str, String)> {
             tracing::info!(event = "audit_pruned", count = n, "old failed sign-ins naming no account removed")
         }
         Err(error) => failures.push(("audit retention", error.to_string())),
+    }
+    if let Err(error) = state.outbox.prune_log().await {
+        failures.push(("mail log", error.to_string()));
     }
     match state.deletions.erase_due().await {
         Ok(0) => {}

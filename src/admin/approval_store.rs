@@ -11,11 +11,11 @@ use crate::{
 use super::{action::AdminAction, Approval};
 
 /// "Account `alias` is an admin who can act" (`$now` the current time): confirmed, not
-/// disabled, not locked, not due a new password.
+/// disabled, not locked, not due a new password, not closing for deletion.
 fn can_act(alias: &str, now: usize) -> String {
     format!(
         "{alias}.role = 'admin' AND {} AND {alias}.locked_at IS NULL AND {alias}.must_change_password = FALSE \
-         AND {alias}.email_verified_at IS NOT NULL",
+         AND {alias}.email_verified_at IS NOT NULL AND {alias}.deletion_due_at IS NULL AND {alias}.erased_at IS NULL",
         not_disabled(&format!("{alias}."), &format!("${now}"))
     )
 }

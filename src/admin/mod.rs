@@ -71,6 +71,10 @@ pub enum AdminError {
     /// The acting admin was demoted, disabled or signed out while the request was in flight.
     #[error("the acting admin may no longer act")]
     ActorGone,
+    /// The account is closing for deletion: nothing more is done to it (its owner may
+    /// still keep it with the mailed link).
+    #[error("the account is being deleted")]
+    Closing,
     /// A reason is required (1 to [`MAX_REASON_CHARS`] characters).
     #[error("a reason is required")]
     ReasonRequired,
@@ -187,6 +191,12 @@ impl Admin {
     ) -> Result<Outcome, AdminError> {
         let now = self.clock.now();
         let key = actor.key(now);
+        // Read on the change's own transaction: a closing that committed first wins.
+        if let Some(current) = store::find_in(&mut *tx, target).await? {
+            if current.user.standing.deletion_due_at.is_some() {
+                return Err(AdminError::Closing);
+            }
+        }
         let role_before = approval_store::role_of(&mut *tx, target).await?;
         // The password nobody holds, for the actions that take the password away: callers
         // make it before the transaction (`unusable_hash_for`); made here otherwise.

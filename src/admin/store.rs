@@ -305,7 +305,9 @@ const SUMMARY_COLUMNS: &str = "created_at, email_verified_at, last_sign_in_at";
 
 /// [`find`] on the caller's transaction.
 pub async fn find_in(connection: &mut impl AsConn, id: UserId) -> sqlx::Result<Option<UserSummary>> {
-    let sql = format!("SELECT {USER_COLUMNS}, {SUMMARY_COLUMNS} FROM users WHERE id = $1");
+    // An erased account is no account (its row keeps only its number).
+    let sql =
+        format!("SELECT {USER_COLUMNS}, {SUMMARY_COLUMNS} FROM users WHERE id = $1 AND erased_at IS NULL");
     crate::on_db!(connection.conn(), c => {
         let row = sqlx::query(&sql).bind(id).fetch_optional(c).await?;
         row.as_ref().map(summary).transpose()
@@ -318,7 +320,7 @@ pub async fn find(pool: &Pool, id: UserId) -> sqlx::Result<Option<UserSummary>> 
 
 /// The `WHERE` clause of a search and its bound values, in order (`$1`, `$2`...).
 fn search_clause(filter: &UserFilter, now: UnixTime) -> (String, Vec<String>) {
-    let mut clause = String::from("WHERE TRUE");
+    let mut clause = String::from("WHERE erased_at IS NULL");
     let mut binds = Vec::new();
     if let Some(prefix) = filter.prefix.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
         // Both columns hold lower-case normalised forms (so LIKE's case rules, which

@@ -56,6 +56,9 @@ pub enum DeletionError {
     /// It is the last admin who can act.
     #[error("the last admin who can act cannot be deleted")]
     LastAdmin,
+    /// An admin's account is deleted by another admin (two-person rule), not by its owner.
+    #[error("an admin's account is deleted by another admin")]
+    AdminAccount,
     /// Unknown, used or expired undo link: one answer.
     #[error("invalid, used or expired link")]
     InvalidLink,
@@ -113,12 +116,20 @@ impl Deletions {
         &self,
         user: &User,
         session_key: &str,
-        stepped_up_since: UnixTime,
+        step_up_window_secs: i64,
         context: &audit::Context,
     ) -> Result<UnixTime, DeletionError> {
+        if user.role == crate::Role::Admin {
+            // Another admin deletes an admin's account, under the two-person rule: an admin
+            // cannot make their own actions' trail go away on their own.
+            return Err(DeletionError::AdminAccount);
+        }
+        let mut tx = crate::db::write(&self.pool).await?;
+        // Times taken once the write lock is held: a step-up that went stale while the
+        // request waited for it counts for nothing.
         let now = self.clock.now();
         let due_at = now + self.grace_secs;
-        let mut tx = crate::db::write(&self.pool).await?;
+        let stepped_up_since = now - step_up_window_secs + 1;
         if !store::close_by_owner(&mut tx, user.id, session_key, stepped_up_since, now, due_at).await? {
             let last_admin = store::is_last_admin(&mut tx, user.id, now).await?;
             return Err(if last_admin { DeletionError::LastAdmin } else { DeletionError::StepUpRequired });
@@ -126,7 +137,12 @@ impl Deletions {
         let entry = audit::Entry::new(Event::DeletionRequested, Some(user.id), Some(user.id), context)
             .details(serde_json::json!({ "by": "owner", "due_at": due_at }));
         audit::record(&mut tx, now, &entry).await?;
-        self.closed_in(&mut tx, user, None, due_at).await?;
+        // The account as it is now (an email change may have been confirmed meanwhile: the
+        // undo link goes to the address the account has).
+        let current = crate::accounts::store::find_user(&mut tx, user.id)
+            .await?
+            .ok_or(DeletionError::StepUpRequired)?;
+        self.closed_in(&mut tx, &current, None, due_at).await?;
         tx.commit().await?;
         self.outbox.wake();
         tracing::info!(event = "user_deletion_requested", user_id = user.id, due_at, "account closing");
@@ -165,11 +181,16 @@ impl Deletions {
         Ok(())
     }
 
-    /// The pending deletion an undo link is for (to show before the owner confirms).
-    pub async fn peek(&self, token: &str) -> Result<Pending, DeletionError> {
+    /// The pending deletion an undo link is for, and the address it was mailed to (to show
+    /// before the owner confirms).
+    pub async fn peek(&self, token: &str) -> Result<(Pending, String), DeletionError> {
         let hash = token::parse(token).ok_or(DeletionError::InvalidLink)?;
         let mut connection = self.pool.acquire().await?;
-        store::find_by_undo(&mut connection, &hash, self.clock.now()).await?.ok_or(DeletionError::InvalidLink)
+        let pending = store::find_by_undo(&mut connection, &hash, self.clock.now())
+            .await?
+            .ok_or(DeletionError::InvalidLink)?;
+        let user = crate::accounts::store::find_user(&mut connection, pending.user_id).await?;
+        Ok((pending, user.map(|u| u.email).unwrap_or_default()))
     }
 
     /// The account's pending deletion, if it has one.
@@ -207,10 +228,21 @@ impl Deletions {
             store::due(&mut connection, now, ERASE_PER_PASS).await?
         };
         let mut erased = 0;
+        let mut failed = None;
         for user_id in due {
-            if self.erase(user_id, now).await? {
-                erased += 1;
+            // One account that fails does not hold up the others; it is tried again on
+            // the next pass.
+            match self.erase(user_id, now).await {
+                Ok(true) => erased += 1,
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::error!(user_id, error = %error, "erasing an account failed");
+                    failed = Some(error);
+                }
             }
+        }
+        if let Some(error) = failed {
+            return Err(error);
         }
         let mut connection = self.pool.acquire().await?;
         store::delete_ended_reservations(&mut connection, now).await?;
@@ -219,9 +251,15 @@ impl Deletions {
 
     async fn erase(&self, user_id: UserId, now: UnixTime) -> Result<bool, DeletionError> {
         let mut tx = crate::db::write(&self.pool).await?;
-        let Some((email, username)) = store::take_due(&mut tx, user_id, now).await? else {
+        let (email, username) = match store::take_due(&mut tx, user_id, now).await? {
             // Undone meanwhile.
-            return Ok(false);
+            store::Taken::Nothing => return Ok(false),
+            // Nothing left to erase: the row alone goes, or it would come back every pass.
+            store::Taken::Row => {
+                tx.commit().await?;
+                return Ok(false);
+            }
+            store::Taken::Account { email, username } => (email, username),
         };
         self.registry.revoke_all_in(&mut tx, user_id).await?;
         let canonical = Username::parse(&username).map(|u| u.canonical().to_owned()).unwrap_or(username);

@@ -157,6 +157,24 @@ pub async fn undo(
     Ok(Some(user_id))
 }
 
+/// Takes back the account's pending deletion whatever its link (an email change's recovery
+/// gives the account back to the address it was moved from); whether there was one.
+pub async fn cancel(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Result<bool> {
+    let taken: Option<UserId> = crate::on_db!(connection.conn(), c => sqlx::query_scalar(
+        "DELETE FROM account_deletions WHERE user_id = $1 RETURNING user_id",
+    )
+    .bind(user_id)
+    .fetch_optional(c)
+    .await)?;
+    crate::on_db!(connection.conn(), c => sqlx::query(
+        "UPDATE users SET deletion_due_at = NULL WHERE id = $1 AND erased_at IS NULL",
+    )
+    .bind(user_id)
+    .execute(c)
+    .await.map(crate::db::Done::from))?;
+    Ok(taken.is_some())
+}
+
 /// Accounts whose grace period is over, oldest first.
 pub async fn due(connection: &mut impl AsConn, now: UnixTime, limit: i64) -> sqlx::Result<Vec<UserId>> {
     crate::on_db!(connection.conn(), c => sqlx::query_scalar(
@@ -168,13 +186,20 @@ pub async fn due(connection: &mut impl AsConn, now: UnixTime, limit: i64) -> sql
     .await)
 }
 
+/// What taking a due deletion found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    /// Nothing due (undone meanwhile, or not yet due).
+    Nothing,
+    /// The row was due but its account is gone or erased already: only the row went.
+    Row,
+    /// The account to erase: its address and unique username.
+    Account { email: String, username: String },
+}
+
 /// Takes the account's pending deletion if it is due (the row goes: an undo after this
-/// finds nothing); its address and unique username, or `None` when it was undone meanwhile.
-pub async fn take_due(
-    connection: &mut impl AsConn,
-    user_id: UserId,
-    now: UnixTime,
-) -> sqlx::Result<Option<(String, String)>> {
+/// finds nothing).
+pub async fn take_due(connection: &mut impl AsConn, user_id: UserId, now: UnixTime) -> sqlx::Result<Taken> {
     let taken: Option<UserId> = crate::on_db!(connection.conn(), c => sqlx::query_scalar(
         "DELETE FROM account_deletions WHERE user_id = $1 AND due_at <= $2 RETURNING user_id",
     )
@@ -183,12 +208,16 @@ pub async fn take_due(
     .fetch_optional(c)
     .await)?;
     if taken.is_none() {
-        return Ok(None);
+        return Ok(Taken::Nothing);
     }
-    crate::on_db!(connection.conn(), c => sqlx::query_as("SELECT email, username FROM users WHERE id = $1 AND erased_at IS NULL")
+    let found: Option<(String, String)> = crate::on_db!(connection.conn(), c => sqlx::query_as("SELECT email, username FROM users WHERE id = $1 AND erased_at IS NULL")
         .bind(user_id)
         .fetch_optional(c)
-        .await)
+        .await)?;
+    Ok(match found {
+        Some((email, username)) => Taken::Account { email, username },
+        None => Taken::Row,
+    })
 }
 
 /// Erases the account: every row about it goes, rows that mention its address go, and the
@@ -228,13 +257,19 @@ pub async fn erase(
     }
     let by_address = [
         "DELETE FROM pending_signups WHERE email = $1",
-        "DELETE FROM email_changes WHERE old_email = $1 OR new_email = $1",
         "DELETE FROM mail_outbox WHERE recipient = $1",
+        "DELETE FROM mail_log WHERE recipient = $1",
+        // Another account's history that names the address keeps its row without it; the
+        // links that would act for the address die with it.
+        "UPDATE email_changes SET old_email = '#erased', recover_hash = NULL, cancel_hash = NULL WHERE old_email = $1",
+        "UPDATE email_changes SET new_email = '#erased', confirm_hash = NULL, \
+         state = CASE WHEN state = 'pending' THEN 'cancelled' ELSE state END WHERE new_email = $1",
     ];
     for sql in by_address {
         crate::on_db!(connection.conn(), c => sqlx::query(sql).bind(email).execute(c).await.map(crate::db::Done::from))?;
     }
-    // Placeholders no address or username can equal (neither may contain '#').
+    // Placeholders no address or username can equal (no '@', and usernames may not hold
+    // a '#').
     crate::on_db!(connection.conn(), c => sqlx::query(
         "UPDATE users SET email = '#erased-' || CAST(id AS TEXT), username = '#erased-' || CAST(id AS TEXT), \
          display_name = '', password_hash = '!', role = 'user', session_epoch = session_epoch + 1, \
@@ -255,17 +290,26 @@ pub async fn erase(
     .bind(reserved_until)
     .execute(c)
     .await.map(crate::db::Done::from))?;
-    // The audit log keeps the ids and events; their details, addresses and browsers go.
+    // The audit log keeps the ids and events. The account's own events lose their details
+    // (and, where it acted itself, its address and browser); an admin's address on an
+    // action about it, and what it did to other accounts, stay (but an impersonation's
+    // start, whose details name the admin).
     match connection.conn() {
         Db::Sqlite(c) => {
-            sqlx::query(
+            // The same three steps as PostgreSQL's `bulwark_erase_audit` (see its migration).
+            for sql in [
                 "UPDATE audit_events SET ip = NULL, device = NULL, details = '{\"erased\":true}' \
-                 WHERE (subject_id = $1 OR actor_id = $1) \
+                 WHERE subject_id = $1 AND (actor_id IS NULL OR actor_id = $1) \
                  AND (ip IS NOT NULL OR device IS NOT NULL OR details <> '{\"erased\":true}')",
-            )
-            .bind(user_id)
-            .execute(c)
-            .await?;
+                "UPDATE audit_events SET details = '{\"erased\":true}' \
+                 WHERE subject_id = $1 AND actor_id IS NOT NULL AND actor_id <> $1 \
+                 AND details <> '{\"erased\":true}'",
+                "UPDATE audit_events SET details = '{\"erased\":true}' \
+                 WHERE actor_id = $1 AND subject_id IS NOT $1 \
+                 AND event = 'authz_impersonation_start' AND details <> '{\"erased\":true}'",
+            ] {
+                sqlx::query(sql).bind(user_id).execute(&mut *c).await?;
+            }
         }
         Db::Postgres(c) => {
             sqlx::query("SELECT bulwark_erase_audit($1)").bind(user_id).execute(c).await?;

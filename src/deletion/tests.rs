@@ -63,17 +63,24 @@ async fn an_undo_and_an_erasure_end_one_way_whichever_comes_first() {
     assert!(store::close_by_owner(&mut c, 2, "s2", 50, 200, 900).await.expect("close"));
     store::record_closing(&mut c, 2, 200, 900, None, "undo-hash").await.expect("record");
     // Before it is due, only the undo works, once.
-    assert_eq!(store::take_due(&mut c, 2, 899).await.expect("take"), None);
+    assert_eq!(store::take_due(&mut c, 2, 899).await.expect("take"), store::Taken::Nothing);
     assert_eq!(store::undo(&mut c, "undo-hash", 899).await.expect("undo"), Some(2));
     assert_eq!(store::undo(&mut c, "undo-hash", 899).await.expect("undo"), None);
-    assert_eq!(store::take_due(&mut c, 2, 5000).await.expect("take"), None, "undone: nothing to erase");
+    assert_eq!(
+        store::take_due(&mut c, 2, 5000).await.expect("take"),
+        store::Taken::Nothing,
+        "undone: nothing to erase"
+    );
     // Closed again: once due, the erasure takes it and the link is dead.
     exec(&pool, "UPDATE users SET deletion_due_at = 900 WHERE id = 2").await.expect("close");
     store::record_closing(&mut c, 2, 200, 900, None, "undo-2").await.expect("record");
     assert_eq!(store::undo(&mut c, "undo-2", 900).await.expect("undo"), None, "the grace period is over");
     let taken = store::take_due(&mut c, 2, 900).await.expect("take");
-    assert_eq!(taken, Some(("b@example.com".to_owned(), "bob".to_owned())));
-    assert_eq!(store::take_due(&mut c, 2, 900).await.expect("take"), None);
+    assert_eq!(
+        taken,
+        store::Taken::Account { email: "b@example.com".to_owned(), username: "bob".to_owned() }
+    );
+    assert_eq!(store::take_due(&mut c, 2, 900).await.expect("take"), store::Taken::Nothing);
 }
 
 #[tokio::test]
@@ -82,7 +89,8 @@ async fn the_audit_log_lets_only_an_erased_accounts_events_lose_their_details() 
     exec(
         &pool,
         "INSERT INTO audit_events (at, event, outcome, actor_id, subject_id, ip, device, details) \
-         VALUES (1, 'user_created', 'success', 2, 2, '192.0.2.1', 'Firefox', '{\"x\":1}')",
+         VALUES (1, 'user_created', 'success', 2, 2, '192.0.2.1', 'Firefox', '{\"x\":1}'), \
+                (2, 'user_disabled', 'success', 1, 2, '198.51.100.7', 'Chrome', '{\"reason\":\"spam\"}')",
     )
     .await
     .expect("event");
@@ -90,10 +98,21 @@ async fn the_audit_log_lets_only_an_erased_accounts_events_lose_their_details() 
     assert!(exec(&pool, erase).await.is_err(), "the account is not erased");
     let mut c = pool.acquire().await.expect("connection");
     store::erase(&mut c, 2, "b@example.com", "reserved", 1000, 2000).await.expect("erase");
-    let row: (Option<String>, String) =
-        crate::on_db!(&pool, c => sqlx::query_as("SELECT ip, details FROM audit_events").fetch_one(c).await)
-            .expect("row");
-    assert_eq!(row, (None, "{\"erased\":true}".to_owned()));
+    let rows: Vec<(Option<String>, String)> =
+        crate::on_db!(&pool, c => sqlx::query_as("SELECT ip, details FROM audit_events ORDER BY id").fetch_all(c).await)
+            .expect("rows");
+    let erased = "{\"erased\":true}".to_owned();
+    assert_eq!(rows[0], (None, erased.clone()), "its own event loses everything but id and kind");
+    assert_eq!(
+        rows[1],
+        (Some("198.51.100.7".to_owned()), erased),
+        "an admin's address on it stays; the reason goes"
+    );
+    // A live account cannot be marked erased for a moment to lose its trail, nor an erased
+    // one come back.
+    assert!(exec(&pool, "UPDATE users SET erased_at = 5 WHERE id = 1").await.is_err(), "not erased whole");
+    assert!(exec(&pool, "UPDATE users SET erased_at = NULL WHERE id = 2").await.is_err(), "erased for good");
+    assert!(exec(&pool, "UPDATE users SET email = 'b@example.com' WHERE id = 2").await.is_err());
     let forged = "UPDATE audit_events SET event = 'user_enabled'";
     assert!(exec(&pool, forged).await.is_err(), "nothing else about the event may change");
     assert!(exec(&pool, "DELETE FROM audit_events").await.is_err());

@@ -435,6 +435,14 @@ impl EmailChanges {
         }
         store::delete_links(&mut tx, row.user_id).await?;
         accounts::store::delete_pending_signups(&mut tx, &row.old_email).await?;
+        // Whoever moved the account may also have asked for it to be deleted (the undo
+        // link went to their mailbox): taking the account back takes that back too.
+        if crate::deletion::store::cancel(&mut tx, row.user_id).await? {
+            let details = serde_json::json!({ "via": "email change recovery" });
+            let entry =
+                audit::Entry::new(Event::DeletionUndone, None, Some(row.user_id), context).details(details);
+            audit::record(&mut tx, now, &entry).await?;
+        }
         let purpose = accounts::store::Purpose::ResetPassword;
         let expires_at = now + RESET_PASSWORD_VALID_SECS;
         let restored =

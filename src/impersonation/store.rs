@@ -55,7 +55,7 @@ pub async fn insert(
          FROM users t, users a JOIN session_registry s ON s.user_id = a.id \
          WHERE t.id = $7 AND t.id != $1 AND t.role = 'user' AND t.email_verified_at IS NOT NULL \
            AND {t_enabled} AND t.locked_at IS NULL \
-           AND t.must_change_password = FALSE \
+           AND t.must_change_password = FALSE AND t.deletion_due_at IS NULL AND t.erased_at IS NULL \
            AND (NOT $5 OR t.support_access_until > $3) \
            AND a.id = $1 AND a.role = 'admin' AND {a_enabled} AND a.locked_at IS NULL \
            AND s.store_key = $6 AND s.epoch = a.session_epoch AND s.parked = FALSE \

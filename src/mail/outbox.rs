@@ -19,6 +19,8 @@ use crate::clock::{SharedClock, UnixTime};
 
 /// How long a claimed row is reserved for the sender that claimed it.
 pub(super) const LEASE_SECS: i64 = 120;
+/// How long the mail log keeps a delivered mail's kind, subject and time: a year.
+pub const MAIL_LOG_KEPT_SECS: i64 = 365 * 24 * 60 * 60;
 
 /// The queue. Cheap to clone; clones share the wake-up signal.
 #[derive(Clone)]
@@ -170,15 +172,41 @@ impl Outbox {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Delivered: the row (and the link in it) is deleted, if this claim holds it.
+    /// Delivered: the row (and the link in it) is deleted, if this claim holds it; when
+    /// the address has an account, the mail's kind, subject and time go to the mail log
+    /// (the owner's data export lists them), on the same transaction.
     pub async fn sent(&self, queued: &Queued) -> sqlx::Result<()> {
-        crate::on_db!(&self.pool, p => sqlx::query("DELETE FROM mail_outbox WHERE id = $1 AND lease = $2")
+        let mut tx = crate::db::write(&self.pool).await?;
+        crate::on_db!(tx.conn(), c => sqlx::query(
+            "INSERT INTO mail_log (recipient, kind, subject, sent_at) \
+             SELECT o.recipient, o.kind, o.subject, $3 FROM mail_outbox o \
+             WHERE o.id = $1 AND o.lease = $2 AND EXISTS (SELECT 1 FROM users u WHERE u.email = o.recipient)",
+        )
+        .bind(queued.id)
+        .bind(&queued.lease)
+        .bind(self.clock.now())
+        .execute(c)
+        .await
+        .map(Done::from))?;
+        crate::on_db!(tx.conn(), c => sqlx::query("DELETE FROM mail_outbox WHERE id = $1 AND lease = $2")
             .bind(queued.id)
             .bind(&queued.lease)
-            .execute(p)
+            .execute(c)
             .await
             .map(Done::from))?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// Forgets logged mail older than [`MAIL_LOG_KEPT_SECS`]; how many.
+    pub async fn prune_log(&self) -> sqlx::Result<u64> {
+        let before = self.clock.now() - MAIL_LOG_KEPT_SECS;
+        Ok(crate::on_db!(&self.pool, p => sqlx::query("DELETE FROM mail_log WHERE sent_at < $1")
+            .bind(before)
+            .execute(p)
+            .await
+            .map(Done::from))?
+        .rows_affected())
     }
 
     /// Not delivered: schedules the next attempt after `backoff(attempt)` seconds, or,

@@ -57,7 +57,8 @@ pub fn owner_stepped_up(key: usize, user: usize, since: usize) -> String {
     format!(
         "EXISTS (SELECT 1 FROM session_registry c JOIN users u ON u.id = c.user_id \
          WHERE c.store_key = ${key} AND c.user_id = ${user} AND c.epoch = u.session_epoch AND c.parked = FALSE \
-         AND c.impersonation_id IS NULL AND c.stepped_up_at >= ${since})"
+         AND c.impersonation_id IS NULL AND c.stepped_up_at >= ${since} \
+         AND (u.factors_since IS NULL OR c.stepped_up_at >= u.factors_since))"
     )
 }
 

@@ -55,6 +55,7 @@ pub fn admin_error(error: bulwark::admin::AdminError) -> ApiError {
     match error {
         AdminError::NotFound => ApiError::NotFound,
         AdminError::LastAdmin => ApiError::LastAdmin,
+        AdminError::Closing => ApiError::AccountClosing,
         AdminError::Yourself => ApiError::NotOnYourself,
         AdminError::ActorGone => ApiError::Unauthorized,
         AdminError::ReasonRequired => ApiError::ReasonRequired,

@@ -19,6 +19,9 @@ pub const UNDO_PAGE: &str = "/account/delete/undo";
 pub struct PendingDeletionView {
     /// When the account will be erased (Unix seconds).
     pub due_at: i64,
+    /// The address the link was mailed to: the page names the account it keeps, so a
+    /// genuine link for someone else's account, forwarded, cannot pass for one's own.
+    pub email: String,
 }
 
 /// What the delete page tells the signed-in owner before they confirm.
@@ -28,6 +31,8 @@ pub struct DeletionTermsView {
     pub grace_days: i64,
     /// Whether the session's step-up is fresh enough to delete now.
     pub stepped_up: bool,
+    /// An administrator's account is deleted by another administrator, not here.
+    pub admin: bool,
 }
 
 #[server(prefix = "/api", endpoint = "account/delete/terms")]
@@ -42,6 +47,7 @@ pub async fn deletion_terms() -> Result<DeletionTermsView, ApiError> {
         Ok(DeletionTermsView {
             grace_days: deletions.grace_secs() / 86_400,
             stepped_up: stepped_up().is_ok(),
+            admin: principal.user.role == bulwark::Role::Admin,
         })
     }
     .await
@@ -60,13 +66,11 @@ pub async fn delete_account() -> Result<(), ApiError> {
         }
         let principal = stepped_up()?;
         let services = services().ok_or(ApiError::Internal)?;
-        let now = services.registry.now();
-        // The oldest step-up that counts, as `stepped_up` decided it, for the commit's check.
-        let since = (now - services.access.step_up_secs + 1).max(principal.user.factors_since.unwrap_or(0));
         let context = audit_context();
+        // The step-up is checked again where the change commits, against the same window.
         services
             .deletions
-            .close_own(&principal.user, &principal.session_key, since, &context)
+            .close_own(&principal.user, &principal.session_key, services.access.step_up_secs, &context)
             .await
             .map_err(deletion_error)?;
         // The session's rows are gone already; the cookie goes too.
@@ -83,11 +87,30 @@ pub async fn delete_account() -> Result<(), ApiError> {
 pub async fn pending_deletion(#[server(default)] token: String) -> Result<PendingDeletionView, ApiError> {
     use super::ssr::*;
     async {
-        let pending = service(|s| s.deletions.clone())?.peek(&token).await.map_err(deletion_error)?;
-        Ok(PendingDeletionView { due_at: pending.due_at })
+        let deletions = service(|s| s.deletions.clone())?;
+        let (pending, email) = deletions.peek(&token).await.map_err(deletion_error)?;
+        Ok(PendingDeletionView { due_at: pending.due_at, email })
     }
     .await
 }
+
+/// Whether the signed-in owner's step-up is fresh enough for a sensitive action now (the
+/// data export's page asks before offering its button).
+#[server(prefix = "/api", endpoint = "account/stepped-up")]
+pub async fn stepped_up_now() -> Result<bool, ApiError> {
+    use super::ssr::*;
+    async {
+        let principal = current()?;
+        if principal.impersonation.is_some() {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(stepped_up().is_ok())
+    }
+    .await
+}
+
+/// Where the data export's form posts (a plain form: the browser downloads the file).
+pub const EXPORT_DOWNLOAD: &str = "/account/export.json";
 
 /// Keeps the account the mailed link names: it opens again; every session stays ended.
 #[server(prefix = "/api", endpoint = "account/delete/undo")]
@@ -113,6 +136,7 @@ fn deletion_error(error: bulwark::deletion::DeletionError) -> ApiError {
     match error {
         E::StepUpRequired => ApiError::StepUpRequired,
         E::LastAdmin => ApiError::LastAdmin,
+        E::AdminAccount => ApiError::AdminAccountDeletion,
         E::InvalidLink => ApiError::InvalidLink,
         E::Database(cause) => super::ssr::unexpected("account deletion failed", &cause),
     }

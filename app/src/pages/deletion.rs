@@ -25,6 +25,12 @@ pub fn DeleteAccountPage() -> impl IntoView {
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match terms.await {
+                        Ok(terms) if terms.admin => view! {
+                            <p data-testid="deletion-admin">
+                                "An administrator's account is deleted by another administrator (a second one approves it), "
+                                "so that nobody can make their own actions' trail go away alone. Ask another administrator."
+                            </p>
+                        }.into_any(),
                         Ok(terms) => view! {
                             <p>"When you delete your account:"</p>
                             <ul data-testid="deletion-terms">
@@ -36,7 +42,7 @@ pub fn DeleteAccountPage() -> impl IntoView {
                             {(!terms.stepped_up).then(|| view! {
                                 <p data-testid="deletion-step-up">
                                     "For your security this needs your password (and your second factor, if you have one) again first. "
-                                    <a href=format!("{STEP_UP_PAGE}?next=/account/delete")>"Confirm it is you"</a>
+                                    <a href=format!("{STEP_UP_PAGE}?next=/account/delete") data-testid="step-up-link">"Confirm it is you"</a>
                                 </p>
                             })}
                             <ActionForm action=delete>
@@ -81,6 +87,9 @@ pub fn UndoDeletionPage() -> impl IntoView {
                         {move || Suspend::new(async move {
                             match (dead_here, pending.await) {
                                 (false, Ok(pending)) => view! {
+                                    <p data-testid="deletion-account">
+                                        "This link is for the account at " <strong>{pending.email}</strong> ". If that is not your address, stop here: someone sent you a link for their own account."
+                                    </p>
                                     <p data-testid="deletion-due">
                                         "This account will be erased on " {bulwark::utc::minute(pending.due_at)} " UTC. "
                                         "Keep it, and it opens again as it was; every browser stays signed out, so you sign in again."

@@ -25,6 +25,7 @@ pub fn HomePage() -> impl IntoView {
                             <div class="actions actions-start">
                                 <a class="button button-quiet" href="/account/sessions">"Your sessions"</a>
                                 <SignOutButton />
+                                <a class="button button-quiet" href="/account/export" data-testid="export-link">"Download my data"</a>
                                 <a class="button button-quiet" href="/account/delete" data-testid="delete-account-link">"Delete account"</a>
                             </div>
                         </section>

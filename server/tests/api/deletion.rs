@@ -322,3 +322,64 @@ async fn an_admin_deletes_an_ordinary_account_and_another_admins_only_with_a_sec
     assert_eq!(closing, None, "waits for approval");
     assert_eq!(app.waiting_approvals(&app.client).await.len(), 1);
 }
+
+#[tokio::test]
+async fn an_admin_account_is_deleted_by_another_admin_and_a_closing_account_takes_no_more_admin_actions() {
+    let app = spawn_app().await;
+    let target = app.create_account(OLGA, USERNAME, Role::User).await;
+    app.create_account("ada@example.com", "ada", Role::Admin).await;
+    app.create_account("bea@example.com", "bea", Role::Admin).await;
+    assert_eq!(app.login("ada@example.com", PASSWORD).await.status, 200);
+    assert_eq!(app.step_up_with(&app.client).await.status, 200);
+    let own = delete(&app).await;
+    assert_eq!(own.status, 409, "{}", own.body);
+    assert!(own.body.contains("AdminAccountDeletion"), "{}", own.body);
+    assert_eq!(app.me().await.status, 200, "nothing happened");
+    let id = target.to_string();
+    let form = [("id", id.as_str()), ("reason", "asked by phone")];
+    assert_eq!(app.post_form("/api/admin/delete", &form).await.status, 200);
+    // Closing: nothing more is done to it (a reset link, a role, an impersonation).
+    for path in ["/api/admin/force-reset", "/api/admin/lock"] {
+        let reply = app.post_form(path, &[("id", id.as_str())]).await;
+        assert_eq!(reply.status, 409, "{path}: {}", reply.body);
+        assert!(reply.body.contains("AccountClosing"), "{}", reply.body);
+    }
+    let again = app.post_form("/api/admin/delete", &form).await;
+    assert_eq!(again.status, 409, "{}", again.body);
+}
+
+#[tokio::test]
+async fn taking_a_moved_account_back_by_its_recovery_link_takes_its_deletion_back_too() {
+    let app = spawn_app().await;
+    app.signed_in_user(OLGA, USERNAME).await;
+    assert_eq!(app.step_up_with(&app.client).await.status, 200);
+    // A thief with the session moves the account to their address, then deletes it.
+    let thief = "thief@example.com";
+    assert_eq!(app.post_form("/api/email-change", &[("email", thief)]).await.status, 200);
+    let confirm = app.mail_titled(thief, "Confirm your new email address").await;
+    let token = confirm.link_token(bulwark::mail::templates::CONFIRM_PATH).expect("confirm link");
+    let form = [("link", "confirm"), ("token", token.as_str()), ("current_password", PASSWORD)];
+    assert_eq!(
+        app.post_form_with(&app.new_browser().client, "/api/email-change/link", &form).await.status,
+        200
+    );
+    assert_eq!(app.step_up_with(&app.client).await.status, 200);
+    assert_eq!(delete(&app).await.status, 200);
+    app.mail_titled(thief, CLOSING).await;
+    // The owner follows the recovery link mailed to the old address.
+    let changed = app.mail_titled(OLGA, "Your email address was changed").await;
+    let recover = changed.link_token(bulwark::mail::templates::RECOVER_PATH).expect("recover link");
+    let form = [("link", "recover"), ("token", recover.as_str()), ("current_password", "")];
+    let reply = app.post_form_with(&app.new_browser().client, "/api/email-change/link", &form).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let due: Option<i64> = bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT deletion_due_at FROM users WHERE email = $1")
+        .bind(OLGA)
+        .fetch_one(c)
+        .await)
+    .expect("row");
+    assert_eq!(due, None, "the account is not closing any more");
+    app.clock.advance(8 * 86_400);
+    assert!(server::clean_up(&app.state).await.is_empty());
+    assert!(app.audit("user_erased").await.is_empty(), "and it is never erased");
+    assert_eq!(app.audit("user_deletion_undone").await.len(), 1);
+}

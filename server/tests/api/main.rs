@@ -12,6 +12,7 @@ mod csrf;
 mod deletion;
 mod devices;
 mod email_change;
+mod export;
 mod flood;
 mod fuzz;
 mod helpers;

@@ -272,7 +272,15 @@ impl Factors {
         let mut connection = self.pool.acquire().await?;
         let user = accounts_store::find_user(&mut connection, row.user_id).await?;
         drop(connection);
-        let Some(user) = user else { return Err(PasskeyError::Refused) };
+        // A closing account's passkey is nobody's passkey (see `deletion`): the answer,
+        // the budget spent and the log line are an unknown passkey's, and its signature is
+        // not even checked.
+        let Some(user) = user.filter(|user| user.standing.deletion_due_at.is_none()) else {
+            let reservation = self.throttle.reserve_login(ip, Budget::Untrusted(None)).await?;
+            reservation?.failed().await?;
+            tracing::info!(event = "authn_passkey_unknown", "a passkey sign-in named no usable passkey");
+            return Err(PasskeyError::Refused);
+        };
         // Failures count on the account's factor budget. But while that budget backs off
         // (someone with the password giving wrong codes, say), a passkey still signs its
         // owner in: its signature cannot be guessed, so refusing would only lock the owner

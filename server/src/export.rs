@@ -1,0 +1,60 @@
+//! `POST /account/export.json`: the signed-in owner's data as a JSON file (see
+//! `bulwark::export` and docs/account-export.md). A plain form post, not a server
+//! function, so the browser downloads the file with JavaScript on or off. Needs a step-up
+//! within the sensitive-action window (a stolen session cannot take the data away
+//! unnoticed without the password), and never during an impersonation. A signed-out
+//! browser is sent to sign in, one without a fresh step-up to the step-up page (both back
+//! to `/account/export` afterwards). CSRF: like every POST, refused from another origin.
+
+use axum::{
+    extract::State,
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+    Extension,
+};
+use bulwark::sessions::Resolved;
+
+use crate::AppState;
+
+/// Where the form posts.
+pub const EXPORT_PATH: &str = "/account/export.json";
+/// The page with the form.
+const EXPORT_PAGE: &str = "/account/export";
+
+pub async fn download(State(state): State<AppState>, Extension(resolved): Extension<Resolved>) -> Response {
+    let Resolved(Some(principal)) = resolved else {
+        return Redirect::to("/login").into_response();
+    };
+    if principal.impersonation.is_some() {
+        return (StatusCode::FORBIDDEN, "Not while an administrator views the account.").into_response();
+    }
+    let now = state.registry.now();
+    if !principal.stepped_up_within(now, state.settings.access.step_up_secs) {
+        return Redirect::to(&format!("{}?next={EXPORT_PAGE}", app::api::STEP_UP_PAGE)).into_response();
+    }
+    let export = match bulwark::export::export(&state.pool, principal.user.id, now).await {
+        Ok(Some(export)) => export,
+        Ok(None) => return StatusCode::NOT_FOUND.into_response(),
+        Err(error) => {
+            tracing::error!(error = %error, "account export failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let body = match serde_json::to_vec_pretty(&export) {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(error = %error, "account export could not be written");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    tracing::info!(event = "user_data_exported", user_id = principal.user.id, bytes = body.len());
+    let day = bulwark::utc::minute(now).chars().take(10).collect::<String>();
+    let disposition = format!("attachment; filename=\"bulwark-account-{day}.json\"");
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
+}

@@ -9,6 +9,23 @@
 CREATE FUNCTION users_erasure_rules() RETURNS trigger LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    -- Nor can an erased row be made any other way (inserted as erased, or given another
+    -- account's number), nor one go.
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.erased_at IS NOT NULL THEN
+            RAISE EXCEPTION 'an account is erased only by the erasure';
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        IF OLD.erased_at IS NOT NULL THEN
+            RAISE EXCEPTION 'an erased account stays erased';
+        END IF;
+        RETURN OLD;
+    END IF;
+    IF NEW.id <> OLD.id THEN
+        RAISE EXCEPTION 'an account keeps its number';
+    END IF;
     IF OLD.erased_at IS NOT NULL AND (NEW.erased_at IS DISTINCT FROM OLD.erased_at
         OR NEW.email <> OLD.email OR NEW.username <> OLD.username
         OR NEW.password_hash <> OLD.password_hash OR NEW.role <> OLD.role) THEN
@@ -21,8 +38,13 @@ BEGIN
     RETURN NEW;
 END;
 $$;
-CREATE TRIGGER users_erasure_rules BEFORE UPDATE ON users
-    FOR EACH ROW EXECUTE FUNCTION users_erasure_rules();
+CREATE TRIGGER users_erasure_rules_update BEFORE UPDATE ON users
+    FOR EACH ROW WHEN (OLD.erased_at IS NOT NULL OR NEW.erased_at IS NOT NULL OR NEW.id <> OLD.id)
+    EXECUTE FUNCTION users_erasure_rules();
+CREATE TRIGGER users_erasure_rules_insert BEFORE INSERT ON users
+    FOR EACH ROW WHEN (NEW.erased_at IS NOT NULL) EXECUTE FUNCTION users_erasure_rules();
+CREATE TRIGGER users_erasure_rules_delete BEFORE DELETE ON users
+    FOR EACH ROW WHEN (OLD.erased_at IS NOT NULL) EXECUTE FUNCTION users_erasure_rules();
 
 -- An event naming an erased account may lose its details, its address and its browser,
 -- each only to nothing, and nothing else about it changes; the trigger checks the account
@@ -61,11 +83,11 @@ $$;
 -- details, and, where it acted itself (or nobody did), its address and browser; an admin's
 -- address on an action about it stays. Events it caused on other accounts keep everything
 -- but an impersonation's start, whose details name the admin.
-DROP FUNCTION bulwark_erase_audit(BIGINT);
+-- Replaced, not dropped: a separate serving role keeps its grant to run it.
 DO $migration$
 BEGIN
     EXECUTE format($create$
-        CREATE FUNCTION bulwark_erase_audit(account BIGINT) RETURNS BIGINT
+        CREATE OR REPLACE FUNCTION bulwark_erase_audit(account BIGINT) RETURNS BIGINT
         LANGUAGE plpgsql SECURITY DEFINER SET search_path = %I, pg_temp AS $body$
         DECLARE
             erased BIGINT := 0;
@@ -97,4 +119,3 @@ BEGIN
     $create$, current_schema());
 END
 $migration$;
-REVOKE ALL ON FUNCTION bulwark_erase_audit(BIGINT) FROM PUBLIC;

@@ -1,13 +1,13 @@
--- Mail delivered to an address that has an account: which mail (its kind and subject,
--- Bulwark's fixed words) and when, so the owner's data export can list the mail sent to
--- them. Never a body, a link or a token. Kept a year (src/mail/outbox.rs), and erased with
--- the account (src/deletion/store.rs).
+-- Mail delivered to an account's address: which mail (its kind, and its subject unless the
+-- subject can carry a name) and when, so the owner's data export can list the mail sent to
+-- them. Keyed by the account, never by the address; never a body, a link or a token. Kept a
+-- year (src/mail/outbox.rs), and erased with the account (src/deletion/store.rs).
 CREATE TABLE mail_log (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    recipient  TEXT    NOT NULL,
+    user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     kind       TEXT    NOT NULL,
     subject    TEXT    NOT NULL,
     sent_at    INTEGER NOT NULL
 );
-CREATE INDEX mail_log_recipient_idx ON mail_log (recipient, sent_at);
+CREATE INDEX mail_log_user_idx ON mail_log (user_id, id);
 CREATE INDEX mail_log_sent_idx ON mail_log (sent_at);

@@ -17,6 +17,23 @@ WHEN OLD.erased_at IS NULL AND NEW.erased_at IS NOT NULL
 BEGIN
     SELECT RAISE(ABORT, 'an account is erased whole');
 END;
+-- Nor can an erased row be made any other way (inserted as erased, or given another
+-- account's number), nor one go.
+CREATE TRIGGER users_id_is_fixed BEFORE UPDATE OF id ON users
+WHEN NEW.id <> OLD.id
+BEGIN
+    SELECT RAISE(ABORT, 'an account keeps its number');
+END;
+CREATE TRIGGER users_not_born_erased BEFORE INSERT ON users
+WHEN NEW.erased_at IS NOT NULL
+BEGIN
+    SELECT RAISE(ABORT, 'an account is erased only by the erasure');
+END;
+CREATE TRIGGER users_erased_stay BEFORE DELETE ON users
+WHEN OLD.erased_at IS NOT NULL
+BEGIN
+    SELECT RAISE(ABORT, 'an erased account stays erased');
+END;
 
 -- An event naming an erased account may lose its details, its address and its browser,
 -- each only to nothing, and nothing else about it changes. Which events lose what is the

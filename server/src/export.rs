@@ -6,9 +6,11 @@
 //! browser is sent to sign in, one without a fresh step-up to the step-up page (both back
 //! to `/account/export` afterwards). CSRF: like every POST, refused from another origin.
 
+use std::net::SocketAddr;
+
 use axum::{
-    extract::State,
-    http::{header, HeaderValue, StatusCode},
+    extract::{ConnectInfo, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Redirect, Response},
     Extension,
 };
@@ -21,7 +23,12 @@ pub const EXPORT_PATH: &str = "/account/export.json";
 /// The page with the form.
 const EXPORT_PAGE: &str = "/account/export";
 
-pub async fn download(State(state): State<AppState>, Extension(resolved): Extension<Resolved>) -> Response {
+pub async fn download(
+    State(state): State<AppState>,
+    Extension(resolved): Extension<Resolved>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
     let Resolved(Some(principal)) = resolved else {
         return Redirect::to("/login").into_response();
     };
@@ -47,6 +54,29 @@ pub async fn download(State(state): State<AppState>, Extension(resolved): Extens
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
+    // In the owner's security activity: a thief with the password cannot take the data
+    // away unseen.
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let context = bulwark::audit::Context {
+        ip: Some(app::api::ssr::client_ip_of(&state.settings.client_ip, &headers, peer).to_string()),
+        device: Some(bulwark::sessions::describe_device(user_agent)),
+        ..bulwark::audit::Context::default()
+    };
+    let entry = bulwark::audit::Entry::new(
+        bulwark::audit::Event::DataExported,
+        Some(principal.user.id),
+        Some(principal.user.id),
+        &context,
+    );
+    let recorded = match state.pool.acquire().await {
+        Ok(mut connection) => bulwark::audit::record(&mut connection, now, &entry).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = recorded {
+        // No file without its trace.
+        tracing::error!(error = %error, "recording an account export failed");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
     tracing::info!(event = "user_data_exported", user_id = principal.user.id, bytes = body.len());
     let day = bulwark::utc::minute(now).chars().take(10).collect::<String>();
     let disposition = format!("attachment; filename=\"bulwark-account-{day}.json\"");

@@ -192,10 +192,10 @@ impl Admin {
         let now = self.clock.now();
         let key = actor.key(now);
         // Read on the change's own transaction: a closing that committed first wins.
-        if let Some(current) = store::find_in(&mut *tx, target).await? {
-            if current.user.standing.deletion_due_at.is_some() {
-                return Err(AdminError::Closing);
-            }
+        // An erased account is no account.
+        let current = store::find_in(&mut *tx, target).await?.ok_or(AdminError::NotFound)?;
+        if current.user.standing.deletion_due_at.is_some() {
+            return Err(AdminError::Closing);
         }
         let role_before = approval_store::role_of(&mut *tx, target).await?;
         // The password nobody holds, for the actions that take the password away: callers

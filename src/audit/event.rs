@@ -79,10 +79,12 @@ pub enum Event {
     DeletionUndone,
     /// The grace period ended and the account's personal data was erased.
     AccountErased,
+    /// The owner downloaded their data.
+    DataExported,
 }
 
 impl Event {
-    pub const ALL: [Self; 35] = [
+    pub const ALL: [Self; 36] = [
         Self::LoginSuccess,
         Self::LoginFail,
         Self::PasswordChange,
@@ -118,6 +120,7 @@ impl Event {
         Self::DeletionRequested,
         Self::DeletionUndone,
         Self::AccountErased,
+        Self::DataExported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -157,6 +160,7 @@ impl Event {
             Self::DeletionRequested => "user_deletion_requested",
             Self::DeletionUndone => "user_deletion_undone",
             Self::AccountErased => "user_erased",
+            Self::DataExported => "user_data_exported",
         }
     }
 

@@ -53,9 +53,6 @@ pub enum DeletionError {
     /// again (or sign in) and retry.
     #[error("the session may not delete the account now")]
     StepUpRequired,
-    /// It is the last admin who can act.
-    #[error("the last admin who can act cannot be deleted")]
-    LastAdmin,
     /// An admin's account is deleted by another admin (two-person rule), not by its owner.
     #[error("an admin's account is deleted by another admin")]
     AdminAccount,
@@ -130,9 +127,8 @@ impl Deletions {
         let now = self.clock.now();
         let due_at = now + self.grace_secs;
         let stepped_up_since = now - step_up_window_secs + 1;
-        if !store::close_by_owner(&mut tx, user.id, session_key, stepped_up_since, now, due_at).await? {
-            let last_admin = store::is_last_admin(&mut tx, user.id, now).await?;
-            return Err(if last_admin { DeletionError::LastAdmin } else { DeletionError::StepUpRequired });
+        if !store::close_by_owner(&mut tx, user.id, session_key, stepped_up_since, due_at).await? {
+            return Err(DeletionError::StepUpRequired);
         }
         let entry = audit::Entry::new(Event::DeletionRequested, Some(user.id), Some(user.id), context)
             .details(serde_json::json!({ "by": "owner", "due_at": due_at }));

@@ -9,46 +9,29 @@ use crate::{
 };
 
 /// Marks the account as closing until `due_at` and ends every session (epoch bump), only
-/// while the owner's session is live and stepped up since `since` (bound as the guard
-/// `sessions::guard::owner_stepped_up` says), the account is not already closing, and it
-/// is not the last admin who can act. `false` when any of these failed.
+/// while the owner's session is live and stepped up since `since` (the guard
+/// `sessions::guard::owner_stepped_up`), the account is not already closing, and it is not
+/// an admin's (another admin deletes an admin's account). `false` when any of these failed.
 pub async fn close_by_owner(
     connection: &mut impl AsConn,
     user_id: UserId,
     session_key: &str,
     since: UnixTime,
-    now: UnixTime,
     due_at: UnixTime,
 ) -> sqlx::Result<bool> {
     let sql = format!(
         "UPDATE users SET deletion_due_at = $1, session_epoch = session_epoch + 1 \
-         WHERE id = $2 AND deletion_due_at IS NULL AND erased_at IS NULL \
-         AND (role != 'admin' OR {}) AND {}",
-        crate::sessions::guard::another_active_admin(2, 3),
-        crate::sessions::guard::owner_stepped_up(4, 2, 5),
+         WHERE id = $2 AND deletion_due_at IS NULL AND erased_at IS NULL AND role != 'admin' AND {}",
+        crate::sessions::guard::owner_stepped_up(3, 2, 4),
     );
     let done = crate::on_db!(connection.conn(), c => sqlx::query(&sql)
         .bind(due_at)
         .bind(user_id)
-        .bind(now)
         .bind(session_key)
         .bind(since)
         .execute(c)
         .await.map(crate::db::Done::from))?;
     Ok(done.rows_affected() == 1)
-}
-
-/// Whether the account is the last admin who can act (why a closing was refused).
-pub async fn is_last_admin(
-    connection: &mut impl AsConn,
-    user_id: UserId,
-    now: UnixTime,
-) -> sqlx::Result<bool> {
-    let sql = format!(
-        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'admin' AND NOT {})",
-        crate::sessions::guard::another_active_admin(1, 2)
-    );
-    crate::on_db!(connection.conn(), c => sqlx::query_scalar(&sql).bind(user_id).bind(now).fetch_one(c).await)
 }
 
 /// Everything a closing account had that still works ends, on the closing's transaction:
@@ -250,6 +233,7 @@ pub async fn erase(
         "DELETE FROM passkey_ceremonies WHERE user_id = $1",
         "DELETE FROM passkeys WHERE user_id = $1",
         "DELETE FROM admin_approvals WHERE target_id = $1 OR proposer_id = $1",
+        "DELETE FROM mail_log WHERE user_id = $1",
         "UPDATE admin_approvals SET decided_by = NULL WHERE decided_by = $1",
     ];
     for sql in by_id {
@@ -258,7 +242,6 @@ pub async fn erase(
     let by_address = [
         "DELETE FROM pending_signups WHERE email = $1",
         "DELETE FROM mail_outbox WHERE recipient = $1",
-        "DELETE FROM mail_log WHERE recipient = $1",
         // Another account's history that names the address keeps its row without it; the
         // links that would act for the address die with it.
         "UPDATE email_changes SET old_email = '#erased', recover_hash = NULL, cancel_hash = NULL WHERE old_email = $1",

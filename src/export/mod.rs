@@ -152,7 +152,7 @@ pub async fn export(pool: &Pool, user_id: UserId, now: UnixTime) -> sqlx::Result
     let second_factors = store::factors(&mut connection, user_id).await?;
     let security_activity = store::events(&mut connection, user_id).await?;
     let email_changes = store::email_changes(&mut connection, user_id).await?;
-    let mail_sent = store::mail(&mut connection, &profile.email).await?;
+    let mail_sent = store::mail(&mut connection, user_id).await?;
     Ok(Some(AccountExport {
         format: FORMAT,
         version: VERSION,

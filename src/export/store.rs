@@ -187,11 +187,11 @@ pub async fn email_changes(connection: &mut impl AsConn, user_id: UserId) -> sql
         .collect())
 }
 
-pub async fn mail(connection: &mut impl AsConn, email: &str) -> sqlx::Result<Vec<MailSent>> {
+pub async fn mail(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Result<Vec<MailSent>> {
     let rows: Vec<(i64, String, String)> = crate::on_db!(connection.conn(), c => sqlx::query_as(
-        "SELECT sent_at, kind, subject FROM mail_log WHERE recipient = $1 ORDER BY id",
+        "SELECT sent_at, kind, subject FROM mail_log WHERE user_id = $1 ORDER BY id",
     )
-    .bind(email)
+    .bind(user_id)
     .fetch_all(c)
     .await)?;
     Ok(rows

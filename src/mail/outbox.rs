@@ -172,29 +172,44 @@ impl Outbox {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Delivered: the row (and the link in it) is deleted, if this claim holds it; when
-    /// the address has an account, the mail's kind, subject and time go to the mail log
-    /// (the owner's data export lists them), on the same transaction.
+    /// Delivered: the row (and the link in it) is deleted, if this claim holds it; then,
+    /// when the address is an account's, the mail's kind, subject and time go to the mail
+    /// log (the owner's data export lists them). The log is written after the row is gone
+    /// and on its own: a failure to log never sends a mail twice, and never waits for the
+    /// write lock.
     pub async fn sent(&self, queued: &Queued) -> sqlx::Result<()> {
-        let mut tx = crate::db::write(&self.pool).await?;
-        crate::on_db!(tx.conn(), c => sqlx::query(
-            "INSERT INTO mail_log (recipient, kind, subject, sent_at) \
-             SELECT o.recipient, o.kind, o.subject, $3 FROM mail_outbox o \
-             WHERE o.id = $1 AND o.lease = $2 AND EXISTS (SELECT 1 FROM users u WHERE u.email = o.recipient)",
+        self.forget(queued).await?;
+        // Approval notices' subjects name accounts: logged under a fixed subject.
+        let subject = if queued.kind == super::MailKind::AdminApproval.as_str() {
+            "Approval notice (administrators)"
+        } else {
+            queued.subject.as_str()
+        };
+        let logged = crate::on_db!(&self.pool, p => sqlx::query(
+            "INSERT INTO mail_log (user_id, kind, subject, sent_at) \
+             SELECT u.id, $1, $2, $3 FROM users u WHERE u.email = $4 AND u.erased_at IS NULL",
         )
-        .bind(queued.id)
-        .bind(&queued.lease)
+        .bind(&queued.kind)
+        .bind(subject)
         .bind(self.clock.now())
-        .execute(c)
+        .bind(&queued.recipient)
+        .execute(p)
         .await
-        .map(Done::from))?;
-        crate::on_db!(tx.conn(), c => sqlx::query("DELETE FROM mail_outbox WHERE id = $1 AND lease = $2")
+        .map(Done::from));
+        if let Err(error) = logged {
+            tracing::warn!(mail_id = queued.id, error = %error, "a delivered mail could not be logged");
+        }
+        Ok(())
+    }
+
+    /// The row is deleted (delivered, or given up on), if this claim holds it.
+    async fn forget(&self, queued: &Queued) -> sqlx::Result<()> {
+        crate::on_db!(&self.pool, p => sqlx::query("DELETE FROM mail_outbox WHERE id = $1 AND lease = $2")
             .bind(queued.id)
             .bind(&queued.lease)
-            .execute(c)
+            .execute(p)
             .await
             .map(Done::from))?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -235,7 +250,7 @@ impl Outbox {
                 Ok(Retry::At(at))
             }
             None => {
-                self.sent(queued).await?;
+                self.forget(queued).await?;
                 Ok(Retry::GaveUp)
             }
         }

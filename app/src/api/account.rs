@@ -321,6 +321,7 @@ pub fn describe_event(event: &str, success: bool) -> &'static str {
         ("user_deletion_requested", _) => "Account deletion asked for",
         ("user_deletion_undone", _) => "Account deletion undone with the mailed link",
         ("user_erased", _) => "Account erased",
+        ("user_data_exported", _) => "Your data was downloaded",
         _ => "Account event",
     }
 }

@@ -32,6 +32,7 @@ pub const AUDIT_EVENTS: &[&str] = &[
     "user_deletion_requested",
     "user_deletion_undone",
     "user_erased",
+    "user_data_exported",
     "authn_login_fail",
     "authn_password_change",
     "authn_password_reset",

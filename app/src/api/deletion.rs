@@ -135,7 +135,6 @@ fn deletion_error(error: bulwark::deletion::DeletionError) -> ApiError {
     use bulwark::deletion::DeletionError as E;
     match error {
         E::StepUpRequired => ApiError::StepUpRequired,
-        E::LastAdmin => ApiError::LastAdmin,
         E::AdminAccount => ApiError::AdminAccountDeletion,
         E::InvalidLink => ApiError::InvalidLink,
         E::Database(cause) => super::ssr::unexpected("account deletion failed", &cause),

@@ -339,7 +339,16 @@ pub fn client_ip() -> Result<IpAddr, ApiError> {
         return Err(ApiError::Internal);
     };
     let services = services().ok_or(ApiError::Internal)?;
-    let source = &services.client_ip;
+    Ok(client_ip_of(&services.client_ip, &parts.headers, *peer))
+}
+
+/// The client's address for a request with `headers` from `peer`, as `source` says to read
+/// it (also for handlers outside the server functions).
+pub fn client_ip_of(
+    source: &bulwark::throttle::ClientIpSource,
+    headers: &http::HeaderMap,
+    peer: SocketAddr,
+) -> IpAddr {
     // A line that is not readable text stands for a hop of unknown address, which ends the
     // walk at the nearest trusted proxy (dropping it would skip an entry).
     let unreadable = match source.header() {
@@ -348,11 +357,11 @@ pub fn client_ip() -> Result<IpAddr, ApiError> {
     };
     let lines: Vec<&str> = match source.header() {
         Some(header) => {
-            parts.headers.get_all(header.name()).iter().map(|v| v.to_str().unwrap_or(unreadable)).collect()
+            headers.get_all(header.name()).iter().map(|v| v.to_str().unwrap_or(unreadable)).collect()
         }
         None => Vec::new(),
     };
-    Ok(source.client_ip(peer.ip(), &lines))
+    source.client_ip(peer.ip(), &lines)
 }
 
 /// The client's address and a readable device summary.

@@ -328,6 +328,10 @@ async fn every_endpoint_off_the_allow_list_is_refused_while_impersonating() {
         refused += 1;
     }
     assert!(refused >= 20);
+    // A plain form post outside the server functions too (the data export).
+    let export = app.post_form(server::export::EXPORT_PATH, &[]).await;
+    assert_eq!(export.status, 403, "{}", export.body);
+    assert!(export.body.contains("ImpersonationBlocked"), "{}", export.body);
     // Still impersonating, and nothing changed.
     assert_eq!(me(&app, &app.client).await.expect("still impersonating")["id"], user);
     let hash_after: String =

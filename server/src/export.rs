@@ -18,8 +18,8 @@ use bulwark::sessions::Resolved;
 
 use crate::AppState;
 
-/// Where the form posts.
-pub const EXPORT_PATH: &str = "/account/export.json";
+/// Where the form posts (the page's constant: one path for both).
+pub const EXPORT_PATH: &str = app::api::EXPORT_DOWNLOAD;
 /// The page with the form.
 const EXPORT_PAGE: &str = "/account/export";
 

@@ -201,7 +201,7 @@ pub async fn prepare(
         outbox: outbox.clone(),
         templates: templates.clone(),
         grace_days: settings.access.deletion_grace_days,
-        key: settings.secret.expose().to_vec(),
+        accounts: accounts.clone(),
     });
     let admin = bulwark::admin::Admin::new(
         pool.clone(),

@@ -30,7 +30,7 @@ use crate::{
     devices::Devices,
     mail::{DeletionNotice, Outbox, Templates},
     sessions::SessionRegistry,
-    token, Email, Username,
+    token, Email,
 };
 
 pub use store::Pending;
@@ -73,7 +73,8 @@ pub struct Deletions {
     outbox: Outbox,
     templates: Templates,
     grace_secs: i64,
-    key: std::sync::Arc<[u8]>,
+    /// Hashes an erased account's username for its reservation (keyed with the secret).
+    accounts: crate::accounts::Accounts,
 }
 
 /// The parts [`Deletions`] is made of.
@@ -86,15 +87,16 @@ pub struct Parts {
     pub templates: Templates,
     /// The grace period in days (1 to [`MAX_GRACE_DAYS`]).
     pub grace_days: i64,
-    /// The server's secret: the reserved usernames' hashes are keyed with it.
-    pub key: Vec<u8>,
+    /// The accounts service, whose key (`Accounts::with_secret`) the reserved usernames'
+    /// hashes are made with: the one that checks them at signup.
+    pub accounts: crate::accounts::Accounts,
 }
 
 impl Deletions {
     pub fn new(parts: Parts) -> Self {
-        let Parts { pool, clock, registry, devices, outbox, templates, grace_days, key } = parts;
+        let Parts { pool, clock, registry, devices, outbox, templates, grace_days, accounts } = parts;
         let grace_secs = grace_days.clamp(1, MAX_GRACE_DAYS) * 24 * 60 * 60;
-        Self { pool, clock, registry, devices, outbox, templates, grace_secs, key: key.into() }
+        Self { pool, clock, registry, devices, outbox, templates, grace_secs, accounts }
     }
 
     pub fn now(&self) -> UnixTime {
@@ -189,16 +191,15 @@ impl Deletions {
         Ok((pending, user.map(|u| u.email).unwrap_or_default()))
     }
 
-    /// The account's pending deletion, if it has one.
-    pub async fn pending(&self, user_id: UserId) -> Result<Option<Pending>, DeletionError> {
-        let mut connection = self.pool.acquire().await?;
-        Ok(store::find_for_user(&mut connection, user_id).await?)
-    }
-
     /// Keeps the account the undo link names: it opens again (every session stays ended).
     pub async fn undo(&self, token: &str, context: &audit::Context) -> Result<UserId, DeletionError> {
         let hash = token::parse(token).ok_or(DeletionError::InvalidLink)?;
         let now = self.clock.now();
+        // A link that names nothing is answered from a read: a flood of made-up links
+        // never queues for the write lock every change of the site takes turns on.
+        if store::find_by_undo(&mut self.pool.acquire().await?, &hash, now).await?.is_none() {
+            return Err(DeletionError::InvalidLink);
+        }
         let mut tx = crate::db::write(&self.pool).await?;
         let user_id = store::undo(&mut tx, &hash, now).await?.ok_or(DeletionError::InvalidLink)?;
         let entry = audit::Entry::new(Event::DeletionUndone, Some(user_id), Some(user_id), context);
@@ -258,8 +259,8 @@ impl Deletions {
             store::Taken::Account { email, username } => (email, username),
         };
         self.registry.revoke_all_in(&mut tx, user_id).await?;
-        let canonical = Username::parse(&username).map(|u| u.canonical().to_owned()).unwrap_or(username);
-        let reserved = crate::accounts::retired_username_hash(&self.key, &canonical);
+        // `users.username` holds the unique form, the one signup hashes to compare.
+        let reserved = self.accounts.retired_username_hash(&username);
         store::erase(&mut tx, user_id, &email, &reserved, now, now + USERNAME_RESERVED_SECS).await?;
         let context = audit::Context::default();
         let entry = audit::Entry::new(Event::AccountErased, None, Some(user_id), &context);

@@ -69,7 +69,7 @@ pub async fn record_closing(
 }
 
 /// A pending deletion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct Pending {
     pub user_id: UserId,
     pub requested_at: UnixTime,
@@ -83,36 +83,14 @@ pub async fn find_by_undo(
     undo_hash: &str,
     now: UnixTime,
 ) -> sqlx::Result<Option<Pending>> {
-    let row: Option<(UserId, UnixTime, UnixTime, Option<UserId>)> = crate::on_db!(connection.conn(), c => sqlx::query_as(
+    crate::on_db!(connection.conn(), c => sqlx::query_as(
         "SELECT user_id, requested_at, due_at, requested_by FROM account_deletions \
          WHERE undo_hash = $1 AND due_at > $2",
     )
     .bind(undo_hash)
     .bind(now)
     .fetch_optional(c)
-    .await)?;
-    Ok(row.map(|(user_id, requested_at, due_at, requested_by)| Pending {
-        user_id,
-        requested_at,
-        due_at,
-        requested_by,
-    }))
-}
-
-/// The account's pending deletion, if any.
-pub async fn find_for_user(connection: &mut impl AsConn, user_id: UserId) -> sqlx::Result<Option<Pending>> {
-    let row: Option<(UserId, UnixTime, UnixTime, Option<UserId>)> = crate::on_db!(connection.conn(), c => sqlx::query_as(
-        "SELECT user_id, requested_at, due_at, requested_by FROM account_deletions WHERE user_id = $1",
-    )
-    .bind(user_id)
-    .fetch_optional(c)
-    .await)?;
-    Ok(row.map(|(user_id, requested_at, due_at, requested_by)| Pending {
-        user_id,
-        requested_at,
-        due_at,
-        requested_by,
-    }))
+    .await)
 }
 
 /// Takes the pending deletion the undo link names (once: the row goes), if its grace

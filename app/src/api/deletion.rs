@@ -94,24 +94,6 @@ pub async fn pending_deletion(#[server(default)] token: String) -> Result<Pendin
     .await
 }
 
-/// Whether the signed-in owner's step-up is fresh enough for a sensitive action now (the
-/// data export's page asks before offering its button).
-#[server(prefix = "/api", endpoint = "account/stepped-up")]
-pub async fn stepped_up_now() -> Result<bool, ApiError> {
-    use super::ssr::*;
-    async {
-        let principal = current()?;
-        if principal.impersonation.is_some() {
-            return Err(ApiError::Forbidden);
-        }
-        Ok(stepped_up().is_ok())
-    }
-    .await
-}
-
-/// Where the data export's form posts (a plain form: the browser downloads the file).
-pub const EXPORT_DOWNLOAD: &str = "/account/export.json";
-
 /// Keeps the account the mailed link names: it opens again; every session stays ended.
 #[server(prefix = "/api", endpoint = "account/delete/undo")]
 pub async fn undo_deletion(#[server(default)] token: String) -> Result<(), ApiError> {

@@ -15,14 +15,15 @@ mod admin;
 mod approvals;
 mod deletion;
 mod email_change;
+mod export;
 mod factors;
 mod impersonation;
 mod passkeys;
 mod recovery;
 mod sessions;
 pub use self::{
-    account::*, admin::*, approvals::*, deletion::*, email_change::*, factors::*, impersonation::*,
-    passkeys::*, recovery::*, sessions::*,
+    account::*, admin::*, approvals::*, deletion::*, email_change::*, export::*, factors::*,
+    impersonation::*, passkeys::*, recovery::*, sessions::*,
 };
 
 /// What the UI may know about the signed-in user.

@@ -15,7 +15,7 @@ use crate::{
     },
     devices::{Device, Devices},
     flow::{link_request, FlowError},
-    mail::{after_response, Outbox, Templates},
+    mail::{Outbox, Templates},
     sessions::SessionRegistry,
     throttle::{LinkKind, LinkMail, Throttle},
     Email,
@@ -60,10 +60,9 @@ impl Recovery {
         // The same line for every address: whether it has an account is not for the log.
         tracing::info!(event = "authn_password_reset_requested", "reset link requested");
         let this = self.clone();
-        after_response(
-            "queueing a password reset mail",
-            async move { this.mail_reset_link(&email, mail).await },
-        );
+        self.outbox.after_response("queueing a password reset mail", async move {
+            this.mail_reset_link(&email, mail).await
+        });
         Ok(())
     }
 

@@ -32,7 +32,7 @@ use crate::{
     },
     devices::Device,
     flow::{link_request, FlowError},
-    mail::{after_response, Mail, Outbox, Templates},
+    mail::{Mail, Outbox, Templates},
     throttle::{LinkKind, LinkMail, Throttle},
     Email,
 };
@@ -68,7 +68,7 @@ impl Registration {
         self.throttle.signup_mail(ip, checked.email()).await?.map_err(FlowError::Throttled)?;
         let prepared = self.accounts.hash_signup(checked).await?.made_from(self.throttle.network_tag(ip));
         let this = self.clone();
-        after_response("storing a signup", async move { this.store_and_mail(prepared).await });
+        self.outbox.after_response("storing a signup", async move { this.store_and_mail(prepared).await });
         Ok(())
     }
 
@@ -127,7 +127,9 @@ impl Registration {
         // The same line for every address: whether a signup waits is not for the log.
         tracing::info!(event = "user_verification_resend_requested", "new verification link requested");
         let this = self.clone();
-        after_response("queueing a verification mail", async move { this.resend_now(&email, mail).await });
+        self.outbox.after_response("queueing a verification mail", async move {
+            this.resend_now(&email, mail).await
+        });
         Ok(())
     }
 

@@ -26,21 +26,6 @@ pub use self::{
 };
 use crate::Email;
 
-/// Runs `work` (typically: look an address up, maybe queue a mail) in a task of its own,
-/// so the response that triggered it neither waits for it nor takes longer when it finds
-/// something to do. Failures are logged as `what`.
-pub fn after_response<E: std::fmt::Display>(
-    what: &'static str,
-    work: impl std::future::Future<Output = Result<(), E>> + Send + 'static,
-) {
-    // In the request's span, so its lines carry the request's id.
-    tokio::spawn(tracing::Instrument::in_current_span(async move {
-        if let Err(error) = work.await {
-            tracing::error!(error = %error, "{what} failed");
-        }
-    }));
-}
-
 /// What a mail is about; stored with it and named in logs instead of the recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MailKind {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::db::{AsConn, Backend, Done, Pool};
 use tokio::sync::Notify;
+use tokio_util::task::TaskTracker;
 
 use super::Mail;
 use crate::clock::{SharedClock, UnixTime};
@@ -22,12 +23,16 @@ pub(super) const LEASE_SECS: i64 = 120;
 /// How long the mail log keeps a delivered mail's kind, subject and time: a year.
 pub const MAIL_LOG_KEPT_SECS: i64 = 365 * 24 * 60 * 60;
 
-/// The queue. Cheap to clone; clones share the wake-up signal.
+/// The queue. Cheap to clone; clones share the wake-up signal and the work left behind
+/// by responses ([`Self::after_response`]).
 #[derive(Clone)]
 pub struct Outbox {
     pool: Pool,
     clock: SharedClock,
     wake: Arc<Notify>,
+    behind: TaskTracker,
+    /// One [`Self::settled`] at a time: another's reopening must not strand a waiter.
+    settling: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A mail taken from the queue for one delivery attempt.
@@ -64,7 +69,39 @@ pub enum Retry {
 
 impl Outbox {
     pub fn new(pool: Pool, clock: SharedClock) -> Self {
-        Self { pool, clock, wake: Arc::new(Notify::new()) }
+        Self {
+            pool,
+            clock,
+            wake: Arc::new(Notify::new()),
+            behind: TaskTracker::new(),
+            settling: Arc::default(),
+        }
+    }
+
+    /// Runs `work` (typically: look an address up, maybe queue a mail) in a task of its
+    /// own, so the response that triggered it neither waits for it nor takes longer when it
+    /// finds something to do. Failures are logged as `what`. [`Self::settled`] waits for it.
+    pub fn after_response<E: std::fmt::Display>(
+        &self,
+        what: &'static str,
+        work: impl std::future::Future<Output = Result<(), E>> + Send + 'static,
+    ) {
+        // In the request's span, so its lines carry the request's id.
+        self.behind.spawn(tracing::Instrument::in_current_span(async move {
+            if let Err(error) = work.await {
+                tracing::error!(error = %error, "{what} failed");
+            }
+        }));
+    }
+
+    /// Waits until every piece of work responses left behind so far has finished (and any
+    /// started meanwhile): for a clean shutdown, and for tests that compare the database
+    /// before and after a request.
+    pub async fn settled(&self) {
+        let _one_at_a_time = self.settling.lock().await;
+        self.behind.close();
+        self.behind.wait().await;
+        self.behind.reopen();
     }
 
     /// Queues `mail` for delivery now and wakes the sender. Returns the row id.

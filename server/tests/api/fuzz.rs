@@ -144,20 +144,6 @@ fn urlencode(text: &str) -> String {
         .collect()
 }
 
-/// Waits (at most two seconds) until what a request left to finish after its answer has
-/// landed: two reads of the holdings 50 ms apart agree.
-async fn settle(app: &TestApp) {
-    let mut last = holdings(app).await;
-    for _ in 0..40 {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let now = holdings(app).await;
-        if now == last {
-            return;
-        }
-        last = now;
-    }
-}
-
 /// Every row of the tables that hold what people and admins own or asked for (not the
 /// audit log, the throttle's counters or the sessions' own bookkeeping, which a refused
 /// request may rightly touch), as text.
@@ -407,11 +393,10 @@ async fn fuzzing_every_server_function_finds_no_server_error_and_no_change_from_
                 if status != 401 && status != 403 {
                     caller.reached += 1;
                 }
-                if endpoint.path == "/api/signup" && status < 400 {
-                    // A signup is stored after its answer (so the answer's timing cannot
-                    // depend on the address): let it land before the next request's "before".
-                    settle(&app).await;
-                }
+                // Signups, resends and reset requests do their work after the answer (so
+                // its timing cannot depend on the address): let it land before judging
+                // this request and taking the next one's "before".
+                app.state.outbox.settled().await;
                 // A success is a 200, or for a form post a redirect that carries no error.
                 if endpoint.path == "/api/change-password" && status < 400 {
                     if let Some(new) = form_value(&payload, "password") {

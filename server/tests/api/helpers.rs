@@ -456,6 +456,8 @@ impl TestApp {
     /// Waits (up to 10 s) until the sender has finished with every queued mail: a mail's
     /// file is written a moment before its outbox row is deleted.
     pub async fn outbox_drained(&self) {
+        // What a response left to queue after its answer is queued first.
+        self.state.outbox.settled().await;
         for _ in 0..200 {
             if self.state.outbox.pending().await.expect("outbox") == 0 {
                 return;
@@ -468,6 +470,7 @@ impl TestApp {
     /// Waits (up to 10 s) until the outbox holds exactly `count` mails: everything due has
     /// been sent, and `count` wait for a later minute.
     pub async fn outbox_holds(&self, count: i64) {
+        self.state.outbox.settled().await;
         for _ in 0..200 {
             if self.state.outbox.pending().await.expect("outbox") == count {
                 return;

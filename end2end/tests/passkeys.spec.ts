@@ -103,19 +103,25 @@ test("a passkey is added, then signs in by its button and by the browser's autof
   // The button: the autofill request (waiting for presence) is aborted, a modal one asked.
   await signOut(page);
   await presence(authenticator, false);
-  const starts: string[] = [];
-  page.on("request", (request) => {
-    if (request.url().endsWith("/api/passkey-sign-in-start")) starts.push(request.url());
+  let starts = 0;
+  const start = "**/api/passkey-sign-in-start";
+  await page.route(start, async (route) => {
+    starts += 1;
+    // The person touches the authenticator once the button has asked: presence comes on
+    // before the modal request's challenge reaches the page (a request already waiting
+    // would not notice it), never while the autofill's waits.
+    if (starts === 2) await presence(authenticator, true);
+    await route.continue();
   });
   await open(page, "/login");
-  await expect.poll(() => starts.length).toBe(1);
+  await expect.poll(() => starts).toBe(1);
   await page.getByRole("button", { name: "Sign in with a passkey" }).click();
   // A request of its own (the autofill's was aborted), answered once the person touches
   // the authenticator.
-  await expect.poll(() => starts.length).toBe(2);
-  await presence(authenticator, true);
+  await expect.poll(() => starts).toBe(2);
   await expect(page).toHaveURL(/\/$/);
   await expect(page.getByTestId("header-username")).toHaveText(user.username);
+  await page.unroute(start);
 
   // The autofill: opening the page with the authenticator at hand signs in (Chromium's
   // automation answers a conditional request at once; a person picks the passkey from the

@@ -25,6 +25,10 @@ pub enum FlowError {
     /// The strength check's queue is full; nothing was changed.
     #[error("the server is busy")]
     Busy,
+    /// Sign-up is by invitation on this site: refused before anything is looked at, so the
+    /// answer is the same for every address.
+    #[error("sign-up is by invitation")]
+    ByInvitation,
     #[error(transparent)]
     Unexpected(#[from] UnexpectedError),
 }

@@ -59,6 +59,8 @@ pub mod hashing;
 #[cfg(feature = "server")]
 pub mod impersonation;
 #[cfg(feature = "server")]
+pub mod invitations;
+#[cfg(feature = "server")]
 pub mod mail;
 #[cfg(feature = "server")]
 pub mod recovery;

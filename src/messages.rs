@@ -17,6 +17,8 @@ pub const WRONG_SIGNUP_PASSWORD: &str = "This is not the password chosen when si
 /// Said under the username field when someone claimed the name before this confirmation.
 pub const USERNAME_TAKEN_MEANWHILE: &str =
     "This username has been taken since you signed up. Please choose another.";
+/// Said under the username field of an invitation's page when another account has it.
+pub const USERNAME_TAKEN: &str = "This username is taken. Please choose another.";
 /// Said under the current-password field of the password change when it is wrong.
 pub const WRONG_CURRENT_PASSWORD: &str = "This is not your current password.";
 /// A code that is wrong, was already used, or is too old (one message for all three).
@@ -95,6 +97,7 @@ pub fn is_known(field: Field, message: &str) -> bool {
         }
         Field::Username => {
             message == USERNAME_TAKEN_MEANWHILE
+                || message == USERNAME_TAKEN
                 || [
                     UsernameError::Empty,
                     UsernameError::TooShort,

@@ -43,11 +43,34 @@ pub struct Registration {
     throttle: Throttle,
     outbox: Outbox,
     templates: Templates,
+    invite_only: bool,
 }
 
 impl Registration {
     pub fn new(accounts: Accounts, throttle: Throttle, outbox: Outbox, templates: Templates) -> Self {
-        Self { accounts, throttle, outbox, templates }
+        Self { accounts, throttle, outbox, templates, invite_only: false }
+    }
+
+    /// Sign-up by invitation only (`BULWARK_SIGNUP=invite`): signing up, asking for a new
+    /// confirmation link and confirming a signup made before the switch are all refused
+    /// ([`FlowError::ByInvitation`]) before anything is looked at, the same for every
+    /// address. Accounts come from invitations (`invitations`) and the command line.
+    pub fn invite_only(mut self, invite_only: bool) -> Self {
+        self.invite_only = invite_only;
+        self
+    }
+
+    /// Whether sign-up is by invitation only.
+    pub fn is_invite_only(&self) -> bool {
+        self.invite_only
+    }
+
+    fn open(&self) -> Result<(), FlowError> {
+        if self.invite_only {
+            Err(FlowError::ByInvitation)
+        } else {
+            Ok(())
+        }
     }
 
     /// Handles a signup form from `ip`. `Ok` means "check your email", whatever the
@@ -59,6 +82,7 @@ impl Registration {
         username: &str,
         password: &str,
     ) -> Result<(), FlowError> {
+        self.open()?;
         self.throttle.signup_attempt(ip).await?.map_err(FlowError::Throttled)?;
         // Checking and hashing take the same time for every address; what follows (the
         // lookup, storing, the mail) does not, so it runs after the response. The caps
@@ -122,6 +146,7 @@ impl Registration {
         email: &str,
         device: Option<&Device>,
     ) -> Result<(), FlowError> {
+        self.open()?;
         let (email, mail) =
             link_request(&self.throttle, &self.accounts, ip, email, device, LinkKind::Verify).await?;
         // The same line for every address: whether a signup waits is not for the log.
@@ -161,6 +186,7 @@ impl Registration {
         password: &str,
         username: Option<&str>,
     ) -> Result<UserId, FlowError> {
+        self.open()?;
         self.throttle.link_submission(ip).await?.map_err(FlowError::Throttled)?;
         let verdict = self.accounts.confirm_signup(token, password, username).await;
         match &verdict {

@@ -17,6 +17,15 @@ impl Role {
         }
     }
 
+    /// `user` or `admin`; anything else is no role.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "user" => Some(Self::User),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+
     /// Unknown values read as the least privileged role.
     pub fn parse_lenient(value: &str) -> Self {
         match value {

@@ -131,6 +131,25 @@ pub enum ApiError {
         "That change has already happened. To undo it, use the \"Recover my account\" link we mailed to this address when it did."
     )]
     EmailAlreadyChanged,
+    /// 403: sign-up is by invitation on this site; the same answer for every address.
+    #[error("Sign-up on this site is by invitation only. Ask an administrator for an invitation.")]
+    SignupByInvitation,
+    /// 429: the admin sent as many invitations as one may in a day.
+    #[error(
+        "You have sent as many invitations as one administrator may in a day. Please try again tomorrow."
+    )]
+    InvitationsTooMany,
+    /// 429: the invitation was mailed a moment ago.
+    #[error(
+        "This invitation was mailed a few minutes ago. Please wait ten minutes before sending it again."
+    )]
+    InvitationResentRecently,
+    /// 409: the invited address has had an account since (told only to whoever holds the
+    /// link mailed to it).
+    #[error(
+        "This address already has an account. Sign in instead, or choose a new password if you forgot it."
+    )]
+    InvitationAddressTaken,
     /// 429: too many attempts; the same answer whether or not the account exists.
     #[error("Too many attempts. Please wait {} and try again.", wait_words(*retry_after_secs))]
     TooManyRequests { retry_after_secs: i64 },
@@ -169,7 +188,8 @@ impl ApiError {
             | Self::PasswordChangeRequired
             | Self::FactorRequired
             | Self::StepUpRequired
-            | Self::ImpersonationBlocked => 403,
+            | Self::ImpersonationBlocked
+            | Self::SignupByInvitation => 403,
             Self::LastAdmin
             | Self::AdminAccountDeletion
             | Self::AccountClosing
@@ -186,11 +206,15 @@ impl ApiError {
             | Self::EnrolmentExpired
             | Self::AdminNeedsFactor
             | Self::NoFactor
-            | Self::PasskeyAlreadyAdded => 409,
+            | Self::PasskeyAlreadyAdded
+            | Self::InvitationAddressTaken => 409,
             Self::ReasonRequired | Self::UntilInPast | Self::ImpersonationReason | Self::PasskeyName => 422,
             Self::BadRequest | Self::InvalidLink => 400,
             Self::NotFound | Self::PasskeysUnavailable => 404,
-            Self::TooManyRequests { .. } | Self::ApprovalTooMany => 429,
+            Self::TooManyRequests { .. }
+            | Self::ApprovalTooMany
+            | Self::InvitationsTooMany
+            | Self::InvitationResentRecently => 429,
             Self::Busy { .. } => 503,
             Self::Internal | Self::Network => 500,
         }

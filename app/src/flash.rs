@@ -37,6 +37,10 @@ pub mod notice {
     pub const PASSKEY_REMOVED: &str = "passkey-removed";
     pub const ACCOUNT_CLOSED: &str = "account-closed";
     pub const ACCOUNT_KEPT: &str = "account-kept";
+    pub const INVITATION_SENT: &str = "invitation-sent";
+    /// An invitation to the admin role waits for a second admin.
+    pub const INVITATION_WAITING: &str = "invitation-waiting";
+    pub const INVITATION_ACCEPTED: &str = "invitation-accepted";
 }
 
 /// Whether the site's cookies are `Secure` (and so this one `__Host-`), as the server's

@@ -122,6 +122,8 @@ lazy_pages! {
     DeleteAccountRoute => delete_account: DeleteAccountPage,
     UndoDeletionRoute => undo_deletion: UndoDeletionPage,
     ExportRoute => export: ExportPage,
+    AdminInvitationsRoute => admin_invitations: AdminInvitationsPage,
+    AcceptInvitationRoute => accept_invitation: AcceptInvitationPage,
 }
 
 /// In the browser, before hydrating: fetches the chunk of the lazy page the server

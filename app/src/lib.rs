@@ -126,6 +126,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin/audit") view={Lazy::<lazy::AdminAuditRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("admin/impersonations") view={Lazy::<lazy::AdminImpersonationsRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("admin/approvals") view={Lazy::<lazy::AdminApprovalsRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("admin/invitations") view={Lazy::<lazy::AdminInvitationsRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("invitation") view={Lazy::<lazy::AcceptInvitationRoute>::new()} ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

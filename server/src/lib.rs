@@ -84,6 +84,7 @@ pub struct Shared {
     pub email_changes: bulwark::email_change::EmailChanges,
     pub factors: bulwark::factors::Factors,
     pub deletions: bulwark::deletion::Deletions,
+    pub invitations: bulwark::invitations::Invitations,
     pub outbox: Outbox,
     /// Where the mail sender delivers: SMTP, or the development folder.
     pub mail_transport: Arc<dyn MailTransport>,
@@ -157,7 +158,8 @@ pub async fn prepare(
         devices = devices.with_notices(outbox.clone(), templates.clone());
     }
     let registration =
-        Registration::new(accounts.clone(), throttle.clone(), outbox.clone(), templates.clone());
+        Registration::new(accounts.clone(), throttle.clone(), outbox.clone(), templates.clone())
+            .invite_only(settings.access.signup == config::access::SignupMode::Invite);
     let recovery = Recovery::new(
         accounts.clone(),
         throttle.clone(),
@@ -203,6 +205,14 @@ pub async fn prepare(
         grace_days: settings.access.deletion_grace_days,
         accounts: accounts.clone(),
     });
+    let invitations = bulwark::invitations::Invitations::new(bulwark::invitations::Parts {
+        pool: pool.clone(),
+        clock: clock.clone(),
+        accounts: accounts.clone(),
+        throttle: throttle.clone(),
+        outbox: outbox.clone(),
+        templates: templates.clone(),
+    });
     let admin = bulwark::admin::Admin::new(
         pool.clone(),
         clock.clone(),
@@ -237,6 +247,7 @@ pub async fn prepare(
         admin,
         impersonations,
         email_changes,
+        invitations,
         factors,
         deletions,
         outbox,
@@ -301,6 +312,8 @@ pub fn router(state: AppState) -> Router {
         impersonations: state.impersonations.clone(),
         email_changes: state.email_changes.clone(),
         deletions: state.deletions.clone(),
+        invitations: state.invitations.clone(),
+        invite_only: state.registration.is_invite_only(),
         factors: state.factors.clone(),
         parked_cookie: DeviceCookie {
             name: state.settings.cookie.parked_name,
@@ -518,6 +531,11 @@ pub async fn clean_up(state: &AppState) -> Vec<(&'static str, String)> {
         Ok(0) => {}
         Ok(n) => tracing::info!(event = "user_signup_expired", count = n, "expired signups removed"),
         Err(error) => failures.push(("pending signup", error.to_string())),
+    }
+    match state.invitations.prune().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(event = "user_invitation_pruned", count = n, "ended invitations forgotten"),
+        Err(error) => failures.push(("invitations", error.to_string())),
     }
     failures
 }

@@ -51,6 +51,19 @@ enum Command {
         #[arg(long)]
         totp_secret: Option<String>,
     },
+    /// Invite an address to an account with a role (the first admin of a site whose
+    /// sign-up is by invitation): the invitation is mailed by the running server, and its
+    /// owner chooses a username and password. Audited as the command line.
+    Invite {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["admin", "user"], default_value = "user")]
+        role: String,
+        /// Also print the link (for a site whose mail is not set up yet): anyone who sees
+        /// it can accept the invitation, so hand it over as you would a password.
+        #[arg(long)]
+        print_link: bool,
+    },
     /// Create a confirmed user (for test suites and operators), the password as for
     /// `create-admin`.
     CreateUser {
@@ -152,6 +165,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::CreateUser { email, username, totp_secret } => {
             create(&settings, (&email, &username), bulwark::Role::User, totp_secret.as_deref()).await?
+        }
+        Command::Invite { email, role, print_link } => {
+            let role = bulwark::Role::parse_lenient(&role);
+            println!("{}", server::provision::invite(&settings, &email, role, print_link).await?);
         }
         Command::Enable { email } => {
             operator(&settings, &email, bulwark::admin::OperatorAction::Enable).await?

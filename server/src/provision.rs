@@ -73,6 +73,64 @@ pub async fn create_account(
     })
 }
 
+/// `server invite`: an invitation to `email` with `role`, queued for the running server to
+/// mail; with `print_link`, the link too. The answer is a sentence for the operator.
+pub async fn invite(
+    settings: &Settings,
+    email: &str,
+    role: Role,
+    print_link: bool,
+) -> Result<String, String> {
+    let pool = db::connect_with_pool(&settings.database_url, 2).await.map_err(|e| e.to_string())?;
+    db::migrate(&pool).await.map_err(|e| e.to_string())?;
+    let clock: bulwark::clock::SharedClock = std::sync::Arc::new(SystemClock);
+    let hasher = PasswordHasher::new(settings.hash_params).map_err(|e| e.to_string())?;
+    let accounts = Accounts::new(pool.clone(), hasher, settings.password_policy, clock.clone())
+        .with_secret(settings.secret.expose());
+    let invitations = bulwark::invitations::Invitations::new(bulwark::invitations::Parts {
+        pool: pool.clone(),
+        clock: clock.clone(),
+        accounts,
+        throttle: bulwark::throttle::Throttle::new(
+            pool.clone(),
+            clock.clone(),
+            settings.throttle.clone(),
+            settings.secret.expose(),
+        ),
+        outbox: bulwark::mail::Outbox::new(pool.clone(), clock),
+        templates: bulwark::mail::Templates::new(&settings.public_url.to_string()),
+    });
+    let sent = invitations.invite(bulwark::invitations::Inviter::CommandLine, email, role).await;
+    pool.close().await;
+    use bulwark::invitations::{InvitationError, Sent};
+    let days = bulwark::invitations::INVITATION_VALID_SECS / 86_400;
+    match sent {
+        Ok(Sent::Mailed { id, link }) => {
+            let mut answer = format!(
+                "invitation {id} ({}) queued: the running server mails it within seconds; the link works once, for {days} days",
+                role.as_str()
+            );
+            if let (true, Some(token)) = (print_link, link) {
+                let url = settings.public_url.to_string();
+                answer.push_str(&format!(
+                    "
+link (anyone who has it can accept the invitation): {}{}?token={token}",
+                    url.trim_end_matches('/'),
+                    bulwark::mail::templates::INVITATION_PATH
+                ));
+            }
+            Ok(answer)
+        }
+        Ok(Sent::Waiting { .. }) => Err("the invitation waits for an approval; this should not happen from                                          the command line"
+            .to_owned()),
+        Err(InvitationError::EmailTaken) => {
+            Err("an account with this email address already exists; nothing was sent".to_owned())
+        }
+        Err(InvitationError::Invalid(_)) => Err("that is not an email address; nothing was sent".to_owned()),
+        Err(error) => Err(format!("the invitation failed: {error}")),
+    }
+}
+
 /// Sets up an authenticator app with `secret` (base32) for the account just made, for test
 /// suites that must not need a phone (`--totp-secret`). Refused in production. The new
 /// recovery codes, for the caller to print.

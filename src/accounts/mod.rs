@@ -26,7 +26,7 @@ pub mod store;
 
 pub use self::{
     password_change::{ChangeError, PasswordChange},
-    provision::ProvisionError,
+    provision::{Inserted, ProvisionError},
     reauth::ReauthError,
     reset::{FactorCheck, NoFactor, ResetError},
     sign_in::{sign_in, Attempt, PasswordChecked, SignInError, BUSY_RETRY_AFTER_SECS},

@@ -4,6 +4,7 @@
 //! plainly when the address or username is taken.
 
 use super::{store, AccountError, Accounts, UnexpectedError, User};
+use crate::db::AsConn;
 use crate::{
     audit::{self, Event},
     Role,
@@ -72,5 +73,52 @@ impl Accounts {
         store::find_user(&mut self.pool.acquire().await?, id)
             .await?
             .ok_or_else(|| ProvisionError::Unexpected(sqlx::Error::RowNotFound.into()))
+    }
+}
+
+/// What inserting an invited account came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    Created(super::UserId),
+    /// The address has an account (made since the invitation was sent).
+    EmailTaken,
+    /// Another account holds the username, or it is reserved after an erasure.
+    UsernameTaken,
+}
+
+impl Accounts {
+    /// Inserts the confirmed account `prepared` describes, with `role`, on the caller's
+    /// transaction (an invitation's acceptance: following the mailed link confirmed the
+    /// address). A username reserved after an erasure counts as taken.
+    pub async fn insert_invited(
+        &self,
+        tx: &mut crate::db::Tx,
+        prepared: &super::PreparedSignup,
+        role: Role,
+        now: crate::clock::UnixTime,
+    ) -> sqlx::Result<Inserted> {
+        let reserved_hash = self.retired_username_hash(prepared.username.canonical());
+        let reserved: Option<i64> = crate::on_db!(tx.conn(), c => sqlx::query_scalar(
+            "SELECT until FROM retired_usernames WHERE username_hash = $1 AND until > $2",
+        )
+        .bind(&reserved_hash)
+        .bind(now)
+        .fetch_optional(c)
+        .await)?;
+        if reserved.is_some() {
+            return Ok(Inserted::UsernameTaken);
+        }
+        let new = store::NewUser {
+            email: prepared.email.as_str(),
+            username: prepared.username.canonical(),
+            display_name: prepared.username.display(),
+            password_hash: &prepared.password_hash,
+            created_at: now,
+        };
+        Ok(match store::insert_confirmed(tx, &new, role).await? {
+            Some(id) => Inserted::Created(id),
+            None if store::email_exists(tx, new.email).await? => Inserted::EmailTaken,
+            None => Inserted::UsernameTaken,
+        })
     }
 }

@@ -3,22 +3,12 @@
 //! admins approving (or one approving while another withdraws) exactly one decides.
 
 use crate::{
-    accounts::{store::not_disabled, UserId},
+    accounts::UserId,
     clock::UnixTime,
     db::{AsConn, DbRow, Pool},
 };
 
 use super::{action::AdminAction, Approval};
-
-/// "Account `alias` is an admin who can act" (`$now` the current time): confirmed, not
-/// disabled, not locked, not due a new password, not closing for deletion.
-fn can_act(alias: &str, now: usize) -> String {
-    format!(
-        "{alias}.role = 'admin' AND {} AND {alias}.locked_at IS NULL AND {alias}.must_change_password = FALSE \
-         AND {alias}.email_verified_at IS NOT NULL AND {alias}.deletion_due_at IS NULL AND {alias}.erased_at IS NULL",
-        not_disabled(&format!("{alias}."), &format!("${now}"))
-    )
-}
 
 /// Whether an admin other than `actor` and `target` can act now, and so could approve what
 /// `actor` does to `target` (the account a request is about never decides it).
@@ -30,7 +20,7 @@ pub async fn second_admin_exists(
 ) -> sqlx::Result<bool> {
     let sql = format!(
         "SELECT EXISTS (SELECT 1 FROM users o WHERE o.id != $1 AND o.id != $2 AND {})",
-        can_act("o", 3)
+        crate::sessions::guard::admin_can_act("o", 3)
     );
     crate::on_db!(connection.conn(), c => sqlx::query_scalar(&sql).bind(actor).bind(target).bind(now).fetch_one(c).await)
 }
@@ -84,7 +74,7 @@ pub async fn claim(
          WHERE id = $3 AND decided_at IS NULL AND expires_at > $2 AND proposer_id != $1 AND target_id != $1 \
          AND EXISTS (SELECT 1 FROM users p WHERE p.id = admin_approvals.proposer_id AND {}) \
          RETURNING target_id, proposer_id, action",
-        can_act("p", 2)
+        crate::sessions::guard::admin_can_act("p", 2)
     );
     crate::on_db!(connection.conn(), c => sqlx::query_as(&sql).bind(approver).bind(now).bind(id).fetch_optional(c).await)
 }

@@ -81,10 +81,14 @@ pub enum Event {
     AccountErased,
     /// The owner downloaded their data.
     DataExported,
+    /// An invitation was mailed (details: its id, role, and whether it was a resend).
+    InvitationSent,
+    /// An invitation was revoked before it was accepted (details: its id).
+    InvitationRevoked,
 }
 
 impl Event {
-    pub const ALL: [Self; 36] = [
+    pub const ALL: [Self; 38] = [
         Self::LoginSuccess,
         Self::LoginFail,
         Self::PasswordChange,
@@ -121,6 +125,8 @@ impl Event {
         Self::DeletionUndone,
         Self::AccountErased,
         Self::DataExported,
+        Self::InvitationSent,
+        Self::InvitationRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -161,6 +167,8 @@ impl Event {
             Self::DeletionUndone => "user_deletion_undone",
             Self::AccountErased => "user_erased",
             Self::DataExported => "user_data_exported",
+            Self::InvitationSent => "user_invitation_sent",
+            Self::InvitationRevoked => "user_invitation_revoked",
         }
     }
 

@@ -212,6 +212,8 @@ pub async fn erase(
         "DELETE FROM passkeys WHERE user_id = $1",
         "DELETE FROM admin_approvals WHERE target_id = $1 OR proposer_id = $1",
         "DELETE FROM mail_log WHERE user_id = $1",
+        // The invitation the account was made from (it names the address).
+        "DELETE FROM invitations WHERE accepted_by = $1",
         "UPDATE admin_approvals SET decided_by = NULL WHERE decided_by = $1",
     ];
     for sql in by_id {
@@ -220,6 +222,7 @@ pub async fn erase(
     let by_address = [
         "DELETE FROM pending_signups WHERE email = $1",
         "DELETE FROM mail_outbox WHERE recipient = $1",
+        "DELETE FROM invitations WHERE email = $1",
         // Another account's history that names the address keeps its row without it; the
         // links that would act for the address die with it.
         "UPDATE email_changes SET old_email = '#erased', recover_hash = NULL, cancel_hash = NULL WHERE old_email = $1",

@@ -65,6 +65,10 @@ pub enum MailKind {
     FactorAlarm,
     /// The account will be deleted (with the link that undoes it), or the deletion was undone.
     AccountDeletion,
+    /// An invitation's link.
+    Invitation,
+    /// Someone invited an address that already has an account (no link).
+    InvitationExisting,
 }
 
 /// The name log lines give a mail of the kind stored as `stored`. The mail that answers a
@@ -74,6 +78,7 @@ pub fn log_kind(stored: &str) -> &str {
     match stored {
         "verify_email" | "signup_existing" => "signup",
         "email_change_confirm" | "email_change_taken" => "email_change_new_address",
+        "invitation" | "invitation_existing" => "invitation",
         other => other,
     }
 }
@@ -103,6 +108,8 @@ impl MailKind {
             Self::FactorNotice => "factor_notice",
             Self::FactorAlarm => "factor_alarm",
             Self::AccountDeletion => "account_deletion",
+            Self::Invitation => "invitation",
+            Self::InvitationExisting => "invitation_existing",
         }
     }
 }
@@ -131,7 +138,9 @@ impl std::fmt::Debug for Mail {
 mod tests {
     use super::*;
 
-    const EVERY_KIND: [MailKind; 17] = [
+    const EVERY_KIND: [MailKind; 19] = [
+        MailKind::Invitation,
+        MailKind::InvitationExisting,
         MailKind::AccountDeletion,
         MailKind::FactorNotice,
         MailKind::FactorAlarm,
@@ -155,6 +164,7 @@ mod tests {
     fn a_log_line_names_a_mail_the_same_whether_or_not_the_address_has_an_account() {
         assert_eq!(MailKind::VerifyEmail.log_name(), MailKind::SignupExisting.log_name());
         assert_eq!(MailKind::EmailChangeConfirm.log_name(), MailKind::EmailChangeTaken.log_name());
+        assert_eq!(MailKind::Invitation.log_name(), MailKind::InvitationExisting.log_name());
         for kind in EVERY_KIND {
             // Queued and sent lines (the sender reads the stored name) agree.
             assert_eq!(log_kind(kind.as_str()), kind.log_name(), "{kind:?}");

@@ -229,6 +229,7 @@ mod deletion;
 mod email_change;
 mod factors;
 mod impersonation;
+mod invitation;
 mod new_device;
 pub use admin::AdminNotice;
 pub use approval::{ApprovalNotice, APPROVALS_PATH};
@@ -236,6 +237,7 @@ pub use deletion::{DeletionNotice, UNDO_DELETION_PATH};
 pub use email_change::{CANCEL_PATH, CONFIRM_PATH, RECOVER_PATH};
 pub use factors::{FactorNotice, SECURITY_PATH};
 pub use impersonation::{ImpersonationNotice, SESSIONS_PATH};
+pub use invitation::{INVITATION_PATH, INVITATION_SUBJECT};
 pub use new_device::{approximate_network, NewDeviceNotice};
 
 /// A mail with verification links, given up after `valid_hours` like its links.

@@ -38,15 +38,20 @@ pub fn session_is_live(key: usize, user: usize) -> String {
     )
 }
 
+/// "Account `alias` is an admin who can act" (`$now` the current time): confirmed, not
+/// disabled, not locked, not due a new password, not closing for deletion, not erased.
+pub fn admin_can_act(alias: &str, now: usize) -> String {
+    format!(
+        "{alias}.role = 'admin' AND {} AND {alias}.locked_at IS NULL AND {alias}.must_change_password = FALSE \
+         AND {alias}.email_verified_at IS NOT NULL AND {alias}.deletion_due_at IS NULL AND {alias}.erased_at IS NULL",
+        not_disabled(&format!("{alias}."), &format!("${now}"))
+    )
+}
+
 /// "Another admin who can still act remains": the guard on every change that could take
 /// the last one away (placeholder `$n` binds the target's id, `$now` the current time).
 pub fn another_active_admin(n: usize, now: usize) -> String {
-    format!(
-        "EXISTS (SELECT 1 FROM users o WHERE o.role = 'admin' AND o.id != ${n} \
-         AND {} AND o.locked_at IS NULL AND o.must_change_password = FALSE \
-         AND o.email_verified_at IS NOT NULL AND o.deletion_due_at IS NULL AND o.erased_at IS NULL)",
-        not_disabled("o.", &format!("${now}"))
-    )
+    format!("EXISTS (SELECT 1 FROM users o WHERE o.id != ${n} AND {})", admin_can_act("o", now))
 }
 
 /// "The owner's session is live, their own (not parked, not an impersonation) and stepped

@@ -33,6 +33,8 @@ pub const AUDIT_EVENTS: &[&str] = &[
     "user_deletion_undone",
     "user_erased",
     "user_data_exported",
+    "user_invitation_sent",
+    "user_invitation_revoked",
     "authn_login_fail",
     "authn_password_change",
     "authn_password_reset",

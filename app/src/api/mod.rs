@@ -18,12 +18,13 @@ mod email_change;
 mod export;
 mod factors;
 mod impersonation;
+mod invitations;
 mod passkeys;
 mod recovery;
 mod sessions;
 pub use self::{
     account::*, admin::*, approvals::*, deletion::*, email_change::*, export::*, factors::*,
-    impersonation::*, passkeys::*, recovery::*, sessions::*,
+    impersonation::*, invitations::*, passkeys::*, recovery::*, sessions::*,
 };
 
 /// What the UI may know about the signed-in user.

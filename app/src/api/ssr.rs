@@ -38,6 +38,9 @@ pub struct Services {
     pub impersonations: bulwark::impersonation::Impersonations,
     pub email_changes: bulwark::email_change::EmailChanges,
     pub deletions: bulwark::deletion::Deletions,
+    pub invitations: bulwark::invitations::Invitations,
+    /// Sign-up is by invitation only (`BULWARK_SIGNUP=invite`).
+    pub invite_only: bool,
     pub factors: bulwark::factors::Factors,
     /// The cookie of a sign-in waiting for its second step.
     pub second_step_cookie: DeviceCookie,
@@ -73,6 +76,7 @@ pub fn flow_error(error: FlowError) -> ApiError {
         FlowError::Invalid(errors) => ApiError::Validation(errors),
         FlowError::InvalidLink => ApiError::InvalidLink,
         FlowError::Busy => busy(),
+        FlowError::ByInvitation => ApiError::SignupByInvitation,
         FlowError::Unexpected(cause) => unexpected("account flow failed unexpectedly", &cause),
     }
 }

@@ -65,6 +65,7 @@ pub(super) fn AdminNav() -> impl IntoView {
             <a href=ADMIN_PAGE>"Users"</a>
             <a href=crate::api::ADMIN_IMPERSONATIONS_PAGE>"Impersonations"</a>
             <a href=crate::api::ADMIN_APPROVALS_PAGE>"Approvals"</a>
+            <a href=crate::api::ADMIN_INVITATIONS_PAGE>"Invitations"</a>
             <a href=ADMIN_AUDIT_PAGE>"Audit log"</a>
         </nav>
     }

@@ -33,6 +33,9 @@ pub fn LoginPage() -> impl IntoView {
             <FlashNotice notice=crate::flash::notice::EMAIL_VERIFIED test_id="verified-notice" title="Your email address is confirmed.">
                 " Sign in below."
             </FlashNotice>
+            <FlashNotice notice=crate::flash::notice::INVITATION_ACCEPTED test_id="invitation-accepted" title="Your account is ready.">
+                " Sign in with the password you chose."
+            </FlashNotice>
             <FlashNotice notice=crate::flash::notice::PASSWORD_RESET test_id="reset-notice" title="Your password is changed.">
                 " Every device that was signed in has been signed out. Sign in with the new password."
             </FlashNotice>

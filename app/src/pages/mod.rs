@@ -10,6 +10,7 @@ mod email_change;
 mod export;
 mod home;
 pub(crate) mod impersonation;
+mod invitations;
 mod login;
 mod not_found;
 pub(crate) mod passkeys;
@@ -30,6 +31,7 @@ pub use email_change::{CancelEmailChangePage, ConfirmEmailChangePage, EmailChang
 pub use export::ExportPage;
 pub use home::HomePage;
 pub use impersonation::{AdminImpersonationsPage, ImpersonationBanner};
+pub use invitations::{AcceptInvitationPage, AdminInvitationsPage};
 pub use login::LoginPage;
 pub use not_found::NotFoundPage;
 pub use password_reset::{ForgotPasswordPage, ResetPasswordPage};

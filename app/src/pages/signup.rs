@@ -15,6 +15,24 @@ use crate::{
 
 #[component]
 pub fn SignupPage() -> impl IntoView {
+    if crate::api::signup_by_invitation() {
+        return view! {
+            <Title text="Sign-up is by invitation" />
+            <section class="card auth-card" aria-labelledby="signup-title">
+                <h1 id="signup-title">"Sign-up is by invitation"</h1>
+                <p data-testid="signup-by-invitation">
+                    "Accounts on this site are made by invitation only. If you were invited, open the link in the "
+                    "invitation mail. To get one, ask the site's administrators."
+                </p>
+                <p class="aside">"Already have an account? " <a href="/login">"Sign in"</a></p>
+            </section>
+        }
+        .into_any();
+    }
+    signup_form().into_any()
+}
+
+fn signup_form() -> impl IntoView {
     let signup = ServerAction::<Signup>::new();
     let policy = password_policy();
     let email = FieldState::new();

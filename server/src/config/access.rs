@@ -1,5 +1,6 @@
 //! Settings about who may do what, and for how long: step-up windows, admins' session
-//! lifetimes, impersonation's limits, and how long a deleted account can be kept.
+//! lifetimes, impersonation's limits, how long a deleted account can be kept, and who may
+//! sign up.
 
 use bulwark::{impersonation::Policy, sessions::Lifetimes};
 use clap::Args;
@@ -34,6 +35,20 @@ pub struct AccessConfig {
     /// owner can undo it with the mailed link (1 to 90).
     #[arg(long, env = "BULWARK_DELETION_GRACE_DAYS", default_value_t = bulwark::deletion::DEFAULT_GRACE_DAYS)]
     pub deletion_grace_days: i64,
+    /// Who may create an account: `open` (anyone, by signing up) or `invite` (only people
+    /// an admin invited; `/signup` says so and the API refuses every address alike).
+    #[arg(long, env = "BULWARK_SIGNUP", value_enum, default_value_t = SignupMode::Open)]
+    pub signup: SignupMode,
+}
+
+/// Who may create an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SignupMode {
+    /// Anyone, by signing up.
+    #[default]
+    Open,
+    /// Only people an admin (or the command line) invited.
+    Invite,
 }
 
 /// The checked settings.
@@ -47,6 +62,7 @@ pub struct Access {
     pub impersonation: Policy,
     /// Days before a deleted account is erased.
     pub deletion_grace_days: i64,
+    pub signup: SignupMode,
 }
 
 impl Default for Access {
@@ -57,6 +73,7 @@ impl Default for Access {
             admin_lifetimes: Lifetimes { idle_secs: 15 * 60, absolute_secs: 8 * 3600 },
             impersonation: Policy::default(),
             deletion_grace_days: bulwark::deletion::DEFAULT_GRACE_DAYS,
+            signup: SignupMode::Open,
         }
     }
 }
@@ -77,6 +94,7 @@ impl AccessConfig {
                 consent_required: self.impersonation_consent,
             },
             deletion_grace_days: self.deletion_grace_days,
+            signup: self.signup,
         };
         if !(1..=bulwark::deletion::MAX_GRACE_DAYS).contains(&self.deletion_grace_days) {
             return Err(format!(

@@ -151,8 +151,9 @@ async fn holdings(app: &TestApp) -> String {
     // Every column, but the registry's: which sessions exist (by handle: a refused
     // impersonation rightly leaves the admin's session under a new id), whose, at which
     // epoch, parked or not (a request rightly moves its own last-seen time).
-    const TABLES: [(&str, &str); 10] = [
+    const TABLES: [(&str, &str); 11] = [
         ("users", "*"),
+        ("invitations", "*"),
         ("pending_signups", "*"),
         ("email_tokens", "*"),
         ("email_changes", "*"),

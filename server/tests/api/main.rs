@@ -19,6 +19,7 @@ mod helpers;
 mod impersonation;
 mod in_flight;
 mod instances;
+mod invitations;
 mod limits;
 mod login;
 mod logout;

@@ -11,6 +11,8 @@ use crate::{
 
 /// The dashboard page listing the requests that wait.
 pub const APPROVALS_PATH: &str = "/admin/approvals";
+/// The dashboard page listing invitations (those that wait for approval first).
+pub const INVITATIONS_PATH: &str = "/admin/invitations";
 
 /// What happened, with the admins' usernames and the action in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +40,24 @@ pub enum ApprovalNotice {
         by: String,
         target: String,
         action: String,
+    },
+    /// An admin invited `email` to an administrator's account: the invitation is mailed
+    /// only if another admin approves it before `expires_at`.
+    InvitationRequested {
+        by: String,
+        email: String,
+        expires_at: i64,
+    },
+    /// The invitation was approved and mailed.
+    InvitationApproved {
+        by: String,
+        approved_by: String,
+        email: String,
+    },
+    /// Mailed at once: no other admin could act to approve it.
+    InvitationAlone {
+        by: String,
+        email: String,
     },
 }
 
@@ -68,8 +88,33 @@ impl Templates {
                      could approve it, so it took effect at once."
                 ),
             ),
+            ApprovalNotice::InvitationRequested { by, email, expires_at } => (
+                format!("Approval needed: {by} invites a new administrator"),
+                format!(
+                    "The administrator {by} invites {email} to an administrator's account. The \
+                     invitation is mailed only if another administrator approves it before {} \
+                     UTC. If this is not expected, revoke it and check who is using {by}'s account.",
+                    crate::utc::minute(*expires_at)
+                ),
+            ),
+            ApprovalNotice::InvitationApproved { by, approved_by, email } => (
+                "Done: an invitation to a new administrator was mailed".to_owned(),
+                format!("{approved_by} approved the invitation of {by} for {email} to an administrator's account. It has been mailed."),
+            ),
+            ApprovalNotice::InvitationAlone { by, email } => (
+                format!("Done: {by} invited a new administrator"),
+                format!(
+                    "The administrator {by} invited {email} to an administrator's account. No other \
+                     administrator could approve it, so it was mailed at once."
+                ),
+            ),
         };
-        let link = self.link(APPROVALS_PATH);
+        let link = self.link(match notice {
+            ApprovalNotice::InvitationRequested { .. }
+            | ApprovalNotice::InvitationApproved { .. }
+            | ApprovalNotice::InvitationAlone { .. } => INVITATIONS_PATH,
+            _ => APPROVALS_PATH,
+        });
         let closing = "You get this mail because you are an administrator of this Bulwark site.";
         let text =
             format!("Hello {display_name},\n\n{body}\n\nThe requests that wait: {link}\n\n{closing}\n");

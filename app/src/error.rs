@@ -134,11 +134,9 @@ pub enum ApiError {
     /// 403: sign-up is by invitation on this site; the same answer for every address.
     #[error("Sign-up on this site is by invitation only. Ask an administrator for an invitation.")]
     SignupByInvitation,
-    /// 429: the admin sent as many invitations as one may in a day.
-    #[error(
-        "You have sent as many invitations as one administrator may in a day. Please try again tomorrow."
-    )]
-    InvitationsTooMany,
+    /// 409: an invitation to the admin role is approved for one link.
+    #[error("An invitation to an administrator's account is not sent again: revoke it and invite again (another administrator approves it).")]
+    InvitationAdminResend,
     /// 429: the invitation was mailed a moment ago.
     #[error(
         "This invitation was mailed a few minutes ago. Please wait ten minutes before sending it again."
@@ -207,14 +205,12 @@ impl ApiError {
             | Self::AdminNeedsFactor
             | Self::NoFactor
             | Self::PasskeyAlreadyAdded
-            | Self::InvitationAddressTaken => 409,
+            | Self::InvitationAddressTaken
+            | Self::InvitationAdminResend => 409,
             Self::ReasonRequired | Self::UntilInPast | Self::ImpersonationReason | Self::PasskeyName => 422,
             Self::BadRequest | Self::InvalidLink => 400,
             Self::NotFound | Self::PasskeysUnavailable => 404,
-            Self::TooManyRequests { .. }
-            | Self::ApprovalTooMany
-            | Self::InvitationsTooMany
-            | Self::InvitationResentRecently => 429,
+            Self::TooManyRequests { .. } | Self::ApprovalTooMany | Self::InvitationResentRecently => 429,
             Self::Busy { .. } => 503,
             Self::Internal | Self::Network => 500,
         }

@@ -199,9 +199,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                 server::shutdown_signal().await;
                 let _ = stop.send(true);
             };
+            let outbox = state.outbox.clone();
             server::serve(listener, server::router(state), limits, shutdown)
                 .await
                 .map_err(|e| e.to_string())?;
+            // What the last responses left to do (a signup to store, a mail to queue) is
+            // finished, so nothing answered is lost; queued mail waits for the next start.
+            if tokio::time::timeout(std::time::Duration::from_secs(10), outbox.settled()).await.is_err() {
+                tracing::warn!("work left by the last responses did not finish within 10 s");
+            }
             // The background tasks see the same signal; wait for them to finish their round.
             let _ = cleanup.await;
             let _ = sender.await;

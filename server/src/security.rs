@@ -118,6 +118,7 @@ pub const TOKEN_PAGES: &[&str] = &[
     bulwark::mail::templates::CANCEL_PATH,
     bulwark::mail::templates::RECOVER_PATH,
     bulwark::mail::templates::UNDO_DELETION_PATH,
+    bulwark::mail::templates::INVITATION_PATH,
 ];
 
 /// Adds the headers every response carries (OWASP Secure Headers Project): a nonce-based

@@ -210,6 +210,20 @@ pub async fn find_user_by_email(pool: &Pool, email: &Email) -> sqlx::Result<Opti
     })
 }
 
+/// [`find_user_by_email`] on the caller's connection or transaction.
+pub async fn find_user_by_email_in(
+    connection: &mut impl AsConn,
+    email: &Email,
+) -> sqlx::Result<Option<User>> {
+    crate::on_db!(connection.conn(), c => {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
+            .bind(email.as_str())
+            .fetch_optional(c)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    })
+}
+
 pub async fn find_user(executor: &mut impl AsConn, id: UserId) -> sqlx::Result<Option<User>> {
     crate::on_db!(executor.conn(), c => {
         let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))

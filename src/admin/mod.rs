@@ -36,7 +36,7 @@ use crate::{
 pub use self::approval_store::admins as admins_to_tell;
 pub use self::{
     action::AdminAction,
-    approvals::{Approval, Decision, APPROVAL_WINDOW_SECS},
+    approvals::{Approval, Decision, APPROVAL_WINDOW_SECS, MAX_WAITING_PER_ADMIN},
     break_glass::{operator, OperatorAction},
     store::Outcome,
 };

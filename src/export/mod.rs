@@ -50,6 +50,19 @@ pub struct AccountExport {
     pub security_activity: Vec<Event>,
     pub email_changes: Vec<EmailChange>,
     pub mail_sent: Vec<MailSent>,
+    /// The invitation the account was made from, if it was.
+    pub invitation: Option<Invitation>,
+}
+
+/// The invitation an account was made from. It does not name the admin who sent it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Invitation {
+    /// `user` or `admin`.
+    pub role: String,
+    /// `an administrator` or `an operator at the command line`.
+    pub invited_by: &'static str,
+    pub sent: Option<Time>,
+    pub accepted: Option<Time>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -153,6 +166,17 @@ pub async fn export(pool: &Pool, user_id: UserId, now: UnixTime) -> sqlx::Result
     let security_activity = store::events(&mut connection, user_id).await?;
     let email_changes = store::email_changes(&mut connection, user_id).await?;
     let mail_sent = store::mail(&mut connection, user_id).await?;
+    let invitation =
+        crate::invitations::store::of_account(&mut connection, user_id).await?.map(|row| Invitation {
+            role: row.role,
+            invited_by: if row.invited_by.is_some() || row.approved_by.is_some() {
+                "an administrator"
+            } else {
+                "an operator at the command line"
+            },
+            sent: row.sent_at.map(Time::at),
+            accepted: row.accepted_at.map(Time::at),
+        });
     Ok(Some(AccountExport {
         format: FORMAT,
         version: VERSION,
@@ -164,5 +188,6 @@ pub async fn export(pool: &Pool, user_id: UserId, now: UnixTime) -> sqlx::Result
         security_activity,
         email_changes,
         mail_sent,
+        invitation,
     }))
 }

@@ -6,14 +6,21 @@
 //! - **Sending.** The link works for [`INVITATION_VALID_SECS`] and once. Only its hash is
 //!   stored. An invitation to an address that already has an account is stored and listed
 //!   like any other (the inviter is told the same), but its mail has no link: it tells the
-//!   owner that the account is unchanged. One admin sends at most
-//!   [`INVITATIONS_PER_ADMIN_PER_DAY`]; a resend renews the link (the old one dies) at most
-//!   every [`RESEND_AFTER_SECS`].
+//!   owner that the account is unchanged. One admin mails at most
+//!   `throttle::INVITATIONS_PER_ADMIN_PER_DAY` invitations a day and one address receives
+//!   at most `throttle::INVITATIONS_PER_ADDRESS_PER_DAY` (resends count); a resend renews
+//!   the link (the old one dies) at most every [`RESEND_AFTER_SECS`].
+//! - **A link lives only while its inviter can act**: an admin who is demoted, disabled,
+//!   locked or deleted leaves no working invitation behind (the command line's live on).
 //! - **The admin role** follows the two-person rule: when another admin can act, an
 //!   invitation to the admin role is mailed only once a second admin approves it within
 //!   `admin::APPROVAL_WINDOW_SECS` (every admin is mailed about it); when nobody else can,
-//!   it is mailed at once and every admin is told. The new admin's account can do nothing
-//!   but set up a second factor until it has one (the server's caller check).
+//!   it is mailed at once and every admin is told (so is an operator's from the command
+//!   line). Such an approval is for one link: an invitation to the admin role is not sent
+//!   again (revoke it and invite again, under the rule), and no more than
+//!   `admin::MAX_WAITING_PER_ADMIN` of one admin's wait at once. The new admin's account
+//!   can do nothing but set up a second factor until it has one (the server's caller
+//!   check).
 //! - **Accepting** checks the username and password like a signup and creates a confirmed
 //!   account with the invitation's role, in one transaction that first claims the link: of
 //!   any number of concurrent acceptances exactly one makes an account. A mailed link never
@@ -28,7 +35,7 @@ pub mod store;
 
 use crate::{
     accounts::{AccountError, Accounts, Inserted, UnexpectedError, UserId},
-    admin::{Actor, APPROVAL_WINDOW_SECS},
+    admin::{Actor, APPROVAL_WINDOW_SECS, MAX_WAITING_PER_ADMIN},
     audit::{self, Event},
     clock::{SharedClock, UnixTime},
     db::{Pool, Tx},
@@ -41,9 +48,6 @@ pub use store::Row;
 
 /// How long an invitation's link works: three days, enough for a weekend.
 pub const INVITATION_VALID_SECS: i64 = 3 * 24 * 60 * 60;
-/// How many invitations one admin may send in a day: plenty for onboarding a team, and a
-/// stolen admin session cannot turn the site into a mail cannon.
-pub const INVITATIONS_PER_ADMIN_PER_DAY: i64 = 100;
 /// How soon an invitation may be mailed again.
 pub const RESEND_AFTER_SECS: i64 = 10 * 60;
 /// How long an accepted, revoked or expired invitation stays listed before it is forgotten.
@@ -70,8 +74,12 @@ pub enum InvitationError {
     /// or their step-up went stale.
     #[error("the acting admin may no longer act")]
     ActorGone,
-    #[error("too many invitations from this admin today")]
-    TooMany,
+    /// Too many of this admin's invitations to the admin role wait for approval.
+    #[error("too many of this admin's invitations wait")]
+    TooManyWaiting,
+    /// An invitation to the admin role is approved for one link: invite again instead.
+    #[error("an invitation to the admin role is not sent again")]
+    AdminResend,
     /// Mailed less than [`RESEND_AFTER_SECS`] ago.
     #[error("mailed a moment ago")]
     TooSoon,
@@ -215,15 +223,16 @@ impl Invitations {
         if owner.is_some() && matches!(inviter, Inviter::CommandLine) {
             return Err(InvitationError::EmailTaken);
         }
+        let admin_id = match inviter {
+            Inviter::Admin(actor) => Some(actor.id),
+            Inviter::CommandLine => None,
+        };
+        self.throttle.invitation_mail(admin_id, &email).await?.map_err(InvitationError::Throttled)?;
         let mut tx = crate::db::write(&self.pool).await?;
         let now = self.clock.now();
         let (admin, context) = match inviter {
             Inviter::Admin(actor) => {
                 self.check_actor(&mut tx, actor, now).await?;
-                let day_ago = now - 24 * 60 * 60;
-                if store::made_by_since(&mut tx, actor.id, day_ago).await? >= INVITATIONS_PER_ADMIN_PER_DAY {
-                    return Err(InvitationError::TooMany);
-                }
                 (Some(actor.id), actor.context.clone())
             }
             Inviter::CommandLine => (None, audit::Context::command_line()),
@@ -237,6 +246,9 @@ impl Invitations {
             _ => false,
         };
         if second_admin {
+            if store::waiting_of(&mut tx, admin.unwrap_or_default(), now).await? >= MAX_WAITING_PER_ADMIN {
+                return Err(InvitationError::TooManyWaiting);
+            }
             let expires_at = now + APPROVAL_WINDOW_SECS;
             let new = store::New {
                 email: email.as_str(),
@@ -271,12 +283,20 @@ impl Invitations {
             expires_at: now + INVITATION_VALID_SECS,
         };
         let id = store::insert(&mut tx, &new).await?;
-        if let (Some(by), Role::Admin) = (&by, role) {
-            let details = serde_json::json!({ "invitation": id, "action": "invite as admin", "why": "no other admin can act" });
-            let entry = audit::Entry::new(Event::ApprovalWaived, admin, None, &context).details(details);
-            audit::record(&mut tx, now, &entry).await?;
-            let notice = ApprovalNotice::InvitationAlone { by: by.clone(), email: email.as_str().to_owned() };
-            self.tell_admins(&mut tx, &notice).await?;
+        match (&by, role) {
+            (Some(by), Role::Admin) => {
+                let details = serde_json::json!({ "invitation": id, "action": "invite as admin", "why": "no other admin can act" });
+                let entry = audit::Entry::new(Event::ApprovalWaived, admin, None, &context).details(details);
+                audit::record(&mut tx, now, &entry).await?;
+                let notice =
+                    ApprovalNotice::InvitationAlone { by: by.clone(), email: email.as_str().to_owned() };
+                self.tell_admins(&mut tx, &notice).await?;
+            }
+            (None, Role::Admin) => {
+                let notice = ApprovalNotice::InvitationByOperator { email: email.as_str().to_owned() };
+                self.tell_admins(&mut tx, &notice).await?;
+            }
+            _ => {}
         }
         let details = serde_json::json!({ "invitation": id, "role": role.as_str(), "resend": false });
         audit::record(
@@ -337,14 +357,27 @@ impl Invitations {
         Ok(())
     }
 
-    /// Mails invitation `id` again with a new link (the old one dies).
+    /// Mails invitation `id` (to the user role) again with a new link (the old one dies).
     pub async fn resend(&self, actor: Actor<'_>, id: i64) -> Result<(), InvitationError> {
+        let address = {
+            let mut connection = self.pool.acquire().await?;
+            store::find(&mut connection, id).await?.ok_or(InvitationError::NotFound)?.email
+        };
+        if let Ok(email) = Email::parse(&address) {
+            self.throttle
+                .invitation_mail(Some(actor.id), &email)
+                .await?
+                .map_err(InvitationError::Throttled)?;
+        }
         let mut tx = crate::db::write(&self.pool).await?;
         let now = self.clock.now();
         self.check_actor(&mut tx, actor, now).await?;
         let row = store::find(&mut tx, id).await?.ok_or(InvitationError::NotFound)?;
         if row.accepted_at.is_some() || row.revoked_at.is_some() || !row.has_link {
             return Err(InvitationError::NotFound);
+        }
+        if row.role != Role::User.as_str() {
+            return Err(InvitationError::AdminResend);
         }
         let link = token::generate();
         let renewed =
@@ -383,11 +416,6 @@ impl Invitations {
     /// The newest invitations, for the dashboard.
     pub async fn list(&self) -> Result<Vec<Row>, InvitationError> {
         Ok(store::list(&mut self.pool.acquire().await?, LISTED).await?)
-    }
-
-    /// The invitation account `user` was made from, if any (for their data export).
-    pub async fn of_account(&self, user: UserId) -> Result<Option<Row>, InvitationError> {
-        Ok(store::of_account(&mut self.pool.acquire().await?, user).await?)
     }
 
     /// What a live link offers, for its page: the address and the role.
@@ -462,7 +490,7 @@ impl Invitations {
         role: Role,
     ) -> Result<(), InvitationError> {
         // An address that got an account since it was invited gets the notice, not a link.
-        let mail = match crate::accounts::store::find_user_by_email(&self.pool, email).await? {
+        let mail = match crate::accounts::store::find_user_by_email_in(tx, email).await? {
             Some(user) => self.templates.invitation_existing(email, &user.username),
             None => self.templates.invitation(email, token, role, INVITATION_VALID_SECS / 86_400),
         };

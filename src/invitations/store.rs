@@ -89,19 +89,27 @@ pub async fn insert(connection: &mut impl AsConn, new: &New<'_>) -> sqlx::Result
     .await)
 }
 
-/// How many invitations `admin` made since `since`.
-pub async fn made_by_since(
-    connection: &mut impl AsConn,
-    admin: UserId,
-    since: UnixTime,
-) -> sqlx::Result<i64> {
+/// How many invitations of `admin` wait for a second admin now.
+pub async fn waiting_of(connection: &mut impl AsConn, admin: UserId, now: UnixTime) -> sqlx::Result<i64> {
     crate::on_db!(connection.conn(), c => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM invitations WHERE invited_by = $1 AND created_at > $2",
+        "SELECT COUNT(*) FROM invitations WHERE invited_by = $1 AND token_hash IS NULL \
+         AND revoked_at IS NULL AND accepted_at IS NULL AND expires_at > $2",
     )
     .bind(admin)
-    .bind(since)
+    .bind(now)
     .fetch_one(c)
     .await)
+}
+
+/// "Invitation `i`'s link is live" (`$now` the current time): not accepted, not revoked,
+/// not expired, and its inviter an admin who can still act (or the command line). An
+/// admin demoted, disabled, locked or deleted leaves no working invitation behind.
+fn live(now: usize) -> String {
+    format!(
+        "i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > ${now} \
+         AND (i.invited_by IS NULL OR EXISTS (SELECT 1 FROM users p WHERE p.id = i.invited_by AND {}))",
+        crate::sessions::guard::admin_can_act("p", now)
+    )
 }
 
 /// Gives invitation `id`, waiting for a second admin, its link: if `approver` is not the
@@ -132,9 +140,10 @@ pub async fn approve(
         .await)
 }
 
-/// Gives invitation `id` a new link (the old one dies) valid until `expires_at`, if it has
-/// a link, was neither accepted nor revoked, and was not mailed after `not_after`. Its
-/// address and role.
+/// Gives invitation `id` a new link (the old one dies) valid until `expires_at`, if it is
+/// to the user role (an admin's invitation is approved for one link: it is invited again
+/// instead), has a link, was neither accepted nor revoked, and was not mailed after
+/// `not_after`. Its address and role.
 pub async fn renew(
     connection: &mut impl AsConn,
     id: i64,
@@ -146,7 +155,7 @@ pub async fn renew(
     crate::on_db!(connection.conn(), c => sqlx::query_as(
         "UPDATE invitations SET token_hash = $1, sent_at = $2, expires_at = $3 \
          WHERE id = $4 AND token_hash IS NOT NULL AND revoked_at IS NULL AND accepted_at IS NULL \
-         AND sent_at <= $5 RETURNING email, role",
+         AND role = 'user' AND sent_at <= $5 RETURNING email, role",
     )
     .bind(token_hash)
     .bind(now)
@@ -176,16 +185,17 @@ pub async fn revoke(
     Ok(done.rows_affected() == 1)
 }
 
-/// The invitation whose link is live now: its id, address, role and end.
+/// The invitation whose link is live now (see [`live`]): its id, address, role and end.
 pub async fn find_live(
     connection: &mut impl AsConn,
     token_hash: &str,
     now: UnixTime,
 ) -> sqlx::Result<Option<(i64, String, String, UnixTime)>> {
-    crate::on_db!(connection.conn(), c => sqlx::query_as(
-        "SELECT id, email, role, expires_at FROM invitations \
-         WHERE token_hash = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
-    )
+    let sql = format!(
+        "SELECT i.id, i.email, i.role, i.expires_at FROM invitations i WHERE i.token_hash = $1 AND {}",
+        live(2)
+    );
+    crate::on_db!(connection.conn(), c => sqlx::query_as(&sql)
     .bind(token_hash)
     .bind(now)
     .fetch_optional(c)
@@ -194,17 +204,18 @@ pub async fn find_live(
 
 /// Marks the invitation behind a live link accepted (its first write, so the transaction
 /// holds the write lock from its start); its id, address and role. `None` if the link is
-/// not live (used, revoked, expired, unknown).
+/// not live (used, revoked, expired, unknown, or its inviter can no longer act).
 pub async fn claim(
     connection: &mut impl AsConn,
     token_hash: &str,
     now: UnixTime,
 ) -> sqlx::Result<Option<(i64, String, String)>> {
-    crate::on_db!(connection.conn(), c => sqlx::query_as(
-        "UPDATE invitations SET accepted_at = $1 \
-         WHERE token_hash = $2 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
-         RETURNING id, email, role",
-    )
+    let sql = format!(
+        "UPDATE invitations SET accepted_at = $1 WHERE token_hash = $2 \
+         AND id IN (SELECT i.id FROM invitations i WHERE i.token_hash = $2 AND {}) RETURNING id, email, role",
+        live(1)
+    );
+    crate::on_db!(connection.conn(), c => sqlx::query_as(&sql)
     .bind(now)
     .bind(token_hash)
     .fetch_optional(c)

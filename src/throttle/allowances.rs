@@ -19,6 +19,12 @@ use super::{
 use crate::{clock::UnixTime, Email};
 
 const HOUR: i64 = 3600;
+const DAY: i64 = 24 * HOUR;
+/// How many invitations (sent or sent again) one admin may mail in a day: plenty for
+/// onboarding a team, and a stolen admin session cannot turn the site into a mail cannon.
+pub const INVITATIONS_PER_ADMIN_PER_DAY: u32 = 100;
+/// How many invitations one address may be mailed in a day, by every admin together.
+pub const INVITATIONS_PER_ADDRESS_PER_DAY: u32 = 3;
 
 impl Throttle {
     /// Counts a signup form from `ip` against the IP's hourly cap: every form, parsed or
@@ -141,6 +147,26 @@ impl Throttle {
             return Ok(Err(throttled));
         }
         Ok(self.paced(kind).await?.map(|due| LinkMail { due, trusted: false }))
+    }
+
+    /// Counts one invitation mailed by admin `admin` (`None`: the command line) to `email`:
+    /// refused (429) past [`INVITATIONS_PER_ADMIN_PER_DAY`] for the admin, or
+    /// [`INVITATIONS_PER_ADDRESS_PER_DAY`] for the address (every admin together), so that
+    /// neither a stolen admin session nor several admins can flood a mailbox. Counted for
+    /// every address alike, so a refusal says nothing about whether it has an account.
+    pub async fn invitation_mail(
+        &self,
+        admin: Option<i64>,
+        email: &Email,
+    ) -> sqlx::Result<Result<(), Throttled>> {
+        let address = format!("invite-to:{}", self.keyed_hash(email));
+        if let Err(throttled) = self.hit(&address, DAY, INVITATIONS_PER_ADDRESS_PER_DAY).await? {
+            return Ok(Err(throttled));
+        }
+        match admin {
+            Some(admin) => self.hit(&format!("invite-by:{admin}"), DAY, INVITATIONS_PER_ADMIN_PER_DAY).await,
+            None => Ok(Ok(())),
+        }
     }
 
     /// Whether a link mail of `kind` may go to `email`, once a lookup found something to

@@ -164,9 +164,11 @@ pub async fn admin_users(
         };
         let limit = 25;
         let filter = bulwark::admin::UserFilter { prefix: Some(q), status, role, before, limit };
+        // Every context read before the first await: a page's resource may be polled again
+        // where the request's context is no longer current.
         let admin = admin()?;
-        let (found, total) = admin.users(&filter).await.map_err(admin_error)?;
         let now = registry()?.now();
+        let (found, total) = admin.users(&filter).await.map_err(admin_error)?;
         let next_before = (found.len() == limit as usize).then(|| found.last().map(|s| s.user.id)).flatten();
         Ok(AdminUserPage { users: found.iter().map(|s| user_view(s, now)).collect(), total, next_before })
     }
@@ -179,9 +181,12 @@ pub async fn admin_user(id: i64) -> Result<AdminUserDetail, ApiError> {
     use super::ssr::*;
     async {
         let caller = admin_caller(false)?;
+        // Every context read before the first await (see `admin_users`).
         let admin = admin()?;
-        let summary = admin.user(id).await.map_err(admin_error)?;
         let now = registry()?.now();
+        let factors = factors()?;
+        let log = service(|s| s.audit.clone())?;
+        let summary = admin.user(id).await.map_err(admin_error)?;
         let sessions = admin
             .sessions(id)
             .await
@@ -196,11 +201,10 @@ pub async fn admin_user(id: i64) -> Result<AdminUserDetail, ApiError> {
             })
             .collect();
         let filter = bulwark::audit::Filter { involving: Some(id), limit: 20, ..Default::default() };
-        let events = audit_events(&filter).await?;
+        let events = audit_events(&log, &filter).await?;
         let approvals = admin.waiting(Some(id)).await.map_err(admin_error)?;
         let second_admin = admin.second_admin_exists(caller.user.id, id).await.map_err(admin_error)?;
-        let passkeys =
-            factors()?.passkeys(id).await.map_err(|e| unexpected("reading passkeys failed", &e))?;
+        let passkeys = factors.passkeys(id).await.map_err(|e| unexpected("reading passkeys failed", &e))?;
         Ok(AdminUserDetail {
             passkeys: passkeys.into_iter().map(super::PasskeyView::from).collect(),
             now,
@@ -383,7 +387,8 @@ pub async fn admin_audit(
             before,
             limit,
         };
-        let events = audit_events(&filter).await?;
+        let log = service(|s| s.audit.clone())?;
+        let events = audit_events(&log, &filter).await?;
         let next_before = (events.len() == limit as usize).then(|| events.last().map(|e| e.id)).flatten();
         Ok(AuditPage { events, next_before })
     }
@@ -416,9 +421,11 @@ fn user_view(summary: &bulwark::admin::UserSummary, now: i64) -> AdminUserView {
 }
 
 #[cfg(feature = "ssr")]
-async fn audit_events(filter: &bulwark::audit::Filter) -> Result<Vec<AuditView>, ApiError> {
+async fn audit_events(
+    log: &bulwark::audit::AuditLog,
+    filter: &bulwark::audit::Filter,
+) -> Result<Vec<AuditView>, ApiError> {
     use super::ssr::*;
-    let log = services().ok_or(ApiError::Internal)?.audit.clone();
     let events = log.list(filter).await.map_err(|e| unexpected("reading the audit log failed", &e))?;
     Ok(events
         .into_iter()

@@ -59,8 +59,9 @@ pub async fn admin_approvals() -> Result<ApprovalList, ApiError> {
     use super::ssr::*;
     async {
         let caller = admin_caller(false)?;
-        let waiting = admin()?.waiting(None).await.map_err(admin_error)?;
+        // Every context read before the first await (see `admin_users`).
         let now = registry()?.now();
+        let waiting = admin()?.waiting(None).await.map_err(admin_error)?;
         Ok(ApprovalList {
             now,
             approvals: waiting.iter().map(|a| approval_view(a, caller.user.id)).collect(),

@@ -57,7 +57,8 @@ fn invitation_error(error: bulwark::invitations::InvitationError) -> ApiError {
     match error {
         E::Invalid(errors) => ApiError::Validation(errors),
         E::ActorGone => ApiError::StepUpRequired,
-        E::TooMany => ApiError::InvitationsTooMany,
+        E::TooManyWaiting => ApiError::ApprovalTooMany,
+        E::AdminResend => ApiError::InvitationAdminResend,
         E::TooSoon => ApiError::InvitationResentRecently,
         E::NotFound => ApiError::NotFound,
         E::OwnRequest => ApiError::ApprovalOwnRequest,
@@ -83,7 +84,9 @@ pub async fn admin_invitations() -> Result<InvitationList, ApiError> {
     use super::ssr::*;
     async {
         let caller = admin_caller(false)?;
+        // Every context read before the first await (see `admin_users`).
         let invitations_service = invitations()?;
+        let invite_only = super::ssr::service(|s| s.invite_only)?;
         let now = invitations_service.now();
         let rows = invitations_service.list().await.map_err(invitation_error)?;
         let invitations = rows
@@ -102,7 +105,7 @@ pub async fn admin_invitations() -> Result<InvitationList, ApiError> {
                 mine: row.invited_by == Some(caller.user.id),
             })
             .collect();
-        Ok(InvitationList { now, invitations, invite_only: super::ssr::service(|s| s.invite_only)? })
+        Ok(InvitationList { now, invitations, invite_only })
     }
     .await
 }

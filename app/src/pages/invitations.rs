@@ -135,7 +135,8 @@ fn InvitationList(
                 let account = i.account.map(|account| view! { " " <a href=admin_user_page(account)>"The account"</a> });
                 let (approve_id, resend_id, revoke_id) = (id.clone(), id.clone(), id);
                 let can_approve = i.status == "waiting" && !i.mine;
-                let can_resend = matches!(i.status.as_str(), "sent" | "expired");
+                // An invitation to the admin role is approved for one link: invited again instead.
+                let can_resend = i.role == Role::User && matches!(i.status.as_str(), "sent" | "expired");
                 let can_revoke = matches!(i.status.as_str(), "sent" | "waiting");
                 view! {
                     <li class="session" data-testid="invitation" data-status=i.status.clone()>

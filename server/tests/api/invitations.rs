@@ -320,3 +320,74 @@ async fn an_erased_account_leaves_no_invitation_naming_it() {
     .expect("count");
     assert_eq!(left, 0);
 }
+
+#[tokio::test]
+async fn an_admin_invitation_is_sent_once_and_its_link_dies_with_its_inviters_power() {
+    let app = with_admin().await;
+    assert_eq!(invite(&app, &app.client, IVY, "admin").await.status, 200);
+    let token = link(&app, IVY, 1).await;
+    let id = list(&app, &app.client).await[0].id.to_string();
+    app.clock.advance(11 * 60);
+    assert_eq!(app.step_up_with(&app.client).await.status, 200);
+    // Approved (here: waived) for one link: not sent again, even after it expired.
+    let again = app.post_form_with(&app.client, "/api/admin/invitation/resend", &[("id", &id)]).await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again.body.contains("InvitationAdminResend"), "{}", again.body);
+    // Ann is demoted (from the command line; Bob stays an admin): her link dies with it.
+    app.create_account(BOB, "bobadmin", Role::Admin).await;
+    let demoted = server::provision::operator(
+        &app.state.settings,
+        ANN,
+        bulwark::admin::OperatorAction::SetRole(Role::User),
+    )
+    .await;
+    assert!(demoted.is_ok(), "{demoted:?}");
+    let offer =
+        app.post_form_with(&app.new_browser().client, "/api/invitation/offer", &[("token", &token)]).await;
+    assert_eq!(offer.status, 400, "{}", offer.body);
+    assert_eq!(accept(&app, &token, "ivyadmin").await.status, 400);
+    assert_eq!(role_of(&app, IVY).await, None);
+}
+
+#[tokio::test]
+async fn one_address_gets_a_few_invitations_a_day_whoever_sends_them() {
+    let app = with_admin().await;
+    for _ in 0..3 {
+        assert_eq!(invite(&app, &app.client, IVY, "user").await.status, 200);
+    }
+    let flood = invite(&app, &app.client, IVY, "user").await;
+    assert_eq!(flood.status, 429, "{}", flood.body);
+    // The same for an address that has an account: the cap says nothing about it.
+    app.create_account("owner@example.com", "oliveowner", Role::User).await;
+    for _ in 0..3 {
+        assert_eq!(invite(&app, &app.client, "owner@example.com", "user").await.status, 200);
+    }
+    assert_eq!(invite(&app, &app.client, "owner@example.com", "user").await.status, 429);
+    app.outbox_drained().await;
+    assert_eq!(app.mails_to(IVY).len(), 3);
+}
+
+#[tokio::test]
+async fn the_data_export_says_which_invitation_made_the_account_without_naming_the_admin() {
+    let app = with_admin().await;
+    assert_eq!(invite(&app, &app.client, IVY, "user").await.status, 200);
+    let token = link(&app, IVY, 1).await;
+    assert_eq!(accept(&app, &token, "ivy").await.status, 200);
+    let id = role_id(&app, IVY).await;
+    let export = bulwark::export::export(&app.pool, id, bulwark::clock::Clock::now(&app.clock))
+        .await
+        .expect("export")
+        .expect("account");
+    let json = serde_json::to_value(&export).expect("json");
+    assert_eq!(json["invitation"]["role"], "user");
+    assert_eq!(json["invitation"]["invited_by"], "an administrator");
+    assert!(!json.to_string().contains("annadmin"), "the admin is not named");
+}
+
+async fn role_id(app: &TestApp, email: &str) -> i64 {
+    bulwark::on_db!(&app.pool, c => sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(c)
+        .await)
+    .expect("id")
+}

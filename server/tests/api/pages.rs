@@ -159,3 +159,55 @@ async fn a_url_cannot_make_a_page_say_something_happened() {
     let other = app.new_browser().client.get(app.url("/email-change/recover")).send().await.expect("page");
     assert!(!other.text().await.expect("html").contains("That link is invalid"));
 }
+
+/// Every page a visitor, a user and an admin may open renders without an error in the
+/// log. A page's data is read by server functions run during the render, where a context
+/// read after an await once found nothing (an error line, and an error on the page).
+#[tokio::test]
+async fn every_page_renders_for_visitors_users_and_admins_without_an_error_logged() {
+    let log = crate::logs::captured();
+    let app = spawn_app().await;
+    app.create_account("pages.admin@example.com", "pagesadmin", bulwark::Role::Admin).await;
+    app.create_account("pages.user@example.com", "pagesuser", bulwark::Role::User).await;
+    let user = app.browser_signed_in("pages.user@example.com", PASSWORD).await;
+    let admin = app.browser_signed_in("pages.admin@example.com", PASSWORD).await;
+    let visitor = app.new_browser();
+    let user_id = bulwark::on_db!(&app.pool, c => sqlx::query_scalar::<_, i64>("SELECT id FROM users WHERE username = 'pagesuser'")
+        .fetch_one(c)
+        .await)
+    .expect("id");
+    let user_page = format!("/admin/users/{user_id}");
+    let pages = [
+        "/",
+        "/login",
+        "/signup",
+        "/forgot-password",
+        "/verify-email/resend",
+        "/account/security",
+        "/account/sessions",
+        "/account/activity",
+        "/account/email",
+        "/account/password",
+        "/account/delete",
+        "/account/export",
+        "/admin",
+        &user_page,
+        "/admin/audit",
+        "/admin/approvals",
+        "/admin/impersonations",
+        "/admin/invitations",
+        "/invitation?token=00",
+        "/account/delete/undo?token=00",
+    ];
+    let before = log.lines_with("were not provided").len();
+    for (who, client) in [("visitor", &visitor.client), ("user", &user.client), ("admin", &admin.client)] {
+        for path in pages {
+            let response = client.get(app.url(path)).send().await.expect("request");
+            let status = response.status().as_u16();
+            let html = response.text().await.expect("body");
+            assert!(status < 500, "{who} {path}: {status}");
+            assert!(!html.contains("Something went wrong on our side"), "{who} {path}");
+        }
+    }
+    assert_eq!(log.lines_with("were not provided").len(), before, "a page's render logged an error");
+}

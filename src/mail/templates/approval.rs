@@ -59,6 +59,10 @@ pub enum ApprovalNotice {
         by: String,
         email: String,
     },
+    /// An operator invited `email` to an administrator's account from the command line.
+    InvitationByOperator {
+        email: String,
+    },
 }
 
 impl Templates {
@@ -108,11 +112,20 @@ impl Templates {
                      administrator could approve it, so it was mailed at once."
                 ),
             ),
+            ApprovalNotice::InvitationByOperator { email } => (
+                "Done: a new administrator was invited from the command line".to_owned(),
+                format!(
+                    "An operator invited {email} to an administrator's account with `server invite` \
+                     on the server itself. If this is not expected, revoke it and check who can \
+                     run commands on your servers."
+                ),
+            ),
         };
         let link = self.link(match notice {
             ApprovalNotice::InvitationRequested { .. }
             | ApprovalNotice::InvitationApproved { .. }
-            | ApprovalNotice::InvitationAlone { .. } => INVITATIONS_PATH,
+            | ApprovalNotice::InvitationAlone { .. }
+            | ApprovalNotice::InvitationByOperator { .. } => INVITATIONS_PATH,
             _ => APPROVALS_PATH,
         });
         let closing = "You get this mail because you are an administrator of this Bulwark site.";

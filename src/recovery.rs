@@ -139,7 +139,7 @@ impl Recovery {
     async fn finish_password_change(&self, user: &User) {
         let this = self.clone();
         let changed = user.clone();
-        let task = tokio::spawn(async move { this.follow_password_change(changed).await });
+        let task = self.outbox.track(async move { this.follow_password_change(changed).await });
         if tokio::time::timeout(FOLLOW_UP_WAIT, task).await.is_err() {
             tracing::warn!(user_id = user.id, "after a new password: still finishing in the background");
         }

@@ -9,8 +9,13 @@ CREATE TABLE invitations (
     token_hash   TEXT    UNIQUE,
     -- The admin who invited; NULL for the command line.
     invited_by   INTEGER REFERENCES users (id) ON DELETE SET NULL,
+    -- The inviter's session epoch when they sent it: anything that takes their access away
+    -- (or ends all their sessions) moves the epoch, and the link dies for good.
+    inviter_epoch INTEGER,
     -- The second admin who approved an invitation to the admin role.
     approved_by  INTEGER REFERENCES users (id) ON DELETE SET NULL,
+    -- The approver's session epoch when they approved (as for the inviter's).
+    approver_epoch INTEGER,
     created_at   INTEGER NOT NULL,
     -- When the link was last mailed (NULL: not yet, it waits for approval).
     sent_at      INTEGER,

@@ -10,8 +10,12 @@
 //!   `throttle::INVITATIONS_PER_ADMIN_PER_DAY` invitations a day and one address receives
 //!   at most `throttle::INVITATIONS_PER_ADDRESS_PER_DAY` (resends count); a resend renews
 //!   the link (the old one dies) at most every [`RESEND_AFTER_SECS`].
-//! - **A link lives only while its inviter can act**: an admin who is demoted, disabled,
-//!   locked or deleted leaves no working invitation behind (the command line's live on).
+//! - **A link lives only while its inviter and approver vouch for it**: both must be admins
+//!   who can act, at the session epoch they had when they sent or approved it. An admin
+//!   who is demoted, disabled, locked, made to choose a new password or deleted, or who
+//!   ends all their sessions with a new password, leaves no working invitation behind,
+//!   even once reinstated (`store::vouched`). Another admin's resend vouches anew (for the
+//!   user role). The command line's invitations depend on nobody.
 //! - **The admin role** follows the two-person rule: when another admin can act, an
 //!   invitation to the admin role is mailed only once a second admin approves it within
 //!   `admin::APPROVAL_WINDOW_SECS` (every admin is mailed about it); when nobody else can,
@@ -152,6 +156,9 @@ pub enum Status {
     Revoked,
     /// The link (or the wait for approval) ran out.
     Expired,
+    /// Its inviter (or approver) lost their access or ended all their sessions since: the
+    /// link no longer works (send it again).
+    Void,
 }
 
 impl Status {
@@ -160,6 +167,8 @@ impl Status {
             Self::Accepted
         } else if row.revoked_at.is_some() {
             Self::Revoked
+        } else if !row.vouched {
+            Self::Void
         } else if row.expires_at <= now {
             Self::Expired
         } else if row.has_link {
@@ -176,6 +185,7 @@ impl Status {
             Self::Accepted => "accepted",
             Self::Revoked => "revoked",
             Self::Expired => "expired",
+            Self::Void => "void",
         }
     }
 }
@@ -380,9 +390,15 @@ impl Invitations {
             return Err(InvitationError::AdminResend);
         }
         let link = token::generate();
-        let renewed =
-            store::renew(&mut tx, id, &link.hash, now, now + INVITATION_VALID_SECS, now - RESEND_AFTER_SECS)
-                .await?;
+        let renewed = store::renew(
+            &mut tx,
+            id,
+            (&link.hash, actor.id),
+            now,
+            now + INVITATION_VALID_SECS,
+            now - RESEND_AFTER_SECS,
+        )
+        .await?;
         let Some((address, role)) = renewed else { return Err(InvitationError::TooSoon) };
         let email = Email::parse(&address).map_err(|_| InvitationError::NotFound)?;
         let role = Role::parse_lenient(&role);

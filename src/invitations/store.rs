@@ -27,6 +27,9 @@ pub struct Row {
     pub accepted_at: Option<UnixTime>,
     pub accepted_by: Option<UserId>,
     pub revoked_at: Option<UnixTime>,
+    /// Its inviter and approver are at the session epoch they had when they vouched for it
+    /// (see [`vouched`]; whether they can act now is not part of it).
+    pub vouched: bool,
 }
 
 impl std::fmt::Debug for Row {
@@ -38,7 +41,9 @@ impl std::fmt::Debug for Row {
 
 const COLUMNS: &str = "i.id, i.email, i.role, i.token_hash IS NOT NULL AS has_link, i.invited_by, \
      inv.display_name AS inviter, i.approved_by, app.display_name AS approver, i.created_at, i.sent_at, \
-     i.expires_at, i.accepted_at, i.accepted_by, i.revoked_at";
+     i.expires_at, i.accepted_at, i.accepted_by, i.revoked_at, \
+     COALESCE((i.invited_by IS NULL OR inv.session_epoch = i.inviter_epoch) \
+     AND (i.approved_by IS NULL OR app.session_epoch = i.approver_epoch), FALSE) AS vouched";
 const FROM: &str = "invitations i LEFT JOIN users inv ON inv.id = i.invited_by \
      LEFT JOIN users app ON app.id = i.approved_by";
 
@@ -58,6 +63,7 @@ fn row(r: &impl DbRow) -> sqlx::Result<Row> {
         accepted_at: r.try_get("accepted_at")?,
         accepted_by: r.try_get("accepted_by")?,
         revoked_at: r.try_get("revoked_at")?,
+        vouched: r.try_get("vouched")?,
     })
 }
 
@@ -75,8 +81,8 @@ pub struct New<'a> {
 pub async fn insert(connection: &mut impl AsConn, new: &New<'_>) -> sqlx::Result<i64> {
     let sent_at = new.token_hash.map(|_| new.created_at);
     crate::on_db!(connection.conn(), c => sqlx::query_scalar(
-        "INSERT INTO invitations (email, role, token_hash, invited_by, created_at, sent_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        "INSERT INTO invitations (email, role, token_hash, invited_by, inviter_epoch, created_at, sent_at, expires_at) \
+         VALUES ($1, $2, $3, $4, (SELECT session_epoch FROM users WHERE id = $4), $5, $6, $7) RETURNING id",
     )
     .bind(new.email)
     .bind(new.role)
@@ -102,18 +108,32 @@ pub async fn waiting_of(connection: &mut impl AsConn, admin: UserId, now: UnixTi
 }
 
 /// "Invitation `i`'s link is live" (`$now` the current time): not accepted, not revoked,
-/// not expired, and its inviter an admin who can still act (or the command line). An
-/// admin demoted, disabled, locked or deleted leaves no working invitation behind.
+/// not expired, and vouched for: [`vouched`].
 fn live(now: usize) -> String {
+    format!("i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > ${now} AND {}", vouched(now))
+}
+
+/// "Invitation `i` is still vouched for": its inviter (unless the command line) and its
+/// approver (if any) are admins who can act, at the session epoch they had when they sent
+/// or approved it. Whatever takes an admin's access away (a demotion, disablement, lock,
+/// required new password, deletion), and whatever ends all their sessions (a new
+/// password, a changed address), moves the epoch: their invitations die for good, even
+/// if the admin is reinstated later (send them again).
+fn vouched(now: usize) -> String {
+    let can_act = |alias: &str| crate::sessions::guard::admin_can_act(alias, now);
     format!(
-        "i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > ${now} \
-         AND (i.invited_by IS NULL OR EXISTS (SELECT 1 FROM users p WHERE p.id = i.invited_by AND {}))",
-        crate::sessions::guard::admin_can_act("p", now)
+        "(i.invited_by IS NULL OR EXISTS (SELECT 1 FROM users p WHERE p.id = i.invited_by \
+         AND p.session_epoch = i.inviter_epoch AND {})) \
+         AND (i.approved_by IS NULL OR EXISTS (SELECT 1 FROM users q WHERE q.id = i.approved_by \
+         AND q.session_epoch = i.approver_epoch AND {}))",
+        can_act("p"),
+        can_act("q")
     )
 }
 
 /// Gives invitation `id`, waiting for a second admin, its link: if `approver` is not the
-/// admin who invited, and that admin can still act. Its address and role.
+/// admin who invited, and the invitation is still live (see [`live`]). Its address and
+/// role.
 pub async fn approve(
     connection: &mut impl AsConn,
     id: i64,
@@ -123,12 +143,12 @@ pub async fn approve(
     expires_at: UnixTime,
 ) -> sqlx::Result<Option<(String, String)>> {
     let sql = format!(
-        "UPDATE invitations SET token_hash = $1, sent_at = $2, expires_at = $3, approved_by = $4 \
-         WHERE id = $5 AND token_hash IS NULL AND revoked_at IS NULL AND accepted_at IS NULL \
-         AND expires_at > $2 AND invited_by != $4 \
-         AND EXISTS (SELECT 1 FROM users p WHERE p.id = invitations.invited_by AND {}) \
+        "UPDATE invitations SET token_hash = $1, sent_at = $2, expires_at = $3, approved_by = $4, \
+         approver_epoch = (SELECT session_epoch FROM users WHERE id = $4) \
+         WHERE id = $5 AND token_hash IS NULL AND invited_by != $4 \
+         AND id IN (SELECT i.id FROM invitations i WHERE i.id = $5 AND {}) \
          RETURNING email, role",
-        crate::sessions::guard::admin_can_act("p", 2)
+        live(2)
     );
     crate::on_db!(connection.conn(), c => sqlx::query_as(&sql)
         .bind(token_hash)
@@ -140,20 +160,21 @@ pub async fn approve(
         .await)
 }
 
-/// Gives invitation `id` a new link (the old one dies) valid until `expires_at`, if it is
-/// to the user role (an admin's invitation is approved for one link: it is invited again
-/// instead), has a link, was neither accepted nor revoked, and was not mailed after
-/// `not_after`. Its address and role.
+/// Gives invitation `id` a new link (the old one dies) valid until `expires_at`, sent by
+/// `by` (who vouches for it from now on), if it is to the user role (an admin's invitation
+/// is approved for one link: it is invited again instead), has a link, was neither
+/// accepted nor revoked, and was not mailed after `not_after`. Its address and role.
 pub async fn renew(
     connection: &mut impl AsConn,
     id: i64,
-    token_hash: &str,
+    (token_hash, by): (&str, UserId),
     now: UnixTime,
     expires_at: UnixTime,
     not_after: UnixTime,
 ) -> sqlx::Result<Option<(String, String)>> {
     crate::on_db!(connection.conn(), c => sqlx::query_as(
-        "UPDATE invitations SET token_hash = $1, sent_at = $2, expires_at = $3 \
+        "UPDATE invitations SET token_hash = $1, sent_at = $2, expires_at = $3, invited_by = $6, \
+         inviter_epoch = (SELECT session_epoch FROM users WHERE id = $6) \
          WHERE id = $4 AND token_hash IS NOT NULL AND revoked_at IS NULL AND accepted_at IS NULL \
          AND role = 'user' AND sent_at <= $5 RETURNING email, role",
     )
@@ -162,6 +183,7 @@ pub async fn renew(
     .bind(expires_at)
     .bind(id)
     .bind(not_after)
+    .bind(by)
     .fetch_optional(c)
     .await)
 }

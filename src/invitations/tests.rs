@@ -80,13 +80,16 @@ async fn a_link_is_claimed_once_and_never_after_its_end_or_a_revocation() {
     let admin = store::New { token_hash: Some("t5"), email: "fourth@example.com", ..waiting(1) };
     let admin = store::insert(&mut c, &admin).await.expect("insert");
     assert!(
-        store::renew(&mut c, admin, "t6", 20, 2000, 10).await.expect("renew").is_none(),
+        store::renew(&mut c, admin, ("t6", 2), 20, 2000, 10).await.expect("renew").is_none(),
         "admin: never again"
     );
     let third = store::New { token_hash: Some("t3"), email: "third@example.com", role: "user", ..waiting(1) };
     let third = store::insert(&mut c, &third).await.expect("insert");
-    assert!(store::renew(&mut c, third, "t4", 20, 2000, 5).await.expect("renew").is_none(), "mailed at 10");
-    assert!(store::renew(&mut c, third, "t4", 20, 2000, 10).await.expect("renew").is_some());
+    assert!(
+        store::renew(&mut c, third, ("t4", 2), 20, 2000, 5).await.expect("renew").is_none(),
+        "mailed at 10"
+    );
+    assert!(store::renew(&mut c, third, ("t4", 2), 20, 2000, 10).await.expect("renew").is_some());
     assert!(store::claim(&mut c, "t3", 30).await.expect("claim").is_none(), "the old link died");
     assert!(store::claim(&mut c, "t4", 1500).await.expect("claim").is_some(), "the new one lives longer");
 }

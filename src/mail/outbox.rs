@@ -94,6 +94,15 @@ impl Outbox {
         }));
     }
 
+    /// Runs `work` in a task of its own that [`Self::settled`] waits for, and hands back its
+    /// handle (for a request that waits for it a while, then answers anyway).
+    pub fn track<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        self.behind.spawn(tracing::Instrument::in_current_span(work))
+    }
+
     /// Waits until every piece of work responses left behind so far has finished (and any
     /// started meanwhile): for a clean shutdown, and for tests that compare the database
     /// before and after a request.

@@ -23,8 +23,9 @@ const DAY: i64 = 24 * HOUR;
 /// How many invitations (sent or sent again) one admin may mail in a day: plenty for
 /// onboarding a team, and a stolen admin session cannot turn the site into a mail cannon.
 pub const INVITATIONS_PER_ADMIN_PER_DAY: u32 = 100;
-/// How many invitations one address may be mailed in a day, by every admin together.
-pub const INVITATIONS_PER_ADDRESS_PER_DAY: u32 = 3;
+/// How many invitations one address may be mailed in a day, by every admin together
+/// (room for a mistyped role, a revoked one sent again, and a double click).
+pub const INVITATIONS_PER_ADDRESS_PER_DAY: u32 = 5;
 
 impl Throttle {
     /// Counts a signup form from `ip` against the IP's hourly cap: every form, parsed or

@@ -21,7 +21,8 @@ pub struct InvitationView {
     pub id: i64,
     pub email: String,
     pub role: Role,
-    /// `waiting` (for a second admin), `sent`, `accepted`, `revoked` or `expired`.
+    /// `waiting` (for a second admin), `sent`, `accepted`, `revoked`, `expired` or `void`
+    /// (whoever sent or approved it can no longer vouch for it).
     pub status: String,
     /// The inviting admin's username; `None` for the command line.
     pub invited_by: Option<String>,

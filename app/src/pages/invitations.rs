@@ -129,6 +129,7 @@ fn InvitationList(
                     "sent" => format!("Mailed {} UTC; the link works until {} UTC.", bulwark::utc::minute(i.sent_at.unwrap_or(i.created_at)), bulwark::utc::minute(i.expires_at)),
                     "accepted" => "Accepted.".to_owned(),
                     "revoked" => "Revoked.".to_owned(),
+                    "void" => "No longer works: the administrator who sent or approved it lost their access or ended all their sessions since.".to_owned(),
                     _ => "Expired.".to_owned(),
                 };
                 let approved = i.approved_by.clone().map(|a| format!(" Approved by {a}."));
@@ -136,8 +137,8 @@ fn InvitationList(
                 let (approve_id, resend_id, revoke_id) = (id.clone(), id.clone(), id);
                 let can_approve = i.status == "waiting" && !i.mine;
                 // An invitation to the admin role is approved for one link: invited again instead.
-                let can_resend = i.role == Role::User && matches!(i.status.as_str(), "sent" | "expired");
-                let can_revoke = matches!(i.status.as_str(), "sent" | "waiting");
+                let can_resend = i.role == Role::User && matches!(i.status.as_str(), "sent" | "expired" | "void");
+                let can_revoke = matches!(i.status.as_str(), "sent" | "waiting" | "void");
                 view! {
                     <li class="session" data-testid="invitation" data-status=i.status.clone()>
                         <span>

@@ -383,3 +383,20 @@ async fn taking_a_moved_account_back_by_its_recovery_link_takes_its_deletion_bac
     assert!(app.audit("user_erased").await.is_empty(), "and it is never erased");
     assert_eq!(app.audit("user_deletion_undone").await.len(), 1);
 }
+
+#[tokio::test]
+async fn forty_concurrent_closings_close_once_mail_once_and_audit_once() {
+    let app = spawn_app().await;
+    app.signed_in_user(OLGA, USERNAME).await;
+    assert_eq!(app.step_up_with(&app.client).await.status, 200);
+    let replies = app.burst(&app.client, "/api/account/delete", (0..40).map(|_| Vec::new()).collect()).await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    // The rest found the session ended (401) or its step-up gone with it (403).
+    assert!(statuses.iter().all(|s| [200, 401, 403].contains(s)), "{statuses:?}");
+    let id = user_id(&app).await;
+    assert_eq!(app.audit("user_deletion_requested").await, vec![(Some(id), Some(id), "success".into())]);
+    app.outbox_drained().await;
+    let closing = app.mails_to(OLGA).into_iter().filter(|m| m.subject() == CLOSING).count();
+    assert_eq!(closing, 1, "one undo link");
+}

@@ -352,19 +352,19 @@ async fn an_admin_invitation_is_sent_once_and_its_link_dies_with_its_inviters_po
 #[tokio::test]
 async fn one_address_gets_a_few_invitations_a_day_whoever_sends_them() {
     let app = with_admin().await;
-    for _ in 0..3 {
+    for _ in 0..5 {
         assert_eq!(invite(&app, &app.client, IVY, "user").await.status, 200);
     }
     let flood = invite(&app, &app.client, IVY, "user").await;
     assert_eq!(flood.status, 429, "{}", flood.body);
     // The same for an address that has an account: the cap says nothing about it.
     app.create_account("owner@example.com", "oliveowner", Role::User).await;
-    for _ in 0..3 {
+    for _ in 0..5 {
         assert_eq!(invite(&app, &app.client, "owner@example.com", "user").await.status, 200);
     }
     assert_eq!(invite(&app, &app.client, "owner@example.com", "user").await.status, 429);
     app.outbox_drained().await;
-    assert_eq!(app.mails_to(IVY).len(), 3);
+    assert_eq!(app.mails_to(IVY).len(), 5);
 }
 
 #[tokio::test]
@@ -390,4 +390,33 @@ async fn role_id(app: &TestApp, email: &str) -> i64 {
         .fetch_one(c)
         .await)
     .expect("id")
+}
+
+#[tokio::test]
+async fn a_link_stays_dead_once_its_inviter_lost_access_and_another_admins_resend_revives_it() {
+    let app = with_admin().await;
+    app.create_account(BOB, "bobadmin", Role::Admin).await;
+    assert_eq!(invite(&app, &app.client, IVY, "user").await.status, 200);
+    let token = link(&app, IVY, 1).await;
+    let id = list(&app, &app.client).await[0].id.to_string();
+    // Ann is demoted and promoted again (from the command line): her link stays dead.
+    for role in [Role::User, Role::Admin] {
+        let changed = server::provision::operator(
+            &app.state.settings,
+            ANN,
+            bulwark::admin::OperatorAction::SetRole(role),
+        )
+        .await;
+        assert!(changed.is_ok(), "{changed:?}");
+    }
+    assert_eq!(accept(&app, &token, "ivy").await.status, 400, "dead for good");
+    let bob = app.browser_signed_in(BOB, PASSWORD).await;
+    assert_eq!(app.step_up_with(&bob.client).await.status, 200);
+    assert_eq!(list(&app, &bob.client).await[0].status, "void");
+    app.clock.advance(11 * 60);
+    assert_eq!(app.step_up_with(&bob.client).await.status, 200);
+    let resent = app.post_form_with(&bob.client, "/api/admin/invitation/resend", &[("id", &id)]).await;
+    assert_eq!(resent.status, 200, "{}", resent.body);
+    let fresh = link(&app, IVY, 2).await;
+    assert_eq!(accept(&app, &fresh, "ivy").await.status, 200, "Bob vouches for it now");
 }

@@ -111,14 +111,19 @@ async fn check_database(settings: &Settings, report: &mut Report) {
     pool.close().await;
 }
 
+/// Whether the site's package folder holds a WASM module (what `check` and `/readyz` ask).
+pub fn site_has_wasm(site: &LeptosOptions) -> bool {
+    let pkg = Path::new(site.site_root.as_ref()).join(site.site_pkg_dir.as_ref());
+    std::fs::read_dir(&pkg).is_ok_and(|entries| {
+        entries.filter_map(Result::ok).any(|entry| entry.file_name().to_string_lossy().ends_with(".wasm"))
+    })
+}
+
 fn check_site(site: &LeptosOptions, report: &mut Report) {
     let pkg = Path::new(site.site_root.as_ref()).join(site.site_pkg_dir.as_ref());
-    let wasm = std::fs::read_dir(&pkg).map(|entries| {
-        entries.filter_map(Result::ok).any(|entry| entry.file_name().to_string_lossy().ends_with(".wasm"))
-    });
-    match wasm {
-        Ok(true) => report.ok(format!("site files: {} has the WASM", pkg.display())),
-        Ok(false) | Err(_) => report.fail(format!(
+    match site_has_wasm(site) {
+        true => report.ok(format!("site files: {} has the WASM", pkg.display())),
+        false => report.fail(format!(
             "site files: no WASM in {} (build with `cargo leptos build --release --precompress --split`, \
              or set LEPTOS_SITE_ROOT)",
             pkg.display()

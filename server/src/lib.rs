@@ -8,6 +8,7 @@ pub mod caller;
 pub mod check;
 pub mod config;
 pub mod export;
+pub mod health;
 mod net;
 pub mod provision;
 pub mod roles;
@@ -366,8 +367,9 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(api_errors::read_body))
         .layer(middleware::from_fn_with_state(state.clone(), caller::resolve_caller))
         .layer(sessions)
-        // Static files: beside the session layer, not inside it.
-        .merge(assets::routes(&state.leptos_options));
+        // Static files and the health checks: beside the session layer, not inside it.
+        .merge(assets::routes(&state.leptos_options))
+        .merge(health::routes());
     harden(router, limits)
         // Outside the session layer: a refused cross-site request never touches a session.
         .layer(middleware::from_fn_with_state(

@@ -15,6 +15,7 @@ mod email_change;
 mod export;
 mod flood;
 mod fuzz;
+mod health;
 mod helpers;
 mod impersonation;
 mod in_flight;

@@ -1,0 +1,93 @@
+//! `GET /healthz` and `GET /readyz`, for load balancers and orchestrators. Both sit beside
+//! the session layer (no cookie is read or set), are never throttled, answer in a few
+//! milliseconds and say nothing secret.
+//!
+//! - `/healthz`: the process serves requests (200 `ok`). A liveness probe: restart the
+//!   instance when it stops answering.
+//! - `/readyz`: the instance can serve this build's pages: the database answers within
+//!   [`DATABASE_TIMEOUT`], its migrations are exactly this build's (an instance of an
+//!   older build, after a newer one migrated, is not ready), and the site's files (the
+//!   WASM) are where the server serves them from. 200 with every check `ok`, or 503 with
+//!   `failed` naming the first check that failed. A readiness probe: send no traffic to
+//!   an instance that is not ready.
+
+use std::time::Duration;
+
+use axum::{
+    extract::State,
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use bulwark::db;
+use leptos::config::LeptosOptions;
+
+use crate::AppState;
+
+pub const HEALTH_PATH: &str = "/healthz";
+pub const READY_PATH: &str = "/readyz";
+/// How long the database may take to answer a readiness check.
+pub const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route(HEALTH_PATH, get(healthz)).route(READY_PATH, get(readyz))
+}
+
+async fn healthz() -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok\n").into_response()
+}
+
+/// One check's outcome: `ok`, or why not (a fixed phrase, never an error's text, which
+/// could name a host or a user).
+type Outcome = Result<(), &'static str>;
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let database = database(&state.pool).await;
+    let migrations = match database {
+        Ok(()) => migrations(&state.pool).await,
+        Err(_) => Err("not checked: the database did not answer"),
+    };
+    let site = site(&state.leptos_options);
+    let checks = [("database", database), ("migrations", migrations), ("site", site)];
+    let failed = checks.iter().find(|(_, outcome)| outcome.is_err()).map(|(name, _)| *name);
+    let mut body = serde_json::json!({
+        "status": if failed.is_some() { "not ready" } else { "ready" },
+        "checks": checks.iter().map(|(name, outcome)| (name.to_string(), serde_json::Value::from(outcome.err().unwrap_or("ok")))).collect::<serde_json::Map<_, _>>(),
+    });
+    if let Some(name) = failed {
+        body["failed"] = serde_json::Value::from(name);
+        tracing::warn!(event = "not_ready", check = name, "readiness check failed");
+    }
+    let status = if failed.is_some() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn database(pool: &db::Pool) -> Outcome {
+    let answer = async {
+        bulwark::on_db!(pool, c => sqlx::query_scalar::<_, i64>("SELECT CAST(1 AS BIGINT)").fetch_one(c).await)
+    };
+    match tokio::time::timeout(DATABASE_TIMEOUT, answer).await {
+        Ok(Ok(1)) => Ok(()),
+        Ok(_) => Err("the database answered with an error"),
+        Err(_) => Err("the database did not answer in time"),
+    }
+}
+
+async fn migrations(pool: &db::Pool) -> Outcome {
+    match tokio::time::timeout(DATABASE_TIMEOUT, db::migration_status(pool)).await {
+        Ok(Ok(status)) if status.is_current() => Ok(()),
+        Ok(Ok(status)) if !status.unknown.is_empty() => Err("the database has migrations of a newer build"),
+        Ok(Ok(_)) => Err("this build's migrations are not all applied, or were altered"),
+        Ok(Err(_)) => Err("the migrations could not be read"),
+        Err(_) => Err("the database did not answer in time"),
+    }
+}
+
+fn site(options: &LeptosOptions) -> Outcome {
+    if crate::check::site_has_wasm(options) {
+        Ok(())
+    } else {
+        Err("the site's WASM is missing")
+    }
+}

@@ -143,7 +143,7 @@ grep -q 'data-testid="home-username"' <<<"$SIGNED_IN_HOME" || { echo "the signed
 # The first page load: the HTML and every file it names, as sent without and with
 # compression (Chromium asks for br and gzip).
 HTML="$(curl -s "$URL/login")"
-ASSETS="$(grep -oE '/(pkg/[^"'"'"' ]+|favicon\.svg)' <<<"$HTML" | sort -u)"
+ASSETS="$( { grep -oE '/(pkg/[^"'"'"' ]+|favicon\.svg)' <<<"$HTML"; grep -oE 'src="/[^"]+"' <<<"$HTML" | sed 's/^src="//; s/"$//'; } | sort -u)"
 size() { curl -s -o /dev/null -w '%{size_download}' "$@"; }
 RAW=$(size "$URL/login"); SERVED=$RAW
 WASM_RAW=0 WASM_SERVED=0 WASM_PATH="" STATIC_PATH="" CACHE=""

@@ -341,8 +341,11 @@ impl PasswordHasher {
                 return;
             }
             ticket.inner.runs.fetch_add(1, Ordering::Relaxed);
-            let _ = answer.send(span.in_scope(|| work(worker)));
+            let outcome = span.in_scope(|| work(worker));
+            // The place is given back before the answer goes out: whoever sees the answer
+            // (the request, its next request) finds the place free, never about to be.
             drop(ticket);
+            let _ = answer.send(outcome);
         });
         self.inner.jobs.send(job).map_err(|_| HashError::Closed)?;
         // Once started, the work runs to its end even if this request is dropped meanwhile

@@ -228,3 +228,17 @@ fn parameters_below_the_minimum_are_refused() {
     let weak = HashParams { memory_kib: 4096, ..HashParams::default() };
     assert!(matches!(PasswordHasher::new(weak), Err(HashError::WeakParams(_))));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_place_is_free_again_by_the_time_its_answer_arrives() {
+    let hasher = PasswordHasher::new(HashParams::default()).expect("hasher").with_queue_limit(1);
+    let normal = hasher.inner.threads + 1;
+    for round in 0..300 {
+        // Every ordinary place but one is taken; the work in the last one answers, and
+        // whoever got the answer finds that place free at once (a client's next request).
+        let held: Vec<Ticket> = (0..normal - 1).map(|_| hasher.admit().expect("room")).collect();
+        hasher.run_bounded(|| ()).await.expect("ran");
+        assert!(hasher.admit().is_ok(), "round {round}: the place was still taken after its answer");
+        drop(held);
+    }
+}

@@ -9,6 +9,7 @@ pub mod check;
 pub mod config;
 pub mod export;
 pub mod health;
+pub mod logging;
 mod net;
 pub mod provision;
 pub mod roles;

@@ -40,18 +40,21 @@ impl Write for Captured {
 
 /// Installs one capturing subscriber for this test binary (other tests' lines land in it
 /// too; they use other addresses). Everything at debug, except the test client's own
-/// cookie jar (`cookie_store`), which prints the cookies it receives.
+/// cookie jar (`cookie_store`), which prints the cookies it receives. Every event is
+/// written twice, as a text line and as a JSON line (`BULWARK_LOG_FORMAT=json`), so the
+/// hygiene checks below hold for both formats.
 pub fn captured() -> Captured {
+    use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
     static LOG: OnceLock<Captured> = OnceLock::new();
     LOG.get_or_init(|| {
         let log = Captured::default();
-        let writer = log.clone();
-        tracing_subscriber::fmt()
-            .with_env_filter(
+        let (text, json) = (log.clone(), log.clone());
+        tracing_subscriber::registry()
+            .with(tracing_subscriber::EnvFilter::new(
                 "debug,bulwark::mail::dev=off,sqlx=warn,hyper=warn,h2=warn,reqwest=warn,cookie_store=off",
-            )
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
+            ))
+            .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(move || text.clone()))
+            .with(server::logging::layer(server::logging::Format::Json, move || json.clone()))
             .init();
         log
     })
@@ -225,4 +228,35 @@ async fn reset_and_resend_log_the_same_lines_for_every_address() {
         assert!(!seen[0].is_empty(), "{path} logs something");
         assert_eq!(seen[0], seen[1], "{path}: the log tells the two addresses apart");
     }
+}
+
+#[tokio::test]
+async fn json_lines_are_json_and_each_carries_its_requests_id() {
+    let log = captured();
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/api/login"))
+        .header("accept", "application/json")
+        .form(&[("email", "json.lines@example.com"), ("password", "not the password at all 9")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 401);
+    let id = response.headers()["x-request-id"].to_str().expect("id").to_owned();
+    let lines: Vec<serde_json::Value> = log
+        .lines_with(&id)
+        .into_iter()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(&line).expect("a JSON line"))
+        .collect();
+    assert!(!lines.is_empty(), "the request's JSON lines");
+    for line in &lines {
+        assert_eq!(line["spans"][0]["id"], id.as_str(), "the request's span, outermost: {line}");
+        assert!(line["level"].is_string() && line["timestamp"].is_string(), "{line}");
+    }
+    assert!(
+        lines.iter().any(|line| line["fields"]["event"] == "authn_login_fail"),
+        "the failed sign-in's event: {lines:?}"
+    );
 }

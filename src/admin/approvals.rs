@@ -242,12 +242,23 @@ impl Admin {
 
     /// Queues `notice` to every admin on `tx` (sent only if it commits).
     async fn tell_admins(&self, tx: &mut crate::db::Tx, notice: &ApprovalNotice) -> Result<(), AdminError> {
-        for (address, username) in approval_store::admins(tx).await? {
-            let Ok(email) = Email::parse(&address) else { continue };
-            self.outbox.enqueue_in(tx, &self.templates.approval_notice(&email, &username, notice)).await?;
-        }
-        Ok(())
+        Ok(tell_admins(tx, &self.outbox, &self.templates, notice).await?)
     }
+}
+
+/// Queues `notice` for every admin, on `tx` (sent only if it commits): the two-person
+/// rule's mail, for admin actions and invitations alike.
+pub async fn tell_admins(
+    tx: &mut crate::db::Tx,
+    outbox: &crate::mail::Outbox,
+    templates: &crate::mail::Templates,
+    notice: &ApprovalNotice,
+) -> sqlx::Result<()> {
+    for (address, username) in approval_store::admins(tx).await? {
+        let Ok(email) = Email::parse(&address) else { continue };
+        outbox.enqueue_in(tx, &templates.approval_notice(&email, &username, notice)).await?;
+    }
+    Ok(())
 }
 
 /// `Ok(true)` for a change made, `Ok(false)` for nothing to change, the refusal otherwise.

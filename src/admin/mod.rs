@@ -32,11 +32,9 @@ use crate::{
     Email, Role,
 };
 
-/// Every admin's address and username: whom the two-person rule's mail goes to.
-pub use self::approval_store::admins as admins_to_tell;
 pub use self::{
     action::AdminAction,
-    approvals::{Approval, Decision, APPROVAL_WINDOW_SECS, MAX_WAITING_PER_ADMIN},
+    approvals::{tell_admins, Approval, Decision, APPROVAL_WINDOW_SECS, MAX_WAITING_PER_ADMIN},
     break_glass::{operator, OperatorAction},
     store::Outcome,
 };

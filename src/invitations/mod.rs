@@ -35,10 +35,11 @@
 //! forgets every invitation naming the address (`deletion::store`, with the rest of what
 //! an erasure deletes).
 
+mod accept;
 pub mod store;
 
 use crate::{
-    accounts::{AccountError, Accounts, Inserted, UnexpectedError, UserId},
+    accounts::{AccountError, Accounts, UnexpectedError, UserId},
     admin::{Actor, APPROVAL_WINDOW_SECS, MAX_WAITING_PER_ADMIN},
     audit::{self, Event},
     clock::{SharedClock, UnixTime},
@@ -434,56 +435,6 @@ impl Invitations {
         Ok(store::list(&mut self.pool.acquire().await?, LISTED).await?)
     }
 
-    /// What a live link offers, for its page: the address and the role.
-    pub async fn peek(&self, token: &str) -> Result<Offer, InvitationError> {
-        let hash = token::parse(token).ok_or(InvitationError::InvalidLink)?;
-        let mut connection = self.pool.acquire().await?;
-        let (_, email, role, expires_at) = store::find_live(&mut connection, &hash, self.clock.now())
-            .await?
-            .ok_or(InvitationError::InvalidLink)?;
-        Ok(Offer { email, role: Role::parse_lenient(&role), expires_at })
-    }
-
-    /// Accepts the invitation behind `token` with `username` and `password`: a confirmed
-    /// account with the invitation's role. Throttled per client IP (each submission may
-    /// hash a password). The new account's id.
-    pub async fn accept(
-        &self,
-        ip: std::net::IpAddr,
-        token: &str,
-        username: &str,
-        password: &str,
-        context: &audit::Context,
-    ) -> Result<UserId, InvitationError> {
-        self.throttle.link_submission(ip).await?.map_err(InvitationError::Throttled)?;
-        let offer = self.peek(token).await?;
-        let prepared = self.accounts.prepare_signup(&offer.email, username, password).await?;
-        let hash = token::parse(token).ok_or(InvitationError::InvalidLink)?;
-        let mut tx = crate::db::write(&self.pool).await?;
-        let now = self.clock.now();
-        // The link is claimed first: of concurrent acceptances, one gets past this.
-        let (id, _, role) = store::claim(&mut tx, &hash, now).await?.ok_or(InvitationError::InvalidLink)?;
-        let role = Role::parse_lenient(&role);
-        let user = match self.accounts.insert_invited(&mut tx, &prepared, role, now).await? {
-            Inserted::Created(user) => user,
-            // Rolled back: the link still works (with another username).
-            Inserted::UsernameTaken => {
-                return Err(InvitationError::Invalid(FieldErrors::single(
-                    Field::Username,
-                    crate::messages::USERNAME_TAKEN,
-                )))
-            }
-            Inserted::EmailTaken => return Err(InvitationError::EmailTaken),
-        };
-        store::accepted_as(&mut tx, id, user).await?;
-        let details = serde_json::json!({ "role": role.as_str(), "confirmed": true, "via": "invitation", "invitation": id });
-        let entry = audit::Entry::new(Event::UserCreated, Some(user), Some(user), context).details(details);
-        audit::record(&mut tx, now, &entry).await?;
-        tx.commit().await?;
-        tracing::info!(event = "user_created", user_id = user, invitation = id, role = role.as_str());
-        Ok(user)
-    }
-
     /// Forgets invitations that ended more than [`KEPT_AFTER_END_SECS`] ago; how many.
     pub async fn prune(&self) -> Result<u64, InvitationError> {
         Ok(store::prune(&self.pool, self.clock.now() - KEPT_AFTER_END_SECS).await?)
@@ -519,11 +470,7 @@ impl Invitations {
     }
 
     async fn tell_admins(&self, tx: &mut Tx, notice: &ApprovalNotice) -> Result<(), InvitationError> {
-        for (address, username) in crate::admin::admins_to_tell(tx).await? {
-            let Ok(email) = Email::parse(&address) else { continue };
-            self.outbox.enqueue_in(tx, &self.templates.approval_notice(&email, &username, notice)).await?;
-        }
-        Ok(())
+        Ok(crate::admin::tell_admins(tx, &self.outbox, &self.templates, notice).await?)
     }
 }
 

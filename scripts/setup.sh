@@ -5,6 +5,7 @@
 #   setup_build     wasm32 target, wasm-bindgen-cli (matching Cargo.lock), cargo-leptos
 #   setup_release   + wasm-opt from the npm `binaryen` package (release builds)
 #   setup_browser   + Debian chromium and the Playwright npm packages (browser tests)
+#   setup_promtool  Debian's prometheus package, for promtool (checks the alert rules)
 #
 # Versions are the ones verified on these machines (see the README's "Toolchain").
 set -euo pipefail
@@ -57,4 +58,21 @@ setup_browser() {
     say "installing the Playwright test runner (npm; no browser download)"
     (cd "$ROOT/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
   fi
+}
+
+# promtool comes with Debian's prometheus package. Its server is not wanted: while the
+# package installs, a policy-rc.d refuses every service start (unless one is in place).
+setup_promtool() {
+  command -v promtool >/dev/null && return 0
+  say "installing Debian's prometheus package (for promtool; its server is not started)"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  local policy=/usr/sbin/policy-rc.d made=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod +x "$policy"
+    made=1
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  [ -z "$made" ] || $sudo rm -f "$policy"
 }

@@ -63,6 +63,30 @@ pub async fn complete(
     device_cookie: Option<&str>,
     context: &audit::Context,
 ) -> Result<Outcome, SignInError> {
+    use crate::metrics::{self, Method};
+    let method = match step {
+        Step::Password(_) => Method::Password,
+        Step::SecondFactor(_) => Method::SecondStep,
+        Step::Passkey(_) => Method::Passkey,
+    };
+    let outcome = decide(services, step, device_cookie, context).await;
+    metrics::sign_in(
+        method,
+        match &outcome {
+            Ok(Outcome::SignedIn { .. }) => metrics::Outcome::SignedIn,
+            Ok(Outcome::SecondStep(_)) => metrics::Outcome::SecondStepOwed,
+            Err(error) => error.outcome(),
+        },
+    );
+    outcome
+}
+
+async fn decide(
+    services: Services<'_>,
+    step: Step,
+    device_cookie: Option<&str>,
+    context: &audit::Context,
+) -> Result<Outcome, SignInError> {
     let Services { accounts, devices, factors } = services;
     let passkey_only = matches!(step, Step::Passkey(_));
     let (user, proof, codes_left) = match step {

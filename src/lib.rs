@@ -63,6 +63,8 @@ pub mod invitations;
 #[cfg(feature = "server")]
 pub mod mail;
 #[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
 pub mod recovery;
 #[cfg(feature = "server")]
 pub mod registration;

@@ -10,6 +10,7 @@ pub mod config;
 pub mod export;
 pub mod health;
 pub mod logging;
+pub mod metrics;
 mod net;
 pub mod provision;
 pub mod roles;
@@ -387,6 +388,8 @@ pub fn router(state: AppState) -> Router {
             let id = request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
             tracing::info_span!("request", id = id.unwrap_or("-"), method = %request.method(), path = request.uri().path())
         }).on_failure(log_failure))
+        // Every answer counted by route class and status, refusals made outside included.
+        .layer(middleware::from_fn(metrics::count_requests))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         // Answers made outside the resolver (a refused cross-site request, 408, 413, a

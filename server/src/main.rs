@@ -186,12 +186,31 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Serve => {
             let addr = settings.site_addr;
             let limits = settings.limits;
+            let metrics_addr = settings.metrics_addr;
+            if metrics_addr.is_some() {
+                // Before anything is counted.
+                server::metrics::install()?;
+            }
             let clock = std::sync::Arc::new(bulwark::clock::SystemClock);
             let state = server::prepare(settings, server::leptos_options(addr), clock)
                 .await
                 .map_err(|e| e.to_string())?;
             let listener = server::bind(addr).await.map_err(|e| e.to_string())?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
+            if let Some(metrics_addr) = metrics_addr {
+                let metrics = server::metrics::bind(metrics_addr).await.map_err(|e| e.to_string())?;
+                let mut stopping = stopped.clone();
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let stop = async move {
+                        let _ = stopping.wait_for(|stop| *stop).await;
+                    };
+                    if let Err(error) = server::metrics::serve(metrics, state, stop).await {
+                        tracing::error!(error = %error, "the metrics listener stopped");
+                    }
+                });
+                tracing::info!("metrics on http://{metrics_addr}/metrics");
+            }
             let cleanup = server::spawn_cleanup(&state, std::time::Duration::from_secs(60), stopped.clone());
             let sender = server::spawn_mail_sender(&state, stopped);
             tracing::info!("listening on http://{addr}");

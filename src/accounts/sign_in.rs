@@ -51,6 +51,20 @@ pub enum SignInError {
     Unexpected(#[from] UnexpectedError),
 }
 
+impl SignInError {
+    /// How this refusal is counted (`bulwark_signins_total`).
+    pub fn outcome(&self) -> crate::metrics::Outcome {
+        use crate::metrics::Outcome;
+        match self {
+            Self::Throttled(_) => Outcome::Throttled,
+            Self::Busy => Outcome::QueueFull,
+            Self::InvalidCredentials => Outcome::Failed,
+            Self::Blocked(_) => Outcome::Blocked,
+            Self::Unexpected(_) => Outcome::Error,
+        }
+    }
+}
+
 impl From<sqlx::Error> for SignInError {
     fn from(e: sqlx::Error) -> Self {
         Self::Unexpected(e.into())
@@ -102,6 +116,21 @@ impl PasswordChecked {
 
 /// Checks an attempt. See the module documentation for the order.
 pub async fn sign_in(
+    accounts: &Accounts,
+    throttle: &Throttle,
+    devices: &Devices,
+    attempt: Attempt<'_>,
+) -> Result<PasswordChecked, SignInError> {
+    let checked = check_password(accounts, throttle, devices, attempt).await;
+    // A right password is counted where the sign-in completes (a session, or a second
+    // step owed); a refusal here.
+    if let Err(error) = &checked {
+        crate::metrics::sign_in(crate::metrics::Method::Password, error.outcome());
+    }
+    checked
+}
+
+async fn check_password(
     accounts: &Accounts,
     throttle: &Throttle,
     devices: &Devices,

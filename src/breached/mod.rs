@@ -92,6 +92,7 @@ impl Breaches {
                 Ok(count) => return count,
                 Err(error) => {
                     tracing::warn!(event = "breach_check_unavailable", source = "offline", error = %error);
+                    crate::metrics::breached_unavailable("offline");
                 }
             }
         }
@@ -100,6 +101,7 @@ impl Breaches {
                 Ok(count) => return count,
                 Err(error) => {
                     tracing::warn!(event = "breach_check_unavailable", source = "range_api", error = %error);
+                    crate::metrics::breached_unavailable("range_api");
                 }
             }
         }

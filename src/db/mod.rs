@@ -295,6 +295,20 @@ pub async fn migration_status(pool: &Pool) -> sqlx::Result<MigrationStatus> {
 
 /// Whether the database has a table called `name` (on PostgreSQL, `name` may be
 /// schema-qualified; unqualified names are looked up on the search path).
+/// PostgreSQL: how many of this database's backends wait on a lock right now (for
+/// monitoring); `None` on SQLite, whose writers wait in the busy handler instead.
+pub async fn lock_waits(pool: &Pool) -> sqlx::Result<Option<i64>> {
+    match pool {
+        Db::Sqlite(_) => Ok(None),
+        Db::Postgres(p) => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(p)
+        .await
+        .map(Some),
+    }
+}
+
 pub async fn table_exists(pool: &Pool, name: &str) -> sqlx::Result<bool> {
     match pool {
         Db::Sqlite(p) => {

@@ -124,6 +124,26 @@ impl Factors {
         answer: Answer<'_>,
         context: &audit::Context,
     ) -> Result<Passed, SecondStepError> {
+        let factor = answer.factor();
+        let verdict = self.check_second_step(ip, cookie, answer, context).await;
+        let outcome = match &verdict {
+            Ok(_) => "passed",
+            Err(SecondStepError::Wrong(_) | SecondStepError::Exhausted) => "wrong",
+            Err(SecondStepError::Expired) => "expired",
+            Err(SecondStepError::Throttled(_)) => "throttled",
+            Err(SecondStepError::Unexpected(_)) => "error",
+        };
+        crate::metrics::second_step(factor.as_str(), outcome);
+        verdict
+    }
+
+    async fn check_second_step(
+        &self,
+        ip: IpAddr,
+        cookie: Option<&str>,
+        answer: Answer<'_>,
+        context: &audit::Context,
+    ) -> Result<Passed, SecondStepError> {
         let Some(key) = cookie.and_then(|c| token::parse_kind(Kind::SecondStep, c)) else {
             return Err(SecondStepError::Expired);
         };

@@ -137,7 +137,8 @@ impl Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        self.inner.admitted.fetch_sub(1, Ordering::SeqCst);
+        let before = self.inner.admitted.fetch_sub(1, Ordering::SeqCst);
+        crate::metrics::hash_admitted(before.saturating_sub(1));
     }
 }
 
@@ -195,11 +196,15 @@ impl PasswordHasher {
         let mut admitted = inner.admitted.load(Ordering::SeqCst);
         loop {
             if admitted >= limit {
+                crate::metrics::hash_refused();
                 return Err(HashError::Busy);
             }
             match inner.admitted.compare_exchange(admitted, admitted + 1, Ordering::SeqCst, Ordering::SeqCst)
             {
-                Ok(_) => return Ok(Ticket { inner: Arc::clone(inner), held: Vec::new() }),
+                Ok(_) => {
+                    crate::metrics::hash_admitted(admitted + 1);
+                    return Ok(Ticket { inner: Arc::clone(inner), held: Vec::new() });
+                }
                 Err(now) => admitted = now,
             }
         }
@@ -333,7 +338,9 @@ impl PasswordHasher {
     ) -> Result<T, HashError> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
+        let queued_at = std::time::Instant::now();
         let job: workers::Job = Box::new(move |worker| {
+            crate::metrics::hash_wait(queued_at.elapsed());
             // The ticket (and what it holds) lives until the work has finished. Work whose
             // request went away while it waited is not started: nobody would see its answer.
             let ticket = ticket;

@@ -152,6 +152,7 @@ impl Outbox {
         // Debug, not info: a reset or resend for an address without an account queues
         // nothing, so a queue line at info would tell a log reader which requests found one.
         tracing::debug!(event = "mail_queued", outbox_id = id, kind = mail.kind.log_name());
+        crate::metrics::mail(crate::metrics::MailEvent::Queued);
         Ok(id)
     }
 
@@ -300,6 +301,13 @@ impl Outbox {
                 Ok(Retry::GaveUp)
             }
         }
+    }
+
+    /// Mails waiting, and when the oldest of them was queued (for monitoring).
+    pub async fn waiting(&self) -> sqlx::Result<(i64, Option<UnixTime>)> {
+        crate::on_db!(&self.pool, p => sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM mail_outbox")
+            .fetch_one(p)
+            .await)
     }
 
     /// Mails still waiting (for monitoring and tests).

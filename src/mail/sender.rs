@@ -50,6 +50,7 @@ pub async fn deliver_due(
 ) -> sqlx::Result<usize> {
     let mut sent = 0;
     for (id, kind) in outbox.drop_expired().await? {
+        crate::metrics::mail(crate::metrics::MailEvent::Expired);
         tracing::warn!(
             event = "mail_send_fail",
             outbox_id = id,
@@ -76,6 +77,7 @@ pub async fn deliver_due(
             match deliver(transport, from, queued).await {
                 Ok(()) => {
                     outbox.sent(queued).await?;
+                    crate::metrics::mail(crate::metrics::MailEvent::Sent);
                     // Debug: at info, a line right after a reset or resend for an address
                     // would tell a log reader whether it has an account (review O12).
                     tracing::debug!(
@@ -91,14 +93,20 @@ pub async fn deliver_due(
                         TransportError::Transient(_) => policy.backoff(attempts),
                     };
                     match outbox.failed(queued, &error.to_string(), backoff).await? {
-                        Retry::At(at) => tracing::warn!(
-                            event = "mail_send_retry", outbox_id = queued.id, kind = super::log_kind(&queued.kind),
-                            retry_at = at, error = %error, "mail not sent; will retry"
-                        ),
-                        Retry::GaveUp => tracing::error!(
-                            event = "mail_send_fail", outbox_id = queued.id, kind = super::log_kind(&queued.kind),
-                            error = %error, "mail not sent; giving up"
-                        ),
+                        Retry::At(at) => {
+                            crate::metrics::mail(crate::metrics::MailEvent::Retried);
+                            tracing::warn!(
+                                event = "mail_send_retry", outbox_id = queued.id, kind = super::log_kind(&queued.kind),
+                                retry_at = at, error = %error, "mail not sent; will retry"
+                            )
+                        }
+                        Retry::GaveUp => {
+                            crate::metrics::mail(crate::metrics::MailEvent::Failed);
+                            tracing::error!(
+                                event = "mail_send_fail", outbox_id = queued.id, kind = super::log_kind(&queued.kind),
+                                error = %error, "mail not sent; giving up"
+                            )
+                        }
                     }
                 }
             }

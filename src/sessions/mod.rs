@@ -392,6 +392,11 @@ impl SessionRegistry {
     }
 
     /// Deletes registry rows (and their stored data) past either limit. Returns how many.
+    /// How many sessions are live now (for monitoring).
+    pub async fn live(&self) -> sqlx::Result<i64> {
+        store::live_count(&self.pool, self.now()).await
+    }
+
     pub async fn delete_expired(&self) -> sqlx::Result<usize> {
         let keys = store::expired_keys(&self.pool, self.now()).await?;
         let context = crate::audit::Context::default();

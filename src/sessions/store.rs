@@ -381,6 +381,17 @@ pub async fn delete_in(
     Ok(keys.len())
 }
 
+/// Sessions that have not ended (for monitoring).
+pub async fn live_count(pool: &Pool, now: UnixTime) -> sqlx::Result<i64> {
+    crate::on_db!(pool, c => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM session_registry WHERE idle_expires_at > $1 AND absolute_expires_at > $2",
+    )
+    .bind(now)
+    .bind(now)
+    .fetch_one(c)
+    .await)
+}
+
 pub async fn expired_keys(pool: &Pool, now: UnixTime) -> sqlx::Result<Vec<String>> {
     crate::on_db!(pool, c => sqlx::query_scalar(
         "SELECT store_key FROM session_registry WHERE idle_expires_at <= $1 OR absolute_expires_at <= $2",

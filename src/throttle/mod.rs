@@ -164,7 +164,10 @@ impl Throttle {
         for key in ip_key.iter().chain(&device_source).chain(budget.as_ref().map(|(key, _)| key)) {
             match self.in_flight.enter(key, limit) {
                 Some(guard) => guards.push(guard),
-                None => return Ok(Err(Throttled { retry_after_secs: 1 })),
+                None => {
+                    crate::metrics::throttle_in_flight();
+                    return Ok(Err(Throttled { retry_after_secs: 1 }));
+                }
             }
         }
         let now = self.clock.now();
@@ -175,7 +178,10 @@ impl Throttle {
         let mut keys: Vec<&str> = ip_key.iter().map(String::as_str).collect();
         keys.extend(budget.as_ref().map(|(key, _)| key.as_str()));
         let seen = store::get_many(&self.pool, &keys).await?;
-        if let Some(wait) = seen.iter().flatten().filter_map(|(c, _)| c.retry_after(now)).max() {
+        let blocked =
+            keys.iter().zip(&seen).filter_map(|(key, s)| Some((*key, s.as_ref()?.0.retry_after(now)?)));
+        if let Some((key, wait)) = blocked.max_by_key(|(_, wait)| *wait) {
+            crate::metrics::throttle_block(key);
             return Ok(Err(Throttled { retry_after_secs: wait }));
         }
         let mut seen = seen.into_iter();

@@ -70,6 +70,10 @@ pub struct Config {
         hide_default_value = true
     )]
     pub database_url: String,
+    /// Where to serve Prometheus metrics (`GET /metrics`), e.g. `127.0.0.1:9100`: its own
+    /// listener, never the public one. Unset: no metrics are kept.
+    #[arg(long, env = "BULWARK_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Database connections kept open at most.
     #[arg(long, env = "BULWARK_DB_POOL_SIZE", default_value_t = bulwark::db::DEFAULT_POOL_SIZE)]
     pub db_pool_size: u32,
@@ -208,6 +212,8 @@ pub struct MailSettings {
 #[derive(Clone)]
 pub struct Settings {
     pub site_addr: SocketAddr,
+    /// The metrics listener (`BULWARK_METRICS_ADDR`), if any.
+    pub metrics_addr: Option<SocketAddr>,
     pub database_url: String,
     pub db_pool_size: u32,
     pub public_url: Uri,
@@ -237,6 +243,7 @@ impl Settings {
     pub fn local(database_url: String) -> Self {
         Self {
             site_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            metrics_addr: None,
             database_url,
             db_pool_size: bulwark::db::DEFAULT_POOL_SIZE,
             public_url: Uri::from_static(DEFAULT_PUBLIC_URL),
@@ -355,6 +362,10 @@ impl fmt::Debug for Secret {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
+    #[error(
+        "BULWARK_METRICS_ADDR ({0}) must not use the site's port: metrics are served on a listener of their own, never to the public"
+    )]
+    MetricsOnPublicPort(SocketAddr),
     #[error("{0}")]
     Access(String),
     #[error("{0}")]
@@ -452,6 +463,11 @@ impl Config {
             (None, false) => Some(Secret(development_secret())),
         };
 
+        if let Some(metrics) = self.metrics_addr {
+            if metrics.port() == self.site_addr.port() {
+                errors.push(ConfigError::MetricsOnPublicPort(metrics));
+            }
+        }
         if production && self.insecure_cookies {
             errors.push(ConfigError::InsecureCookiesInProduction);
         }
@@ -523,6 +539,7 @@ impl Config {
                 Some(credentials),
             ) if errors.is_empty() => Ok(Settings {
                 site_addr: self.site_addr,
+                metrics_addr: self.metrics_addr,
                 database_url: self.database_url,
                 db_pool_size: self.db_pool_size,
                 public_url,

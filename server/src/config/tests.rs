@@ -26,6 +26,9 @@ fn config(args: &[&str]) -> Config {
     if !args.iter().any(|a| a.starts_with("--trusted-proxies")) {
         config.trusted_proxies = String::new();
     }
+    if !args.iter().any(|a| a.starts_with("--metrics-addr")) {
+        config.metrics_addr = None;
+    }
     if !args.iter().any(|a| a.starts_with("--breached-list")) {
         config.credentials.breached_list = None;
     }
@@ -264,4 +267,60 @@ fn production_refuses_a_public_url_that_cannot_carry_passkeys() {
         ),
         "an IP address cannot be a relying party ID"
     );
+}
+
+#[test]
+fn metrics_are_refused_on_the_sites_port_and_served_on_another() {
+    let refused = config(&["--site-addr=0.0.0.0:3000", "--metrics-addr=127.0.0.1:3000"]).validate();
+    let message = refused.err().expect("refused").to_string();
+    assert!(message.contains("BULWARK_METRICS_ADDR"), "{message}");
+    let settings = config(&["--site-addr=0.0.0.0:3000", "--metrics-addr=127.0.0.1:9100"]).validate();
+    assert_eq!(settings.ok().and_then(|s| s.metrics_addr), Some("127.0.0.1:9100".parse().expect("addr")));
+    assert_eq!(config(&[]).validate().ok().and_then(|s| s.metrics_addr), None, "off by default");
+}
+
+/// Settings read outside clap (`server::logging` reads these before anything else).
+const NOT_CLAP: [&str; 2] = ["RUST_LOG", "BULWARK_LOG_FORMAT"];
+
+/// docs/operators/configuration.md lists every setting the code reads exactly once (the
+/// first cell of a table row), nothing else, and each default the code has.
+#[test]
+fn every_setting_is_documented_once_with_its_default() {
+    use clap::Args as _;
+    let doc = include_str!("../../../docs/operators/configuration.md");
+    let mut rows: Vec<(&str, &str)> = Vec::new();
+    for line in doc.lines().filter(|line| line.starts_with("| `")) {
+        let mut cells = line.split('|').map(str::trim).skip(1);
+        let name = cells.next().unwrap_or_default().trim_matches('`');
+        rows.push((name, cells.next().unwrap_or_default()));
+    }
+    let command = Config::augment_args(clap::Command::new("server"));
+    let mut expected: Vec<(String, Vec<String>)> = command
+        .get_arguments()
+        .filter_map(|arg| {
+            let env = arg.get_env()?.to_string_lossy().into_owned();
+            let defaults =
+                arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
+            Some((env, defaults))
+        })
+        .collect();
+    expected.extend(NOT_CLAP.iter().map(|name| ((*name).to_owned(), Vec::new())));
+    for (name, _) in &rows {
+        assert_eq!(rows.iter().filter(|(n, _)| n == name).count(), 1, "{name} is listed more than once");
+        assert!(
+            expected.iter().any(|(env, _)| env == name),
+            "{name} is listed but the code reads no such setting"
+        );
+    }
+    for (env, defaults) in &expected {
+        let Some((_, documented)) = rows.iter().find(|(name, _)| name == env) else {
+            panic!("{env} is not in docs/operators/configuration.md");
+        };
+        for default in defaults.iter().filter(|d| !d.is_empty()) {
+            assert!(
+                documented.contains(&format!("`{default}`")),
+                "{env}: the code's default is {default:?}, the docs say {documented:?}"
+            );
+        }
+    }
 }

@@ -26,6 +26,7 @@ mod login;
 mod logout;
 mod logs;
 mod malformed;
+mod metrics;
 mod pages;
 mod passkeys;
 mod password_reset;

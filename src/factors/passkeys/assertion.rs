@@ -247,6 +247,27 @@ impl Factors {
         response: &str,
         context: &audit::Context,
     ) -> Result<Passed, PasskeyError> {
+        use crate::metrics::{self, Method, Outcome};
+        let verdict = self.check_passkey_sign_in(ip, cookie, response, context).await;
+        // A passkey that passed is counted where the sign-in completes.
+        if let Err(error) = &verdict {
+            let outcome = match error {
+                PasskeyError::Throttled(_) => Outcome::Throttled,
+                PasskeyError::Unexpected(_) => Outcome::Error,
+                _ => Outcome::Failed,
+            };
+            metrics::sign_in(Method::Passkey, outcome);
+        }
+        verdict
+    }
+
+    async fn check_passkey_sign_in(
+        &self,
+        ip: IpAddr,
+        cookie: Option<&str>,
+        response: &str,
+        context: &audit::Context,
+    ) -> Result<Passed, PasskeyError> {
         let relying_party = self.relying_party()?;
         let taken = match cookie {
             Some(cookie) => self.take_ceremony(Ceremony::SignIn(cookie)).await?,

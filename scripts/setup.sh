@@ -7,7 +7,7 @@
 #   setup_browser   + Debian chromium and the Playwright npm packages (browser tests)
 #   setup_promtool  Debian's prometheus package, for promtool (checks the alert rules)
 #
-# Versions are the ones verified on these machines (see the README's "Toolchain").
+# Versions are the ones verified on these machines (see docs/development/toolchain.md).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

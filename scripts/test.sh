@@ -9,6 +9,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 setup_release
 setup_browser
+setup_promtool
 cd "$ROOT"
 
 # A clean CI clone would otherwise start every run from a cold target/ (many minutes).
@@ -38,6 +39,10 @@ say "server unit and integration tests, on SQLite"
 step env -u BULWARK_TEST_PG_URL cargo test -p server
 say "integration tests again, on PostgreSQL (every test its own database)"
 step cargo test -p server --test api
+say "the example alert rules (promtool) and the documentation's links"
+step promtool check rules ops/prometheus/alerts.yml
+step promtool test rules ops/prometheus/alerts.test.yml
+step bash scripts/check-docs.sh
 say "formatting and clippy"
 step cargo fmt --all -- --check
 step cargo clippy -p bulwark --features server --all-targets -- -D warnings
@@ -58,7 +63,7 @@ export RUST_LOG="${RUST_LOG:-info,sqlx=warn,tower_sessions=warn}"
 # Every browser test comes from 127.0.0.1: per-address limits would make the tests depend
 # on each other, so they are raised here (the integration tests cover them). Per-account
 # backoff stays at its defaults and is tested in the browser.
-# The sample breached-password list (see the README), so a breached password is refused.
+# The sample breached-password list (docs/operators/deployment.md), so a breached password is refused.
 export BULWARK_BREACHED_LIST="$ROOT/fixtures/pwned-passwords-sample.txt"
 export BULWARK_THROTTLE_IP_LADDER="1000:60"
 export BULWARK_THROTTLE_SIGNUPS_PER_IP_PER_HOUR=1000

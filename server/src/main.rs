@@ -1,8 +1,8 @@
 //! `server`: run Bulwark (`serve`, the default), only apply migrations (`migrate`), let a
 //! role serve without owning the schema (`grant-app-role`), verify
 //! an instance without serving (`check`), make a confirmed admin or user (`create-admin`,
-//! `create-user`), break-glass on an account (`enable`, `unlock`, `set-role`), or time one
-//! password verification (`measure-hash`).
+//! `create-user`), break-glass on an account (`enable`, `unlock`, `set-role`), copy a live
+//! SQLite database (`backup`), or time one password verification (`measure-hash`).
 
 use std::process::ExitCode;
 
@@ -31,6 +31,13 @@ enum Command {
     GrantAppRole {
         #[arg(long)]
         role: String,
+    },
+    /// SQLite: copy the live database to FILE (a new file, owner-only) while the server
+    /// goes on serving: one consistent snapshot (SQLite's `VACUUM INTO`), checked before it
+    /// is kept. For PostgreSQL use pg_dump (docs/operators/backup.md).
+    Backup {
+        /// Where the copy goes; it must not exist yet.
+        file: std::path::PathBuf,
     },
     /// Verify the configuration, the database, its migrations, the session table and the
     /// site files without serving or changing anything; print one line per check and exit
@@ -149,6 +156,20 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::GrantAppRole { role } => {
             println!("{}", server::roles::grant_app_role(&settings, &role).await?)
+        }
+        Command::Backup { file } => {
+            let made =
+                bulwark::db::backup_sqlite(&settings.database_url, &file).await.map_err(|e| e.to_string())?;
+            println!(
+                "backed up {} to {} ({} bytes, {} accounts, {} migrations); check it with \
+                 DATABASE_URL=sqlite://{} server check",
+                bulwark::db::describe(&settings.database_url),
+                file.display(),
+                made.bytes,
+                made.users,
+                made.migrations,
+                file.display()
+            );
         }
         Command::Check => {
             let report = server::check::check(&settings, &server::leptos_options(settings.site_addr)).await;

@@ -6,7 +6,7 @@
 //! is the associated data: a sealed secret copied onto another account's row does not open.
 //!
 //! Changing the server secret itself makes every sealed secret unreadable (the people
-//! affected sign in with a recovery code and enrol again); the README says so.
+//! affected sign in with a recovery code and enrol again); docs/two-factor.md says so.
 
 use chacha20poly1305::{
     aead::{Aead, KeyInit, Payload},

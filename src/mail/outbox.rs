@@ -219,6 +219,20 @@ impl Outbox {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Not attempted (the sender is stopping): the claim is given up, so another sender, or
+    /// this one at its next start, takes the mail at once instead of after the lease.
+    pub async fn release(&self, queued: &Queued) -> sqlx::Result<()> {
+        crate::on_db!(&self.pool, p => sqlx::query(
+            "UPDATE mail_outbox SET claimed_until = 0 WHERE id = $1 AND lease = $2",
+        )
+        .bind(queued.id)
+        .bind(&queued.lease)
+        .execute(p)
+        .await
+        .map(Done::from))?;
+        Ok(())
+    }
+
     /// Delivered: the row (and the link in it) is deleted, if this claim holds it; then,
     /// when the address is an account's, the mail's kind, subject and time go to the mail
     /// log (the owner's data export lists them). The log is written after the row is gone

@@ -48,6 +48,18 @@ pub async fn deliver_due(
     from: &Mailbox,
     policy: &SenderPolicy,
 ) -> sqlx::Result<usize> {
+    deliver_until(outbox, transport, from, policy, &|| false).await
+}
+
+/// [`deliver_due`], stopping once `stop()` is true: the delivery under way finishes, the
+/// rest of the batch is released for the next sender (see [`Outbox::release`]).
+pub async fn deliver_until(
+    outbox: &Outbox,
+    transport: &dyn MailTransport,
+    from: &Mailbox,
+    policy: &SenderPolicy,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> sqlx::Result<usize> {
     let mut sent = 0;
     for (id, kind) in outbox.drop_expired().await? {
         crate::metrics::mail(crate::metrics::MailEvent::Expired);
@@ -59,11 +71,18 @@ pub async fn deliver_due(
         );
     }
     loop {
+        if stop() {
+            return Ok(sent);
+        }
         let batch = outbox.claim_due(policy.batch).await?;
         if batch.is_empty() {
             return Ok(sent);
         }
         for queued in &batch {
+            if stop() {
+                outbox.release(queued).await?;
+                continue;
+            }
             // A long batch can outlast the lease: send only while this claim holds the row.
             if !outbox.renew(queued).await? {
                 tracing::warn!(
@@ -144,7 +163,9 @@ pub fn spawn_sender(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            if let Err(error) = deliver_due(&outbox, transport.as_ref(), &from, &policy).await {
+            let stopping = shutdown.clone();
+            let stop = move || *stopping.borrow();
+            if let Err(error) = deliver_until(&outbox, transport.as_ref(), &from, &policy, &stop).await {
                 tracing::error!(error = %error, "mail outbox unavailable");
             }
             tokio::select! {
@@ -250,6 +271,23 @@ mod tests {
         assert!(matches!(outcome, Err(TransportError::Transient(_))), "retried later, not lost");
         let lease = Duration::from_secs(super::super::outbox::LEASE_SECS as u64);
         assert!(started.elapsed() < lease / 2 + Duration::from_secs(1), "{:?}", started.elapsed());
+    }
+
+    /// Stopping (shutdown) ends the round after the delivery under way; the rest of the
+    /// batch is given back at once, not held for the lease.
+    #[tokio::test]
+    async fn a_stopping_sender_finishes_its_delivery_and_gives_the_rest_back() {
+        let (outbox, _clock, _dir) = outbox().await;
+        for _ in 0..3 {
+            outbox.enqueue(&mail()).await.expect("queued");
+        }
+        let transport = flaky(0, false);
+        let stop = || !transport.sent.lock().expect("lock").is_empty();
+        let sent =
+            deliver_until(&outbox, &transport, &from(), &SenderPolicy::default(), &stop).await.expect("db");
+        assert_eq!(sent, 1, "the delivery under way finished, no other started");
+        assert_eq!(outbox.pending().await.expect("db"), 2);
+        assert_eq!(outbox.claim_due(10).await.expect("db").len(), 2, "released, not leased");
     }
 
     #[tokio::test]

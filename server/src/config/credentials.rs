@@ -12,7 +12,7 @@ use clap::Args;
 pub struct CredentialsConfig {
     /// Have I Been Pwned's Pwned Passwords on disk: one sorted `HASH:COUNT` file (SHA-1),
     /// or a folder of range files such as `21BD1.txt`. New passwords found there are
-    /// refused. See the README for downloading it.
+    /// refused. See docs/operators/deployment.md for downloading it.
     #[arg(long, env = "BULWARK_BREACHED_LIST")]
     pub breached_list: Option<PathBuf>,
     /// The k-anonymity range API to ask as well, like https://api.pwnedpasswords.com

@@ -1,7 +1,7 @@
 //! A seeded fuzzer drives every registered server function, signed in and not, as admin
 //! and not, with malformed (and now and then well-formed) forms and bodies, as API calls
 //! and as plain form posts, asserting no 5xx but 503, no error or panic logged for its
-//! requests, and that no refused request changed the database (see the README's
+//! requests, and that no refused request changed the database (see docs/security/properties.md's
 //! properties table).
 
 use std::collections::BTreeMap;

@@ -220,17 +220,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             let (stop, stopped) = tokio::sync::watch::channel(false);
             if let Some(metrics_addr) = metrics_addr {
                 let metrics = server::metrics::bind(metrics_addr).await.map_err(|e| e.to_string())?;
+                let bound = metrics.local_addr().map_or_else(|_| metrics_addr.to_string(), |a| a.to_string());
                 let mut stopping = stopped.clone();
                 let state = state.clone();
                 tokio::spawn(async move {
                     let stop = async move {
                         let _ = stopping.wait_for(|stop| *stop).await;
                     };
-                    if let Err(error) = server::metrics::serve(metrics, state, stop).await {
+                    let every = server::metrics::READING_EVERY;
+                    if let Err(error) = server::metrics::serve(metrics, state, every, stop).await {
                         tracing::error!(error = %error, "the metrics listener stopped");
                     }
                 });
-                tracing::info!("metrics on http://{metrics_addr}/metrics");
+                tracing::info!("metrics on http://{bound}/metrics");
             }
             let cleanup = server::spawn_cleanup(&state, std::time::Duration::from_secs(60), stopped.clone());
             let sender = server::spawn_mail_sender(&state, stopped);
@@ -250,7 +252,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             // The background tasks see the same signal; wait for them to finish their round.
             let _ = cleanup.await;
-            let _ = sender.await;
+            // The delivery under way ends within its send timeout; never wait longer.
+            let most = bulwark::mail::sender::SEND_TIMEOUT + std::time::Duration::from_secs(5);
+            if tokio::time::timeout(most, sender).await.is_err() {
+                tracing::warn!("the mail sender did not stop in time; its mail is sent after the lease");
+            }
         }
     }
     Ok(())

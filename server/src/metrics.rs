@@ -51,6 +51,11 @@ pub const SCRAPE_ERRORS: &str = "bulwark_metrics_scrape_errors_total";
 
 /// How long a scrape may wait for each database reading.
 const READING_TIMEOUT: Duration = Duration::from_secs(2);
+/// The database is read at most this often, however often (or however many at once) the
+/// listener is scraped: scrapes cannot take the site's connections away.
+pub const READING_EVERY: Duration = Duration::from_secs(5);
+/// When the database readings last succeeded (a gauge: its age tells the readings are stale).
+pub const LAST_READING: &str = "bulwark_metrics_last_reading_timestamp_seconds";
 
 /// Installs the process's Prometheus recorder (once: the facade has one global recorder)
 /// and returns its handle. Until this runs, every metric call anywhere does nothing.
@@ -64,6 +69,8 @@ pub fn install() -> Result<&'static PrometheusHandle, String> {
                 .map_err(|e| format!("the metrics recorder could not be installed: {e}"))?;
             bulwark::metrics::describe();
             describe();
+            bulwark::metrics::register_at_zero();
+            counter!(SCRAPE_ERRORS).increment(0);
             Ok(handle)
         })
         .as_ref()
@@ -86,6 +93,7 @@ fn describe() {
     describe_gauge!(DB_POOL_MAX, "The most database connections this instance opens");
     describe_gauge!(DB_LOCK_WAITS, "PostgreSQL: this database's backends waiting on a lock now");
     describe_counter!(SCRAPE_ERRORS, "Scrapes whose database readings failed or timed out");
+    describe_gauge!(LAST_READING, Unit::Seconds, "When the database readings last succeeded (Unix time)");
 }
 
 /// The class a request's path belongs to: a fixed word, so a made-up path cannot add a
@@ -113,22 +121,46 @@ pub async fn count_requests(request: Request, next: Next) -> Response {
     response
 }
 
-/// The metrics listener's routes: `GET /metrics`.
-pub fn routes(state: AppState) -> Router {
-    Router::new().route("/metrics", get(scrape)).with_state(state)
+/// What the metrics listener serves from: the app, and when its database was last read.
+#[derive(Clone)]
+struct Scraped {
+    app: AppState,
+    last: std::sync::Arc<tokio::sync::Mutex<Option<Instant>>>,
+    every: Duration,
 }
 
-async fn scrape(State(state): State<AppState>) -> Response {
+/// The metrics listener's routes: `GET /metrics`, reading the database at most once every
+/// `every` ([`READING_EVERY`] when serving).
+pub fn routes(state: AppState, every: Duration) -> Router {
+    let scraped = Scraped { app: state, last: Default::default(), every };
+    Router::new().route("/metrics", get(scrape)).with_state(scraped)
+}
+
+async fn scrape(State(Scraped { app: state, last, every }): State<Scraped>) -> Response {
     let handle = match install() {
         Ok(handle) => handle,
         Err(message) => return (StatusCode::SERVICE_UNAVAILABLE, message).into_response(),
     };
-    if let Err(error) = read_database(&state).await {
-        counter!(SCRAPE_ERRORS).increment(1);
-        tracing::warn!(error = %error, "a metrics scrape could not read the database");
+    // One reading at a time, and none within READING_EVERY of the last: concurrent or
+    // frequent scrapes are answered from the gauges as they are.
+    if let Ok(mut last) = last.try_lock() {
+        if last.is_none_or(|at| at.elapsed() >= every) {
+            *last = Some(Instant::now());
+            match read_database(&state).await {
+                Ok(()) => gauge!(LAST_READING).set(now_unix()),
+                Err(error) => {
+                    counter!(SCRAPE_ERRORS).increment(1);
+                    tracing::warn!(error = %error, "a metrics scrape could not read the database");
+                }
+            }
+        }
     }
     handle.run_upkeep();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render()).into_response()
+}
+
+fn now_unix() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Sets the gauges only the database knows.
@@ -176,6 +208,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    reading_every: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let upkeep = tokio::spawn(async {
@@ -187,7 +220,7 @@ pub async fn serve(
             }
         }
     });
-    let served = axum::serve(listener, routes(state)).with_graceful_shutdown(shutdown).await;
+    let served = axum::serve(listener, routes(state, reading_every)).with_graceful_shutdown(shutdown).await;
     upkeep.abort();
     served
 }

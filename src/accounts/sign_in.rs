@@ -59,6 +59,8 @@ impl SignInError {
             Self::Throttled(_) => Outcome::Throttled,
             Self::Busy => Outcome::QueueFull,
             Self::InvalidCredentials => Outcome::Failed,
+            // A closing account answers as no account at all; counted so too.
+            Self::Blocked(crate::accounts::Block::Closing) => Outcome::Failed,
             Self::Blocked(_) => Outcome::Blocked,
             Self::Unexpected(_) => Outcome::Error,
         }

@@ -119,9 +119,16 @@ pub enum BackupError {
 }
 
 /// What a backup keeps none of: sessions (the registry and the session store), sign-ins
-/// waiting for their second step, and passkey ceremonies under way.
-fn session_tables() -> [&'static str; 4] {
-    ["session_registry", crate::sessions::store_table(Backend::Sqlite), "second_steps", "passkey_ceremonies"]
+/// waiting for their second step, passkey ceremonies under way, and queued mail (its
+/// bodies hold working links in plain text, and a restore would send them again).
+fn session_tables() -> [&'static str; 5] {
+    [
+        "session_registry",
+        crate::sessions::store_table(Backend::Sqlite),
+        "second_steps",
+        "passkey_ceremonies",
+        "mail_outbox",
+    ]
 }
 
 /// What [`backup_sqlite`] made.
@@ -146,6 +153,10 @@ pub async fn backup_sqlite(url: &str, to: &Path) -> Result<Backup, BackupError> 
         Url::Sqlite(options) => options.create_if_missing(false).busy_timeout(Duration::from_secs(5)),
         Url::Postgres(_) => return Err(BackupError::Postgres),
     };
+    // Absolute: SQLite reads a name that starts with `file:` as a URI, which could name
+    // another file than the one created here.
+    let to = &std::path::absolute(to)
+        .map_err(|source| BackupError::Write { path: to.display().to_string(), source })?;
     let shown = to.display().to_string();
     if to.exists() {
         return Err(BackupError::Exists(shown));
@@ -176,7 +187,8 @@ pub async fn backup_sqlite(url: &str, to: &Path) -> Result<Backup, BackupError> 
         let copy = one().connect_with(copy).await.map_err(DbError::Open)?;
         // Nothing restored from a backup may bring a session back that ended after it was
         // made (signed out, revoked by a password change or an admin): the copy keeps
-        // none, nor any sign-in half done. Overwritten, not merely freed.
+        // none, nor any sign-in half done, nor a mail with a link in it. Overwritten, not
+        // merely freed.
         let mut ending = copy.begin().await.map_err(BackupError::Copy)?;
         sqlx::query("PRAGMA secure_delete = ON").execute(&mut *ending).await.map_err(BackupError::Copy)?;
         for table in session_tables() {
@@ -210,11 +222,16 @@ pub async fn backup_sqlite(url: &str, to: &Path) -> Result<Backup, BackupError> 
             return Err(error);
         }
     };
-    if to.exists() {
-        let _ = std::fs::remove_file(&partial);
-        return Err(BackupError::Exists(shown));
+    // A link, not a rename: it fails if FILE appeared meanwhile, instead of replacing it.
+    let linked = std::fs::hard_link(&partial, to);
+    let _ = std::fs::remove_file(&partial);
+    match linked {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(BackupError::Exists(shown))
+        }
+        Err(source) => return Err(BackupError::Write { path: shown, source }),
     }
-    std::fs::rename(&partial, to).map_err(|source| BackupError::Write { path: shown.clone(), source })?;
     let bytes = std::fs::metadata(to).map(|m| m.len()).unwrap_or_default();
     Ok(Backup { bytes, users, migrations })
 }
@@ -413,8 +430,6 @@ pub async fn migration_status(pool: &Pool) -> sqlx::Result<MigrationStatus> {
     Ok(status)
 }
 
-/// Whether the database has a table called `name` (on PostgreSQL, `name` may be
-/// schema-qualified; unqualified names are looked up on the search path).
 /// PostgreSQL: how many of this database's backends wait on a lock right now (for
 /// monitoring); `None` on SQLite, whose writers wait in the busy handler instead.
 pub async fn lock_waits(pool: &Pool) -> sqlx::Result<Option<i64>> {
@@ -429,6 +444,8 @@ pub async fn lock_waits(pool: &Pool) -> sqlx::Result<Option<i64>> {
     }
 }
 
+/// Whether the database has a table called `name` (on PostgreSQL, `name` may be
+/// schema-qualified; unqualified names are looked up on the search path).
 pub async fn table_exists(pool: &Pool, name: &str) -> sqlx::Result<bool> {
     match pool {
         Db::Sqlite(p) => {

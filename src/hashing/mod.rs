@@ -137,8 +137,8 @@ impl Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        let before = self.inner.admitted.fetch_sub(1, Ordering::SeqCst);
-        crate::metrics::hash_admitted(before.saturating_sub(1));
+        self.inner.admitted.fetch_sub(1, Ordering::SeqCst);
+        crate::metrics::hash_admitted_changed(-1.0);
     }
 }
 
@@ -202,7 +202,7 @@ impl PasswordHasher {
             match inner.admitted.compare_exchange(admitted, admitted + 1, Ordering::SeqCst, Ordering::SeqCst)
             {
                 Ok(_) => {
-                    crate::metrics::hash_admitted(admitted + 1);
+                    crate::metrics::hash_admitted_changed(1.0);
                     return Ok(Ticket { inner: Arc::clone(inner), held: Vec::new() });
                 }
                 Err(now) => admitted = now,

@@ -391,12 +391,12 @@ impl SessionRegistry {
         store::delete_in(tx, user_id, store::Which::All, None, None, self.now()).await
     }
 
-    /// Deletes registry rows (and their stored data) past either limit. Returns how many.
     /// How many sessions are live now (for monitoring).
     pub async fn live(&self) -> sqlx::Result<i64> {
         store::live_count(&self.pool, self.now()).await
     }
 
+    /// Deletes registry rows (and their stored data) past either limit. Returns how many.
     pub async fn delete_expired(&self) -> sqlx::Result<usize> {
         let keys = store::expired_keys(&self.pool, self.now()).await?;
         let context = crate::audit::Context::default();

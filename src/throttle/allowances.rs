@@ -27,34 +27,66 @@ pub const INVITATIONS_PER_ADMIN_PER_DAY: u32 = 100;
 /// (room for a mistyped role, a revoked one sent again, and a double click).
 pub const INVITATIONS_PER_ADDRESS_PER_DAY: u32 = 5;
 
+/// Counts a refusal (a 429) under `budget` (`bulwark_throttle_blocks_total`). Only what the
+/// caller is refused is counted: a mail quietly not sent (an address's hourly cap) is not,
+/// or the count would tell whether the address has an account.
+fn blocked<T>(
+    budget: &'static str,
+    verdict: sqlx::Result<Result<T, Throttled>>,
+) -> sqlx::Result<Result<T, Throttled>> {
+    if let Ok(Err(_)) = &verdict {
+        crate::metrics::throttle_block_named(budget);
+    }
+    verdict
+}
+
 impl Throttle {
     /// Counts a signup form from `ip` against the IP's hourly cap: every form, parsed or
     /// not (this is the client's own budget).
     pub async fn signup_attempt(&self, ip: IpAddr) -> sqlx::Result<Result<(), Throttled>> {
-        let key = format!("signup-ip:{}", ip_bucket(ip));
-        self.hit(&key, HOUR, self.policy.signups_per_ip_per_hour).await
+        blocked(
+            "signup_ip",
+            async {
+                let key = format!("signup-ip:{}", ip_bucket(ip));
+                self.hit(&key, HOUR, self.policy.signups_per_ip_per_hour).await
+            }
+            .await,
+        )
     }
 
     /// Counts the start of a passkey sign-in from `ip` (each stores a ceremony for a few
     /// minutes) against the address's per-minute cap. Assertions themselves are throttled
     /// like any sign-in ([`Throttle::reserve_login`]).
     pub async fn passkey_start(&self, ip: IpAddr) -> sqlx::Result<Result<(), Throttled>> {
-        let key = format!("passkey-start-ip:{}", ip_bucket(ip));
-        self.hit(&key, 60, self.policy.passkey_starts_per_minute).await
+        blocked(
+            "passkey_start_ip",
+            async {
+                let key = format!("passkey-start-ip:{}", ip_bucket(ip));
+                self.hit(&key, 60, self.policy.passkey_starts_per_minute).await
+            }
+            .await,
+        )
     }
 
     /// Counts a signup whose form parsed and whose password passed the strength check
     /// against the site-wide per-minute allowance and its networks' shares of it. Junk
     /// forms never reach here, so they cannot use the allowance up.
     pub async fn signup_admitted(&self, ip: IpAddr) -> sqlx::Result<Result<(), Throttled>> {
-        let total = self.policy.signups_per_minute;
-        let now = self.clock.now();
-        let site = store::get(&self.pool, "signup-all").await?;
-        let busy = now.saturating_sub(site.last_failure_at) < 60 && site.failures.saturating_mul(2) >= total;
-        if let Err(throttled) = self.shares("signup", ip, total, busy).await? {
-            return Ok(Err(throttled));
-        }
-        self.hit("signup-all", 60, total).await
+        blocked(
+            "signup_site",
+            async {
+                let total = self.policy.signups_per_minute;
+                let now = self.clock.now();
+                let site = store::get(&self.pool, "signup-all").await?;
+                let busy =
+                    now.saturating_sub(site.last_failure_at) < 60 && site.failures.saturating_mul(2) >= total;
+                if let Err(throttled) = self.shares("signup", ip, total, busy).await? {
+                    return Ok(Err(throttled));
+                }
+                self.hit("signup-all", 60, total).await
+            }
+            .await,
+        )
     }
 
     /// Counts a signup naming `email` from `ip`: a few an hour per address and requesting
@@ -62,10 +94,16 @@ impl Throttle {
     /// the answer says nothing about the address's state. A network that uses this up
     /// takes nothing from a signup made from another.
     pub async fn signup_mail(&self, ip: IpAddr, email: &Email) -> sqlx::Result<Result<(), Throttled>> {
-        let network = prefix_key(ip, PrefixShare::network()).unwrap_or_else(|| ip_bucket(ip));
-        let key = format!("signup-mail-to:{}:{network}", self.keyed_hash(email));
-        let limit = self.policy.signup_mails_per_address_per_network_per_hour;
-        self.hit(&key, HOUR, limit).await
+        blocked(
+            "signup_mail",
+            async {
+                let network = prefix_key(ip, PrefixShare::network()).unwrap_or_else(|| ip_bucket(ip));
+                let key = format!("signup-mail-to:{}:{network}", self.keyed_hash(email));
+                let limit = self.policy.signup_mails_per_address_per_network_per_hour;
+                self.hit(&key, HOUR, limit).await
+            }
+            .await,
+        )
     }
 
     /// A keyed hash of the network `ip` belongs to (its /24 or /48), to tell networks apart
@@ -105,8 +143,14 @@ impl Throttle {
     /// Counts a link submission from `ip` (a reset or confirmation form: each runs a
     /// strength check or a hash).
     pub async fn link_submission(&self, ip: IpAddr) -> sqlx::Result<Result<(), Throttled>> {
-        let key = format!("link-submit-ip:{}", ip_bucket(ip));
-        self.hit(&key, HOUR, self.policy.link_submissions_per_ip_per_hour).await
+        blocked(
+            "link_submit_ip",
+            async {
+                let key = format!("link-submit-ip:{}", ip_bucket(ip));
+                self.hit(&key, HOUR, self.policy.link_submissions_per_ip_per_hour).await
+            }
+            .await,
+        )
     }
 
     /// Counts a request for a link mail of `kind` to `email` (a reset, a new verification
@@ -131,23 +175,31 @@ impl Throttle {
         kind: LinkKind,
         trusted: bool,
     ) -> sqlx::Result<Result<LinkMail, Throttled>> {
-        let ip_key = format!("mail-ip:{}", ip_bucket(ip));
-        if let Err(throttled) = self.hit(&ip_key, HOUR, self.policy.mail_requests_per_ip_per_hour).await? {
-            return Ok(Err(throttled));
-        }
-        let per_address = self.policy.mails_per_address_per_hour;
-        if trusted {
-            let key = format!("trusted-{}-mail:{}", kind.name(), self.keyed_hash(email));
-            if self.hit(&key, HOUR, per_address).await?.is_ok() {
-                return Ok(Ok(LinkMail { due: self.clock.now(), trusted: true }));
+        blocked(
+            "link_mail",
+            async {
+                let ip_key = format!("mail-ip:{}", ip_bucket(ip));
+                if let Err(throttled) =
+                    self.hit(&ip_key, HOUR, self.policy.mail_requests_per_ip_per_hour).await?
+                {
+                    return Ok(Err(throttled));
+                }
+                let per_address = self.policy.mails_per_address_per_hour;
+                if trusted {
+                    let key = format!("trusted-{}-mail:{}", kind.name(), self.keyed_hash(email));
+                    if self.hit(&key, HOUR, per_address).await?.is_ok() {
+                        return Ok(Ok(LinkMail { due: self.clock.now(), trusted: true }));
+                    }
+                }
+                let total = self.policy.link_mails_per_minute;
+                let busy = self.link_mail_busy(kind).await?;
+                if let Err(throttled) = self.shares(kind.name(), ip, total, busy).await? {
+                    return Ok(Err(throttled));
+                }
+                Ok(self.paced(kind).await?.map(|due| LinkMail { due, trusted: false }))
             }
-        }
-        let total = self.policy.link_mails_per_minute;
-        let busy = self.link_mail_busy(kind).await?;
-        if let Err(throttled) = self.shares(kind.name(), ip, total, busy).await? {
-            return Ok(Err(throttled));
-        }
-        Ok(self.paced(kind).await?.map(|due| LinkMail { due, trusted: false }))
+            .await,
+        )
     }
 
     /// Counts one invitation mailed by admin `admin` (`None`: the command line) to `email`:
@@ -160,14 +212,22 @@ impl Throttle {
         admin: Option<i64>,
         email: &Email,
     ) -> sqlx::Result<Result<(), Throttled>> {
-        let address = format!("invite-to:{}", self.keyed_hash(email));
-        if let Err(throttled) = self.hit(&address, DAY, INVITATIONS_PER_ADDRESS_PER_DAY).await? {
-            return Ok(Err(throttled));
-        }
-        match admin {
-            Some(admin) => self.hit(&format!("invite-by:{admin}"), DAY, INVITATIONS_PER_ADMIN_PER_DAY).await,
-            None => Ok(Ok(())),
-        }
+        blocked(
+            "invitation",
+            async {
+                let address = format!("invite-to:{}", self.keyed_hash(email));
+                if let Err(throttled) = self.hit(&address, DAY, INVITATIONS_PER_ADDRESS_PER_DAY).await? {
+                    return Ok(Err(throttled));
+                }
+                match admin {
+                    Some(admin) => {
+                        self.hit(&format!("invite-by:{admin}"), DAY, INVITATIONS_PER_ADMIN_PER_DAY).await
+                    }
+                    None => Ok(Ok(())),
+                }
+            }
+            .await,
+        )
     }
 
     /// Whether a link mail of `kind` may go to `email`, once a lookup found something to
@@ -204,24 +264,30 @@ impl Throttle {
         ip: IpAddr,
         new: &Email,
     ) -> sqlx::Result<Result<(), Throttled>> {
-        let per_address = self.policy.mails_per_address_per_hour;
-        let network = prefix_key(ip, PrefixShare::network()).unwrap_or_else(|| ip_bucket(ip));
-        let hash = self.keyed_hash(new);
-        let keys = [
-            (format!("email-change-ip:{}", ip_bucket(ip)), self.policy.email_changes_per_ip_per_hour),
-            (format!("email-change:{user_id}"), per_address),
-            (
-                format!("change-mail-to:{hash}:{network}"),
-                self.policy.signup_mails_per_address_per_network_per_hour,
-            ),
-            (format!("change-mail-all-to:{hash}"), self.policy.signup_mails_per_address_per_hour),
-        ];
-        for (key, limit) in keys {
-            if let Err(throttled) = self.hit(&key, HOUR, limit).await? {
-                return Ok(Err(throttled));
+        blocked(
+            "email_change",
+            async {
+                let per_address = self.policy.mails_per_address_per_hour;
+                let network = prefix_key(ip, PrefixShare::network()).unwrap_or_else(|| ip_bucket(ip));
+                let hash = self.keyed_hash(new);
+                let keys = [
+                    (format!("email-change-ip:{}", ip_bucket(ip)), self.policy.email_changes_per_ip_per_hour),
+                    (format!("email-change:{user_id}"), per_address),
+                    (
+                        format!("change-mail-to:{hash}:{network}"),
+                        self.policy.signup_mails_per_address_per_network_per_hour,
+                    ),
+                    (format!("change-mail-all-to:{hash}"), self.policy.signup_mails_per_address_per_hour),
+                ];
+                for (key, limit) in keys {
+                    if let Err(throttled) = self.hit(&key, HOUR, limit).await? {
+                        return Ok(Err(throttled));
+                    }
+                }
+                Ok(Ok(()))
             }
-        }
-        Ok(Ok(()))
+            .await,
+        )
     }
 
     /// Counts one event of `what` from `ip` against each network level's share of the

@@ -193,7 +193,10 @@ impl Throttle {
         if let Some(key) = &ip_key {
             match store::update_from(&self.pool, key, seen_ip, |c| c.admitted(Rule::Ip, now, policy)).await? {
                 Ok(written) => ip_written = written,
-                Err(wait) => return Ok(Err(Throttled { retry_after_secs: wait })),
+                Err(wait) => {
+                    crate::metrics::throttle_block(key);
+                    return Ok(Err(Throttled { retry_after_secs: wait }));
+                }
             }
         }
         let mut budget_written = None;
@@ -202,6 +205,7 @@ impl Throttle {
             {
                 Ok(written) => budget_written = written,
                 Err(wait) => {
+                    crate::metrics::throttle_block(key);
                     // Nothing will be hashed: the IP gets its attempt back.
                     if let Some(ip_key) = &ip_key {
                         store::apply_from(&self.pool, ip_key, Some(ip_written), |c| {

@@ -86,11 +86,7 @@ pub async fn update_from<E>(
         let (before, version) = current.unwrap_or_default();
         let after = match change(&before) {
             Ok(after) => after,
-            Err(e) => {
-                // A refusal (for the changes that can refuse: `apply_from`'s never do).
-                crate::metrics::throttle_block(key);
-                return Ok(Err(e));
-            }
+            Err(e) => return Ok(Err(e)),
         };
         let written = match current {
             None => crate::on_db!(pool, c => sqlx::query(

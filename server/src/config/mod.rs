@@ -464,8 +464,14 @@ impl Config {
         };
 
         if let Some(metrics) = self.metrics_addr {
-            if metrics.port() == self.site_addr.port() {
+            if metrics.port() == self.site_addr.port() && metrics.port() != 0 {
                 errors.push(ConfigError::MetricsOnPublicPort(metrics));
+            }
+            if metrics.ip().is_unspecified() {
+                tracing::warn!(
+                    addr = %metrics,
+                    "BULWARK_METRICS_ADDR listens on every interface: make sure only your Prometheus can reach it"
+                );
             }
         }
         if production && self.insecure_cookies {

@@ -277,6 +277,9 @@ fn metrics_are_refused_on_the_sites_port_and_served_on_another() {
     let settings = config(&["--site-addr=0.0.0.0:3000", "--metrics-addr=127.0.0.1:9100"]).validate();
     assert_eq!(settings.ok().and_then(|s| s.metrics_addr), Some("127.0.0.1:9100".parse().expect("addr")));
     assert_eq!(config(&[]).validate().ok().and_then(|s| s.metrics_addr), None, "off by default");
+    let both_chosen_by_the_system =
+        config(&["--site-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0"]).validate();
+    assert!(both_chosen_by_the_system.is_ok(), "port 0 is two different ports");
 }
 
 /// Settings read outside clap (`server::logging` reads these before anything else).

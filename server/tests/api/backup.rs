@@ -99,7 +99,9 @@ async fn a_backup_made_under_write_load_is_checked_restored_and_signs_in() {
     // Restored: no session comes back (one signed out after the backup would otherwise
     // live again), and the account made before the backup signs in.
     let restored = spawn_app_at(url, |_| {}).await;
-    for table in ["session_registry", restored.session_table(), "second_steps", "passkey_ceremonies"] {
+    for table in
+        ["session_registry", restored.session_table(), "second_steps", "passkey_ceremonies", "mail_outbox"]
+    {
         let rows: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
             .fetch_one(match &restored.pool {
                 bulwark::db::Db::Sqlite(pool) => pool,

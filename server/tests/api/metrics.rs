@@ -22,7 +22,7 @@ async fn app_with_metrics(configure: impl FnOnce(&mut server::config::Settings))
     let app = spawn_app_with(configure).await;
     let listener = server::metrics::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(server::metrics::serve(listener, app.state.clone(), std::future::pending()));
+    tokio::spawn(server::metrics::serve(listener, app.state.clone(), Duration::ZERO, std::future::pending()));
     (app, format!("http://{addr}/metrics"))
 }
 
@@ -48,7 +48,7 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 #[tokio::test]
-async fn sign_ins_second_steps_requests_and_the_hashing_queue_move_their_counters() {
+async fn sign_ins_second_steps_requests_mail_and_the_hashing_queue_move_their_counters() {
     let (app, metrics) = app_with_metrics(|_| {}).await;
     app.create_account("user@example.com", "someone", bulwark::Role::User).await;
     app.create_account("admin@example.com", "boss", bulwark::Role::Admin).await;
@@ -65,6 +65,8 @@ async fn sign_ins_second_steps_requests_and_the_hashing_queue_move_their_counter
     let wrong = app.post_raw(&admin.client, "/api/second-step", &[("code", "000000")]).await;
     assert_eq!(wrong.status, 422, "{}", wrong.body);
     assert_eq!(app.pass_second_step(&admin.client).await.status, 200);
+    assert_eq!(app.forgot_password("user@example.com").await.status, 200);
+    app.outbox_drained().await;
     let after = scrape(&metrics).await;
 
     let moved =
@@ -78,7 +80,9 @@ async fn sign_ins_second_steps_requests_and_the_hashing_queue_move_their_counter
     assert!(moved(steps, &[("factor", "totp"), ("outcome", "wrong")]) >= 1.0);
     assert!(moved(steps, &[("factor", "totp"), ("outcome", "passed")]) >= 1.0);
     assert!(moved("bulwark_http_requests_total", &[("class", "api"), ("status", "401")]) >= 2.0);
-    assert!(moved("bulwark_http_request_duration_seconds_count", &[("class", "api")]) >= 6.0, "{after}");
+    assert!(moved("bulwark_mails_total", &[("event", "queued")]) >= 1.0);
+    assert!(moved("bulwark_mails_total", &[("event", "sent")]) >= 1.0);
+    assert!(moved("bulwark_http_request_duration_seconds_count", &[("class", "api")]) >= 7.0, "{after}");
     assert!(
         moved("bulwark_hash_wait_seconds_count", &[]) >= 3.0,
         "every verification waited, if only a moment"
@@ -181,6 +185,17 @@ async fn no_label_value_carries_an_address_an_ip_a_username_or_a_token() {
     let _ = app.client.get(app.url("/label.check@example.com/whatever")).send().await;
     app.forgot_password("label.check@example.com").await;
     let text = scrape(&metrics).await;
+    // Every counter is there from the start, at 0 if nothing happened: a series born at 1
+    // would read as no increase to an alert.
+    for series in [
+        "bulwark_mails_total{event=\"failed\"}",
+        "bulwark_signins_total{method=\"passkey\",outcome=\"queue_full\"}",
+        "bulwark_throttle_blocks_total{budget=\"invitation\"}",
+        "bulwark_breached_lookups_unavailable_total{source=\"offline\"}",
+        "bulwark_metrics_scrape_errors_total",
+    ] {
+        assert!(text.contains(series), "{series} is not registered");
+    }
     for needle in ["@", "127.0.0.1", "labelcheck", "label.check", "secret-looking", cookie.as_str()] {
         assert!(!text.contains(needle), "the metrics hold {needle:?}");
     }

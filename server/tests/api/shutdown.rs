@@ -1,8 +1,8 @@
 //! Shutdown: on SIGTERM (and Ctrl-C's SIGINT) the server binary stops accepting, finishes
 //! every request in flight, and exits 0. The requests here are in flight for certain when
-//! the signal arrives: each connection has been answered once already (so the server holds
-//! it), and its next request has sent its headers and half its body; the other half goes
-//! only once the server refuses new connections.
+//! the signal arrives: each has sent its headers with `Expect: 100-continue`, been told to go
+//! on (which the server does only once the handler reads the body) and sent half its body;
+//! the other half goes only once the server refuses new connections.
 
 use std::{
     net::SocketAddr,
@@ -48,6 +48,18 @@ async fn wait_until_serving(addr: SocketAddr) {
     panic!("the server did not answer /healthz within 60 s");
 }
 
+/// Reads an interim response (`100 Continue`): a status line and headers, no body.
+async fn read_interim(stream: &mut TcpStream) -> String {
+    let mut seen = Vec::new();
+    let mut byte = [0_u8; 1];
+    while !seen.ends_with(b"\r\n\r\n") {
+        let read = stream.read(&mut byte).await.expect("read");
+        assert!(read > 0, "the connection closed: {}", String::from_utf8_lossy(&seen));
+        seen.push(byte[0]);
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
 /// Reads one HTTP/1.1 response with a Content-Length body.
 async fn read_response(stream: &mut TcpStream) -> String {
     let mut seen = Vec::new();
@@ -84,13 +96,17 @@ async fn requests_in_flight_survive(signal: libc::c_int) {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
         stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.expect("write");
         assert!(read_response(&mut stream).await.starts_with("HTTP/1.1 200"));
+        // `Expect: 100-continue`: the server says "go on" only once the request has reached
+        // its handler and it reads the body, so the request is in flight for certain.
         let head = format!(
             "POST /api/login HTTP/1.1\r\nHost: localhost:3000\r\nOrigin: http://localhost:3000\r\n\
              Accept: application/json\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-             Content-Length: {}\r\n\r\n{first}",
+             Expect: 100-continue\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
         stream.write_all(head.as_bytes()).await.expect("write");
+        assert!(read_interim(&mut stream).await.starts_with("HTTP/1.1 100"));
+        stream.write_all(first.as_bytes()).await.expect("write");
         connections.push(stream);
     }
 

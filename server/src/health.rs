@@ -10,8 +10,16 @@
 //!   WASM) are where the server serves them from. 200 with every check `ok`, or 503 with
 //!   `failed` naming the first check that failed. A readiness probe: send no traffic to
 //!   an instance that is not ready.
+//!
+//! `/readyz` is on the public port and not throttled, so a flood of it must cost no more
+//! than a flood of anything else: the checks run one at a time, and an answer is reused
+//! for [`READY_REUSE`]; requests that arrive while a check runs wait for its answer rather
+//! than start their own.
 
-use std::time::Duration;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     extract::State,
@@ -29,9 +37,33 @@ pub const HEALTH_PATH: &str = "/healthz";
 pub const READY_PATH: &str = "/readyz";
 /// How long the database may take to answer a readiness check.
 pub const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a readiness answer is given again without checking anew.
+pub const READY_REUSE: Duration = Duration::from_secs(1);
+
+/// The last readiness answer, and when it was made.
+type Answered = Option<(Instant, StatusCode, serde_json::Value)>;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route(HEALTH_PATH, get(healthz)).route(READY_PATH, get(readyz))
+    let last: Arc<tokio::sync::Mutex<Answered>> = Arc::default();
+    Router::new().route(HEALTH_PATH, get(healthz)).route(
+        READY_PATH,
+        get(move |State(state): State<AppState>| {
+            let last = Arc::clone(&last);
+            async move {
+                // Held while a check runs: whoever arrives meanwhile waits for its answer.
+                let mut last = last.lock().await;
+                let (status, body) = match &*last {
+                    Some((at, status, body)) if at.elapsed() < READY_REUSE => (*status, body.clone()),
+                    _ => {
+                        let (status, body) = readyz(&state).await;
+                        *last = Some((Instant::now(), status, body.clone()));
+                        (status, body)
+                    }
+                };
+                (status, axum::Json(body)).into_response()
+            }
+        }),
+    )
 }
 
 async fn healthz() -> Response {
@@ -42,7 +74,7 @@ async fn healthz() -> Response {
 /// could name a host or a user).
 type Outcome = Result<(), &'static str>;
 
-async fn readyz(State(state): State<AppState>) -> Response {
+async fn readyz(state: &AppState) -> (StatusCode, serde_json::Value) {
     let database = database(&state.pool).await;
     let migrations = match database {
         Ok(()) => migrations(&state.pool).await,
@@ -60,7 +92,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
         tracing::warn!(event = "not_ready", check = name, "readiness check failed");
     }
     let status = if failed.is_some() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
-    (status, axum::Json(body)).into_response()
+    (status, body)
 }
 
 async fn database(pool: &db::Pool) -> Outcome {

@@ -85,3 +85,33 @@ async fn readyz_names_a_database_that_does_not_answer() {
     let healthz = app.new_browser().client.get(app.url("/healthz")).send().await.expect("request");
     assert_eq!(healthz.status().as_u16(), 200, "the process still serves");
 }
+
+/// A flood of `/readyz` (public, never throttled) runs one check at a time and reuses its
+/// answer for a second: a hundred at once are all answered alike, and a database that goes
+/// away is reported within moments all the same.
+#[tokio::test]
+async fn a_flood_of_readiness_checks_shares_one_check_and_still_sees_a_failure() {
+    let (app, _site) = app_with_site(true).await;
+    let client = app.new_browser().client;
+    let mut flood = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        flood.spawn(client.get(app.url("/readyz")).send());
+    }
+    while let Some(answer) = flood.join_next().await {
+        assert_eq!(answer.expect("joined").expect("an answer").status().as_u16(), 200);
+    }
+    app.pool.close().await;
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body, _) = ready(&app).await;
+        if status == 503 {
+            assert_eq!(body["failed"], "database");
+            break;
+        }
+        assert!(
+            started.elapsed() < server::health::READY_REUSE * 5,
+            "still ready after the database went away"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

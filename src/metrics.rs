@@ -91,6 +91,7 @@ pub const ALLOWANCES: &[&str] = &[
     "link_mail",
     "invitation",
     "email_change",
+    "data_export",
 ];
 
 /// Registers the help text of this crate's metrics (once, when the recorder is installed).

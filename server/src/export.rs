@@ -39,6 +39,24 @@ pub async fn download(
     if !principal.stepped_up_within(now, state.settings.access.step_up_secs) {
         return Redirect::to(&format!("{}?next={EXPORT_PAGE}", app::api::STEP_UP_PAGE)).into_response();
     }
+    match state.throttle.data_export(principal.user.id).await {
+        Ok(Ok(())) => {}
+        Ok(Err(throttled)) => {
+            let mut response = (
+                StatusCode::TOO_MANY_REQUESTS,
+                "You have downloaded your data several times in the last hour. Please try again later.",
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(throttled.retry_after_secs.max(1)));
+            return response;
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "the export allowance could not be read");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    }
     let export = match bulwark::export::export(&state.pool, principal.user.id, now).await {
         Ok(Some(export)) => export,
         Ok(None) => return StatusCode::NOT_FOUND.into_response(),

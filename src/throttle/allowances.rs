@@ -40,6 +40,11 @@ fn blocked<T>(
     verdict
 }
 
+/// How many data exports one account may download in an hour: each reads every table about
+/// the account and writes an audit event, so a stepped-up session (a thief's, or a script's)
+/// cannot turn it into a load on the database or a flood in the owner's activity.
+pub const EXPORTS_PER_ACCOUNT_PER_HOUR: u32 = 10;
+
 impl Throttle {
     /// Counts a signup form from `ip` against the IP's hourly cap: every form, parsed or
     /// not (this is the client's own budget).
@@ -227,6 +232,15 @@ impl Throttle {
                 }
             }
             .await,
+        )
+    }
+
+    /// Counts one data export by account `user_id`: refused (429) past
+    /// [`EXPORTS_PER_ACCOUNT_PER_HOUR`].
+    pub async fn data_export(&self, user_id: i64) -> sqlx::Result<Result<(), Throttled>> {
+        blocked(
+            "data_export",
+            self.hit(&format!("export:{user_id}"), HOUR, EXPORTS_PER_ACCOUNT_PER_HOUR).await,
         )
     }
 

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use self::in_flight::InFlight;
 pub use self::{
-    allowances::LinkMail,
+    allowances::{LinkMail, EXPORTS_PER_ACCOUNT_PER_HOUR},
     client_ip::{ip_bucket, ClientIpSource, ForwardedHeader, TrustedProxies},
     in_flight::InFlightGuard,
     policy::{Counter, PrefixShare, Rule, ThrottlePolicy},
@@ -271,7 +271,8 @@ impl Throttle {
     pub async fn delete_stale(&self) -> sqlx::Result<u64> {
         let now = self.clock.now();
         let hour = 3600;
-        let kinds: [(&str, i64); 26] = [
+        let day = 24 * hour;
+        let kinds: [(&str, i64); 30] = [
             ("ip:", self.policy.ip_window_secs),
             ("account:", self.policy.account_window_secs),
             ("device:", self.policy.account_window_secs),
@@ -298,6 +299,10 @@ impl Throttle {
             ("factor:", self.policy.account_window_secs),
             ("factor-device:", self.policy.account_window_secs),
             ("factor-alarm:", hour),
+            ("passkey-start-ip:", 60),
+            ("invite-to:", day),
+            ("invite-by:", day),
+            ("export:", hour),
         ];
         let mut deleted = 0;
         for (prefix, window) in kinds {

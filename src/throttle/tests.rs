@@ -176,3 +176,27 @@ async fn signups_are_capped_per_ip_per_hour() {
     assert!(throttle.signup_attempt(ip("198.51.100.1")).await.expect("db").is_err());
     assert!(throttle.signup_attempt(ip("198.51.100.2")).await.expect("db").is_ok(), "other IPs unaffected");
 }
+
+/// Every counter the throttle stores (`format!("prefix:…")` in its code) is pruned by
+/// `delete_stale` once it can no longer matter: a prefix missing from its list would keep
+/// one row per client or address for ever. (`ip-device:` is an in-flight key, never
+/// stored.)
+#[test]
+fn every_stored_counter_kind_is_pruned() {
+    let pruned = include_str!("mod.rs").split("fn delete_stale").nth(1).expect("delete_stale").to_owned();
+    let mut seen = 0;
+    for source in [include_str!("mod.rs"), include_str!("allowances.rs")] {
+        for piece in source.split("format!(\"").skip(1) {
+            let Some((prefix, _)) = piece.split_once(':') else { continue };
+            if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+                continue;
+            }
+            if prefix == "ip-device" {
+                continue;
+            }
+            seen += 1;
+            assert!(pruned.contains(&format!("(\"{prefix}:\"")), "counters {prefix}:… are never pruned");
+        }
+    }
+    assert!(seen > 20, "the throttle's key prefixes were not found ({seen})");
+}

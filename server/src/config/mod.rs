@@ -138,7 +138,8 @@ pub struct Config {
     /// Per-IP sign-in ladder: `failures:block-seconds` pairs.
     #[arg(long, env = "BULWARK_THROTTLE_IP_LADDER", default_value = "10:60,20:600,50:3600")]
     pub throttle_ip_ladder: String,
-    /// Each account's failures from this one on (within 15 minutes) start a backoff.
+    /// Each account's consecutive failures from this one on start a backoff (they are
+    /// forgotten after 30 days without one).
     #[arg(long, env = "BULWARK_THROTTLE_ACCOUNT_BACKOFF_FROM", default_value_t = 5)]
     pub throttle_account_backoff_from: u32,
     /// The longest an account's backoff can be, in seconds.
@@ -388,6 +389,8 @@ pub enum ConfigError {
     PasswordMinimum(usize),
     #[error("argon2 parameters are below the minimum m=19456 KiB, t=2, p=1")]
     WeakHashing,
+    #[error("argon2 parameters are above the maximum m=1048576 KiB, t=64, p=16")]
+    CostlyHashing,
     #[error("BULWARK_TRUSTED_PROXIES: {0}")]
     TrustedProxies(String),
     #[error("BULWARK_CLIENT_IP must be set in production: `direct` if clients connect to this server itself, or the header your proxy sets (`x-forwarded-for` or `forwarded`) together with BULWARK_TRUSTED_PROXIES")]
@@ -489,7 +492,12 @@ impl Config {
             parallelism: self.argon2_parallelism,
         }
         .checked()
-        .map_err(|_| errors.push(ConfigError::WeakHashing))
+        .map_err(|error| {
+            errors.push(match error {
+                bulwark::hashing::HashError::CostlyParams(_) => ConfigError::CostlyHashing,
+                _ => ConfigError::WeakHashing,
+            })
+        })
         .ok();
         let session_lifetimes = Lifetimes {
             idle_secs: i64::from(self.session_idle_minutes) * 60,

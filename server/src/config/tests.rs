@@ -152,6 +152,11 @@ fn weak_argon2_parameters_are_refused() {
         config(&["--argon2-memory-kib=1024"]).validate().err(),
         Some(ConfigErrors(vec![ConfigError::WeakHashing]))
     );
+    assert_eq!(
+        config(&["--argon2-iterations=65"]).validate().err(),
+        Some(ConfigErrors(vec![ConfigError::CostlyHashing])),
+        "too costly is not called too weak"
+    );
 }
 
 #[test]

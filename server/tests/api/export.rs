@@ -108,3 +108,36 @@ async fn the_file_holds_what_the_database_holds_and_no_secret() {
     // The owner's security activity shows it.
     assert_eq!(app.audit("user_data_exported").await, vec![(Some(id), Some(id), "success".into())]);
 }
+
+/// Ten downloads an hour per account, each audited: the eleventh is refused (429 with
+/// `Retry-After`) and writes no audit event; concurrent downloads cannot get past the
+/// allowance either; an hour later the owner can download again.
+#[tokio::test]
+async fn downloads_are_limited_per_account_and_hour() {
+    let app = spawn_app().await;
+    app.signed_in_user(OLGA, "olgaexport").await;
+    assert_eq!(app.step_up_with(&app.client).await.status, 200);
+    let mut downloads = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        downloads.spawn(app.client.post(app.url(PATH)).send());
+    }
+    let (mut ok, mut refused) = (0, 0);
+    while let Some(response) = downloads.join_next().await {
+        let response = response.expect("joined").expect("post");
+        match response.status().as_u16() {
+            200 => ok += 1,
+            429 => {
+                assert!(response.headers().contains_key("retry-after"));
+                refused += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((ok, refused), (bulwark::throttle::EXPORTS_PER_ACCOUNT_PER_HOUR as usize, 20));
+    assert_eq!(app.audit("user_data_exported").await.len(), ok, "every file, and only a file, is audited");
+    app.clock.advance(3601);
+    // The session ended meanwhile (idle): sign in again.
+    assert_eq!(app.login(OLGA, PASSWORD).await.status, 200);
+    assert_eq!(app.step_up_with(&app.client).await.status, 200);
+    assert_eq!(app.client.post(app.url(PATH)).send().await.expect("post").status(), 200);
+}

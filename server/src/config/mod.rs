@@ -10,7 +10,6 @@ use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 use axum::http::Uri;
 use bulwark::{
     hashing::HashParams,
-    mail::{SmtpSettings, SmtpTls},
     password::{DEFAULT_MIN_PASSWORD_CHARS, FLOOR_MIN_PASSWORD_CHARS, MAX_PASSWORD_CHARS},
     sessions::Lifetimes,
     throttle::{ClientIpSource, ThrottlePolicy},
@@ -19,8 +18,17 @@ use bulwark::{
 use clap::{Args, ValueEnum};
 
 pub mod access;
+mod cookies;
 pub mod credentials;
+mod mail;
 pub mod network;
+mod secret;
+
+pub use cookies::CookieSettings;
+use mail::DEV_MAIL_FROM;
+pub use mail::{MailDelivery, MailSettings, TlsMode};
+use secret::development_secret;
+pub use secret::Secret;
 
 pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:3000";
 const MIN_SECRET_BYTES: usize = 32;
@@ -30,29 +38,6 @@ pub enum Environment {
     Development,
     Production,
 }
-
-/// `BULWARK_SMTP_TLS`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TlsMode {
-    /// STARTTLS, required (default port 587).
-    Starttls,
-    /// TLS from the first byte (default port 465).
-    Tls,
-    /// No encryption: only for a relay on this host (default port 25).
-    None,
-}
-
-impl From<TlsMode> for SmtpTls {
-    fn from(mode: TlsMode) -> Self {
-        match mode {
-            TlsMode::Starttls => SmtpTls::StartTls,
-            TlsMode::Tls => SmtpTls::Tls,
-            TlsMode::None => SmtpTls::None,
-        }
-    }
-}
-
-const DEV_MAIL_FROM: &str = "Bulwark <no-reply@localhost>";
 
 /// The raw settings, as given.
 #[derive(Clone, Args)]
@@ -195,20 +180,6 @@ pub struct Config {
     pub mail_outbox: PathBuf,
 }
 
-/// How mail leaves.
-#[derive(Debug, Clone)]
-pub enum MailDelivery {
-    Smtp(SmtpSettings),
-    /// Development: `.eml` files in this folder, and the log.
-    Folder(PathBuf),
-}
-
-#[derive(Debug, Clone)]
-pub struct MailSettings {
-    pub from: lettre::message::Mailbox,
-    pub delivery: MailDelivery,
-}
-
 /// Settings that passed every check.
 #[derive(Clone)]
 pub struct Settings {
@@ -266,98 +237,6 @@ impl Settings {
                 delivery: MailDelivery::Folder(PathBuf::from("data/outbox")),
             },
         }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CookieSettings {
-    /// The session cookie.
-    pub name: &'static str,
-    /// The device cookie (see `bulwark::devices`).
-    pub device_name: &'static str,
-    /// An admin's own session id while they impersonate someone (see
-    /// `bulwark::impersonation`).
-    pub parked_name: &'static str,
-    /// A sign-in waiting for its second step (see `bulwark::factors`): not a session.
-    pub second_step_name: &'static str,
-    /// A passkey sign-in under way (its ceremony's key): not a session either.
-    pub passkey_name: &'static str,
-    pub secure: bool,
-}
-
-impl CookieSettings {
-    /// `__Host-` binds the cookie to this exact host, path `/`, over HTTPS: browsers refuse
-    /// it without `Secure`. Chromium and Firefox treat http://localhost as secure, so the
-    /// strict form works in local development too.
-    pub const STRICT: Self = Self {
-        name: "__Host-bulwark",
-        device_name: "__Host-bulwark-device",
-        parked_name: "__Host-bulwark-admin",
-        second_step_name: "__Host-bulwark-second-step",
-        passkey_name: "__Host-bulwark-passkey",
-        secure: true,
-    };
-    pub const INSECURE_DEV: Self = Self {
-        name: "bulwark",
-        device_name: "bulwark-device",
-        parked_name: "bulwark-admin",
-        second_step_name: "bulwark-second-step",
-        passkey_name: "bulwark-passkey",
-        secure: false,
-    };
-}
-
-/// Where development keeps the secret it made when `BULWARK_SECRET` is not set.
-const DEVELOPMENT_SECRET_FILE: &str = "data/dev-secret";
-
-/// Development without `BULWARK_SECRET`: a random secret made once and kept in
-/// [`DEVELOPMENT_SECRET_FILE`] (owner-only), so what is sealed under it (authenticator
-/// secrets) still opens after a restart. If the file cannot be kept, a secret for this run.
-fn development_secret() -> Vec<u8> {
-    if let Ok(kept) = std::fs::read_to_string(DEVELOPMENT_SECRET_FILE) {
-        let kept = kept.trim();
-        if kept.len() >= MIN_SECRET_BYTES {
-            tracing::warn!(
-                file = DEVELOPMENT_SECRET_FILE,
-                "BULWARK_SECRET is not set; using the development secret kept in this file"
-            );
-            return kept.as_bytes().to_vec();
-        }
-    }
-    let made = bulwark::token::hex(&random_bytes());
-    let kept = std::fs::create_dir_all("data").and_then(|()| {
-        use std::io::Write as _;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options.open(DEVELOPMENT_SECRET_FILE)?.write_all(made.as_bytes())
-    });
-    match kept {
-        Ok(()) => tracing::warn!(
-            file = DEVELOPMENT_SECRET_FILE,
-            "BULWARK_SECRET is not set; made a development secret and kept it in this file"
-        ),
-        Err(error) => {
-            tracing::warn!(%error, "BULWARK_SECRET is not set; using a random secret for this run (development only)")
-        }
-    }
-    made.into_bytes()
-}
-
-/// The server secret; `Debug` does not print it.
-#[derive(Clone)]
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
     }
 }
 
@@ -577,51 +456,6 @@ impl Config {
     }
 }
 
-impl Config {
-    fn mail_settings(&self, production: bool, errors: &mut Vec<ConfigError>) -> Option<MailSettings> {
-        let from = match (&self.mail_from, production) {
-            (Some(raw), _) => {
-                raw.parse().map_err(|_| errors.push(ConfigError::BadMailFrom(raw.clone()))).ok()
-            }
-            (None, true) => {
-                errors.push(ConfigError::MissingMailFrom);
-                None
-            }
-            (None, false) => DEV_MAIL_FROM.parse().ok(),
-        };
-        let credentials = match (&self.smtp_username, &self.smtp_password) {
-            (Some(user), Some(password)) => Some((user.clone(), password.clone())),
-            (None, None) => None,
-            _ => {
-                errors.push(ConfigError::SmtpCredentials);
-                None
-            }
-        };
-        let delivery = match &self.smtp_host {
-            Some(host) => {
-                let local = matches!(host.as_str(), "localhost" | "127.0.0.1" | "::1");
-                if production && self.smtp_tls == TlsMode::None && !local {
-                    errors.push(ConfigError::PlainSmtpInProduction);
-                }
-                let tls = SmtpTls::from(self.smtp_tls);
-                MailDelivery::Smtp(SmtpSettings {
-                    host: host.clone(),
-                    port: self.smtp_port.unwrap_or(tls.default_port()),
-                    tls,
-                    credentials,
-                    timeout: Duration::from_secs(30),
-                })
-            }
-            None if production => {
-                errors.push(ConfigError::MissingSmtpHost);
-                return None;
-            }
-            None => MailDelivery::Folder(self.mail_outbox.clone()),
-        };
-        Some(MailSettings { from: from?, delivery })
-    }
-}
-
 /// Every problem found in the configuration, one per line.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ConfigErrors(pub Vec<ConfigError>);
@@ -666,13 +500,6 @@ fn parse_public_url(raw: &str) -> Result<Uri, ConfigError> {
         return Err(bad());
     }
     Ok(uri)
-}
-
-fn random_bytes() -> Vec<u8> {
-    use rand::RngCore;
-    let mut bytes = vec![0u8; 48];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    bytes
 }
 
 #[cfg(test)]

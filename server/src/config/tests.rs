@@ -1,6 +1,7 @@
 use clap::Parser;
 
 use super::*;
+use bulwark::mail::SmtpTls;
 
 #[derive(Parser)]
 struct Wrapper {

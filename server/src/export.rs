@@ -44,7 +44,7 @@ pub async fn download(
         Ok(Err(throttled)) => {
             let mut response = (
                 StatusCode::TOO_MANY_REQUESTS,
-                "You have downloaded your data several times in the last hour. Please try again later.",
+                "You have asked for your data several times in the last hour. Please try again later.",
             )
                 .into_response();
             response

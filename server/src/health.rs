@@ -14,7 +14,7 @@
 //! `/readyz` is on the public port and not throttled, so a flood of it must cost no more
 //! than a flood of anything else: the checks run one at a time, and an answer is reused
 //! for [`READY_REUSE`]; requests that arrive while a check runs wait for its answer rather
-//! than start their own.
+//! than start their own, for at most [`READY_WAIT`] in all (then 503, `failed: timeout`).
 
 use std::{
     sync::Arc,
@@ -39,6 +39,11 @@ pub const READY_PATH: &str = "/readyz";
 pub const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a readiness answer is given again without checking anew.
 pub const READY_REUSE: Duration = Duration::from_secs(1);
+/// The longest a readiness probe waits, its turn and the check together: past it, 503
+/// (a disk or database that hangs must not hang the probes).
+pub const READY_WAIT: Duration = Duration::from_secs(5);
+/// How long the site's files may take to be listed.
+const SITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The last readiness answer, and when it was made.
 type Answered = Option<(Instant, StatusCode, serde_json::Value)>;
@@ -50,16 +55,24 @@ pub fn routes() -> Router<AppState> {
         get(move |State(state): State<AppState>| {
             let last = Arc::clone(&last);
             async move {
-                // Held while a check runs: whoever arrives meanwhile waits for its answer.
-                let mut last = last.lock().await;
-                let (status, body) = match &*last {
-                    Some((at, status, body)) if at.elapsed() < READY_REUSE => (*status, body.clone()),
-                    _ => {
-                        let (status, body) = readyz(&state).await;
-                        *last = Some((Instant::now(), status, body.clone()));
-                        (status, body)
+                let answer = tokio::time::timeout(READY_WAIT, async {
+                    // Held while a check runs: whoever arrives meanwhile waits for its answer.
+                    let mut last = last.lock().await;
+                    match &*last {
+                        Some((at, status, body)) if at.elapsed() < READY_REUSE => (*status, body.clone()),
+                        _ => {
+                            let (status, body) = readyz(&state).await;
+                            *last = Some((Instant::now(), status, body.clone()));
+                            (status, body)
+                        }
                     }
-                };
+                })
+                .await;
+                let (status, body) = answer.unwrap_or_else(|_| {
+                    tracing::warn!(event = "not_ready", check = "timeout", "readiness check took too long");
+                    let body = serde_json::json!({ "status": "not ready", "failed": "timeout" });
+                    (StatusCode::SERVICE_UNAVAILABLE, body)
+                });
                 (status, axum::Json(body)).into_response()
             }
         }),
@@ -80,7 +93,7 @@ async fn readyz(state: &AppState) -> (StatusCode, serde_json::Value) {
         Ok(()) => migrations(&state.pool).await,
         Err(_) => Err("not checked: the database did not answer"),
     };
-    let site = site(&state.leptos_options);
+    let site = site(&state.leptos_options).await;
     let checks = [("database", database), ("migrations", migrations), ("site", site)];
     let failed = checks.iter().find(|(_, outcome)| outcome.is_err()).map(|(name, _)| *name);
     let mut body = serde_json::json!({
@@ -116,10 +129,14 @@ async fn migrations(pool: &db::Pool) -> Outcome {
     }
 }
 
-fn site(options: &LeptosOptions) -> Outcome {
-    if crate::check::site_has_wasm(options) {
-        Ok(())
-    } else {
-        Err("the site's WASM is missing")
+/// Listed on a blocking thread, within [`SITE_TIMEOUT`]: a hung disk cannot hold a runtime
+/// worker.
+async fn site(options: &LeptosOptions) -> Outcome {
+    let options = options.clone();
+    let listed = tokio::task::spawn_blocking(move || crate::check::site_has_wasm(&options));
+    match tokio::time::timeout(SITE_TIMEOUT, listed).await {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err("the site's WASM is missing"),
+        Ok(Err(_)) | Err(_) => Err("the site's files could not be listed in time"),
     }
 }

@@ -140,12 +140,19 @@ COOKIE="$(tr -d '\r' <"$WORK/login-headers" | sed -n 's/^[Ss]et-[Cc]ookie: *\([^
 SIGNED_IN_HOME="$(curl -s -H "Cookie: $COOKIE" "$URL/")"
 grep -q 'data-testid="home-username"' <<<"$SIGNED_IN_HOME" || { echo "the signed-in cookie does not sign in" >&2; exit 1; }
 
-# The first page load: the HTML and every file it names, as sent without and with
-# compression (Chromium asks for br and gzip).
+# The first page load: the HTML, every file it names and every module its scripts import
+# (the split loader), as sent without and with compression (Chromium asks for br and
+# gzip, and a first visit carries no cookie).
 HTML="$(curl -s "$URL/login")"
 ASSETS="$( { grep -oE '/(pkg/[^"'"'"' ]+|favicon\.svg)' <<<"$HTML"; grep -oE 'src="/[^"]+"' <<<"$HTML" | sed 's/^src="//; s/"$//'; } | sort -u)"
+for script in $(grep -E '\.js$' <<<"$ASSETS"); do
+  dir="${script%/*}"
+  ASSETS="$ASSETS
+$(curl -s "$URL$script" | grep -oE 'from *"\./[^"]+\.js"' | sed -E 's/^from *"\.\///; s/"$//' | sed "s|^|$dir/|" || true)"
+done
+ASSETS="$(sort -u <<<"$ASSETS" | sed '/^$/d')"
 size() { curl -s -o /dev/null -w '%{size_download}' "$@"; }
-RAW=$(size "$URL/login"); SERVED=$RAW
+RAW=$(size "$URL/login"); SERVED=$(size -H 'Accept-Encoding: br, gzip' "$URL/login")
 WASM_RAW=0 WASM_SERVED=0 WASM_PATH="" STATIC_PATH="" CACHE=""
 for asset in $ASSETS; do
   raw=$(size "$URL$asset")
@@ -181,7 +188,7 @@ run signin-ok signin-ok
 run signin-unknown signin-unknown BENCH_EXPECT=401
 run signin-wrong signin-wrong BENCH_EXPECT=401
 
-field() { grep "^$1 " "$WORK/results" | grep -o "$2=[^ ]*" | cut -d= -f2; }
+field() { { grep "^$1 " "$WORK/results" || true; } | { grep -o "$2=[^ ]*" || true; } | cut -d= -f2; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 kb() { awk -v n="$1" 'BEGIN { printf "%.0f KB", n / 1024 }'; }
 ANON=$(field anonymous ok_rps); SIGNED=$(field signed-in ok_rps)

@@ -7,6 +7,7 @@ mod assets;
 mod background;
 pub mod caller;
 pub mod check;
+mod compression;
 pub mod config;
 pub mod export;
 pub mod health;
@@ -179,6 +180,9 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(api_errors::read_body))
         .layer(middleware::from_fn_with_state(state.clone(), caller::resolve_caller))
         .layer(sessions)
+        // Pages gzipped for requests without a cookie only (BREACH: see `compression`).
+        .layer(compression::layer())
+        .layer(middleware::from_fn(compression::only_without_cookies))
         // Static files and the health checks: beside the session layer, not inside it.
         .merge(assets::routes(&state.leptos_options))
         .merge(health::routes());

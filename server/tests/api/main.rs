@@ -8,6 +8,7 @@ mod approvals;
 mod assets;
 mod backup;
 mod breached;
+mod compression;
 mod contention;
 mod csrf;
 mod deletion;

@@ -1,0 +1,109 @@
+//! Pages are gzipped only for requests without a cookie (BREACH: see
+//! server/src/compression.rs). A signed-in page holds the person's name and address and
+//! is never compressed, whatever the browser accepts.
+
+use std::io::Read;
+
+use crate::helpers::{spawn_app, PASSWORD};
+
+const GZIP_FIRST: &str = "gzip, deflate, br, zstd";
+
+fn gunzip(bytes: &[u8]) -> String {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(bytes).read_to_string(&mut text).expect("a gzip stream");
+    text
+}
+
+#[tokio::test]
+async fn a_first_visit_gets_its_page_gzipped_and_whole() {
+    let app = spawn_app().await;
+    for path in ["/", "/login", "/signup", "/no-such-page"] {
+        let browser = app.new_browser();
+        let plain = browser.client.get(app.url(path)).send().await.expect("plain");
+        assert!(!plain.headers().contains_key("content-encoding"), "{path}: asked for nothing, got it plain");
+        let plain = plain.text().await.expect("body");
+
+        let zipped = browser
+            .client
+            .get(app.url(path))
+            .header("accept-encoding", GZIP_FIRST)
+            .send()
+            .await
+            .expect("gzip");
+        assert_eq!(zipped.headers()["content-encoding"], "gzip", "{path}");
+        assert!(zipped.headers()["vary"].to_str().expect("ascii").contains("accept-encoding"), "{path}");
+        assert!(zipped.headers()["content-type"].to_str().expect("ascii").starts_with("text/html"));
+        let bytes = zipped.bytes().await.expect("body");
+        let page = gunzip(&bytes);
+        assert!(
+            bytes.len() * 3 < page.len() * 2,
+            "{path}: {} bytes zipped, {} unzipped",
+            bytes.len(),
+            page.len()
+        );
+        // The same page but for its nonce, made anew for every answer.
+        let nonce = |page: &str| {
+            page.split("nonce=\"").nth(1).and_then(|rest| rest.split('"').next()).map(str::to_owned)
+        };
+        let (a, b) = (nonce(&plain).expect("a nonce"), nonce(&page).expect("a nonce"));
+        assert_ne!(a, b, "a nonce is never reused");
+        assert_eq!(
+            plain.replace(&a, "N"),
+            page.replace(&b, "N"),
+            "{path}: the gzipped page is the plain one"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_request_with_any_cookie_is_answered_uncompressed() {
+    let app = spawn_app().await;
+    let browser = app.new_browser();
+    let reply = browser
+        .client
+        .get(app.url("/login"))
+        .header("accept-encoding", GZIP_FIRST)
+        .header("cookie", "anything=1")
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(reply.status().as_u16(), 200);
+    assert!(!reply.headers().contains_key("content-encoding"));
+    assert!(reply.text().await.expect("body").contains("<form action=\"/api/login\""));
+}
+
+#[tokio::test]
+async fn a_signed_in_page_holding_the_name_and_address_is_never_compressed() {
+    let app = spawn_app().await;
+    app.create_account("zipped@example.com", "zipped_person", bulwark::Role::User).await;
+    let browser = app.browser_signed_in("zipped@example.com", PASSWORD).await;
+    for path in ["/", "/account/password", "/account/sessions"] {
+        let reply = browser
+            .client
+            .get(app.url(path))
+            .header("accept-encoding", GZIP_FIRST)
+            .send()
+            .await
+            .expect("page");
+        assert_eq!(reply.status().as_u16(), 200, "{path}");
+        assert!(!reply.headers().contains_key("content-encoding"), "{path}");
+        assert!(reply.text().await.expect("body").contains("zipped_person"), "{path}: a signed-in page");
+    }
+}
+
+#[tokio::test]
+async fn server_functions_answer_uncompressed_even_without_a_cookie() {
+    let app = spawn_app().await;
+    let browser = app.new_browser();
+    let reply = browser
+        .client
+        .post(app.url("/api/login"))
+        .header("accept-encoding", GZIP_FIRST)
+        .header("accept", "application/json")
+        .form(&[("email", "nobody@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(reply.status().as_u16(), 401);
+    assert!(!reply.headers().contains_key("content-encoding"));
+}

@@ -41,7 +41,7 @@ impl Email {
         if trimmed.is_empty() {
             return Err(EmailError::Empty);
         }
-        let normalised: String = crate::normalize::nfc(trimmed).to_lowercase();
+        let normalised: String = crate::normalize::lowercase(&crate::normalize::nfc(trimmed));
         if normalised.chars().count() > MAX_EMAIL_CHARS {
             return Err(EmailError::TooLong);
         }

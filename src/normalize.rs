@@ -28,6 +28,20 @@ pub(crate) fn nfc(raw: &str) -> String {
     }
 }
 
+/// `text` lower-cased: Unicode's full case mapping with the tables, ASCII's without. The
+/// two agree on ASCII text, the only text the browser judges ([`checkable`]), and the
+/// browser's build leaves out the case-mapping tables.
+pub(crate) fn lowercase(text: &str) -> String {
+    #[cfg(feature = "unicode-tables")]
+    {
+        text.to_lowercase()
+    }
+    #[cfg(not(feature = "unicode-tables"))]
+    {
+        text.to_ascii_lowercase()
+    }
+}
+
 /// `raw` in NFKC.
 pub(crate) fn nfkc(raw: &str) -> String {
     #[cfg(feature = "unicode-tables")]
@@ -51,6 +65,7 @@ mod tests {
             assert!(checkable(text));
             assert_eq!(nfc(text), text);
             assert_eq!(nfkc(text), text);
+            assert_eq!(lowercase(text), text.to_lowercase());
         }
     }
 

@@ -19,7 +19,10 @@ const MAX_RAW_BYTES: usize = MAX_PASSWORD_CHARS * 3 * 4;
 
 /// The words a password must not be built from: the email's local part and the username
 /// (as typed, when they do not parse), lower-cased. The signup form passes what is typed
-/// in its other fields; the reset and change forms the account's own.
+/// in its other fields; the reset and change forms the account's own. In the browser,
+/// which has no Unicode tables (see [`crate::normalize`]), a word with non-ASCII letters is
+/// neither normalised nor lower-cased, so the live meter may weigh it a little differently;
+/// the server's verdict on submit is the one that counts.
 pub fn user_inputs(email: &str, username: &str) -> Vec<String> {
     let local = match crate::Email::parse(email) {
         Ok(email) => email.local_part().to_owned(),
@@ -32,7 +35,7 @@ pub fn user_inputs(email: &str, username: &str) -> Vec<String> {
         Ok(username) => username.canonical().to_owned(),
         Err(_) => username.trim().to_owned(),
     };
-    vec![local.to_lowercase(), username.to_lowercase()]
+    vec![crate::normalize::lowercase(&local), crate::normalize::lowercase(&username)]
 }
 
 /// How long new passwords must be.

@@ -90,7 +90,7 @@ impl Username {
         if length > MAX_USERNAME_CHARS {
             return Err(UsernameError::TooLong);
         }
-        let canonical = display.to_lowercase();
+        let canonical = crate::normalize::lowercase(&display);
         if !canonical
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))

@@ -22,9 +22,7 @@ use leptos_router::{
     path, Lazy, SsrMode,
 };
 
-use crate::pages::{
-    ChangePasswordPage, HomePage, LoginPage, NotFoundPage, ResetPasswordPage, SignupPage, VerifyEmailPage,
-};
+use crate::pages::{HomePage, LoginPage, NotFoundPage, SignupPage};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -102,12 +100,12 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("signup") view=SignupPage ssr=SsrMode::Async />
                     <Route path=path!("login") view=LoginPage ssr=SsrMode::Async />
                     <Route path=path!("check-email") view={Lazy::<lazy::CheckEmailRoute>::new()} ssr=SsrMode::Async />
-                    <Route path=path!("verify-email") view=VerifyEmailPage ssr=SsrMode::Async />
+                    <Route path=path!("verify-email") view={Lazy::<lazy::VerifyEmailRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("verify-email/resend") view={Lazy::<lazy::ResendVerificationRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("forgot-password") view={Lazy::<lazy::ForgotPasswordRoute>::new()} ssr=SsrMode::Async />
-                    <Route path=path!("reset-password") view=ResetPasswordPage ssr=SsrMode::Async />
+                    <Route path=path!("reset-password") view={Lazy::<lazy::ResetPasswordRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("account/sessions") view={Lazy::<lazy::SessionsRoute>::new()} ssr=SsrMode::Async />
-                    <Route path=path!("account/password") view=ChangePasswordPage ssr=SsrMode::Async />
+                    <Route path=path!("account/password") view={Lazy::<lazy::ChangePasswordRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("account/activity") view={Lazy::<lazy::ActivityRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("account/email") view={Lazy::<lazy::EmailChangeRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("account/delete") view={Lazy::<lazy::DeleteAccountRoute>::new()} ssr=SsrMode::Async />

@@ -4,11 +4,20 @@
 // a chunk fetched on first use of the strength meter (credentials.spec.ts).
 import { test, expect, open, PASSWORD, uniqueUser, createAccount, signIn } from "./fixtures";
 
-/** The main module, brotli: 294,650 bytes on 2026-12-07 (347,306 before the browser build
- * erased component types: .cargo/config.toml), and a little room for a change that adds a
- * line of text. Lower it whenever the module shrinks; the goal is a first load of at most
- * 300 KB as sent, HTML, CSS and JS included. */
-const FIRST_LOAD_BUDGET = 300_000;
+/** The main module, brotli: 265,337 bytes on 2026-12-07 (294,650 before the change-password,
+ * reset and confirmation pages were made lazy and the browser stopped carrying Unicode's
+ * case tables; 347,306 before the browser build erased component types), and a little room
+ * for a change that adds a line of text. Lower it whenever the module shrinks. A jump of
+ * hundreds of KB means the splitter put every lazy page's data in the main module again
+ * (see `SPLITTER_SLACK` in frontend/src/lib.rs). */
+const FIRST_LOAD_BUDGET = 270_000;
+
+/** The whole first load as Chromium receives it (a first visit: no cookie): the HTML
+ * (gzipped), the CSS, the scripts with the split loader they import, the main module and
+ * the passkey script on /login, each as sent. /login, the biggest, was about 284,000 bytes
+ * on 2026-12-07 (316,328 earlier that day; the goal is 300 KB). Lower it whenever the load
+ * shrinks. */
+const FIRST_LOAD_AS_SENT_BUDGET = 290_000;
 
 /** Records the WASM files `page` fetches. */
 function wasmRequests(page: import("@playwright/test").Page): string[] {
@@ -29,6 +38,22 @@ for (const path of ["/", "/login", "/signup"]) {
     const size = Number(response.headers()["content-length"]);
     expect(size, "the main module's brotli size").toBeGreaterThan(100_000);
     expect(size, "the main module's brotli size").toBeLessThanOrEqual(FIRST_LOAD_BUDGET);
+    expect(problems).toEqual([]);
+  });
+}
+
+for (const path of ["/", "/login", "/signup"]) {
+  test(`${path}: the whole first load, as sent, stays within its budget`, async ({ page, problems }) => {
+    const sizes: Promise<number>[] = [];
+    page.on("requestfinished", (request) => {
+      // The page's files; not the passkey sign-in /login starts once it is up (a POST).
+      if (request.method() === "GET") sizes.push(request.sizes().then((sizes) => sizes.responseBodySize));
+    });
+    await open(page, path);
+    const total = (await Promise.all(sizes)).reduce((sum, size) => sum + size, 0);
+    test.info().annotations.push({ type: "first load as sent", description: `${path}: ${total} bytes` });
+    expect(total, "the whole first load, as sent").toBeGreaterThan(100_000);
+    expect(total, "the whole first load, as sent").toBeLessThanOrEqual(FIRST_LOAD_AS_SENT_BUDGET);
     expect(problems).toEqual([]);
   });
 }

@@ -19,10 +19,9 @@ const MAX_RAW_BYTES: usize = MAX_PASSWORD_CHARS * 3 * 4;
 
 /// The words a password must not be built from: the email's local part and the username
 /// (as typed, when they do not parse), lower-cased. The signup form passes what is typed
-/// in its other fields; the reset and change forms the account's own. In the browser,
-/// which has no Unicode tables (see [`crate::normalize`]), a word with non-ASCII letters is
-/// neither normalised nor lower-cased, so the live meter may weigh it a little differently;
-/// the server's verdict on submit is the one that counts.
+/// in its other fields; the reset and change forms the account's own. The browser, which
+/// has no Unicode tables (see [`crate::normalize`]), leaves non-ASCII letters as typed;
+/// the meter judges ASCII passwords only, which such a word cannot be part of.
 pub fn user_inputs(email: &str, username: &str) -> Vec<String> {
     let local = match crate::Email::parse(email) {
         Ok(email) => email.local_part().to_owned(),

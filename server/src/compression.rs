@@ -1,23 +1,25 @@
-//! Pages sent compressed (gzip) to visitors who carry no cookie.
+//! The entry pages sent compressed (gzip) to visitors who carry no cookie.
 //!
 //! The first visit to `/`, `/login` or `/signup` carries no cookie, and its HTML is about a
-//! third as big compressed. Compression is kept to those requests because of BREACH: a
+//! third as big compressed. Compression is kept that narrow because of BREACH: a
 //! compressed answer's length leaks whether a guess an attacker made the victim's browser
-//! send (reflected in the page) matches a secret elsewhere in the same page. A request
-//! without a cookie is answered with the anonymous page, whose only secret is the
-//! Content-Security-Policy nonce, made anew for every answer (a guess can never converge on
-//! it); a signed-in page holds the person's name and address, and is never compressed. So:
-//! - a request carrying any `Cookie` header, or one that is not GET or HEAD, has its
-//!   `Accept-Encoding` dropped before the compression layer reads it, and is answered
-//!   uncompressed;
-//! - only HTML is compressed (server functions' answers never are).
+//! send (reflected in the page) matches a secret elsewhere in the same page. So a page is
+//! compressed only when all of these hold:
+//! - the request is GET or HEAD and carries no `Cookie` header, so the page is the
+//!   anonymous one, whose only secret is the Content-Security-Policy nonce, made anew for
+//!   every answer (a guess can never converge on it); a signed-in page holds the person's
+//!   name and address;
+//! - its path is one of the entry pages in [`ENTRY_PAGES`], with no query string: pages
+//!   opened from mailed links carry a token and show an address even without a cookie;
+//! - the answer is HTML (server functions' answers never are compressed).
 //!
-//! Static files are not in this layer: they are compressed once at build time (see
+//! For every other request `Accept-Encoding` is dropped before the compression layer reads
+//! it. Static files are not in this layer: they are compressed once at build time (see
 //! `assets`). gzip rather than brotli: on a 4.5 KB page the two differ by about 150 bytes,
 //! and gzip is fast enough at its default level to cost nothing measurable per page.
 
 use axum::extract::Request;
-use axum::http::{header, HeaderMap, Method, StatusCode, Version};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri, Version};
 use axum::middleware::Next;
 use axum::response::Response;
 use tower_http::compression::{CompressionLayer, Predicate};
@@ -35,19 +37,23 @@ fn is_html(status: StatusCode, _: Version, headers: &HeaderMap, _: &axum::http::
         && headers.get(header::CONTENT_TYPE).is_some_and(|value| value.as_bytes().starts_with(b"text/html"))
 }
 
-/// Drops `Accept-Encoding` from every request that may be answered with a page holding a
-/// secret: any request with a cookie, and anything but GET and HEAD.
+/// The pages a first visit starts on, which show nothing of anyone's account.
+pub const ENTRY_PAGES: &[&str] = &["/", "/login", "/signup", "/forgot-password", "/verify-email/resend"];
+
+/// Drops `Accept-Encoding` from every request but a cookie-less read of an entry page (see
+/// the module documentation).
 pub async fn only_without_cookies(mut request: Request, next: Next) -> Response {
-    if may_compress(request.method(), request.headers()) {
-        next.run(request).await
-    } else {
+    if !may_compress(request.method(), request.uri(), request.headers()) {
         request.headers_mut().remove(header::ACCEPT_ENCODING);
-        next.run(request).await
     }
+    next.run(request).await
 }
 
-fn may_compress(method: &Method, headers: &HeaderMap) -> bool {
-    matches!(*method, Method::GET | Method::HEAD) && !headers.contains_key(header::COOKIE)
+fn may_compress(method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
+    matches!(*method, Method::GET | Method::HEAD)
+        && !headers.contains_key(header::COOKIE)
+        && uri.query().is_none()
+        && ENTRY_PAGES.contains(&uri.path())
 }
 
 #[cfg(test)]
@@ -56,13 +62,22 @@ mod tests {
     use axum::http::HeaderValue;
 
     #[test]
-    fn only_cookie_less_reads_may_be_compressed() {
+    fn only_cookie_less_reads_of_entry_pages_may_be_compressed() {
+        let login = Uri::from_static("/login");
         let mut headers = HeaderMap::new();
-        assert!(may_compress(&Method::GET, &headers));
-        assert!(may_compress(&Method::HEAD, &headers));
-        assert!(!may_compress(&Method::POST, &headers));
+        assert!(may_compress(&Method::GET, &login, &headers));
+        assert!(may_compress(&Method::HEAD, &login, &headers));
+        assert!(may_compress(&Method::GET, &Uri::from_static("/"), &headers));
+        assert!(!may_compress(&Method::POST, &login, &headers));
+        assert!(!may_compress(&Method::GET, &Uri::from_static("/login?next=x"), &headers));
+        for path in
+            crate::security::TOKEN_PAGES.iter().chain(&["/account/sessions", "/admin", "/no-such-page"])
+        {
+            let uri: Uri = path.parse().expect("a path");
+            assert!(!may_compress(&Method::GET, &uri, &headers), "{path}");
+        }
         headers.insert(header::COOKIE, HeaderValue::from_static("anything=1"));
-        assert!(!may_compress(&Method::GET, &headers));
+        assert!(!may_compress(&Method::GET, &login, &headers));
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Pages are gzipped only for requests without a cookie (BREACH: see
-//! server/src/compression.rs). A signed-in page holds the person's name and address and
-//! is never compressed, whatever the browser accepts.
+//! Entry pages are gzipped only for requests without a cookie (BREACH: see
+//! server/src/compression.rs). A signed-in page holds the person's name and address, and a
+//! page opened from a mailed link its token and an address: neither is ever compressed,
+//! whatever the browser accepts.
 
 use std::io::Read;
 
@@ -17,7 +18,7 @@ fn gunzip(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn a_first_visit_gets_its_page_gzipped_and_whole() {
     let app = spawn_app().await;
-    for path in ["/", "/login", "/signup", "/no-such-page"] {
+    for path in ["/", "/login", "/signup", "/forgot-password"] {
         let browser = app.new_browser();
         let plain = browser.client.get(app.url(path)).send().await.expect("plain");
         assert!(!plain.headers().contains_key("content-encoding"), "{path}: asked for nothing, got it plain");
@@ -89,6 +90,49 @@ async fn a_signed_in_page_holding_the_name_and_address_is_never_compressed() {
         assert!(!reply.headers().contains_key("content-encoding"), "{path}");
         assert!(reply.text().await.expect("body").contains("zipped_person"), "{path}: a signed-in page");
     }
+}
+
+#[tokio::test]
+async fn a_page_opened_from_a_mailed_link_is_never_compressed() {
+    let app = spawn_app().await;
+    app.register("linked@example.com", "linked_person").await;
+    app.forgot_password("linked@example.com").await;
+    let mail = app.mail_titled("linked@example.com", "Reset your password").await;
+    let token = mail.reset_token().expect("a reset link");
+    let browser = app.new_browser();
+    for path in
+        [format!("/reset-password?token={token}"), "/no-such-page".to_owned(), "/login?x=1".to_owned()]
+    {
+        let reply = browser
+            .client
+            .get(app.url(&path))
+            .header("accept-encoding", GZIP_FIRST)
+            .send()
+            .await
+            .expect("page");
+        assert!(!reply.headers().contains_key("content-encoding"), "{path}");
+        let page = reply.text().await.expect("body");
+        assert!(page.contains("<html"), "{path}: a page");
+        if path.starts_with("/reset-password") {
+            assert!(page.contains(&token), "the reset page holds its token");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_form_post_answered_with_a_page_is_never_compressed() {
+    let app = spawn_app().await;
+    let browser = app.new_browser();
+    let reply = browser
+        .client
+        .post(app.url("/api/login"))
+        .header("accept-encoding", GZIP_FIRST)
+        .header("accept", "text/html")
+        .form(&[("email", "not an address"), ("password", "")])
+        .send()
+        .await
+        .expect("login");
+    assert!(!reply.headers().contains_key("content-encoding"), "status {}", reply.status());
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tower_http::compression::{CompressionLayer, Predicate};
 
-/// The compression layer for pages: gzip, HTML only. Put [`only_without_cookies`] outside
+/// The compression layer for pages: gzip, HTML only. Put [`first_visits_only`] outside
 /// it.
 pub fn layer() -> CompressionLayer<impl Predicate> {
     CompressionLayer::new().compress_when(is_html)
@@ -42,7 +42,7 @@ pub const ENTRY_PAGES: &[&str] = &["/", "/login", "/signup", "/forgot-password",
 
 /// Drops `Accept-Encoding` from every request but a cookie-less read of an entry page (see
 /// the module documentation).
-pub async fn only_without_cookies(mut request: Request, next: Next) -> Response {
+pub async fn first_visits_only(mut request: Request, next: Next) -> Response {
     if !may_compress(request.method(), request.uri(), request.headers()) {
         request.headers_mut().remove(header::ACCEPT_ENCODING);
     }

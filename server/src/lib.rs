@@ -180,9 +180,9 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(api_errors::read_body))
         .layer(middleware::from_fn_with_state(state.clone(), caller::resolve_caller))
         .layer(sessions)
-        // Pages gzipped for requests without a cookie only (BREACH: see `compression`).
+        // Entry pages gzipped for a first visit only: no cookie (BREACH: see `compression`).
         .layer(compression::layer())
-        .layer(middleware::from_fn(compression::only_without_cookies))
+        .layer(middleware::from_fn(compression::first_visits_only))
         // Static files and the health checks: beside the session layer, not inside it.
         .merge(assets::routes(&state.leptos_options))
         .merge(health::routes());

@@ -75,6 +75,8 @@ mod tests {
         assert!(checkable("ｒｅｎé"));
         assert_eq!(nfkc("ｒｅｎｅ"), "rene");
         assert_eq!(nfc("rene\u{301}"), "ren\u{e9}");
+        // The server's addresses and usernames are canonical in Unicode's lower case.
+        assert_eq!(lowercase("ÉMILE@EXAMPLE.COM"), "émile@example.com");
     }
 
     #[cfg(not(feature = "unicode-tables"))]
